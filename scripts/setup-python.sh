@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Creates .venv (gitignored) with the pinned stomp.py suite dependencies.
+# Idempotent: reinstalls only when clients/python/requirements.txt changed (stamp file holds
+# its hash), so a warm run costs a sha256sum.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv
+requirements=clients/python/requirements.txt
+stamp="$venv/.requirements.sha256"
+python="${PYTHON:-python3}"
+
+want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    echo "setup-python: $venv up to date"
+    exit 0
+fi
+
+echo "setup-python: installing $requirements into $venv"
+if [[ ! -x "$venv/bin/python" ]]; then
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+    --requirement "$requirements"
+echo "$want" > "$stamp"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README and CI run it: `./scripts/test.sh`.
+#
+# Order goes from cheapest to dearest so a mistake fails fast: format, lint, build the broker,
+# Rust tests (unit, conformance, fuzz-corpus replay), then the third-party client suites, which
+# start their own brokers from the binary built here. Stops at the first failing section.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$SECONDS
+section() {
+    printf '\n==== %s ====\n' "$*"
+}
+trap 'status=$?; if (( status != 0 )); then printf "\n==== FAILED (exit %d) after %ds ====\n" "$status" "$((SECONDS - started))"; fi' EXIT
+
+section "cargo fmt --check"
+cargo fmt --all -- --check
+
+section "cargo clippy (workspace, all targets, -D warnings)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+section "cargo build -p stompbox"
+cargo build -p stompbox
+
+section "cargo test --workspace"
+cargo test --workspace
+
+# The client suites start brokers from this binary unless the caller points elsewhere.
+if [[ -z "${STOMPBOX_BIN:-}" ]]; then
+    target_dir="$(cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+    export STOMPBOX_BIN="$target_dir/debug/stompbox"
+fi
+if [[ ! -x "$STOMPBOX_BIN" ]]; then
+    echo "broker binary not found: $STOMPBOX_BIN" >&2
+    exit 1
+fi
+
+section "python client suite (stomp.py over TCP)"
+./scripts/setup-python.sh
+# pytest exits 5 when it collected nothing; under `set -e` that already fails, which is what we
+# want: an empty suite is a broken suite, not a green one.
+(cd clients/python && ../../.venv/bin/python -m pytest)
+
+section "node client suite (@stomp/stompjs over WebSocket)"
+./scripts/setup-node.sh
+shopt -s nullglob
+node_tests=(clients/node/test/*.test.mjs)
+if (( ${#node_tests[@]} == 0 )); then
+    echo "no node test files under clients/node/test/" >&2
+    exit 1
+fi
+(cd clients/node && node --test --test-concurrency=1 "${node_tests[@]#clients/node/}")
+
+section "all passed in $((SECONDS - started))s"
