@@ -1,0 +1,280 @@
+"""Fixtures for the stomp.py suite: a real `stompbox` process per session (or per test, when a
+test needs its own flags) and a listener that turns stomp.py callbacks into bounded waits.
+
+The broker binary is `$STOMPBOX_BIN`, else `<repo>/target/debug/stompbox` (or under
+`$CARGO_TARGET_DIR`); `scripts/test.sh` builds it and sets `STOMPBOX_BIN`.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import stomp
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Generous for a debug build on a loaded 2-core machine; a broker binds in milliseconds.
+READY_TIMEOUT_S = 30.0
+# SIGTERM starts a graceful shutdown; past this we SIGKILL so a stuck broker cannot hang the suite.
+STOP_TIMEOUT_S = 10.0
+# Every wait for a frame is bounded by this unless a test says otherwise.
+WAIT_S = 5.0
+
+READY_RE = re.compile(r"^stompbox ready stomp=(?P<stomp>\S+):(?P<sport>\d+) http=(?P<http>\S+):(?P<hport>\d+)$")
+
+
+def broker_binary() -> Path:
+    if explicit := os.environ.get("STOMPBOX_BIN"):
+        return Path(explicit)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    if not target.is_absolute():
+        target = REPO / target
+    return target / "debug" / "stompbox"
+
+
+@dataclass
+class Broker:
+    """A running stompbox, its addresses, and where its stderr log goes."""
+
+    process: subprocess.Popen
+    host: str
+    port: int
+    http_port: int
+    log_path: Path
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "<no log>"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def start_broker(log_dir: Path, *extra_args: str) -> Broker:
+    binary = broker_binary()
+    if not binary.exists():
+        pytest.fail(f"broker binary {binary} not found; run `cargo build -p stompbox` or set STOMPBOX_BIN")
+    log_path = log_dir / f"stompbox-{uuid.uuid4().hex[:8]}.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [str(binary), "--stomp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", *extra_args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+    )
+    log.close()
+
+    # Read the ready line on a thread so a broker that never prints cannot block us forever.
+    lines: queue.Queue[bytes] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:  # keeps draining so later stdout writes never block the broker
+            lines.put(line)
+        lines.put(b"")
+
+    threading.Thread(target=pump, name="stompbox-stdout", daemon=True).start()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            line = lines.get(timeout=max(remaining, 0.01))
+        except queue.Empty:
+            line = None
+        if line is None or remaining <= 0:
+            process.kill()
+            process.wait()
+            pytest.fail(f"broker printed no ready line within {READY_TIMEOUT_S}s; log {log_path}")
+        if line == b"":
+            process.wait()
+            tail = log_path.read_text(errors="replace")[-4000:]
+            pytest.fail(f"broker exited with {process.returncode} before ready:\n{tail}")
+        match = READY_RE.match(line.decode(errors="replace").strip())
+        if match:
+            return Broker(process, match["stomp"], int(match["sport"]), int(match["hport"]), log_path)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory) -> Broker:
+    """One broker with default flags, shared by every test that needs nothing special.
+    Tests isolate themselves with unique destination names (`unique`)."""
+    b = start_broker(tmp_path_factory.mktemp("broker"))
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def broker_factory(tmp_path_factory):
+    """Starts a fresh broker with extra flags; stopped at the end of the test."""
+    started: list[Broker] = []
+
+    def make(*extra_args: str) -> Broker:
+        b = start_broker(tmp_path_factory.mktemp("broker"), *extra_args)
+        started.append(b)
+        return b
+
+    yield make
+    for b in started:
+        b.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A destination-safe suffix so tests sharing a broker never see each other's messages."""
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class Collector(stomp.ConnectionListener):
+    """Records every callback; each wait is bounded and fails the test instead of hanging."""
+
+    connected_frame: stomp.utils.Frame | None = None
+    connected: threading.Event = field(default_factory=threading.Event)
+    disconnected: threading.Event = field(default_factory=threading.Event)
+    messages: queue.Queue = field(default_factory=queue.Queue)
+    errors: queue.Queue = field(default_factory=queue.Queue)
+    receipts: dict[str, threading.Event] = field(default_factory=dict)
+    heartbeats: int = 0
+    heartbeat_timeouts: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # stomp.py callbacks (run on its receiver thread)
+    def on_connected(self, frame):
+        self.connected_frame = frame
+        self.connected.set()
+
+    def on_disconnected(self):
+        self.disconnected.set()
+
+    def on_message(self, frame):
+        self.messages.put(frame)
+
+    def on_error(self, frame):
+        self.errors.put(frame)
+
+    def on_receipt(self, frame):
+        self._receipt_event(frame.headers["receipt-id"]).set()
+
+    def on_heartbeat(self):
+        self.heartbeats += 1
+
+    def on_heartbeat_timeout(self):
+        self.heartbeat_timeouts += 1
+
+    # test-side waits
+    def _receipt_event(self, receipt_id: str) -> threading.Event:
+        with self._lock:
+            return self.receipts.setdefault(receipt_id, threading.Event())
+
+    def wait_receipt(self, receipt_id: str, timeout: float = WAIT_S) -> None:
+        assert self._receipt_event(receipt_id).wait(timeout), f"no RECEIPT {receipt_id!r} within {timeout}s"
+
+    def message(self, timeout: float = WAIT_S):
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no MESSAGE within {timeout}s") from None
+
+    def no_message(self, within: float = 0.5) -> None:
+        try:
+            frame = self.messages.get(timeout=within)
+        except queue.Empty:
+            return
+        raise AssertionError(f"unexpected MESSAGE {frame.headers!r} body={frame.body!r}")
+
+    def error(self, timeout: float = WAIT_S):
+        try:
+            return self.errors.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no ERROR within {timeout}s") from None
+
+
+class Client:
+    """A stomp.py connection plus its Collector, with receipts made synchronous."""
+
+    def __init__(self, conn, listener: Collector):
+        self.conn = conn
+        self.listener = listener
+
+    def sync(self, action, *args, **kwargs) -> None:
+        """Calls a stomp.py frame method with a fresh receipt and waits for that receipt, so the
+        frame has taken effect at the broker before the test goes on."""
+        receipt = f"r-{uuid.uuid4().hex[:8]}"
+        action(*args, receipt=receipt, **kwargs)
+        self.listener.wait_receipt(receipt)
+
+    def subscribe(self, destination: str, sub_id: str, ack: str = "auto", **headers) -> None:
+        self.sync(self.conn.subscribe, destination, sub_id, ack=ack, **headers)
+
+    def send(self, destination: str, body, **headers) -> None:
+        self.sync(self.conn.send, destination, body, **headers)
+
+    def drop(self) -> None:
+        """Closes the socket without DISCONNECT, as a crashed client would."""
+        self.conn.transport.disconnect_socket()
+        assert self.listener.disconnected.wait(WAIT_S), "socket did not close"
+
+    def close(self) -> None:
+        # stomp.py's disconnect() without an explicit receipt does not block on the RECEIPT; we
+        # wait a bounded time for it, then close the socket regardless.
+        if self.conn.is_connected():
+            try:
+                self.conn.disconnect()
+            except Exception:  # the broker may already have closed us (ERROR tests)
+                pass
+            self.listener.disconnected.wait(1.0)
+        self.conn.transport.disconnect_socket()
+
+
+@pytest.fixture
+def connect(broker):
+    """`connect(login, ...)` opens a STOMP connection to the shared broker (or to `broker=`) and
+    waits for CONNECTED; every connection is closed when the test ends."""
+    opened: list[Client] = []
+
+    def make(
+        login: str = "guest",
+        *,
+        target: Broker | None = None,
+        version: str = "1.2",
+        heartbeats: tuple[int, int] = (0, 0),
+        auto_decode: bool = True,
+        expect_connected: bool = True,
+    ) -> Client:
+        target = target or broker
+        cls = {"1.2": stomp.Connection12, "1.1": stomp.Connection11}[version]
+        conn = cls([target.address], heartbeats=heartbeats, auto_decode=auto_decode, reconnect_attempts_max=1)
+        listener = Collector()
+        conn.set_listener("collector", listener)
+        conn.connect(login, "unused", wait=False)
+        client = Client(conn, listener)
+        opened.append(client)
+        if expect_connected:
+            assert listener.connected.wait(WAIT_S), f"no CONNECTED within {WAIT_S}s; broker log:\n{target.log_tail()}"
+        return client
+
+    yield make
+    for client in opened:
+        client.close()

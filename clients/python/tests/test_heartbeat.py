@@ -1,0 +1,54 @@
+"""Heart-beat negotiation: both sides beating at 200 ms keep an idle connection alive, and a
+client that promised beats but goes silent is closed with `heart-beat timeout`."""
+
+import socket
+import time
+
+import pytest
+
+IDLE_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def fast_beat_broker(tmp_path_factory):
+    from conftest import start_broker
+
+    b = start_broker(tmp_path_factory.mktemp("hb"), "--heartbeat", "200,200")
+    yield b
+    b.stop()
+
+
+def test_idle_connection_survives_with_heartbeats(connect, fast_beat_broker, unique):
+    client = connect("alice", target=fast_beat_broker, heartbeats=(200, 200))
+    sx, sy = (int(v) for v in client.listener.connected_frame.headers["heart-beat"].split(","))
+    assert sx > 0 and sy > 0, "broker configured with --heartbeat 200,200 must offer both directions"
+    time.sleep(IDLE_S)
+    assert client.conn.is_connected()
+    assert not client.listener.disconnected.is_set()
+    assert client.listener.heartbeat_timeouts == 0
+    # 200 ms beats over 2 s: allow for scheduling jitter, but some must have arrived.
+    assert client.listener.heartbeats >= 3, f"only {client.listener.heartbeats} heart-beats from the broker"
+    dest = f"/topic/hb-{unique}"
+    client.subscribe(dest, "s1")
+    client.send(dest, "still here")
+    assert client.listener.message().body == "still here"
+
+
+def test_silent_client_is_closed_with_heartbeat_timeout(fast_beat_broker):
+    # Raw socket: stomp.py would send the heart-beats we promise here.
+    with socket.create_connection(fast_beat_broker.address, timeout=5) as sock:
+        sock.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\nlogin:alice\nheart-beat:200,0\n\n\x00")
+        received = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        assert received.startswith(b"CONNECTED\n"), received[:200]
+        assert b"\nERROR\n" in received or b"\x00ERROR\n" in received, received
+        error = received[received.index(b"ERROR\n") :]
+        assert b"\nmessage:heart-beat timeout\n" in error, error
