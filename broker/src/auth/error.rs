@@ -1,0 +1,58 @@
+//! Why authentication failed, or why the authenticator could not be built.
+//!
+//! The `Display` of the per-CONNECT variants goes verbatim into the `message` header of the
+//! STOMP ERROR frame, so it is short, names no secret, and never says which of user name or
+//! password was wrong (that would let a client enumerate users). Startup variants name files
+//! and are only for the operator's log.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    // --- per CONNECT: sent to the client ---
+    /// Unknown user or wrong password; deliberately indistinguishable.
+    #[error("bad credentials")]
+    BadCredentials,
+    /// Authentication is configured and the CONNECT frame lacks `login` or `passcode`.
+    #[error("login and passcode required")]
+    MissingCredentials,
+    /// The name would be unsafe as a principal (it appears inside `/user/<name>/...`).
+    #[error("invalid user name: {0}")]
+    InvalidName(&'static str),
+    /// Malformed JWT, bad signature, unknown algorithm or missing claims.
+    #[error("invalid token")]
+    InvalidToken,
+    /// A JWT whose `exp` is past (beyond the leeway); the client should fetch a new one.
+    #[error("token expired")]
+    TokenExpired,
+    /// Both `login` and a JWT were given and `login` differs from the token's `sub`.
+    #[error("login does not match token subject")]
+    LoginMismatch,
+
+    // --- at startup: for the operator ---
+    #[error("cannot read {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("users file {path} is not valid: {source}")]
+    UsersFileSyntax {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("users file {path}: user {user:?}: {reason}")]
+    UsersFileEntry {
+        path: PathBuf,
+        user: String,
+        reason: String,
+    },
+    #[error("JWT public key {path} is not a usable RSA PEM public key: {reason}")]
+    JwtPublicKey { path: PathBuf, reason: String },
+    #[error("JWT secret must not be empty")]
+    EmptyJwtSecret,
+    /// Hashing a password (the `hash-password` subcommand) failed.
+    #[error("cannot hash password: {0}")]
+    Hash(String),
+}
