@@ -1,0 +1,230 @@
+//! One running `stompbox` process per test: built once, started on ephemeral ports, killed on
+//! drop.
+//!
+//! Ports come from the broker's ready line (`stompbox ready stomp=ADDR http=ADDR`), never from
+//! guessing a free port, so parallel tests cannot race for one.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::client::TcpClient;
+
+/// How long a started broker has to print its ready line; generous because two cores are
+/// shared with other builds.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Path of the broker binary: `$STOMPBOX_BIN`, or the workspace's debug build, built once per
+/// test process (concurrent test binaries simply wait on cargo's lock).
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("STOMPBOX_BIN") {
+            return PathBuf::from(bin);
+        }
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("conformance-tests lives inside the workspace")
+            .to_path_buf();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .current_dir(&workspace)
+            .args(["build", "--quiet", "-p", "stompbox", "--bin", "stompbox"])
+            .output()
+            .expect("cargo can be run to build the broker");
+        assert!(
+            output.status.success(),
+            "building stompbox failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => workspace.join(dir),
+            None => workspace.join("target"),
+        };
+        target.join("debug").join("stompbox")
+    })
+}
+
+/// A running broker. Dropping it kills the process (SIGKILL) and reaps it.
+#[derive(Debug)]
+pub struct Broker {
+    child: Child,
+    exit: Option<ExitStatus>,
+    /// STOMP over TCP.
+    pub stomp_addr: SocketAddr,
+    /// HTTP / WebSocket.
+    pub http_addr: SocketAddr,
+    /// The broker's stderr; printed by failing tests' output when it helps.
+    pub log_path: PathBuf,
+    scratch: PathBuf,
+}
+
+impl Broker {
+    /// Starts a broker on ephemeral loopback ports with `extra` flags appended, and waits for
+    /// its ready line.
+    pub fn start(extra: &[&str]) -> Broker {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let scratch = std::env::temp_dir().join(format!(
+            "stompbox-conformance-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let data_dir = scratch.join("data");
+        std::fs::create_dir_all(&data_dir).expect("scratch directory can be created");
+        let log_path = scratch.join("stderr.log");
+        let log = std::fs::File::create(&log_path).expect("log file can be created");
+
+        let mut child = Command::new(binary())
+            .args([
+                "--stomp-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
+        println!(
+            "broker pid {} args {extra:?}, log {}",
+            child.id(),
+            log_path.display()
+        );
+
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (line_tx, line_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = line_tx.send(line);
+            }
+            // Keep draining so a chatty broker never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = match line_rx.recv_timeout(READY_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "broker printed no ready line within {READY_TIMEOUT:?}; stderr:\n{}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+        };
+        let (stomp_addr, http_addr) = parse_ready_line(&line)
+            .unwrap_or_else(|| panic!("unexpected first stdout line {line:?}"));
+        Broker {
+            child,
+            exit: None,
+            stomp_addr,
+            http_addr,
+            log_path,
+            scratch,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `ws://127.0.0.1:PORT/ws`
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.http_addr)
+    }
+
+    /// A TCP client that completed CONNECT (1.2) as `login`.
+    pub async fn client(&self, login: &str) -> TcpClient {
+        TcpClient::connect(self.stomp_addr, login).await
+    }
+
+    /// Sends SIGTERM, the graceful-shutdown signal.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill(1) can be run");
+        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit, up to `within`; `None` if it is still running then.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.exit {
+                return Some(status);
+            }
+            if let Some(status) = self.child.try_wait().expect("child can be polled") {
+                self.exit = Some(status);
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status if the process ended within `within`.
+    pub async fn stop_gracefully(&mut self, within: Duration) -> Option<ExitStatus> {
+        self.sigterm();
+        self.wait_exit(within).await
+    }
+
+    /// The broker's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
+    }
+}
+
+fn parse_ready_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let mut words = line.split_whitespace();
+    if words.next()? != "stompbox" || words.next()? != "ready" {
+        return None;
+    }
+    let (mut stomp, mut http) = (None, None);
+    for word in words {
+        if let Some(addr) = word.strip_prefix("stomp=") {
+            stomp = addr.parse().ok();
+        } else if let Some(addr) = word.strip_prefix("http=") {
+            http = addr.parse().ok();
+        }
+    }
+    Some((stomp?, http?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_line_gives_both_addresses() {
+        let (stomp, http) =
+            parse_ready_line("stompbox ready stomp=127.0.0.1:4000 http=127.0.0.1:4001")
+                .expect("parses");
+        assert_eq!(stomp.port(), 4000);
+        assert_eq!(http.port(), 4001);
+        assert!(parse_ready_line("listening on 127.0.0.1:4000").is_none());
+    }
+}

@@ -1,0 +1,242 @@
+//! A STOMP-over-WebSocket client on tokio-tungstenite, checking the contract's framing rule:
+//! every outbound frame is exactly one WebSocket message, text when it is UTF-8.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use stomp_codec::{Command, Frame, Version};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::WAIT;
+use crate::client::{RecvError, connect_frame};
+use crate::frame::FrameExt;
+use crate::wire::{self, Received};
+
+/// All STOMP subprotocols, highest first, as stomp.js offers them.
+pub const ALL_SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
+
+/// One inbound WebSocket message, decoded.
+#[derive(Debug, Clone)]
+pub struct WsReceived {
+    /// `None` for a heart-beat message (`"\n"`).
+    pub frame: Option<Frame>,
+    /// Whether it came as a text (not binary) message.
+    pub text: bool,
+}
+
+#[derive(Debug)]
+pub struct WsClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    version: Version,
+    /// The subprotocol the server chose, if any.
+    pub protocol: Option<String>,
+}
+
+impl WsClient {
+    /// WebSocket handshake offering `protocols` (none: no `Sec-WebSocket-Protocol` header) and
+    /// sending `origin` when given. The error carries the HTTP response of a refused upgrade.
+    pub async fn open(
+        url: &str,
+        protocols: &[&str],
+        origin: Option<&str>,
+    ) -> Result<WsClient, tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        if !protocols.is_empty() {
+            request.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_str(&protocols.join(", ")).expect("valid header value"),
+            );
+        }
+        if let Some(origin) = origin {
+            request.headers_mut().insert(
+                "Origin",
+                HeaderValue::from_str(origin).expect("valid header value"),
+            );
+        }
+        let (ws, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+            .await
+            .map_err(|_| tungstenite::Error::Io(std::io::ErrorKind::TimedOut.into()))??;
+        let protocol = response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(WsClient {
+            ws,
+            version: Version::V1_2,
+            protocol,
+        })
+    }
+
+    /// Opens with `v12.stomp` and completes a 1.2 CONNECT as `login`.
+    pub async fn connect(url: &str, login: &str) -> WsClient {
+        let mut client = Self::open(url, &["v12.stomp"], None)
+            .await
+            .unwrap_or_else(|e| panic!("WebSocket handshake with {url} failed: {e}"));
+        let reply = client
+            .handshake(connect_frame(
+                Command::Connect,
+                &[
+                    ("accept-version", "1.2"),
+                    ("host", "localhost"),
+                    ("login", login),
+                    ("heart-beat", "0,0"),
+                ],
+            ))
+            .await;
+        assert_eq!(reply.command, Command::Connected, "{}", reply.describe());
+        client
+    }
+
+    /// Sends CONNECT/STOMP as one text message and returns the answer.
+    pub async fn handshake(&mut self, connect: Frame) -> Frame {
+        self.send(&connect).await;
+        let reply = self.recv_frame().await;
+        if reply.command == Command::Connected {
+            self.version = reply
+                .opt("version")
+                .map(|v| v.parse().expect("CONNECTED version is a STOMP version"))
+                .unwrap_or(Version::V1_0);
+        }
+        reply
+    }
+
+    /// One frame as one text message (binary when the body is not UTF-8).
+    pub async fn send(&mut self, frame: &Frame) {
+        let bytes = wire::encode(frame, self.version);
+        match String::from_utf8(bytes) {
+            Ok(text) => self.send_text(&text).await,
+            Err(e) => self.send_binary(e.as_bytes()).await,
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.send_message(Message::text(text)).await;
+    }
+
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.send_message(Message::binary(bytes.to_vec())).await;
+    }
+
+    async fn send_message(&mut self, message: Message) {
+        tokio::time::timeout(WAIT, self.ws.send(message))
+            .await
+            .expect("WebSocket send timed out")
+            .expect("WebSocket send failed");
+    }
+
+    /// The next STOMP-carrying message (ping/pong skipped), decoded and checked to hold exactly
+    /// one frame or one heart-beat.
+    pub async fn recv_message(&mut self, within: Duration) -> Result<WsReceived, RecvError> {
+        let deadline = Instant::now() + within;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .map_err(|_| RecvError::Timeout)?;
+            let (bytes, text) = match next {
+                None => return Err(RecvError::Closed("WebSocket stream ended".into())),
+                Some(Err(e)) => return Err(RecvError::Closed(e.to_string())),
+                Some(Ok(Message::Text(t))) => (t.as_bytes().to_vec(), true),
+                Some(Ok(Message::Binary(b))) => (b.to_vec(), false),
+                Some(Ok(Message::Close(c))) => {
+                    return Err(RecvError::Closed(format!("close frame {c:?}")));
+                }
+                Some(Ok(_)) => continue,
+            };
+            return decode_one(&bytes, self.version, text);
+        }
+    }
+
+    /// The next frame (heart-beats skipped) with whether it came as text.
+    pub async fn recv_frame_within(
+        &mut self,
+        within: Duration,
+    ) -> Result<(Frame, bool), RecvError> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let received = self.recv_message(left).await?;
+            if let Some(frame) = received.frame {
+                return Ok((frame, received.text));
+            }
+        }
+    }
+
+    pub async fn recv_frame(&mut self) -> Frame {
+        self.recv_frame_within(WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("expected a frame over WebSocket: {e}"))
+            .0
+    }
+
+    pub async fn expect(&mut self, command: Command) -> Frame {
+        let frame = self.recv_frame().await;
+        assert_eq!(frame.command, command, "got {}", frame.describe());
+        frame
+    }
+
+    pub async fn expect_error(&mut self, message: &str) -> Frame {
+        let frame = self.expect(Command::Error).await;
+        assert_eq!(frame.opt("message"), Some(message), "{}", frame.describe());
+        frame
+    }
+
+    /// Sends `frame` with `receipt` and waits for that RECEIPT (no other frame may come first).
+    pub async fn request(&mut self, frame: Frame, receipt: &str) {
+        self.send(&frame.header("receipt", receipt)).await;
+        let reply = self.expect(Command::Receipt).await;
+        assert_eq!(reply.opt("receipt-id"), Some(receipt));
+    }
+
+    /// The WebSocket (or its TCP connection) is closed within `within`.
+    pub async fn expect_closed(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.recv_message(left).await {
+                Err(RecvError::Closed(_)) => return,
+                Err(e) => panic!("expected close: {e}"),
+                Ok(WsReceived { frame: None, .. }) => {}
+                Ok(WsReceived {
+                    frame: Some(frame), ..
+                }) => panic!("expected close, got {}", frame.describe()),
+            }
+        }
+    }
+}
+
+fn decode_one(bytes: &[u8], version: Version, text: bool) -> Result<WsReceived, RecvError> {
+    let mut buf = BytesMut::from(bytes);
+    let first = wire::decode(&mut buf, version).map_err(RecvError::Malformed)?;
+    let frame = match first {
+        None => {
+            return Err(RecvError::Malformed(wire::WireError(format!(
+                "WebSocket message is not a whole frame: {:?}",
+                String::from_utf8_lossy(bytes)
+            ))));
+        }
+        Some(Received::HeartBeat) => None,
+        Some(Received::Frame { frame, .. }) => Some(frame),
+    };
+    // Trailing EOLs after a frame are allowed by the grammar; another frame is not.
+    while let Some(rest) = wire::decode(&mut buf, version).map_err(RecvError::Malformed)? {
+        if let Received::Frame { frame: extra, .. } = rest {
+            return Err(RecvError::Malformed(wire::WireError(format!(
+                "second frame in one WebSocket message: {}",
+                extra.describe()
+            ))));
+        }
+    }
+    if !buf.is_empty() {
+        return Err(RecvError::Malformed(wire::WireError(
+            "partial frame after a whole one in one WebSocket message".into(),
+        )));
+    }
+    Ok(WsReceived { frame, text })
+}
