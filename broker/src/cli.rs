@@ -1,0 +1,627 @@
+//! The command line: parsing flags, `STOMPBOX_*` environment variables and the TOML config
+//! file into one resolved [`Config`], plus the `hash-password` subcommand.
+//!
+//! Precedence, highest first: command-line flag, environment variable, config file,
+//! [`Config::default`]. Every flag `--some-flag` has the environment variable
+//! `STOMPBOX_SOME_FLAG` and the config-file key `some_flag`; `docs/stompbox.example.toml`
+//! lists them all with their defaults.
+//!
+//! Value formats:
+//! - durations (`--connect-timeout`, `--shutdown-timeout`): a plain integer is milliseconds;
+//!   anything else is a humantime duration such as `10s`, `500ms` or `1m 30s`;
+//! - sizes are plain integers in bytes;
+//! - `--heartbeat SEND_MS,RECV_MS` is in milliseconds like the STOMP `heart-beat` header;
+//! - addresses are `IP:PORT` (`0.0.0.0:61613`, `[::1]:61613`), not host names;
+//! - relative paths in the config file are relative to the file's directory, so a config
+//!   file and its users file can move together; paths from flags and the environment are
+//!   relative to the working directory.
+//!
+//! Loading also validates: the broker refuses to listen beyond loopback with no
+//! authentication unless told `--allow-anonymous`, because dev mode believes any `login`.
+
+use std::ffi::OsString;
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::auth::{self, AuthError};
+use crate::config::{AclRule, AuthConfig, Config, SlowConsumerPolicy};
+
+/// The log filter when none is configured: lifecycle events without per-frame noise.
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+/// What the process was asked to do.
+#[derive(Debug)]
+// Built once at startup, so the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Command {
+    /// Run the broker.
+    Run {
+        config: Config,
+        /// A `tracing_subscriber::EnvFilter` directive string, already checked to parse.
+        log_filter: String,
+    },
+    /// Print this argon2id PHC string (for the users file) and exit.
+    HashPassword(String),
+}
+
+/// Why the configuration could not be loaded. Each message names the flag or key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Bad command line (also `--help`/`--version` from [`load_from`]; `clap::Error::exit`
+    /// prints those correctly).
+    #[error(transparent)]
+    Args(#[from] clap::Error),
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    ParseFile {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("invalid {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error(
+        "refusing to start: {listener} listens on {addr}, which other hosts can reach, and no \
+         authentication is configured, so anyone could connect as any user. Configure \
+         --users-file, --jwt-secret or --jwt-public-key; or bind a loopback address such as \
+         127.0.0.1; or pass --allow-anonymous to accept unauthenticated clients on purpose"
+    )]
+    Unauthenticated {
+        listener: &'static str,
+        addr: SocketAddr,
+    },
+    #[error("cannot read password from stdin: {0}")]
+    Stdin(#[source] std::io::Error),
+    #[error("empty password: pass it on stdin or with --password")]
+    EmptyPassword,
+    #[error(transparent)]
+    Hash(#[from] AuthError),
+}
+
+const LISTEN: &str = "Listeners";
+const AUTH: &str = "Authentication";
+const LIMITS: &str = "Limits";
+const HEARTBEAT: &str = "Heart-beats and slow consumers";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stompbox",
+    version,
+    about = "A STOMP 1.2 message broker for real-time chat.",
+    long_about = "A STOMP 1.2 message broker for real-time chat: STOMP over TCP, and over \
+                  WebSocket at /ws on the HTTP listener.\n\n\
+                  Settings come from flags, STOMPBOX_* environment variables and a TOML \
+                  file (--config), in that order of precedence; see \
+                  docs/stompbox.example.toml for every key. With no authentication \
+                  configured the broker runs in dev mode (the login header is believed) \
+                  and will only listen on loopback addresses unless --allow-anonymous is \
+                  given.",
+    after_help = "Durations: plain integers are milliseconds, or use units (10s, 500ms). \
+                  Sizes are bytes. Run 'stompbox hash-password' to make a users-file entry."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Hash a password for the users file (argon2id PHC string on stdout).
+    ///
+    /// Reads the password from the first line of stdin unless --password is given; stdin
+    /// keeps it out of shell history and `ps`. Example:
+    /// `printf '%s' "$PW" | stompbox hash-password`, then add `alice = "<output>"` under
+    /// `[users]`.
+    HashPassword(HashPasswordArgs),
+}
+
+#[derive(Debug, Args)]
+struct HashPasswordArgs {
+    /// The password to hash (visible to other local users via `ps`; prefer stdin).
+    #[arg(long)]
+    password: Option<String>,
+}
+
+/// Every run-time setting; `None` means "not given here, ask the next source".
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// TOML config file; same keys as the flags in snake_case, plus [[acl]] rules.
+    #[arg(long, env = "STOMPBOX_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// STOMP over TCP listen address [default: 127.0.0.1:61613].
+    #[arg(long, env = "STOMPBOX_STOMP_LISTEN", value_name = "ADDR:PORT", help_heading = LISTEN)]
+    stomp_listen: Option<SocketAddr>,
+    /// HTTP listen address, WebSocket at /ws [default: 127.0.0.1:15674].
+    #[arg(long, env = "STOMPBOX_HTTP_LISTEN", value_name = "ADDR:PORT", help_heading = LISTEN)]
+    http_listen: Option<SocketAddr>,
+    /// Allowed WebSocket Origin; repeat or comma-separate for several [default: any origin].
+    #[arg(
+        long,
+        env = "STOMPBOX_WS_ALLOWED_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ',',
+        help_heading = LISTEN
+    )]
+    ws_allowed_origin: Vec<String>,
+
+    /// Users file: TOML [users] table of name = "<argon2 PHC hash>".
+    #[arg(long, env = "STOMPBOX_USERS_FILE", value_name = "FILE", help_heading = AUTH)]
+    users_file: Option<PathBuf>,
+    /// HS256 secret for JWTs sent as the CONNECT passcode (prefer the env var: flags show
+    /// in `ps`).
+    #[arg(long, env = "STOMPBOX_JWT_SECRET", value_name = "SECRET", hide_env_values = true, help_heading = AUTH)]
+    jwt_secret: Option<String>,
+    /// PEM file with the RS256 public key for JWTs sent as the CONNECT passcode.
+    #[arg(long, env = "STOMPBOX_JWT_PUBLIC_KEY", value_name = "FILE", help_heading = AUTH)]
+    jwt_public_key: Option<PathBuf>,
+    /// Allow listening beyond loopback with no authentication configured (dev mode: any
+    /// login is believed). Takes an optional =true/=false.
+    #[arg(
+        long,
+        env = "STOMPBOX_ALLOW_ANONYMOUS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = AUTH
+    )]
+    allow_anonymous: Option<bool>,
+
+    /// Largest whole frame in bytes [default: 4194304].
+    #[arg(long, env = "STOMPBOX_MAX_FRAME_SIZE", value_name = "BYTES", help_heading = LIMITS)]
+    max_frame_size: Option<usize>,
+    /// Most headers in one frame [default: 64].
+    #[arg(long, env = "STOMPBOX_MAX_HEADERS", value_name = "N", help_heading = LIMITS)]
+    max_headers: Option<usize>,
+    /// Longest header line in bytes [default: 16384].
+    #[arg(long, env = "STOMPBOX_MAX_HEADER_LINE", value_name = "BYTES", help_heading = LIMITS)]
+    max_header_line: Option<usize>,
+    /// Largest body in bytes [default: 4194304].
+    #[arg(long, env = "STOMPBOX_MAX_BODY", value_name = "BYTES", help_heading = LIMITS)]
+    max_body: Option<usize>,
+    /// Concurrent connections over all listeners [default: 18000].
+    #[arg(long, env = "STOMPBOX_MAX_CONNECTIONS", value_name = "N", help_heading = LIMITS)]
+    max_connections: Option<usize>,
+    /// Subscriptions per session [default: 1024].
+    #[arg(long, env = "STOMPBOX_MAX_SUBSCRIPTIONS", value_name = "N", help_heading = LIMITS)]
+    max_subscriptions: Option<usize>,
+    /// Time a new connection has to send CONNECT [default: 10s].
+    #[arg(long, env = "STOMPBOX_CONNECT_TIMEOUT", value_name = "DURATION", help_heading = LIMITS)]
+    connect_timeout: Option<DurationSetting>,
+    /// Outbound queue per session, in frames [default: 4096].
+    #[arg(long, env = "STOMPBOX_OUTBOUND_MAX_FRAMES", value_name = "N", help_heading = LIMITS)]
+    outbound_max_frames: Option<usize>,
+    /// Outbound queue per session, in bytes [default: 16777216].
+    #[arg(long, env = "STOMPBOX_OUTBOUND_MAX_BYTES", value_name = "BYTES", help_heading = LIMITS)]
+    outbound_max_bytes: Option<usize>,
+    /// Messages a /queue holds while no consumer takes them [default: 100000].
+    #[arg(long, env = "STOMPBOX_QUEUE_MAX_MESSAGES", value_name = "N", help_heading = LIMITS)]
+    queue_max_messages: Option<usize>,
+    /// Frames buffered by one open transaction [default: 10000].
+    #[arg(long, env = "STOMPBOX_MAX_TRANSACTION_FRAMES", value_name = "N", help_heading = LIMITS)]
+    max_transaction_frames: Option<usize>,
+    /// Open transactions per session [default: 16].
+    #[arg(long, env = "STOMPBOX_MAX_TRANSACTIONS", value_name = "N", help_heading = LIMITS)]
+    max_transactions: Option<usize>,
+
+    /// Server heart-beat offer in ms, as in the STOMP header; 0 disables [default: 10000,10000].
+    #[arg(long, env = "STOMPBOX_HEARTBEAT", value_name = "SEND_MS,RECV_MS", help_heading = HEARTBEAT)]
+    heartbeat: Option<HeartbeatSetting>,
+    /// Multiplier on the inbound heart-beat interval before a silent peer is dropped, >= 1
+    /// [default: 2.0].
+    #[arg(long, env = "STOMPBOX_HEARTBEAT_GRACE", value_name = "F", help_heading = HEARTBEAT)]
+    heartbeat_grace: Option<f64>,
+    /// What to do when a session's outbound queue is full [default: disconnect].
+    #[arg(
+        long,
+        env = "STOMPBOX_SLOW_CONSUMER",
+        value_name = "POLICY",
+        value_parser = slow_consumer_parser(),
+        help_heading = HEARTBEAT
+    )]
+    slow_consumer: Option<SlowConsumerPolicy>,
+
+    /// Directory of the embedded store [default: stompbox-data].
+    #[arg(long, env = "STOMPBOX_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Node id, unique per node of a cluster; feeds message ids [default: 0].
+    #[arg(long, env = "STOMPBOX_NODE_ID", value_name = "N")]
+    node_id: Option<u16>,
+    /// Time shutdown spends closing sessions before giving up on stragglers [default: 10s].
+    #[arg(long, env = "STOMPBOX_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
+    shutdown_timeout: Option<DurationSetting>,
+    /// Log filter in tracing EnvFilter syntax, e.g. `info,stompbox=debug` [default: info].
+    #[arg(long, env = "STOMPBOX_LOG", value_name = "FILTER")]
+    log: Option<String>,
+}
+
+fn slow_consumer_parser() -> impl TypedValueParser<Value = SlowConsumerPolicy> {
+    PossibleValuesParser::new(["disconnect", "drop"]).map(|s| match s.as_str() {
+        "drop" => SlowConsumerPolicy::Drop,
+        _ => SlowConsumerPolicy::Disconnect,
+    })
+}
+
+/// A duration written as milliseconds (`1500`) or with units (`10s`, `500ms`, `1m 30s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "DurationRepr")]
+struct DurationSetting(Duration);
+
+/// How a duration may appear in TOML: an integer (ms) or a string.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum DurationRepr {
+    Millis(u64),
+    Text(String),
+}
+
+impl FromStr for DurationSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse::<u64>()
+                .map(|ms| Self(Duration::from_millis(ms)))
+                .map_err(|e| e.to_string());
+        }
+        humantime::parse_duration(s)
+            .map(Self)
+            .map_err(|e| format!("{e} (use milliseconds like 1500, or units like 10s, 500ms)"))
+    }
+}
+
+impl TryFrom<DurationRepr> for DurationSetting {
+    type Error = String;
+
+    fn try_from(repr: DurationRepr) -> Result<Self, Self::Error> {
+        match repr {
+            DurationRepr::Millis(ms) => Ok(Self(Duration::from_millis(ms))),
+            DurationRepr::Text(text) => text.parse(),
+        }
+    }
+}
+
+/// `SEND_MS,RECV_MS`, the server's heart-beat offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+struct HeartbeatSetting {
+    send: Duration,
+    recv: Duration,
+}
+
+impl FromStr for HeartbeatSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let usage = || format!("expected SEND_MS,RECV_MS such as 10000,10000, got {s:?}");
+        let (send, recv) = s.split_once(',').ok_or_else(usage)?;
+        let ms = |part: &str| part.trim().parse::<u64>().map_err(|_| usage());
+        Ok(Self {
+            send: Duration::from_millis(ms(send)?),
+            recv: Duration::from_millis(ms(recv)?),
+        })
+    }
+}
+
+impl TryFrom<String> for HeartbeatSetting {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// The config file: the flags' keys in snake_case, all optional, plus `[[acl]]` rules.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    stomp_listen: Option<SocketAddr>,
+    http_listen: Option<SocketAddr>,
+    // The flag is singular because it repeats; in a file a list reads better plural.
+    #[serde(alias = "ws_allowed_origin")]
+    ws_allowed_origins: Option<Vec<String>>,
+    users_file: Option<PathBuf>,
+    jwt_secret: Option<String>,
+    jwt_public_key: Option<PathBuf>,
+    allow_anonymous: Option<bool>,
+    max_frame_size: Option<usize>,
+    max_headers: Option<usize>,
+    max_header_line: Option<usize>,
+    max_body: Option<usize>,
+    max_connections: Option<usize>,
+    max_subscriptions: Option<usize>,
+    connect_timeout: Option<DurationSetting>,
+    outbound_max_frames: Option<usize>,
+    outbound_max_bytes: Option<usize>,
+    queue_max_messages: Option<usize>,
+    max_transaction_frames: Option<usize>,
+    max_transactions: Option<usize>,
+    heartbeat: Option<HeartbeatSetting>,
+    heartbeat_grace: Option<f64>,
+    slow_consumer: Option<SlowConsumerPolicy>,
+    data_dir: Option<PathBuf>,
+    node_id: Option<u16>,
+    shutdown_timeout: Option<DurationSetting>,
+    log: Option<String>,
+    #[serde(default)]
+    acl: Vec<AclRule>,
+}
+
+impl FileConfig {
+    fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut file: Self = toml::from_str(&text).map_err(|source| ConfigError::ParseFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        if let Some(dir) = path.parent() {
+            file.resolve_paths_against(dir);
+        }
+        Ok(file)
+    }
+
+    fn resolve_paths_against(&mut self, dir: &Path) {
+        for path in [
+            &mut self.users_file,
+            &mut self.jwt_public_key,
+            &mut self.data_dir,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if path.is_relative() {
+                *path = dir.join(&*path);
+            }
+        }
+    }
+}
+
+/// Parses the process's arguments and environment and loads the config.
+///
+/// Like any clap program this prints help, version or usage errors itself and exits the
+/// process; every other problem comes back as a [`ConfigError`]. `hash-password` reads stdin.
+pub fn load() -> Result<Command, ConfigError> {
+    resolve(Cli::parse())
+}
+
+/// [`load`] for an explicit argument list (the first item is the program name). The
+/// environment is still read; clap errors, including `--help`, come back as
+/// [`ConfigError::Args`].
+pub fn load_from<I, T>(args: I) -> Result<Command, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    parse(args, true)
+}
+
+fn parse<I, T>(args: I, read_env: bool) -> Result<Command, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut command = Cli::command();
+    if !read_env {
+        command = command.mut_args(|arg| arg.env(None::<&'static str>));
+    }
+    let matches = command.try_get_matches_from(args)?;
+    resolve(Cli::from_arg_matches(&matches)?)
+}
+
+fn resolve(cli: Cli) -> Result<Command, ConfigError> {
+    match cli.command {
+        Some(Sub::HashPassword(args)) => {
+            let password = match args.password {
+                Some(password) => password,
+                None => read_password_line(std::io::stdin().lock())?,
+            };
+            if password.is_empty() {
+                return Err(ConfigError::EmptyPassword);
+            }
+            Ok(Command::HashPassword(auth::hash_password(&password)?))
+        }
+        None => {
+            let (config, log_filter) = merge(cli.run)?;
+            validate(&config, &log_filter)?;
+            Ok(Command::Run { config, log_filter })
+        }
+    }
+}
+
+/// The first line of `input`, without its line ending; other whitespace is kept because it
+/// may be part of the password.
+fn read_password_line(mut input: impl BufRead) -> Result<String, ConfigError> {
+    let mut line = String::new();
+    input.read_line(&mut line).map_err(ConfigError::Stdin)?;
+    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+    Ok(trimmed.to_owned())
+}
+
+/// Layers flags/env (clap has already put flags over env) over the file over the defaults.
+fn merge(args: RunArgs) -> Result<(Config, String), ConfigError> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    Ok(merge_layers(args, file))
+}
+
+fn layer<T>(flag_or_env: Option<T>, file: Option<T>, default: T) -> T {
+    flag_or_env.or(file).unwrap_or(default)
+}
+
+fn merge_layers(args: RunArgs, file: FileConfig) -> (Config, String) {
+    let d = Config::default();
+    let origins = if args.ws_allowed_origin.is_empty() {
+        file.ws_allowed_origins
+    } else {
+        Some(args.ws_allowed_origin)
+    };
+    let heartbeat = args.heartbeat.or(file.heartbeat);
+    let config = Config {
+        stomp_listen: layer(args.stomp_listen, file.stomp_listen, d.stomp_listen),
+        http_listen: layer(args.http_listen, file.http_listen, d.http_listen),
+        data_dir: layer(args.data_dir, file.data_dir, d.data_dir),
+        node_id: layer(args.node_id, file.node_id, d.node_id),
+        auth: AuthConfig {
+            users_file: args.users_file.or(file.users_file).or(d.auth.users_file),
+            jwt_secret: args.jwt_secret.or(file.jwt_secret).or(d.auth.jwt_secret),
+            jwt_public_key: args
+                .jwt_public_key
+                .or(file.jwt_public_key)
+                .or(d.auth.jwt_public_key),
+            allow_anonymous: layer(
+                args.allow_anonymous,
+                file.allow_anonymous,
+                d.auth.allow_anonymous,
+            ),
+        },
+        acl: if file.acl.is_empty() { d.acl } else { file.acl },
+        limits: crate::config::Limits {
+            max_frame_size: layer(
+                args.max_frame_size,
+                file.max_frame_size,
+                d.limits.max_frame_size,
+            ),
+            max_headers: layer(args.max_headers, file.max_headers, d.limits.max_headers),
+            max_header_line: layer(
+                args.max_header_line,
+                file.max_header_line,
+                d.limits.max_header_line,
+            ),
+            max_body: layer(args.max_body, file.max_body, d.limits.max_body),
+            max_connections: layer(
+                args.max_connections,
+                file.max_connections,
+                d.limits.max_connections,
+            ),
+            max_subscriptions: layer(
+                args.max_subscriptions,
+                file.max_subscriptions,
+                d.limits.max_subscriptions,
+            ),
+            connect_timeout: args
+                .connect_timeout
+                .or(file.connect_timeout)
+                .map_or(d.limits.connect_timeout, |s| s.0),
+            outbound_max_frames: layer(
+                args.outbound_max_frames,
+                file.outbound_max_frames,
+                d.limits.outbound_max_frames,
+            ),
+            outbound_max_bytes: layer(
+                args.outbound_max_bytes,
+                file.outbound_max_bytes,
+                d.limits.outbound_max_bytes,
+            ),
+            queue_max_messages: layer(
+                args.queue_max_messages,
+                file.queue_max_messages,
+                d.limits.queue_max_messages,
+            ),
+            max_transaction_frames: layer(
+                args.max_transaction_frames,
+                file.max_transaction_frames,
+                d.limits.max_transaction_frames,
+            ),
+            max_transactions: layer(
+                args.max_transactions,
+                file.max_transactions,
+                d.limits.max_transactions,
+            ),
+        },
+        heartbeat: crate::config::HeartbeatConfig {
+            send: heartbeat.map_or(d.heartbeat.send, |h| h.send),
+            recv: heartbeat.map_or(d.heartbeat.recv, |h| h.recv),
+            grace: layer(
+                args.heartbeat_grace,
+                file.heartbeat_grace,
+                d.heartbeat.grace,
+            ),
+        },
+        slow_consumer: layer(args.slow_consumer, file.slow_consumer, d.slow_consumer),
+        ws_allowed_origins: origins.unwrap_or(d.ws_allowed_origins),
+        shutdown_timeout: args
+            .shutdown_timeout
+            .or(file.shutdown_timeout)
+            .map_or(d.shutdown_timeout, |s| s.0),
+    };
+    let log_filter = layer(args.log, file.log, DEFAULT_LOG_FILTER.to_owned());
+    (config, log_filter)
+}
+
+/// Rejects settings that would make the broker unsafe or useless, saying what to change.
+fn validate(config: &Config, log_filter: &str) -> Result<(), ConfigError> {
+    if !config.auth.is_configured() && !config.auth.allow_anonymous {
+        for (listener, addr) in [
+            ("--stomp-listen", config.stomp_listen),
+            ("--http-listen", config.http_listen),
+        ] {
+            if !addr.ip().to_canonical().is_loopback() {
+                return Err(ConfigError::Unauthenticated { listener, addr });
+            }
+        }
+    }
+
+    let grace = config.heartbeat.grace;
+    if !grace.is_finite() || grace < 1.0 {
+        return Err(ConfigError::Invalid {
+            key: "heartbeat_grace",
+            reason: format!("{grace} must be a number >= 1 (below 1 drops peers that are on time)"),
+        });
+    }
+
+    let limits = &config.limits;
+    let nonzero = [
+        ("max_frame_size", limits.max_frame_size),
+        ("max_headers", limits.max_headers),
+        ("max_header_line", limits.max_header_line),
+        ("max_body", limits.max_body),
+        ("max_connections", limits.max_connections),
+        ("max_subscriptions", limits.max_subscriptions),
+        ("outbound_max_frames", limits.outbound_max_frames),
+        ("outbound_max_bytes", limits.outbound_max_bytes),
+        ("queue_max_messages", limits.queue_max_messages),
+    ];
+    for (key, value) in nonzero {
+        if value == 0 {
+            return Err(ConfigError::Invalid {
+                key,
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+    }
+    if limits.connect_timeout.is_zero() {
+        return Err(ConfigError::Invalid {
+            key: "connect_timeout",
+            reason: "must be longer than 0 (every connection would time out at once)".to_owned(),
+        });
+    }
+
+    tracing_subscriber::EnvFilter::try_new(log_filter).map_err(|e| ConfigError::Invalid {
+        key: "log",
+        reason: format!("{log_filter:?} is not a tracing filter: {e}"),
+    })?;
+    Ok(())
+}
