@@ -50,6 +50,6 @@ if (( ${#node_tests[@]} == 0 )); then
     echo "no node test files under clients/node/test/" >&2
     exit 1
 fi
-(cd clients/node && node --test --test-concurrency=1 "${node_tests[@]#clients/node/}")
+(cd clients/node && node --test --test-concurrency=1 --test-timeout=120000 "${node_tests[@]#clients/node/}")
 
 section "all passed in $((SECONDS - started))s"

@@ -76,10 +76,24 @@ def start_broker(log_dir: Path, *extra_args: str) -> Broker:
     binary = broker_binary()
     if not binary.exists():
         pytest.fail(f"broker binary {binary} not found; run `cargo build -p stompbox` or set STOMPBOX_BIN")
-    log_path = log_dir / f"stompbox-{uuid.uuid4().hex[:8]}.log"
+    name = f"stompbox-{uuid.uuid4().hex[:8]}"
+    log_path = log_dir / f"{name}.log"
+    data_dir = log_dir / f"{name}-data"  # never the repo's cwd, never shared between brokers
+    # A developer's STOMPBOX_* settings (config file, heartbeat, auth) must not leak into tests.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOMPBOX_")}
     log = open(log_path, "wb")
     process = subprocess.Popen(
-        [str(binary), "--stomp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", *extra_args],
+        [
+            str(binary),
+            "--stomp-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(data_dir),
+            *extra_args,
+        ],
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=log,
@@ -146,7 +160,7 @@ def unique() -> str:
     return uuid.uuid4().hex[:12]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Collector(stomp.ConnectionListener):
     """Records every callback; each wait is bounded and fails the test instead of hanging."""
 
@@ -260,12 +274,19 @@ def connect(broker):
         target: Broker | None = None,
         version: str = "1.2",
         heartbeats: tuple[int, int] = (0, 0),
+        heart_beat_receive_scale: float = 1.5,
         auto_decode: bool = True,
         expect_connected: bool = True,
     ) -> Client:
         target = target or broker
         cls = {"1.2": stomp.Connection12, "1.1": stomp.Connection11}[version]
-        conn = cls([target.address], heartbeats=heartbeats, auto_decode=auto_decode, reconnect_attempts_max=1)
+        conn = cls(
+            [target.address],
+            heartbeats=heartbeats,
+            heart_beat_receive_scale=heart_beat_receive_scale,
+            auto_decode=auto_decode,
+            reconnect_attempts_max=1,
+        )
         listener = Collector()
         conn.set_listener("collector", listener)
         conn.connect(login, "unused", wait=False)

@@ -3,7 +3,8 @@
 // into promises that reject after a timeout instead of hanging.
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -57,10 +58,14 @@ export async function startBroker(...extraArgs) {
   if (!existsSync(binary)) {
     throw new Error(`broker binary ${binary} not found; run \`cargo build -p stompbox\` or set STOMPBOX_BIN`);
   }
+  // Its own store directory, never the repo's cwd nor another broker's.
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'stompbox-node-'));
+  // A developer's STOMPBOX_* settings (config file, heartbeat, auth) must not leak into tests.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STOMPBOX_')));
   const child = spawn(
     binary,
-    ['--stomp-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    ['--stomp-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs],
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
   );
   // Keep the tail of stderr for failure messages; draining it also keeps the broker unblocked.
   let stderr = '';
@@ -94,14 +99,16 @@ export async function startBroker(...extraArgs) {
     wsUrl: `ws://${http}:${httpPort}/ws`,
     log: () => stderr,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      try {
-        await within(STOP_TIMEOUT_MS, exited, 'broker exit after SIGTERM');
-      } catch {
-        child.kill('SIGKILL');
-        await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        try {
+          await within(STOP_TIMEOUT_MS, exited, 'broker exit after SIGTERM');
+        } catch {
+          child.kill('SIGKILL');
+          await exited;
+        }
       }
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
