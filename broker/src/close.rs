@@ -1,0 +1,38 @@
+//! Why a connection closed: every session ends with exactly one [`CloseReason`], which is
+//! logged (and later counted in metrics), so an operator can tell a client that left from one
+//! the broker threw out.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client sent DISCONNECT.
+    ClientDisconnect,
+    /// The peer closed the socket (or the WebSocket) without DISCONNECT.
+    PeerClosed,
+    /// The broker sent ERROR for a protocol or policy violation; the string is its `message`.
+    ProtocolError(String),
+    AuthFailed,
+    ConnectTimeout,
+    HeartbeatTimeout,
+    SlowConsumer,
+    Shutdown,
+    /// A transport error (reset, broken pipe...).
+    Io(String),
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::ClientDisconnect => f.write_str("client disconnect"),
+            CloseReason::PeerClosed => f.write_str("peer closed"),
+            CloseReason::ProtocolError(m) => write!(f, "protocol error: {m}"),
+            CloseReason::AuthFailed => f.write_str("authentication failed"),
+            CloseReason::ConnectTimeout => f.write_str("connect timeout"),
+            CloseReason::HeartbeatTimeout => f.write_str("heart-beat timeout"),
+            CloseReason::SlowConsumer => f.write_str("slow consumer"),
+            CloseReason::Shutdown => f.write_str("server shutdown"),
+            CloseReason::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}

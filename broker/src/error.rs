@@ -1,0 +1,117 @@
+//! Errors a session reports to its client as an ERROR frame.
+//!
+//! Each variant maps to the short `message` header documented in docs/protocol.md; the
+//! `Display` text is the explanatory body. Every one of them ends the session.
+
+use stomp_codec::CodecError;
+use thiserror::Error;
+
+use crate::close::CloseReason;
+
+#[derive(Debug, Error)]
+pub enum StompError {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("the command {0} is not one a client may send")]
+    UnknownCommand(String),
+    #[error("the first frame must be CONNECT or STOMP")]
+    NotConnected,
+    #[error("this session is already connected")]
+    AlreadyConnected,
+    #[error("none of the requested versions ({0}) is supported; this server speaks 1.0, 1.1, 1.2")]
+    UnsupportedVersion(String),
+    #[error("{0}")]
+    AuthFailed(String),
+    #[error("the {0} frame requires a '{1}' header")]
+    MissingHeader(&'static str, &'static str),
+    #[error("header '{0}' has an invalid value: {1}")]
+    InvalidHeader(&'static str, String),
+    #[error(
+        "destination {0:?} is not accepted; destinations start with /topic/, /queue/, \
+         /user/queue/, /user/<name>/queue/, /temp-queue/, /reply-queue/"
+    )]
+    UnknownDestination(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("subscription id {0:?} is already in use on this session")]
+    DuplicateSubscription(String),
+    #[error("no subscription with id {0:?} on this session")]
+    UnknownSubscription(String),
+    #[error("a session may hold at most {0} subscriptions")]
+    TooManySubscriptions(usize),
+    #[error("no message pending acknowledgement with id {0:?} on this session")]
+    UnknownAckId(String),
+    #[error("no transaction {0:?} is open on this session")]
+    UnknownTransaction(String),
+    #[error("transaction {0:?} is already open")]
+    DuplicateTransaction(String),
+    #[error("{0}")]
+    TooManyTransactions(String),
+    #[error("queue {0:?} holds its maximum of {1} messages; the message was not accepted")]
+    QueueFull(String, usize),
+    #[error("the session's outbound queue exceeded its limit; reconnect and resync")]
+    SlowConsumer,
+    #[error("no heart-beat or frame received within {0} ms")]
+    HeartbeatTimeout(u64),
+    #[error("no CONNECT frame within {0} ms")]
+    ConnectTimeout(u64),
+    #[error("the server is shutting down; reconnect to another node or retry later")]
+    ShuttingDown,
+}
+
+impl StompError {
+    /// The ERROR frame's `message` header: short and stable, documented for client authors.
+    pub fn message(&self) -> String {
+        match self {
+            StompError::Malformed(_) => "malformed frame".into(),
+            StompError::TooLarge(_) => "frame too large".into(),
+            StompError::UnknownCommand(_) => "unknown command".into(),
+            StompError::NotConnected => "not connected".into(),
+            StompError::AlreadyConnected => "already connected".into(),
+            StompError::UnsupportedVersion(_) => "unsupported protocol version".into(),
+            StompError::AuthFailed(_) => "authentication failed".into(),
+            StompError::MissingHeader(_, h) => format!("missing header {h}"),
+            StompError::InvalidHeader(h, _) => format!("invalid header {h}"),
+            StompError::UnknownDestination(_) => "unknown destination".into(),
+            StompError::AccessDenied(_) => "access denied".into(),
+            StompError::DuplicateSubscription(_) => "duplicate subscription id".into(),
+            StompError::UnknownSubscription(_) => "unknown subscription".into(),
+            StompError::TooManySubscriptions(_) => "too many subscriptions".into(),
+            StompError::UnknownAckId(_) => "unknown ack id".into(),
+            StompError::UnknownTransaction(_) => "unknown transaction".into(),
+            StompError::DuplicateTransaction(_) => "duplicate transaction".into(),
+            StompError::TooManyTransactions(_) => "too many transactions".into(),
+            StompError::QueueFull(..) => "queue full".into(),
+            StompError::SlowConsumer => "slow consumer".into(),
+            StompError::HeartbeatTimeout(_) => "heart-beat timeout".into(),
+            StompError::ConnectTimeout(_) => "connect timeout".into(),
+            StompError::ShuttingDown => "server shutting down".into(),
+        }
+    }
+
+    pub fn close_reason(&self) -> CloseReason {
+        match self {
+            StompError::AuthFailed(_) => CloseReason::AuthFailed,
+            StompError::SlowConsumer => CloseReason::SlowConsumer,
+            StompError::HeartbeatTimeout(_) => CloseReason::HeartbeatTimeout,
+            StompError::ConnectTimeout(_) => CloseReason::ConnectTimeout,
+            StompError::ShuttingDown => CloseReason::Shutdown,
+            other => CloseReason::ProtocolError(other.message()),
+        }
+    }
+}
+
+impl From<CodecError> for StompError {
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::FrameTooLarge { .. }
+            | CodecError::TooManyHeaders { .. }
+            | CodecError::HeaderLineTooLong { .. }
+            | CodecError::BodyTooLarge { .. } => StompError::TooLarge(e.to_string()),
+            CodecError::UnknownCommand(c) => StompError::UnknownCommand(c),
+            other => StompError::Malformed(other.to_string()),
+        }
+    }
+}

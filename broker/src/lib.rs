@@ -1,0 +1,120 @@
+//! Stompbox: a STOMP 1.0–1.2 broker for real-time chat.
+//!
+//! Map (details in docs/architecture.md): `listener` accepts TCP and WebSocket connections;
+//! each runs a `session` over a `transport`; sessions turn frames into `command`s and hand
+//! messages to the `router`, which pushes them into other sessions' bounded `outbox`es.
+
+pub mod acl;
+pub mod auth;
+pub mod broker;
+pub mod cli;
+pub mod close;
+pub mod command;
+pub mod config;
+pub mod destination;
+pub mod error;
+pub mod id;
+pub mod listener;
+pub mod message;
+pub mod outbox;
+pub mod router;
+pub mod session;
+pub mod transport;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::broker::Broker;
+use crate::config::Config;
+use crate::listener::Gate;
+
+/// Longest time graceful shutdown spends spreading session closes, so clients do not all
+/// reconnect to the other nodes in the same instant.
+const MAX_CLOSE_SPREAD: Duration = Duration::from_secs(5);
+
+/// A broker with its listeners bound, not yet serving.
+pub struct Server {
+    broker: Arc<Broker>,
+    stomp: TcpListener,
+    http: TcpListener,
+}
+
+impl Server {
+    pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        let stomp = listener::bind(config.stomp_listen).await?;
+        let http = listener::bind(config.http_listen).await?;
+        let broker = Arc::new(Broker::new(config)?);
+        Ok(Self {
+            broker,
+            stomp,
+            http,
+        })
+    }
+
+    pub fn stomp_addr(&self) -> std::io::Result<SocketAddr> {
+        self.stomp.local_addr()
+    }
+
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, closes sessions gradually
+    /// with an ERROR that says why, and waits for them up to the configured timeout.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server {
+            broker,
+            stomp,
+            http,
+        } = self;
+        if broker.auth.is_dev_mode() {
+            warn!(
+                "DEV MODE: no authentication configured; the login header is trusted as the \
+                 user name. Configure --users-file or --jwt-secret/--jwt-public-key before \
+                 exposing this broker."
+            );
+        }
+        let tracker = TaskTracker::new();
+        let gate = Gate {
+            broker: Arc::clone(&broker),
+            permits: Arc::new(Semaphore::new(broker.config.limits.max_connections)),
+            tracker: tracker.clone(),
+        };
+        let accept = tokio::spawn(listener::accept_tcp(stomp, gate.clone()));
+        let http = tokio::spawn(listener::serve_http(http, gate));
+
+        shutdown.await;
+        let sessions = broker.router.sessions();
+        info!(sessions = sessions.len(), "shutting down");
+        // Handshakes in progress and the accept loops see this at once.
+        let stop_accepting = broker.stopping.clone();
+        let closers = tokio::spawn(async move {
+            let spread = MAX_CLOSE_SPREAD.min(Duration::from_millis(sessions.len() as u64));
+            let step = spread / (sessions.len().max(1) as u32);
+            for session in sessions {
+                session.cancel.cancel();
+                if !step.is_zero() {
+                    tokio::time::sleep(step).await;
+                }
+            }
+        });
+        // Accept loops stop as soon as `stopping` is cancelled; sessions already registered
+        // are closed one by one above (their tokens are children, so cancel them first).
+        let _ = closers.await;
+        stop_accepting.cancel();
+        let _ = accept.await;
+        let _ = http.await;
+        tracker.close();
+        let timeout = broker.config.shutdown_timeout;
+        if tokio::time::timeout(timeout, tracker.wait()).await.is_err() {
+            warn!(remaining = tracker.len(), "shutdown timeout: abandoning sessions");
+        }
+        info!("stopped");
+    }
+}

@@ -1,0 +1,137 @@
+//! A message accepted from a SEND, shared (`Arc`) by every delivery of it, and its wire form.
+//!
+//! Fan-out to many subscribers must not re-escape the same headers for each one: the part of a
+//! MESSAGE frame that is the same for every subscriber (application headers, content-length,
+//! body, NUL) is encoded once per protocol version and cached.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use stomp_codec::{Headers, Version, encode_header};
+
+/// Headers of a SEND that concern the hop from client to broker, never forwarded.
+const TRANSPORT_HEADERS: &[&str] = &[
+    "destination",
+    "receipt",
+    "transaction",
+    "content-length",
+    "message-id",
+    "subscription",
+    "ack",
+    "redelivered",
+];
+
+#[derive(Debug)]
+pub struct Message {
+    pub id: u64,
+    /// The destination as sent (e.g. `/topic/chat.room1`).
+    pub destination: Arc<str>,
+    /// Application headers (content-type included), transport headers removed.
+    pub headers: Headers,
+    pub body: Bytes,
+    tails: [OnceLock<Bytes>; 3],
+}
+
+impl Message {
+    pub fn new(id: u64, destination: Arc<str>, sent: &Headers, body: Bytes) -> Self {
+        let mut headers = Headers::with_capacity(sent.len());
+        let mut seen: Vec<&str> = Vec::with_capacity(sent.len());
+        for (name, value) in sent.iter() {
+            // First occurrence wins (STOMP 1.2); forward it once.
+            if TRANSPORT_HEADERS.contains(&name) || seen.contains(&name) {
+                continue;
+            }
+            seen.push(name);
+            headers.push(name, value);
+        }
+        Self {
+            id,
+            destination,
+            headers,
+            body,
+            tails: Default::default(),
+        }
+    }
+
+    /// Approximate bytes this message costs in an outbound queue.
+    pub fn weight(&self) -> usize {
+        256 + self.body.len()
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 2)
+                .sum::<usize>()
+    }
+
+    /// The subscriber-independent end of the MESSAGE frame for `version`, encoded once.
+    pub fn tail(&self, version: Version) -> &Bytes {
+        let slot = match version {
+            Version::V1_0 => &self.tails[0],
+            Version::V1_1 => &self.tails[1],
+            Version::V1_2 => &self.tails[2],
+        };
+        slot.get_or_init(|| {
+            let mut buf = BytesMut::with_capacity(self.weight());
+            for (name, value) in self.headers.iter() {
+                encode_header(name, value, version, &mut buf);
+            }
+            if !self.body.is_empty() {
+                encode_header("content-length", &self.body.len().to_string(), version, &mut buf);
+            }
+            buf.put_u8(b'\n');
+            buf.extend_from_slice(&self.body);
+            buf.put_u8(0);
+            buf.freeze()
+        })
+    }
+}
+
+/// Where a delivery goes within the receiving session.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A subscription, by its client-chosen id.
+    Subscription(Arc<str>),
+    /// A `/temp-queue/<name>` reply: delivered without a SUBSCRIBE.
+    TempQueue(Arc<str>),
+}
+
+/// One message on its way to one session.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub target: Target,
+    pub message: Arc<Message>,
+    pub redelivered: bool,
+    /// Set when the message came from a `/queue`, which must hear about its ACK/NACK.
+    pub queue: Option<Arc<crate::router::queue::Queue>>,
+}
+
+/// The subscriber-specific head of a MESSAGE frame.
+#[derive(Debug)]
+pub struct MessageHead<'a> {
+    pub subscription: &'a str,
+    pub destination: &'a str,
+    pub message_id: u64,
+    /// The `ack` header (1.2 client/client-individual subscriptions).
+    pub ack: Option<u64>,
+    pub redelivered: bool,
+}
+
+impl MessageHead<'_> {
+    /// Writes this head, then the message's shared tail: one whole MESSAGE frame.
+    pub fn encode(&self, message: &Message, version: Version, dst: &mut BytesMut) {
+        let tail = message.tail(version);
+        dst.reserve(64 + self.subscription.len() + self.destination.len() + tail.len());
+        dst.extend_from_slice(b"MESSAGE\n");
+        encode_header("subscription", self.subscription, version, dst);
+        encode_header("message-id", &self.message_id.to_string(), version, dst);
+        encode_header("destination", self.destination, version, dst);
+        if let Some(ack) = self.ack {
+            encode_header("ack", &ack.to_string(), version, dst);
+        }
+        if self.redelivered {
+            dst.extend_from_slice(b"redelivered:true\n");
+        }
+        dst.extend_from_slice(tail);
+    }
+}

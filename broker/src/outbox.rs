@@ -1,0 +1,128 @@
+//! A session's bounded outbound queue: the only way anything reaches a session from outside.
+//!
+//! Routers and queues push without ever waiting (`try_push`); the session task drains the
+//! whole queue at once and writes it as one batch. The queue is bounded in frames and bytes;
+//! what happens when it is full is the configured [`SlowConsumerPolicy`]. An idle session's
+//! outbox holds no allocation (an empty `VecDeque` does not allocate).
+
+use std::collections::VecDeque;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::config::SlowConsumerPolicy;
+use crate::message::Delivery;
+
+#[derive(Debug)]
+pub enum Outbound {
+    Deliver(Delivery),
+}
+
+impl Outbound {
+    fn weight(&self) -> usize {
+        match self {
+            Outbound::Deliver(d) => d.message.weight(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// The session is gone or going; the item was not queued.
+    Closed,
+    /// Over the bound; under `Disconnect` the session has been told to close.
+    Full,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    items: VecDeque<Outbound>,
+    bytes: usize,
+    overflowed: bool,
+    closed: bool,
+    dropped: u64,
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    state: Mutex<State>,
+    notify: Notify,
+    max_frames: usize,
+    max_bytes: usize,
+    policy: SlowConsumerPolicy,
+}
+
+/// What the session gets from one drain.
+#[derive(Debug, Default)]
+pub struct Drained {
+    pub items: VecDeque<Outbound>,
+    /// The bound was exceeded under the `Disconnect` policy: close with `slow consumer`.
+    pub overflowed: bool,
+}
+
+impl Outbox {
+    pub fn new(max_frames: usize, max_bytes: usize, policy: SlowConsumerPolicy) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            max_frames,
+            max_bytes,
+            policy,
+        }
+    }
+
+    pub fn try_push(&self, item: Outbound) -> Result<(), (PushError, Outbound)> {
+        let weight = item.weight();
+        {
+            let mut state = self.state.lock();
+            if state.closed || state.overflowed {
+                return Err((PushError::Closed, item));
+            }
+            if state.items.len() >= self.max_frames || state.bytes + weight > self.max_bytes {
+                match self.policy {
+                    SlowConsumerPolicy::Drop => {
+                        state.dropped += 1;
+                        return Err((PushError::Full, item));
+                    }
+                    SlowConsumerPolicy::Disconnect => state.overflowed = true,
+                }
+                drop(state);
+                self.notify.notify_one();
+                return Err((PushError::Full, item));
+            }
+            state.bytes += weight;
+            state.items.push_back(item);
+        }
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// Resolves when something was pushed since the last drain (cancel-safe: a notification
+    /// that arrives while nobody waits is kept as a permit).
+    pub async fn ready(&self) {
+        self.notify.notified().await;
+    }
+
+    pub fn drain(&self) -> Drained {
+        let mut state = self.state.lock();
+        state.bytes = 0;
+        Drained {
+            items: std::mem::take(&mut state.items),
+            overflowed: state.overflowed,
+        }
+    }
+
+    /// Refuses further pushes and returns what was still queued (so queue messages can go
+    /// back to their queue).
+    pub fn close(&self) -> VecDeque<Outbound> {
+        let mut state = self.state.lock();
+        state.closed = true;
+        state.bytes = 0;
+        std::mem::take(&mut state.items)
+    }
+
+    /// Messages dropped under the `Drop` policy.
+    pub fn dropped(&self) -> u64 {
+        self.state.lock().dropped
+    }
+}

@@ -1,0 +1,123 @@
+//! The destination router: maps a destination onto the sessions that should receive it.
+//!
+//! It owns the subscription tables and queues and never waits on a session: every hand-off is
+//! a non-blocking push into a bounded outbox (see `outbox.rs`).
+
+pub mod queue;
+pub mod topic;
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use crate::error::StompError;
+use crate::message::{Delivery, Message, Target};
+use crate::outbox::Outbound;
+use crate::session::handle::SessionHandle;
+use queue::Queue;
+use topic::{Subscriber, TopicTable};
+
+#[derive(Debug)]
+pub struct Router {
+    /// `/topic/<name>` subscriptions, wildcards allowed.
+    pub topics: TopicTable,
+    /// `/user/<user>/queue/<name>` subscriptions, keyed `<user>/<name>`.
+    pub users: TopicTable,
+    queues: DashMap<String, Arc<Queue>>,
+    /// `/temp-queue` reply tokens to the session that owns them.
+    replies: DashMap<String, Arc<SessionHandle>>,
+    /// Every connected session (for shutdown and, later, metrics).
+    sessions: DashMap<u64, Arc<SessionHandle>>,
+    queue_max_messages: usize,
+}
+
+impl Router {
+    pub fn new(queue_max_messages: usize) -> Self {
+        Self {
+            topics: TopicTable::new(true),
+            users: TopicTable::new(false),
+            queues: DashMap::new(),
+            replies: DashMap::new(),
+            sessions: DashMap::new(),
+            queue_max_messages,
+        }
+    }
+
+    pub fn user_key(user: &str, name: &str) -> String {
+        format!("{user}/{name}")
+    }
+
+    pub fn register(&self, session: Arc<SessionHandle>) {
+        self.sessions.insert(session.id, session);
+    }
+
+    pub fn unregister(&self, session: u64) {
+        self.sessions.remove(&session);
+    }
+
+    pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
+        self.sessions.iter().map(|e| Arc::clone(e.value())).collect()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The queue named `name`, created on first use.
+    pub fn queue(&self, name: &str) -> Arc<Queue> {
+        if let Some(q) = self.queues.get(name) {
+            return Arc::clone(q.value());
+        }
+        let queue = self
+            .queues
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(Queue::new(name, self.queue_max_messages)));
+        Arc::clone(queue.value())
+    }
+
+    pub fn add_reply_token(&self, token: String, session: Arc<SessionHandle>) {
+        self.replies.insert(token, session);
+    }
+
+    pub fn remove_reply_token(&self, token: &str) {
+        self.replies.remove(token);
+    }
+
+    /// Fans `message` out to every subscription matching `name` in `table`.
+    pub fn fan_out(&self, table: &TopicTable, name: &str, message: &Arc<Message>) -> usize {
+        let mut delivered = 0;
+        table.for_each_match(name, |sub: &Subscriber| {
+            let delivery = Delivery {
+                target: Target::Subscription(Arc::clone(&sub.subscription)),
+                message: Arc::clone(message),
+                redelivered: false,
+                queue: None,
+            };
+            if sub.session.outbox.try_push(Outbound::Deliver(delivery)).is_ok() {
+                delivered += 1;
+            }
+        });
+        delivered
+    }
+
+    pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {
+        self.queue(name)
+            .enqueue(message)
+            .map_err(|full| StompError::QueueFull(name.to_string(), full.0))
+    }
+
+    /// Delivers a reply to the session owning `token`; a reply for a session that has gone is
+    /// dropped, as the request it answers died with that session.
+    pub fn send_reply(&self, token: &str, name: &str, message: Arc<Message>) {
+        let session = self.replies.get(token).map(|s| Arc::clone(s.value()));
+        if let Some(session) = session {
+            let delivery = Delivery {
+                target: Target::TempQueue(Arc::from(name)),
+                message,
+                redelivered: false,
+                queue: None,
+            };
+            let _ = session.outbox.try_push(Outbound::Deliver(delivery));
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The first exchange of a connection: CONNECT or STOMP in, authentication, version and
+//! heart-beat negotiation, CONNECTED out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use stomp_codec::{Command, Frame, Item, Version};
+use tokio::time::{Instant, sleep_until};
+use tracing::info;
+
+use super::handle::SessionHandle;
+use super::heartbeat::Heartbeat;
+use super::wire::Wire;
+use super::{Acks, Failure, Session};
+use crate::broker::Broker;
+use crate::close::CloseReason;
+use crate::command::{ClientCommand, Connect, Request};
+use crate::error::StompError;
+use crate::outbox::Outbox;
+use crate::transport::ReadOutcome;
+
+/// Waits (bounded by the CONNECT timeout) for CONNECT/STOMP, authenticates, negotiates, and
+/// answers CONNECTED.
+pub(super) async fn handshake(wire: &mut Wire, broker: &Arc<Broker>) -> Result<Session, CloseReason> {
+    let timeout = broker.config.limits.connect_timeout;
+    let deadline = Instant::now() + timeout;
+    let frame = loop {
+        match wire.decode() {
+            Ok(Some(Item::Frame(frame))) => break frame,
+            Ok(Some(Item::HeartBeat)) => continue,
+            Ok(None) => {}
+            Err(e) => return Err(wire.fail(StompError::from(e).into()).await),
+        }
+        tokio::select! {
+            read = wire.read() => match read {
+                Ok(ReadOutcome::Data | ReadOutcome::Liveness) => {}
+                Ok(ReadOutcome::Eof) => return Err(CloseReason::PeerClosed),
+                Err(e) => return Err(CloseReason::Io(e.to_string())),
+            },
+            () = sleep_until(deadline) => {
+                let error = StompError::ConnectTimeout(timeout.as_millis() as u64);
+                return Err(wire.fail(error.into()).await);
+            }
+            () = broker.stopping.cancelled() => {
+                return Err(wire.fail(StompError::ShuttingDown.into()).await);
+            }
+        }
+    };
+    let receipt = frame.headers.get("receipt").map(str::to_string);
+    match connect(wire, broker, frame).await {
+        Ok(session) => Ok(session),
+        Err(error) => Err(wire.fail(Failure { error, receipt }).await),
+    }
+}
+
+fn negotiate_version(accept: Option<&str>) -> Result<Version, StompError> {
+    let Some(accept) = accept else {
+        return Ok(Version::V1_0);
+    };
+    accept
+        .split(',')
+        .filter_map(|v| v.parse::<Version>().ok())
+        .max()
+        .ok_or_else(|| StompError::UnsupportedVersion(accept.to_string()))
+}
+
+async fn connect(wire: &mut Wire, broker: &Arc<Broker>, frame: Frame) -> Result<Session, StompError> {
+    if !matches!(frame.command, Command::Connect | Command::Stomp) {
+        return Err(StompError::NotConnected);
+    }
+    let Request {
+        command: ClientCommand::Connect(connect),
+        ..
+    } = Request::from_frame(frame, Version::V1_0)?
+    else {
+        return Err(StompError::NotConnected);
+    };
+    let Connect {
+        accept_version,
+        login,
+        passcode,
+        heart_beat,
+    } = connect;
+    let version = negotiate_version(accept_version.as_deref())?;
+
+    // Password hashing is deliberately slow: keep it off the I/O threads.
+    let auth_broker = Arc::clone(broker);
+    let principal = tokio::task::spawn_blocking(move || {
+        auth_broker
+            .auth
+            .authenticate(login.as_deref(), passcode.as_deref())
+    })
+    .await
+    .map_err(|_| StompError::AuthFailed("authentication aborted".into()))?
+    .map_err(|e| StompError::AuthFailed(e.to_string()))?;
+
+    let (heart_beat_header, heartbeat) = Heartbeat::negotiate(heart_beat, &broker.config.heartbeat);
+    let limits = &broker.config.limits;
+    let handle = Arc::new(SessionHandle {
+        id: broker.next_session_id(),
+        name: format!("{:016x}", rand::random::<u64>()),
+        principal,
+        outbox: Outbox::new(
+            limits.outbound_max_frames,
+            limits.outbound_max_bytes,
+            broker.config.slow_consumer,
+        ),
+        cancel: broker.stopping.child_token(),
+    });
+    broker.router.register(Arc::clone(&handle));
+
+    wire.set_version(version);
+    let connected = Frame::new(Command::Connected)
+        .header("version", version.as_str())
+        .header("session", handle.name.as_str())
+        .header("server", concat!("stompbox/", env!("CARGO_PKG_VERSION")))
+        .header("heart-beat", heart_beat_header)
+        .header("user-name", handle.principal.name());
+    wire.push(&connected);
+    info!(
+        session = %handle.name,
+        user = %handle.principal.name(),
+        %version,
+        transport = wire.kind(),
+        "session connected"
+    );
+    Ok(Session {
+        broker: Arc::clone(broker),
+        handle,
+        version,
+        heartbeat,
+        subscriptions: HashMap::new(),
+        acks: Acks::default(),
+        transactions: HashMap::new(),
+        reply_token: None,
+    })
+}
+

@@ -1,0 +1,187 @@
+//! Messages into the session (from its outbox onto the wire) and acknowledgements back out
+//! (to the queues that are waiting for them).
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use stomp_codec::Version;
+
+use super::subscription::{Registration, Subscription};
+use super::wire::Wire;
+use super::{Acks, Failure, Session};
+use crate::command::AckRef;
+use crate::error::StompError;
+use crate::message::{Delivery, MessageHead, Target};
+use crate::outbox::Outbound;
+
+/// Encodes one delivery on `subscription` into the output, recording it as pending when the
+/// subscription acknowledges.
+fn emit(sub: &mut Subscription, acks: &mut Acks, version: Version, wire: &mut Wire, d: Delivery) {
+    let tag = sub.ack.tracks_acks().then(|| acks.issue(&sub.id));
+    if let Some(tag) = tag {
+        sub.pending.insert(tag, Arc::clone(&d.message));
+    }
+    let head = MessageHead {
+        subscription: &sub.id,
+        destination: sub.destination.as_deref().unwrap_or(&d.message.destination),
+        message_id: d.message.id,
+        // 1.0 and 1.1 clients acknowledge by message-id; only 1.2 defines the `ack` header.
+        ack: if version == Version::V1_2 { tag } else { None },
+        redelivered: d.redelivered,
+    };
+    let mut buf = BytesMut::new();
+    head.encode(&d.message, version, &mut buf);
+    wire.push_raw(buf.freeze());
+}
+
+impl Session {
+    /// Moves everything routed to this session onto the wire.
+    pub(super) fn drain_outbox(&mut self, wire: &mut Wire) -> Result<(), Failure> {
+        let drained = self.handle.outbox.drain();
+        for Outbound::Deliver(delivery) in drained.items {
+            self.deliver(wire, delivery)?;
+        }
+        if drained.overflowed {
+            return Err(StompError::SlowConsumer.into());
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, wire: &mut Wire, d: Delivery) -> Result<(), Failure> {
+        let id = match &d.target {
+            Target::Subscription(id) => Arc::clone(id),
+            Target::TempQueue(name) => {
+                self.deliver_reply(wire, name, d.clone());
+                return Ok(());
+            }
+        };
+        let Some(sub) = self.subscriptions.get_mut(&id) else {
+            // Unsubscribed while the message was in flight: a queue gets it back.
+            if let Some(queue) = d.queue {
+                queue.requeue(vec![(d.message, d.redelivered)], None);
+            }
+            return Ok(());
+        };
+        if sub.window_full() {
+            sub.backlog.push_back(d);
+            if sub.backlog.len() > self.broker.config.limits.outbound_max_frames {
+                return Err(StompError::SlowConsumer.into());
+            }
+            return Ok(());
+        }
+        emit(sub, &mut self.acks, self.version, wire, d);
+        Ok(())
+    }
+
+    /// A reply to one of our `/temp-queue`s: on the explicit subscription to it if there is
+    /// one, else with the temp-queue's own name as subscription (RabbitMQ's behaviour).
+    fn deliver_reply(&mut self, wire: &mut Wire, name: &str, d: Delivery) {
+        let destination: Arc<str> = Arc::from(format!("/temp-queue/{name}"));
+        let explicit = self.subscriptions.values_mut().find(
+            |s| matches!(&s.registration, Registration::TempQueue(n) if n == name),
+        );
+        match explicit {
+            Some(sub) => emit(sub, &mut self.acks, self.version, wire, d),
+            None => {
+                let head = MessageHead {
+                    subscription: &destination,
+                    destination: &destination,
+                    message_id: d.message.id,
+                    ack: None,
+                    redelivered: false,
+                };
+                let mut buf = BytesMut::new();
+                head.encode(&d.message, self.version, &mut buf);
+                wire.push_raw(buf.freeze());
+            }
+        }
+    }
+
+    /// Finds the subscription and ack tag an ACK/NACK refers to.
+    pub(super) fn resolve(&self, target: &AckRef) -> Option<(Arc<str>, u64)> {
+        if let Some(tag) = target.id.as_deref().and_then(|id| id.parse::<u64>().ok())
+            && let Some(owner) = self.acks.owner.get(&tag)
+        {
+            return Some((Arc::clone(owner), tag));
+        }
+        // 1.0/1.1 style: by message-id (also a 1.2 client that put the message-id in `id`).
+        let message_id: u64 = target
+            .message_id
+            .as_deref()
+            .or(target.id.as_deref())?
+            .parse()
+            .ok()?;
+        self.subscriptions
+            .values()
+            .filter(|s| target.subscription.as_deref().is_none_or(|want| *s.id == *want))
+            .find_map(|s| s.tag_of(message_id).map(|tag| (Arc::clone(&s.id), tag)))
+    }
+
+    pub(super) fn acknowledge(
+        &mut self,
+        wire: &mut Wire,
+        target: &AckRef,
+        nack: bool,
+    ) -> Result<(), StompError> {
+        let (id, tag) = self
+            .resolve(target)
+            .ok_or_else(|| StompError::UnknownAckId(target.describe()))?;
+        self.settle(wire, &id, tag, nack);
+        Ok(())
+    }
+
+    /// ACK/NACK from a committed transaction: the message may have been settled since.
+    pub(super) fn settle_if_pending(&mut self, wire: &mut Wire, target: &AckRef, nack: bool) {
+        if let Some((id, tag)) = self.resolve(target) {
+            self.settle(wire, &id, tag, nack);
+        }
+    }
+
+    fn settle(&mut self, wire: &mut Wire, id: &Arc<str>, tag: u64, nack: bool) {
+        let session = self.handle.id;
+        let Some(sub) = self.subscriptions.get_mut(id) else {
+            return;
+        };
+        let settled = sub.settle(tag);
+        for (t, _) in &settled {
+            self.acks.owner.remove(t);
+        }
+        if let Some(queue) = sub.queue() {
+            if nack {
+                let back = settled.into_iter().map(|(_, m)| (m, true)).collect();
+                queue.requeue(back, Some((session, id)));
+            } else {
+                queue.settle(session, id, settled.len() as u32);
+            }
+        }
+        // A topic NACK discards: there is no one else to give the message to.
+        while !sub.window_full() {
+            let Some(d) = sub.backlog.pop_front() else { break };
+            emit(sub, &mut self.acks, self.version, wire, d);
+        }
+    }
+
+    /// Takes a subscription out of the router and hands its unacknowledged queue messages
+    /// back for redelivery.
+    pub(super) fn remove_subscription(&mut self, id: &str) -> Option<Subscription> {
+        let sub = self.subscriptions.remove(id)?;
+        let router = &self.broker.router;
+        let session = self.handle.id;
+        match &sub.registration {
+            Registration::Topic(name) => router.topics.unsubscribe(name, session, id),
+            Registration::User(key) => router.users.unsubscribe(key, session, id),
+            Registration::TempQueue(_) => {}
+            Registration::Queue(queue) => {
+                queue.remove_consumer(session, id);
+                let back: Vec<_> = sub.pending.values().map(|m| (Arc::clone(m), true)).collect();
+                if !back.is_empty() {
+                    queue.requeue(back, None);
+                }
+            }
+        }
+        for tag in sub.pending.keys() {
+            self.acks.owner.remove(tag);
+        }
+        Some(sub)
+    }
+}

@@ -1,0 +1,214 @@
+//! A STOMP session: one connection from CONNECT to close.
+//!
+//! The session task owns everything about its connection: the transport, the codec, its
+//! subscriptions, pending acknowledgements and open transactions. Other tasks reach it only
+//! through its outbox (deliveries) and its cancellation token (shutdown). Its loop waits on
+//! four things at once — shutdown, the outbox, the socket, heart-beat deadlines — handles what
+//! arrived without awaiting, then writes everything it produced as one batch.
+
+pub mod handle;
+pub mod heartbeat;
+pub mod subscription;
+mod connect;
+mod delivery;
+mod request;
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use stomp_codec::{Command, Frame, HEARTBEAT, Item, Version};
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, info};
+
+use crate::broker::Broker;
+use crate::close::CloseReason;
+use crate::command::{AckRef, Publish, Request};
+use crate::error::StompError;
+use crate::outbox::Outbound;
+use crate::transport::{ReadOutcome, Transport};
+use handle::SessionHandle;
+use heartbeat::Heartbeat;
+use subscription::Subscription;
+use wire::Wire;
+
+/// How long a closing connection waits for the peer to read our last frame and hang up.
+const CLOSE_LINGER: Duration = Duration::from_millis(500);
+
+/// An error to report in an ERROR frame, with the `receipt` of the frame that caused it.
+#[derive(Debug)]
+struct Failure {
+    error: StompError,
+    receipt: Option<String>,
+}
+
+impl From<StompError> for Failure {
+    fn from(error: StompError) -> Self {
+        Failure {
+            error,
+            receipt: None,
+        }
+    }
+}
+
+/// Runs one connection to its end and logs why it ended.
+pub async fn serve(transport: Transport, broker: Arc<Broker>) {
+    let kind = transport.kind();
+    let mut wire = Wire::new(transport, &broker.config);
+    match connect::handshake(&mut wire, &broker).await {
+        Ok(mut session) => {
+            let reason = session.run(&mut wire).await;
+            info!(
+                session = %session.handle.name,
+                user = %session.handle.principal.name(),
+                transport = kind,
+                %reason,
+                "session closed"
+            );
+            session.cleanup();
+        }
+        Err(reason) => debug!(transport = kind, %reason, "connection closed before CONNECTED"),
+    }
+}
+
+/// Per-session record of issued ack tags: which subscription each belongs to.
+#[derive(Debug, Default)]
+struct Acks {
+    next_tag: u64,
+    owner: HashMap<u64, Arc<str>>,
+}
+
+impl Acks {
+    fn issue(&mut self, subscription: &Arc<str>) -> u64 {
+        self.next_tag += 1;
+        self.owner.insert(self.next_tag, Arc::clone(subscription));
+        self.next_tag
+    }
+}
+
+/// A frame held by an open transaction until COMMIT.
+#[derive(Debug)]
+enum TxOp {
+    Send(Publish),
+    Ack(AckRef),
+    Nack(AckRef),
+}
+
+struct Session {
+    broker: Arc<Broker>,
+    handle: Arc<SessionHandle>,
+    version: Version,
+    heartbeat: Heartbeat,
+    subscriptions: HashMap<Arc<str>, Subscription>,
+    acks: Acks,
+    transactions: HashMap<String, Vec<TxOp>>,
+    reply_token: Option<String>,
+}
+
+/// A deadline that may not exist: `None` never fires.
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    async fn run(&mut self, wire: &mut Wire) -> CloseReason {
+        match self.serve(wire).await {
+            Ok(reason) => {
+                if let Err(e) = wire.flush().await {
+                    return CloseReason::Io(e.to_string());
+                }
+                wire.close(CLOSE_LINGER).await;
+                reason
+            }
+            Err(failure) => wire.fail(failure).await,
+        }
+    }
+
+    /// The connection loop. Returns how the session ended normally, or the error to report.
+    async fn serve(&mut self, wire: &mut Wire) -> Result<CloseReason, Failure> {
+        let handle = Arc::clone(&self.handle);
+        loop {
+            if !wire.is_idle() {
+                if let Err(e) = wire.flush().await {
+                    return Ok(CloseReason::Io(e.to_string()));
+                }
+                self.heartbeat.sent();
+            }
+            tokio::select! {
+                biased;
+                () = handle.cancel.cancelled() => return Err(StompError::ShuttingDown.into()),
+                () = handle.outbox.ready() => self.drain_outbox(wire)?,
+                read = wire.read() => match read {
+                    Ok(ReadOutcome::Data) => {
+                        self.heartbeat.received();
+                        if let Some(reason) = self.process_input(wire)? {
+                            return Ok(reason);
+                        }
+                    }
+                    Ok(ReadOutcome::Liveness) => self.heartbeat.received(),
+                    Ok(ReadOutcome::Eof) => return Ok(CloseReason::PeerClosed),
+                    Err(e) => return Ok(CloseReason::Io(e.to_string())),
+                },
+                () = sleep_until_opt(self.heartbeat.send_deadline()) => {
+                    wire.push_raw(Bytes::from_static(HEARTBEAT));
+                }
+                () = sleep_until_opt(self.heartbeat.recv_deadline()) => {
+                    let ms = self.heartbeat.recv_timeout_ms();
+                    return Err(StompError::HeartbeatTimeout(ms).into());
+                }
+            }
+        }
+    }
+
+    /// Handles every complete frame in the input buffer. `Some` when the session is over.
+    fn process_input(&mut self, wire: &mut Wire) -> Result<Option<CloseReason>, Failure> {
+        while let Some(item) = wire.decode().map_err(StompError::from)? {
+            let Item::Frame(frame) = item else { continue };
+            let receipt = frame.headers.get("receipt").map(str::to_string);
+            let with_receipt = |error: StompError| Failure {
+                error,
+                receipt: receipt.clone(),
+            };
+            let request = Request::from_frame(frame, self.version).map_err(with_receipt)?;
+            let done = self
+                .handle_request(wire, request.command)
+                .map_err(with_receipt)?;
+            if let Some(id) = &request.receipt {
+                // Deliveries routed to us by this very frame go out before its RECEIPT.
+                self.drain_outbox(wire)?;
+                wire.push(&Frame::new(Command::Receipt).header("receipt-id", id.as_str()));
+            }
+            if done {
+                return Ok(Some(CloseReason::ClientDisconnect));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Gives back everything the session held: subscriptions leave the router, and queue
+    /// messages it had not settled (delivered-but-unacked first, then still in its outbox) go
+    /// back to their queues for redelivery. Open transactions are dropped, i.e. aborted.
+    fn cleanup(mut self) {
+        let router = &self.broker.router;
+        // Close the outbox first so no queue dispatches to us while we hand messages back.
+        let leftovers = self.handle.outbox.close();
+        router.unregister(self.handle.id);
+        if let Some(token) = &self.reply_token {
+            router.remove_reply_token(token);
+        }
+        let ids: Vec<Arc<str>> = self.subscriptions.keys().cloned().collect();
+        for id in ids {
+            self.remove_subscription(&id);
+        }
+        for Outbound::Deliver(delivery) in leftovers {
+            if let Some(queue) = delivery.queue {
+                queue.requeue(vec![(delivery.message, delivery.redelivered)], None);
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! What each client command does to the session and the router.
+
+use std::sync::Arc;
+
+use super::subscription::{Registration, Subscription};
+use super::wire::Wire;
+use super::{Session, TxOp};
+use crate::command::{AckMode, AckRef, ClientCommand, Publish};
+use crate::config::AclAction;
+use crate::destination::Destination;
+use crate::error::StompError;
+use crate::message::Message;
+use crate::router::Router;
+use crate::router::topic::Subscriber;
+
+impl Session {
+    /// Carries out one client command. `Ok(true)` after DISCONNECT.
+    pub(super) fn handle_request(
+        &mut self,
+        wire: &mut Wire,
+        command: ClientCommand,
+    ) -> Result<bool, StompError> {
+        match command {
+            ClientCommand::Connect(_) => return Err(StompError::AlreadyConnected),
+            ClientCommand::Disconnect => {
+                // Everything routed to us before DISCONNECT goes out before its RECEIPT.
+                self.drain_outbox(wire).map_err(|f| f.error)?;
+                return Ok(true);
+            }
+            ClientCommand::Send(publish) => {
+                // Validate now, so a bad SEND fails where it was sent, not at COMMIT.
+                let destination = self.check(AclAction::Send, &publish.destination)?;
+                match publish.transaction.clone() {
+                    Some(tx) => self.in_transaction(&tx, TxOp::Send(publish))?,
+                    None => self.send(publish, destination)?,
+                }
+            }
+            ClientCommand::Subscribe {
+                id,
+                destination,
+                ack,
+                prefetch,
+            } => self.subscribe(id, destination, ack, prefetch)?,
+            ClientCommand::Unsubscribe { id } => {
+                self.remove_subscription(&id)
+                    .ok_or(StompError::UnknownSubscription(id))?;
+            }
+            ClientCommand::Ack {
+                target,
+                transaction,
+            } => self.ack_or_nack(wire, target, transaction, false)?,
+            ClientCommand::Nack {
+                target,
+                transaction,
+            } => self.ack_or_nack(wire, target, transaction, true)?,
+            ClientCommand::Begin { transaction } => {
+                if self.transactions.contains_key(&transaction) {
+                    return Err(StompError::DuplicateTransaction(transaction));
+                }
+                let max = self.broker.config.limits.max_transactions;
+                if self.transactions.len() >= max {
+                    return Err(StompError::TooManyTransactions(format!(
+                        "a session may hold at most {max} open transactions"
+                    )));
+                }
+                self.transactions.insert(transaction, Vec::new());
+            }
+            ClientCommand::Commit { transaction } => {
+                let ops = self
+                    .transactions
+                    .remove(&transaction)
+                    .ok_or(StompError::UnknownTransaction(transaction))?;
+                for op in ops {
+                    match op {
+                        TxOp::Send(publish) => {
+                            let destination = Destination::parse(&publish.destination)?;
+                            self.send(publish, destination)?;
+                        }
+                        TxOp::Ack(target) => self.settle_if_pending(wire, &target, false),
+                        TxOp::Nack(target) => self.settle_if_pending(wire, &target, true),
+                    }
+                }
+            }
+            ClientCommand::Abort { transaction } => {
+                self.transactions
+                    .remove(&transaction)
+                    .ok_or(StompError::UnknownTransaction(transaction))?;
+            }
+        }
+        Ok(false)
+    }
+
+    /// Parses a destination and checks the principal may use it for `action`.
+    fn check(&self, action: AclAction, raw: &str) -> Result<Destination, StompError> {
+        let destination = Destination::parse(raw)?;
+        let user = self.handle.principal.name();
+        if !self.broker.acl.allows(user, action, raw) {
+            return Err(StompError::AccessDenied(format!(
+                "user {user:?} may not {} {raw:?}",
+                match action {
+                    AclAction::Send => "send to",
+                    AclAction::Subscribe => "subscribe to",
+                }
+            )));
+        }
+        Ok(destination)
+    }
+
+    fn in_transaction(&mut self, transaction: &str, op: TxOp) -> Result<(), StompError> {
+        let max = self.broker.config.limits.max_transaction_frames;
+        let ops = self
+            .transactions
+            .get_mut(transaction)
+            .ok_or_else(|| StompError::UnknownTransaction(transaction.to_string()))?;
+        if ops.len() >= max {
+            return Err(StompError::TooManyTransactions(format!(
+                "transaction {transaction:?} holds its maximum of {max} frames"
+            )));
+        }
+        ops.push(op);
+        Ok(())
+    }
+
+    fn ack_or_nack(
+        &mut self,
+        wire: &mut Wire,
+        target: AckRef,
+        transaction: Option<String>,
+        nack: bool,
+    ) -> Result<(), StompError> {
+        let Some(tx) = transaction else {
+            return self.acknowledge(wire, &target, nack);
+        };
+        if self.resolve(&target).is_none() {
+            return Err(StompError::UnknownAckId(target.describe()));
+        }
+        let op = if nack {
+            TxOp::Nack(target)
+        } else {
+            TxOp::Ack(target)
+        };
+        self.in_transaction(&tx, op)
+    }
+
+    /// The token of this session's `/reply-queue`, registered on first use.
+    fn reply_token(&mut self) -> String {
+        if let Some(token) = &self.reply_token {
+            return token.clone();
+        }
+        let token = format!("{:032x}", rand::random::<u128>());
+        self.broker
+            .router
+            .add_reply_token(token.clone(), Arc::clone(&self.handle));
+        self.reply_token = Some(token.clone());
+        token
+    }
+
+    fn send(&mut self, publish: Publish, destination: Destination) -> Result<(), StompError> {
+        let Publish {
+            destination: raw,
+            mut headers,
+            body,
+            ..
+        } = publish;
+        if let Some(name) = headers
+            .get("reply-to")
+            .and_then(|r| r.strip_prefix("/temp-queue/"))
+            .map(str::to_string)
+        {
+            let token = self.reply_token();
+            headers.set("reply-to", format!("/reply-queue/{token}/{name}"));
+        }
+        let router = &self.broker.router;
+        let message = Arc::new(Message::new(
+            self.broker.ids.next_id(),
+            Arc::from(raw),
+            &headers,
+            body,
+        ));
+        match destination {
+            Destination::Topic(name) => {
+                router.fan_out(&router.topics, &name, &message);
+            }
+            Destination::Queue(name) => router.send_to_queue(&name, message)?,
+            Destination::User { user, name } => {
+                let user = user.as_deref().unwrap_or(self.handle.principal.name());
+                router.fan_out(&router.users, &Router::user_key(user, &name), &message);
+            }
+            Destination::ReplyQueue { token, name } => router.send_reply(&token, &name, message),
+            Destination::TempQueue(_) => {
+                return Err(StompError::InvalidHeader(
+                    "destination",
+                    "a /temp-queue/ is named in reply-to; replies go to the /reply-queue/ \
+                     destination the requester's reply-to was rewritten to"
+                        .into(),
+                ));
+            }
+            Destination::App(_) => return Err(StompError::UnknownDestination(message.destination.to_string())),
+        }
+        Ok(())
+    }
+
+    fn subscribe(
+        &mut self,
+        id: String,
+        raw: String,
+        ack: AckMode,
+        prefetch: u32,
+    ) -> Result<(), StompError> {
+        if self.subscriptions.contains_key(id.as_str()) {
+            return Err(StompError::DuplicateSubscription(id));
+        }
+        let max = self.broker.config.limits.max_subscriptions;
+        if self.subscriptions.len() >= max {
+            return Err(StompError::TooManySubscriptions(max));
+        }
+        let destination = self.check(AclAction::Subscribe, &raw)?;
+        let id: Arc<str> = Arc::from(id);
+        let router = &self.broker.router;
+        let subscriber = || Subscriber {
+            session: Arc::clone(&self.handle),
+            subscription: Arc::clone(&id),
+        };
+        let principal = self.handle.principal.name();
+        let (registration, shown_as) = match destination {
+            Destination::Topic(name) => {
+                router.topics.subscribe(&name, subscriber());
+                (Registration::Topic(name), None)
+            }
+            Destination::Queue(name) => (Registration::Queue(router.queue(&name)), None),
+            Destination::User { user, name } => {
+                if let Some(owner) = user.as_deref()
+                    && owner != principal
+                {
+                    return Err(StompError::AccessDenied(format!(
+                        "only {owner:?} may subscribe to {raw:?}; you are {principal:?}"
+                    )));
+                }
+                let key = Router::user_key(principal, &name);
+                router.users.subscribe(&key, subscriber());
+                (Registration::User(key), Some(Arc::from(raw.as_str())))
+            }
+            Destination::TempQueue(name) => (Registration::TempQueue(name), None),
+            Destination::ReplyQueue { .. } | Destination::App(_) => {
+                return Err(StompError::UnknownDestination(raw));
+            }
+        };
+        let queue = match &registration {
+            Registration::Queue(q) => Some(Arc::clone(q)),
+            _ => None,
+        };
+        let subscription = Subscription::new(Arc::clone(&id), registration, shown_as, ack, prefetch);
+        self.subscriptions.insert(Arc::clone(&id), subscription);
+        // Only now may the queue dispatch to us: deliveries need the subscription in place.
+        if let Some(queue) = queue {
+            queue.add_consumer(Arc::clone(&self.handle), id, prefetch, ack.tracks_acks());
+        }
+        Ok(())
+    }
+}

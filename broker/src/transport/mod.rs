@@ -1,0 +1,66 @@
+//! The byte pipes a session runs over: STOMP over TCP, and STOMP over WebSocket.
+//!
+//! Both present the same three operations to the session: read some bytes into the session's
+//! buffer (cancel-safe, so it can sit in `select!`), write a batch of encoded frames, and close
+//! with a linger so an ERROR frame reaches the peer before the socket goes.
+
+pub mod tcp;
+pub mod ws;
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+/// What one read produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Bytes were appended to the buffer.
+    Data,
+    /// No STOMP bytes, but the peer is alive (WebSocket ping/pong).
+    Liveness,
+    /// The peer closed.
+    Eof,
+}
+
+#[derive(Debug)]
+pub enum Transport {
+    Tcp(tcp::TcpTransport),
+    Ws(ws::WsTransport),
+}
+
+impl Transport {
+    /// Cancel-safe: when cancelled, no bytes have been taken from the peer.
+    pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<ReadOutcome> {
+        match self {
+            Transport::Tcp(t) => t.read(buf).await,
+            Transport::Ws(t) => t.read(buf).await,
+        }
+    }
+
+    /// Writes every frame in `frames` (each one complete STOMP frame or heart-beat) and clears
+    /// it. Not cancel-safe: call it outside `select!`.
+    pub async fn write(&mut self, frames: &mut Vec<Bytes>) -> io::Result<()> {
+        match self {
+            Transport::Tcp(t) => t.write(frames).await,
+            Transport::Ws(t) => t.write(frames).await,
+        }
+    }
+
+    /// Closes our side, then reads and discards until the peer closes or `linger` passes, so
+    /// that unread input does not make the kernel reset the connection and lose our last
+    /// frame.
+    pub async fn close(&mut self, linger: Duration) {
+        match self {
+            Transport::Tcp(t) => t.close(linger).await,
+            Transport::Ws(t) => t.close(linger).await,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transport::Tcp(_) => "tcp",
+            Transport::Ws(_) => "ws",
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! STOMP over WebSocket (axum's upgrade of the HTTP listener).
+//!
+//! Inbound, the payloads of text and binary messages are appended to the session's byte
+//! buffer, so several frames per message and one frame over several messages (stomp.js splits
+//! at 16 KiB) need nothing special. Outbound, each STOMP frame is one message: text when it is
+//! UTF-8, binary otherwise, so binary bodies survive browsers.
+
+use std::io;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use bytes::{Bytes, BytesMut};
+use futures_util::SinkExt;
+
+use super::ReadOutcome;
+
+#[derive(Debug)]
+pub struct WsTransport {
+    socket: WebSocket,
+}
+
+fn io_error(e: axum::Error) -> io::Error {
+    io::Error::other(e)
+}
+
+impl WsTransport {
+    pub fn new(socket: WebSocket) -> Self {
+        Self { socket }
+    }
+
+    pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<ReadOutcome> {
+        match self.socket.recv().await {
+            None | Some(Ok(Message::Close(_))) => Ok(ReadOutcome::Eof),
+            Some(Ok(Message::Text(text))) => {
+                buf.extend_from_slice(text.as_bytes());
+                Ok(ReadOutcome::Data)
+            }
+            Some(Ok(Message::Binary(data))) => {
+                buf.extend_from_slice(&data);
+                Ok(ReadOutcome::Data)
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(ReadOutcome::Liveness),
+            Some(Err(e)) => Err(io_error(e)),
+        }
+    }
+
+    pub async fn write(&mut self, frames: &mut Vec<Bytes>) -> io::Result<()> {
+        for frame in frames.drain(..) {
+            let message = match Utf8Bytes::try_from(frame.clone()) {
+                Ok(text) => Message::Text(text),
+                Err(_) => Message::Binary(frame),
+            };
+            self.socket.feed(message).await.map_err(io_error)?;
+        }
+        self.socket.flush().await.map_err(io_error)
+    }
+
+    pub async fn close(&mut self, linger: Duration) {
+        let _ = self.socket.send(Message::Close(None)).await;
+        let mut scratch = BytesMut::new();
+        let _ = tokio::time::timeout(linger, async {
+            while let Ok(ReadOutcome::Data | ReadOutcome::Liveness) = self.read(&mut scratch).await {
+                scratch.clear();
+            }
+        })
+        .await;
+    }
+}
