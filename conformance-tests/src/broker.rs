@@ -79,7 +79,14 @@ impl Broker {
         let log_path = scratch.join("stderr.log");
         let log = std::fs::File::create(&log_path).expect("log file can be created");
 
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        // The broker reads STOMPBOX_* variables as configuration; only the flags count here.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("STOMPBOX_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .args([
                 "--stomp-listen",
                 "127.0.0.1:0",

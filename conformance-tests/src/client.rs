@@ -61,6 +61,11 @@ impl TcpClient {
         let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        Self::from_stream(stream)
+    }
+
+    /// Wraps an already connected stream (e.g. one with a tiny receive buffer).
+    pub fn from_stream(stream: TcpStream) -> io::Result<TcpClient> {
         stream.set_nodelay(true)?;
         Ok(TcpClient {
             stream,
