@@ -97,7 +97,11 @@ pub struct Request {
     pub receipt: Option<String>,
 }
 
-fn required(headers: &Headers, frame: &'static str, name: &'static str) -> Result<String, StompError> {
+fn required(
+    headers: &Headers,
+    frame: &'static str,
+    name: &'static str,
+) -> Result<String, StompError> {
     match headers.get(name) {
         Some(v) if !v.is_empty() => Ok(v.to_string()),
         _ => Err(StompError::MissingHeader(frame, name)),
@@ -203,7 +207,11 @@ impl Request {
                     subscription: optional(&headers, "subscription"),
                 };
                 if target.id.is_none() && target.message_id.is_none() {
-                    let frame = if command == Command::Ack { "ACK" } else { "NACK" };
+                    let frame = if command == Command::Ack {
+                        "ACK"
+                    } else {
+                        "NACK"
+                    };
                     return Err(StompError::MissingHeader(frame, "id"));
                 }
                 let transaction = optional(&headers, "transaction");

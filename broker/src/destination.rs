@@ -113,7 +113,14 @@ mod tests {
 
     #[test]
     fn unknown_and_empty_names_are_refused() {
-        for bad in ["/foo/x", "/topic/", "queue/x", "/user/bob/topic/x", "/user/bob", ""] {
+        for bad in [
+            "/foo/x",
+            "/topic/",
+            "queue/x",
+            "/user/bob/topic/x",
+            "/user/bob",
+            "",
+        ] {
             assert!(Destination::parse(bad).is_err(), "{bad}");
         }
     }

@@ -45,10 +45,12 @@ impl IdGenerator {
             } else {
                 candidate
             };
-            match self
-                .last
-                .compare_exchange_weak(prev, candidate, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match self.last.compare_exchange_weak(
+                prev,
+                candidate,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return candidate | (self.node << SEQ_BITS),
                 Err(actual) => prev = actual,
             }
@@ -83,7 +85,10 @@ mod tests {
             last = id;
         }
         let ms = timestamp_ms(last);
-        assert!(ms.abs_diff(now_ms()) < 60_000, "timestamp far from now: {ms}");
+        assert!(
+            ms.abs_diff(now_ms()) < 60_000,
+            "timestamp far from now: {ms}"
+        );
     }
 
     #[test]

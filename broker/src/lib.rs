@@ -113,7 +113,10 @@ impl Server {
         tracker.close();
         let timeout = broker.config.shutdown_timeout;
         if tokio::time::timeout(timeout, tracker.wait()).await.is_err() {
-            warn!(remaining = tracker.len(), "shutdown timeout: abandoning sessions");
+            warn!(
+                remaining = tracker.len(),
+                "shutdown timeout: abandoning sessions"
+            );
         }
         info!("stopped");
     }

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -139,7 +139,9 @@ async fn upgrade(State(gate): State<Gate>, headers: HeaderMap, ws: WebSocketUpgr
         .write_buffer_size(0)
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        .on_upgrade(move |socket| gate.session(Transport::Ws(WsTransport::new(socket)), permit))
+        .on_upgrade(move |socket| {
+            gate.session(Transport::Ws(Box::new(WsTransport::new(socket))), permit)
+        })
 }
 
 /// Binds a listener, naming the address in the error.

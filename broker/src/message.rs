@@ -77,7 +77,12 @@ impl Message {
                 encode_header(name, value, version, &mut buf);
             }
             if !self.body.is_empty() {
-                encode_header("content-length", &self.body.len().to_string(), version, &mut buf);
+                encode_header(
+                    "content-length",
+                    &self.body.len().to_string(),
+                    version,
+                    &mut buf,
+                );
             }
             buf.put_u8(b'\n');
             buf.extend_from_slice(&self.body);

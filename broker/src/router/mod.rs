@@ -56,7 +56,10 @@ impl Router {
     }
 
     pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
-        self.sessions.iter().map(|e| Arc::clone(e.value())).collect()
+        self.sessions
+            .iter()
+            .map(|e| Arc::clone(e.value()))
+            .collect()
     }
 
     pub fn session_count(&self) -> usize {
@@ -93,7 +96,12 @@ impl Router {
                 redelivered: false,
                 queue: None,
             };
-            if sub.session.outbox.try_push(Outbound::Deliver(delivery)).is_ok() {
+            if sub
+                .session
+                .outbox
+                .try_push(Outbound::Deliver(delivery))
+                .is_ok()
+            {
                 delivered += 1;
             }
         });

@@ -165,7 +165,11 @@ impl Queue {
                 redelivered: entry.redelivered,
                 queue: Some(Arc::clone(self)),
             };
-            match consumer.session.outbox.try_push(Outbound::Deliver(delivery)) {
+            match consumer
+                .session
+                .outbox
+                .try_push(Outbound::Deliver(delivery))
+            {
                 Ok(()) => {
                     if consumer.tracks_acks {
                         consumer.in_flight += 1;

@@ -24,11 +24,14 @@ impl Subscriber {
     }
 }
 
+/// Wildcard subscriptions with their patterns, replaced whole on change (copy-on-write).
+type Patterns = Arc<[(Arc<str>, Subscriber)]>;
+
 /// Subscriptions keyed by name, with RabbitMQ-style wildcard patterns when enabled.
 #[derive(Debug)]
 pub struct TopicTable {
     exact: DashMap<String, Arc<[Subscriber]>>,
-    patterns: RwLock<Arc<[(Arc<str>, Subscriber)]>>,
+    patterns: RwLock<Patterns>,
     wildcards: bool,
 }
 
@@ -53,7 +56,10 @@ impl TopicTable {
             next.push((Arc::from(name), subscriber));
             *patterns = Arc::from(next);
         } else {
-            let mut entry = self.exact.entry(name.to_string()).or_insert_with(|| Arc::from(Vec::new()));
+            let mut entry = self
+                .exact
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::from(Vec::new()));
             let mut next: Vec<_> = entry.iter().cloned().collect();
             next.push(subscriber);
             *entry = Arc::from(next);

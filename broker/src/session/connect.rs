@@ -21,7 +21,10 @@ use crate::transport::ReadOutcome;
 
 /// Waits (bounded by the CONNECT timeout) for CONNECT/STOMP, authenticates, negotiates, and
 /// answers CONNECTED.
-pub(super) async fn handshake(wire: &mut Wire, broker: &Arc<Broker>) -> Result<Session, CloseReason> {
+pub(super) async fn handshake(
+    wire: &mut Wire,
+    broker: &Arc<Broker>,
+) -> Result<Session, CloseReason> {
     let timeout = broker.config.limits.connect_timeout;
     let deadline = Instant::now() + timeout;
     let frame = loop {
@@ -64,7 +67,11 @@ fn negotiate_version(accept: Option<&str>) -> Result<Version, StompError> {
         .ok_or_else(|| StompError::UnsupportedVersion(accept.to_string()))
 }
 
-async fn connect(wire: &mut Wire, broker: &Arc<Broker>, frame: Frame) -> Result<Session, StompError> {
+async fn connect(
+    wire: &mut Wire,
+    broker: &Arc<Broker>,
+    frame: Frame,
+) -> Result<Session, StompError> {
     if !matches!(frame.command, Command::Connect | Command::Stomp) {
         return Err(StompError::NotConnected);
     }
@@ -135,4 +142,3 @@ async fn connect(wire: &mut Wire, broker: &Arc<Broker>, frame: Frame) -> Result<
         reply_token: None,
     })
 }
-

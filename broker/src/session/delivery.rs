@@ -77,9 +77,10 @@ impl Session {
     /// one, else with the temp-queue's own name as subscription (RabbitMQ's behaviour).
     fn deliver_reply(&mut self, wire: &mut Wire, name: &str, d: Delivery) {
         let destination: Arc<str> = Arc::from(format!("/temp-queue/{name}"));
-        let explicit = self.subscriptions.values_mut().find(
-            |s| matches!(&s.registration, Registration::TempQueue(n) if n == name),
-        );
+        let explicit = self
+            .subscriptions
+            .values_mut()
+            .find(|s| matches!(&s.registration, Registration::TempQueue(n) if n == name));
         match explicit {
             Some(sub) => emit(sub, &mut self.acks, self.version, wire, d),
             None => {
@@ -113,7 +114,12 @@ impl Session {
             .ok()?;
         self.subscriptions
             .values()
-            .filter(|s| target.subscription.as_deref().is_none_or(|want| *s.id == *want))
+            .filter(|s| {
+                target
+                    .subscription
+                    .as_deref()
+                    .is_none_or(|want| *s.id == *want)
+            })
             .find_map(|s| s.tag_of(message_id).map(|tag| (Arc::clone(&s.id), tag)))
     }
 
@@ -156,7 +162,9 @@ impl Session {
         }
         // A topic NACK discards: there is no one else to give the message to.
         while !sub.window_full() {
-            let Some(d) = sub.backlog.pop_front() else { break };
+            let Some(d) = sub.backlog.pop_front() else {
+                break;
+            };
             emit(sub, &mut self.acks, self.version, wire, d);
         }
     }
@@ -173,7 +181,11 @@ impl Session {
             Registration::TempQueue(_) => {}
             Registration::Queue(queue) => {
                 queue.remove_consumer(session, id);
-                let back: Vec<_> = sub.pending.values().map(|m| (Arc::clone(m), true)).collect();
+                let back: Vec<_> = sub
+                    .pending
+                    .values()
+                    .map(|m| (Arc::clone(m), true))
+                    .collect();
                 if !back.is_empty() {
                     queue.requeue(back, None);
                 }

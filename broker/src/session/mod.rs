@@ -6,12 +6,12 @@
 //! four things at once — shutdown, the outbox, the socket, heart-beat deadlines — handles what
 //! arrived without awaiting, then writes everything it produced as one batch.
 
-pub mod handle;
-pub mod heartbeat;
-pub mod subscription;
 mod connect;
 mod delivery;
+pub mod handle;
+pub mod heartbeat;
 mod request;
+pub mod subscription;
 mod wire;
 
 use std::collections::HashMap;

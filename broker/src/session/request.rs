@@ -195,7 +195,11 @@ impl Session {
                         .into(),
                 ));
             }
-            Destination::App(_) => return Err(StompError::UnknownDestination(message.destination.to_string())),
+            Destination::App(_) => {
+                return Err(StompError::UnknownDestination(
+                    message.destination.to_string(),
+                ));
+            }
         }
         Ok(())
     }
@@ -249,7 +253,8 @@ impl Session {
             Registration::Queue(q) => Some(Arc::clone(q)),
             _ => None,
         };
-        let subscription = Subscription::new(Arc::clone(&id), registration, shown_as, ack, prefetch);
+        let subscription =
+            Subscription::new(Arc::clone(&id), registration, shown_as, ack, prefetch);
         self.subscriptions.insert(Arc::clone(&id), subscription);
         // Only now may the queue dispatch to us: deliveries need the subscription in place.
         if let Some(queue) = queue {

@@ -26,7 +26,8 @@ pub enum ReadOutcome {
 #[derive(Debug)]
 pub enum Transport {
     Tcp(tcp::TcpTransport),
-    Ws(ws::WsTransport),
+    /// Boxed: a WebSocket's state is ten times a TCP stream's.
+    Ws(Box<ws::WsTransport>),
 }
 
 impl Transport {

@@ -59,7 +59,8 @@ impl WsTransport {
         let _ = self.socket.send(Message::Close(None)).await;
         let mut scratch = BytesMut::new();
         let _ = tokio::time::timeout(linger, async {
-            while let Ok(ReadOutcome::Data | ReadOutcome::Liveness) = self.read(&mut scratch).await {
+            while let Ok(ReadOutcome::Data | ReadOutcome::Liveness) = self.read(&mut scratch).await
+            {
                 scratch.clear();
             }
         })
