@@ -17,7 +17,7 @@ pub struct Broker {
     pub auth: Authenticator,
     pub acl: Acl,
     pub ids: IdGenerator,
-    /// Cancelled when shutdown begins; each session's token is a child of it.
+    /// Cancelled when shutdown begins: listeners stop and handshakes are refused.
     pub stopping: CancellationToken,
     next_session: AtomicU64,
 }

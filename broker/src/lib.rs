@@ -90,26 +90,26 @@ impl Server {
         let http = tokio::spawn(listener::serve_http(http, gate));
 
         shutdown.await;
-        let sessions = broker.router.sessions();
-        info!(sessions = sessions.len(), "shutting down");
-        // Handshakes in progress and the accept loops see this at once.
-        let stop_accepting = broker.stopping.clone();
-        let closers = tokio::spawn(async move {
-            let spread = MAX_CLOSE_SPREAD.min(Duration::from_millis(sessions.len() as u64));
-            let step = spread / (sessions.len().max(1) as u32);
-            for session in sessions {
-                session.cancel.cancel();
-                if !step.is_zero() {
-                    tokio::time::sleep(step).await;
-                }
-            }
-        });
-        // Accept loops stop as soon as `stopping` is cancelled; sessions already registered
-        // are closed one by one above (their tokens are children, so cancel them first).
-        let _ = closers.await;
-        stop_accepting.cancel();
+        // Stop accepting first: listeners close, handshakes in progress are refused.
+        broker.stopping.cancel();
         let _ = accept.await;
         let _ = http.await;
+        // Then close established sessions one by one, spread out so their clients do not all
+        // reconnect to the other nodes in the same instant.
+        let sessions = broker.router.sessions();
+        info!(sessions = sessions.len(), "shutting down");
+        let spread = MAX_CLOSE_SPREAD.min(Duration::from_millis(sessions.len() as u64));
+        let step = spread / (sessions.len().max(1) as u32);
+        for session in sessions {
+            session.cancel.cancel();
+            if !step.is_zero() {
+                tokio::time::sleep(step).await;
+            }
+        }
+        // Any session that finished its handshake while we were closing the others.
+        for session in broker.router.sessions() {
+            session.cancel.cancel();
+        }
         tracker.close();
         let timeout = broker.config.shutdown_timeout;
         if tokio::time::timeout(timeout, tracker.wait()).await.is_err() {

@@ -203,18 +203,46 @@ async fn frames_split_into_one_byte_writes_are_reassembled() {
     let mut subscriber = broker.client("sub").await;
     subscriber.subscribe("s", "/topic/trickle").await;
     let mut publisher = TcpClient::open(broker.stomp_addr).await;
-    let bytes: &[u8] = b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0\
-        SEND\ndestination:/topic/trickle\ncontent-length:5\nreceipt:r1\n\nab\0cd\0";
-    for byte in bytes {
-        publisher.send_raw(std::slice::from_ref(byte)).await;
-        tokio::task::yield_now().await;
-    }
-    publisher
-        .expect(conformance_tests::Command::Connected)
-        .await;
+    let trickle = async |client: &mut TcpClient, bytes: &[u8]| {
+        for byte in bytes {
+            client.send_raw(std::slice::from_ref(byte)).await;
+            // Let each byte leave as its own segment.
+            tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+        }
+    };
+    trickle(
+        &mut publisher,
+        b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0",
+    )
+    .await;
+    publisher.expect(conformance_tests::Command::Connected).await;
+    trickle(
+        &mut publisher,
+        b"SEND\ndestination:/topic/trickle\ncontent-length:5\nreceipt:r1\n\nab\0cd\0",
+    )
+    .await;
     publisher.expect_receipt("r1").await;
     let message = subscriber.expect_message().await;
     assert_eq!(&message.body[..], b"ab\0cd");
+}
+
+#[tokio::test]
+async fn frames_pipelined_behind_connect_are_processed() {
+    // A client may write its first frames without waiting for CONNECTED; bytes that arrive in
+    // the same read as CONNECT belong to the session.
+    let broker = Broker::start(&[]);
+    let mut subscriber = broker.client("sub").await;
+    subscriber.subscribe("s", "/topic/pipelined").await;
+    let mut publisher = TcpClient::open(broker.stomp_addr).await;
+    publisher
+        .send_raw(
+            b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0\
+              SEND\ndestination:/topic/pipelined\nreceipt:r1\n\nearly\0",
+        )
+        .await;
+    publisher.expect(conformance_tests::Command::Connected).await;
+    publisher.expect_receipt("r1").await;
+    assert_eq!(subscriber.expect_message().await.text(), "early");
 }
 
 #[tokio::test]

@@ -10,17 +10,23 @@ use conformance_tests::{Broker, Command, FrameExt, RecvError, TcpClient, WAIT};
 use tokio::net::TcpSocket;
 use tokio::time::Instant;
 
-/// Enough to overflow a 256 KiB outbound queue plus the kernel's socket buffers (the sender's
-/// grows to 4 MiB here) several times over.
+/// About 9.6 MB: overflows a 1 MiB outbound queue plus the kernel's socket buffers (the
+/// sender's grows to 4 MiB here) twice over.
 const FLOOD_MESSAGES: usize = 300;
 const FLOOD_BODY: usize = 32 * 1024;
 
+/// Roomy enough (32 messages) that a subscriber which keeps reading never hits it, even with
+/// a debug-build test client, while a stalled one does long before the flood ends.
 const SMALL_OUTBOUND: [&str; 4] = [
     "--outbound-max-frames",
-    "64",
+    "256",
     "--outbound-max-bytes",
-    "262144",
+    "1048576",
 ];
+
+/// The publisher waits for a receipt this often, so the flood runs at the broker's routing
+/// speed rather than racing far ahead of a subscriber that does read.
+const RECEIPT_EVERY: usize = 16;
 
 /// A connected client whose socket receive buffer is tiny, so the broker sees it stall soon.
 async fn stalled_client(broker: &Broker, login: &str) -> TcpClient {
@@ -70,12 +76,14 @@ async fn flood_past(broker: &Broker) -> TcpClient {
     let body = vec![b'f'; FLOOD_BODY];
     for i in 0..FLOOD_MESSAGES {
         let mut frame = send("/topic/flood", &body).header("x-seq", i.to_string());
-        if i + 1 == FLOOD_MESSAGES {
-            frame = frame.header("receipt", "flooded");
+        if i + 1 == FLOOD_MESSAGES || i % RECEIPT_EVERY == RECEIPT_EVERY - 1 {
+            frame = frame.header("receipt", format!("flood-{i}"));
+            publisher.send(&frame).await;
+            publisher.expect_receipt(&format!("flood-{i}")).await;
+        } else {
+            publisher.send(&frame).await;
         }
-        publisher.send(&frame).await;
     }
-    publisher.expect_receipt("flooded").await;
     let mut fast = tokio::time::timeout(Duration::from_secs(30), reader)
         .await
         .expect("fast subscriber finished in time")
@@ -87,7 +95,7 @@ async fn flood_past(broker: &Broker) -> TcpClient {
     publisher
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_is_disconnected_with_error_frame() {
     let broker = Broker::start(&SMALL_OUTBOUND);
     let mut slow = stalled_client(&broker, "slow").await;
@@ -122,7 +130,7 @@ async fn slow_consumer_is_disconnected_with_error_frame() {
     slow.expect_closed(WAIT).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_subscribers_and_publisher_are_unaffected_by_a_slow_consumer() {
     let broker = Broker::start(&SMALL_OUTBOUND);
     let mut slow = stalled_client(&broker, "slow").await;
@@ -137,7 +145,7 @@ async fn other_subscribers_and_publisher_are_unaffected_by_a_slow_consumer() {
     drop(slow);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_policy_loses_messages_but_keeps_the_slow_consumer() {
     let mut args = SMALL_OUTBOUND.to_vec();
     args.extend(["--slow-consumer", "drop"]);

@@ -204,10 +204,9 @@ impl InFrame {
 
     /// Finds the end of the body once the headers are complete.
     fn scan_body(&mut self, buf: &[u8], limits: &Limits) -> Result<Scanned, CodecError> {
-        let Some((headers_end, body_start)) = self.body else {
-            return Ok(Scanned::Incomplete);
-        };
-        let Some(command) = self.command else {
+        // Both are set once the blank line is seen, which is the only way here; "incomplete"
+        // is the harmless answer should that ever change.
+        let (Some((headers_end, body_start)), Some(command)) = (self.body, self.command) else {
             return Ok(Scanned::Incomplete);
         };
         let body_len = match self.content_length {

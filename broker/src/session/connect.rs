@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use stomp_codec::{Command, Frame, Item, Version};
 use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::handle::SessionHandle;
@@ -101,6 +102,9 @@ async fn connect(
     .map_err(|_| StompError::AuthFailed("authentication aborted".into()))?
     .map_err(|e| StompError::AuthFailed(e.to_string()))?;
 
+    if broker.stopping.is_cancelled() {
+        return Err(StompError::ShuttingDown);
+    }
     let (heart_beat_header, heartbeat) = Heartbeat::negotiate(heart_beat, &broker.config.heartbeat);
     let limits = &broker.config.limits;
     let handle = Arc::new(SessionHandle {
@@ -112,7 +116,7 @@ async fn connect(
             limits.outbound_max_bytes,
             broker.config.slow_consumer,
         ),
-        cancel: broker.stopping.child_token(),
+        cancel: CancellationToken::new(),
     });
     broker.router.register(Arc::clone(&handle));
 

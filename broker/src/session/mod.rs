@@ -132,6 +132,10 @@ impl Session {
     /// The connection loop. Returns how the session ended normally, or the error to report.
     async fn serve(&mut self, wire: &mut Wire) -> Result<CloseReason, Failure> {
         let handle = Arc::clone(&self.handle);
+        // Frames that arrived right behind CONNECT are already buffered.
+        if let Some(reason) = self.process_input(wire)? {
+            return Ok(reason);
+        }
         loop {
             if !wire.is_idle() {
                 if let Err(e) = wire.flush().await {
