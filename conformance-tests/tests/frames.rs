@@ -215,7 +215,9 @@ async fn frames_split_into_one_byte_writes_are_reassembled() {
         b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0",
     )
     .await;
-    publisher.expect(conformance_tests::Command::Connected).await;
+    publisher
+        .expect(conformance_tests::Command::Connected)
+        .await;
     trickle(
         &mut publisher,
         b"SEND\ndestination:/topic/trickle\ncontent-length:5\nreceipt:r1\n\nab\0cd\0",
@@ -240,7 +242,9 @@ async fn frames_pipelined_behind_connect_are_processed() {
               SEND\ndestination:/topic/pipelined\nreceipt:r1\n\nearly\0",
         )
         .await;
-    publisher.expect(conformance_tests::Command::Connected).await;
+    publisher
+        .expect(conformance_tests::Command::Connected)
+        .await;
     publisher.expect_receipt("r1").await;
     assert_eq!(subscriber.expect_message().await.text(), "early");
 }
