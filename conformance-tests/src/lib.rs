@@ -27,6 +27,22 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// well under a millisecond, so a few hundred is a wide margin while keeping the suite fast.
 pub const QUIET: Duration = Duration::from_millis(300);
 
+/// Writes `contents` to a fresh file under the system temp directory (config files, users
+/// files) and returns its path. Files are tiny and left for the OS to clean.
+pub fn scratch_file(name: &str, contents: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "stompbox-conformance-files-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch directory can be created");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("scratch file can be written");
+    path
+}
+
 /// Asserts the broker still serves new clients: a fresh subscriber gets a fresh publisher's
 /// message. Error tests call it after provoking an ERROR, since one bad client must never
 /// disturb the others.

@@ -124,6 +124,11 @@ impl WsClient {
         self.send_message(Message::binary(bytes.to_vec())).await;
     }
 
+    /// A WebSocket ping (liveness without any STOMP bytes).
+    pub async fn send_ping(&mut self) {
+        self.send_message(Message::Ping(Vec::new().into())).await;
+    }
+
     async fn send_message(&mut self, message: Message) {
         tokio::time::timeout(WAIT, self.ws.send(message))
             .await

@@ -343,3 +343,25 @@ async fn error_connection_is_closed_even_if_client_keeps_sending() {
         .await;
     client.expect_closed(WAIT).await;
 }
+
+#[tokio::test]
+async fn messages_accepted_before_an_error_are_not_lost() {
+    let broker = Broker::start(&[]);
+    let mut client = broker.client("offender").await;
+    let mut batch = Vec::new();
+    for i in 0..5 {
+        batch.extend_from_slice(
+            format!("SEND\ndestination:/queue/before.error\n\n{i}\0").as_bytes(),
+        );
+    }
+    batch.extend_from_slice(b"SEND\n\nno destination\0");
+    client.send_raw(&batch).await;
+    client.expect_error("missing header destination").await;
+    client.expect_closed(WAIT).await;
+
+    let mut consumer = broker.client("consumer").await;
+    consumer.subscribe("s", "/queue/before.error").await;
+    for i in 0..5 {
+        assert_eq!(consumer.expect_message().await.text(), i.to_string());
+    }
+}

@@ -250,3 +250,68 @@ async fn error_over_websocket_then_close() {
     client.expect_closed(WAIT).await;
     assert_broker_serves(&broker).await;
 }
+
+async fn ws_with_heart_beat(broker: &Broker, heart_beat: &str) -> WsClient {
+    let mut client = WsClient::open(&broker.ws_url(), &["v12.stomp"], None)
+        .await
+        .expect("handshake");
+    let reply = client
+        .handshake(connect_frame(
+            Command::Connect,
+            &[("accept-version", "1.2"), ("heart-beat", heart_beat)],
+        ))
+        .await;
+    assert_eq!(reply.command, Command::Connected, "{}", reply.describe());
+    client
+}
+
+#[tokio::test]
+async fn websocket_pings_keep_a_session_alive() {
+    // Negotiated 200 ms × 1.5: without traffic the session would end after 300 ms.
+    let broker = Broker::start(&["--heartbeat", "200,200", "--heartbeat-grace", "1.5"]);
+    let mut client = ws_with_heart_beat(&broker, "100,0").await;
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1000) {
+        client.send_ping().await;
+        match client
+            .recv_message(std::time::Duration::from_millis(100))
+            .await
+        {
+            Err(conformance_tests::RecvError::Timeout) => {}
+            Ok(received) => panic!("unexpected {:?}", received.frame),
+            Err(e) => panic!("dropped while pinging: {e}"),
+        }
+    }
+    client
+        .request(send("/topic/ws.pinged", "alive"), "after-pings")
+        .await;
+}
+
+#[tokio::test]
+async fn silent_websocket_session_is_dropped_with_heart_beat_timeout() {
+    let broker = Broker::start(&["--heartbeat", "200,200", "--heartbeat-grace", "1.5"]);
+    let mut client = ws_with_heart_beat(&broker, "100,0").await;
+    client.expect_error("heart-beat timeout").await;
+    client.expect_closed(WAIT).await;
+}
+
+#[tokio::test]
+async fn newline_text_message_is_a_client_heart_beat() {
+    let broker = Broker::start(&["--heartbeat", "200,200", "--heartbeat-grace", "1.5"]);
+    let mut client = ws_with_heart_beat(&broker, "100,0").await;
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1000) {
+        client.send_text("\n").await;
+        match client
+            .recv_message(std::time::Duration::from_millis(100))
+            .await
+        {
+            Err(conformance_tests::RecvError::Timeout) => {}
+            Ok(received) => panic!("unexpected {:?}", received.frame),
+            Err(e) => panic!("dropped while heart-beating: {e}"),
+        }
+    }
+    client
+        .request(send("/topic/ws.beating", "alive"), "after-beats")
+        .await;
+}
