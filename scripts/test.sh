@@ -19,8 +19,8 @@ cargo fmt --all -- --check
 section "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-section "cargo build -p stompbox"
-cargo build -p stompbox
+section "cargo build -p stompbox -p examples"
+cargo build -p stompbox -p examples
 
 section "cargo test --workspace"
 cargo test --workspace
