@@ -88,3 +88,81 @@ test('a path other than /ws answers HTTP 404', async () => {
   ws.terminate();
   assert.equal(status, 404);
 });
+
+test('with --ws-allowed-origin, an Origin not on the list answers HTTP 403', async () => {
+  const strict = await startBroker('--ws-allowed-origin', 'https://chat.example');
+  const handshake = (origin) => {
+    const ws = new WebSocket(strict.wsUrl, SUBPROTOCOLS, { origin });
+    return within(WAIT_MS, new Promise((resolve) => {
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode));
+      ws.once('open', () => resolve('open'));
+      ws.once('error', () => {});
+    }), `handshake with Origin ${origin}`).finally(() => ws.terminate());
+  };
+  try {
+    assert.equal(await handshake('https://evil.example'), 403);
+    assert.equal(await handshake('https://chat.example'), 'open');
+  } finally {
+    await strict.stop();
+  }
+});
+
+/** A plain `ws` socket speaking raw STOMP: resolves frames (as strings) as they arrive. */
+async function rawSocket(url) {
+  const ws = new WebSocket(url, ['v12.stomp']);
+  const frames = [];
+  const waiters = [];
+  ws.on('message', (data) => {
+    const text = Buffer.from(data).toString('utf8');
+    if (text === '\n') return; // heart-beat
+    const w = waiters.shift();
+    if (w) w(text);
+    else frames.push(text);
+  });
+  await within(WAIT_MS, new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  }), 'WebSocket open');
+  return {
+    ws,
+    next: () => (frames.length
+      ? Promise.resolve(frames.shift())
+      : within(WAIT_MS, new Promise((resolve) => waiters.push(resolve)), 'raw frame')),
+  };
+}
+
+test('several frames in one WebSocket message are all processed', async () => {
+  const raw = await rawSocket(broker.wsUrl);
+  try {
+    const dest = `/queue/batch-${unique()}`;
+    raw.ws.send(
+      'CONNECT\naccept-version:1.2\nhost:localhost\nlogin:batch\n\n\0'
+      + `SUBSCRIBE\nid:s1\ndestination:${dest}\n\n\0`
+      + `SEND\ndestination:${dest}\n\nbatched\0`,
+    );
+    assert.ok((await raw.next()).startsWith('CONNECTED\n'));
+    const message = await raw.next();
+    assert.ok(message.startsWith('MESSAGE\n'), message);
+    assert.ok(message.endsWith('\n\nbatched\0'), message);
+  } finally {
+    raw.ws.terminate();
+  }
+});
+
+test('a frame split across WebSocket messages at every byte is reassembled', async () => {
+  const raw = await rawSocket(broker.wsUrl);
+  try {
+    const dest = `/queue/trickle-${unique()}`;
+    raw.ws.send('CONNECT\naccept-version:1.2\nhost:localhost\nlogin:trickle\n\n\0');
+    assert.ok((await raw.next()).startsWith('CONNECTED\n'));
+    raw.ws.send(`SUBSCRIBE\nid:s1\ndestination:${dest}\n\n\0`);
+    const send = `SEND\ndestination:${dest}\nreceipt:r1\n\nbyte by byte\0`;
+    for (const ch of send) raw.ws.send(ch);
+    // The MESSAGE to ourselves and the RECEIPT may come in either order.
+    const frames = [await raw.next(), await raw.next()].sort();
+    assert.ok(frames[0].startsWith('MESSAGE\n') && frames[0].endsWith('\n\nbyte by byte\0'), frames[0]);
+    assert.ok(frames[1].startsWith('RECEIPT\n') && frames[1].includes('\nreceipt-id:r1\n'), frames[1]);
+  } finally {
+    raw.ws.terminate();
+  }
+});
