@@ -110,6 +110,19 @@ async fn declared_content_length_over_the_limit_is_refused_before_the_body() {
 }
 
 #[tokio::test]
+async fn body_over_max_body_is_frame_too_large() {
+    let broker = Broker::start(&["--max-body", "100"]);
+    let frame = send("/topic/body", vec![b'b'; 200]);
+    let bytes = conformance_tests::wire::encode(&frame, conformance_tests::Version::V1_2);
+    let error = rejects(&broker, &bytes, "frame too large").await;
+    assert!(
+        error.text().contains("body"),
+        "the body should say which limit: {:?}",
+        error.text()
+    );
+}
+
+#[tokio::test]
 async fn too_many_headers_is_frame_too_large() {
     let broker = Broker::start(&["--max-headers", "8"]);
     let mut frame = send("/topic/headers", "x");

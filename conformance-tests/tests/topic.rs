@@ -225,3 +225,45 @@ async fn message_ids_are_unique() {
     }
     assert_eq!(second_ids.len(), 20);
 }
+
+#[tokio::test]
+async fn topic_prefetch_holds_messages_until_ack() {
+    let broker = Broker::start(&[]);
+    let mut subscriber = broker.client("sub").await;
+    subscriber
+        .subscribe_with(
+            "s",
+            "/topic/paced",
+            &[("ack", "client-individual"), ("prefetch-count", "1")],
+        )
+        .await;
+    let mut publisher = broker.client("pub").await;
+    publisher.publish("/topic/paced", "one").await;
+    publisher.publish("/topic/paced", "two").await;
+    let one = subscriber.expect_message().await;
+    assert_eq!(one.text(), "one");
+    subscriber.expect_no_frame().await;
+    subscriber.ack(&one).await;
+    assert_eq!(subscriber.expect_message().await.text(), "two");
+}
+
+#[tokio::test]
+async fn nack_on_a_topic_discards_the_message() {
+    let broker = Broker::start(&[]);
+    let mut subscriber = broker.client("sub").await;
+    subscriber
+        .subscribe_with("s", "/topic/nacked", &[("ack", "client-individual")])
+        .await;
+    let mut publisher = broker.client("pub").await;
+    publisher.publish("/topic/nacked", "rejected").await;
+    let message = subscriber.expect_message().await;
+    subscriber.nack(&message).await;
+    publisher.publish("/topic/nacked", "sentinel").await;
+    let next = subscriber.expect_message().await;
+    assert_eq!(
+        next.text(),
+        "sentinel",
+        "NACKed topic message came back: {}",
+        next.describe()
+    );
+}
