@@ -107,6 +107,7 @@ async fn declared_content_length_over_the_limit_is_refused_before_the_body() {
         .await;
     client.expect_error("frame too large").await;
     client.expect_closed(WAIT).await;
+    assert_broker_serves(&broker).await;
 }
 
 #[tokio::test]
@@ -325,6 +326,7 @@ async fn destination_over_1024_bytes_is_refused() {
     let error = client.expect(Command::Error).await;
     assert_error_shape(&error);
     client.expect_closed(WAIT).await;
+    assert_broker_serves(&broker).await;
 }
 
 #[tokio::test]
@@ -342,6 +344,7 @@ async fn sending_to_a_reply_queue_never_issued_is_refused_or_dropped() {
         .await;
     let _ = forger.recv_frame().await;
     requester.expect_no_frame().await;
+    assert_broker_serves(&broker).await;
 }
 
 #[tokio::test]
@@ -355,6 +358,7 @@ async fn error_connection_is_closed_even_if_client_keeps_sending() {
         .try_send_raw(b"SEND\ndestination:/topic/after.error\nreceipt:late\n\nx\0")
         .await;
     client.expect_closed(WAIT).await;
+    assert_broker_serves(&broker).await;
 }
 
 #[tokio::test]
@@ -377,4 +381,5 @@ async fn messages_accepted_before_an_error_are_not_lost() {
     for i in 0..5 {
         assert_eq!(consumer.expect_message().await.text(), i.to_string());
     }
+    assert_broker_serves(&broker).await;
 }
