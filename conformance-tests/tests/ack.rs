@@ -292,3 +292,35 @@ async fn ack_without_id_is_missing_header() {
     client.expect_error("missing header id").await;
     client.expect_closed(WAIT).await;
 }
+
+#[tokio::test]
+async fn cumulative_ack_covers_only_its_own_subscription() {
+    let broker = Broker::start(&[]);
+    let mut consumer = broker.client("c").await;
+    consumer
+        .subscribe_with("a", "/queue/cumul.a", &[("ack", "client")])
+        .await;
+    consumer
+        .subscribe_with("b", "/queue/cumul.b", &[("ack", "client")])
+        .await;
+    consumer.publish("/queue/cumul.a", "a1").await;
+    consumer.publish("/queue/cumul.b", "b1").await;
+    consumer.publish("/queue/cumul.a", "a2").await;
+    let mut a2 = None;
+    for _ in 0..3 {
+        let message = consumer.expect_message().await;
+        if message.text() == "a2" {
+            a2 = Some(message);
+        }
+    }
+    consumer.ack(&a2.expect("a2 delivered")).await;
+    consumer.disconnect().await;
+
+    let mut next = broker.client("next").await;
+    next.subscribe("a", "/queue/cumul.a").await;
+    next.subscribe("b", "/queue/cumul.b").await;
+    let again = next.expect_message().await;
+    assert_eq!(again.text(), "b1", "{}", again.describe());
+    assert_eq!(again.value("redelivered"), "true");
+    next.expect_no_frame().await;
+}

@@ -267,3 +267,17 @@ async fn nack_on_a_topic_discards_the_message() {
         next.describe()
     );
 }
+
+#[tokio::test]
+async fn subscription_id_can_be_reused_after_unsubscribe() {
+    let broker = Broker::start(&[]);
+    let mut client = broker.client("c").await;
+    client.subscribe("s", "/topic/first").await;
+    client.unsubscribe("s").await;
+    client.subscribe("s", "/topic/second").await;
+    client.publish("/topic/first", "old").await;
+    client.publish("/topic/second", "new").await;
+    let message = client.expect_message().await;
+    assert_eq!(message.text(), "new");
+    assert_eq!(message.value("subscription"), "s");
+}

@@ -315,3 +315,24 @@ async fn newline_text_message_is_a_client_heart_beat() {
         .request(send("/topic/ws.beating", "alive"), "after-beats")
         .await;
 }
+
+#[tokio::test]
+async fn closing_the_websocket_ends_the_session_and_requeues_unacked_messages() {
+    let broker = Broker::start(&[]);
+    let mut ws = WsClient::connect(&broker.ws_url(), "ws-consumer").await;
+    ws.request(
+        subscribe("s", "/queue/ws.requeue").header("ack", "client-individual"),
+        "sub",
+    )
+    .await;
+    let mut tcp = broker.client("tcp").await;
+    tcp.publish("/queue/ws.requeue", "unacked").await;
+    let first = ws.expect(Command::Message).await;
+    drop(ws);
+
+    tcp.subscribe("s", "/queue/ws.requeue").await;
+    let again = tcp.expect_message().await;
+    assert_eq!(again.text(), "unacked");
+    assert_eq!(again.value("redelivered"), "true");
+    assert_eq!(again.value("message-id"), first.value("message-id"));
+}
