@@ -336,3 +336,13 @@ async fn closing_the_websocket_ends_the_session_and_requeues_unacked_messages() 
     assert_eq!(again.value("redelivered"), "true");
     assert_eq!(again.value("message-id"), first.value("message-id"));
 }
+
+#[tokio::test]
+async fn idle_websocket_is_closed_after_connect_timeout() {
+    let broker = Broker::start(&["--connect-timeout", "300ms"]);
+    let mut client = WsClient::open(&broker.ws_url(), &["v12.stomp"], None)
+        .await
+        .expect("handshake");
+    client.expect_error("connect timeout").await;
+    client.expect_closed(WAIT).await;
+}
