@@ -11,14 +11,15 @@ stamp="$venv/.requirements.sha256"
 python="${PYTHON:-python3}"
 
 want="$(sha256sum "$requirements" | cut -d' ' -f1)"
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+if "$venv/bin/python" -c '' 2>/dev/null && [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "setup-python: $venv up to date"
     exit 0
 fi
 
 echo "setup-python: installing $requirements into $venv"
-if [[ ! -x "$venv/bin/python" ]]; then
-    "$python" -m venv "$venv"
+if ! "$venv/bin/python" -c '' 2>/dev/null; then
+    # Missing, or left broken by a removed interpreter: start over.
+    "$python" -m venv --clear "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
     --requirement "$requirements"
