@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { clientPool, startBroker, unique } from './harness.mjs';
+import { Versions } from '@stomp/stompjs';
+
+import { WAIT_MS, clientPool, startBroker, unique, within } from './harness.mjs';
 
 let broker;
 const pool = clientPool(() => broker);
@@ -134,4 +136,44 @@ test('ERROR on subscribing to another user\'s destination: access denied', async
   const c = await pool.connect({ login: 'mallory' });
   c.client.subscribe(`/user/alice/queue/${unique()}`, () => {});
   assert.equal((await c.nextError()).headers.message, 'access denied');
+});
+
+test('a stompjs client limited to STOMP 1.1 negotiates 1.1 and acks by message-id', async () => {
+  const c = await pool.connect({ stompVersions: new Versions(['1.1']), protocols: ['v11.stomp'] });
+  assert.equal(c.frames.connected.headers.version, '1.1');
+  assert.equal(c.socket.protocol, 'v11.stomp');
+  const dest = `/queue/v11-${unique()}`;
+  const inbox = await c.subscribe(dest, { ack: 'client-individual' });
+  // No escaped characters here: stompjs (un)escapes header values only on 1.2 sessions, though
+  // 1.1 defines \n, \c and \\ too (the stomp.py suite checks 1.1 escaping).
+  await c.publish({ destination: dest, body: 'hello 1.1', headers: { 'x-app': 'plain' } });
+  const m = await inbox.next();
+  assert.equal(m.body, 'hello 1.1');
+  assert.equal(m.headers['x-app'], 'plain');
+  const receipt = `ack-${unique()}`;
+  const got = c.receipt(receipt);
+  m.ack({ receipt }); // 1.1: message-id + subscription
+  await got;
+  assert.equal(c.frames.errors.length, 0);
+});
+
+test('/temp-queue: the reply comes back to the requesting session', async () => {
+  const service = `/queue/service-${unique()}`;
+  const [server, requester] = await Promise.all([pool.connect(), pool.connect()]);
+  const requests = await server.subscribe(service);
+  const replies = [];
+  const replied = new Promise((resolve) => {
+    requester.client.onUnhandledMessage = (m) => {
+      replies.push(m);
+      resolve(m);
+    };
+  });
+  await requester.publish({ destination: service, body: 'ping', headers: { 'reply-to': '/temp-queue/answers' } });
+  const request = await requests.next();
+  assert.match(request.headers['reply-to'], /^\/reply-queue\/./);
+  await server.publish({ destination: request.headers['reply-to'], body: 'pong' });
+  const reply = await within(WAIT_MS, replied, 'reply on /temp-queue');
+  assert.equal(reply.body, 'pong');
+  assert.equal(reply.headers.destination, '/temp-queue/answers');
+  assert.equal(reply.headers.subscription, '/temp-queue/answers');
 });
