@@ -23,6 +23,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let server = Server::bind(config).await?;
+    let shutdown = shutdown_signal()?;
     let stomp = server.stomp_addr()?;
     let http = server.http_addr()?;
     // Scripts and tests read this one line to learn the ports (port 0 binds a free one).
@@ -31,24 +32,20 @@ async fn main() -> anyhow::Result<()> {
     stdout.flush().context("stdout")?;
     tracing::info!(%stomp, ws = %format!("ws://{http}/ws"), "stompbox listening");
 
-    server.run(shutdown_signal()).await;
+    server.run(shutdown).await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+/// Installs the SIGINT/SIGTERM handlers now (so a signal that arrives right after the ready
+/// line is not fatal) and returns a future that resolves on the first of them.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
 }

@@ -12,6 +12,19 @@ use tokio::net::TcpStream;
 
 use super::ReadOutcome;
 
+/// Reads what the socket has. Readiness can be spurious, so an empty buffer is not grown
+/// before bytes are known to exist: they land on the stack first. A buffer already holding a
+/// partial frame is read into directly.
+fn try_read(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    if buf.capacity() > buf.len() {
+        return stream.try_read_buf(buf);
+    }
+    let mut scratch = [0u8; READ_CHUNK];
+    let n = stream.try_read(&mut scratch)?;
+    buf.extend_from_slice(&scratch[..n]);
+    Ok(n)
+}
+
 /// Read granularity: large enough for a burst of chat frames in one syscall, small enough not
 /// to matter per active connection.
 const READ_CHUNK: usize = 8 * 1024;
@@ -30,8 +43,7 @@ impl TcpTransport {
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<ReadOutcome> {
         loop {
             self.stream.readable().await?;
-            buf.reserve(READ_CHUNK);
-            match self.stream.try_read_buf(buf) {
+            match try_read(&self.stream, buf) {
                 Ok(0) => return Ok(ReadOutcome::Eof),
                 Ok(_) => return Ok(ReadOutcome::Data),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
