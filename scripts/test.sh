@@ -22,10 +22,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 section "cargo build -p stompbox -p examples"
 cargo build -p stompbox -p examples
 
-section "cargo test --workspace"
-cargo test --workspace
-
-# The client suites start brokers from this binary unless the caller points elsewhere.
+# Every suite (conformance tests included) starts brokers from this binary unless the caller
+# points elsewhere, so no test builds its own.
 if [[ -z "${STOMPBOX_BIN:-}" ]]; then
     target_dir="$(cargo metadata --format-version 1 --no-deps |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
@@ -35,6 +33,9 @@ if [[ ! -x "$STOMPBOX_BIN" ]]; then
     echo "broker binary not found: $STOMPBOX_BIN" >&2
     exit 1
 fi
+
+section "cargo test --workspace"
+cargo test --workspace
 
 section "python client suite (stomp.py over TCP)"
 ./scripts/setup-python.sh
