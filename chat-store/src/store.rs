@@ -1,0 +1,90 @@
+//! The storage-agnostic interface of the chat layer: the embedded SQLite store implements it
+//! now, the PostgreSQL path later. Ids, timestamps and membership rules come from the caller or
+//! the types; nothing here names a backend.
+
+use crate::conversation::{Conversation, NewConversation, UserId};
+use crate::error::StoreError;
+use crate::message::{Appended, StoredMessage};
+use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
+
+#[async_trait::async_trait]
+pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
+    /// DIRECT: get-or-create (idempotent; same id for both orders). GROUP: create (id chosen by
+    /// caller, unique).
+    ///
+    /// `Invalid` when: the creator is not among the members; DIRECT without exactly two distinct
+    /// users or with an id other than their `direct_id`; GROUP whose id exists already.
+    async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, StoreError>;
+
+    async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError>;
+
+    /// Every conversation `user` is a member of, oldest first.
+    async fn conversations_of(&self, user: &str) -> Result<Vec<Conversation>, StoreError>;
+
+    /// Adds (as Member) and removes members; returns the updated conversation. Adding a member
+    /// already there and removing one who is not are no-ops. `NotFound` for an unknown id,
+    /// `Invalid` for a DIRECT conversation (its pair is fixed). Who may do this is the caller's
+    /// rule ([`Conversation::is_admin`]).
+    async fn update_members(
+        &self,
+        id: &str,
+        add: &[UserId],
+        remove: &[UserId],
+        at_ms: u64,
+    ) -> Result<Conversation, StoreError>;
+
+    /// Durable when it returns Ok (fsync'd by the group commit). Idempotent on (sender,
+    /// client_message_id). `NotFound` for an unknown conversation, `Invalid` when the sender is
+    /// not a member or the message id is taken by a different message.
+    async fn append(&self, message: StoredMessage) -> Result<Appended, StoreError>;
+
+    /// Messages of every conversation `user` is a member of with message_id > after, ascending
+    /// by id, at most `limit`; the bool says whether more exist.
+    async fn messages_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, bool), StoreError>;
+
+    /// One conversation's messages with id < before (or the newest if None), at most `limit`,
+    /// returned ascending by id; bool = more older ones exist. `NotFound` for an unknown id.
+    async fn history(
+        &self,
+        conversation: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, bool), StoreError>;
+
+    /// Marks DELIVERED for `user` (a recipient, not the sender) — only SENT→DELIVERED moves;
+    /// unknown ids / the user's own messages / non-member are ignored.
+    async fn mark_delivered(
+        &self,
+        user: &str,
+        message_ids: &[u64],
+        at_ms: u64,
+    ) -> Result<Vec<StatusChange>, StoreError>;
+
+    /// READ watermark for (user, conversation): moves only forward; implies DELIVERED for those
+    /// messages. None when it did not move. The watermark lands on the newest message of the
+    /// conversation with id ≤ `up_to` (an id from the future cannot pre-read later messages).
+    /// `NotFound` for an unknown conversation, `Invalid` when `user` is not a member.
+    async fn mark_read(
+        &self,
+        user: &str,
+        conversation: &str,
+        up_to: u64,
+        at_ms: u64,
+    ) -> Result<Option<ReadMark>, StoreError>;
+
+    /// Users sharing at least one conversation with `user` (excluding `user`), sorted.
+    async fn contacts_of(&self, user: &str) -> Result<Vec<UserId>, StoreError>;
+
+    /// Per-member receipt state of one message (for groups): (user, status, at_ms) for each
+    /// current member but the sender, sorted by user. A SENT entry's time is the message's.
+    /// Empty for an unknown message.
+    async fn receipts(
+        &self,
+        message_id: u64,
+    ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError>;
+}
