@@ -2,7 +2,7 @@
 
 /// `Unavailable` is transient (busy, I/O, the writer gone): retrying later may succeed.
 /// `Internal` is permanent (corruption, a schema from the future, a bug): retrying will not help.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("conversation not found")]
     NotFound,

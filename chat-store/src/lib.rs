@@ -9,7 +9,7 @@ mod conversation;
 mod error;
 mod message;
 mod receipt;
-
+mod sqlite;
 mod store;
 
 pub use conversation::{
@@ -19,5 +19,5 @@ pub use conversation::{
 pub use error::StoreError;
 pub use message::{Appended, StoredMessage};
 pub use receipt::{ReadMark, ReceiptStatus, StatusChange};
-
+pub use sqlite::SqliteStore;
 pub use store::ChatStore;

@@ -1,0 +1,194 @@
+//! [`SqliteStore`]: the embedded [`ChatStore`] — one SQLite file in WAL mode, writes through
+//! the group-commit [`writer`], reads through a small [`reader`] pool.
+
+mod mutation;
+mod query;
+mod reader;
+mod row;
+mod schema;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::conversation::{Conversation, NewConversation, UserId};
+use crate::error::StoreError;
+use crate::message::{Appended, StoredMessage};
+use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
+use crate::store::ChatStore;
+use reader::ReadPool;
+use writer::Writer;
+
+/// The embedded chat store. Cheap to share behind an `Arc`; dropping the last handle finishes
+/// the queued writes and closes the file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<ReadPool>,
+}
+
+impl SqliteStore {
+    /// Opens (creating directories and file as needed) the database at `path`, applying any
+    /// pending migrations. Blocking: call it before serving, or from `spawn_blocking`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut conn = Connection::open(path)?;
+        schema::configure(&conn)?;
+        schema::configure_file_writer(&conn)?;
+        schema::migrate(&mut conn)?;
+        let path = path.to_owned();
+        let readers = ReadPool::new(Box::new(move || {
+            let conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            schema::configure(&conn)?;
+            Ok(conn)
+        }));
+        Ok(Self {
+            writer: Writer::spawn(conn)?,
+            readers,
+        })
+    }
+
+    /// A private in-memory database (for tests): SQLite's `memdb` VFS, so the writer and the
+    /// readers share it as they would a file. Nothing is durable.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let uri = format!(
+            "file:/chat-store-{}-{}?vfs=memdb",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&uri, flags)?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let readers = ReadPool::new(Box::new(move || {
+            let conn = Connection::open_with_flags(&uri, flags)?;
+            schema::configure(&conn)?;
+            Ok(conn)
+        }));
+        Ok(Self {
+            writer: Writer::spawn(conn)?,
+            readers,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatStore for SqliteStore {
+    async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, StoreError> {
+        self.writer
+            .write(move |conn| mutation::create_conversation(conn, new))
+            .await
+    }
+
+    async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+        let id = id.to_owned();
+        self.readers
+            .read(move |conn| query::conversation(conn, &id))
+            .await
+    }
+
+    async fn conversations_of(&self, user: &str) -> Result<Vec<Conversation>, StoreError> {
+        let user = user.to_owned();
+        self.readers
+            .read(move |conn| query::conversations_of(conn, &user))
+            .await
+    }
+
+    async fn update_members(
+        &self,
+        id: &str,
+        add: &[UserId],
+        remove: &[UserId],
+        at_ms: u64,
+    ) -> Result<Conversation, StoreError> {
+        let (id, add, remove) = (id.to_owned(), add.to_vec(), remove.to_vec());
+        self.writer
+            .write(move |conn| mutation::update_members(conn, &id, &add, &remove, at_ms))
+            .await
+    }
+
+    async fn append(&self, message: StoredMessage) -> Result<Appended, StoreError> {
+        self.writer
+            .write(move |conn| mutation::append(conn, message))
+            .await
+    }
+
+    async fn messages_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, bool), StoreError> {
+        let user = user.to_owned();
+        self.readers
+            .read(move |conn| query::messages_after(conn, &user, after, limit))
+            .await
+    }
+
+    async fn history(
+        &self,
+        conversation: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, bool), StoreError> {
+        let conversation = conversation.to_owned();
+        self.readers
+            .read(move |conn| query::history(conn, &conversation, before, limit))
+            .await
+    }
+
+    async fn mark_delivered(
+        &self,
+        user: &str,
+        message_ids: &[u64],
+        at_ms: u64,
+    ) -> Result<Vec<StatusChange>, StoreError> {
+        let (user, ids) = (user.to_owned(), message_ids.to_vec());
+        self.writer
+            .write(move |conn| mutation::mark_delivered(conn, &user, &ids, at_ms))
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        user: &str,
+        conversation: &str,
+        up_to: u64,
+        at_ms: u64,
+    ) -> Result<Option<ReadMark>, StoreError> {
+        let (user, conversation) = (user.to_owned(), conversation.to_owned());
+        self.writer
+            .write(move |conn| mutation::mark_read(conn, &user, &conversation, up_to, at_ms))
+            .await
+    }
+
+    async fn contacts_of(&self, user: &str) -> Result<Vec<UserId>, StoreError> {
+        let user = user.to_owned();
+        self.readers
+            .read(move |conn| query::contacts_of(conn, &user))
+            .await
+    }
+
+    async fn receipts(
+        &self,
+        message_id: u64,
+    ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError> {
+        self.readers
+            .read(move |conn| query::receipts(conn, message_id))
+            .await
+    }
+}

@@ -1,0 +1,70 @@
+//! Read connections: a small pool used from `spawn_blocking`, so reads never wait on the writer
+//! (WAL readers see the last commit) and never block the async runtime.
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+use crate::error::StoreError;
+
+/// Idle read connections kept open: the machine has few cores and every read is short; a
+/// burst beyond this opens extra connections that are closed when returned.
+const IDLE_READERS: usize = 2;
+
+type Open = dyn Fn() -> Result<Connection, StoreError> + Send + Sync;
+
+pub(crate) struct ReadPool {
+    idle: Mutex<Vec<Connection>>,
+    open: Box<Open>,
+}
+
+impl std::fmt::Debug for ReadPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadPool").finish_non_exhaustive()
+    }
+}
+
+impl ReadPool {
+    pub(crate) fn new(open: Box<Open>) -> Arc<Self> {
+        Arc::new(Self {
+            idle: Mutex::new(Vec::with_capacity(IDLE_READERS)),
+            open,
+        })
+    }
+
+    /// Runs `query` on a pooled connection inside one read transaction (one snapshot).
+    pub(crate) async fn read<T, F>(self: &Arc<Self>, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.take()?;
+            let result = conn
+                .transaction()
+                .map_err(StoreError::from)
+                .and_then(|tx| query(&tx));
+            pool.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(conn) => Ok(conn),
+            None => (self.open)(),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE_READERS
+        {
+            idle.push(conn);
+        }
+    }
+}
