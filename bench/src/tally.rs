@@ -1,0 +1,105 @@
+//! Per-stream bookkeeping: which sequence numbers arrived, so loss, duplication and reordering
+//! are counted exactly, plus end-to-end latency in a shared, sharded histogram.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+/// Highest latency the histograms track, in microseconds (60 s); larger values saturate.
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// One stream's received sequence numbers as a bitset.
+#[derive(Debug, Default)]
+struct Seen {
+    bits: Vec<u64>,
+    max: Option<u64>,
+    unique: u64,
+}
+
+/// Loss/duplicate/reorder counters for every stream one receiver sees.
+#[derive(Debug, Default)]
+pub struct Streams {
+    seen: HashMap<u64, Seen>,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub received: u64,
+}
+
+impl Streams {
+    pub fn record(&mut self, stream: u64, seq: u64) {
+        self.received += 1;
+        let s = self.seen.entry(stream).or_default();
+        let (word, bit) = ((seq / 64) as usize, seq % 64);
+        if s.bits.len() <= word {
+            s.bits.resize(word + 1, 0);
+        }
+        if s.bits[word] & (1 << bit) != 0 {
+            self.duplicated += 1;
+            return;
+        }
+        s.bits[word] |= 1 << bit;
+        s.unique += 1;
+        if s.max.is_some_and(|m| seq < m) {
+            self.out_of_order += 1;
+        }
+        s.max = Some(s.max.map_or(seq, |m| m.max(seq)));
+    }
+
+    pub fn unique_total(&self) -> u64 {
+        self.seen.values().map(|s| s.unique).sum()
+    }
+}
+
+/// Latency histograms sharded so receivers rarely contend; merged at the end.
+#[derive(Debug, Clone)]
+pub struct Latencies {
+    shards: Arc<Vec<Mutex<Histogram<u64>>>>,
+}
+
+impl Latencies {
+    pub fn new(shards: usize) -> Self {
+        let shards = (0..shards.clamp(1, 32))
+            .map(|_| {
+                Mutex::new(Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid bounds"))
+            })
+            .collect();
+        Self {
+            shards: Arc::new(shards),
+        }
+    }
+
+    /// Records `ns` nanoseconds into shard `who`.
+    pub fn record(&self, who: usize, ns: u64) {
+        let us = (ns / 1000).clamp(1, MAX_LATENCY_US);
+        self.shards[who % self.shards.len()]
+            .lock()
+            .saturating_record(us);
+    }
+
+    pub fn merged(&self) -> Histogram<u64> {
+        let mut all = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid bounds");
+        for shard in self.shards.iter() {
+            let _ = all.add(&*shard.lock());
+        }
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_count_duplicates_and_reorders() {
+        let mut s = Streams::default();
+        for seq in [0, 1, 3, 2, 2, 4] {
+            s.record(1, seq);
+        }
+        assert_eq!(s.duplicated, 1);
+        assert_eq!(s.out_of_order, 1);
+        assert_eq!(s.unique_total(), 5);
+        assert_eq!(s.received, 6);
+    }
+}
