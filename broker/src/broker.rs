@@ -1,35 +1,75 @@
-//! The state every session shares: configuration, router, credentials, authorization, ids.
+//! The state every session shares: configuration, router, credentials, authorization, ids,
+//! and the chat application.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use chat_store::{ChatStore, SqliteStore, StoreError};
+use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
 use crate::acl::Acl;
 use crate::auth::{AuthError, Authenticator};
+use crate::chat::Chat;
 use crate::config::Config;
 use crate::id::IdGenerator;
 use crate::router::Router;
 
+/// Why the broker could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("authentication setup: {0}")]
+    Auth(#[from] AuthError),
+    #[error("embedded store: {0}")]
+    Store(#[from] StoreError),
+}
+
 #[derive(Debug)]
 pub struct Broker {
     pub config: Config,
-    pub router: Router,
+    pub router: Arc<Router>,
     pub auth: Authenticator,
     pub acl: Acl,
-    pub ids: IdGenerator,
+    pub ids: Arc<IdGenerator>,
+    pub chat: Arc<Chat>,
     /// Cancelled when shutdown begins: listeners stop and handshakes are refused.
     pub stopping: CancellationToken,
+    /// Cancelled once every session has ended: background tasks (chat) stop.
+    pub done: CancellationToken,
     next_session: AtomicU64,
 }
 
+/// File name of the embedded chat store inside `--data-dir`.
+const STORE_FILE: &str = "chat.sqlite3";
+
 impl Broker {
-    pub fn new(config: Config) -> Result<Self, AuthError> {
+    /// Opens the embedded store under `config.data_dir` and starts the chat application's
+    /// tasks (so it must run inside the runtime).
+    pub fn new(config: Config) -> Result<Self, StartError> {
+        let store: Arc<dyn ChatStore> =
+            Arc::new(SqliteStore::open(&config.data_dir.join(STORE_FILE))?);
+        Self::with_store(config, store)
+    }
+
+    pub fn with_store(config: Config, store: Arc<dyn ChatStore>) -> Result<Self, StartError> {
+        let router = Arc::new(Router::new(config.limits.queue_max_messages));
+        let ids = Arc::new(IdGenerator::new(config.node_id));
+        let done = CancellationToken::new();
+        let chat = Arc::new(Chat::start(
+            store,
+            Arc::clone(&router),
+            Arc::clone(&ids),
+            config.chat.clone(),
+            done.clone(),
+        ));
         Ok(Self {
-            router: Router::new(config.limits.queue_max_messages),
+            router,
             auth: Authenticator::from_config(&config.auth)?,
             acl: Acl::new(&config.acl),
-            ids: IdGenerator::new(config.node_id),
+            ids,
+            chat,
             stopping: CancellationToken::new(),
+            done,
             next_session: AtomicU64::new(1),
             config,
         })

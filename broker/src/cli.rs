@@ -30,7 +30,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::auth::{self, AuthError};
-use crate::config::{AclRule, AuthConfig, Config, SlowConsumerPolicy};
+use crate::config::{AclRule, AuthConfig, ChatConfig, Config, SlowConsumerPolicy};
 
 /// The log filter when none is configured: lifecycle events without per-frame noise.
 pub const DEFAULT_LOG_FILTER: &str = "info";
@@ -93,6 +93,7 @@ const LISTEN: &str = "Listeners";
 const AUTH: &str = "Authentication";
 const LIMITS: &str = "Limits";
 const HEARTBEAT: &str = "Heart-beats and slow consumers";
+const CHAT: &str = "Chat application";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -248,6 +249,22 @@ struct RunArgs {
     /// Log filter in tracing EnvFilter syntax, e.g. `info,stompbox=debug` [default: info].
     #[arg(long, env = "STOMPBOX_LOG", value_name = "FILTER")]
     log: Option<String>,
+
+    /// Largest chat message content in bytes [default: 16384].
+    #[arg(long, env = "STOMPBOX_CHAT_MAX_CONTENT", value_name = "BYTES", help_heading = CHAT)]
+    chat_max_content: Option<usize>,
+    /// A session's presence lapses this long after its last sign of life [default: 30s].
+    #[arg(long, env = "STOMPBOX_PRESENCE_TTL", value_name = "DURATION", help_heading = CHAT)]
+    presence_ttl: Option<DurationSetting>,
+    /// Sustained chat requests per second per user; 0 disables the limit [default: 20].
+    #[arg(long, env = "STOMPBOX_CHAT_RATE", value_name = "PER_SEC", help_heading = CHAT)]
+    chat_rate: Option<f64>,
+    /// Chat requests a user may make in a burst [default: 100].
+    #[arg(long, env = "STOMPBOX_CHAT_BURST", value_name = "N", help_heading = CHAT)]
+    chat_burst: Option<f64>,
+    /// Bearer token for the backend services' HTTP API at /api; unset disables the API.
+    #[arg(long, env = "STOMPBOX_SERVICE_TOKEN", value_name = "TOKEN", help_heading = CHAT)]
+    service_token: Option<String>,
 }
 
 fn slow_consumer_parser() -> impl TypedValueParser<Value = SlowConsumerPolicy> {
@@ -360,6 +377,11 @@ struct FileConfig {
     node_id: Option<u16>,
     shutdown_timeout: Option<DurationSetting>,
     log: Option<String>,
+    chat_max_content: Option<usize>,
+    presence_ttl: Option<DurationSetting>,
+    chat_rate: Option<f64>,
+    chat_burst: Option<f64>,
+    service_token: Option<String>,
     #[serde(default)]
     acl: Vec<AclRule>,
 }
@@ -566,6 +588,20 @@ fn merge_layers(args: RunArgs, file: FileConfig) -> (Config, String) {
             .shutdown_timeout
             .or(file.shutdown_timeout)
             .map_or(d.shutdown_timeout, |s| s.0),
+        chat: ChatConfig {
+            max_content: layer(
+                args.chat_max_content,
+                file.chat_max_content,
+                d.chat.max_content,
+            ),
+            presence_ttl: args
+                .presence_ttl
+                .or(file.presence_ttl)
+                .map_or(d.chat.presence_ttl, |s| s.0),
+            rate_per_sec: layer(args.chat_rate, file.chat_rate, d.chat.rate_per_sec),
+            rate_burst: layer(args.chat_burst, file.chat_burst, d.chat.rate_burst),
+            service_token: args.service_token.or(file.service_token),
+        },
     };
     let log_filter = layer(args.log, file.log, DEFAULT_LOG_FILTER.to_owned());
     (config, log_filter)

@@ -29,6 +29,38 @@ pub struct Config {
     pub ws_allowed_origins: Vec<String>,
     /// How long shutdown spends closing sessions before it gives up on stragglers.
     pub shutdown_timeout: Duration,
+    pub chat: ChatConfig,
+}
+
+/// The built-in chat application (`/app/...`).
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// Largest message `content`, in bytes. 16 KiB holds any human-typed message; files go
+    /// elsewhere and are linked.
+    pub max_content: usize,
+    /// A session's presence lapses this long after its last sign of life. The design's 30 s is
+    /// two missed 15 s client heart-beats.
+    pub presence_ttl: Duration,
+    /// Sustained chat requests per second per user (0 disables the limit); a human types a
+    /// few per second at most, a runaway client far more.
+    pub rate_per_sec: f64,
+    /// Requests a user may make at once before the rate applies (a reconnect syncs and
+    /// resends a little burst).
+    pub rate_burst: f64,
+    /// Bearer token of the backend services' HTTP API (`/api/...`); `None` disables the API.
+    pub service_token: Option<String>,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            max_content: 16 * 1024,
+            presence_ttl: Duration::from_secs(30),
+            rate_per_sec: 20.0,
+            rate_burst: 100.0,
+            service_token: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -164,6 +196,7 @@ impl Default for Config {
             slow_consumer: SlowConsumerPolicy::default(),
             ws_allowed_origins: Vec::new(),
             shutdown_timeout: Duration::from_secs(10),
+            chat: ChatConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod auth;
 pub mod broker;
+pub mod chat;
 pub mod cli;
 pub mod close;
 pub mod command;

@@ -107,9 +107,14 @@ async fn refuse(mut stream: TcpStream) {
 /// Serves HTTP (WebSocket upgrades at `/ws`) until shutdown begins.
 pub async fn serve_http(listener: TcpListener, gate: Gate) {
     let stopping = gate.broker.stopping.clone();
+    let api = crate::chat::http::routes(
+        Arc::clone(&gate.broker.chat),
+        gate.broker.config.chat.service_token.as_deref(),
+    );
     let app = axum::Router::new()
         .route("/ws", get(upgrade))
-        .with_state(gate);
+        .with_state(gate)
+        .merge(api);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stopping.cancelled_owned())
         .await;

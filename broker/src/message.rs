@@ -30,6 +30,8 @@ pub struct Message {
     /// Application headers (content-type included), transport headers removed.
     pub headers: Headers,
     pub body: Bytes,
+    /// A chat message (its ACK counts as DELIVERED).
+    pub chat: bool,
     tails: [OnceLock<Bytes>; 3],
 }
 
@@ -50,6 +52,7 @@ impl Message {
             destination,
             headers,
             body,
+            chat: false,
             tails: Default::default(),
         }
     }
@@ -99,6 +102,9 @@ pub enum Target {
     Subscription(Arc<str>),
     /// A `/temp-queue/<name>` reply: delivered without a SUBSCRIBE.
     TempQueue(Arc<str>),
+    /// This session's subscriptions to `/user/queue/<name>` (a reply to one session, such as
+    /// a sync replay, rather than an event for all of a user's sessions).
+    User(Arc<str>),
 }
 
 /// One message on its way to one session.

@@ -16,12 +16,15 @@ use crate::message::Delivery;
 #[derive(Debug)]
 pub enum Outbound {
     Deliver(Delivery),
+    /// A frame for this session only, encoded by it (a RECEIPT that had to wait for storage).
+    Frame(stomp_codec::Frame),
 }
 
 impl Outbound {
     fn weight(&self) -> usize {
         match self {
             Outbound::Deliver(d) => d.message.weight(),
+            Outbound::Frame(f) => 64 + f.body.len(),
         }
     }
 }
@@ -95,6 +98,28 @@ impl Outbox {
         }
         self.notify.notify_one();
         Ok(())
+    }
+
+    /// Pushes only while the queue is under half its bounds, and never counts as overflow:
+    /// for traffic that is worthless late (typing indicators), the first thing dropped under
+    /// pressure.
+    pub fn try_push_droppable(&self, item: Outbound) -> bool {
+        let weight = item.weight();
+        {
+            let mut state = self.state.lock();
+            if state.closed
+                || state.overflowed
+                || state.items.len() >= self.max_frames / 2
+                || state.bytes + weight > self.max_bytes / 2
+            {
+                state.dropped += 1;
+                return false;
+            }
+            state.bytes += weight;
+            state.items.push_back(item);
+        }
+        self.notify.notify_one();
+        true
     }
 
     /// Resolves when something was pushed since the last drain (cancel-safe: a notification

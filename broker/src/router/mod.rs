@@ -108,6 +108,21 @@ impl Router {
         delivered
     }
 
+    /// Like `fan_out`, for traffic that is dropped first under pressure (typing indicators).
+    pub fn fan_out_droppable(&self, table: &TopicTable, name: &str, message: &Arc<Message>) {
+        table.for_each_match(name, |sub: &Subscriber| {
+            let delivery = Delivery {
+                target: Target::Subscription(Arc::clone(&sub.subscription)),
+                message: Arc::clone(message),
+                redelivered: false,
+                queue: None,
+            };
+            sub.session
+                .outbox
+                .try_push_droppable(Outbound::Deliver(delivery));
+        });
+    }
+
     pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {
         self.queue(name)
             .enqueue(message)

@@ -176,11 +176,13 @@ impl Queue {
                     }
                     state.next = (idx + 1) % n;
                 }
-                Err((_, Outbound::Deliver(delivery))) => {
-                    state.messages.push_front(Entry {
-                        message: delivery.message,
-                        redelivered: delivery.redelivered,
-                    });
+                Err((_, refused)) => {
+                    if let Outbound::Deliver(delivery) = refused {
+                        state.messages.push_front(Entry {
+                            message: delivery.message,
+                            redelivered: delivery.redelivered,
+                        });
+                    }
                     state.consumers.remove(idx);
                     if state.next >= state.consumers.len() {
                         state.next = 0;

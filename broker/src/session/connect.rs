@@ -126,6 +126,7 @@ async fn connect(
         cancel: CancellationToken::new(),
     });
     broker.router.register(Arc::clone(&handle));
+    broker.chat.session_started(&handle).await;
 
     wire.set_version(version);
     let connected = Frame::new(Command::Connected)
@@ -151,5 +152,6 @@ async fn connect(
         acks: Acks::default(),
         transactions: HashMap::new(),
         reply_token: None,
+        presence_touched: Instant::now(),
     })
 }

@@ -38,8 +38,11 @@ impl Session {
     /// Moves everything routed to this session onto the wire.
     pub(super) fn drain_outbox(&mut self, wire: &mut Wire) -> Result<(), Failure> {
         let drained = self.handle.outbox.drain();
-        for Outbound::Deliver(delivery) in drained.items {
-            self.deliver(wire, delivery)?;
+        for item in drained.items {
+            match item {
+                Outbound::Deliver(delivery) => self.deliver(wire, delivery)?,
+                Outbound::Frame(frame) => wire.push(&frame),
+            }
         }
         if drained.overflowed {
             return Err(StompError::SlowConsumer.into());
@@ -52,6 +55,21 @@ impl Session {
             Target::Subscription(id) => Arc::clone(id),
             Target::TempQueue(name) => {
                 self.deliver_reply(wire, name, d.clone());
+                return Ok(());
+            }
+            Target::User(name) => {
+                let key = crate::router::Router::user_key(self.handle.principal.name(), name);
+                let ids: Vec<Arc<str>> = self
+                    .subscriptions
+                    .values()
+                    .filter(|s| matches!(&s.registration, Registration::User(k) if *k == key))
+                    .map(|s| Arc::clone(&s.id))
+                    .collect();
+                for id in ids {
+                    let mut copy = d.clone();
+                    copy.target = Target::Subscription(Arc::clone(&id));
+                    self.deliver(wire, copy)?;
+                }
                 return Ok(());
             }
         };
@@ -151,6 +169,17 @@ impl Session {
         let settled = sub.settle(tag);
         for (t, _) in &settled {
             self.acks.owner.remove(t);
+        }
+        if !nack {
+            let chat: Vec<u64> = settled
+                .iter()
+                .filter(|(_, m)| m.chat)
+                .map(|(_, m)| m.id)
+                .collect();
+            if !chat.is_empty() {
+                // A recipient's ACK of a chat message is its DELIVERED receipt.
+                self.broker.chat.acknowledged(&self.handle, chat);
+            }
         }
         if let Some(queue) = sub.queue() {
             if nack {

@@ -105,6 +105,8 @@ struct Session {
     acks: Acks,
     transactions: HashMap<String, Vec<TxOp>>,
     reply_token: Option<String>,
+    /// When presence was last refreshed (refreshes are throttled to a few per TTL).
+    presence_touched: Instant,
 }
 
 /// A deadline that may not exist: `None` never fires.
@@ -149,12 +151,12 @@ impl Session {
                 () = handle.outbox.ready() => self.drain_outbox(wire)?,
                 read = wire.read() => match read {
                     Ok(ReadOutcome::Data) => {
-                        self.heartbeat.received();
+                        self.alive();
                         if let Some(reason) = self.process_input(wire)? {
                             return Ok(reason);
                         }
                     }
-                    Ok(ReadOutcome::Liveness) => self.heartbeat.received(),
+                    Ok(ReadOutcome::Liveness) => self.alive(),
                     Ok(ReadOutcome::Eof) => return Ok(CloseReason::PeerClosed),
                     Err(e) => return Ok(CloseReason::Io(e.to_string())),
                 },
@@ -169,6 +171,16 @@ impl Session {
         }
     }
 
+    /// The peer showed a sign of life: heart-beat deadline and presence TTL move.
+    fn alive(&mut self) {
+        self.heartbeat.received();
+        let ttl = self.broker.chat.core().presence.ttl();
+        if self.presence_touched.elapsed() >= ttl / 3 {
+            self.presence_touched = Instant::now();
+            self.broker.chat.presence_touch(&self.handle);
+        }
+    }
+
     /// Handles every complete frame in the input buffer. `Some` when the session is over.
     fn process_input(&mut self, wire: &mut Wire) -> Result<Option<CloseReason>, Failure> {
         while let Some(item) = wire.decode().map_err(StompError::from)? {
@@ -178,9 +190,9 @@ impl Session {
                 error,
                 receipt: receipt.clone(),
             };
-            let request = Request::from_frame(frame, self.version).map_err(with_receipt)?;
+            let mut request = Request::from_frame(frame, self.version).map_err(with_receipt)?;
             let done = self
-                .handle_request(wire, request.command)
+                .handle_request(wire, request.command, &mut request.receipt)
                 .map_err(with_receipt)?;
             if let Some(id) = &request.receipt {
                 // Deliveries routed to us by this very frame go out before its RECEIPT.
@@ -202,6 +214,7 @@ impl Session {
         // Close the outbox first so no queue dispatches to us while we hand messages back.
         let leftovers = self.handle.outbox.close();
         router.unregister(self.handle.id);
+        self.broker.chat.session_ended(&self.handle);
         if let Some(token) = &self.reply_token {
             router.remove_reply_token(token);
         }
@@ -209,8 +222,10 @@ impl Session {
         for id in ids {
             self.remove_subscription(&id);
         }
-        for Outbound::Deliver(delivery) in leftovers {
-            if let Some(queue) = delivery.queue {
+        for item in leftovers {
+            if let Outbound::Deliver(delivery) = item
+                && let Some(queue) = delivery.queue
+            {
                 queue.requeue(vec![(delivery.message, delivery.redelivered)], None);
             }
         }

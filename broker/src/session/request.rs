@@ -13,12 +13,18 @@ use crate::message::Message;
 use crate::router::Router;
 use crate::router::topic::Subscriber;
 
+/// Prefix of the room topics the chat application publishes conversations on.
+const CONVERSATION_TOPIC: &str = "conversation.";
+
 impl Session {
     /// Carries out one client command. `Ok(true)` after DISCONNECT.
+    /// A RECEIPT the command answers later itself (an `/app` SEND, once stored) is taken out of
+    /// `receipt`.
     pub(super) fn handle_request(
         &mut self,
         wire: &mut Wire,
         command: ClientCommand,
+        receipt: &mut Option<String>,
     ) -> Result<bool, StompError> {
         match command {
             ClientCommand::Connect(_) => return Err(StompError::AlreadyConnected),
@@ -32,7 +38,12 @@ impl Session {
                 let destination = self.check(AclAction::Send, &publish.destination)?;
                 match publish.transaction.clone() {
                     Some(tx) => self.in_transaction(&tx, TxOp::Send(publish))?,
-                    None => self.send(publish, destination)?,
+                    None => {
+                        let deferred = matches!(destination, Destination::App(_))
+                            .then(|| receipt.take())
+                            .flatten();
+                        self.send(publish, destination, deferred)?;
+                    }
                 }
             }
             ClientCommand::Subscribe {
@@ -74,7 +85,7 @@ impl Session {
                     match op {
                         TxOp::Send(publish) => {
                             let destination = Destination::parse(&publish.destination)?;
-                            self.send(publish, destination)?;
+                            self.send(publish, destination, None)?;
                         }
                         TxOp::Ack(target) => self.settle_if_pending(wire, &target, false),
                         TxOp::Nack(target) => self.settle_if_pending(wire, &target, true),
@@ -94,6 +105,19 @@ impl Session {
     fn check(&self, action: AclAction, raw: &str) -> Result<Destination, StompError> {
         let destination = Destination::parse(raw)?;
         let user = self.handle.principal.name();
+        // Conversation rooms belong to the chat application: members watch, only it publishes.
+        if let Destination::Topic(name) = &destination
+            && let Some(conversation) = name.strip_prefix(CONVERSATION_TOPIC)
+        {
+            let allowed =
+                action == AclAction::Subscribe && self.broker.chat.may_watch(user, conversation);
+            if !allowed {
+                return Err(StompError::AccessDenied(format!(
+                    "{raw:?} is a conversation room: only its members may subscribe, and only \
+                     /app/chat.send publishes to it"
+                )));
+            }
+        }
         if !self.broker.acl.allows(user, action, raw) {
             return Err(StompError::AccessDenied(format!(
                 "user {user:?} may not {} {raw:?}",
@@ -155,13 +179,24 @@ impl Session {
         token
     }
 
-    fn send(&mut self, publish: Publish, destination: Destination) -> Result<(), StompError> {
+    fn send(
+        &mut self,
+        publish: Publish,
+        destination: Destination,
+        receipt: Option<String>,
+    ) -> Result<(), StompError> {
         let Publish {
             destination: raw,
             mut headers,
             body,
             ..
         } = publish;
+        if let Destination::App(action) = &destination {
+            self.broker
+                .chat
+                .dispatch(&self.handle, action, body, receipt);
+            return Ok(());
+        }
         if let Some(name) = headers
             .get("reply-to")
             .and_then(|r| r.strip_prefix("/temp-queue/"))

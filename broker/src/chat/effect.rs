@@ -1,0 +1,144 @@
+//! What a chat operation does to the outside world once it has succeeded, applied in order by
+//! the sequencer: deliveries to users and sessions, RECEIPTs, the push seam.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use stomp_codec::{Command, Frame, Headers};
+
+use crate::message::{Delivery, Message, Target};
+use crate::outbox::Outbound;
+use crate::router::Router;
+use crate::session::handle::SessionHandle;
+
+/// A chat MESSAGE body with the id it carries in the STOMP `message-id` header.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    pub id: u64,
+    pub json: Bytes,
+    /// A chat message (its ACK means DELIVERED).
+    pub chat: bool,
+}
+
+#[derive(Debug)]
+pub enum Effect {
+    /// An event for every session of `user` subscribed to `/user/queue/<queue>`.
+    ToUser {
+        user: String,
+        queue: &'static str,
+        payload: Payload,
+    },
+    /// Like `ToUser`, but the first thing dropped when the session is under pressure.
+    ToUserDroppable {
+        user: String,
+        queue: &'static str,
+        payload: Payload,
+    },
+    /// A reply to the one session that asked.
+    ToSession {
+        session: Arc<SessionHandle>,
+        queue: &'static str,
+        payload: Payload,
+    },
+    /// A room-style copy on `/topic/<name>`.
+    ToTopic { name: String, payload: Payload },
+    /// A frame for one session (RECEIPT after storage).
+    Frame {
+        session: Arc<SessionHandle>,
+        frame: Frame,
+    },
+    /// A recipient was offline when a message was stored: the seam push notifications hang on.
+    Offline {
+        user: String,
+        message_id: u64,
+        conversation_id: String,
+    },
+}
+
+fn message(destination: String, payload: &Payload) -> Arc<Message> {
+    let mut headers = Headers::with_capacity(1);
+    headers.push("content-type", "application/json");
+    let mut message = Message::new(
+        payload.id,
+        Arc::from(destination),
+        &headers,
+        payload.json.clone(),
+    );
+    message.chat = payload.chat;
+    Arc::new(message)
+}
+
+pub fn receipt(receipt_id: &str, message_id: Option<u64>) -> Frame {
+    let mut frame = Frame::new(Command::Receipt).header("receipt-id", receipt_id);
+    if let Some(id) = message_id {
+        frame.headers.push("message-id", id.to_string());
+    }
+    frame
+}
+
+impl Effect {
+    pub fn apply(self, core: &super::ChatCore) {
+        let router = &*core.router;
+        match self {
+            Effect::ToUser {
+                user,
+                queue,
+                payload,
+            } => {
+                let m = message(format!("/user/{user}/queue/{queue}"), &payload);
+                router.fan_out(&router.users, &Router::user_key(&user, queue), &m);
+            }
+            Effect::ToUserDroppable {
+                user,
+                queue,
+                payload,
+            } => {
+                let m = message(format!("/user/{user}/queue/{queue}"), &payload);
+                router.fan_out_droppable(&router.users, &Router::user_key(&user, queue), &m);
+            }
+            Effect::ToSession {
+                session,
+                queue,
+                payload,
+            } => {
+                let user = session.principal.name().to_string();
+                let delivery = Delivery {
+                    target: Target::User(Arc::from(queue)),
+                    message: message(format!("/user/{user}/queue/{queue}"), &payload),
+                    redelivered: false,
+                    queue: None,
+                };
+                let _ = session.outbox.try_push(Outbound::Deliver(delivery));
+            }
+            Effect::ToTopic { name, payload } => {
+                let m = message(format!("/topic/{name}"), &payload);
+                router.fan_out(&router.topics, &name, &m);
+            }
+            Effect::Frame { session, frame } => {
+                let _ = session.outbox.try_push(Outbound::Frame(frame));
+            }
+            Effect::Offline {
+                user,
+                message_id,
+                conversation_id,
+            } => {
+                tracing::debug!(%user, message_id, "recipient offline: push notification event");
+                // No receiver yet is fine: the push service subscribes when it runs.
+                let _ = core.offline_tx.send(OfflineEvent {
+                    user,
+                    message_id,
+                    conversation_id,
+                });
+            }
+        }
+    }
+}
+
+/// Emitted for every recipient that was offline when a message was stored; the push
+/// notification service consumes these (`Chat::offline_events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineEvent {
+    pub user: String,
+    pub message_id: u64,
+    pub conversation_id: String,
+}

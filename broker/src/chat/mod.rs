@@ -1,0 +1,349 @@
+//! The built-in chat application: `/app/...` destinations (Spring `@MessageMapping` style) for
+//! one-on-one and group messaging, receipts, typing, presence, sync and history, on a
+//! [`ChatStore`].
+//!
+//! Ordering: every request is turned into a future and handed, in arrival order, to one
+//! sequencer task. The sequencer runs the futures concurrently (so the store can group-commit
+//! many appends into one fsync) but applies their effects strictly in arrival order. Message
+//! ids are taken when the request arrives, so within a node delivery order, id order and
+//! storage order agree.
+
+mod effect;
+pub mod error;
+pub mod http;
+pub mod model;
+mod ops;
+pub mod presence;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chat_store::{ChatStore, Conversation};
+use dashmap::DashMap;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+pub use effect::OfflineEvent;
+use effect::{Effect, Payload};
+use error::{AppError, ErrorOut};
+
+use crate::config::ChatConfig;
+use crate::id::IdGenerator;
+use crate::router::Router;
+use crate::session::handle::SessionHandle;
+
+/// Requests accepted but not yet applied; beyond this, new requests are refused with
+/// `RATE_LIMITED` instead of queueing without bound.
+const MAX_PENDING: usize = 8192;
+/// Futures the sequencer runs at once (a group commit's worth and then some).
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// What an operation produced: effects to apply in order, and the reply for the requester.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub effects: Vec<Effect>,
+    /// The reply body for the HTTP API (STOMP replies are effects).
+    pub reply: Option<serde_json::Value>,
+    /// For `chat.send`: the stored message's id, carried by the RECEIPT.
+    pub message_id: Option<u64>,
+}
+
+/// Who asked, and how to answer.
+#[derive(Debug)]
+pub enum Requester {
+    Session {
+        session: Arc<SessionHandle>,
+        receipt: Option<String>,
+        client_message_id: Option<String>,
+    },
+    /// The HTTP service API, answered through the channel.
+    Service(oneshot::Sender<Result<Outcome, AppError>>),
+}
+
+struct Job {
+    requester: Requester,
+    work: BoxFuture<'static, Result<Outcome, AppError>>,
+}
+
+/// Shared state the operations read.
+#[derive(Debug)]
+pub struct ChatCore {
+    pub store: Arc<dyn ChatStore>,
+    pub router: Arc<Router>,
+    pub ids: Arc<IdGenerator>,
+    pub presence: presence::Presence,
+    pub config: ChatConfig,
+    /// Conversations seen by this node, for membership checks that cannot wait for the store
+    /// (SUBSCRIBE to `/topic/conversation.<id>`, typing).
+    conversations: DashMap<String, Arc<Conversation>>,
+    /// Last typing state sent per (user, conversation), for coalescing.
+    typing: DashMap<(String, String), (bool, Instant)>,
+    /// Token bucket per user: (tokens, last refill).
+    rate: DashMap<String, (f64, Instant)>,
+    offline_tx: broadcast::Sender<OfflineEvent>,
+}
+
+#[derive(Debug)]
+pub struct Chat {
+    core: Arc<ChatCore>,
+    jobs_tx: mpsc::Sender<Job>,
+}
+
+impl Chat {
+    /// Starts the sequencer and the presence sweeper; both stop with `shutdown`.
+    pub fn start(
+        store: Arc<dyn ChatStore>,
+        router: Arc<Router>,
+        ids: Arc<IdGenerator>,
+        config: ChatConfig,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let (offline_tx, _) = broadcast::channel(1024);
+        let core = Arc::new(ChatCore {
+            store,
+            router,
+            ids,
+            presence: presence::Presence::new(config.presence_ttl),
+            config,
+            conversations: DashMap::new(),
+            typing: DashMap::new(),
+            rate: DashMap::new(),
+            offline_tx,
+        });
+        let (jobs_tx, jobs_rx) = mpsc::channel(MAX_PENDING);
+        tokio::spawn(sequence(jobs_rx, Arc::clone(&core), shutdown.clone()));
+        let chat = Self { core, jobs_tx };
+        chat.spawn_sweeper(shutdown);
+        chat
+    }
+
+    pub fn core(&self) -> &Arc<ChatCore> {
+        &self.core
+    }
+
+    /// Events for recipients who were offline when a message was stored.
+    pub fn offline_events(&self) -> broadcast::Receiver<OfflineEvent> {
+        self.core.offline_tx.subscribe()
+    }
+
+    /// A SEND to `/app/<action>` from a session. Never waits: the answer (RECEIPT, reply or
+    /// error) arrives through the session's outbox.
+    pub fn dispatch(
+        &self,
+        session: &Arc<SessionHandle>,
+        action: &str,
+        body: Bytes,
+        receipt: Option<String>,
+    ) {
+        let user = session.principal.name().to_string();
+        // Errors of a send name its clientMessageId, so the client knows which one failed.
+        let client_message_id = (action == "chat.send")
+            .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+            .flatten()
+            .and_then(|v| v.get("clientMessageId")?.as_str().map(str::to_string));
+        let requester = Requester::Session {
+            session: Arc::clone(session),
+            receipt,
+            client_message_id,
+        };
+        let work = match ops::prepare(&self.core, &user, Some(session), action, &body) {
+            Ok(work) => work,
+            Err(error) => return finish(&self.core, requester, Err(error)),
+        };
+        if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) =
+            self.jobs_tx.try_send(Job { requester, work })
+        {
+            finish(&self.core, job.requester, Err(AppError::RateLimited));
+        }
+    }
+
+    /// The service API's way in: runs `action` as `user` and waits for its outcome.
+    pub async fn call(&self, user: &str, action: &str, body: &[u8]) -> Result<Outcome, AppError> {
+        let work = ops::prepare(&self.core, user, None, action, body)?;
+        let (tx, rx) = oneshot::channel();
+        self.jobs_tx
+            .try_send(Job {
+                requester: Requester::Service(tx),
+                work,
+            })
+            .map_err(|_| AppError::RateLimited)?;
+        rx.await.map_err(|_| AppError::Unavailable)?
+    }
+
+    /// A session's ACK of chat messages counts as DELIVERED.
+    pub fn acknowledged(&self, session: &Arc<SessionHandle>, message_ids: Vec<u64>) {
+        let body = serde_json::json!({
+            "messageIds": message_ids.iter().map(u64::to_string).collect::<Vec<_>>()
+        });
+        self.dispatch(
+            session,
+            "chat.delivered",
+            Bytes::from(body.to_string()),
+            None,
+        );
+    }
+
+    /// Loads the user's conversations (membership checks at SUBSCRIBE are synchronous) and
+    /// marks the session present.
+    pub async fn session_started(&self, session: &Arc<SessionHandle>) {
+        let user = session.principal.name();
+        match self.core.store.conversations_of(user).await {
+            Ok(list) => {
+                for c in list {
+                    self.core.remember(c);
+                }
+            }
+            Err(e) => warn!(%user, error = %e, "could not load conversations"),
+        }
+        self.presence_touch(session);
+    }
+
+    /// Any sign of life from a session.
+    pub fn presence_touch(&self, session: &Arc<SessionHandle>) {
+        if let Some(change) = self
+            .core
+            .presence
+            .touch(session.principal.name(), session.id)
+        {
+            self.announce(change);
+        }
+    }
+
+    pub fn session_ended(&self, session: &Arc<SessionHandle>) {
+        if let Some(change) = self
+            .core
+            .presence
+            .leave(session.principal.name(), session.id)
+        {
+            self.announce(change);
+        }
+    }
+
+    /// Whether `user` may subscribe to `/topic/conversation.<id>`.
+    pub fn may_watch(&self, user: &str, conversation: &str) -> bool {
+        self.core
+            .conversations
+            .get(conversation)
+            .is_some_and(|c| c.members.iter().any(|m| m.user_id == user))
+    }
+
+    fn announce(&self, change: presence::Change) {
+        let work = ops::presence_change(Arc::clone(&self.core), change);
+        let (tx, _rx) = oneshot::channel();
+        let _ = self.jobs_tx.try_send(Job {
+            requester: Requester::Service(tx),
+            work,
+        });
+    }
+
+    fn spawn_sweeper(&self, shutdown: CancellationToken) {
+        let core = Arc::clone(&self.core);
+        let jobs_tx = self.jobs_tx.clone();
+        let every = (core.presence.ttl() / 6).max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                for change in core.presence.sweep() {
+                    let (tx, _rx) = oneshot::channel();
+                    let _ = jobs_tx.try_send(Job {
+                        requester: Requester::Service(tx),
+                        work: ops::presence_change(Arc::clone(&core), change),
+                    });
+                }
+            }
+        });
+    }
+}
+
+impl ChatCore {
+    pub fn remember(&self, conversation: Conversation) -> Arc<Conversation> {
+        let conversation = Arc::new(conversation);
+        self.conversations
+            .insert(conversation.id.clone(), Arc::clone(&conversation));
+        conversation
+    }
+
+    pub fn cached(&self, id: &str) -> Option<Arc<Conversation>> {
+        self.conversations.get(id).map(|c| Arc::clone(c.value()))
+    }
+
+    pub fn payload(&self, json: serde_json::Value) -> Payload {
+        Payload {
+            id: self.ids.next_id(),
+            json: Bytes::from(json.to_string()),
+            chat: false,
+        }
+    }
+}
+
+/// The sequencer: runs jobs concurrently, applies their outcomes in arrival order.
+async fn sequence(
+    mut jobs_rx: mpsc::Receiver<Job>,
+    core: Arc<ChatCore>,
+    shutdown: CancellationToken,
+) {
+    let mut running = FuturesOrdered::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled(), if running.is_empty() => return,
+            job = jobs_rx.recv(), if running.len() < MAX_IN_FLIGHT => {
+                let Some(Job { requester, work }) = job else { return };
+                running.push_back(async move { (requester, work.await) });
+            }
+            Some((requester, result)) = running.next() => finish(&core, requester, result),
+        }
+    }
+}
+
+/// Applies an operation's effects, then answers whoever asked.
+fn finish(core: &ChatCore, requester: Requester, result: Result<Outcome, AppError>) {
+    let result = result.map(|mut outcome| {
+        for effect in std::mem::take(&mut outcome.effects) {
+            effect.apply(core);
+        }
+        outcome
+    });
+    match requester {
+        Requester::Service(reply_tx) => {
+            let _ = reply_tx.send(result);
+        }
+        Requester::Session {
+            session,
+            receipt,
+            client_message_id,
+        } => {
+            let effect = match result {
+                Ok(outcome) => match receipt {
+                    Some(id) => Effect::Frame {
+                        session,
+                        frame: effect::receipt(&id, outcome.message_id),
+                    },
+                    None => return,
+                },
+                Err(error) => {
+                    let body = ErrorOut {
+                        code: error.code(),
+                        message: error.to_string(),
+                        receipt_id: receipt.as_deref(),
+                        client_message_id: client_message_id.as_deref(),
+                    };
+                    Effect::ToSession {
+                        session,
+                        queue: "errors",
+                        payload: core.payload(serde_json::to_value(body).unwrap_or_default()),
+                    }
+                }
+            };
+            effect.apply(core);
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! The chat operations, one per `/app/<action>`: a synchronous part (parse, validate, take an
+//! id: done when the request arrives, so order is fixed then) and an asynchronous part (the
+//! store) whose [`Outcome`] the sequencer applies.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chat_store::{Appended, ConversationKind, NewConversation, StoredMessage, direct_id};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::effect::{Effect, Payload};
+use super::error::AppError;
+use super::model::{self, ConversationOut, MessageOut, ReceiptOut, rfc3339};
+use super::presence::Change;
+use super::{ChatCore, Outcome};
+use crate::id;
+use crate::session::handle::SessionHandle;
+
+/// Longest replay one sync request returns; the client asks again while `more` is true.
+const MAX_SYNC: usize = 500;
+/// Largest history page.
+const MAX_HISTORY: usize = 100;
+/// Longest group.
+const MAX_MEMBERS: usize = 1000;
+/// A typing indicator repeating the same state within this window is coalesced away.
+const TYPING_COALESCE: std::time::Duration = std::time::Duration::from_millis(1000);
+
+pub type Work = BoxFuture<'static, Result<Outcome, AppError>>;
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    Ok(serde_json::from_slice(body)?)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn payload_of(core: &ChatCore, value: serde_json::Value) -> Payload {
+    core.payload(value)
+}
+
+/// The synchronous half of an operation.
+pub fn prepare(
+    core: &Arc<ChatCore>,
+    user: &str,
+    session: Option<&Arc<SessionHandle>>,
+    action: &str,
+    body: &[u8],
+) -> Result<Work, AppError> {
+    let core = Arc::clone(core);
+    let user = user.to_string();
+    let session = session.cloned();
+    Ok(match action {
+        "chat.send" => {
+            let request: model::SendMessage = parse(body)?;
+            check_rate(&core, &user)?;
+            let limit = core.config.max_content;
+            if request.content.len() > limit {
+                return Err(AppError::ContentTooLarge {
+                    size: request.content.len(),
+                    limit,
+                });
+            }
+            // The id is taken now, in arrival order: id order is delivery order on this node.
+            let message_id = core.ids.next_id();
+            send(core, user, request, message_id).boxed()
+        }
+        "chat.delivered" => {
+            let request: model::Delivered = parse(body)?;
+            delivered(core, user, request).boxed()
+        }
+        "chat.read" => {
+            let request: model::Read = parse(body)?;
+            read(core, user, request).boxed()
+        }
+        "chat.typing" => {
+            let request: model::Typing = parse(body)?;
+            typing(core, user, request).boxed()
+        }
+        "chat.sync" => {
+            let request: model::Sync = parse(body)?;
+            let session = session.ok_or(AppError::UnknownAction(action.into()))?;
+            sync(core, user, session, request).boxed()
+        }
+        "chat.history" => {
+            let request: model::History = parse(body)?;
+            history(core, user, session, request).boxed()
+        }
+        "conversation.create" => {
+            let request: model::CreateConversation = parse(body)?;
+            let group_id = format!("g:{}", core.ids.next_id());
+            create(core, user, request, group_id).boxed()
+        }
+        "conversation.members" => {
+            let request: model::UpdateMembers = parse(body)?;
+            members(core, user, request).boxed()
+        }
+        "conversation.list" => list(core, user, session).boxed(),
+        "presence.query" => {
+            let request: model::PresenceQuery = parse(body)?;
+            let session = session.ok_or(AppError::UnknownAction(action.into()))?;
+            presence_query(core, session, request).boxed()
+        }
+        other => return Err(AppError::UnknownAction(other.to_string())),
+    })
+}
+
+/// Token bucket per user: `rate_per_sec` sustained, `rate_burst` at once.
+fn check_rate(core: &ChatCore, user: &str) -> Result<(), AppError> {
+    let (rate, burst) = (core.config.rate_per_sec, core.config.rate_burst);
+    if rate <= 0.0 {
+        return Ok(());
+    }
+    let now = Instant::now();
+    let mut entry = core.rate.entry(user.to_string()).or_insert((burst, now));
+    let (tokens, last) = *entry;
+    let refilled = (tokens + now.duration_since(last).as_secs_f64() * rate).min(burst);
+    if refilled < 1.0 {
+        *entry = (refilled, now);
+        return Err(AppError::RateLimited);
+    }
+    *entry = (refilled - 1.0, now);
+    Ok(())
+}
+
+/// The conversation, from the cache or the store; the user must be a member.
+async fn membership(
+    core: &ChatCore,
+    user: &str,
+    id: &str,
+) -> Result<Arc<chat_store::Conversation>, AppError> {
+    let conversation = match core.cached(id) {
+        Some(c) => c,
+        None => match core.store.conversation(id).await? {
+            Some(c) => core.remember(c),
+            None => return Err(AppError::UnknownConversation(id.to_string())),
+        },
+    };
+    if !conversation.is_member(user) {
+        return Err(AppError::NotAMember(id.to_string()));
+    }
+    Ok(conversation)
+}
+
+fn reply_to(
+    session: Option<Arc<SessionHandle>>,
+    user: &str,
+    queue: &'static str,
+    payload: Payload,
+) -> Effect {
+    match session {
+        Some(session) => Effect::ToSession {
+            session,
+            queue,
+            payload,
+        },
+        None => Effect::ToUser {
+            user: user.to_string(),
+            queue,
+            payload,
+        },
+    }
+}
+
+async fn send(
+    core: Arc<ChatCore>,
+    user: String,
+    request: model::SendMessage,
+    message_id: u64,
+) -> Result<Outcome, AppError> {
+    let conversation = match (&request.conversation_id, &request.recipient_id) {
+        (Some(id), None) => membership(&core, &user, id).await?,
+        (None, Some(recipient)) => {
+            let id = direct_id(&user, recipient);
+            match membership(&core, &user, &id).await {
+                Ok(c) => c,
+                Err(AppError::UnknownConversation(_)) => {
+                    let created = core
+                        .store
+                        .create_conversation(NewConversation {
+                            id,
+                            kind: ConversationKind::Direct,
+                            name: None,
+                            creator: user.clone(),
+                            members: vec![user.clone(), recipient.clone()],
+                            at_ms: id::timestamp_ms(message_id),
+                        })
+                        .await?;
+                    core.remember(created)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        _ => {
+            return Err(AppError::BadRequest(
+                "give exactly one of conversationId and recipientId".into(),
+            ));
+        }
+    };
+    let stored = StoredMessage {
+        message_id,
+        conversation_id: conversation.id.clone(),
+        sender_id: user.clone(),
+        content: request.content,
+        content_type: request.content_type.unwrap_or_else(|| "text/plain".into()),
+        client_message_id: request.client_message_id,
+        timestamp_ms: id::timestamp_ms(message_id),
+    };
+    let stored = match core.store.append(stored.clone()).await? {
+        Appended::Stored => stored,
+        // A retry: the original id, and nothing delivered twice.
+        Appended::Duplicate { original } => {
+            return Ok(Outcome {
+                reply: Some(
+                    json!({"messageId": original.message_id.to_string(), "duplicate": true}),
+                ),
+                message_id: Some(original.message_id),
+                ..Outcome::default()
+            });
+        }
+    };
+    let json = Bytes::from(serde_json::to_vec(&MessageOut::from(&stored)).unwrap_or_default());
+    let payload = Payload {
+        id: stored.message_id,
+        json,
+        chat: true,
+    };
+    let mut effects = Vec::with_capacity(conversation.members.len() + 1);
+    for member in &conversation.members {
+        if member.user_id != user && !core.presence.status(&member.user_id).0 {
+            effects.push(Effect::Offline {
+                user: member.user_id.clone(),
+                message_id: stored.message_id,
+                conversation_id: stored.conversation_id.clone(),
+            });
+        }
+        effects.push(Effect::ToUser {
+            user: member.user_id.clone(),
+            queue: "messages",
+            payload: payload.clone(),
+        });
+    }
+    effects.push(Effect::ToTopic {
+        name: format!("conversation.{}", stored.conversation_id),
+        payload,
+    });
+    Ok(Outcome {
+        effects,
+        reply: Some(json!({
+            "messageId": stored.message_id.to_string(),
+            "conversationId": stored.conversation_id,
+            "timestamp": rfc3339(stored.timestamp_ms),
+        })),
+        message_id: Some(stored.message_id),
+    })
+}
+
+async fn delivered(
+    core: Arc<ChatCore>,
+    user: String,
+    request: model::Delivered,
+) -> Result<Outcome, AppError> {
+    let ids: Vec<u64> = request.message_ids.iter().map(|i| i.0).collect();
+    let changes = core.store.mark_delivered(&user, &ids, now_ms()).await?;
+    let effects = changes
+        .into_iter()
+        .map(|c| Effect::ToUser {
+            user: c.sender_id.clone(),
+            queue: "receipts",
+            payload: payload_of(
+                &core,
+                serde_json::to_value(ReceiptOut {
+                    message_id: c.message_id,
+                    conversation_id: &c.conversation_id,
+                    user_id: &c.user_id,
+                    status: c.status,
+                    at: rfc3339(c.at_ms),
+                    up_to_message_id: None,
+                })
+                .unwrap_or_default(),
+            ),
+        })
+        .collect();
+    Ok(Outcome {
+        effects,
+        ..Outcome::default()
+    })
+}
+
+async fn read(
+    core: Arc<ChatCore>,
+    user: String,
+    request: model::Read,
+) -> Result<Outcome, AppError> {
+    membership(&core, &user, &request.conversation_id).await?;
+    let Some(mark) = core
+        .store
+        .mark_read(
+            &user,
+            &request.conversation_id,
+            request.message_id.0,
+            now_ms(),
+        )
+        .await?
+    else {
+        return Ok(Outcome::default());
+    };
+    let effects = mark
+        .senders
+        .iter()
+        .map(|sender| Effect::ToUser {
+            user: sender.clone(),
+            queue: "receipts",
+            payload: payload_of(
+                &core,
+                serde_json::to_value(ReceiptOut {
+                    message_id: mark.up_to,
+                    conversation_id: &mark.conversation_id,
+                    user_id: &mark.user_id,
+                    status: chat_store::ReceiptStatus::Read,
+                    at: rfc3339(mark.at_ms),
+                    up_to_message_id: Some(mark.up_to.to_string()),
+                })
+                .unwrap_or_default(),
+            ),
+        })
+        .collect();
+    Ok(Outcome {
+        effects,
+        ..Outcome::default()
+    })
+}
+
+async fn typing(
+    core: Arc<ChatCore>,
+    user: String,
+    request: model::Typing,
+) -> Result<Outcome, AppError> {
+    let conversation = membership(&core, &user, &request.conversation_id).await?;
+    let key = (user.clone(), request.conversation_id.clone());
+    let now = Instant::now();
+    if let Some(last) = core.typing.get(&key)
+        && last.0 == request.typing
+        && now.duration_since(last.1) < TYPING_COALESCE
+    {
+        return Ok(Outcome::default());
+    }
+    core.typing.insert(key, (request.typing, now));
+    let at = rfc3339(now_ms());
+    let body = json!({
+        "conversationId": request.conversation_id,
+        "userId": user,
+        "typing": request.typing,
+        "at": at,
+    });
+    let effects = conversation
+        .members
+        .iter()
+        .filter(|m| m.user_id != user && core.presence.status(&m.user_id).0)
+        .map(|m| Effect::ToUserDroppable {
+            user: m.user_id.clone(),
+            queue: "typing",
+            payload: payload_of(&core, body.clone()),
+        })
+        .collect();
+    Ok(Outcome {
+        effects,
+        ..Outcome::default()
+    })
+}
+
+async fn sync(
+    core: Arc<ChatCore>,
+    user: String,
+    session: Arc<SessionHandle>,
+    request: model::Sync,
+) -> Result<Outcome, AppError> {
+    let limit = request.limit.unwrap_or(MAX_SYNC).clamp(1, MAX_SYNC);
+    let (messages, more) = core
+        .store
+        .messages_after(&user, request.after_message_id.0, limit)
+        .await?;
+    let up_to = messages
+        .last()
+        .map_or(request.after_message_id.0, |m| m.message_id);
+    let mut effects = Vec::with_capacity(messages.len() + 1);
+    for m in &messages {
+        effects.push(Effect::ToSession {
+            session: Arc::clone(&session),
+            queue: "messages",
+            payload: Payload {
+                id: m.message_id,
+                json: Bytes::from(serde_json::to_vec(&MessageOut::from(m)).unwrap_or_default()),
+                chat: true,
+            },
+        });
+    }
+    let done = json!({"upToMessageId": up_to.to_string(), "more": more});
+    effects.push(Effect::ToSession {
+        session,
+        queue: "sync",
+        payload: payload_of(&core, done.clone()),
+    });
+    Ok(Outcome {
+        effects,
+        reply: Some(done),
+        message_id: None,
+    })
+}
+
+async fn history(
+    core: Arc<ChatCore>,
+    user: String,
+    session: Option<Arc<SessionHandle>>,
+    request: model::History,
+) -> Result<Outcome, AppError> {
+    membership(&core, &user, &request.conversation_id).await?;
+    let limit = request.limit.unwrap_or(50).clamp(1, MAX_HISTORY);
+    let (messages, has_more) = core
+        .store
+        .history(
+            &request.conversation_id,
+            request.before_message_id.map(|i| i.0),
+            limit,
+        )
+        .await?;
+    let out = serde_json::to_value(model::HistoryOut {
+        conversation_id: &request.conversation_id,
+        messages: messages.iter().map(MessageOut::from).collect(),
+        has_more,
+    })
+    .unwrap_or_default();
+    Ok(Outcome {
+        effects: vec![reply_to(
+            session,
+            &user,
+            "history",
+            payload_of(&core, out.clone()),
+        )],
+        reply: Some(out),
+        message_id: None,
+    })
+}
+
+fn conversation_event(core: &ChatCore, event: &str, c: &chat_store::Conversation) -> Payload {
+    payload_of(
+        core,
+        json!({"event": event, "conversation": ConversationOut::from(c)}),
+    )
+}
+
+async fn create(
+    core: Arc<ChatCore>,
+    user: String,
+    request: model::CreateConversation,
+    group_id: String,
+) -> Result<Outcome, AppError> {
+    let mut members: Vec<String> = request.members;
+    if !members.contains(&user) {
+        members.push(user.clone());
+    }
+    members.sort();
+    members.dedup();
+    if members
+        .iter()
+        .any(|m| crate::auth::Principal::try_from(m.as_str()).is_err())
+    {
+        return Err(AppError::BadRequest(
+            "member names must be valid user names".into(),
+        ));
+    }
+    let (id, name) = match request.kind {
+        ConversationKind::Direct => {
+            if members.len() != 2 {
+                return Err(AppError::BadRequest(
+                    "a DIRECT conversation has exactly two members".into(),
+                ));
+            }
+            let other = members
+                .iter()
+                .find(|m| **m != user)
+                .cloned()
+                .unwrap_or_default();
+            (direct_id(&user, &other), None)
+        }
+        ConversationKind::Group => {
+            if members.len() > MAX_MEMBERS {
+                return Err(AppError::BadRequest(format!(
+                    "a group has at most {MAX_MEMBERS} members"
+                )));
+            }
+            (group_id, request.name)
+        }
+    };
+    let conversation = core
+        .store
+        .create_conversation(NewConversation {
+            id,
+            kind: request.kind,
+            name,
+            creator: user.clone(),
+            members,
+            at_ms: now_ms(),
+        })
+        .await?;
+    let conversation = core.remember(conversation);
+    let effects = conversation
+        .members
+        .iter()
+        .map(|m| Effect::ToUser {
+            user: m.user_id.clone(),
+            queue: "conversations",
+            payload: conversation_event(&core, "created", &conversation),
+        })
+        .collect();
+    Ok(Outcome {
+        effects,
+        reply: Some(json!(ConversationOut::from(&*conversation))),
+        message_id: None,
+    })
+}
+
+async fn members(
+    core: Arc<ChatCore>,
+    user: String,
+    request: model::UpdateMembers,
+) -> Result<Outcome, AppError> {
+    let before = membership(&core, &user, &request.conversation_id).await?;
+    if before.kind != ConversationKind::Group {
+        return Err(AppError::Forbidden(
+            "a DIRECT conversation's members are fixed".into(),
+        ));
+    }
+    if !before.is_admin(&user) && before.creator != user {
+        return Err(AppError::Forbidden(
+            "only the group's creator or admins change members".into(),
+        ));
+    }
+    if request
+        .add
+        .iter()
+        .any(|m| crate::auth::Principal::try_from(m.as_str()).is_err())
+    {
+        return Err(AppError::BadRequest(
+            "member names must be valid user names".into(),
+        ));
+    }
+    let after = core
+        .store
+        .update_members(
+            &request.conversation_id,
+            &request.add,
+            &request.remove,
+            now_ms(),
+        )
+        .await?;
+    if after.members.len() > MAX_MEMBERS {
+        return Err(AppError::BadRequest(format!(
+            "a group has at most {MAX_MEMBERS} members"
+        )));
+    }
+    let after = core.remember(after);
+    let mut told: Vec<&str> = before.members.iter().map(|m| m.user_id.as_str()).collect();
+    told.extend(after.members.iter().map(|m| m.user_id.as_str()));
+    told.sort_unstable();
+    told.dedup();
+    let effects = told
+        .into_iter()
+        .map(|u| Effect::ToUser {
+            user: u.to_string(),
+            queue: "conversations",
+            payload: conversation_event(&core, "updated", &after),
+        })
+        .collect();
+    Ok(Outcome {
+        effects,
+        reply: Some(json!(ConversationOut::from(&*after))),
+        message_id: None,
+    })
+}
+
+async fn list(
+    core: Arc<ChatCore>,
+    user: String,
+    session: Option<Arc<SessionHandle>>,
+) -> Result<Outcome, AppError> {
+    let list = core.store.conversations_of(&user).await?;
+    let out = json!({
+        "conversations": list.iter().map(ConversationOut::from).collect::<Vec<_>>()
+    });
+    for c in list {
+        core.remember(c);
+    }
+    Ok(Outcome {
+        effects: vec![reply_to(
+            session,
+            &user,
+            "conversations",
+            payload_of(&core, out.clone()),
+        )],
+        reply: Some(out),
+        message_id: None,
+    })
+}
+
+fn presence_body(core: &ChatCore, user: &str) -> serde_json::Value {
+    let (online, last_seen) = core.presence.status(user);
+    json!({
+        "userId": user,
+        "status": if online { "online" } else { "offline" },
+        "lastSeen": last_seen.map(rfc3339),
+    })
+}
+
+async fn presence_query(
+    core: Arc<ChatCore>,
+    session: Arc<SessionHandle>,
+    request: model::PresenceQuery,
+) -> Result<Outcome, AppError> {
+    let effects = request
+        .user_ids
+        .iter()
+        .take(MAX_MEMBERS)
+        .map(|u| Effect::ToSession {
+            session: Arc::clone(&session),
+            queue: "presence",
+            payload: payload_of(&core, presence_body(&core, u)),
+        })
+        .collect();
+    Ok(Outcome {
+        effects,
+        ..Outcome::default()
+    })
+}
+
+/// A user came online or went offline: tell their contacts.
+pub fn presence_change(core: Arc<ChatCore>, change: Change) -> Work {
+    async move {
+        let contacts = core.store.contacts_of(&change.user).await?;
+        let body = json!({
+            "userId": change.user,
+            "status": if change.online { "online" } else { "offline" },
+            "lastSeen": rfc3339(change.last_seen_ms),
+        });
+        let effects = contacts
+            .into_iter()
+            .map(|c| Effect::ToUser {
+                user: c,
+                queue: "presence",
+                payload: payload_of(&core, body.clone()),
+            })
+            .collect();
+        Ok(Outcome {
+            effects,
+            ..Outcome::default()
+        })
+    }
+    .boxed()
+}

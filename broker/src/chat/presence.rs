@@ -1,0 +1,135 @@
+//! Who is online on this node: a user is online while at least one of their sessions is
+//! alive, several devices folding into one status (first join / last leave).
+//!
+//! Liveness follows the design's TTL: each session's entry expires `ttl` after its last
+//! sign of life (any inbound traffic, heart-beats included), so a session that dies silently
+//! goes offline when its entry lapses even before its socket is noticed dead; a clean
+//! disconnect goes offline at once. (Cluster mode moves this into Redis keys with the same TTL.)
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::time::Instant;
+
+#[derive(Debug, Default)]
+struct UserPresence {
+    /// Session id → when its entry lapses.
+    sessions: HashMap<u64, Instant>,
+    last_seen_ms: u64,
+}
+
+#[derive(Debug)]
+pub struct Presence {
+    users: DashMap<String, UserPresence>,
+    ttl: Duration,
+}
+
+/// A user's status changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub user: String,
+    pub online: bool,
+    pub last_seen_ms: u64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Presence {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            users: DashMap::new(),
+            ttl,
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A session of `user` is alive (connect, or any traffic). `Some` when the user just came
+    /// online.
+    pub fn touch(&self, user: &str, session: u64) -> Option<Change> {
+        let mut entry = self.users.entry(user.to_string()).or_default();
+        let was_online = !entry.sessions.is_empty();
+        entry.sessions.insert(session, Instant::now() + self.ttl);
+        entry.last_seen_ms = now_ms();
+        (!was_online).then(|| Change {
+            user: user.to_string(),
+            online: true,
+            last_seen_ms: entry.last_seen_ms,
+        })
+    }
+
+    /// A session ended. `Some` when it was the user's last.
+    pub fn leave(&self, user: &str, session: u64) -> Option<Change> {
+        let mut entry = self.users.get_mut(user)?;
+        if entry.sessions.remove(&session).is_none() || !entry.sessions.is_empty() {
+            return None;
+        }
+        entry.last_seen_ms = now_ms();
+        Some(Change {
+            user: user.to_string(),
+            online: false,
+            last_seen_ms: entry.last_seen_ms,
+        })
+    }
+
+    /// Drops lapsed session entries; returns the users that thereby went offline.
+    pub fn sweep(&self) -> Vec<Change> {
+        let now = Instant::now();
+        let mut changes = Vec::new();
+        for mut entry in self.users.iter_mut() {
+            if entry.sessions.is_empty() {
+                continue;
+            }
+            let before = entry.sessions.len();
+            entry.sessions.retain(|_, lapses| *lapses > now);
+            if before > 0 && entry.sessions.is_empty() {
+                changes.push(Change {
+                    user: entry.key().clone(),
+                    online: false,
+                    last_seen_ms: entry.last_seen_ms,
+                });
+            }
+        }
+        changes
+    }
+
+    /// (online, last seen in ms) — last seen is `None` for a user never seen on this node.
+    pub fn status(&self, user: &str) -> (bool, Option<u64>) {
+        match self.users.get(user) {
+            Some(p) => (!p.sessions.is_empty(), Some(p.last_seen_ms)),
+            None => (false, None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn two_devices_fold_into_one_status_and_silence_lapses() {
+        let p = Presence::new(Duration::from_secs(30));
+        assert!(p.touch("ann", 1).is_some_and(|c| c.online));
+        assert!(p.touch("ann", 2).is_none(), "second device: already online");
+        assert!(p.leave("ann", 1).is_none(), "one device left: still online");
+        assert!(p.status("ann").0);
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert!(p.sweep().is_empty());
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let gone = p.sweep();
+        assert_eq!(gone.len(), 1);
+        assert!(!gone[0].online);
+        assert!(!p.status("ann").0);
+        assert!(
+            p.leave("ann", 2).is_none(),
+            "already offline: no second event"
+        );
+    }
+}
