@@ -7,6 +7,7 @@ The broker binary is `$STOMPBOX_BIN`, else `<repo>/target/debug/stompbox` (or un
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -51,6 +52,7 @@ class Broker:
     port: int
     http_port: int
     log_path: Path
+    data_dir: Path | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -62,6 +64,12 @@ class Broker:
         except OSError:
             return "<no log>"
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or `kill -9` would: no graceful shutdown, no final flush."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -72,13 +80,15 @@ class Broker:
                 self.process.wait(timeout=STOP_TIMEOUT_S)
 
 
-def start_broker(log_dir: Path, *extra_args: str) -> Broker:
+def start_broker(log_dir: Path, *extra_args: str, data_dir: Path | None = None) -> Broker:
     binary = broker_binary()
     if not binary.exists():
         pytest.fail(f"broker binary {binary} not found; run `cargo build -p stompbox` or set STOMPBOX_BIN")
     name = f"stompbox-{uuid.uuid4().hex[:8]}"
     log_path = log_dir / f"{name}.log"
-    data_dir = log_dir / f"{name}-data"  # never the repo's cwd, never shared between brokers
+    # Never the repo's cwd, never shared between brokers -- unless a test restarts a broker on
+    # the previous one's store (`data_dir=`), as after a crash.
+    data_dir = data_dir or log_dir / f"{name}-data"
     # A developer's STOMPBOX_* settings (config file, heartbeat, auth) must not leak into tests.
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOMPBOX_")}
     log = open(log_path, "wb")
@@ -127,7 +137,7 @@ def start_broker(log_dir: Path, *extra_args: str) -> Broker:
             pytest.fail(f"broker exited with {process.returncode} before ready:\n{tail}")
         match = READY_RE.match(line.decode(errors="replace").strip())
         if match:
-            return Broker(process, match["stomp"], int(match["sport"]), int(match["hport"]), log_path)
+            return Broker(process, match["stomp"], int(match["sport"]), int(match["hport"]), log_path, data_dir)
 
 
 @pytest.fixture(scope="session")
@@ -277,6 +287,7 @@ def connect(broker):
         heart_beat_receive_scale: float = 1.5,
         auto_decode: bool = True,
         expect_connected: bool = True,
+        listener: Collector | None = None,
     ) -> Client:
         target = target or broker
         cls = {"1.2": stomp.Connection12, "1.1": stomp.Connection11}[version]
@@ -287,7 +298,7 @@ def connect(broker):
             auto_decode=auto_decode,
             reconnect_attempts_max=1,
         )
-        listener = Collector()
+        listener = listener or Collector()
         conn.set_listener("collector", listener)
         conn.connect(login, "unused", wait=False)
         client = Client(conn, listener)
@@ -299,3 +310,131 @@ def connect(broker):
     yield make
     for client in opened:
         client.close()
+
+
+# --- The built-in chat application (`/app/...`, replies and events on `/user/queue/...`) ---
+
+# Every queue the chat application answers or notifies on.
+CHAT_QUEUES = ("messages", "receipts", "errors", "typing", "presence", "sync", "history", "conversations")
+
+
+@dataclass(eq=False, repr=False)
+class ChatCollector(Collector):
+    """A Collector that sorts chat frames by the queue their subscription (`chat-<queue>`) names
+    and keeps every RECEIPT frame, whose `message-id` header carries a sent message's id."""
+
+    inboxes: dict = field(default_factory=lambda: {q: queue.Queue() for q in CHAT_QUEUES})
+    receipt_frames: dict = field(default_factory=dict)
+
+    def on_message(self, frame):
+        name = frame.headers.get("subscription", "").removeprefix("chat-")
+        if name in self.inboxes:
+            self.inboxes[name].put(frame)
+        else:
+            super().on_message(frame)
+
+    def on_receipt(self, frame):
+        with self._lock:
+            self.receipt_frames[frame.headers["receipt-id"]] = frame
+        super().on_receipt(frame)
+
+
+class ChatClient:
+    """One chat session: a stomp.py connection subscribed to the chat queues, with JSON requests
+    to `/app/<action>` and bounded waits per queue."""
+
+    def __init__(self, client: Client, login: str):
+        self.client = client
+        self.conn = client.conn
+        self.listener: ChatCollector = client.listener
+        self.login = login
+
+    def subscribe_all(self, queues=CHAT_QUEUES, messages_ack: str = "auto") -> "ChatClient":
+        for q in queues:
+            self.client.subscribe(f"/user/queue/{q}", f"chat-{q}", ack=messages_ack if q == "messages" else "auto")
+        return self
+
+    def request(self, action: str, body, *, receipt: bool = True) -> str | None:
+        """SENDs `body` (a dict is JSON-encoded, a str goes as is) to `/app/<action>`; returns the
+        receipt id it asked for (without waiting)."""
+        payload = body if isinstance(body, str) else json.dumps(body)
+        headers = {"content-type": "application/json"}
+        receipt_id = f"r-{uuid.uuid4().hex[:10]}" if receipt else None
+        if receipt_id:
+            headers["receipt"] = receipt_id
+        self.conn.send(f"/app/{action}", payload, headers=headers)
+        return receipt_id
+
+    def call(self, action: str, body, timeout: float = WAIT_S):
+        """A request whose RECEIPT must come; returns the RECEIPT frame."""
+        receipt_id = self.request(action, body)
+        self.listener.wait_receipt(receipt_id, timeout)
+        return self.listener.receipt_frames[receipt_id]
+
+    def send_message(self, content: str, *, conversation: str | None = None, recipient: str | None = None, **extra) -> str:
+        """`/app/chat.send`, waiting for the RECEIPT (the message is stored); returns its id."""
+        body = {"content": content, **extra}
+        if conversation is not None:
+            body["conversationId"] = conversation
+        if recipient is not None:
+            body["recipientId"] = recipient
+        frame = self.call("chat.send", body)
+        assert "message-id" in frame.headers, f"RECEIPT of chat.send lacks message-id: {frame.headers!r}"
+        return frame.headers["message-id"]
+
+    def create(self, kind: str, members: list[str], name: str | None = None) -> dict:
+        """`/app/conversation.create`; returns the conversation from this session's `created`
+        event (applied before the RECEIPT, so it is already here)."""
+        body = {"type": kind, "members": members}
+        if name is not None:
+            body["name"] = name
+        self.call("conversation.create", body)
+        event = self.event("conversations")
+        assert event["event"] == "created", event
+        return event["conversation"]
+
+    def frame(self, name: str, timeout: float = WAIT_S):
+        try:
+            return self.listener.inboxes[name].get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"{self.login}: nothing on /user/queue/{name} within {timeout}s") from None
+
+    def event(self, name: str, timeout: float = WAIT_S) -> dict:
+        return json.loads(self.frame(name, timeout).body)
+
+    def events(self, name: str, count: int, timeout: float = WAIT_S) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        return [self.event(name, max(deadline - time.monotonic(), 0.01)) for _ in range(count)]
+
+    def none(self, name: str, within: float = 0.5) -> None:
+        try:
+            frame = self.listener.inboxes[name].get(timeout=within)
+        except queue.Empty:
+            return
+        raise AssertionError(f"{self.login}: unexpected on /user/queue/{name}: {frame.body!r}")
+
+    def drain(self, name: str) -> list[dict]:
+        out = []
+        while True:
+            try:
+                out.append(json.loads(self.listener.inboxes[name].get_nowait().body))
+            except queue.Empty:
+                return out
+
+    def got_receipt(self, receipt_id: str) -> bool:
+        return self.listener._receipt_event(receipt_id).is_set()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@pytest.fixture
+def chat(connect):
+    """`chat(login, target=..., queues=..., messages_ack=...)`: a connected session subscribed
+    to the chat queues (`queues=()` for none); closed when the test ends."""
+
+    def make(login: str, *, target: Broker | None = None, queues=CHAT_QUEUES, messages_ack: str = "auto", **kwargs) -> ChatClient:
+        client = connect(login, target=target, listener=ChatCollector(), **kwargs)
+        return ChatClient(client, login).subscribe_all(queues, messages_ack)
+
+    return make

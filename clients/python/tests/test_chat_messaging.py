@@ -1,0 +1,178 @@
+"""Chat messaging over stomp.py: conversations, 1:1 in both directions, a 50-member group on
+several sessions, idempotent retry, and the `/topic/conversation.<id>` room."""
+
+import json
+import re
+import time
+
+from conftest import WAIT_S
+
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def assert_message(frame, *, message_id, conversation, sender, content, client_message_id=None):
+    body = json.loads(frame.body)
+    assert frame.headers["message-id"] == message_id
+    assert frame.headers["destination"] == "/user/queue/messages"
+    assert body["messageId"] == message_id
+    assert body["conversationId"] == conversation
+    assert body["senderId"] == sender
+    assert body["content"] == content
+    assert body["contentType"] == "text/plain"
+    assert body["clientMessageId"] == client_message_id
+    assert TIMESTAMP_RE.match(body["timestamp"]), body["timestamp"]
+    return body
+
+
+def test_direct_conversation_id_is_the_same_from_both_sides(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    first = alice.create("DIRECT", [bob.login])
+    assert first["type"] == "DIRECT"
+    assert sorted(first["members"]) == sorted([alice.login, bob.login])
+    assert first["creator"] == alice.login
+    assert TIMESTAMP_RE.match(first["createdAt"])
+    assert bob.event("conversations")["conversation"]["conversationId"] == first["conversationId"]
+
+    again = bob.create("DIRECT", [alice.login])
+    assert again["conversationId"] == first["conversationId"]
+
+
+def test_one_to_one_in_both_directions(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    alice_phone = chat(alice.login)  # the sender's other session gets her own message too
+    conversation = alice.create("DIRECT", [bob.login])["conversationId"]
+
+    m1 = alice.send_message("hi bob", conversation=conversation, clientMessageId="c-1")
+    for session in (bob, alice, alice_phone):
+        assert_message(
+            session.frame("messages"), message_id=m1, conversation=conversation, sender=alice.login,
+            content="hi bob", client_message_id="c-1",
+        )
+
+    m2 = bob.send_message("hi alice", recipient=alice.login)  # by recipient: the same DIRECT id
+    for session in (alice, alice_phone, bob):
+        assert_message(
+            session.frame("messages"), message_id=m2, conversation=conversation, sender=bob.login,
+            content="hi alice",
+        )
+    assert int(m2) > int(m1), "ids are time-sortable and strictly increasing"
+    for session in (alice, alice_phone, bob):
+        session.none("messages", 0.3)
+
+
+def test_send_by_recipient_creates_the_direct_conversation(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    m = alice.send_message("first contact", recipient=bob.login)
+    body = json.loads(bob.frame("messages").body)
+    assert body["messageId"] == m
+    assert body["conversationId"].startswith("d:")
+    assert bob.create("DIRECT", [alice.login])["conversationId"] == body["conversationId"]
+
+
+def test_content_type_is_carried(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    alice.send_message('{"x":1}', recipient=bob.login, contentType="application/json")
+    assert json.loads(bob.frame("messages").body)["contentType"] == "application/json"
+
+
+def test_idempotent_retry_returns_the_original_id_and_delivers_nothing_new(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    conversation = alice.create("DIRECT", [bob.login])["conversationId"]
+    original = alice.send_message("once", conversation=conversation, clientMessageId=f"cm-{unique}")
+    assert json.loads(bob.frame("messages").body)["messageId"] == original
+
+    retry = alice.send_message("once", conversation=conversation, clientMessageId=f"cm-{unique}")
+    assert retry == original
+    bob.none("messages", 0.5)
+    alice.frame("messages")  # her own copy of the original
+    alice.none("messages", 0.1)
+
+    # Another sender may use the same clientMessageId: it is scoped per sender.
+    other = bob.send_message("mine", conversation=conversation, clientMessageId=f"cm-{unique}")
+    assert other != original
+    assert json.loads(alice.frame("messages").body)["messageId"] == other
+
+    alice.call("chat.history", {"conversationId": conversation})
+    history = alice.event("history")
+    assert [m["messageId"] for m in history["messages"]] == [original, other]
+
+
+def test_group_of_fifty_each_session_receives_each_message_exactly_once(chat, unique):
+    members = [f"m{i:02d}-{unique}" for i in range(50)]
+    queues = ("messages", "conversations")
+    sessions = [chat(m, queues=queues) for m in members]
+    sessions += [chat(m, queues=queues) for m in members[:10]]  # ten members on a second device
+    assert len(sessions) == 60
+
+    creator = sessions[0]
+    group = creator.create("GROUP", members[1:], name=f"fifty-{unique}")
+    assert group["type"] == "GROUP" and group["name"] == f"fifty-{unique}"
+    assert sorted(group["members"]) == sorted(members)
+    assert group["admins"] == [creator.login]
+    for s in sessions[1:]:
+        assert s.event("conversations")["conversation"]["conversationId"] == group["conversationId"]
+
+    senders = [sessions[0], sessions[17], sessions[55]]
+    sent = [s.send_message(f"hello from {s.login}", conversation=group["conversationId"]) for s in senders]
+    deadline = time.monotonic() + WAIT_S
+    for s in sessions:
+        got = [json.loads(s.frame("messages", max(deadline - time.monotonic(), 0.01)).body) for _ in sent]
+        assert [m["messageId"] for m in got] == sent, f"{s.login}: order or set differs"
+        assert [m["senderId"] for m in got] == [x.login for x in senders]
+    for s in sessions:
+        s.none("messages", 0.02)
+    sessions[5].none("messages", 0.5)  # and nothing late
+
+
+def test_group_members_change_by_creator_only(chat, unique):
+    owner, ann, ben, cid = (chat(f"{n}-{unique}") for n in ("owner", "ann", "ben", "cid"))
+    group = owner.create("GROUP", [ann.login, ben.login], name="team")
+    gid = group["conversationId"]
+    ann.event("conversations"), ben.event("conversations")
+
+    ann.request("conversation.members", {"conversationId": gid, "add": [cid.login]})
+    assert ann.event("errors")["code"] == "FORBIDDEN"
+
+    owner.call("conversation.members", {"conversationId": gid, "add": [cid.login], "remove": [ben.login]})
+    for s in (owner, ann, ben, cid):  # old and new members hear of it
+        event = s.event("conversations")
+        assert event["event"] == "updated"
+        assert sorted(event["conversation"]["members"]) == sorted([owner.login, ann.login, cid.login])
+
+    m = owner.send_message("welcome cid", conversation=gid)
+    for s in (ann, cid):
+        assert json.loads(s.frame("messages").body)["messageId"] == m
+    ben.none("messages", 0.3)
+
+    cid.call("conversation.list", {})
+    listed = cid.event("conversations")["conversations"]
+    assert [c["conversationId"] for c in listed] == [gid]
+
+
+def test_conversation_list_answers_only_the_requesting_session(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    alice_phone = chat(alice.login)
+    direct = alice.create("DIRECT", [bob.login])
+    group = alice.create("GROUP", [bob.login], name="g")
+    alice_phone.events("conversations", 2)
+
+    alice.call("conversation.list", {})
+    ids = sorted(c["conversationId"] for c in alice.event("conversations")["conversations"])
+    assert ids == sorted([direct["conversationId"], group["conversationId"]])
+    alice_phone.none("conversations", 0.3)
+
+
+def test_members_watch_the_conversation_topic_and_others_are_denied(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    conversation = alice.create("DIRECT", [bob.login])["conversationId"]
+    room = f"/topic/conversation.{conversation}"
+    bob.client.subscribe(room, "room")
+    m = alice.send_message("to the room", conversation=conversation)
+    frame = bob.listener.message()
+    assert frame.headers["destination"] == room
+    assert frame.headers["message-id"] == m
+    assert json.loads(frame.body)["content"] == "to the room"
+
+    mallory = chat(f"mallory-{unique}", queues=())
+    mallory.conn.subscribe(room, "peek", receipt="r-peek")
+    assert mallory.listener.error().headers["message"] == "access denied"
