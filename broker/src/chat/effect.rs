@@ -8,7 +8,7 @@ use stomp_codec::{Command, Frame, Headers};
 
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
-use crate::router::Router;
+use crate::router::{Priority, Router};
 use crate::session::handle::SessionHandle;
 
 /// A chat MESSAGE body with the id it carries in the STOMP `message-id` header.
@@ -27,12 +27,7 @@ pub enum Effect {
         user: String,
         queue: &'static str,
         payload: Payload,
-    },
-    /// Like `ToUser`, but the first thing dropped when the session is under pressure.
-    ToUserDroppable {
-        user: String,
-        queue: &'static str,
-        payload: Payload,
+        priority: Priority,
     },
     /// A reply to the one session that asked.
     ToSession {
@@ -84,17 +79,10 @@ impl Effect {
                 user,
                 queue,
                 payload,
+                priority,
             } => {
                 let m = message(format!("/user/{user}/queue/{queue}"), &payload);
-                router.fan_out(&router.users, &Router::user_key(&user, queue), &m);
-            }
-            Effect::ToUserDroppable {
-                user,
-                queue,
-                payload,
-            } => {
-                let m = message(format!("/user/{user}/queue/{queue}"), &payload);
-                router.fan_out_droppable(&router.users, &Router::user_key(&user, queue), &m);
+                router.fan_out_as(&router.users, &Router::user_key(&user, queue), &m, priority);
             }
             Effect::ToSession {
                 session,

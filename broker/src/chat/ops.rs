@@ -18,6 +18,7 @@ use super::model::{self, ConversationOut, MessageOut, ReceiptOut, rfc3339};
 use super::presence::Change;
 use super::{ChatCore, Outcome};
 use crate::id;
+use crate::router::Priority;
 use crate::session::handle::SessionHandle;
 
 /// Longest replay one sync request returns; the client asks again while `more` is true.
@@ -164,6 +165,7 @@ fn reply_to(
             user: user.to_string(),
             queue,
             payload,
+            priority: Priority::Normal,
         },
     }
 }
@@ -244,6 +246,7 @@ async fn send(
             user: member.user_id.clone(),
             queue: "messages",
             payload: payload.clone(),
+            priority: Priority::Normal,
         });
     }
     effects.push(Effect::ToTopic {
@@ -273,6 +276,7 @@ async fn delivered(
         .map(|c| Effect::ToUser {
             user: c.sender_id.clone(),
             queue: "receipts",
+            priority: Priority::Normal,
             payload: payload_of(
                 &core,
                 serde_json::to_value(ReceiptOut {
@@ -317,6 +321,7 @@ async fn read(
         .map(|sender| Effect::ToUser {
             user: sender.clone(),
             queue: "receipts",
+            priority: Priority::Normal,
             payload: payload_of(
                 &core,
                 serde_json::to_value(ReceiptOut {
@@ -363,10 +368,11 @@ async fn typing(
         .members
         .iter()
         .filter(|m| m.user_id != user && core.presence.status(&m.user_id).0)
-        .map(|m| Effect::ToUserDroppable {
+        .map(|m| Effect::ToUser {
             user: m.user_id.clone(),
             queue: "typing",
             payload: payload_of(&core, body.clone()),
+            priority: Priority::Droppable,
         })
         .collect();
     Ok(Outcome {
@@ -517,6 +523,7 @@ async fn create(
             user: m.user_id.clone(),
             queue: "conversations",
             payload: conversation_event(&core, "created", &conversation),
+            priority: Priority::Normal,
         })
         .collect();
     Ok(Outcome {
@@ -576,6 +583,7 @@ async fn members(
             user: u.to_string(),
             queue: "conversations",
             payload: conversation_event(&core, "updated", &after),
+            priority: Priority::Normal,
         })
         .collect();
     Ok(Outcome {
@@ -654,6 +662,7 @@ pub fn presence_change(core: Arc<ChatCore>, change: Change) -> Work {
                 user: c,
                 queue: "presence",
                 payload: payload_of(&core, body.clone()),
+                priority: Priority::Normal,
             })
             .collect();
         Ok(Outcome {

@@ -17,6 +17,15 @@ use crate::session::handle::SessionHandle;
 use queue::Queue;
 use topic::{Subscriber, TopicTable};
 
+/// How a fan-out treats a full outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Counts against the slow-consumer policy.
+    Normal,
+    /// Worthless late (typing indicators): dropped once an outbox is half full.
+    Droppable,
+}
+
 #[derive(Debug)]
 pub struct Router {
     /// `/topic/<name>` subscriptions, wildcards allowed.
@@ -86,41 +95,34 @@ impl Router {
         self.replies.remove(token);
     }
 
-    /// Fans `message` out to every subscription matching `name` in `table`.
+    /// Fans `message` out to every subscription matching `name` in `table`; returns how many
+    /// outboxes took it.
     pub fn fan_out(&self, table: &TopicTable, name: &str, message: &Arc<Message>) -> usize {
-        let mut delivered = 0;
-        table.for_each_match(name, |sub: &Subscriber| {
-            let delivery = Delivery {
-                target: Target::Subscription(Arc::clone(&sub.subscription)),
-                message: Arc::clone(message),
-                redelivered: false,
-                queue: None,
-            };
-            if sub
-                .session
-                .outbox
-                .try_push(Outbound::Deliver(delivery))
-                .is_ok()
-            {
-                delivered += 1;
-            }
-        });
-        delivered
+        self.fan_out_as(table, name, message, Priority::Normal)
     }
 
-    /// Like `fan_out`, for traffic that is dropped first under pressure (typing indicators).
-    pub fn fan_out_droppable(&self, table: &TopicTable, name: &str, message: &Arc<Message>) {
+    pub fn fan_out_as(
+        &self,
+        table: &TopicTable,
+        name: &str,
+        message: &Arc<Message>,
+        priority: Priority,
+    ) -> usize {
+        let mut delivered = 0;
         table.for_each_match(name, |sub: &Subscriber| {
-            let delivery = Delivery {
+            let item = Outbound::Deliver(Delivery {
                 target: Target::Subscription(Arc::clone(&sub.subscription)),
                 message: Arc::clone(message),
                 redelivered: false,
                 queue: None,
+            });
+            let taken = match priority {
+                Priority::Normal => sub.session.outbox.try_push(item).is_ok(),
+                Priority::Droppable => sub.session.outbox.try_push_droppable(item),
             };
-            sub.session
-                .outbox
-                .try_push_droppable(Outbound::Deliver(delivery));
+            delivered += usize::from(taken);
         });
+        delivered
     }
 
     pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {
