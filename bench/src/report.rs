@@ -1,14 +1,591 @@
-//! `report`: reads the `--json` outcomes of a run and writes the comparison.
+//! `report`: reads the `--json` outcomes of a run and writes the comparison: a table with
+//! Stompbox/peer ratios on stdout and in `docs/benchmarks.md`, the targets met or missed, and
+//! PNG plots (latency CDFs, throughput bars, memory per connection).
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use plotters::prelude::*;
+
+use crate::outcome::Outcome;
+
+/// Brokers in table order; Stompbox first because every ratio is Stompbox over a peer.
+const BROKERS: [&str; 3] = ["stompbox", "rabbitmq", "activemq"];
+/// Case order in tables; cases not listed follow alphabetically.
+const CASE_ORDER: [&str; 8] = [
+    "fanout-1x100",
+    "fanout-10k-10",
+    "pairs-1k",
+    "pairs-big",
+    "ack-10q",
+    "reconnect-1k",
+    "idle-tcp",
+    "idle-ws",
+];
+/// One colour per broker, the same in every plot.
+const COLOURS: [RGBColor; 3] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+];
+/// Where plotters finds a font: DejaVu ships with Debian's fontconfig and Java.
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// Directory of `<broker>__<case>.json` outcome files.
     #[arg(long)]
     pub results: PathBuf,
+    /// Markdown report to write.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    pub out: PathBuf,
+    /// Directory for PNG plots (linked from the report relative to its directory).
+    #[arg(long, default_value = "docs/bench")]
+    pub plots: PathBuf,
+    /// `key=value` lines for the report header (command, date, machine, version...).
+    #[arg(long)]
+    pub meta: Vec<String>,
 }
 
-pub fn run(_args: &Args) -> anyhow::Result<()> {
+/// The number a case is judged by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Metric {
+    Throughput,
+    P99,
+    BytesPerConnection,
+    AllBack,
+}
+
+impl Metric {
+    fn of(o: &Outcome) -> Metric {
+        match o.params.get("kind").map(String::as_str) {
+            Some("idle") => Metric::BytesPerConnection,
+            Some("reconnect") => Metric::AllBack,
+            Some("fanout") if o.params.get("rate").is_some_and(|r| r == "0") => Metric::Throughput,
+            _ => Metric::P99,
+        }
+    }
+
+    fn value(self, o: &Outcome) -> Option<f64> {
+        match self {
+            Metric::Throughput => Some(o.throughput),
+            Metric::P99 => o.latency.as_ref().map(|l| l.p99_us),
+            Metric::BytesPerConnection => o.bytes_per_connection,
+            Metric::AllBack => o.all_back_s,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Metric::Throughput => "deliveries/s (higher is better)",
+            Metric::P99 => "p99 latency µs (lower is better)",
+            Metric::BytesPerConnection => "broker bytes/connection (lower is better)",
+            Metric::AllBack => "s until all back (lower is better)",
+        }
+    }
+
+    fn format(self, v: f64) -> String {
+        match self {
+            Metric::Throughput => format!("{v:.0}"),
+            Metric::P99 => format!("{v:.0}"),
+            Metric::BytesPerConnection => format!("{v:.0}"),
+            Metric::AllBack => format!("{v:.2}"),
+        }
+    }
+}
+
+type Cases = BTreeMap<String, BTreeMap<String, Outcome>>;
+
+fn load(dir: &Path) -> anyhow::Result<Cases> {
+    let mut cases: Cases = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let o: Outcome = serde_json::from_slice(&std::fs::read(&path)?)
+            .with_context(|| format!("parse {}", path.display()))?;
+        cases
+            .entry(o.scenario.clone())
+            .or_default()
+            .insert(o.broker.clone(), o);
+    }
+    Ok(cases)
+}
+
+fn ordered(cases: &Cases) -> Vec<&String> {
+    let mut names: Vec<&String> = cases.keys().collect();
+    names.sort_by_key(|n| {
+        (
+            CASE_ORDER.iter().position(|c| c == n).unwrap_or(usize::MAX),
+            n.to_string(),
+        )
+    });
+    names
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let cases = load(&args.results)?;
+    std::fs::create_dir_all(&args.plots)?;
+    if let Ok(bytes) = std::fs::read(FONT) {
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            Box::leak(bytes.into_boxed_slice()),
+        );
+    }
+    let mut md = String::new();
+    let summary = summary_table(&cases);
+    println!("{summary}");
+    let _ = writeln!(md, "# Benchmarks: Stompbox, RabbitMQ, ActiveMQ Classic\n");
+    let _ = writeln!(
+        md,
+        "Generated by `stompbox-bench report` from one run of `scripts/bench.sh`; do not edit by \
+         hand (notes that survive a re-run live in `docs/bench/profile.md`, included below).\n"
+    );
+    for m in &args.meta {
+        if let Some((k, v)) = m.split_once('=') {
+            let _ = writeln!(md, "- **{k}**: {v}");
+        }
+    }
+    let _ = writeln!(md, "\n## Summary (ratios are Stompbox / peer)\n\n{summary}");
+    let _ = writeln!(md, "## Targets (issue 6)\n\n{}", targets(&cases));
+    let _ = writeln!(md, "## Every run\n\n{}", detail_table(&cases));
+    let _ = writeln!(md, "## Plots\n");
+    let rel = relative_plot_dir(&args.out, &args.plots);
+    for name in ordered(&cases) {
+        let runs = &cases[name];
+        if runs
+            .values()
+            .any(|o| o.latency.as_ref().is_some_and(|l| l.count > 0))
+            && runs
+                .values()
+                .next()
+                .is_some_and(|o| Metric::of(o) != Metric::AllBack)
+        {
+            let file = format!("latency-{name}.png");
+            latency_plot(name, runs, &args.plots.join(&file))?;
+            let _ = writeln!(md, "![latency CDF, {name}]({rel}/{file})\n");
+        }
+    }
+    throughput_plot(&cases, &args.plots.join("throughput.png"))?;
+    let _ = writeln!(md, "![throughput]({rel}/throughput.png)\n");
+    memory_plot(&cases, &args.plots.join("memory.png"))?;
+    let _ = writeln!(md, "![memory per connection]({rel}/memory.png)\n");
+    let _ = writeln!(md, "## Method and caveats\n\n{METHOD}");
+    let notes = args.plots.join("profile.md");
+    if let Ok(text) = std::fs::read_to_string(&notes) {
+        let _ = writeln!(md, "\n{text}");
+    }
+    std::fs::write(&args.out, md).with_context(|| format!("write {}", args.out.display()))?;
     Ok(())
 }
+
+fn relative_plot_dir(out: &Path, plots: &Path) -> String {
+    let base = out.parent().unwrap_or(Path::new(""));
+    plots
+        .strip_prefix(base)
+        .unwrap_or(plots)
+        .display()
+        .to_string()
+}
+
+fn ratio(sb: Option<f64>, peer: Option<f64>) -> String {
+    match (sb, peer) {
+        (Some(s), Some(p)) if p > 0.0 => format!("{:.2}", s / p),
+        _ => "–".into(),
+    }
+}
+
+fn cell(o: Option<&Outcome>, metric: Metric) -> (Option<f64>, String) {
+    match o {
+        None => (None, "not run".into()),
+        Some(o) => {
+            let v = metric.value(o);
+            let mut s = v.map_or("–".into(), |v| metric.format(v));
+            if !o.is_clean() {
+                s.push_str(" ⚠");
+            }
+            (v, s)
+        }
+    }
+}
+
+fn summary_table(cases: &Cases) -> String {
+    let mut t = String::from(
+        "| case | metric | stompbox | rabbitmq | activemq | stompbox/rabbitmq | stompbox/activemq |\n|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for name in ordered(cases) {
+        let runs = &cases[name];
+        let Some(any) = runs.values().next() else {
+            continue;
+        };
+        let metric = Metric::of(any);
+        let cells: Vec<_> = BROKERS.iter().map(|b| cell(runs.get(*b), metric)).collect();
+        let _ = writeln!(
+            t,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            metric.label(),
+            cells[0].1,
+            cells[1].1,
+            cells[2].1,
+            ratio(cells[0].0, cells[1].0),
+            ratio(cells[0].0, cells[2].0)
+        );
+    }
+    t.push_str(
+        "\n⚠ = the run lost, duplicated or reordered messages, or hit errors (see below).\n",
+    );
+    t
+}
+
+fn detail_table(cases: &Cases) -> String {
+    let mut t = String::from(
+        "| case | broker | transport | conns | sent | delivered | deliveries/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | lost | dup | reordered | errors | generator CPU |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n",
+    );
+    for name in ordered(cases) {
+        for b in BROKERS {
+            let Some(o) = cases[name].get(b) else {
+                continue;
+            };
+            let l = o.latency.clone().unwrap_or_default();
+            let lat = |v: f64| {
+                if l.count > 0 {
+                    format!("{v:.0}")
+                } else {
+                    "–".into()
+                }
+            };
+            let errors = if o.errors.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "{} × {}",
+                    o.errors.len(),
+                    o.errors[0]
+                        .replace('|', "/")
+                        .chars()
+                        .take(60)
+                        .collect::<String>()
+                )
+            };
+            let _ = writeln!(
+                t,
+                "| {name} | {b} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {errors} | {:.0}% |",
+                o.transport,
+                o.connections,
+                o.sent,
+                o.delivered,
+                o.throughput,
+                lat(l.p50_us),
+                lat(l.p90_us),
+                lat(l.p99_us),
+                lat(l.p999_us),
+                lat(l.max_us),
+                o.lost,
+                o.duplicated,
+                o.out_of_order,
+                o.cpu_pct
+            );
+        }
+    }
+    let mut extra = String::new();
+    for name in ordered(cases) {
+        for b in BROKERS {
+            if let Some(o) = cases[name].get(b) {
+                if let (Some(before), Some(after)) = (o.rss_before_kib, o.rss_after_kib) {
+                    let _ = writeln!(
+                        extra,
+                        "- {name} on {b}: broker RSS {before} KiB → {after} KiB with {} connections = {:.0} B/connection",
+                        o.connections,
+                        o.bytes_per_connection.unwrap_or(0.0)
+                    );
+                }
+                if let Some(s) = o.all_back_s {
+                    let _ = writeln!(
+                        extra,
+                        "- {name} on {b}: all {} back in {s:.2} s (per client p50 {} ms, p99 {} ms, {} failed attempts)",
+                        o.connections,
+                        o.params.get("back_p50_ms").map_or("?", String::as_str),
+                        o.params.get("back_p99_ms").map_or("?", String::as_str),
+                        o.params.get("retries").map_or("?", String::as_str),
+                    );
+                }
+            }
+        }
+    }
+    format!("{t}\n{extra}")
+}
+
+fn targets(cases: &Cases) -> String {
+    let get = |case: &str| cases.get(case).and_then(|r| r.get("stompbox"));
+    let mut t = String::from("| target | measured | verdict |\n|---|---|---|\n");
+    let mut row = |what: &str, measured: Option<(String, bool)>| {
+        let (m, v) = match measured {
+            Some((m, ok)) => (m, if ok { "met" } else { "**missed**" }),
+            None => ("not run".into(), "–"),
+        };
+        let _ = writeln!(t, "| {what} | {m} | {v} |");
+    };
+    row(
+        "≤ 2 KiB broker RSS per idle WebSocket connection",
+        get("idle-ws").and_then(|o| {
+            o.bytes_per_connection.map(|b| {
+                (
+                    format!("{b:.0} B/connection over {} connections", o.connections),
+                    b <= 2048.0 && o.is_clean(),
+                )
+            })
+        }),
+    );
+    row(
+        "fan-out 1→100 ≥ 1M deliveries/s, no loss",
+        get("fanout-1x100").map(|o| {
+            (
+                format!("{:.0} deliveries/s, lost {}", o.throughput, o.lost),
+                o.throughput >= 1e6 && o.is_clean(),
+            )
+        }),
+    );
+    for (case, what) in [
+        ("fanout-10k-10", "10k msgs/s → 10 subscribers: p99 ≤ 1 ms"),
+        ("pairs-1k", "pairs, 1,000 clients at 5k msgs/s: p99 < 1 ms"),
+        (
+            "pairs-big",
+            "pairs, 10,000 clients at 5k msgs/s: p99 < 1 ms",
+        ),
+    ] {
+        row(
+            what,
+            get(case).and_then(|o| {
+                o.latency.as_ref().map(|l| {
+                    (
+                        format!(
+                            "p99 {:.0} µs ({} clients/subscribers)",
+                            l.p99_us, o.connections
+                        ),
+                        l.p99_us <= 1000.0 && o.is_clean(),
+                    )
+                })
+            }),
+        );
+    }
+    t
+}
+
+fn broker_colour(b: &str) -> RGBColor {
+    BROKERS
+        .iter()
+        .position(|x| *x == b)
+        .map_or(BLACK, |i| COLOURS[i])
+}
+
+fn latency_plot(case: &str, runs: &BTreeMap<String, Outcome>, path: &Path) -> anyhow::Result<()> {
+    let max = runs
+        .values()
+        .filter_map(|o| o.latency.as_ref())
+        .map(|l| l.max_us)
+        .fold(10.0f64, f64::max);
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{case}: end-to-end latency CDF"),
+            ("sans-serif", 24),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d((10f64..max * 1.5).log_scale(), 0f64..1.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("latency (µs, log scale)")
+        .y_desc("fraction of messages ≤ x")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .draw()?;
+    for b in BROKERS {
+        let Some(l) = runs.get(b).and_then(|o| o.latency.as_ref()) else {
+            continue;
+        };
+        if l.count == 0 {
+            continue;
+        }
+        let colour = broker_colour(b);
+        let pts: Vec<(f64, f64)> = l.cdf.iter().map(|&(v, p)| (v.max(10.0), p)).collect();
+        chart
+            .draw_series(LineSeries::new(pts, colour.stroke_width(3)))?
+            .label(format!("{b} (p99 {:.0} µs)", l.p99_us))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 18))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Grouped bars, one group per case, one bar per broker, on a log axis.
+fn bars(
+    title: &str,
+    y_desc: &str,
+    groups: &[(String, Vec<(String, f64)>)],
+    path: &Path,
+) -> anyhow::Result<()> {
+    let max = groups
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|(_, x)| *x))
+        .fold(1.0f64, f64::max);
+    let min = groups
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|(_, x)| *x))
+        .filter(|x| *x > 0.0)
+        .fold(max, f64::min);
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let n = groups.len().max(1) as f64;
+    let labels: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..n, ((min / 2.0).max(0.1)..max * 3.0).log_scale())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(groups.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - x.floor() - 0.5).abs() < 0.01 {
+                labels.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc(y_desc)
+        .y_label_formatter(&|v| {
+            if *v >= 1e6 {
+                format!("{:.1}M", v / 1e6)
+            } else if *v >= 1e3 {
+                format!("{:.0}k", v / 1e3)
+            } else {
+                format!("{v:.0}")
+            }
+        })
+        .label_style(("sans-serif", 16))
+        .draw()?;
+    let width = 0.8 / BROKERS.len() as f64;
+    for (bi, b) in BROKERS.iter().enumerate() {
+        let colour = broker_colour(b);
+        let rects: Vec<_> = groups
+            .iter()
+            .enumerate()
+            .filter_map(|(gi, (_, vals))| {
+                vals.iter().find(|(name, _)| name == b).map(|(_, v)| {
+                    let x0 = gi as f64 + 0.1 + bi as f64 * width;
+                    Rectangle::new(
+                        [(x0, (min / 2.0).max(0.1)), (x0 + width * 0.9, *v)],
+                        colour.filled(),
+                    )
+                })
+            })
+            .collect();
+        chart
+            .draw_series(rects)?
+            .label(*b)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 18))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+fn throughput_plot(cases: &Cases, path: &Path) -> anyhow::Result<()> {
+    let groups: Vec<(String, Vec<(String, f64)>)> = ordered(cases)
+        .into_iter()
+        .filter(|n| !n.starts_with("idle") && !n.starts_with("reconnect"))
+        .map(|n| {
+            let vals = cases[n]
+                .iter()
+                .filter(|(_, o)| o.throughput > 0.0)
+                .map(|(b, o)| (b.clone(), o.throughput))
+                .collect();
+            (n.clone(), vals)
+        })
+        .collect();
+    bars(
+        "Delivered messages per second (log scale)",
+        "deliveries/s",
+        &groups,
+        path,
+    )
+}
+
+fn memory_plot(cases: &Cases, path: &Path) -> anyhow::Result<()> {
+    let groups: Vec<(String, Vec<(String, f64)>)> = ordered(cases)
+        .into_iter()
+        .filter(|n| n.starts_with("idle"))
+        .map(|n| {
+            let vals = cases[n]
+                .iter()
+                .filter_map(|(b, o)| o.bytes_per_connection.map(|v| (b.clone(), v.max(1.0))))
+                .collect();
+            (n.clone(), vals)
+        })
+        .collect();
+    bars(
+        "Broker RSS per idle subscribed connection (log scale)",
+        "bytes per connection",
+        &groups,
+        path,
+    )
+}
+
+const METHOD: &str = "\
+- One load generator (`stompbox-bench`, Rust/tokio, release build) drives every broker with the \
+same scenario and the same STOMP 1.2 frames; only destinations and the prefetch header differ \
+(`/topic/bench.{i}`, `/queue/pair.{i}` and `/queue/bench.ack.{i}` mean the same on all three; \
+prefetch is `prefetch-count:100` on Stompbox and RabbitMQ, `activemq.prefetchSize:100` on \
+ActiveMQ). Bodies are 128 bytes and carry `stream seq send-time`; latency is receive time minus \
+send time on the same clock, in the same process.
+- Brokers run one at a time on private loopback ports, each with `ulimit -n 20000`: Stompbox \
+release build with defaults (`--max-connections 19900`), RabbitMQ (Debian) with `rabbitmq_stomp` \
+and `rabbitmq_web_stomp` and defaults, ActiveMQ Classic (Debian) with a `stomp+nio` connector, \
+`persistent=\"false\"` (Stompbox keeps messages in memory too) and a 2 GiB heap.
+- **Shared, noisy machine**: 2 cores, shared with other engineers compiling in the same repo \
+during the run, and the load generator runs on the same 2 cores as the broker. Absolute numbers \
+are pessimistic and jittery; the ratios come from one run, back to back. The `generator CPU` \
+column is the load generator's own user+sys time over the wall time (100% = one core): near \
+200% the client, not the broker, is the bottleneck.
+- Rate-limited publishers send on a 1 ms tick (tokio timer resolution) and stamp each message \
+when it is encoded, so latency excludes the generator's own scheduling lag (no coordinated-\
+omission correction). Unbounded publishers write batches of 32 SENDs as fast as TCP accepts them.
+- Loss, duplication and reordering are counted exactly per stream (publisher × destination) with \
+a bitset of sequence numbers; a run that is not clean is marked ⚠ and its errors listed. Under \
+Stompbox's default slow-consumer policy a subscriber that falls 4,096 frames behind is \
+disconnected (ERROR `slow consumer`), which shows up here as loss, by design.
+- idle: RSS is `VmRSS` of the broker process (for RabbitMQ the `beam.smp` process) 2 s after the \
+last SUBSCRIBE receipt, minus RSS before the first connection, divided by the connection count. \
+Each connection CONNECTs with `heart-beat:10000,10000`, SUBSCRIBEs once and then heart-beats; \
+source addresses spread over 127.0.0.x. JVM and Erlang heaps make this a coarse number for the \
+peers. The peers hold fewer connections than Stompbox (see parameters); bytes per connection is \
+what is compared.
+- reconnect: the generator closes all N connections at once (as a crashed node or network blip \
+would), each client comes back after a uniform 0–1 s jitter, then exponential backoff with full \
+jitter on failure, and counts as back once its SUBSCRIBE receipt arrives; then one message per \
+client's topic checks every subscription is live again.
+";

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Stompbox vs RabbitMQ vs ActiveMQ Classic, same machine, same run, same load generator.
+#
+#   ./scripts/bench.sh            full run (~25 min), writes docs/benchmarks.md + docs/bench/*.png
+#   ./scripts/bench.sh --quick    short runs (~6 min), same outputs
+#   ./scripts/bench.sh --smoke    every scenario for a second against a Stompbox it starts itself
+#   ./scripts/bench.sh --only stompbox,rabbitmq     a subset of brokers
+#
+# Installs rabbitmq-server and activemq from Debian if missing, builds Stompbox and the load
+# generator in release mode, then for each broker in turn: start a private instance on loopback
+# ports (scripts/bench-brokers.sh), run every case, stop it by PID. Never two brokers under load
+# at once. Raw outcomes land in $BENCH_DIR/results/*.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+smoke=0
+brokers=stompbox,rabbitmq,activemq
+while (($#)); do
+    case $1 in
+    --quick) quick=1 ;;
+    --smoke) smoke=1 ;;
+    --only) brokers=$2; shift ;;
+    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 64 ;;
+    esac
+    shift
+done
+
+if ((smoke)); then
+    cargo build -q -p stompbox -p stompbox-bench
+    exec cargo run -q -p stompbox-bench -- smoke
+fi
+
+export BENCH_DIR=${BENCH_DIR:-$PWD/target/bench}
+source scripts/bench-brokers.sh
+results=$BENCH_DIR/results
+rm -rf "$results" && mkdir -p "$results"
+
+trap 'stop_broker' EXIT INT TERM
+
+install_peers
+log "building stompbox and stompbox-bench (release)"
+cargo build -q --release -p stompbox -p stompbox-bench
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+SB_BIN=$target_dir/release/stompbox
+BENCH=$target_dir/release/stompbox-bench
+# The generator needs as many descriptors as the broker has connections.
+ulimit -n "$(ulimit -Hn)"
+
+if ((quick)); then
+    dur=3; idle_sb=5000; idle_peer=2000; pairs_big=4000; hold=8
+else
+    dur=10; idle_sb=19000; idle_peer=5000; pairs_big=10000; hold=15
+fi
+
+# run_case BROKER CASE SCENARIO ARGS...: one scenario, its JSON in $results; a dirty or failed
+# run is recorded (exit status in the log) and the run goes on.
+run_case() {
+    local broker=$1 case=$2 scenario=$3
+    shift 3
+    log "$broker: $case"
+    local status=0
+    "$BENCH" "$scenario" --broker "$broker" --case "$case" --json "$results/${broker}__${case}.json" \
+        --drain-timeout 15 "$@" 2>&1 | tee "$results/${broker}__${case}.log" | sed 's/^/    /' || status=$?
+    ((status == 0)) || log "$broker: $case exited $status"
+    # Let the broker settle (GC, closed sockets in TIME_WAIT) before the next case.
+    sleep 2
+}
+
+run_all() {
+    local broker=$1 stomp=$2 ws=$3 pid=$4 prefetch=$5 idle_n=$6
+    local c=(--stomp "$stomp")
+    run_case "$broker" fanout-1x100 fanout "${c[@]}" --publishers 1 --topics 1 --subscribers 100 --rate 0 --duration "$dur"
+    run_case "$broker" fanout-10k-10 fanout "${c[@]}" --publishers 1 --topics 1 --subscribers 10 --rate 10000 --duration "$dur"
+    run_case "$broker" pairs-1k pairs "${c[@]}" --clients 1000 --rate 5000 --duration "$dur"
+    run_case "$broker" "pairs-big" pairs "${c[@]}" --clients "$pairs_big" --rate 5000 --duration "$dur"
+    run_case "$broker" ack-10q ack "${c[@]}" --queues 10 --rate 10000 --duration "$dur" --sub-header "$prefetch"
+    run_case "$broker" reconnect-1k reconnect "${c[@]}" --clients 1000
+    run_case "$broker" idle-tcp idle "${c[@]}" --connections "$idle_n" --hold "$hold" --broker-pid "$pid"
+    if [[ -n "$ws" ]]; then
+        # Fresh broker for the WebSocket idle count, so TCP leftovers do not muddy RSS.
+        restart_"$broker"
+        run_case "$broker" idle-ws idle "${c[@]}" --transport ws --ws "$ws" --connections "$idle_n" --hold "$hold" --broker-pid "$(rss_pid "$BROKER_PID")"
+    fi
+}
+
+restart_stompbox() { stop_broker; start_stompbox "$SB_BIN"; }
+restart_rabbitmq() { stop_broker; start_rabbitmq; }
+
+versions=()
+for broker in ${brokers//,/ }; do
+    case $broker in
+    stompbox)
+        start_stompbox "$SB_BIN"
+        versions+=("stompbox=$("$SB_BIN" --version | awk '{print $2}') ($(git rev-parse --short HEAD))")
+        run_all stompbox "127.0.0.1:$SB_STOMP_PORT" "ws://127.0.0.1:$SB_HTTP_PORT/ws" "$BROKER_PID" "prefetch-count:100" "$idle_sb"
+        ;;
+    rabbitmq)
+        start_rabbitmq
+        versions+=("rabbitmq=$(dpkg-query -W -f '${Version}' rabbitmq-server) (Erlang $(dpkg-query -W -f '${Version}' erlang-base))")
+        run_all rabbitmq "127.0.0.1:$RMQ_STOMP_PORT" "ws://127.0.0.1:$RMQ_WS_PORT/ws" "$(rss_pid "$BROKER_PID")" "prefetch-count:100" "$idle_peer"
+        ;;
+    activemq)
+        start_activemq
+        versions+=("activemq=$(dpkg-query -W -f '${Version}' activemq) ($(java -version 2>&1 | head -1))")
+        run_all activemq "127.0.0.1:$AMQ_STOMP_PORT" "" "$BROKER_PID" "activemq.prefetchSize:100" "$idle_peer"
+        ;;
+    *) echo "unknown broker $broker" >&2; exit 64 ;;
+    esac
+    stop_broker
+done
+
+cmd="./scripts/bench.sh"
+((quick)) && cmd+=" --quick"
+[[ $brokers != stompbox,rabbitmq,activemq ]] && cmd+=" --only $brokers"
+meta=(
+    --meta "command=$cmd"
+    --meta "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    --meta "machine=$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr)"
+    --meta "load=load average at report time: $(cut -d' ' -f1-3 /proc/loadavg)"
+    --meta "duration=${dur}s per throughput case; idle: stompbox ${idle_sb}, peers ${idle_peer} connections held ${hold}s; pairs-big ${pairs_big} clients"
+)
+for v in "${versions[@]}"; do meta+=(--meta "version=$v"); done
+"$BENCH" report --results "$results" --out docs/benchmarks.md --plots docs/bench "${meta[@]}"
+log "wrote docs/benchmarks.md and docs/bench/*.png"
