@@ -22,9 +22,10 @@ pub struct Payload {
 
 #[derive(Debug)]
 pub enum Effect {
-    /// An event for every session of `user` subscribed to `/user/queue/<queue>`.
+    /// An event for every session of each of `users` subscribed to `/user/queue/<queue>`
+    /// (one shared message, encoded once).
     ToUser {
-        user: String,
+        users: Vec<String>,
         queue: &'static str,
         payload: Payload,
         priority: Priority,
@@ -76,13 +77,15 @@ impl Effect {
         let router = &*core.router;
         match self {
             Effect::ToUser {
-                user,
+                users,
                 queue,
                 payload,
                 priority,
             } => {
-                let m = message(format!("/user/{user}/queue/{queue}"), &payload);
-                router.fan_out_as(&router.users, &Router::user_key(&user, queue), &m, priority);
+                let m = message(format!("/user/queue/{queue}"), &payload);
+                for user in users {
+                    router.fan_out_as(&router.users, &Router::user_key(&user, queue), &m, priority);
+                }
             }
             Effect::ToSession {
                 session,

@@ -162,7 +162,7 @@ fn reply_to(
             payload,
         },
         None => Effect::ToUser {
-            user: user.to_string(),
+            users: vec![user.to_string()],
             queue,
             payload,
             priority: Priority::Normal,
@@ -242,13 +242,17 @@ async fn send(
                 conversation_id: stored.conversation_id.clone(),
             });
         }
-        effects.push(Effect::ToUser {
-            user: member.user_id.clone(),
-            queue: "messages",
-            payload: payload.clone(),
-            priority: Priority::Normal,
-        });
     }
+    effects.push(Effect::ToUser {
+        users: conversation
+            .members
+            .iter()
+            .map(|m| m.user_id.clone())
+            .collect(),
+        queue: "messages",
+        payload: payload.clone(),
+        priority: Priority::Normal,
+    });
     effects.push(Effect::ToTopic {
         name: format!("conversation.{}", stored.conversation_id),
         payload,
@@ -274,7 +278,7 @@ async fn delivered(
     let effects = changes
         .into_iter()
         .map(|c| Effect::ToUser {
-            user: c.sender_id.clone(),
+            users: vec![c.sender_id.clone()],
             queue: "receipts",
             priority: Priority::Normal,
             payload: payload_of(
@@ -319,7 +323,7 @@ async fn read(
         .senders
         .iter()
         .map(|sender| Effect::ToUser {
-            user: sender.clone(),
+            users: vec![sender.clone()],
             queue: "receipts",
             priority: Priority::Normal,
             payload: payload_of(
@@ -364,17 +368,18 @@ async fn typing(
         "typing": request.typing,
         "at": at,
     });
-    let effects = conversation
+    let users = conversation
         .members
         .iter()
         .filter(|m| m.user_id != user && core.presence.status(&m.user_id).0)
-        .map(|m| Effect::ToUser {
-            user: m.user_id.clone(),
-            queue: "typing",
-            payload: payload_of(&core, body.clone()),
-            priority: Priority::Droppable,
-        })
+        .map(|m| m.user_id.clone())
         .collect();
+    let effects = vec![Effect::ToUser {
+        users,
+        queue: "typing",
+        payload: payload_of(&core, body),
+        priority: Priority::Droppable,
+    }];
     Ok(Outcome {
         effects,
         ..Outcome::default()
@@ -516,16 +521,16 @@ async fn create(
         })
         .await?;
     let conversation = core.remember(conversation);
-    let effects = conversation
-        .members
-        .iter()
-        .map(|m| Effect::ToUser {
-            user: m.user_id.clone(),
-            queue: "conversations",
-            payload: conversation_event(&core, "created", &conversation),
-            priority: Priority::Normal,
-        })
-        .collect();
+    let effects = vec![Effect::ToUser {
+        users: conversation
+            .members
+            .iter()
+            .map(|m| m.user_id.clone())
+            .collect(),
+        queue: "conversations",
+        payload: conversation_event(&core, "created", &conversation),
+        priority: Priority::Normal,
+    }];
     Ok(Outcome {
         effects,
         reply: Some(json!(ConversationOut::from(&*conversation))),
@@ -577,15 +582,12 @@ async fn members(
     told.extend(after.members.iter().map(|m| m.user_id.as_str()));
     told.sort_unstable();
     told.dedup();
-    let effects = told
-        .into_iter()
-        .map(|u| Effect::ToUser {
-            user: u.to_string(),
-            queue: "conversations",
-            payload: conversation_event(&core, "updated", &after),
-            priority: Priority::Normal,
-        })
-        .collect();
+    let effects = vec![Effect::ToUser {
+        users: told.into_iter().map(str::to_string).collect(),
+        queue: "conversations",
+        payload: conversation_event(&core, "updated", &after),
+        priority: Priority::Normal,
+    }];
     Ok(Outcome {
         effects,
         reply: Some(json!(ConversationOut::from(&*after))),
@@ -656,15 +658,12 @@ pub fn presence_change(core: Arc<ChatCore>, change: Change) -> Work {
             "status": if change.online { "online" } else { "offline" },
             "lastSeen": rfc3339(change.last_seen_ms),
         });
-        let effects = contacts
-            .into_iter()
-            .map(|c| Effect::ToUser {
-                user: c,
-                queue: "presence",
-                payload: payload_of(&core, body.clone()),
-                priority: Priority::Normal,
-            })
-            .collect();
+        let effects = vec![Effect::ToUser {
+            users: contacts,
+            queue: "presence",
+            payload: payload_of(&core, body),
+            priority: Priority::Normal,
+        }];
         Ok(Outcome {
             effects,
             ..Outcome::default()
