@@ -154,8 +154,8 @@ def broker_factory(tmp_path_factory):
     """Starts a fresh broker with extra flags; stopped at the end of the test."""
     started: list[Broker] = []
 
-    def make(*extra_args: str) -> Broker:
-        b = start_broker(tmp_path_factory.mktemp("broker"), *extra_args)
+    def make(*extra_args: str, data_dir: Path | None = None) -> Broker:
+        b = start_broker(tmp_path_factory.mktemp("broker"), *extra_args, data_dir=data_dir)
         started.append(b)
         return b
 
