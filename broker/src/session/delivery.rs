@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use stomp_codec::Version;
 
 use super::subscription::{Registration, Subscription};
@@ -29,9 +28,7 @@ fn emit(sub: &mut Subscription, acks: &mut Acks, version: Version, wire: &mut Wi
         ack: if version == Version::V1_2 { tag } else { None },
         redelivered: d.redelivered,
     };
-    let mut buf = BytesMut::new();
-    head.encode(&d.message, version, &mut buf);
-    wire.push_raw(buf.freeze());
+    wire.encode(|dst| head.encode(&d.message, version, dst));
 }
 
 impl Session {
@@ -109,9 +106,8 @@ impl Session {
                     ack: None,
                     redelivered: false,
                 };
-                let mut buf = BytesMut::new();
-                head.encode(&d.message, self.version, &mut buf);
-                wire.push_raw(buf.freeze());
+                let version = self.version;
+                wire.encode(|dst| head.encode(&d.message, version, dst));
             }
         }
     }

@@ -18,8 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use stomp_codec::{Command, Frame, HEARTBEAT, Item, Version};
+use stomp_codec::{Command, Frame, Item, Version};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
 
@@ -161,7 +160,7 @@ impl Session {
                     Err(e) => return Ok(CloseReason::Io(e.to_string())),
                 },
                 () = sleep_until_opt(self.heartbeat.send_deadline()) => {
-                    wire.push_raw(Bytes::from_static(HEARTBEAT));
+                    wire.push_heartbeat();
                 }
                 () = sleep_until_opt(self.heartbeat.recv_deadline()) => {
                     let ms = self.heartbeat.recv_timeout_ms();

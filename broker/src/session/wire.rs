@@ -2,13 +2,17 @@
 //! waiting to be written.
 //!
 //! The input buffer is released whenever it holds no partial frame, so an idle connection
-//! keeps no read buffer; output is collected per loop turn and written in one go.
+//! keeps no read buffer. Output is encoded straight into one batch buffer per loop turn (frame
+//! boundaries noted for WebSocket, which sends one message per frame) and written in one go,
+//! then released.
 
 use std::io;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use stomp_codec::{CodecError, Command, Frame, Item, Limits, StompCodec, Version, encode_frame};
+use bytes::BytesMut;
+use stomp_codec::{
+    CodecError, Command, Frame, HEARTBEAT, Item, Limits, StompCodec, Version, encode_frame,
+};
 use tokio_util::codec::Decoder;
 use tracing::debug;
 
@@ -22,7 +26,9 @@ pub(super) struct Wire {
     transport: Transport,
     codec: StompCodec,
     input: BytesMut,
-    output: Vec<Bytes>,
+    output: BytesMut,
+    /// End offset in `output` of each frame.
+    frame_ends: Vec<usize>,
 }
 
 impl Wire {
@@ -38,7 +44,8 @@ impl Wire {
             transport,
             codec: StompCodec::new(limits),
             input: BytesMut::new(),
-            output: Vec::new(),
+            output: BytesMut::new(),
+            frame_ends: Vec::new(),
         }
     }
 
@@ -67,23 +74,34 @@ impl Wire {
     }
 
     pub(super) fn push(&mut self, frame: &Frame) {
-        let mut buf = BytesMut::with_capacity(64 + frame.body.len());
-        encode_frame(frame, self.codec.version(), &mut buf);
-        self.output.push(buf.freeze());
+        let version = self.codec.version();
+        self.encode(|dst| encode_frame(frame, version, dst));
     }
 
-    pub(super) fn push_raw(&mut self, bytes: Bytes) {
-        self.output.push(bytes);
+    /// Appends one frame written by `write` to the batch.
+    pub(super) fn encode(&mut self, write: impl FnOnce(&mut BytesMut)) {
+        write(&mut self.output);
+        self.frame_ends.push(self.output.len());
+    }
+
+    pub(super) fn push_heartbeat(&mut self) {
+        self.encode(|dst| dst.extend_from_slice(HEARTBEAT));
     }
 
     pub(super) fn is_idle(&self) -> bool {
-        self.output.is_empty()
+        self.frame_ends.is_empty()
     }
 
     pub(super) async fn flush(&mut self) -> io::Result<()> {
-        let result = self.transport.write(&mut self.output).await;
-        if self.output.capacity() > 16 {
-            self.output = Vec::new();
+        if self.frame_ends.is_empty() {
+            return Ok(());
+        }
+        // Taking the buffer releases it after the write: idle sessions hold no write buffer.
+        let batch = std::mem::take(&mut self.output);
+        let result = self.transport.write(batch, &self.frame_ends).await;
+        self.frame_ends.clear();
+        if self.frame_ends.capacity() > 64 {
+            self.frame_ends = Vec::new();
         }
         result
     }

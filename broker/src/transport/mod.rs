@@ -10,7 +10,7 @@ pub mod ws;
 use std::io;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 /// What one read produced.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,12 +39,12 @@ impl Transport {
         }
     }
 
-    /// Writes every frame in `frames` (each one complete STOMP frame or heart-beat) and clears
-    /// it. Not cancel-safe: call it outside `select!`.
-    pub async fn write(&mut self, frames: &mut Vec<Bytes>) -> io::Result<()> {
+    /// Writes a batch of whole frames (or heart-beats); `frame_ends` are the end offsets of
+    /// each. Not cancel-safe: call it outside `select!`.
+    pub async fn write(&mut self, batch: BytesMut, frame_ends: &[usize]) -> io::Result<()> {
         match self {
-            Transport::Tcp(t) => t.write(frames).await,
-            Transport::Ws(t) => t.write(frames).await,
+            Transport::Tcp(t) => t.write(&batch).await,
+            Transport::Ws(t) => t.write(batch.freeze(), frame_ends).await,
         }
     }
 

@@ -6,7 +6,7 @@
 use std::io;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -52,22 +52,8 @@ impl TcpTransport {
         }
     }
 
-    pub async fn write(&mut self, frames: &mut Vec<Bytes>) -> io::Result<()> {
-        match frames.len() {
-            0 => {}
-            1 => self.stream.write_all(&frames[0]).await?,
-            _ => {
-                // One syscall for the batch: copying a few KiB beats a write per frame.
-                let total = frames.iter().map(Bytes::len).sum();
-                let mut batch = BytesMut::with_capacity(total);
-                for f in frames.iter() {
-                    batch.extend_from_slice(f);
-                }
-                self.stream.write_all(&batch).await?;
-            }
-        }
-        frames.clear();
-        Ok(())
+    pub async fn write(&mut self, batch: &[u8]) -> io::Result<()> {
+        self.stream.write_all(batch).await
     }
 
     pub async fn close(&mut self, linger: Duration) {

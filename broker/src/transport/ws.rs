@@ -44,8 +44,11 @@ impl WsTransport {
         }
     }
 
-    pub async fn write(&mut self, frames: &mut Vec<Bytes>) -> io::Result<()> {
-        for frame in frames.drain(..) {
+    pub async fn write(&mut self, batch: Bytes, frame_ends: &[usize]) -> io::Result<()> {
+        let mut start = 0;
+        for &end in frame_ends {
+            let frame = batch.slice(start..end);
+            start = end;
             let message = match Utf8Bytes::try_from(frame.clone()) {
                 Ok(text) => Message::Text(text),
                 Err(_) => Message::Binary(frame),
