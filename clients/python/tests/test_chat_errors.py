@@ -155,3 +155,17 @@ def test_rate_limited_sends_are_refused_and_the_bucket_refills(broker_factory, c
     time.sleep(0.6)  # 2 per second: one token back
     alice.send_message("after a pause", conversation=conversation)
     assert stored(alice, conversation) == ["burst 0", "burst 1", "burst 2", "bob has his own bucket", "after a pause"]
+
+
+def test_errors_go_only_to_the_requesting_session(chat, unique):
+    alice = chat(f"alice-{unique}")
+    alice_phone = chat(alice.login)
+    expect_error(alice, "chat.send", {"content": "x"}, "BAD_REQUEST")
+    alice_phone.none("errors", 0.4)
+
+
+def test_sending_to_yourself_is_refused_like_creating_it(chat, unique):
+    alice = chat(f"alice-{unique}")
+    expect_error(alice, "conversation.create", {"type": "DIRECT", "members": [alice.login]}, "BAD_REQUEST")
+    expect_error(alice, "chat.send", {"recipientId": alice.login, "content": "note to self"}, "BAD_REQUEST")
+    alice.none("messages", 0.2)

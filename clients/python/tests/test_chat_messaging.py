@@ -176,3 +176,51 @@ def test_members_watch_the_conversation_topic_and_others_are_denied(chat, unique
     mallory = chat(f"mallory-{unique}", queues=())
     mallory.conn.subscribe(room, "peek", receipt="r-peek")
     assert mallory.listener.error().headers["message"] == "access denied"
+
+
+def test_chat_messages_are_json_with_the_id_header(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    m = alice.send_message("typed", recipient=bob.login)
+    frame = bob.frame("messages")
+    assert frame.headers["content-type"].startswith("application/json")
+    assert frame.headers["message-id"] == m
+
+
+def test_retry_with_other_content_still_returns_the_original(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    original = alice.send_message("first draft", recipient=bob.login, clientMessageId="cm-edit")
+    bob.frame("messages")
+    assert alice.send_message("second draft", recipient=bob.login, clientMessageId="cm-edit") == original
+    bob.none("messages", 0.4)
+
+
+def test_removed_member_no_longer_hears_the_room_topic(chat, unique):
+    owner, ann = chat(f"owner-{unique}"), chat(f"ann-{unique}")
+    gid = owner.create("GROUP", [ann.login], name="room")["conversationId"]
+    room = f"/topic/conversation.{gid}"
+    ann.client.subscribe(room, "room")
+    owner.send_message("while a member", conversation=gid)
+    assert json.loads(ann.listener.message().body)["content"] == "while a member"
+    ann.frame("messages")  # and its /user/queue copy
+
+    owner.call("conversation.members", {"conversationId": gid, "remove": [ann.login]})
+    owner.send_message("after removal", conversation=gid)
+    ann.none("messages", 0.3)
+    ann.listener.no_message(0.5)  # the room subscription must not keep leaking the group
+
+
+def test_member_added_later_may_watch_the_room(chat, unique):
+    owner, ann = chat(f"owner-{unique}"), chat(f"ann-{unique}")
+    gid = owner.create("GROUP", [], name="later")["conversationId"]
+    owner.call("conversation.members", {"conversationId": gid, "add": [ann.login]})
+    ann.client.subscribe(f"/topic/conversation.{gid}", "room")  # RECEIPT, not ERROR
+    m = owner.send_message("welcome", conversation=gid)
+    assert ann.listener.message().headers["message-id"] == m
+
+
+def test_members_cannot_send_to_the_room_topic_directly(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    conversation = alice.create("DIRECT", [bob.login])["conversationId"]
+    alice.conn.send(f"/topic/conversation.{conversation}", "bypass", receipt="r-bypass")
+    assert alice.listener.error().headers["message"] == "access denied"
+    bob.none("messages", 0.3)

@@ -129,3 +129,28 @@ def test_typing_is_never_stored(chat, unique):
     bob.call("chat.sync", {"afterMessageId": "0"})
     assert json.loads(bob.frame("sync").body)["more"] is False
     bob.none("messages", 0.1)
+
+
+def test_offline_recipient_acks_a_synced_message_as_delivered(chat, unique):
+    alice, bob, conversation = pair(chat, unique)
+    bob.close()
+    m = alice.send_message("while you were away", conversation=conversation)
+    alice.none("receipts", 0.4)  # waits as SENT
+
+    bob = chat(bob.login, messages_ack="client-individual")
+    bob.call("chat.sync", {"afterMessageId": "0"})
+    frame = bob.frame("messages")
+    assert frame.headers["message-id"] == m
+    bob.client.sync(bob.conn.ack, frame.headers["ack"])
+    receipt = alice.event("receipts")
+    assert (receipt["messageId"], receipt["status"], receipt["userId"]) == (m, "DELIVERED", bob.login)
+
+
+def test_receipts_reach_every_session_of_the_sender(chat, unique):
+    alice, bob, conversation = pair(chat, unique)
+    alice_phone = chat(alice.login)
+    m = alice.send_message("seen on both", conversation=conversation)
+    bob.call("chat.delivered", {"messageIds": [m]})
+    bob.call("chat.read", {"conversationId": conversation, "messageId": m})
+    for session in (alice, alice_phone):
+        assert [r["status"] for r in session.events("receipts", 2)] == ["DELIVERED", "READ"]

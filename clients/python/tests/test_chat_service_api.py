@@ -141,3 +141,28 @@ def test_api_is_absent_without_a_service_token(broker):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code in (404, 405)
+
+
+def test_unauthenticated_requests_are_401_whatever_their_body(api_broker):
+    base = f"http://{api_broker.host}:{api_broker.http_port}"
+    for method, path, data, content_type in [
+        ("POST", "/api/messages", b"not json", "application/json"),
+        ("POST", "/api/messages", b'{"senderId":"a"}', None),
+        ("GET", "/api/conversations/g:1/messages", None, None),  # no asUser either
+    ]:
+        request = urllib.request.Request(base + path, data=data, method=method)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401, f"{method} {path} {data!r}: {refused.value.code}"
+
+
+def test_post_retry_answers_like_the_original(api, unique):
+    bot, ann = f"bot-{unique}", f"ann-{unique}"
+    body = {"senderId": bot, "recipientId": ann, "content": "once", "clientMessageId": "cm-once"}
+    status, original = api("POST", "/api/messages", body)
+    assert status == 201
+    status, retry = api("POST", "/api/messages", body)
+    assert status in (200, 201)
+    assert {k: retry.get(k) for k in ("messageId", "conversationId", "timestamp")} == original
