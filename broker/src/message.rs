@@ -135,14 +135,47 @@ impl MessageHead<'_> {
         dst.reserve(64 + self.subscription.len() + self.destination.len() + tail.len());
         dst.extend_from_slice(b"MESSAGE\n");
         encode_header("subscription", self.subscription, version, dst);
-        encode_header("message-id", &self.message_id.to_string(), version, dst);
+        put_number(dst, b"message-id:", self.message_id);
         encode_header("destination", self.destination, version, dst);
         if let Some(ack) = self.ack {
-            encode_header("ack", &ack.to_string(), version, dst);
+            put_number(dst, b"ack:", ack);
         }
         if self.redelivered {
             dst.extend_from_slice(b"redelivered:true\n");
         }
         dst.extend_from_slice(tail);
+    }
+}
+
+/// Writes `name` (with its colon), `n` in decimal and EOL, without allocating: these headers are
+/// written once per delivery, and digits never need escaping.
+fn put_number(dst: &mut BytesMut, name: &[u8], mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.extend_from_slice(name);
+    dst.extend_from_slice(&digits[at..]);
+    dst.put_u8(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::put_number;
+    use bytes::BytesMut;
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0, 7, 10, 1_234_567_890, u64::MAX] {
+            let mut buf = BytesMut::new();
+            put_number(&mut buf, b"id:", n);
+            assert_eq!(&buf[..], format!("id:{n}\n").as_bytes());
+        }
     }
 }
