@@ -68,7 +68,10 @@ pub async fn serve(transport: Transport, broker: Arc<Broker>) {
             );
             session.cleanup();
         }
-        Err(reason) => debug!(transport = kind, %reason, "connection closed before CONNECTED"),
+        Err(CloseReason::PeerClosed) => {
+            debug!(transport = kind, "connection closed before CONNECTED");
+        }
+        Err(reason) => info!(transport = kind, %reason, "connection closed before CONNECTED"),
     }
 }
 
