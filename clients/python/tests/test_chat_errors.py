@@ -169,3 +169,13 @@ def test_sending_to_yourself_is_refused_like_creating_it(chat, unique):
     expect_error(alice, "conversation.create", {"type": "DIRECT", "members": [alice.login]}, "BAD_REQUEST")
     expect_error(alice, "chat.send", {"recipientId": alice.login, "content": "note to self"}, "BAD_REQUEST")
     alice.none("messages", 0.2)
+
+
+def test_sending_to_an_invalid_user_name_is_bad_request_and_stores_nothing(chat, unique):
+    # conversation.create refuses such members; a send by recipientId must not create them.
+    alice = chat(f"alice-{unique}")
+    for recipient in ("bad/name", "ctrl\u0001char", ""):
+        expect_error(alice, "chat.send", {"recipientId": recipient, "content": "hi"}, "BAD_REQUEST")
+    alice.none("messages", 0.2)
+    alice.call("conversation.list", {})
+    assert alice.event("conversations")["conversations"] == []

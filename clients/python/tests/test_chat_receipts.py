@@ -154,3 +154,13 @@ def test_receipts_reach_every_session_of_the_sender(chat, unique):
     bob.call("chat.read", {"conversationId": conversation, "messageId": m})
     for session in (alice, alice_phone):
         assert [r["status"] for r in session.events("receipts", 2)] == ["DELIVERED", "READ"]
+
+
+def test_read_with_an_id_from_the_future_does_not_pre_read_later_messages(chat, unique):
+    alice, bob, conversation = pair(chat, unique)
+    m1 = alice.send_message("now", conversation=conversation)
+    bob.call("chat.read", {"conversationId": conversation, "messageId": str(2**64 - 1)})
+    assert alice.event("receipts")["upToMessageId"] == m1, "the watermark lands on a real message"
+    m2 = alice.send_message("later", conversation=conversation)
+    bob.call("chat.read", {"conversationId": conversation, "messageId": m2})
+    assert alice.event("receipts")["upToMessageId"] == m2
