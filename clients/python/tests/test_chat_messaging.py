@@ -3,6 +3,7 @@ several sessions, idempotent retry, and the `/topic/conversation.<id>` room."""
 
 import json
 import re
+import threading
 import time
 
 from conftest import WAIT_S
@@ -224,3 +225,41 @@ def test_members_cannot_send_to_the_room_topic_directly(chat, unique):
     alice.conn.send(f"/topic/conversation.{conversation}", "bypass", receipt="r-bypass")
     assert alice.listener.error().headers["message"] == "access denied"
     bob.none("messages", 0.3)
+
+
+def test_pipelined_retries_of_one_message_store_and_deliver_it_once(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    conversation = alice.create("DIRECT", [bob.login])["conversationId"]
+    receipts = [
+        alice.request("chat.send", {"conversationId": conversation, "content": "dup", "clientMessageId": "storm"})
+        for _ in range(5)
+    ]  # none waits for the one before: the retries race the first store
+    for r in receipts:
+        alice.listener.wait_receipt(r)
+    ids = {alice.listener.receipt_frames[r].headers["message-id"] for r in receipts}
+    assert len(ids) == 1
+    assert json.loads(bob.frame("messages").body)["messageId"] in ids
+    bob.none("messages", 0.5)
+
+
+def test_concurrent_senders_are_delivered_to_every_member_in_id_order(chat, unique):
+    alice, bob, carol = (chat(f"{n}-{unique}") for n in ("alice", "bob", "carol"))
+    gid = alice.create("GROUP", [bob.login, carol.login], name="busy")["conversationId"]
+    sent: dict[str, list[str]] = {}
+
+    def burst(session):
+        rs = [session.request("chat.send", {"conversationId": gid, "content": f"{session.login} {i}"}) for i in range(15)]
+        for r in rs:
+            session.listener.wait_receipt(r, WAIT_S * 2)
+        sent[session.login] = [session.listener.receipt_frames[r].headers["message-id"] for r in rs]
+
+    threads = [threading.Thread(target=burst, args=(s,)) for s in (alice, bob, carol)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT_S * 3)
+    assert len(sent) == 3
+    every = sorted((m for ids in sent.values() for m in ids), key=int)
+    for s in (alice, bob, carol):
+        got = [json.loads(s.frame("messages").body)["messageId"] for _ in every]
+        assert got == every, f"{s.login}: live delivery order is id order"

@@ -146,6 +146,9 @@ def test_silent_session_goes_offline_when_its_ttl_lapses(chat, silent, ttl_broke
 
     frozen.beat()  # its socket was open all along: the next sign of life brings her back
     assert bob.event("presence")["status"] == "online"
+    frozen.close()
+    assert bob.event("presence")["status"] == "offline"
+    bob.none("presence", 0.5)  # exactly one offline per leave
 
 
 def test_heart_beats_keep_a_device_present_while_a_silent_one_lapses(chat, silent, ttl_broker, unique):
