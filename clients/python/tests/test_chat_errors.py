@@ -57,6 +57,9 @@ def test_missing_and_unknown_fields_are_bad_request(pair):
         "BAD_REQUEST", client_message_id="cm-spoof",
     )
     expect_error(alice, "chat.sync", {"afterMessageId": "not-a-number"}, "BAD_REQUEST")
+    expect_error(alice, "chat.send", {"conversationId": conversation, "content": 5}, "BAD_REQUEST")
+    expect_error(alice, "conversation.create", {"type": "GROUP", "members": ["bad/name"]}, "BAD_REQUEST")
+    expect_error(alice, "conversation.create", {"type": "CHANNEL", "members": [bob.login]}, "BAD_REQUEST")
     assert stored(alice, conversation) == []
     bob.none("messages", 0.1)
 
