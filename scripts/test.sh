@@ -36,6 +36,7 @@ fi
 
 section "cargo test --workspace"
 cargo test --workspace
+section "bench smoke"; cargo run -q -p stompbox-bench -- smoke
 
 section "python client suite (stomp.py over TCP)"
 ./scripts/setup-python.sh

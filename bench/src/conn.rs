@@ -158,6 +158,43 @@ impl Writer {
         Ok(())
     }
 
+    /// Bytes queued and not yet written.
+    pub fn pending(&self) -> usize {
+        match self {
+            Writer::Tcp { buf, .. } | Writer::Ws { buf, .. } => buf.len(),
+            Writer::Detached => 0,
+        }
+    }
+
+    /// Like [`Writer::flush`], but gives up at `deadline` (a broker's flow control may hold a
+    /// publisher's socket for as long as it likes). `Some(n)`: only the first `n` bytes of the
+    /// batch went out, the rest is dropped.
+    pub async fn flush_until(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> anyhow::Result<Option<usize>> {
+        match self {
+            Writer::Tcp { half, buf } => {
+                let mut written = 0;
+                while written < buf.len() {
+                    match tokio::time::timeout_at(deadline, half.write(&buf[written..])).await {
+                        Ok(n) => written += n?,
+                        Err(_) => {
+                            buf.clear();
+                            return Ok(Some(written));
+                        }
+                    }
+                }
+                buf.clear();
+                Ok(None)
+            }
+            _ => match tokio::time::timeout_at(deadline, self.flush()).await {
+                Ok(r) => r.map(|()| None),
+                Err(_) => Ok(Some(0)),
+            },
+        }
+    }
+
     pub async fn send(&mut self, frame: &Frame) -> anyhow::Result<()> {
         self.queue(frame);
         self.flush().await

@@ -18,7 +18,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Broker binary [default: $STOMPBOX_BIN, else target/debug/stompbox].
+    /// Broker binary [default: $STOMPBOX_BIN, else the `stompbox` next to this binary].
     #[arg(long, env = "STOMPBOX_BIN")]
     pub bin: Option<PathBuf>,
 }
@@ -74,10 +74,14 @@ async fn start(bin: &PathBuf) -> anyhow::Result<Broker> {
 }
 
 pub async fn run(args: &Args) -> anyhow::Result<()> {
-    let bin = args
-        .bin
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("target/debug/stompbox"));
+    // Without --bin/STOMPBOX_BIN: the broker built next to this binary (same profile).
+    let bin = args.bin.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join("stompbox")))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("target/debug/stompbox"))
+    });
     let broker = start(&bin).await?;
     let pid = broker.child.id();
     let common = |transport: Transport| Common {

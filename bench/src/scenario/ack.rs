@@ -72,12 +72,15 @@ pub async fn run(c: &Common, a: &Args) -> anyhow::Result<Outcome> {
     )
     .await
     {
-        Ok((lanes, writers)) => {
-            for l in lanes {
+        Ok(p) => {
+            for l in p.lanes {
                 expected[l.stream as usize] = l.sent;
                 o.sent += l.sent;
             }
-            keep.extend(writers);
+            if p.blocked {
+                o.params.insert("publisher_blocked".into(), "true".into());
+            }
+            keep.extend(p.writers);
         }
         Err(e) => o.errors.push(format!("publish: {e:#}")),
     }

@@ -94,12 +94,15 @@ pub async fn run(c: &Common, a: &Args) -> anyhow::Result<Outcome> {
     let mut writers = Vec::new();
     for t in pub_tasks {
         match t.await? {
-            Ok((lanes, w)) => {
-                for l in lanes {
+            Ok(p) => {
+                for l in p.lanes {
                     sent_to_topic[(l.stream & 0xffff_ffff) as usize] += l.sent;
                     o.sent += l.sent;
                 }
-                writers.extend(w);
+                if p.blocked {
+                    o.params.insert("publisher_blocked".into(), "true".into());
+                }
+                writers.extend(p.writers);
             }
             Err(e) => o.errors.push(format!("publish: {e:#}")),
         }

@@ -193,15 +193,27 @@ pub struct Lane {
     pub sent: u64,
 }
 
+/// Grace after the publishing window for a write the broker is holding back (flow control).
+const BLOCKED_GRACE: Duration = Duration::from_secs(2);
+
+/// What a publisher did.
+pub struct Published {
+    pub lanes: Vec<Lane>,
+    pub writers: Vec<Writer>,
+    /// The broker held a write past the window plus grace; unsent frames are not counted.
+    pub blocked: bool,
+}
+
 /// Publishes round-robin over `lanes` through `writers` for `duration`, at `rate` msgs/s in
-/// total (0 = as fast as the sockets take them). Returns the lanes with their sent counts.
+/// total (0 = as fast as the sockets take them). A frame counts as sent once all its bytes
+/// were written.
 pub async fn publish(
     mut writers: Vec<Writer>,
     mut lanes: Vec<Lane>,
     rate: f64,
     duration: Duration,
     body_size: usize,
-) -> anyhow::Result<(Vec<Lane>, Vec<Writer>)> {
+) -> anyhow::Result<Published> {
     let templates: Vec<Frame> = lanes
         .iter()
         .map(|l| {
@@ -211,16 +223,15 @@ pub async fn publish(
         })
         .collect();
     let start = Instant::now();
+    let deadline = tokio::time::Instant::now() + duration + BLOCKED_GRACE;
     let mut total: u64 = 0;
     let mut next = 0usize;
-    let mut touched = vec![false; writers.len()];
+    // Per writer: (end offset in its batch, lane) of each frame queued since the last flush.
+    let mut queued: Vec<Vec<(usize, usize)>> = vec![Vec::new(); writers.len()];
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        let elapsed = start.elapsed();
-        if elapsed >= duration {
-            break;
-        }
+    let mut blocked = false;
+    'run: while start.elapsed() < duration {
         let due = if rate > 0.0 {
             ticker.tick().await;
             ((rate * start.elapsed().as_secs_f64()) as u64).saturating_sub(total)
@@ -236,22 +247,37 @@ pub async fn publish(
             };
             let mut frame = templates[next].clone();
             frame.body = stamp.body(body_size).into();
-            writers[lane.writer_index].queue(&frame);
-            touched[lane.writer_index] = true;
+            let w = &mut writers[lane.writer_index];
+            w.queue(&frame);
+            queued[lane.writer_index].push((w.pending(), next));
             lane.sent += 1;
             total += 1;
             next = (next + 1) % lanes.len();
         }
         for (i, w) in writers.iter_mut().enumerate() {
-            if std::mem::take(&mut touched[i]) {
-                w.flush().await?;
+            if queued[i].is_empty() {
+                continue;
             }
+            if let Some(written) = w.flush_until(deadline).await? {
+                queued[i].retain(|(end, _)| *end > written);
+                blocked = true;
+                break 'run;
+            }
+            queued[i].clear();
         }
         if rate <= 0.0 {
             tokio::task::yield_now().await;
         }
     }
-    Ok((lanes, writers))
+    // Whatever is still queued never fully reached the broker.
+    for (_, lane) in queued.into_iter().flatten() {
+        lanes[lane].sent -= 1;
+    }
+    Ok(Published {
+        lanes,
+        writers,
+        blocked,
+    })
 }
 
 /// Waits until `expected` messages arrived, `timeout` passed, or nothing arrived for 3 s; then

@@ -91,12 +91,15 @@ pub async fn run(c: &Common, a: &Args) -> anyhow::Result<Outcome> {
     let mut keep = Vec::new();
     for p in pacers {
         match p.await? {
-            Ok((lanes, writers)) => {
-                for l in lanes {
+            Ok(p) => {
+                for l in p.lanes {
                     sent_by[l.stream as usize] = l.sent;
                     o.sent += l.sent;
                 }
-                keep.extend(writers);
+                if p.blocked {
+                    o.params.insert("publisher_blocked".into(), "true".into());
+                }
+                keep.extend(p.writers);
             }
             Err(e) => o.errors.push(format!("publish: {e:#}")),
         }
