@@ -36,8 +36,14 @@ pub enum Effect {
         queue: &'static str,
         payload: Payload,
     },
-    /// A room-style copy on `/topic/<name>`.
-    ToTopic { name: String, payload: Payload },
+    /// A room-style copy on `/topic/<name>`, for the sessions of `members` only: membership is
+    /// checked at delivery, so a removed member's standing subscription (or a wildcard that
+    /// happens to match) hears nothing.
+    ToTopic {
+        name: String,
+        members: Vec<String>,
+        payload: Payload,
+    },
     /// A frame for one session (RECEIPT after storage).
     Frame {
         session: Arc<SessionHandle>,
@@ -101,9 +107,15 @@ impl Effect {
                 };
                 let _ = session.outbox.try_push(Outbound::Deliver(delivery));
             }
-            Effect::ToTopic { name, payload } => {
+            Effect::ToTopic {
+                name,
+                members,
+                payload,
+            } => {
                 let m = message(format!("/topic/{name}"), &payload);
-                router.fan_out(&router.topics, &name, &m);
+                router.fan_out_to(&router.topics, &name, &m, |principal| {
+                    members.iter().any(|member| member == principal)
+                });
             }
             Effect::Frame { session, frame } => {
                 let _ = session.outbox.try_push(Outbound::Frame(frame));

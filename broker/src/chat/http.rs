@@ -13,8 +13,11 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -43,7 +46,33 @@ pub fn routes(chat: Arc<Chat>, token: Option<&str>) -> axum::Router {
         .route("/api/conversations/{id}/members", post(members))
         .route("/api/conversations/{id}/messages", get(history))
         .route("/api/messages", post(send))
+        // The token is checked before anything looks at the request: an unauthenticated
+        // caller learns nothing about what a valid body would be.
+        .route_layer(middleware::from_fn_with_state(api.clone(), require_token))
         .with_state(api)
+}
+
+async fn require_token(State(api): State<Api>, request: Request, next: Next) -> Response {
+    if authorized(&api, request.headers()) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"code": "UNAUTHORIZED", "message": "missing or wrong service token"})),
+        )
+            .into_response()
+    }
+}
+
+/// The body as a JSON object, whatever its declared content type.
+fn json_body(body: &[u8]) -> Result<Value, AppError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(AppError::BadRequest(
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(AppError::BadRequest(e.to_string())),
+    }
 }
 
 fn authorized(api: &Api, headers: &HeaderMap) -> bool {
@@ -74,19 +103,11 @@ fn failure(error: &AppError) -> Response {
 /// Takes the acting user out of `body` and runs `action` as them.
 async fn act(
     api: &Api,
-    headers: &HeaderMap,
     action: &str,
     actor_field: &str,
     mut body: Value,
     created: bool,
 ) -> Response {
-    if !authorized(api, headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"code": "UNAUTHORIZED", "message": "missing or wrong service token"})),
-        )
-            .into_response();
-    }
     let actor = body
         .as_object_mut()
         .and_then(|o| o.remove(actor_field))
@@ -110,53 +131,52 @@ async fn act(
     }
 }
 
-async fn create(State(api): State<Api>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    act(&api, &headers, "conversation.create", "creator", body, true).await
+async fn create(State(api): State<Api>, body: Bytes) -> Response {
+    match json_body(&body) {
+        Ok(body) => act(&api, "conversation.create", "creator", body, true).await,
+        Err(bad) => failure(&bad),
+    }
 }
 
-async fn members(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Json(mut body): Json<Value>,
-) -> Response {
+async fn members(State(api): State<Api>, Path(id): Path<String>, body: Bytes) -> Response {
+    let mut body = match json_body(&body) {
+        Ok(body) => body,
+        Err(bad) => return failure(&bad),
+    };
     if let Some(o) = body.as_object_mut() {
         o.insert("conversationId".into(), Value::String(id));
     }
-    act(
-        &api,
-        &headers,
-        "conversation.members",
-        "asUser",
-        body,
-        false,
-    )
-    .await
+    act(&api, "conversation.members", "asUser", body, false).await
 }
 
-async fn send(State(api): State<Api>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    act(&api, &headers, "chat.send", "senderId", body, true).await
+async fn send(State(api): State<Api>, body: Bytes) -> Response {
+    match json_body(&body) {
+        Ok(body) => act(&api, "chat.send", "senderId", body, true).await,
+        Err(bad) => failure(&bad),
+    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HistoryQuery {
-    as_user: String,
+    as_user: Option<String>,
     before: Option<String>,
     limit: Option<usize>,
 }
 
 async fn history(
     State(api): State<Api>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Response {
+    let Ok(Query(q)) = query else {
+        return failure(&AppError::BadRequest("bad query string".into()));
+    };
     let body = json!({
         "asUser": q.as_user,
         "conversationId": id,
         "beforeMessageId": q.before,
         "limit": q.limit,
     });
-    act(&api, &headers, "chat.history", "asUser", body, false).await
+    act(&api, "chat.history", "asUser", body, false).await
 }

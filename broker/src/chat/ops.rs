@@ -179,6 +179,11 @@ async fn send(
     let conversation = match (&request.conversation_id, &request.recipient_id) {
         (Some(id), None) => membership(&core, &user, id).await?,
         (None, Some(recipient)) => {
+            if crate::auth::Principal::try_from(recipient.as_str()).is_err() {
+                return Err(AppError::BadRequest(format!(
+                    "recipientId {recipient:?} is not a valid user name"
+                )));
+            }
             let id = direct_id(&user, recipient);
             match membership(&core, &user, &id).await {
                 Ok(c) => c,
@@ -219,9 +224,12 @@ async fn send(
         // A retry: the original id, and nothing delivered twice.
         Appended::Duplicate { original } => {
             return Ok(Outcome {
-                reply: Some(
-                    json!({"messageId": original.message_id.to_string(), "duplicate": true}),
-                ),
+                reply: Some(json!({
+                    "messageId": original.message_id.to_string(),
+                    "conversationId": original.conversation_id,
+                    "timestamp": rfc3339(original.timestamp_ms),
+                    "duplicate": true,
+                })),
                 message_id: Some(original.message_id),
                 ..Outcome::default()
             });
@@ -243,18 +251,20 @@ async fn send(
             });
         }
     }
+    let members: Vec<String> = conversation
+        .members
+        .iter()
+        .map(|m| m.user_id.clone())
+        .collect();
     effects.push(Effect::ToUser {
-        users: conversation
-            .members
-            .iter()
-            .map(|m| m.user_id.clone())
-            .collect(),
+        users: members.clone(),
         queue: "messages",
         payload: payload.clone(),
         priority: Priority::Normal,
     });
     effects.push(Effect::ToTopic {
         name: format!("conversation.{}", stored.conversation_id),
+        members,
         payload,
     });
     Ok(Outcome {

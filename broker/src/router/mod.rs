@@ -108,8 +108,33 @@ impl Router {
         message: &Arc<Message>,
         priority: Priority,
     ) -> usize {
+        self.fan_out_where(table, name, message, priority, |_| true)
+    }
+
+    /// Fans out only to sessions whose principal `admit` accepts.
+    pub fn fan_out_to(
+        &self,
+        table: &TopicTable,
+        name: &str,
+        message: &Arc<Message>,
+        admit: impl Fn(&str) -> bool,
+    ) -> usize {
+        self.fan_out_where(table, name, message, Priority::Normal, admit)
+    }
+
+    fn fan_out_where(
+        &self,
+        table: &TopicTable,
+        name: &str,
+        message: &Arc<Message>,
+        priority: Priority,
+        admit: impl Fn(&str) -> bool,
+    ) -> usize {
         let mut delivered = 0;
         table.for_each_match(name, |sub: &Subscriber| {
+            if !admit(sub.session.principal.name()) {
+                return;
+            }
             let item = Outbound::Deliver(Delivery {
                 target: Target::Subscription(Arc::clone(&sub.subscription)),
                 message: Arc::clone(message),
