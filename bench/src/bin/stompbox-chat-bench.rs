@@ -1,0 +1,283 @@
+//! Chat throughput and latency on Stompbox's built-in chat application (`/app/chat.send`).
+//!
+//! `pairs` users chat one-on-one over STOMP/TCP: every user SENDs to its peer at a fixed rate
+//! with a `receipt`, so two latencies are measured per message from the same send instant:
+//! send→stored (the RECEIPT, which the broker sends only after the durable write) and
+//! send→delivered (the MESSAGE reaching the peer). Each stream also counts lost, duplicated and
+//! out-of-order messages, so a fast wrong broker does not look good.
+//!
+//! Run against a broker you started (release build, its own data dir):
+//! `cargo run --release -p stompbox-bench --bin stompbox-chat-bench -- --stomp 127.0.0.1:61613`
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use stomp_codec::{Command, Frame, Item, Limits, StompCodec};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Broker STOMP/TCP address.
+    #[arg(long, default_value = "127.0.0.1:61613")]
+    stomp: SocketAddr,
+    /// Pairs of users (2 × pairs connections).
+    #[arg(long, default_value_t = 50)]
+    pairs: usize,
+    /// Messages per second over all users.
+    #[arg(long, default_value_t = 2000)]
+    rate: u64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Prefix of user names (vary it between runs on the same store).
+    #[arg(long, default_value = "bench")]
+    prefix: String,
+}
+
+#[derive(Default)]
+struct Tally {
+    stored: Option<Histogram<u64>>,
+    delivered: Option<Histogram<u64>>,
+    sent: u64,
+    receipts: u64,
+    received: u64,
+    duplicates: u64,
+    out_of_order: u64,
+}
+
+type Conn = Framed<TcpStream, StompCodec>;
+
+async fn connect(addr: SocketAddr, login: &str) -> anyhow::Result<Conn> {
+    let stream = TcpStream::connect(addr).await.context("connect")?;
+    stream.set_nodelay(true)?;
+    let mut conn = Framed::new(stream, StompCodec::new(Limits::default()));
+    conn.send(
+        Frame::new(Command::Connect)
+            .header("accept-version", "1.2")
+            .header("host", "localhost")
+            .header("login", login)
+            .header("heart-beat", "0,0"),
+    )
+    .await?;
+    loop {
+        match conn.next().await {
+            Some(Ok(Item::Frame(f))) if f.command == Command::Connected => break,
+            Some(Ok(Item::HeartBeat)) => {}
+            other => bail!("no CONNECTED for {login}: {other:?}"),
+        }
+    }
+    for queue in ["messages", "errors"] {
+        conn.send(
+            Frame::new(Command::Subscribe)
+                .header("id", queue)
+                .header("destination", format!("/user/queue/{queue}")),
+        )
+        .await?;
+    }
+    // A receipted round trip so subscriptions are in place before anyone sends.
+    conn.send(
+        Frame::new(Command::Subscribe)
+            .header("id", "sync")
+            .header("destination", "/user/queue/sync")
+            .header("receipt", "ready"),
+    )
+    .await?;
+    loop {
+        match conn.next().await {
+            Some(Ok(Item::Frame(f))) if f.command == Command::Receipt => return Ok(conn),
+            Some(Ok(_)) => {}
+            other => bail!("no subscription receipt for {login}: {other:?}"),
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let users = args.pairs * 2;
+    let tally = Arc::new(Mutex::new(Tally {
+        stored: Some(histogram()),
+        delivered: Some(histogram()),
+        ..Tally::default()
+    }));
+    let epoch = Instant::now();
+    let mut conns = Vec::with_capacity(users);
+    for i in 0..users {
+        conns.push(connect(args.stomp, &format!("{}{i}", args.prefix)).await?);
+    }
+    let per_user_interval = Duration::from_secs_f64(users as f64 / args.rate as f64);
+    let total_per_user = (args.seconds as f64 / per_user_interval.as_secs_f64()).ceil() as u64;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, conn) in conns.into_iter().enumerate() {
+        let peer = format!("{}{}", args.prefix, i ^ 1);
+        let tally = Arc::clone(&tally);
+        tasks.push(tokio::spawn(run_user(
+            conn,
+            i,
+            peer,
+            per_user_interval,
+            total_per_user,
+            epoch,
+            tally,
+        )));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let t = tally.lock();
+    let stored = t.stored.as_ref().context("histogram")?;
+    let delivered = t.delivered.as_ref().context("histogram")?;
+    let lost = t.sent.saturating_sub(t.received);
+    println!(
+        "chat bench: {users} users in {} pairs, target {} msgs/s for {} s",
+        args.pairs, args.rate, args.seconds
+    );
+    println!(
+        "sent {} | receipts {} | delivered {} | lost {} | duplicates {} | out of order {}",
+        t.sent, t.receipts, t.received, lost, t.duplicates, t.out_of_order
+    );
+    println!(
+        "throughput {:.0} msgs/s stored and delivered",
+        t.received as f64 / elapsed
+    );
+    for (name, h) in [
+        ("send→stored (RECEIPT)", stored),
+        ("send→delivered", delivered),
+    ] {
+        println!(
+            "{name:<22} p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  max {:>7.2} ms",
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.9) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+            h.value_at_quantile(0.999) as f64 / 1000.0,
+            h.max() as f64 / 1000.0,
+        );
+    }
+    if lost > 0 || t.duplicates > 0 || t.out_of_order > 0 || t.receipts != t.sent {
+        bail!("chat bench saw loss, duplication, reordering or missing receipts");
+    }
+    Ok(())
+}
+
+/// Sends `count` messages to `peer` at `interval`, and reads its own socket until it has both
+/// every RECEIPT for what it sent and every message its peer sent.
+async fn run_user(
+    conn: Conn,
+    me: usize,
+    peer: String,
+    interval: Duration,
+    count: u64,
+    epoch: Instant,
+    tally: Arc<Mutex<Tally>>,
+) -> anyhow::Result<()> {
+    let (mut sink, mut stream) = conn.split();
+    let sent_at: Arc<Mutex<HashMap<String, u64>>> = Arc::new(Mutex::new(HashMap::new()));
+    let writer_sent = Arc::clone(&sent_at);
+    let writer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        for seq in 0..count {
+            tick.tick().await;
+            let now = epoch.elapsed().as_micros() as u64;
+            let receipt = format!("{me}-{seq}");
+            writer_sent.lock().insert(receipt.clone(), now);
+            let body = serde_json::json!({
+                "recipientId": peer,
+                "content": format!("{seq} {now}"),
+                "clientMessageId": receipt,
+            });
+            sink.send(
+                Frame::new(Command::Send)
+                    .header("destination", "/app/chat.send")
+                    .header("receipt", receipt)
+                    .header("content-type", "application/json")
+                    .with_body(body.to_string()),
+            )
+            .await?;
+        }
+        anyhow::Ok(sink)
+    });
+    let (mut receipts, mut received, mut next_seq) = (0u64, 0u64, 0u64);
+    let deadline = Instant::now() + interval * (count as u32) + Duration::from_secs(30);
+    while receipts < count || received < count {
+        let item = tokio::time::timeout_at(deadline.into(), stream.next())
+            .await
+            .context("timed out waiting for receipts and messages")?;
+        let Some(item) = item else {
+            bail!("connection closed")
+        };
+        let Item::Frame(frame) = item? else { continue };
+        let now = epoch.elapsed().as_micros() as u64;
+        match frame.command {
+            Command::Receipt => {
+                let id = frame
+                    .headers
+                    .get("receipt-id")
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(t0) = sent_at.lock().remove(&id) {
+                    receipts += 1;
+                    let mut t = tally.lock();
+                    t.receipts += 1;
+                    t.sent += 1;
+                    if let Some(h) = t.stored.as_mut() {
+                        let _ = h.record(now.saturating_sub(t0).max(1));
+                    }
+                }
+            }
+            Command::Message if frame.headers.get("subscription") == Some("messages") => {
+                let v: serde_json::Value = serde_json::from_slice(&frame.body)?;
+                let content = v["content"].as_str().unwrap_or_default();
+                let mut parts = content.split(' ');
+                let seq: u64 = parts
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(u64::MAX);
+                let t0: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(now);
+                // The sender's own echo arrives on its other subscriptions too: only count the peer's.
+                let from_peer = v["clientMessageId"]
+                    .as_str()
+                    .is_some_and(|c| !c.starts_with(&format!("{me}-")));
+                if !from_peer {
+                    continue;
+                }
+                let mut t = tally.lock();
+                if seq < next_seq {
+                    t.duplicates += 1;
+                    continue;
+                }
+                if seq > next_seq {
+                    t.out_of_order += 1;
+                }
+                next_seq = seq + 1;
+                received += 1;
+                t.received += 1;
+                if let Some(h) = t.delivered.as_mut() {
+                    let _ = h.record(now.saturating_sub(t0).max(1));
+                }
+            }
+            Command::Message => bail!(
+                "application error: {}",
+                String::from_utf8_lossy(&frame.body)
+            ),
+            Command::Error => bail!("ERROR: {:?}", frame.headers.get("message")),
+            _ => {}
+        }
+    }
+    let _ = writer.await??;
+    Ok(())
+}
