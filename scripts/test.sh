@@ -34,6 +34,10 @@ if [[ ! -x "$STOMPBOX_BIN" ]]; then
     exit 1
 fi
 
+section "services for the persistence tests (scripts/services.sh)"
+./scripts/services.sh up postgres
+export STOMPBOX_REQUIRE_SERVICES=1
+
 section "cargo test --workspace"
 cargo test --workspace
 section "bench smoke"; cargo run -q -p stompbox-bench -- smoke

@@ -5,6 +5,7 @@
 //! The trait speaks only in the types below: no SQL, no connection, no row type leaks out, so
 //! the chat layer cannot tell which store it is on. `docs/store.md` has the schema and why.
 
+pub mod conformance;
 mod conversation;
 mod error;
 mod message;

@@ -1,0 +1,127 @@
+//! Monthly partitions of `messages`: created ahead of a chosen clock, created on demand for a
+//! month without one, detached (kept as tables, out of reads) once older than the retention.
+
+mod common;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use chat_store::conformance::{group, ids, message};
+
+/// 2040-03-10T12:00:00Z, far from the real clock so its partitions are this test's own.
+const MARCH_2040_MS: u64 = 2_214_993_600_000;
+const DEC_2034_MS: u64 = 2_051_179_200_000;
+const MAR_2035_MS: u64 = 2_056_363_200_000;
+const MAY_2040_MS: u64 = 2_222_078_400_000;
+
+async fn partitions(fixture: &common::SchemaStore) -> Vec<String> {
+    let client = fixture.store.client().await.expect("client");
+    client
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'messages'::regclass ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("list partitions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn partitions_are_created_ahead_of_the_clock_and_idempotently() -> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("partitions ahead").await else {
+        return Ok(());
+    };
+    let at = UNIX_EPOCH + Duration::from_millis(MARCH_2040_MS);
+    let report = fixture.store.maintain_partitions(at).await?;
+    assert_eq!(
+        report.created,
+        vec!["messages_p204003", "messages_p204004", "messages_p204005"]
+    );
+    // The partitions made for the real clock at connect are long past the retention in 2040.
+    assert!(
+        report
+            .detached
+            .iter()
+            .all(|p| p.as_str() < "messages_p203503"),
+        "{report:?}"
+    );
+    let again = fixture.store.maintain_partitions(at).await?;
+    assert!(
+        again.created.is_empty() && again.detached.is_empty(),
+        "{again:?}"
+    );
+
+    // A message lands in its month's partition.
+    group(&*fixture, "g", "alice", &["alice"]).await;
+    let mut m = message(7, "g", "alice");
+    m.timestamp_ms = MAY_2040_MS;
+    fixture.append(m.clone()).await?;
+    let client = fixture.store.client().await?;
+    let in_may: i64 = client
+        .query_one("SELECT count(*) FROM messages_p204005", &[])
+        .await?
+        .get(0);
+    assert_eq!(in_may, 1);
+    assert_eq!(fixture.history("g", None, 10).await?.0, vec![m]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_month_without_partition_gets_one_on_append() -> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("partition on demand").await else {
+        return Ok(());
+    };
+    group(&*fixture, "g", "alice", &["alice"]).await;
+    let mut m = message(1, "g", "alice");
+    m.timestamp_ms = DEC_2034_MS;
+    fixture.append(m).await?;
+    assert!(
+        partitions(&fixture)
+            .await
+            .contains(&"messages_p203412".to_owned())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn partitions_older_than_the_retention_are_detached_not_dropped() -> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("partition retention").await else {
+        return Ok(());
+    };
+    group(&*fixture, "g", "alice", &["alice"]).await;
+    let mut old = message(1, "g", "alice");
+    old.timestamp_ms = DEC_2034_MS;
+    let mut kept = message(2, "g", "alice");
+    kept.timestamp_ms = MAR_2035_MS;
+    fixture.append(old).await?;
+    fixture.append(kept.clone()).await?;
+
+    // Default retention: 60 months. From March 2040, March 2035 is the oldest month kept.
+    let report = fixture
+        .store
+        .maintain_partitions(UNIX_EPOCH + Duration::from_millis(MARCH_2040_MS))
+        .await?;
+    assert!(
+        report.detached.contains(&"messages_p203412".to_owned()),
+        "{report:?}"
+    );
+    assert!(
+        !report.detached.contains(&"messages_p203503".to_owned()),
+        "{report:?}"
+    );
+    let attached = partitions(&fixture).await;
+    assert!(!attached.contains(&"messages_p203412".to_owned()));
+    assert!(attached.contains(&"messages_p203503".to_owned()));
+
+    // Reads no longer see the detached month; its rows are still there for an operator.
+    assert_eq!(ids(&fixture.history("g", None, 10).await?.0), vec![2]);
+    let client = fixture.store.client().await?;
+    let kept_rows: i64 = client
+        .query_one("SELECT count(*) FROM messages_p203412", &[])
+        .await?
+        .get(0);
+    assert_eq!(kept_rows, 1);
+    Ok(())
+}

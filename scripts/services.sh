@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# The real services the persistence tests need, private to this work tree:
+#
+#   scripts/services.sh up [postgres|tansu]...
+#                               start what is not running (installs what is missing), write the
+#                               env file; without names, both
+#   scripts/services.sh down    stop what `up` started, by the PIDs it recorded
+#   scripts/services.sh status  say what runs, and print the env file
+#
+# - PostgreSQL 15: a private cluster (initdb into .run/services/postgres/data) on a free port of
+#   127.0.0.1, trust auth for the bootstrap superuser `stompbox`. Tuned for tests (fsync off):
+#   a test cluster, never a production one (docs/persistence.md has the production settings).
+# - tansu: a Kafka-API broker (crates.io), in-memory storage, on a free port of 127.0.0.1.
+#
+# The env file (.run/services.env, or $STOMPBOX_SERVICES_ENV) holds STOMPBOX_POSTGRES_URL and
+# STOMPBOX_KAFKA_BROKERS; the Rust tests read it. `up` is idempotent and fast when all is up.
+# As root, postgres runs as the `postgres` user (it refuses to run as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root_dir="$PWD"
+
+run_dir="${STOMPBOX_RUN_DIR:-$root_dir/.run/services}"
+env_file="${STOMPBOX_SERVICES_ENV:-$root_dir/.run/services.env}"
+pg_bin="${STOMPBOX_PG_BIN:-/usr/lib/postgresql/15/bin}"
+pg_dir="$run_dir/postgres"
+tansu_dir="$run_dir/tansu"
+# Why 30 s: a cold initdb plus first start takes ~3 s here; tansu listens in under 1 s.
+ready_timeout=30
+
+log() { printf 'services: %s\n' "$*" >&2; }
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+
+read_pid() { [[ -f "$1" ]] && head -n1 "$1" || true; }
+
+listening() {
+    python3 - "$1" <<'EOF'
+import socket, sys
+s = socket.socket()
+s.settimeout(0.5)
+try:
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+EOF
+}
+
+# Runs a postgres tool as a non-root user when we are root.
+as_pg() {
+    if (( EUID == 0 )); then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# ---- PostgreSQL -------------------------------------------------------------------------------
+
+install_postgres() {
+    [[ -x "$pg_bin/initdb" ]] && return
+    log "installing PostgreSQL 15 (apt package postgresql)"
+    if (( EUID != 0 )); then
+        log "not root: install the Debian package postgresql first"
+        exit 1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    # The Debian package starts its own cluster on 5432; ours is private and needs none.
+    if command -v pg_ctlcluster >/dev/null; then
+        pg_ctlcluster 15 main stop 2>/dev/null || true
+    fi
+}
+
+postgres_pid() { read_pid "$pg_dir/data/postmaster.pid"; }
+
+postgres_up() {
+    install_postgres
+    mkdir -p "$pg_dir"
+    if (( EUID == 0 )); then
+        chown postgres: "$pg_dir"
+    fi
+    if [[ ! -f "$pg_dir/data/PG_VERSION" ]]; then
+        log "initdb $pg_dir/data"
+        rm -rf "$pg_dir/data"
+        as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U stompbox --auth=trust -E UTF8 --no-locale \
+            >"$pg_dir/initdb.log" 2>&1 || { cat "$pg_dir/initdb.log" >&2; exit 1; }
+    fi
+    local pid port
+    pid="$(postgres_pid)"
+    port="$(cat "$pg_dir/port" 2>/dev/null || true)"
+    if alive "$pid" && [[ -n "$port" ]] && as_pg "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+        return
+    fi
+    port="$(free_port)"
+    echo "$port" >"$pg_dir/port"
+    log "starting postgres on 127.0.0.1:$port"
+    # Test-only settings: fsync/synchronous_commit/full_page_writes off trade crash safety of the
+    # *machine* for speed; a killed postgres process still recovers from its WAL.
+    as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w -t "$ready_timeout" \
+        -o "-p $port -c listen_addresses=127.0.0.1 -k $pg_dir -c fsync=off \
+            -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start \
+        >/dev/null || { tail -n 30 "$pg_dir/postgres.log" >&2; exit 1; }
+    postgres_pid >"$pg_dir/pid"
+}
+
+postgres_down() {
+    local pid
+    pid="$(postgres_pid)"
+    if alive "$pid"; then
+        log "stopping postgres (pid $pid)"
+        # SIGINT is postgres' "fast" shutdown: abort sessions, checkpoint, exit.
+        kill -INT "$pid"
+        for _ in $(seq 1 $((ready_timeout * 10))); do
+            alive "$pid" || break
+            sleep 0.1
+        done
+    fi
+    rm -f "$pg_dir/pid"
+}
+
+# ---- tansu (Kafka API) ------------------------------------------------------------------------
+
+tansu_bin() {
+    if [[ -n "${STOMPBOX_TANSU_BIN:-}" ]]; then
+        echo "$STOMPBOX_TANSU_BIN"
+    elif command -v tansu >/dev/null; then
+        command -v tansu
+    else
+        echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
+    fi
+}
+
+install_tansu() {
+    local bin
+    bin="$(tansu_bin)"
+    [[ -x "$bin" ]] && return
+    log "installing tansu (cargo install tansu --locked --features dynostore; ~9 min cold)"
+    cargo install tansu --locked --features dynostore
+}
+
+tansu_up() {
+    install_tansu
+    mkdir -p "$tansu_dir"
+    local pid port
+    pid="$(read_pid "$tansu_dir/pid")"
+    port="$(cat "$tansu_dir/port" 2>/dev/null || true)"
+    if alive "$pid" && [[ -n "$port" ]] && listening "$port"; then
+        return
+    fi
+    port="$(free_port)"
+    echo "$port" >"$tansu_dir/port"
+    log "starting tansu on 127.0.0.1:$port (memory storage)"
+    setsid "$(tansu_bin)" broker \
+        --listener-url "tcp://127.0.0.1:$port" \
+        --advertised-listener-url "tcp://127.0.0.1:$port" \
+        --storage-engine "memory://tansu/" \
+        >"$tansu_dir/tansu.log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$tansu_dir/pid"
+    for _ in $(seq 1 $((ready_timeout * 10))); do
+        listening "$port" && return
+        alive "$pid" || break
+        sleep 0.1
+    done
+    log "tansu did not start listening on $port"
+    tail -n 30 "$tansu_dir/tansu.log" >&2
+    exit 1
+}
+
+tansu_down() {
+    local pid
+    pid="$(read_pid "$tansu_dir/pid")"
+    if alive "$pid"; then
+        log "stopping tansu (pid $pid)"
+        kill -TERM "$pid"
+        for _ in $(seq 1 50); do
+            alive "$pid" || break
+            sleep 0.1
+        done
+        alive "$pid" && kill -KILL "$pid"
+    fi
+    rm -f "$tansu_dir/pid"
+}
+
+# ---- commands ---------------------------------------------------------------------------------
+
+# Only the services that run are written, so a test needing the other one skips (or fails).
+write_env() {
+    mkdir -p "$(dirname "$env_file")"
+    local tmp="$env_file.tmp"
+    {
+        echo "# written by scripts/services.sh up; removed by down"
+        if alive "$(postgres_pid)"; then
+            echo "STOMPBOX_POSTGRES_URL=postgres://stompbox@127.0.0.1:$(cat "$pg_dir/port")/postgres"
+        fi
+        if alive "$(read_pid "$tansu_dir/pid")"; then
+            echo "STOMPBOX_KAFKA_BROKERS=127.0.0.1:$(cat "$tansu_dir/port")"
+        fi
+    } >"$tmp"
+    mv "$tmp" "$env_file"
+}
+
+status() {
+    local pid
+    pid="$(postgres_pid)"
+    if alive "$pid"; then echo "postgres: up (pid $pid, port $(cat "$pg_dir/port"))"; else echo "postgres: down"; fi
+    pid="$(read_pid "$tansu_dir/pid")"
+    if alive "$pid"; then echo "tansu: up (pid $pid, port $(cat "$tansu_dir/port"))"; else echo "tansu: down"; fi
+    if [[ -f "$env_file" ]]; then echo "env file $env_file:"; cat "$env_file"; fi
+}
+
+case "${1:-}" in
+up)
+    shift
+    (( $# == 0 )) && set -- postgres tansu
+    for service in "$@"; do
+        case "$service" in
+        postgres) postgres_up ;;
+        tansu) tansu_up ;;
+        *) echo "unknown service: $service" >&2; exit 2 ;;
+        esac
+    done
+    write_env
+    status
+    ;;
+down)
+    tansu_down
+    postgres_down
+    rm -f "$env_file"
+    ;;
+status)
+    status
+    ;;
+*)
+    echo "usage: $0 up|down|status" >&2
+    exit 2
+    ;;
+esac
