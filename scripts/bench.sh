@@ -5,6 +5,7 @@
 #   ./scripts/bench.sh --quick    short runs (~6 min), same outputs
 #   ./scripts/bench.sh --smoke    every scenario for a second against a Stompbox it starts itself
 #   ./scripts/bench.sh --only stompbox,rabbitmq     a subset of brokers
+#   ./scripts/bench.sh --cases idle-tcp,idle-ws     re-run some cases, keeping the other results
 #
 # Installs rabbitmq-server and activemq from Debian if missing, builds Stompbox and the load
 # generator in release mode, then for each broker in turn: start a private instance on loopback
@@ -16,11 +17,13 @@ cd "$(dirname "$0")/.."
 quick=0
 smoke=0
 brokers=stompbox,rabbitmq,activemq
+cases=""
 while (($#)); do
     case $1 in
     --quick) quick=1 ;;
     --smoke) smoke=1 ;;
     --only) brokers=$2; shift ;;
+    --cases) cases=$2; shift ;;
     -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 64 ;;
     esac
@@ -35,7 +38,8 @@ fi
 export BENCH_DIR=${BENCH_DIR:-$PWD/target/bench}
 source scripts/bench-brokers.sh
 results=$BENCH_DIR/results
-rm -rf "$results" && mkdir -p "$results"
+[[ -n "$cases" ]] || rm -rf "$results"
+mkdir -p "$results"
 
 trap 'stop_broker' EXIT INT TERM
 
@@ -60,6 +64,7 @@ fi
 run_case() {
     local broker=$1 case=$2 scenario=$3
     shift 3
+    [[ -z "$cases" || ",$cases," == *",$case,"* ]] || return 0
     log "$broker: $case"
     local status=0
     "$BENCH" "$scenario" --broker "$broker" --case "$case" --json "$results/${broker}__${case}.json" \
@@ -96,9 +101,10 @@ run_all() {
     run_case "$broker" fanout-1x100 fanout "${c[@]}" --publishers 1 --topics 1 --subscribers 100 --rate 0 --duration "$dur"
     # A fresh broker for each idle count, so memory the allocator kept from earlier cases
     # (or from the other transport) does not hide the cost of a connection.
+    [[ -z "$cases" || ",$cases," == *",idle-"* ]] || return 0
     restart_"$broker"
     run_case "$broker" idle-tcp idle "${c[@]}" --connections "$idle_n" --hold "$hold" --broker-pid "$(rss_pid "$BROKER_PID")"
-    if [[ -n "$ws" ]]; then
+    if [[ -n "$ws" && ( -z "$cases" || ",$cases," == *",idle-ws,"* ) ]]; then
         restart_"$broker"
         run_case "$broker" idle-ws idle "${c[@]}" --transport ws --ws "$ws" --connections "$idle_n" --hold "$hold" --broker-pid "$(rss_pid "$BROKER_PID")"
     fi
@@ -136,6 +142,7 @@ done
 cmd="./scripts/bench.sh"
 ((quick)) && cmd+=" --quick"
 [[ $brokers != stompbox,rabbitmq,activemq ]] && cmd+=" --only $brokers"
+[[ -n "$cases" ]] && cmd+=" --cases $cases (other cases from the previous run)"
 meta=(
     --meta "command=$cmd"
     --meta "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -144,5 +151,8 @@ meta=(
     --meta "duration=${dur}s per throughput case; idle: stompbox ${idle_sb}, peers ${idle_peer} connections held ${hold}s; pairs-big ${pairs_big} clients"
 )
 for v in "${versions[@]}"; do meta+=(--meta "version=$v"); done
+# Kept with the results so the report can be rebuilt without re-running:
+#   xargs -0 -a target/bench/results/meta.args target/release/stompbox-bench report --results target/bench/results
+printf '%s\0' "${meta[@]}" >"$results/meta.args"
 "$BENCH" report --results "$results" --out docs/benchmarks.md --plots docs/bench "${meta[@]}"
 log "wrote docs/benchmarks.md and docs/bench/*.png"

@@ -193,11 +193,35 @@ fn relative_plot_dir(out: &Path, plots: &Path) -> String {
         .to_string()
 }
 
-fn ratio(sb: Option<f64>, peer: Option<f64>) -> String {
-    match (sb, peer) {
-        (Some(s), Some(p)) if p > 0.0 => format!("{:.2}", s / p),
-        _ => "–".into(),
+/// Stompbox / peer, to three significant digits, with which way is better spelled out.
+fn ratio(sb: Option<f64>, peer: Option<f64>, metric: Metric) -> String {
+    let (Some(s), Some(p)) = (sb, peer) else {
+        return "–".into();
+    };
+    if s <= 0.0 || p <= 0.0 {
+        return "–".into();
     }
+    let r = s / p;
+    let digits = if r >= 100.0 {
+        0
+    } else {
+        (2 - r.log10().floor() as i32).clamp(0, 8) as usize
+    };
+    let higher_better = metric == Metric::Throughput;
+    let factor = if higher_better { r } else { 1.0 / r };
+    let times = |f: f64| {
+        if f >= 10.0 {
+            format!("{f:.0}×")
+        } else {
+            format!("{f:.1}×")
+        }
+    };
+    let verdict = if factor >= 1.0 {
+        format!("{} better", times(factor))
+    } else {
+        format!("{} worse", times(1.0 / factor))
+    };
+    format!("{r:.digits$} ({verdict})")
 }
 
 fn cell(o: Option<&Outcome>, metric: Metric) -> (Option<f64>, String) {
@@ -232,8 +256,8 @@ fn summary_table(cases: &Cases) -> String {
             cells[0].1,
             cells[1].1,
             cells[2].1,
-            ratio(cells[0].0, cells[1].0),
-            ratio(cells[0].0, cells[2].0)
+            ratio(cells[0].0, cells[1].0, metric),
+            ratio(cells[0].0, cells[2].0, metric)
         );
     }
     t.push_str(
@@ -573,6 +597,18 @@ fn memory_plot(cases: &Cases, path: &Path) -> anyhow::Result<()> {
 }
 
 const METHOD: &str = "\
+- Reproduce: `./scripts/bench.sh` (full, ≈ 20 min), `./scripts/bench.sh --quick` (≈ 7 min), \
+`./scripts/bench.sh --only stompbox`; raw outcomes and logs in `target/bench/results/`; \
+`./scripts/bench.sh --smoke` (also in `scripts/test.sh`) runs every scenario for a second \
+against a Stompbox it starts. One scenario by hand: `target/release/stompbox-bench fanout \
+--stomp 127.0.0.1:61613 --subscribers 100 --rate 10000 --duration 10 --json out.json` (see \
+`stompbox-bench <scenario> --help`; every destination is a `{i}` template, e.g. \
+`--topic-template '/topic/bench.{i}'`, `--peer-template '/queue/pair.{i}'`).
+- \"lost\" is sent but not delivered by the end of the drain window (publishing time + up to \
+15 s, or 3 s without progress): for a broker that queues for minutes (RabbitMQ under unbounded \
+fan-out) it includes messages still queued, not only dropped ones. A publisher whose socket the \
+broker holds shut (flow control) for 2 s past the window stops, and frames it could not write \
+are not counted as sent (`publisher_blocked` in the JSON).
 - One load generator (`stompbox-bench`, Rust/tokio, release build) drives every broker with the \
 same scenario and the same STOMP 1.2 frames; only destinations and the prefetch header differ \
 (`/topic/bench.{i}`, `/queue/pair.{i}` and `/queue/bench.ack.{i}` mean the same on all three; \
@@ -598,7 +634,7 @@ disconnected (ERROR `slow consumer`), which shows up here as loss, by design.
 - idle: RSS is `VmRSS` of the broker process (for RabbitMQ the `beam.smp` process) 2 s after the \
 last SUBSCRIBE receipt, minus RSS before the first connection, divided by the connection count. \
 Each connection CONNECTs with `heart-beat:10000,10000`, SUBSCRIBEs once and then heart-beats; \
-source addresses spread over 127.0.0.x. JVM and Erlang heaps make this a coarse number for the \
+source addresses spread over 127.x.y.z (10,000 per address), and each starts heart-beating as soon as its SUBSCRIBE is acknowledged. JVM and Erlang heaps make this a coarse number for the \
 peers. The peers hold fewer connections than Stompbox (see parameters); bytes per connection is \
 what is compared.
 - reconnect: the generator closes all N connections at once (as a crashed node or network blip \

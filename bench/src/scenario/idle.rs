@@ -47,24 +47,6 @@ pub async fn run(c: &Common, a: &Args) -> anyhow::Result<Outcome> {
     o.rss_before_kib = c.broker_pid.and_then(rss_kib);
     let target = c.target();
     let hb = a.heart_beat.clone();
-    let conns = connect_all(a.connections, |i| {
-        let t = target.clone();
-        let dest = expand(&a.topic_template, i);
-        let hb = hb.clone();
-        let extra = c.sub_headers(i);
-        async move {
-            let (mut r, mut w) = conn::connect(&t, &hb, Some(source_ip(i, PER_SOURCE_IP))).await?;
-            conn::subscribe(&mut r, &mut w, &dest, "0", "auto", &extra).await?;
-            Ok((r, w))
-        }
-    })
-    .await?;
-    o.connections = conns.len() as u64;
-    let connect_time = start.elapsed();
-    o.params.insert(
-        "connect_all_s".into(),
-        format!("{:.2}", connect_time.as_secs_f64()),
-    );
     let send_every = a
         .heart_beat
         .split(',')
@@ -73,10 +55,27 @@ pub async fn run(c: &Common, a: &Args) -> anyhow::Result<Outcome> {
         .filter(|&v| v > 0)
         .map(Duration::from_millis);
     let stop = CancellationToken::new();
-    let holders: Vec<_> = conns
-        .into_iter()
-        .map(|(r, w)| tokio::spawn(hold(r, w, send_every, stop.clone())))
-        .collect();
+    // Each connection starts heart-beating as soon as it is subscribed: with thousands to set
+    // up, the first would otherwise sit silent past the broker's heart-beat timeout.
+    let holders = connect_all(a.connections, |i| {
+        let t = target.clone();
+        let dest = expand(&a.topic_template, i);
+        let hb = hb.clone();
+        let extra = c.sub_headers(i);
+        let stop = stop.clone();
+        async move {
+            let (mut r, mut w) = conn::connect(&t, &hb, Some(source_ip(i, PER_SOURCE_IP))).await?;
+            conn::subscribe(&mut r, &mut w, &dest, "0", "auto", &extra).await?;
+            Ok(tokio::spawn(hold(r, w, send_every, stop)))
+        }
+    })
+    .await?;
+    o.connections = holders.len() as u64;
+    let connect_time = start.elapsed();
+    o.params.insert(
+        "connect_all_s".into(),
+        format!("{:.2}", connect_time.as_secs_f64()),
+    );
     tokio::time::sleep(SETTLE).await;
     o.rss_after_kib = c.broker_pid.and_then(rss_kib);
     if let (Some(b), Some(a)) = (o.rss_before_kib, o.rss_after_kib) {

@@ -331,10 +331,13 @@ where
     Ok(out)
 }
 
-/// Source address for connection `i`: 127.0.0.2.. so no single address runs out of ports.
+/// Source address for connection `i`: `per_ip` connections per address, so no address runs
+/// out of ports. The second octet changes with the process id, so a run does not bind ports
+/// the previous run left in TIME_WAIT (the kernel's search for a free port then crawls).
 pub fn source_ip(i: usize, per_ip: usize) -> Ipv4Addr {
     let n = (i / per_ip.max(1)) as u32 + 2;
-    Ipv4Addr::new(127, 0, ((n >> 8) & 0xff) as u8, (n & 0xff) as u8)
+    let run = (std::process::id() % 250) as u8 + 1;
+    Ipv4Addr::new(127, run, ((n >> 8) & 0xff) as u8, (n & 0xff) as u8)
 }
 
 /// Connects and subscribes one receiver to `destination`.
