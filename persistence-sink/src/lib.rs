@@ -5,7 +5,14 @@
 //! - [`PostgresStore`]: the [`chat_store::ChatStore`] on PostgreSQL — the schema (messages
 //!   partitioned by month, created ahead and detached past a retention), versioned migrations
 //!   applied at connect, and the reads (history, sync, conversations, contacts, receipts).
+//! - [`record`]: what goes through Kafka (a versioned JSON envelope keyed by conversation).
+//! - [`kafka`]: topic creation and the idempotent (`acks=all`) producer.
+//! - [`sink`]: applying a batch of records to PostgreSQL idempotently (the consumer loop is
+//!   still to come).
 
+pub mod kafka;
 mod postgres;
+pub mod record;
+pub mod sink;
 
 pub use postgres::{PartitionReport, PostgresConfig, PostgresStore, is_transient};

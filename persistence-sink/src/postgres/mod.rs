@@ -2,11 +2,11 @@
 //! migrations and the partition maintenance at connect, then keeps the partitions ahead with a
 //! background task. Each operation is one transaction.
 
-mod error;
-mod mutation;
-mod partition;
+pub(crate) mod error;
+pub(crate) mod mutation;
+pub(crate) mod partition;
 mod query;
-mod row;
+pub(crate) mod row;
 mod schema;
 
 use std::str::FromStr;

@@ -1,0 +1,167 @@
+//! The Kafka side: the topics (created with a configured partition count when missing) and the
+//! idempotent producer of [`Record`]s. Every record is keyed by its conversation id.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::record::{Event, Record};
+
+/// Default partitions of the events topic: one conversation lives in one partition, so this is
+/// the most sink consumers that can work in parallel; 12 divides evenly among 1–4–6–12 sinks.
+pub const DEFAULT_PARTITIONS: i32 = 12;
+/// How long the producer keeps retrying one record before reporting it failed: past this the
+/// sender's RECEIPT is refused (docs/persistence.md) rather than held indefinitely.
+pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on admin requests (topic creation) against a broker that is down.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where Kafka is and how the topics look.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Accepted messages and status changes, in one topic so a conversation's order holds.
+    pub events_topic: String,
+    /// Records the sink could not apply (malformed, future version, refused by the schema).
+    pub dead_letter_topic: String,
+    pub partitions: i32,
+    /// 3 in production (with `min.insync.replicas=2`); 1 for a single test broker.
+    pub replication: i32,
+    pub delivery_timeout: Duration,
+}
+
+impl KafkaConfig {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        KafkaConfig {
+            brokers: brokers.into(),
+            events_topic: "stompbox.chat.events".into(),
+            dead_letter_topic: "stompbox.chat.events.dlt".into(),
+            partitions: DEFAULT_PARTITIONS,
+            replication: 1,
+            delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
+        }
+    }
+
+    /// The connection settings every client of these topics shares (producer, sink, admin).
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        config
+    }
+}
+
+/// Whether a Kafka error may clear by itself (a broker down, a leader moving, a timeout) as
+/// opposed to one that fails the same way again (a record too large, authorization).
+pub fn is_transient(err: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    match err.rdkafka_error_code() {
+        Some(
+            C::MessageSizeTooLarge
+            | C::InvalidMessage
+            | C::InvalidMessageSize
+            | C::TopicAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::UnknownTopicOrPartition
+            | C::InvalidConfig
+            | C::UnsupportedVersion,
+        ) => false,
+        Some(_) => true,
+        // No broker code: the client itself (a closed client, a config error) — permanent.
+        None => false,
+    }
+}
+
+/// Creates the events and dead-letter topics when missing; existing ones are left as they are
+/// (their partition count is never changed: that would move conversations between partitions).
+pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
+    let topics = [
+        NewTopic::new(
+            &config.events_topic,
+            config.partitions,
+            TopicReplication::Fixed(config.replication),
+        ),
+        NewTopic::new(
+            &config.dead_letter_topic,
+            1,
+            TopicReplication::Fixed(config.replication),
+        ),
+    ];
+    let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+    for result in admin.create_topics(&topics, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                tracing::warn!(%topic, ?code, "creating topic failed");
+                return Err(KafkaError::AdminOp(code));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where an acknowledged record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acked {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The idempotent producer: `enable.idempotence` (so librdkafka's retries never duplicate or
+/// reorder within a partition) and `acks=all` (an ack means every in-sync replica has it).
+#[derive(Clone)]
+pub struct EventProducer {
+    producer: FutureProducer,
+    topic: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for EventProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventProducer")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventProducer {
+    pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
+        let producer: FutureProducer = config
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set(
+                "message.timeout.ms",
+                config.delivery_timeout.as_millis().to_string(),
+            )
+            // Batching: a few ms of linger buys large batches at chat rates.
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .create()?;
+        Ok(EventProducer {
+            producer,
+            topic: config.events_topic.clone(),
+            timeout: config.delivery_timeout,
+        })
+    }
+
+    /// Resolves when Kafka acknowledged the record (acks=all) or the delivery timeout passed.
+    /// The record is keyed by its conversation id.
+    pub async fn send(&self, event: Event) -> Result<Acked, KafkaError> {
+        let key = event.conversation_id().to_owned();
+        let payload = Record::from(event).to_bytes();
+        let record = FutureRecord::to(&self.topic).key(&key).payload(&payload);
+        match self.producer.send(record, self.timeout).await {
+            Ok(delivery) => Ok(Acked {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Err((err, _)) => Err(err),
+        }
+    }
+}

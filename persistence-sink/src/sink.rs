@@ -1,0 +1,136 @@
+//! The sink's database half: applies a batch of [`Event`]s to PostgreSQL in one transaction,
+//! idempotently, so a batch replayed after a crash (offsets are committed only after this
+//! commits) changes nothing the first run did not.
+//!
+//! - Messages: one multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` — a replay
+//!   conflicts on `(message_id, created_at)` and is skipped.
+//! - DELIVERED: insert-if-absent receipt rows, never below the READ watermark.
+//! - READ: the watermark moves only forward; older or repeated marks are no-ops.
+//!
+//! The Kafka half (consumer group, batching by size and time, offset commits, dead letters)
+//! is not built yet: docs/persistence.md lists it.
+
+use std::collections::BTreeSet;
+
+use chat_store::{StoreError, StoredMessage};
+use tokio_postgres::Client;
+
+use crate::postgres::{error, mutation, partition, row};
+use crate::record::Event;
+
+/// What one batch changed (replays count as skipped, not as errors).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub messages_inserted: u64,
+    pub messages_skipped: u64,
+    pub delivered: u64,
+    pub read_marks: u64,
+}
+
+/// Applies `events` in their order in one transaction. `Unavailable` is transient (retry the
+/// same batch later, offsets uncommitted); `Invalid`/`NotFound`/`Internal` mean some record can
+/// never apply, and the caller isolates it (one record per call) to dead-letter it.
+pub async fn apply_batch(client: &mut Client, events: &[Event]) -> Result<Applied, StoreError> {
+    match apply_once(client, events).await {
+        Err(e) if error::is_missing_partition(&e) => {
+            let months: BTreeSet<u64> = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Message(m) => Some(m.timestamp_ms),
+                    _ => None,
+                })
+                .collect();
+            for at in months {
+                partition::ensure_month(client, row::time(at)).await?;
+            }
+            apply_once(client, events).await
+        }
+        other => other,
+    }
+}
+
+async fn apply_once(client: &mut Client, events: &[Event]) -> Result<Applied, StoreError> {
+    let tx = client.transaction().await.map_err(error::store_error)?;
+    let mut applied = Applied::default();
+    // Consecutive messages go in one statement; a status flushes them first so it sees them.
+    let mut pending: Vec<&StoredMessage> = Vec::new();
+    for event in events {
+        match event {
+            Event::Message(m) => pending.push(m),
+            Event::Delivered {
+                user_id,
+                message_ids,
+                at_ms,
+                ..
+            } => {
+                insert_messages(&tx, &mut pending, &mut applied).await?;
+                let changes = mutation::mark_delivered(&tx, user_id, message_ids, *at_ms).await?;
+                applied.delivered += changes.len() as u64;
+            }
+            Event::Read {
+                conversation_id,
+                user_id,
+                up_to,
+                at_ms,
+            } => {
+                insert_messages(&tx, &mut pending, &mut applied).await?;
+                if mutation::mark_read(&tx, user_id, conversation_id, *up_to, *at_ms)
+                    .await?
+                    .is_some()
+                {
+                    applied.read_marks += 1;
+                }
+            }
+        }
+    }
+    insert_messages(&tx, &mut pending, &mut applied).await?;
+    tx.commit().await.map_err(error::store_error)?;
+    Ok(applied)
+}
+
+async fn insert_messages(
+    tx: &tokio_postgres::Transaction<'_>,
+    pending: &mut Vec<&StoredMessage>,
+    applied: &mut Applied,
+) -> Result<(), StoreError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(pending.len());
+    let mut times = Vec::with_capacity(pending.len());
+    for m in pending.iter() {
+        ids.push(row::sql_int(m.message_id, "message id")?);
+        times.push(row::time(m.timestamp_ms));
+    }
+    let conversations: Vec<&str> = pending.iter().map(|m| m.conversation_id.as_str()).collect();
+    let senders: Vec<&str> = pending.iter().map(|m| m.sender_id.as_str()).collect();
+    let contents: Vec<&str> = pending.iter().map(|m| m.content.as_str()).collect();
+    let types: Vec<&str> = pending.iter().map(|m| m.content_type.as_str()).collect();
+    let client_ids: Vec<Option<&str>> = pending
+        .iter()
+        .map(|m| m.client_message_id.as_deref())
+        .collect();
+    let inserted = tx
+        .execute(
+            "INSERT INTO messages (message_id, conversation_id, sender_id, content, content_type, \
+             client_message_id, created_at) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                  $6::text[], $7::timestamptz[]) \
+             ON CONFLICT DO NOTHING",
+            &[
+                &ids,
+                &conversations,
+                &senders,
+                &contents,
+                &types,
+                &client_ids,
+                &times,
+            ],
+        )
+        .await
+        .map_err(error::store_error)?;
+    applied.messages_inserted += inserted;
+    applied.messages_skipped += pending.len() as u64 - inserted;
+    pending.clear();
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The sink's batch apply against the real PostgreSQL: a replayed batch (a crash between the
+//! database commit and the offset commit) changes nothing, statuses never move backwards, and
+//! a record that can never apply fails permanently instead of looking transient.
+
+mod common;
+
+use chat_store::ReceiptStatus;
+use chat_store::conformance::{group, ids, message};
+use persistence_sink::record::Event;
+use persistence_sink::sink::{Applied, apply_batch};
+
+fn batch() -> Vec<Event> {
+    let mut events: Vec<Event> = (1..=5)
+        .map(|id| Event::Message(message(id, "g", "alice")))
+        .collect();
+    events.push(Event::Delivered {
+        conversation_id: "g".into(),
+        user_id: "bob".into(),
+        message_ids: vec![1, 2],
+        at_ms: 20_000,
+    });
+    events.push(Event::Read {
+        conversation_id: "g".into(),
+        user_id: "bob".into(),
+        up_to: 3,
+        at_ms: 30_000,
+    });
+    events
+}
+
+#[tokio::test]
+async fn a_replayed_batch_is_absorbed_without_duplicate_rows() -> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("sink replay").await else {
+        return Ok(());
+    };
+    group(&*fixture, "g", "alice", &["alice", "bob"]).await;
+    let mut client = fixture.store.client().await?;
+    let first = apply_batch(&mut client, &batch()).await?;
+    assert_eq!(
+        first,
+        Applied {
+            messages_inserted: 5,
+            messages_skipped: 0,
+            delivered: 2,
+            read_marks: 1
+        }
+    );
+    let replay = apply_batch(&mut client, &batch()).await?;
+    assert_eq!(
+        replay,
+        Applied {
+            messages_inserted: 0,
+            messages_skipped: 5,
+            delivered: 0,
+            read_marks: 0
+        }
+    );
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM messages", &[])
+        .await?
+        .get(0);
+    assert_eq!(rows, 5);
+    assert_eq!(
+        ids(&fixture.history("g", None, 10).await?.0),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        fixture.receipts(2).await?,
+        vec![("bob".to_string(), ReceiptStatus::Read, 30_000)]
+    );
+    assert_eq!(
+        fixture.receipts(4).await?,
+        vec![("bob".to_string(), ReceiptStatus::Sent, 10_004)]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn statuses_never_move_backwards_whatever_the_arrival_order() -> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("sink monotonic").await else {
+        return Ok(());
+    };
+    group(&*fixture, "g", "alice", &["alice", "bob"]).await;
+    let mut client = fixture.store.client().await?;
+    apply_batch(&mut client, &batch()).await?;
+    // An older READ and a DELIVERED for an already-read message: both no-ops.
+    let late = [
+        Event::Read {
+            conversation_id: "g".into(),
+            user_id: "bob".into(),
+            up_to: 2,
+            at_ms: 40_000,
+        },
+        Event::Delivered {
+            conversation_id: "g".into(),
+            user_id: "bob".into(),
+            message_ids: vec![3],
+            at_ms: 41_000,
+        },
+    ];
+    let applied = apply_batch(&mut client, &late).await?;
+    assert_eq!(applied, Applied::default());
+    assert_eq!(
+        fixture.receipts(3).await?,
+        vec![("bob".to_string(), ReceiptStatus::Read, 30_000)]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_record_for_an_unknown_conversation_fails_permanently() -> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("sink poison").await else {
+        return Ok(());
+    };
+    let mut client = fixture.store.client().await?;
+    let err = apply_batch(&mut client, &[Event::Message(message(1, "nope", "alice"))])
+        .await
+        .expect_err("no such conversation");
+    assert!(!err.is_transient(), "{err:?}");
+    // Nothing of the failed batch is left behind.
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM messages", &[])
+        .await?
+        .get(0);
+    assert_eq!(rows, 0);
+    Ok(())
+}
