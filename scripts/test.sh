@@ -35,7 +35,7 @@ if [[ ! -x "$STOMPBOX_BIN" ]]; then
 fi
 
 section "services for the persistence tests (scripts/services.sh)"
-./scripts/services.sh up postgres
+./scripts/services.sh up
 export STOMPBOX_REQUIRE_SERVICES=1
 
 section "cargo test --workspace"

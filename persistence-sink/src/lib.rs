@@ -7,10 +7,11 @@
 //!   applied at connect, and the reads (history, sync, conversations, contacts, receipts).
 //! - [`record`]: what goes through Kafka (a versioned JSON envelope keyed by conversation).
 //! - [`kafka`]: topic creation and the idempotent (`acks=all`) producer.
-//! - [`sink`]: applying a batch of records to PostgreSQL idempotently (the consumer loop is
-//!   still to come).
+//! - [`sink`]: applying a batch of records to PostgreSQL idempotently.
+//! - [`pipeline`]: the sink's consumer loop (batches, retries, dead letters, offset commits).
 
 pub mod kafka;
+pub mod pipeline;
 mod postgres;
 pub mod record;
 pub mod sink;
