@@ -11,6 +11,7 @@ use tracing::info;
 
 use super::handle::SessionHandle;
 use super::heartbeat::Heartbeat;
+use super::subscription::Subscriptions;
 use super::wire::Wire;
 use super::{Acks, Failure, Session};
 use crate::broker::Broker;
@@ -148,7 +149,7 @@ async fn connect(
         handle,
         version,
         heartbeat,
-        subscriptions: HashMap::new(),
+        subscriptions: Subscriptions::default(),
         acks: Acks::default(),
         transactions: HashMap::new(),
         reply_token: None,

@@ -58,7 +58,7 @@ impl Session {
                 let key = crate::router::Router::user_key(self.handle.principal.name(), name);
                 let ids: Vec<Arc<str>> = self
                     .subscriptions
-                    .values()
+                    .iter()
                     .filter(|s| matches!(&s.registration, Registration::User(k) if *k == key))
                     .map(|s| Arc::clone(&s.id))
                     .collect();
@@ -94,7 +94,7 @@ impl Session {
         let destination: Arc<str> = Arc::from(format!("/temp-queue/{name}"));
         let explicit = self
             .subscriptions
-            .values_mut()
+            .iter_mut()
             .find(|s| matches!(&s.registration, Registration::TempQueue(n) if n == name));
         match explicit {
             Some(sub) => emit(sub, &mut self.acks, self.version, wire, d),
@@ -127,7 +127,7 @@ impl Session {
             .parse()
             .ok()?;
         self.subscriptions
-            .values()
+            .iter()
             .filter(|s| {
                 target
                     .subscription

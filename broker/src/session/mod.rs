@@ -30,7 +30,7 @@ use crate::outbox::Outbound;
 use crate::transport::{ReadOutcome, Transport};
 use handle::SessionHandle;
 use heartbeat::Heartbeat;
-use subscription::Subscription;
+use subscription::Subscriptions;
 use wire::Wire;
 
 /// How long a closing connection waits for the peer to read our last frame and hang up.
@@ -56,7 +56,8 @@ impl From<StompError> for Failure {
 pub async fn serve(transport: Transport, broker: Arc<Broker>) {
     let kind = transport.kind();
     let mut wire = Wire::new(transport, &broker.config);
-    match connect::handshake(&mut wire, &broker).await {
+    // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
+    match Box::pin(connect::handshake(&mut wire, &broker)).await {
         Ok(mut session) => {
             let reason = session.run(&mut wire).await;
             info!(
@@ -103,7 +104,7 @@ struct Session {
     handle: Arc<SessionHandle>,
     version: Version,
     heartbeat: Heartbeat,
-    subscriptions: HashMap<Arc<str>, Subscription>,
+    subscriptions: Subscriptions,
     acks: Acks,
     transactions: HashMap<String, Vec<TxOp>>,
     reply_token: Option<String>,
@@ -220,7 +221,7 @@ impl Session {
         if let Some(token) = &self.reply_token {
             router.remove_reply_token(token);
         }
-        let ids: Vec<Arc<str>> = self.subscriptions.keys().cloned().collect();
+        let ids = self.subscriptions.ids();
         for id in ids {
             self.remove_subscription(&id);
         }

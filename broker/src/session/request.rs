@@ -246,7 +246,7 @@ impl Session {
         ack: AckMode,
         prefetch: u32,
     ) -> Result<(), StompError> {
-        if self.subscriptions.contains_key(id.as_str()) {
+        if self.subscriptions.contains(&id) {
             return Err(StompError::DuplicateSubscription(id));
         }
         let max = self.broker.config.limits.max_subscriptions;
@@ -290,7 +290,7 @@ impl Session {
         };
         let subscription =
             Subscription::new(Arc::clone(&id), registration, shown_as, ack, prefetch);
-        self.subscriptions.insert(Arc::clone(&id), subscription);
+        self.subscriptions.insert(subscription);
         // Only now may the queue dispatch to us: deliveries need the subscription in place.
         if let Some(queue) = queue {
             queue.add_consumer(Arc::clone(&self.handle), id, prefetch, ack.tracks_acks());

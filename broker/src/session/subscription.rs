@@ -90,3 +90,57 @@ impl Subscription {
             .map(|(tag, _)| *tag)
     }
 }
+
+/// A session's subscriptions, by id. Kept as a vector sorted by id rather than a hash map: an
+/// idle session with one subscription then costs one element instead of a table of buckets
+/// (per-connection memory is a design target), and lookups stay logarithmic.
+#[derive(Debug, Default)]
+pub struct Subscriptions(Vec<Subscription>);
+
+impl Subscriptions {
+    fn position(&self, id: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|s| (*s.id).cmp(id))
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.position(id).is_ok()
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Subscription> {
+        let at = self.position(id).ok()?;
+        self.0.get_mut(at)
+    }
+
+    /// Adds `subscription`; the caller has checked its id is free.
+    pub fn insert(&mut self, subscription: Subscription) {
+        match self.position(&subscription.id) {
+            Ok(at) => self.0[at] = subscription,
+            Err(at) => self.0.insert(at, subscription),
+        }
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<Subscription> {
+        let at = self.position(id).ok()?;
+        Some(self.0.remove(at))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Subscription> {
+        self.0.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Subscription> {
+        self.0.iter_mut()
+    }
+
+    pub fn ids(&self) -> Vec<Arc<str>> {
+        self.0.iter().map(|s| Arc::clone(&s.id)).collect()
+    }
+}
