@@ -97,6 +97,12 @@ run_all() {
     run_case "$broker" pairs-big pairs "${c[@]}" --clients "$pairs_big" --rate 5000 --duration "$dur"
     run_case "$broker" ack-10q ack "${c[@]}" --queues 10 --rate 10000 --duration "$dur" --sub-header "$prefetch"
     run_case "$broker" reconnect-1k reconnect "${c[@]}" --clients 1000
+    if [[ -n "$ws" ]]; then
+        # STOMP over WebSocket, as browsers connect (Stompbox vs RabbitMQ Web-STOMP).
+        local w=(--transport ws --ws "$ws")
+        run_case "$broker" fanout-10k-10-ws fanout "${c[@]}" "${w[@]}" --publishers 1 --topics 1 --subscribers 10 --rate 10000 --duration "$dur"
+        run_case "$broker" pairs-1k-ws pairs "${c[@]}" "${w[@]}" --clients 1000 --rate 5000 --duration "$dur"
+    fi
     # Unbounded last: it leaves the deepest backlog behind.
     run_case "$broker" fanout-1x100 fanout "${c[@]}" --publishers 1 --topics 1 --subscribers 100 --rate 0 --duration "$dur"
     # A fresh broker for each idle count, so memory the allocator kept from earlier cases

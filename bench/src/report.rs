@@ -14,13 +14,15 @@ use crate::outcome::Outcome;
 /// Brokers in table order; Stompbox first because every ratio is Stompbox over a peer.
 const BROKERS: [&str; 3] = ["stompbox", "rabbitmq", "activemq"];
 /// Case order in tables; cases not listed follow alphabetically.
-const CASE_ORDER: [&str; 9] = [
+const CASE_ORDER: [&str; 11] = [
     "fanout-10k-10",
     "fanout-10k-100",
     "pairs-1k",
     "pairs-big",
     "ack-10q",
     "reconnect-1k",
+    "fanout-10k-10-ws",
+    "pairs-1k-ws",
     "fanout-1x100",
     "idle-tcp",
     "idle-ws",
