@@ -29,6 +29,14 @@ impl Outbound {
     }
 }
 
+/// How full an outbox is after a push: `High` past half its bound, the point at which a
+/// publisher feeding it should slow down before the slow-consumer policy has to act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pressure {
+    Normal,
+    High,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {
     /// The session is gone or going; the item was not queued.
@@ -59,6 +67,8 @@ pub struct Outbox {
 #[derive(Debug, Default)]
 pub struct Drained {
     pub items: VecDeque<Outbound>,
+    /// Approximate encoded size of `items`, to size the write batch once.
+    pub bytes: usize,
     /// The bound was exceeded under the `Disconnect` policy: close with `slow consumer`.
     pub overflowed: bool,
 }
@@ -74,9 +84,9 @@ impl Outbox {
         }
     }
 
-    pub fn try_push(&self, item: Outbound) -> Result<(), (PushError, Outbound)> {
+    pub fn try_push(&self, item: Outbound) -> Result<Pressure, (PushError, Outbound)> {
         let weight = item.weight();
-        {
+        let pressure = {
             let mut state = self.state.lock();
             if state.closed || state.overflowed {
                 return Err((PushError::Closed, item));
@@ -95,9 +105,21 @@ impl Outbox {
             }
             state.bytes += weight;
             state.items.push_back(item);
-        }
+            let pressure =
+                if state.items.len() > self.max_frames / 2 || state.bytes > self.max_bytes / 2 {
+                    Pressure::High
+                } else {
+                    Pressure::Normal
+                };
+            // Only the push that makes the queue non-empty wakes the session: until it drains,
+            // that wake-up is pending and covers everything pushed after it.
+            if state.items.len() > 1 {
+                return Ok(pressure);
+            }
+            pressure
+        };
         self.notify.notify_one();
-        Ok(())
+        Ok(pressure)
     }
 
     /// Pushes only while the queue is under half its bounds, and never counts as overflow:
@@ -117,6 +139,9 @@ impl Outbox {
             }
             state.bytes += weight;
             state.items.push_back(item);
+            if state.items.len() > 1 {
+                return true;
+            }
         }
         self.notify.notify_one();
         true
@@ -130,9 +155,9 @@ impl Outbox {
 
     pub fn drain(&self) -> Drained {
         let mut state = self.state.lock();
-        state.bytes = 0;
         Drained {
             items: std::mem::take(&mut state.items),
+            bytes: std::mem::take(&mut state.bytes),
             overflowed: state.overflowed,
         }
     }

@@ -73,7 +73,11 @@ impl Escaping {
     /// Appends `text` with this escaping applied.
     pub(crate) fn escape_into(self, text: &str, dst: &mut BytesMut) {
         let bytes = text.as_bytes();
-        if self == Escaping::Raw {
+        // Most values (ids, destinations, content types) need no escaping: one vectorised scan
+        // for the characters that do, then a plain copy.
+        let needs_escaping = memchr::memchr3(b'\\', b'\n', b':', bytes).is_some()
+            || (self == Escaping::Full && memchr::memchr(b'\r', bytes).is_some());
+        if self == Escaping::Raw || !needs_escaping {
             dst.put_slice(bytes);
             return;
         }

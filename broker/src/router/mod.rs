@@ -12,10 +12,19 @@ use dashmap::DashMap;
 
 use crate::error::StompError;
 use crate::message::{Delivery, Message, Target};
-use crate::outbox::Outbound;
+use crate::outbox::{Outbound, Pressure};
 use crate::session::handle::SessionHandle;
 use queue::Queue;
 use topic::{Subscriber, TopicTable};
+
+/// What a fan-out did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FanOut {
+    /// Outboxes that took the message.
+    pub delivered: usize,
+    /// Some receiving outbox is past half full: the publisher should slow down.
+    pub pressed: bool,
+}
 
 /// How a fan-out treats a full outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +106,7 @@ impl Router {
 
     /// Fans `message` out to every subscription matching `name` in `table`; returns how many
     /// outboxes took it.
-    pub fn fan_out(&self, table: &TopicTable, name: &str, message: &Arc<Message>) -> usize {
+    pub fn fan_out(&self, table: &TopicTable, name: &str, message: &Arc<Message>) -> FanOut {
         self.fan_out_as(table, name, message, Priority::Normal)
     }
 
@@ -107,7 +116,7 @@ impl Router {
         name: &str,
         message: &Arc<Message>,
         priority: Priority,
-    ) -> usize {
+    ) -> FanOut {
         self.fan_out_where(table, name, message, priority, |_| true)
     }
 
@@ -118,7 +127,7 @@ impl Router {
         name: &str,
         message: &Arc<Message>,
         admit: impl Fn(&str) -> bool,
-    ) -> usize {
+    ) -> FanOut {
         self.fan_out_where(table, name, message, Priority::Normal, admit)
     }
 
@@ -129,8 +138,8 @@ impl Router {
         message: &Arc<Message>,
         priority: Priority,
         admit: impl Fn(&str) -> bool,
-    ) -> usize {
-        let mut delivered = 0;
+    ) -> FanOut {
+        let mut outcome = FanOut::default();
         table.for_each_match(name, |sub: &Subscriber| {
             if !admit(sub.session.principal.name()) {
                 return;
@@ -141,13 +150,19 @@ impl Router {
                 redelivered: false,
                 queue: None,
             });
-            let taken = match priority {
-                Priority::Normal => sub.session.outbox.try_push(item).is_ok(),
-                Priority::Droppable => sub.session.outbox.try_push_droppable(item),
-            };
-            delivered += usize::from(taken);
+            match priority {
+                Priority::Normal => {
+                    if let Ok(pressure) = sub.session.outbox.try_push(item) {
+                        outcome.delivered += 1;
+                        outcome.pressed |= pressure == Pressure::High;
+                    }
+                }
+                Priority::Droppable => {
+                    outcome.delivered += usize::from(sub.session.outbox.try_push_droppable(item));
+                }
+            }
         });
-        delivered
+        outcome
     }
 
     pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {

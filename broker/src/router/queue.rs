@@ -170,7 +170,7 @@ impl Queue {
                 .outbox
                 .try_push(Outbound::Deliver(delivery))
             {
-                Ok(()) => {
+                Ok(_) => {
                     if consumer.tracks_acks {
                         consumer.in_flight += 1;
                     }

@@ -154,5 +154,6 @@ async fn connect(
         transactions: HashMap::new(),
         reply_token: None,
         presence_touched: Instant::now(),
+        throttle: Default::default(),
     })
 }

@@ -35,6 +35,7 @@ impl Session {
     /// Moves everything routed to this session onto the wire.
     pub(super) fn drain_outbox(&mut self, wire: &mut Wire) -> Result<(), Failure> {
         let drained = self.handle.outbox.drain();
+        wire.reserve(drained.bytes);
         for item in drained.items {
             match item {
                 Outbound::Deliver(delivery) => self.deliver(wire, delivery)?,

@@ -12,6 +12,7 @@ pub mod handle;
 pub mod heartbeat;
 mod request;
 pub mod subscription;
+mod throttle;
 mod wire;
 
 use std::collections::HashMap;
@@ -110,6 +111,7 @@ struct Session {
     reply_token: Option<String>,
     /// When presence was last refreshed (refreshes are throttled to a few per TTL).
     presence_touched: Instant,
+    throttle: throttle::Throttle,
 }
 
 /// A deadline that may not exist: `None` never fires.
@@ -152,7 +154,8 @@ impl Session {
                 biased;
                 () = handle.cancel.cancelled() => return Err(StompError::ShuttingDown.into()),
                 () = handle.outbox.ready() => self.drain_outbox(wire)?,
-                read = wire.read() => match read {
+                () = sleep_until_opt(self.throttle.resume_at()) => self.throttle.resume(),
+                read = wire.read(), if self.throttle.resume_at().is_none() => match read {
                     Ok(ReadOutcome::Data) => {
                         self.alive();
                         if let Some(reason) = self.process_input(wire)? {

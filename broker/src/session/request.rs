@@ -10,8 +10,8 @@ use crate::config::AclAction;
 use crate::destination::Destination;
 use crate::error::StompError;
 use crate::message::Message;
-use crate::router::Router;
 use crate::router::topic::Subscriber;
+use crate::router::{FanOut, Router};
 
 /// Prefix of the room topics the chat application publishes conversations on.
 const CONVERSATION_TOPIC: &str = "conversation.";
@@ -212,16 +212,20 @@ impl Session {
             &headers,
             body,
         ));
-        match destination {
-            Destination::Topic(name) => {
-                router.fan_out(&router.topics, &name, &message);
+        let fan_out = match destination {
+            Destination::Topic(name) => router.fan_out(&router.topics, &name, &message),
+            Destination::Queue(name) => {
+                router.send_to_queue(&name, message)?;
+                FanOut::default()
             }
-            Destination::Queue(name) => router.send_to_queue(&name, message)?,
             Destination::User { user, name } => {
                 let user = user.as_deref().unwrap_or(self.handle.principal.name());
-                router.fan_out(&router.users, &Router::user_key(user, &name), &message);
+                router.fan_out(&router.users, &Router::user_key(user, &name), &message)
             }
-            Destination::ReplyQueue { token, name } => router.send_reply(&token, &name, message),
+            Destination::ReplyQueue { token, name } => {
+                router.send_reply(&token, &name, message);
+                FanOut::default()
+            }
             Destination::TempQueue(_) => {
                 return Err(StompError::InvalidHeader(
                     "destination",
@@ -235,7 +239,8 @@ impl Session {
                     message.destination.to_string(),
                 ));
             }
-        }
+        };
+        self.throttle.after_publish(fan_out.pressed);
         Ok(())
     }
 

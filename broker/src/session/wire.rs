@@ -84,6 +84,12 @@ impl Wire {
         self.frame_ends.push(self.output.len());
     }
 
+    /// Makes room for about `bytes` more output at once, instead of growing (and copying) the
+    /// batch step by step while a large drain is encoded.
+    pub(super) fn reserve(&mut self, bytes: usize) {
+        self.output.reserve(bytes);
+    }
+
     pub(super) fn push_heartbeat(&mut self) {
         self.encode(|dst| dst.extend_from_slice(HEARTBEAT));
     }

@@ -1,0 +1,44 @@
+//! Publisher back-pressure for fan-out. The router never waits for a subscriber; instead a
+//! publisher whose messages land in outboxes past half full stops reading its own socket for a
+//! moment, so a burst is paced to what subscribers drain (TCP back-pressure then reaches the
+//! publishing client) rather than overflowing them into slow-consumer disconnects. A subscriber
+//! that is truly stuck still overflows and is disconnected: the pause is short and capped, so one
+//! stuck subscriber slows a topic's publishers only until the policy removes it.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// First pause after a pressed publish.
+const FIRST_PAUSE: Duration = Duration::from_micros(500);
+/// Longest pause: keeps a publisher reading at least 100 times a second, so a stuck subscriber
+/// still fills up and is cut off within a second or so.
+const MAX_PAUSE: Duration = Duration::from_millis(10);
+
+#[derive(Debug, Default)]
+pub struct Throttle {
+    resume_at: Option<Instant>,
+    pause: Duration,
+}
+
+impl Throttle {
+    /// Records whether the last publish pressed a subscriber; pauses grow while it keeps
+    /// happening and reset as soon as a publish finds room.
+    pub fn after_publish(&mut self, pressed: bool) {
+        if pressed {
+            self.pause = (self.pause * 2).clamp(FIRST_PAUSE, MAX_PAUSE);
+            self.resume_at = Some(Instant::now() + self.pause);
+        } else {
+            self.pause = Duration::ZERO;
+        }
+    }
+
+    /// Until when reading is paused, if it is.
+    pub fn resume_at(&self) -> Option<Instant> {
+        self.resume_at
+    }
+
+    pub fn resume(&mut self) {
+        self.resume_at = None;
+    }
+}
