@@ -15,6 +15,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use stomp_codec::{Command, Frame, Version, encode_frame};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -30,9 +31,11 @@ use crate::transport::ws::WsTransport;
 
 /// Subprotocols offered, best first.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
-/// WebSocket read buffer: tungstenite's default (128 KiB) per connection would dwarf
-/// everything else an idle session holds.
-const WS_READ_BUFFER: usize = 4 * 1024;
+/// WebSocket read buffer. tungstenite allocates it up front and keeps it for the connection's
+/// life, so it is most of an idle WebSocket session's memory (its default is 128 KiB). It also
+/// caps each read, so a 1 MiB frame takes 1,024 reads of 1 KiB: a few milliseconds, paid only
+/// by large frames, against 3 KiB saved on every idle connection.
+const WS_READ_BUFFER: usize = 1024;
 
 /// What the accept loops share.
 #[derive(Clone)]
@@ -115,6 +118,11 @@ pub async fn serve_http(listener: TcpListener, gate: Gate) {
         .route("/ws", get(upgrade))
         .with_state(gate)
         .merge(api);
+    // Without TCP_NODELAY, Nagle holds small WebSocket frames back waiting for ACKs: the same
+    // fan-out measured a 6.8 ms median over WebSocket against 0.66 ms over TCP.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stopping.cancelled_owned())
         .await;
