@@ -58,23 +58,28 @@ pub async fn serve(transport: Transport, broker: Arc<Broker>) {
     let kind = transport.kind();
     let mut wire = Wire::new(transport, &broker.config);
     // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
-    match Box::pin(connect::handshake(&mut wire, &broker)).await {
-        Ok(mut session) => {
-            let reason = session.run(&mut wire).await;
-            info!(
-                session = %session.handle.name,
-                user = %session.handle.principal.name(),
-                transport = kind,
-                %reason,
-                "session closed"
-            );
-            session.cleanup();
-        }
+    // Bound before matching, so the task does not hold the result and the session both.
+    let handshake = Box::pin(connect::handshake(&mut wire, &broker)).await;
+    let mut session = match handshake {
+        Ok(session) => session,
         Err(CloseReason::PeerClosed) => {
             debug!(transport = kind, "connection closed before CONNECTED");
+            return;
         }
-        Err(reason) => info!(transport = kind, %reason, "connection closed before CONNECTED"),
-    }
+        Err(reason) => {
+            info!(transport = kind, %reason, "connection closed before CONNECTED");
+            return;
+        }
+    };
+    let reason = session.run(&mut wire).await;
+    info!(
+        session = %session.handle.name,
+        user = %session.handle.principal.name(),
+        transport = kind,
+        %reason,
+        "session closed"
+    );
+    session.cleanup();
 }
 
 /// Per-session record of issued ack tags: which subscription each belongs to.
@@ -124,16 +129,21 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 
 impl Session {
     async fn run(&mut self, wire: &mut Wire) -> CloseReason {
-        match self.serve(wire).await {
-            Ok(reason) => {
-                if let Err(e) = wire.flush().await {
-                    return CloseReason::Io(e.to_string());
+        let ended = self.serve(wire).await;
+        // The closing paths run once; boxed, their state is not part of every idle session.
+        Box::pin(async move {
+            match ended {
+                Ok(reason) => {
+                    if let Err(e) = wire.flush().await {
+                        return CloseReason::Io(e.to_string());
+                    }
+                    wire.close(CLOSE_LINGER).await;
+                    reason
                 }
-                wire.close(CLOSE_LINGER).await;
-                reason
+                Err(failure) => wire.fail(failure).await,
             }
-            Err(failure) => wire.fail(failure).await,
-        }
+        })
+        .await
     }
 
     /// The connection loop. Returns how the session ended normally, or the error to report.
@@ -154,7 +164,9 @@ impl Session {
                 biased;
                 () = handle.cancel.cancelled() => return Err(StompError::ShuttingDown.into()),
                 () = handle.outbox.ready() => self.drain_outbox(wire)?,
-                () = sleep_until_opt(self.throttle.resume_at()) => self.throttle.resume(),
+                // One timer for every deadline (heart-beats both ways, the publisher pause):
+                // a session's resident state is per-connection memory.
+                () = sleep_until_opt(self.next_deadline()) => self.on_deadline(wire)?,
                 read = wire.read(), if self.throttle.resume_at().is_none() => match read {
                     Ok(ReadOutcome::Data) => {
                         self.alive();
@@ -166,15 +178,36 @@ impl Session {
                     Ok(ReadOutcome::Eof) => return Ok(CloseReason::PeerClosed),
                     Err(e) => return Ok(CloseReason::Io(e.to_string())),
                 },
-                () = sleep_until_opt(self.heartbeat.send_deadline()) => {
-                    wire.push_heartbeat();
-                }
-                () = sleep_until_opt(self.heartbeat.recv_deadline()) => {
-                    let ms = self.heartbeat.recv_timeout_ms();
-                    return Err(StompError::HeartbeatTimeout(ms).into());
-                }
             }
         }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.heartbeat.send_deadline(),
+            self.heartbeat.recv_deadline(),
+            self.throttle.resume_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Whatever of the deadlines has passed: a silent peer is an error; a due heart-beat is
+    /// queued (the flush resets its deadline); a publisher pause ends.
+    fn on_deadline(&mut self, wire: &mut Wire) -> Result<(), Failure> {
+        let now = Instant::now();
+        if self.heartbeat.recv_deadline().is_some_and(|d| d <= now) {
+            let ms = self.heartbeat.recv_timeout_ms();
+            return Err(StompError::HeartbeatTimeout(ms).into());
+        }
+        if self.heartbeat.send_deadline().is_some_and(|d| d <= now) {
+            wire.push_heartbeat();
+        }
+        if self.throttle.resume_at().is_some_and(|d| d <= now) {
+            self.throttle.resume();
+        }
+        Ok(())
     }
 
     /// The peer showed a sign of life: heart-beat deadline and presence TTL move.
