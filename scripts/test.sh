@@ -11,7 +11,18 @@ started=$SECONDS
 section() {
     printf '\n==== %s ====\n' "$*"
 }
-trap 'status=$?; if (( status != 0 )); then printf "\n==== FAILED (exit %d) after %ds ====\n" "$status" "$((SECONDS - started))"; fi' EXIT
+stop_services=0
+finish() {
+    local status=$?
+    # Stop what this run started (set STOMPBOX_KEEP_SERVICES=1 to keep them up between runs).
+    if (( stop_services )) && [[ "${STOMPBOX_KEEP_SERVICES:-0}" != 1 ]]; then
+        ./scripts/services.sh down >/dev/null 2>&1 || true
+    fi
+    if (( status != 0 )); then
+        printf "\n==== FAILED (exit %d) after %ds ====\n" "$status" "$((SECONDS - started))"
+    fi
+}
+trap finish EXIT
 
 section "cargo fmt --check"
 cargo fmt --all -- --check
@@ -35,6 +46,7 @@ if [[ ! -x "$STOMPBOX_BIN" ]]; then
 fi
 
 section "services for the persistence tests (scripts/services.sh)"
+stop_services=1
 ./scripts/services.sh up
 export STOMPBOX_REQUIRE_SERVICES=1
 
