@@ -19,7 +19,7 @@ async fn concurrent_appends_all_survive_drop_and_reopen_in_id_order() -> anyhow:
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("chat.sqlite3");
     let store = Arc::new(SqliteStore::open(&path)?);
-    group(&store, "g", "alice", &["alice", "bob"]).await;
+    group(&*store, "g", "alice", &["alice", "bob"]).await;
     let next_id = Arc::new(AtomicU64::new(1));
     let mut tasks = Vec::new();
     for task in 0..50 {
@@ -57,7 +57,7 @@ async fn kill_9_child_appends_until_killed() -> anyhow::Result<()> {
         return Ok(());
     };
     let store = Arc::new(SqliteStore::open(std::path::Path::new(&path))?);
-    group(&store, "g", "writer", &["writer"]).await;
+    group(&*store, "g", "writer", &["writer"]).await;
     let next_id = Arc::new(AtomicU64::new(1));
     let mut tasks = Vec::new();
     for _ in 0..16 {

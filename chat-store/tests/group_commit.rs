@@ -12,7 +12,7 @@ use common::{file_store, group, ids, message};
 async fn a_failing_op_in_a_batch_does_not_undo_the_others() -> anyhow::Result<()> {
     let (_dir, store) = file_store();
     let store = Arc::new(store);
-    group(&store, "g", "alice", &["alice"]).await;
+    group(&*store, "g", "alice", &["alice"]).await;
     let mut tasks = Vec::new();
     for id in 1..=300u64 {
         let store = Arc::clone(&store);
