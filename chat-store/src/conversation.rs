@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::StoreError;
+
 /// A user's principal name, as authenticated by the broker.
 pub type UserId = String;
 /// A conversation's id: derived for DIRECT ([`direct_id`]), chosen by the caller for GROUP.
@@ -68,6 +70,52 @@ pub struct NewConversation {
     /// The creator included (by the caller).
     pub members: Vec<UserId>,
     pub at_ms: u64,
+}
+
+impl NewConversation {
+    /// Checks the rules every store enforces before creating (creator among the members, a
+    /// non-empty id, DIRECT: exactly two members and their `direct_id`, GROUP: not shaped like
+    /// a direct id) and returns the distinct members in order.
+    pub fn checked_members(&self) -> Result<Vec<UserId>, StoreError> {
+        let invalid = |why: &str| Err(StoreError::Invalid(why.to_string()));
+        let mut members: Vec<UserId> = Vec::with_capacity(self.members.len());
+        for user in &self.members {
+            if !members.contains(user) {
+                members.push(user.clone());
+            }
+        }
+        if !members.contains(&self.creator) {
+            return invalid("the creator must be a member");
+        }
+        if self.id.is_empty() {
+            return invalid("a conversation id must not be empty");
+        }
+        match self.kind {
+            ConversationKind::Direct => {
+                let [a, b] = members.as_slice() else {
+                    return invalid("a direct conversation has exactly two members");
+                };
+                if self.id != direct_id(a, b) {
+                    return invalid("a direct conversation's id must be direct_id of its members");
+                }
+            }
+            ConversationKind::Group => {
+                if direct_pair(&self.id).is_some() {
+                    return invalid("a group id must not have the form of a direct id");
+                }
+            }
+        }
+        Ok(members)
+    }
+
+    /// The role `user` gets at creation: a group's creator is its admin.
+    pub fn role_of(&self, user: &str) -> Role {
+        if self.kind == ConversationKind::Group && user == self.creator {
+            Role::Admin
+        } else {
+            Role::Member
+        }
+    }
 }
 
 /// The DIRECT conversation id of a pair of users, the same for both orders:

@@ -3,9 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::conversation::{
-    Conversation, ConversationKind, NewConversation, Role, UserId, direct_id, direct_pair,
-};
+use crate::conversation::{Conversation, ConversationKind, NewConversation, Role, UserId};
 use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
@@ -46,40 +44,14 @@ pub(crate) fn create_conversation(
     new: NewConversation,
 ) -> Result<Conversation, StoreError> {
     let at = sql_int(new.at_ms, "timestamp")?;
-    let mut members: Vec<UserId> = Vec::with_capacity(new.members.len());
-    for user in new.members {
-        if !members.contains(&user) {
-            members.push(user);
-        }
-    }
-    if !members.contains(&new.creator) {
-        return Err(invalid("the creator must be a member"));
-    }
-    if new.id.is_empty() {
-        return Err(invalid("a conversation id must not be empty"));
-    }
-    match new.kind {
-        ConversationKind::Direct => {
-            let [a, b] = members.as_slice() else {
-                return Err(invalid("a direct conversation has exactly two members"));
-            };
-            if new.id != direct_id(a, b) {
-                return Err(invalid(
-                    "a direct conversation's id must be direct_id of its members",
-                ));
+    let members = new.checked_members()?;
+    if let Some(existing) = query::conversation(conn, &new.id)? {
+        return match new.kind {
+            ConversationKind::Direct => Ok(existing),
+            ConversationKind::Group => {
+                Err(invalid(format!("conversation {} already exists", new.id)))
             }
-            if let Some(existing) = query::conversation(conn, &new.id)? {
-                return Ok(existing);
-            }
-        }
-        ConversationKind::Group => {
-            if direct_pair(&new.id).is_some() {
-                return Err(invalid("a group id must not have the form of a direct id"));
-            }
-            if query::conversation(conn, &new.id)?.is_some() {
-                return Err(invalid(format!("conversation {} already exists", new.id)));
-            }
-        }
+        };
     }
     ensure_user(conn, &new.creator, at)?;
     conn.prepare_cached(
@@ -87,12 +59,7 @@ pub(crate) fn create_conversation(
     )?
     .execute(params![new.id, new.kind, new.name, new.creator, at])?;
     for user in &members {
-        let role = if new.kind == ConversationKind::Group && *user == new.creator {
-            Role::Admin
-        } else {
-            Role::Member
-        };
-        insert_member(conn, &new.id, user, role, at)?;
+        insert_member(conn, &new.id, user, new.role_of(user), at)?;
     }
     query::existing_conversation(conn, &new.id)
 }

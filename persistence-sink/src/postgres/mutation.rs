@@ -3,7 +3,7 @@
 
 use chat_store::{
     Appended, Conversation, ConversationKind, NewConversation, ReadMark, ReceiptStatus, Role,
-    StatusChange, StoreError, StoredMessage, UserId, direct_id, direct_pair,
+    StatusChange, StoreError, StoredMessage, UserId,
 };
 use tokio_postgres::Transaction;
 
@@ -47,35 +47,7 @@ pub(crate) async fn create_conversation(
     new: NewConversation,
 ) -> Result<Conversation, StoreError> {
     let at = sql_int(new.at_ms, "timestamp")?;
-    let mut members: Vec<UserId> = Vec::with_capacity(new.members.len());
-    for user in new.members {
-        if !members.contains(&user) {
-            members.push(user);
-        }
-    }
-    if !members.contains(&new.creator) {
-        return Err(invalid("the creator must be a member"));
-    }
-    if new.id.is_empty() {
-        return Err(invalid("a conversation id must not be empty"));
-    }
-    match new.kind {
-        ConversationKind::Direct => {
-            let [a, b] = members.as_slice() else {
-                return Err(invalid("a direct conversation has exactly two members"));
-            };
-            if new.id != direct_id(a, b) {
-                return Err(invalid(
-                    "a direct conversation's id must be direct_id of its members",
-                ));
-            }
-        }
-        ConversationKind::Group => {
-            if direct_pair(&new.id).is_some() {
-                return Err(invalid("a group id must not have the form of a direct id"));
-            }
-        }
-    }
+    let members = new.checked_members()?;
     ensure_user(tx, &new.creator, at).await?;
     // ON CONFLICT: two concurrent creates of one DIRECT pair both succeed with the same row.
     let inserted = tx
@@ -101,12 +73,7 @@ pub(crate) async fn create_conversation(
         };
     }
     for user in &members {
-        let role = if new.kind == ConversationKind::Group && *user == new.creator {
-            Role::Admin
-        } else {
-            Role::Member
-        };
-        insert_member(tx, &new.id, user, role, at).await?;
+        insert_member(tx, &new.id, user, new.role_of(user), at).await?;
     }
     query::existing_conversation(tx, &new.id).await
 }
