@@ -142,16 +142,21 @@ impl Chat {
     ) {
         let user = session.principal.name().to_string();
         // Errors of a send name its clientMessageId, so the client knows which one failed.
-        let client_message_id = (action == "chat.send")
-            .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
-            .flatten()
-            .and_then(|v| v.get("clientMessageId")?.as_str().map(str::to_string));
+        let mut client_message_id = None;
+        let prepared = ops::prepare(
+            &self.core,
+            &user,
+            Some(session),
+            action,
+            &body,
+            &mut client_message_id,
+        );
         let requester = Requester::Session {
             session: Arc::clone(session),
             receipt,
             client_message_id,
         };
-        let work = match ops::prepare(&self.core, &user, Some(session), action, &body) {
+        let work = match prepared {
             Ok(work) => work,
             Err(error) => return finish(&self.core, requester, Err(error)),
         };
@@ -164,7 +169,7 @@ impl Chat {
 
     /// The service API's way in: runs `action` as `user` and waits for its outcome.
     pub async fn call(&self, user: &str, action: &str, body: &[u8]) -> Result<Outcome, AppError> {
-        let work = ops::prepare(&self.core, user, None, action, body)?;
+        let work = ops::prepare(&self.core, user, None, action, body, &mut None)?;
         let (tx, rx) = oneshot::channel();
         self.jobs_tx
             .try_send(Job {

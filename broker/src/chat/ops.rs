@@ -46,20 +46,32 @@ fn payload_of(core: &ChatCore, value: serde_json::Value) -> Payload {
     core.payload(value)
 }
 
-/// The synchronous half of an operation.
+/// The synchronous half of an operation. For a send, `client_message_id` is set (even when
+/// the request is refused, if the body names one) so errors can say which message failed.
 pub fn prepare(
     core: &Arc<ChatCore>,
     user: &str,
     session: Option<&Arc<SessionHandle>>,
     action: &str,
     body: &[u8],
+    client_message_id: &mut Option<String>,
 ) -> Result<Work, AppError> {
     let core = Arc::clone(core);
     let user = user.to_string();
     let session = session.cloned();
     Ok(match action {
         "chat.send" => {
-            let request: model::SendMessage = parse(body)?;
+            let request: model::SendMessage = match parse(body) {
+                Ok(request) => request,
+                Err(e) => {
+                    // Only on this error path is the body read a second time, loosely.
+                    *client_message_id = serde_json::from_slice::<serde_json::Value>(body)
+                        .ok()
+                        .and_then(|v| v.get("clientMessageId")?.as_str().map(str::to_string));
+                    return Err(e);
+                }
+            };
+            client_message_id.clone_from(&request.client_message_id);
             check_rate(&core, &user)?;
             let limit = core.config.max_content;
             if request.content.len() > limit {
