@@ -178,7 +178,7 @@ pub enum SlowConsumerPolicy {
     /// Send ERROR `slow consumer` and close: the client learns and can resync.
     #[default]
     Disconnect,
-    /// Drop the message for this session only and count it.
+    /// Drop the message for this session only (the session stays connected).
     Drop,
 }
 

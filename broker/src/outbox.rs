@@ -51,7 +51,6 @@ struct State {
     bytes: usize,
     overflowed: bool,
     closed: bool,
-    dropped: u64,
 }
 
 #[derive(Debug)]
@@ -94,7 +93,6 @@ impl Outbox {
             if state.items.len() >= self.max_frames || state.bytes + weight > self.max_bytes {
                 match self.policy {
                     SlowConsumerPolicy::Drop => {
-                        state.dropped += 1;
                         return Err((PushError::Full, item));
                     }
                     SlowConsumerPolicy::Disconnect => state.overflowed = true,
@@ -134,7 +132,6 @@ impl Outbox {
                 || state.items.len() >= self.max_frames / 2
                 || state.bytes + weight > self.max_bytes / 2
             {
-                state.dropped += 1;
                 return false;
             }
             state.bytes += weight;
@@ -169,10 +166,5 @@ impl Outbox {
         state.closed = true;
         state.bytes = 0;
         std::mem::take(&mut state.items)
-    }
-
-    /// Messages dropped under the `Drop` policy.
-    pub fn dropped(&self) -> u64 {
-        self.state.lock().dropped
     }
 }

@@ -80,10 +80,6 @@ impl Router {
             .collect()
     }
 
-    pub fn session_count(&self) -> usize {
-        self.sessions.len()
-    }
-
     /// The queue named `name`, created on first use.
     pub fn queue(&self, name: &str) -> Arc<Queue> {
         if let Some(q) = self.queues.get(name) {

@@ -139,11 +139,6 @@ impl Queue {
         self.dispatch(&mut state);
     }
 
-    /// Messages waiting for a consumer.
-    pub fn depth(&self) -> usize {
-        self.state.lock().messages.len()
-    }
-
     /// Hands waiting messages to consumers with room, round-robin. A consumer whose outbox
     /// refuses (closed or overflowing) is dropped from the rotation; its session is ending and
     /// will requeue what it held.
