@@ -5,8 +5,9 @@
 //! Ordering: every request is turned into a future and handed, in arrival order, to one
 //! sequencer task. The sequencer runs the futures concurrently (so the store can group-commit
 //! many appends into one fsync) but applies their effects strictly in arrival order. Message
-//! ids are taken when the request arrives, so within a node delivery order, id order and
-//! storage order agree.
+//! ids are taken when the sequencer takes the request (not when a session parses it: two
+//! sessions on two threads would otherwise race between taking an id and joining the queue),
+//! so within a node delivery order and id order agree.
 
 mod effect;
 pub mod error;
@@ -21,7 +22,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use chat_store::{ChatStore, Conversation};
 use dashmap::DashMap;
-use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
@@ -67,7 +67,7 @@ pub enum Requester {
 
 struct Job {
     requester: Requester,
-    work: BoxFuture<'static, Result<Outcome, AppError>>,
+    work: ops::Work,
 }
 
 /// Shared state the operations read.
@@ -302,7 +302,9 @@ async fn sequence(
             () = shutdown.cancelled(), if running.is_empty() => return,
             job = jobs_rx.recv(), if running.len() < MAX_IN_FLIGHT => {
                 let Some(Job { requester, work }) = job else { return };
-                running.push_back(async move { (requester, work.await) });
+                // Built here, in arrival order (a send takes its message id now).
+                let future = work();
+                running.push_back(async move { (requester, future.await) });
             }
             Some((requester, result)) = running.next() => finish(&core, requester, result),
         }

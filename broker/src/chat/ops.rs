@@ -30,7 +30,16 @@ const MAX_MEMBERS: usize = 1000;
 /// A typing indicator repeating the same state within this window is coalesced away.
 const TYPING_COALESCE: std::time::Duration = std::time::Duration::from_millis(1000);
 
-pub type Work = BoxFuture<'static, Result<Outcome, AppError>>;
+/// An operation's asynchronous half, built when the sequencer takes the request: the moment
+/// that fixes its place in line, so a message id taken then is in arrival order.
+pub type Work = Box<dyn FnOnce() -> BoxFuture<'static, Result<Outcome, AppError>> + Send>;
+
+/// Work whose future can be built now (it only needs its place in line, not an id).
+fn later(
+    future: impl std::future::Future<Output = Result<Outcome, AppError>> + Send + 'static,
+) -> Work {
+    Box::new(move || future.boxed())
+}
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     Ok(serde_json::from_slice(body)?)
@@ -80,45 +89,48 @@ pub fn prepare(
                     limit,
                 });
             }
-            // The id is taken now, in arrival order: id order is delivery order on this node.
-            let message_id = core.ids.next_id();
-            send(core, user, request, message_id).boxed()
+            // The id is taken when the sequencer takes the request, so id order is arrival
+            // order is delivery order on this node, whichever session sent it.
+            Box::new(move || {
+                let message_id = core.ids.next_id();
+                send(core, user, request, message_id).boxed()
+            })
         }
         "chat.delivered" => {
             let request: model::Delivered = parse(body)?;
-            delivered(core, user, request).boxed()
+            later(delivered(core, user, request))
         }
         "chat.read" => {
             let request: model::Read = parse(body)?;
-            read(core, user, request).boxed()
+            later(read(core, user, request))
         }
         "chat.typing" => {
             let request: model::Typing = parse(body)?;
-            typing(core, user, request).boxed()
+            later(typing(core, user, request))
         }
         "chat.sync" => {
             let request: model::Sync = parse(body)?;
             let session = session.ok_or(AppError::UnknownAction(action.into()))?;
-            sync(core, user, session, request).boxed()
+            later(sync(core, user, session, request))
         }
         "chat.history" => {
             let request: model::History = parse(body)?;
-            history(core, user, session, request).boxed()
+            later(history(core, user, session, request))
         }
         "conversation.create" => {
             let request: model::CreateConversation = parse(body)?;
             let group_id = format!("g:{}", core.ids.next_id());
-            create(core, user, request, group_id).boxed()
+            later(create(core, user, request, group_id))
         }
         "conversation.members" => {
             let request: model::UpdateMembers = parse(body)?;
-            members(core, user, request).boxed()
+            later(members(core, user, request))
         }
-        "conversation.list" => list(core, user, session).boxed(),
+        "conversation.list" => later(list(core, user, session)),
         "presence.query" => {
             let request: model::PresenceQuery = parse(body)?;
             let session = session.ok_or(AppError::UnknownAction(action.into()))?;
-            presence_query(core, session, request).boxed()
+            later(presence_query(core, session, request))
         }
         other => return Err(AppError::UnknownAction(other.to_string())),
     })
@@ -673,7 +685,7 @@ async fn presence_query(
 
 /// A user came online or went offline: tell their contacts.
 pub fn presence_change(core: Arc<ChatCore>, change: Change) -> Work {
-    async move {
+    later(async move {
         let contacts = core.store.contacts_of(&change.user).await?;
         let body = json!({
             "userId": change.user,
@@ -690,6 +702,5 @@ pub fn presence_change(core: Arc<ChatCore>, change: Change) -> Work {
             effects,
             ..Outcome::default()
         })
-    }
-    .boxed()
+    })
 }
