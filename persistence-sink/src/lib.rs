@@ -9,11 +9,13 @@
 //! - [`kafka`]: topic creation and the idempotent (`acks=all`) producer.
 //! - [`sink`]: applying a batch of records to PostgreSQL idempotently.
 //! - [`pipeline`]: the sink's consumer loop (batches, retries, dead letters, offset commits).
+//! - [`metrics`]: the sink's counters and persistence lag.
 
 pub mod kafka;
+pub mod metrics;
 pub mod pipeline;
 mod postgres;
 pub mod record;
 pub mod sink;
 
-pub use postgres::{PartitionReport, PostgresConfig, PostgresStore, is_transient};
+pub use postgres::{PartitionReport, Position, PostgresConfig, PostgresStore, is_transient};
