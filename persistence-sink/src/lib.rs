@@ -10,6 +10,8 @@
 //! - [`sink`]: applying a batch of records to PostgreSQL idempotently.
 //! - [`pipeline`]: the sink's consumer loop (batches, retries, dead letters, offset commits).
 //! - [`metrics`]: the sink's counters and persistence lag.
+//! - [`StreamedStore`]: the broker's chat store in this mode — accept to Kafka, RECEIPT on
+//!   Kafka's ack, reads from PostgreSQL behind a barrier that makes them gap-free.
 
 pub mod kafka;
 pub mod metrics;
@@ -17,5 +19,7 @@ pub mod pipeline;
 mod postgres;
 pub mod record;
 pub mod sink;
+mod streamed;
 
 pub use postgres::{PartitionReport, Position, PostgresConfig, PostgresStore, is_transient};
+pub use streamed::StreamedStore;

@@ -109,6 +109,8 @@ async fn apply_once(
                     applied.read_marks += 1;
                 }
             }
+            // Nothing to apply: its offset counts as done like any other record's.
+            Event::Mark { .. } => {}
         }
     }
     insert_messages(&tx, &mut pending, &mut applied).await?;

@@ -5,6 +5,7 @@
 pub(crate) mod error;
 pub(crate) mod mutation;
 pub(crate) mod partition;
+mod preview;
 pub(crate) mod progress;
 mod query;
 pub(crate) mod row;
