@@ -91,10 +91,10 @@ def start_broker(log_dir: Path, *extra_args: str, data_dir: Path | None = None) 
     # Never the repo's cwd, never shared between brokers -- unless a test restarts a broker on
     # the previous one's store (`data_dir=`), as after a crash.
     data_dir = data_dir or log_dir / f"{name}-data"
-    if streamed.enabled():
-        # Kafka + PostgreSQL + a sink instead of the embedded store, per store identity.
+    if mode := streamed.mode():
+        # PostgreSQL (and Kafka + a sink) instead of the embedded store, per store identity.
         if data_dir not in STORAGES:
-            STORAGES[data_dir] = streamed.Storage.create(log_dir)
+            STORAGES[data_dir] = streamed.Storage.create(log_dir, with_kafka=mode == "streamed")
         extra_args = (*STORAGES[data_dir].broker_args(), *extra_args)
     # A developer's STOMPBOX_* settings (config file, heartbeat, auth) must not leak into tests.
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOMPBOX_")}
@@ -155,7 +155,8 @@ STORAGES: dict[Path, streamed.Storage] = {}
 def stop_sinks():
     yield
     for storage in STORAGES.values():
-        storage.sink.stop()
+        if storage.sink is not None:
+            storage.sink.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
-"""The write path for scale, for the suites: brokers on Kafka + PostgreSQL with a real sink.
+"""The broker's other stores, for the suites: PostgreSQL, and Kafka + PostgreSQL with a sink.
 
 `STOMPBOX_TEST_STORAGE=streamed` makes every broker the suites start run with
-`--postgres-url`/`--kafka-brokers` instead of the embedded store. Each store identity (a
+`--postgres-url`/`--kafka-brokers` instead of the embedded store (`=postgres`: with
+`--postgres-url` only, chat straight on PostgreSQL). Each store identity (a
 broker's `data_dir`, so a broker restarted on the same `data_dir` finds its messages again)
 gets its own PostgreSQL database, its own Kafka topic, and its own `stompbox-sink` process
 moving that topic into that database. The services are the ones `scripts/services.sh up`
@@ -27,8 +28,12 @@ READY_S = 30.0
 PARTITIONS = 2
 
 
-def enabled() -> bool:
-    return os.environ.get("STOMPBOX_TEST_STORAGE") == "streamed"
+def mode() -> str | None:
+    """`streamed`, `postgres`, or None (the embedded store)."""
+    chosen = os.environ.get("STOMPBOX_TEST_STORAGE") or None
+    if chosen not in (None, "streamed", "postgres"):
+        raise RuntimeError(f"STOMPBOX_TEST_STORAGE={chosen!r}: use streamed or postgres")
+    return chosen
 
 
 def services() -> dict[str, str]:
@@ -138,21 +143,26 @@ class Storage:
     """One store identity: a database, a topic, and the sink between them."""
 
     postgres_url: str
-    kafka: str
+    kafka: str | None
     topic: str
-    sink: Sink
+    sink: Sink | None
 
     @classmethod
-    def create(cls, log_dir: Path, kafka: str | None = None, start_sink: bool = True) -> "Storage":
+    def create(
+        cls, log_dir: Path, kafka: str | None = None, start_sink: bool = True, with_kafka: bool = True
+    ) -> "Storage":
         found = services()
-        missing = [k for k in ("STOMPBOX_POSTGRES_URL", "STOMPBOX_KAFKA_BROKERS") if k not in found]
+        needed = ["STOMPBOX_POSTGRES_URL"] + (["STOMPBOX_KAFKA_BROKERS"] if with_kafka and not kafka else [])
+        missing = [k for k in needed if k not in found]
         if missing:
             raise RuntimeError(f"streamed storage needs {missing}: run scripts/services.sh up")
         name = f"sbt_{uuid.uuid4().hex[:12]}"
         psql(found["STOMPBOX_POSTGRES_URL"], f"CREATE DATABASE {name}")
         url = database_url(found["STOMPBOX_POSTGRES_URL"], name)
-        kafka = kafka or found["STOMPBOX_KAFKA_BROKERS"]
         topic = name.replace("_", ".")
+        if not with_kafka:
+            return cls(url, None, topic, None)
+        kafka = kafka or found["STOMPBOX_KAFKA_BROKERS"]
         sink = Sink(kafka, url, topic, log_dir / f"{name}-sink.log")
         storage = cls(url, kafka, topic, sink)
         if start_sink:
@@ -160,6 +170,8 @@ class Storage:
         return storage
 
     def broker_args(self) -> list[str]:
+        if self.kafka is None:
+            return ["--postgres-url", self.postgres_url]
         return [
             "--postgres-url", self.postgres_url,
             "--kafka-brokers", self.kafka,

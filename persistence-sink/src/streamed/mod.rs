@@ -75,7 +75,7 @@ impl StreamedStore {
             config.events_topic.clone(),
             Arc::clone(&in_flight),
         );
-        tokio::spawn(create_topics(config));
+        tokio::spawn(create_topics(config, producer.clone()));
         Ok(Self {
             postgres,
             producer,
@@ -125,11 +125,16 @@ fn kafka_error(what: &str, e: &rdkafka::error::KafkaError) -> StoreError {
     }
 }
 
-async fn create_topics(config: KafkaConfig) {
+async fn create_topics(config: KafkaConfig, producer: EventProducer) {
     let mut pause = Duration::from_millis(100);
     loop {
         match kafka::ensure_topics(&config).await {
-            Ok(()) => return,
+            Ok(()) => {
+                // The producer learns the new topic now, not on the first message (which
+                // otherwise waits ~1 s for librdkafka's metadata refresh).
+                producer.partition_count().await;
+                return;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?pause, "Kafka topics not created yet");
                 tokio::time::sleep(pause).await;
