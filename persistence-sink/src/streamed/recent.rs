@@ -163,6 +163,25 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_of_a_message_in_doubt_resends_it_once() {
+        let recent = RecentIds::new(10, Duration::from_secs(60));
+        assert!(matches!(
+            recent.claim(&message(1, Some("k"))),
+            Claim::Claimed
+        ));
+        recent.doubt(&message(1, Some("k")));
+        match recent.claim(&message(2, Some("k"))) {
+            Claim::Resend(original) => assert_eq!(original.message_id, 1),
+            other => panic!("expected a resend of the original, got {other:?}"),
+        }
+        // The resend holds the key again: a second retry meanwhile is a plain duplicate.
+        assert!(matches!(
+            recent.claim(&message(3, Some("k"))),
+            Claim::Taken(_)
+        ));
+    }
+
+    #[test]
     fn bounded_by_count() {
         let recent = RecentIds::new(2, Duration::from_secs(60));
         for (id, key) in [(1, "a"), (2, "b"), (3, "c")] {
