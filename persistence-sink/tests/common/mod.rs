@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod private_postgres;
+pub mod sink_process;
+pub mod workload;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
