@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::private_postgres::PrivatePostgres;
 use common::sink_process::SinkProcess;
 use common::workload::{Chat, PER_CONVERSATION, produce, stored};
-use persistence_sink::kafka::{KafkaConfig, ensure_topics};
+use persistence_sink::kafka::KafkaConfig;
 use persistence_sink::{PostgresConfig, PostgresStore};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -95,11 +95,7 @@ async fn the_sink_waits_out_a_postgres_outage_and_catches_up_exactly() -> anyhow
         Chat::new(100).create(&store).await;
     }
     let chat = Chat::new(100);
-    let mut kafka = KafkaConfig::new(brokers);
-    kafka.events_topic = common::unique("pg-outage");
-    kafka.dead_letter_topic = format!("{}.dlt", kafka.events_topic);
-    kafka.partitions = 3;
-    ensure_topics(&kafka).await?;
+    let kafka = common::fresh_topics(brokers, "pg-outage", 3).await;
     let group = common::unique("pg-outage-group");
     let dir = tempfile::tempdir()?;
     let log = dir.path().join("sink.log");
@@ -145,11 +141,6 @@ async fn the_sink_waits_out_a_postgres_outage_and_catches_up_exactly() -> anyhow
         "committed {committed_after:?}, acked {after:?}"
     );
 
-    let status = sink.terminate(Duration::from_secs(10))?;
-    assert!(
-        status.success(),
-        "exit after SIGTERM: {status:?}\n{}",
-        sink.log()
-    );
+    sink.stop_gracefully()?;
     Ok(())
 }

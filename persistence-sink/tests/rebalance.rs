@@ -8,7 +8,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::workload::{Chat, PER_CONVERSATION, produce, stored};
-use persistence_sink::kafka::{KafkaConfig, ensure_topics};
 use persistence_sink::pipeline::{SinkConfig, run};
 use tokio_util::sync::CancellationToken;
 
@@ -23,11 +22,7 @@ async fn a_rebalance_mid_run_stops_no_sink_and_loses_nothing() -> anyhow::Result
     let Some(fixture) = common::schema_store("sink rebalance").await else {
         return Ok(());
     };
-    let mut kafka = KafkaConfig::new(brokers);
-    kafka.events_topic = common::unique("rebalance");
-    kafka.dead_letter_topic = format!("{}.dlt", kafka.events_topic);
-    kafka.partitions = 4;
-    ensure_topics(&kafka).await?;
+    let kafka = common::fresh_topics(brokers, "rebalance", 4).await;
     let chat = Chat::new(100);
     chat.create(&*fixture).await;
     let acked = produce(&kafka, &chat.events(0, PER_CONVERSATION)).await?;

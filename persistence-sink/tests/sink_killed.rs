@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::sink_process::{SinkProcess, url_in_schema};
 use common::workload::{Chat, PER_CONVERSATION, produce, stored};
-use persistence_sink::kafka::{KafkaConfig, ensure_topics};
 
 /// Bound on the restarted sink catching up: seconds on an idle machine, much longer on one
 /// shared with other builds.
@@ -26,11 +25,7 @@ async fn a_sink_killed_mid_batch_loses_and_doubles_nothing() -> anyhow::Result<(
     let Some(fixture) = common::schema_store("sink kill -9").await else {
         return Ok(());
     };
-    let mut kafka = KafkaConfig::new(brokers);
-    kafka.events_topic = common::unique("killed");
-    kafka.dead_letter_topic = format!("{}.dlt", kafka.events_topic);
-    kafka.partitions = 4;
-    ensure_topics(&kafka).await?;
+    let kafka = common::fresh_topics(brokers, "killed", 4).await;
     let chat = Chat::new(200);
     chat.create(&*fixture).await;
     let acked = produce(&kafka, &chat.events(0, PER_CONVERSATION)).await?;
@@ -92,11 +87,6 @@ async fn a_sink_killed_mid_batch_loses_and_doubles_nothing() -> anyhow::Result<(
     assert_eq!(after, expected, "{}", sink.log());
     assert_eq!(distinct, expected.messages);
 
-    let status = sink.terminate(Duration::from_secs(10))?;
-    assert!(
-        status.success(),
-        "exit after SIGTERM: {status:?}\n{}",
-        sink.log()
-    );
+    sink.stop_gracefully()?;
     Ok(())
 }

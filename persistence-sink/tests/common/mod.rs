@@ -61,6 +61,22 @@ pub fn kafka_brokers(test: &str) -> Option<String> {
     service("STOMPBOX_KAFKA_BROKERS", test)
 }
 
+/// Fresh events and dead-letter topics (created) of `partitions` partitions on `brokers`.
+pub async fn fresh_topics(
+    brokers: String,
+    name: &str,
+    partitions: i32,
+) -> persistence_sink::kafka::KafkaConfig {
+    let mut kafka = persistence_sink::kafka::KafkaConfig::new(brokers);
+    kafka.events_topic = unique(name);
+    kafka.dead_letter_topic = format!("{}.dlt", kafka.events_topic);
+    kafka.partitions = partitions;
+    persistence_sink::kafka::ensure_topics(&kafka)
+        .await
+        .expect("create the test topics");
+    kafka
+}
+
 /// A name no other test (or earlier run) uses: pid, a counter, and the time.
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);

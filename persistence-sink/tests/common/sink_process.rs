@@ -120,6 +120,17 @@ impl SinkProcess {
         )
     }
 
+    /// SIGTERM must end the sink cleanly (exit status 0) within a few seconds.
+    pub fn stop_gracefully(&mut self) -> anyhow::Result<()> {
+        let status = self.terminate(Duration::from_secs(10))?;
+        anyhow::ensure!(
+            status.success(),
+            "exit after SIGTERM: {status:?}\n{}",
+            self.log()
+        );
+        Ok(())
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }

@@ -1,5 +1,6 @@
 //! `stompbox-sink-bench`: the sink's throughput and persistence lag against the real services
-//! (`scripts/services.sh up`; the env file or STOMPBOX_POSTGRES_URL / STOMPBOX_KAFKA_BROKERS).
+//! (`scripts/services.sh up`, then `set -a; . .run/services.env; set +a` for
+//! STOMPBOX_POSTGRES_URL / STOMPBOX_KAFKA_BROKERS, or the flags).
 //!
 //! - `throughput`: produces N MESSAGE records first, then runs the sink (in this process, the
 //!   library's pipeline) and times it from start until every row is in PostgreSQL.
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use persistence_sink::kafka::{EventProducer, KafkaConfig, ensure_topics};
 use persistence_sink::metrics::SinkMetrics;
@@ -29,9 +29,9 @@ use crate::workload::Workload;
 #[command(name = "stompbox-sink-bench")]
 struct Cli {
     #[arg(long, env = "STOMPBOX_KAFKA_BROKERS")]
-    kafka_brokers: Option<String>,
+    kafka_brokers: String,
     #[arg(long, env = "STOMPBOX_POSTGRES_URL")]
-    postgres_url: Option<String>,
+    postgres_url: String,
     #[arg(long, default_value_t = 12)]
     partitions: i32,
     /// Conversations the messages are spread over (two members each).
@@ -72,24 +72,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Only the sink's warnings (retries, dead letters) interleave with the figures.
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_max_level(tracing::Level::WARN)
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let env = services_env();
-    let brokers = cli
-        .kafka_brokers
-        .clone()
-        .or_else(|| env.get("STOMPBOX_KAFKA_BROKERS").cloned())
-        .context("no Kafka: --kafka-brokers or scripts/services.sh up")?;
-    let url = cli
-        .postgres_url
-        .clone()
-        .or_else(|| env.get("STOMPBOX_POSTGRES_URL").cloned())
-        .context("no PostgreSQL: --postgres-url or scripts/services.sh up")?;
+    let brokers = cli.kafka_brokers.clone();
+    let url = cli.postgres_url.clone();
 
     let run_id = format!(
         "bench_{}_{}",
@@ -268,16 +258,4 @@ async fn count_rows(url: &str, schema: &str) -> anyhow::Result<()> {
     let (rows, distinct): (i64, i64) = (row.get(0), row.get(1));
     println!("rows in {schema}.messages: {rows} ({distinct} distinct ids)");
     Ok(())
-}
-
-/// `.run/services.env` of this work tree (what `scripts/services.sh up` wrote), if any.
-fn services_env() -> std::collections::HashMap<String, String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.run/services.env");
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
 }
