@@ -141,12 +141,16 @@ async fn main() -> anyhow::Result<()> {
             );
             let metrics = SinkMetrics::default();
             let started = Instant::now();
+            let cpu_before = cpu_seconds();
             with_sink(&kafka, &sink, &store, &metrics, messages).await?;
             let took = started.elapsed();
+            let cpu = cpu_seconds() - cpu_before;
             println!(
-                "sink: {messages} messages into PostgreSQL in {took:.2?}: {:.0} msgs/s ({} batches)",
+                "sink: {messages} messages into PostgreSQL in {took:.2?}: {:.0} msgs/s ({} batches); \
+                 sink process CPU {cpu:.2} s ({:.0} % of one core)",
                 messages as f64 / took.as_secs_f64(),
-                metrics.batches.load(Ordering::Relaxed)
+                metrics.batches.load(Ordering::Relaxed),
+                100.0 * cpu / took.as_secs_f64()
             );
         }
         Mode::Lag { rate, duration } => {
@@ -258,4 +262,19 @@ async fn count_rows(url: &str, schema: &str) -> anyhow::Result<()> {
     let (rows, distinct): (i64, i64) = (row.get(0), row.get(1));
     println!("rows in {schema}.messages: {rows} ({distinct} distinct ids)");
     Ok(())
+}
+
+/// User + system CPU seconds of this process (from /proc/self/stat, in clock ticks of
+/// 1/100 s, Linux's USER_HZ): whether the sink side or PostgreSQL is the bottleneck.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesized command name; utime and stime are the 14th and 15th.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
 }
