@@ -130,6 +130,7 @@ async fn insert_messages(
     if pending.is_empty() {
         return Ok(());
     }
+    check_conversations(tx, pending).await?;
     let before = pending.len();
     drop_client_id_retries(tx, pending).await?;
     applied.messages_skipped += (before - pending.len()) as u64;
@@ -263,4 +264,32 @@ async fn drop_client_id_retries(
         None => true,
     });
     Ok(())
+}
+
+/// Refuses (permanently: the record is dead-lettered) a message of a conversation that does not
+/// exist — one query per batch for its distinct conversations, where a foreign key would lock
+/// the conversation row once per message.
+async fn check_conversations(
+    tx: &tokio_postgres::Transaction<'_>,
+    pending: &[&StoredMessage],
+) -> Result<(), StoreError> {
+    let wanted: std::collections::BTreeSet<&str> =
+        pending.iter().map(|m| m.conversation_id.as_str()).collect();
+    let wanted: Vec<&str> = wanted.into_iter().collect();
+    let known: std::collections::HashSet<String> = tx
+        .query(
+            "SELECT id FROM conversations WHERE id = ANY($1)",
+            &[&wanted],
+        )
+        .await
+        .map_err(error::store_error)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    match wanted.iter().find(|id| !known.contains(**id)) {
+        Some(missing) => Err(StoreError::Invalid(format!(
+            "a message of conversation {missing:?}, which does not exist"
+        ))),
+        None => Ok(()),
+    }
 }

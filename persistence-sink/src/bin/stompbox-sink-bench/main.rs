@@ -43,10 +43,6 @@ struct Cli {
     batch_time: Duration,
     #[arg(long, default_value_t = SinkConfig::default().connections)]
     connections: usize,
-    /// Drop the foreign keys of `messages` in the bench schema, to measure what they cost
-    /// (an experiment: the schema keeps them).
-    #[arg(long)]
-    without_foreign_keys: bool,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -89,16 +85,6 @@ async fn main() -> anyhow::Result<()> {
             .map_or(0, |d| d.as_secs())
     );
     let store = store_in_schema(&url, &run_id).await?;
-    if cli.without_foreign_keys {
-        store
-            .client()
-            .await?
-            .batch_execute(
-                "ALTER TABLE messages DROP CONSTRAINT messages_conversation_id_fkey, \
-                 DROP CONSTRAINT messages_sender_id_fkey",
-            )
-            .await?;
-    }
     let mut kafka = KafkaConfig::new(brokers);
     kafka.events_topic = format!("{run_id}.events");
     kafka.dead_letter_topic = format!("{run_id}.dlt");
@@ -118,17 +104,8 @@ async fn main() -> anyhow::Result<()> {
         ..SinkConfig::default()
     };
     println!(
-        "schema {run_id}, topic {} ({} partitions), batch {} / {:?}, {} connections{}",
-        kafka.events_topic,
-        cli.partitions,
-        sink.batch_max,
-        sink.batch_linger,
-        sink.connections,
-        if cli.without_foreign_keys {
-            ", messages without foreign keys"
-        } else {
-            ""
-        }
+        "schema {run_id}, topic {} ({} partitions), batch {} / {:?}, {} connections",
+        kafka.events_topic, cli.partitions, sink.batch_max, sink.batch_linger, sink.connections,
     );
     match cli.mode {
         Mode::Throughput { messages } => {
