@@ -7,7 +7,15 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+# A killed process stays visible until its parent (often PID 1 here) reaps it: a zombie (Z) or
+# dying (X) process counts as gone.
+alive() {
+    [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null || return 1
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [[ "${stat:0:1}" != [ZX] ]]
+}
 
 read_pid() { [[ -f "$1" ]] && head -n1 "$1" || true; }
 
