@@ -50,16 +50,17 @@ export class ResilientChat {
     login,
     passcode = '',
     backoff = { baseMs: 250, capMs: 8000 },
-    heartbeatMs = 10_000,
+    heartbeat = { outgoing: 10_000, incoming: 10_000 },
     syncOverlapMs = 5000,
     resendAfterMs = 10_000,
     onMessage = () => {},
     onPresence = () => {},
+    onConversation = () => {},
     onError = () => {},
     beforeReconnect = async () => {},
   }) {
     Object.assign(this, { login, backoff, syncOverlapMs, resendAfterMs });
-    Object.assign(this, { onMessage, onPresence, onError, beforeReconnect });
+    Object.assign(this, { onMessage, onPresence, onConversation, onError, beforeReconnect });
     this.lastId = '0';
     this.seen = new Map(); // messageId -> message: what the application has shown
     this.duplicates = 0; // copies dropped (sync overlapping live delivery)
@@ -76,8 +77,8 @@ export class ResilientChat {
         ? { webSocketFactory: () => new WebSocket(target(), ['v12.stomp']) }
         : { brokerURL: target() }),
       connectHeaders: { login, passcode },
-      heartbeatIncoming: heartbeatMs,
-      heartbeatOutgoing: heartbeatMs,
+      heartbeatIncoming: heartbeat.incoming,
+      heartbeatOutgoing: heartbeat.outgoing,
       // stomp.js schedules the retry; the wait itself (backoff + jitter) is in beforeConnect.
       reconnectDelay: 1,
       connectionTimeout: 5000,
@@ -127,6 +128,14 @@ export class ResilientChat {
     });
   }
 
+  /** Syncs again from `afterMessageId` on the live connection; resolves when the replay ended. */
+  resync(afterMessageId = '0') {
+    const done = new Promise((resolve) => this.readyWaiters.push(resolve));
+    this.synced = false;
+    this.#sync(afterMessageId);
+    return done;
+  }
+
   async #beforeConnect() {
     if (this.connects === 0 && this.failures === 0) return; // the very first connect
     await this.beforeReconnect(this);
@@ -141,6 +150,7 @@ export class ResilientChat {
     const json = (handler) => (m) => handler(JSON.parse(m.body));
     this.client.subscribe('/user/queue/messages', json((msg) => this.#onMessage(msg)));
     this.client.subscribe('/user/queue/presence', json((p) => this.onPresence(p)));
+    this.client.subscribe('/user/queue/conversations', json((c) => this.onConversation(c)));
     this.client.subscribe('/user/queue/errors', json((e) => this.#onAppError(e)));
     this.client.subscribe('/user/queue/sync', json((s) => this.#onSync(s)));
     // Frames on one connection are handled in order: the subscriptions exist before the sync.
