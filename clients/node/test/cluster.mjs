@@ -58,7 +58,13 @@ async function script(name, args, env = {}) {
 export async function startCluster({ nodes = 3, nodeArgs = [] } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'stompbox-cluster-'));
   const env = { STOMPBOX_CLUSTER_DIR: dir, STOMPBOX_BIN: brokerBinary() };
-  await script('cluster.sh', ['up', '-n', String(nodes), '--', ...nodeArgs], env);
+  try {
+    await script('cluster.sh', ['up', '-n', String(nodes), '--', ...nodeArgs], env);
+  } catch (err) {
+    await script('cluster.sh', ['down'], env).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const vars = readEnv(path.join(dir, 'cluster.env'));
   const list = (key) => vars[key].split(' ');
   return {
