@@ -45,7 +45,7 @@ if [[ ! -x "$STOMPBOX_BIN" ]]; then
     exit 1
 fi
 
-section "services for the persistence tests (scripts/services.sh)"
+section "services: PostgreSQL, tansu, Redis (scripts/services.sh)"
 stop_services=1
 ./scripts/services.sh up
 export STOMPBOX_REQUIRE_SERVICES=1
@@ -60,7 +60,9 @@ section "python client suite (stomp.py over TCP)"
 # want: an empty suite is a broken suite, not a green one.
 (cd clients/python && ../../.venv/bin/python -m pytest)
 
-section "node client suite (@stomp/stompjs over WebSocket)"
+# The cluster files (cluster-*.test.mjs) start 3 nodes behind nginx (scripts/cluster.sh) on the
+# Redis and PostgreSQL above; each is bounded to under 2 minutes.
+section "node client suite (@stomp/stompjs over WebSocket, cluster failure tests)"
 ./scripts/setup-node.sh
 shopt -s nullglob
 node_tests=(clients/node/test/*.test.mjs)
