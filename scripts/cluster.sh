@@ -122,7 +122,10 @@ up() {
     set +a
     mkdir -p "$dir"
     local i pids=() ids=() ws=() stomp=() http=()
-    for ((i = 0; i < nodes; i++)); do start_node "$i" "$bin" "$@"; done
+    # Node 0 alone first: it creates the store's schema, which concurrent first starts would race on.
+    start_node 0 "$bin" "$@"
+    wait_ready "$dir/node0/node.out" "$(read_pid "$dir/node0/pid")"
+    for ((i = 1; i < nodes; i++)); do start_node "$i" "$bin" "$@"; done
     for ((i = 0; i < nodes; i++)); do
         local pid line
         pid="$(read_pid "$dir/node$i/pid")"
