@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::acl::Acl;
 use crate::auth::{AuthError, Authenticator};
 use crate::chat::Chat;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::id::IdGenerator;
 use crate::router::Router;
@@ -22,6 +23,8 @@ pub enum StartError {
     Auth(#[from] AuthError),
     #[error("embedded store: {0}")]
     Store(#[from] StoreError),
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 #[derive(Debug)]
@@ -45,14 +48,31 @@ const STORE_FILE: &str = "chat.sqlite3";
 impl Broker {
     /// Opens the embedded store under `config.data_dir` and starts the chat application's
     /// tasks (so it must run inside the runtime).
-    pub fn new(config: Config) -> Result<Self, StartError> {
+    pub async fn new(mut config: Config) -> Result<Self, StartError> {
         let store: Arc<dyn ChatStore> =
             Arc::new(SqliteStore::open(&config.data_dir.join(STORE_FILE))?);
-        Self::with_store(config, store)
+        // Cluster mode: the node id may come from Redis, and ids need it before anything runs.
+        let cluster = match &config.cluster {
+            Some(c) => {
+                let configured = (!c.claim_node_id).then_some(config.node_id);
+                let cluster = Cluster::connect(c, configured, config.chat.presence_ttl).await?;
+                config.node_id = cluster.node_id();
+                Some(cluster)
+            }
+            None => None,
+        };
+        Self::with_store(config, store, cluster)
     }
 
-    pub fn with_store(config: Config, store: Arc<dyn ChatStore>) -> Result<Self, StartError> {
-        let router = Arc::new(Router::new(config.limits.queue_max_messages));
+    pub fn with_store(
+        config: Config,
+        store: Arc<dyn ChatStore>,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Result<Self, StartError> {
+        let router = Arc::new(Router::new(
+            config.limits.queue_max_messages,
+            cluster.clone(),
+        ));
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
         let chat = Arc::new(Chat::start(
@@ -62,6 +82,9 @@ impl Broker {
             config.chat.clone(),
             done.clone(),
         ));
+        if let Some(cluster) = &cluster {
+            cluster.start(Arc::clone(&router), Arc::clone(chat.core()), done.clone());
+        }
         Ok(Self {
             router,
             auth: Authenticator::from_config(&config.auth)?,

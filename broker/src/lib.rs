@@ -10,6 +10,7 @@ pub mod broker;
 pub mod chat;
 pub mod cli;
 pub mod close;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod destination;
@@ -50,7 +51,7 @@ impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let stomp = listener::bind(config.stomp_listen).await?;
         let http = listener::bind(config.http_listen).await?;
-        let broker = Arc::new(Broker::new(config)?);
+        let broker = Arc::new(Broker::new(config).await?);
         Ok(Self {
             broker,
             stomp,

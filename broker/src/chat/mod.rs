@@ -104,11 +104,15 @@ impl Chat {
         shutdown: CancellationToken,
     ) -> Self {
         let (offline_tx, _) = broadcast::channel(1024);
+        let presence = match router.cluster() {
+            Some(cluster) => presence::Presence::Shared(Arc::clone(cluster.presence())),
+            None => presence::Presence::Local(presence::Local::new(config.presence_ttl)),
+        };
         let core = Arc::new(ChatCore {
             store,
             router,
             ids,
-            presence: presence::Presence::new(config.presence_ttl),
+            presence,
             config,
             conversations: DashMap::new(),
             typing: DashMap::new(),
@@ -210,21 +214,25 @@ impl Chat {
 
     /// Any sign of life from a session.
     pub fn presence_touch(&self, session: &Arc<SessionHandle>) {
-        if let Some(change) = self
-            .core
-            .presence
-            .touch(session.principal.name(), session.id)
-        {
-            self.announce(change);
-        }
+        self.presence_report(session, ops::Report::Touch);
     }
 
     pub fn session_ended(&self, session: &Arc<SessionHandle>) {
-        if let Some(change) = self
-            .core
-            .presence
-            .leave(session.principal.name(), session.id)
-        {
+        self.presence_report(session, ops::Report::Leave);
+    }
+
+    fn presence_report(&self, session: &Arc<SessionHandle>, report: ops::Report) {
+        let (user, id) = (session.principal.name(), session.id);
+        let presence::Presence::Local(local) = &self.core.presence else {
+            // Shared presence is a Redis call: made in line with the other operations.
+            let work = ops::presence_report(Arc::clone(&self.core), report, user.to_string(), id);
+            return self.submit(work);
+        };
+        let change = match report {
+            ops::Report::Touch => local.touch(user, id),
+            ops::Report::Leave => local.leave(user, id),
+        };
+        if let Some(change) = change {
             self.announce(change);
         }
     }
@@ -238,7 +246,11 @@ impl Chat {
     }
 
     fn announce(&self, change: presence::Change) {
-        let work = ops::presence_change(Arc::clone(&self.core), change);
+        self.submit(ops::presence_change(Arc::clone(&self.core), change));
+    }
+
+    /// Queues work nobody waits for (presence); dropped when the queue is full.
+    fn submit(&self, work: ops::Work) {
         let (tx, _rx) = oneshot::channel();
         let _ = self.jobs_tx.try_send(Job {
             requester: Requester::Service(tx),
@@ -257,7 +269,16 @@ impl Chat {
                     () = shutdown.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                for change in core.presence.sweep() {
+                let changes = match &core.presence {
+                    presence::Presence::Local(local) => local.sweep(),
+                    presence::Presence::Shared(shared) => {
+                        shared.sweep().await.unwrap_or_else(|e| {
+                            warn!(error = %e, "presence sweep in redis failed");
+                            Vec::new()
+                        })
+                    }
+                };
+                for change in changes {
                     let (tx, _rx) = oneshot::channel();
                     let _ = jobs_tx.try_send(Job {
                         requester: Requester::Service(tx),
@@ -275,6 +296,15 @@ impl ChatCore {
         self.conversations
             .insert(conversation.id.clone(), Arc::clone(&conversation));
         conversation
+    }
+
+    /// A conversation this node changed: cached here, and in cluster mode every other node's
+    /// cache gets the new snapshot (membership checks there must see it).
+    pub fn changed(&self, conversation: Conversation) -> Arc<Conversation> {
+        if let Some(cluster) = self.router.cluster() {
+            cluster.conversation_changed(&conversation);
+        }
+        self.remember(conversation)
     }
 
     pub fn cached(&self, id: &str) -> Option<Arc<Conversation>> {

@@ -223,7 +223,7 @@ async fn send(
                             at_ms: id::timestamp_ms(message_id),
                         })
                         .await?;
-                    core.remember(created)
+                    core.changed(created)
                 }
                 Err(e) => return Err(e),
             }
@@ -266,20 +266,21 @@ async fn send(
         chat: true,
     };
     let mut effects = Vec::with_capacity(conversation.members.len() + 1);
-    for member in &conversation.members {
-        if member.user_id != user && !core.presence.status(&member.user_id).0 {
-            effects.push(Effect::Offline {
-                user: member.user_id.clone(),
-                message_id: stored.message_id,
-                conversation_id: stored.conversation_id.clone(),
-            });
-        }
-    }
     let members: Vec<String> = conversation
         .members
         .iter()
         .map(|m| m.user_id.clone())
         .collect();
+    let statuses = core.presence.statuses(&members).await;
+    for (member, (online, _)) in members.iter().zip(statuses) {
+        if *member != user && !online {
+            effects.push(Effect::Offline {
+                user: member.clone(),
+                message_id: stored.message_id,
+                conversation_id: stored.conversation_id.clone(),
+            });
+        }
+    }
     effects.push(Effect::ToUser {
         users: members.clone(),
         queue: "messages",
@@ -402,11 +403,17 @@ async fn typing(
         "typing": request.typing,
         "at": at,
     });
-    let users = conversation
+    let others: Vec<String> = conversation
         .members
         .iter()
-        .filter(|m| m.user_id != user && core.presence.status(&m.user_id).0)
+        .filter(|m| m.user_id != user)
         .map(|m| m.user_id.clone())
+        .collect();
+    let statuses = core.presence.statuses(&others).await;
+    let users = others
+        .into_iter()
+        .zip(statuses)
+        .filter_map(|(u, (online, _))| online.then_some(u))
         .collect();
     let effects = vec![Effect::ToUser {
         users,
@@ -554,7 +561,7 @@ async fn create(
             at_ms: now_ms(),
         })
         .await?;
-    let conversation = core.remember(conversation);
+    let conversation = core.changed(conversation);
     let effects = vec![Effect::ToUser {
         users: conversation
             .members
@@ -611,7 +618,7 @@ async fn members(
             "a group has at most {MAX_MEMBERS} members"
         )));
     }
-    let after = core.remember(after);
+    let after = core.changed(after);
     let mut told: Vec<&str> = before.members.iter().map(|m| m.user_id.as_str()).collect();
     told.extend(after.members.iter().map(|m| m.user_id.as_str()));
     told.sort_unstable();
@@ -653,8 +660,7 @@ async fn list(
     })
 }
 
-fn presence_body(core: &ChatCore, user: &str) -> serde_json::Value {
-    let (online, last_seen) = core.presence.status(user);
+fn presence_body(user: &str, (online, last_seen): (bool, Option<u64>)) -> serde_json::Value {
     json!({
         "userId": user,
         "status": if online { "online" } else { "offline" },
@@ -667,14 +673,15 @@ async fn presence_query(
     session: Arc<SessionHandle>,
     request: model::PresenceQuery,
 ) -> Result<Outcome, AppError> {
-    let effects = request
-        .user_ids
+    let users: Vec<String> = request.user_ids.into_iter().take(MAX_MEMBERS).collect();
+    let statuses = core.presence.statuses(&users).await;
+    let effects = users
         .iter()
-        .take(MAX_MEMBERS)
-        .map(|u| Effect::ToSession {
+        .zip(statuses)
+        .map(|(u, status)| Effect::ToSession {
             session: Arc::clone(&session),
             queue: "presence",
-            payload: payload_of(&core, presence_body(&core, u)),
+            payload: payload_of(&core, presence_body(u, status)),
         })
         .collect();
     Ok(Outcome {
@@ -683,24 +690,55 @@ async fn presence_query(
     })
 }
 
+/// What a session told shared presence.
+#[derive(Debug, Clone, Copy)]
+pub enum Report {
+    Touch,
+    Leave,
+}
+
+/// Cluster mode: records a session's touch or leave in Redis; when that made its user come
+/// online or go offline cluster-wide, tells their contacts (exactly one node sees that).
+pub fn presence_report(core: Arc<ChatCore>, report: Report, user: String, session: u64) -> Work {
+    later(async move {
+        let super::presence::Presence::Shared(shared) = &core.presence else {
+            return Ok(Outcome::default());
+        };
+        let change = match report {
+            Report::Touch => shared.touch(&user, session).await,
+            Report::Leave => shared.leave(&user, session).await,
+        };
+        match change {
+            Ok(Some(change)) => tell_contacts(core, change).await,
+            Ok(None) => Ok(Outcome::default()),
+            Err(e) => {
+                tracing::warn!(%user, error = %e, "presence update in redis failed");
+                Ok(Outcome::default())
+            }
+        }
+    })
+}
+
 /// A user came online or went offline: tell their contacts.
 pub fn presence_change(core: Arc<ChatCore>, change: Change) -> Work {
-    later(async move {
-        let contacts = core.store.contacts_of(&change.user).await?;
-        let body = json!({
-            "userId": change.user,
-            "status": if change.online { "online" } else { "offline" },
-            "lastSeen": rfc3339(change.last_seen_ms),
-        });
-        let effects = vec![Effect::ToUser {
-            users: contacts,
-            queue: "presence",
-            payload: payload_of(&core, body),
-            priority: Priority::Normal,
-        }];
-        Ok(Outcome {
-            effects,
-            ..Outcome::default()
-        })
+    later(tell_contacts(core, change))
+}
+
+async fn tell_contacts(core: Arc<ChatCore>, change: Change) -> Result<Outcome, AppError> {
+    let contacts = core.store.contacts_of(&change.user).await?;
+    let body = json!({
+        "userId": change.user,
+        "status": if change.online { "online" } else { "offline" },
+        "lastSeen": rfc3339(change.last_seen_ms),
+    });
+    let effects = vec![Effect::ToUser {
+        users: contacts,
+        queue: "presence",
+        payload: payload_of(&core, body),
+        priority: Priority::Normal,
+    }];
+    Ok(Outcome {
+        effects,
+        ..Outcome::default()
     })
 }

@@ -202,8 +202,8 @@ impl Session {
         let router = &self.broker.router;
         let session = self.handle.id;
         match &sub.registration {
-            Registration::Topic(name) => router.topics.unsubscribe(name, session, id),
-            Registration::User(key) => router.users.unsubscribe(key, session, id),
+            Registration::Topic(name) => router.unsubscribe_topic(name, session, id),
+            Registration::User(key) => router.unsubscribe_user(key, session, id),
             Registration::TempQueue(_) => {}
             Registration::Queue(queue) => {
                 queue.remove_consumer(session, id);

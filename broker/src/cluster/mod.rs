@@ -1,0 +1,201 @@
+//! Cluster mode: several nodes share one Redis, so any user reaches any user on any node.
+//!
+//! Map (details and the channel scheme in docs/architecture.md, "Cluster"):
+//! - [`node`]: the node id lease (ids feed the Snowflake message ids);
+//! - [`channel`]: channel names; [`envelope`]: what travels on them;
+//! - [`interest`]: per-channel counts of local subscriptions, the truth the subscriber follows;
+//! - [`publisher`]: the bounded queue and pipelined PUBLISH task;
+//! - [`subscriber`]: the one PubSub connection, reconnect and resubscribe;
+//! - [`inbound`]: delivery of what arrives to local sessions only;
+//! - [`presence`]: who is online cluster-wide, in Redis;
+//! - [`health`]: connection state and counters for `/health`.
+//!
+//! Without `--redis-url` none of this exists and the broker is the single-node one.
+
+mod backoff;
+pub mod channel;
+pub mod envelope;
+mod error;
+mod health;
+mod inbound;
+pub mod interest;
+mod node;
+pub mod presence;
+mod publisher;
+mod subscriber;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+pub use channel::Channel;
+pub use envelope::{Envelope, Kind};
+pub use error::ClusterError;
+pub use health::HealthSnapshot;
+
+use crate::chat::ChatCore;
+use crate::config::ClusterConfig;
+use crate::router::Router;
+use health::Health;
+use interest::Interest;
+use presence::SharedPresence;
+
+/// Per-command limits on the shared connection: a call during an outage fails fast (and is
+/// counted) instead of stalling the publisher or a chat operation.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A node's membership in the cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    node_id: u16,
+    client: redis::Client,
+    conn: ConnectionManager,
+    lease: node::Lease,
+    interest: Arc<Interest>,
+    health: Arc<Health>,
+    publish_tx: mpsc::Sender<publisher::Outgoing>,
+    /// Taken by [`Cluster::start`]: publishes made before it wait in the queue.
+    publish_rx: Mutex<Option<mpsc::Receiver<publisher::Outgoing>>>,
+    presence: Arc<SharedPresence>,
+}
+
+impl Cluster {
+    /// Connects to Redis and takes a node id (`configured`, or a claimed free one). Redis must
+    /// be reachable at startup; afterwards outages are survived.
+    pub async fn connect(
+        config: &ClusterConfig,
+        configured: Option<u16>,
+        presence_ttl: Duration,
+    ) -> Result<Arc<Self>, ClusterError> {
+        let client = redis::Client::open(config.redis_url.as_str())?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1);
+        let mut conn = ConnectionManager::new_with_config(client.clone(), manager_config).await?;
+        let incarnation = format!("{:x}", rand::random::<u64>());
+        let token = format!("{}:{incarnation}", std::process::id());
+        let lease = node::Lease::acquire(&mut conn, configured, token).await?;
+        let (publish_tx, publish_rx) = mpsc::channel(publisher::QUEUE);
+        let presence = Arc::new(SharedPresence::new(
+            conn.clone(),
+            lease.node_id,
+            &incarnation,
+            presence_ttl,
+        ));
+        Ok(Arc::new(Self {
+            node_id: lease.node_id,
+            client,
+            conn,
+            lease,
+            interest: Arc::new(Interest::default()),
+            health: Arc::new(Health::default()),
+            publish_tx,
+            publish_rx: Mutex::new(Some(publish_rx)),
+            presence,
+        }))
+    }
+
+    pub fn node_id(&self) -> u16 {
+        self.node_id
+    }
+
+    pub fn interest(&self) -> &Interest {
+        &self.interest
+    }
+
+    pub fn presence(&self) -> &Arc<SharedPresence> {
+        &self.presence
+    }
+
+    pub fn health(&self) -> HealthSnapshot {
+        self.health.snapshot(self.node_id)
+    }
+
+    /// Starts the publisher, the subscriber and the lease renewal; all stop with `done`.
+    pub fn start(&self, router: Arc<Router>, chat: Arc<ChatCore>, done: CancellationToken) {
+        if let Some(rx) = self.publish_rx.lock().take() {
+            tokio::spawn(publisher::run(
+                rx,
+                self.conn.clone(),
+                Arc::clone(&self.health),
+                done.clone(),
+            ));
+        }
+        let inbound = inbound::Inbound {
+            node_id: self.node_id,
+            router,
+            chat,
+            health: Arc::clone(&self.health),
+        };
+        tokio::spawn(subscriber::run(
+            self.client.clone(),
+            Arc::clone(&self.interest),
+            Arc::clone(&self.health),
+            inbound,
+            done.clone(),
+        ));
+        tokio::spawn(self.lease.clone().keep(self.conn.clone(), done));
+    }
+
+    /// Queues `envelope` for `channel`; never waits (see `publisher` for the full policy).
+    pub fn publish(&self, channel: &Channel, envelope: &Envelope) {
+        match envelope.encode() {
+            Ok(bytes) => self.publish_bytes(channel, bytes),
+            Err(e) => warn!(%channel, error = %e, "message not sent to other nodes"),
+        }
+    }
+
+    /// Queues an already encoded envelope (one encoding shared by many channels).
+    pub fn publish_bytes(&self, channel: &Channel, bytes: Bytes) {
+        if self
+            .publish_tx
+            .try_send((channel.to_string(), bytes))
+            .is_err()
+        {
+            self.health.dropped();
+        }
+    }
+}
+
+impl Cluster {
+    /// Tells every other node a conversation's new membership (their caches answer SUBSCRIBE
+    /// checks without the store). Sent on the control channel every node listens to.
+    pub fn conversation_changed(&self, conversation: &chat_store::Conversation) {
+        let body = match serde_json::to_vec(conversation) {
+            Ok(body) => Bytes::from(body),
+            Err(e) => return warn!(error = %e, "conversation change not sent to other nodes"),
+        };
+        let envelope = Envelope {
+            kind: Kind::Conversation,
+            origin: self.node_id,
+            message_id: 0,
+            chat: false,
+            droppable: false,
+            destination: String::new(),
+            route: conversation.id.clone(),
+            headers: Vec::new(),
+            members: Vec::new(),
+            body,
+        };
+        match envelope.encode() {
+            Ok(bytes) => {
+                if self
+                    .publish_tx
+                    .try_send((channel::CONTROL.to_string(), bytes))
+                    .is_err()
+                {
+                    self.health.dropped();
+                }
+            }
+            Err(e) => warn!(error = %e, "conversation change not sent to other nodes"),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The one publisher task: envelopes wait in a bounded queue and leave in pipelined batches of
+//! PUBLISH commands over one multiplexed connection, so a burst of N deliveries costs about
+//! N / [`BATCH`] round trips instead of N.
+//!
+//! Full queue policy: the envelope is dropped and counted (`Health::dropped`). Cross-node
+//! `/topic` and `/user` delivery is at most once like local delivery; a queue this deep means
+//! Redis is unreachable or far slower than the node, and waiting would stall sessions.
+
+use bytes::Bytes;
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::backoff::Backoff;
+use super::health::Health;
+
+/// Envelopes waiting to be published. 16,384 covers a fan-out burst to a large group many
+/// times over while bounding memory to a few MiB of typical chat messages.
+pub const QUEUE: usize = 16_384;
+/// PUBLISH commands per pipeline: large enough to amortize the round trip, small enough that
+/// the first message of a batch does not wait long for the last.
+const BATCH: usize = 256;
+
+/// One PUBLISH: channel name and encoded envelope.
+pub type Outgoing = (String, Bytes);
+
+pub async fn run(
+    mut rx: mpsc::Receiver<Outgoing>,
+    mut conn: ConnectionManager,
+    health: Arc<Health>,
+    done: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut backoff = Backoff::new();
+    let mut failing = false;
+    loop {
+        let received = tokio::select! {
+            () = done.cancelled() => return,
+            n = rx.recv_many(&mut batch, BATCH) => n,
+        };
+        if received == 0 {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for (channel, payload) in &batch {
+            pipe.cmd("PUBLISH").arg(channel).arg(&payload[..]).ignore();
+        }
+        let n = batch.len() as u64;
+        batch.clear();
+        match pipe.query_async::<()>(&mut conn).await {
+            Ok(()) => {
+                health.published(n);
+                backoff.reset();
+                if failing {
+                    failing = false;
+                    info!("publishing to redis again");
+                }
+            }
+            Err(e) => {
+                health.publish_failed(n);
+                if !failing {
+                    failing = true;
+                    warn!(error = %e, lost = n, "publishing to redis failed: cross-node deliveries are being lost until it is back");
+                }
+                // Let the connection manager reconnect instead of failing every batch at once.
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+}
