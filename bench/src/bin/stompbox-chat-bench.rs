@@ -8,6 +8,11 @@
 //!
 //! Run against a broker you started (release build, its own data dir):
 //! `cargo run --release -p stompbox-bench --bin stompbox-chat-bench -- --stomp 127.0.0.1:61613`
+//!
+//! Against a cluster, give every node's address (`--stomp A,B,C`) and where the two users of a
+//! pair sit: `--placement same` (one node, the pair's k-th node round-robin) or `cross` (two
+//! neighbouring nodes, so every message takes the Redis hop); `scripts/bench-cluster.sh` runs
+//! both on the same cluster to isolate what the hop adds.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
@@ -25,9 +30,12 @@ use tokio_util::codec::Framed;
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Broker STOMP/TCP address.
-    #[arg(long, default_value = "127.0.0.1:61613")]
-    stomp: SocketAddr,
+    /// Broker STOMP/TCP address; several (comma-separated) for the nodes of a cluster.
+    #[arg(long, default_value = "127.0.0.1:61613", value_delimiter = ',')]
+    stomp: Vec<SocketAddr>,
+    /// Where the two users of a pair connect, given several nodes.
+    #[arg(long, value_enum, default_value_t = Placement::Same)]
+    placement: Placement,
     /// Pairs of users (2 × pairs connections).
     #[arg(long, default_value_t = 50)]
     pairs: usize,
@@ -40,6 +48,25 @@ struct Args {
     /// Prefix of user names (vary it between runs on the same store).
     #[arg(long, default_value = "bench")]
     prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Placement {
+    /// Both users of pair k on node k mod N: delivery stays on the node.
+    Same,
+    /// The users of pair k on nodes k and k+1 (mod N): every delivery crosses nodes.
+    Cross,
+}
+
+impl Placement {
+    /// The node user `i` connects to, of `nodes`.
+    fn node(self, i: usize, nodes: usize) -> usize {
+        let pair = i / 2;
+        match self {
+            Placement::Same => pair % nodes,
+            Placement::Cross => (pair + i % 2) % nodes,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -106,6 +133,9 @@ fn histogram() -> Histogram<u64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.placement == Placement::Cross && args.stomp.len() < 2 {
+        bail!("--placement cross needs at least two --stomp addresses");
+    }
     let users = args.pairs * 2;
     let tally = Arc::new(Mutex::new(Tally {
         stored: Some(histogram()),
@@ -115,7 +145,8 @@ async fn main() -> anyhow::Result<()> {
     let epoch = Instant::now();
     let mut conns = Vec::with_capacity(users);
     for i in 0..users {
-        conns.push(connect(args.stomp, &format!("{}{i}", args.prefix)).await?);
+        let node = args.stomp[args.placement.node(i, args.stomp.len())];
+        conns.push(connect(node, &format!("{}{i}", args.prefix)).await?);
     }
     let per_user_interval = Duration::from_secs_f64(users as f64 / args.rate as f64);
     let total_per_user = (args.seconds as f64 / per_user_interval.as_secs_f64()).ceil() as u64;
@@ -143,8 +174,12 @@ async fn main() -> anyhow::Result<()> {
     let delivered = t.delivered.as_ref().context("histogram")?;
     let lost = t.sent.saturating_sub(t.received);
     println!(
-        "chat bench: {users} users in {} pairs, target {} msgs/s for {} s",
-        args.pairs, args.rate, args.seconds
+        "chat bench: {users} users in {} pairs on {} node(s), placement {:?}, target {} msgs/s for {} s",
+        args.pairs,
+        args.stomp.len(),
+        args.placement,
+        args.rate,
+        args.seconds
     );
     println!(
         "sent {} | receipts {} | delivered {} | lost {} | duplicates {} | out of order {}",

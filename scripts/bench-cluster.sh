@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Cluster benchmarks (not tests; figures in docs/benchmarks.md, "Cluster"):
+#
+#   ./scripts/bench-cluster.sh [--quick] [--cases latency,throughput,reconnect]
+#
+# - latency: 3 nodes, 50 chat pairs at a fixed rate, pairs on one node (`same`) then split over
+#   two (`cross`): send->delivered p50/p99 with and without the Redis hop, same cluster, same run.
+# - throughput: every pair split over nodes, offered at 6,000 msgs/s, with 2 and then 3
+#   nodes: messages stored and delivered per second.
+# - reconnect: 1,000 chat clients of one node of 3, that node killed with SIGKILL: time until
+#   all are back through nginx and resynced (clients/node/bench/reconnect-storm.mjs).
+#
+# Release builds; each case on a fresh cluster (scripts/cluster.sh, own directory) over the
+# Redis and PostgreSQL of scripts/services.sh. Output, with `uptime` before each case, in
+# $BENCH_DIR/cluster/*.txt (default target/bench/cluster).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+cases=latency,throughput,reconnect
+while (($#)); do
+    case $1 in
+    --quick) quick=1 ;;
+    --cases) cases=$2; shift ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 64 ;;
+    esac
+    shift
+done
+if ((quick)); then seconds=4; storm=300; else seconds=10; storm=1000; fi
+
+out=${BENCH_DIR:-$PWD/target/bench}/cluster
+mkdir -p "$out"
+log() { printf 'bench-cluster: %s\n' "$*" >&2; }
+
+log "building stompbox and stompbox-chat-bench (release)"
+cargo build -q --release -p stompbox -p stompbox-bench --bin stompbox --bin stompbox-chat-bench
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+export STOMPBOX_BIN=$target_dir/release/stompbox
+chat_bench=$target_dir/release/stompbox-chat-bench
+./scripts/setup-node.sh >/dev/null
+./scripts/services.sh up redis postgres >/dev/null
+
+export STOMPBOX_CLUSTER_DIR=$out/run
+trap './scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT INT TERM
+
+# cluster NODES: a fresh cluster; sets env vars from its cluster.env.
+cluster() {
+    ./scripts/cluster.sh down >/dev/null 2>&1 || true
+    ./scripts/cluster.sh up -n "$1" >/dev/null
+    set -a
+    # shellcheck disable=SC1091
+    source "$STOMPBOX_CLUSTER_DIR/cluster.env"
+    set +a
+}
+
+# run CASE CMD...: the command's output, after `uptime`, into $out/CASE.txt and the terminal.
+run() {
+    local name=$1
+    shift
+    log "$name"
+    { echo "\$ uptime"; uptime; echo "\$ $*"; "$@"; } 2>&1 | tee "$out/$name.txt"
+}
+
+want() { [[ ",$cases," == *",$1,"* ]]; }
+
+if want latency; then
+    cluster 3
+    stomp=${STOMPBOX_NODE_STOMP// /,}
+    for placement in same cross; do
+        run "latency-$placement" "$chat_bench" --stomp "$stomp" --placement "$placement" \
+            --pairs 50 --rate 1000 --seconds "$seconds" --prefix "lat-$placement-$RANDOM"
+    done
+fi
+
+if want throughput; then
+    for nodes in 2 3; do
+        cluster "$nodes"
+        run "throughput-$nodes-nodes" "$chat_bench" --stomp "${STOMPBOX_NODE_STOMP// /,}" \
+            --placement cross --pairs 60 --rate 6000 --seconds "$seconds" --prefix "tp$nodes-$RANDOM"
+    done
+fi
+
+if want reconnect; then
+    cluster 3
+    read -r -a ws <<<"$STOMPBOX_NODE_WS"
+    read -r -a pids <<<"$STOMPBOX_NODE_PIDS"
+    run "reconnect-$storm" node clients/node/bench/reconnect-storm.mjs --lb "$STOMPBOX_LB_URL" \
+        --node "${ws[0]}" --pid "${pids[0]}" --other "${ws[1]}" --clients "$storm"
+fi
+log "results in $out"
