@@ -1,5 +1,6 @@
 // A chat client that survives its server: the reconnect pattern for Stompbox's chat application
-// (docs/protocol.md, "Sync after reconnect"; docs/cluster.md, "Clients of a dead node").
+// (docs/protocol.md, "Sync after reconnect"; docs/cluster-testing.md, "Coming back after a node
+// dies").
 //
 // - Reconnect with exponential backoff and *full jitter*: the n-th consecutive retry waits a
 //   uniform random time in [0, min(cap, base * 2^n)). When a node dies all its clients lose
