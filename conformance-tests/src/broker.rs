@@ -81,7 +81,8 @@ impl Broker {
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         let data_dir = data_dir.map_or_else(|| scratch.join("data"), Path::to_path_buf);
-        std::fs::create_dir_all(&data_dir).expect("scratch directory can be created");
+        std::fs::create_dir_all(&data_dir).expect("data directory can be created");
+        std::fs::create_dir_all(&scratch).expect("scratch directory can be created");
         let log_path = scratch.join("stderr.log");
         let log = std::fs::File::create(&log_path).expect("log file can be created");
 
