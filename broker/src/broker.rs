@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_store::{ChatStore, SqliteStore, StoreError};
+use persistence_sink::kafka::KafkaConfig;
+use persistence_sink::{PostgresConfig, PostgresStore, StreamedStore};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +23,7 @@ use crate::router::Router;
 pub enum StartError {
     #[error("authentication setup: {0}")]
     Auth(#[from] AuthError),
-    #[error("embedded store: {0}")]
+    #[error("chat store: {0}")]
     Store(#[from] StoreError),
     #[error("cluster: {0}")]
     Cluster(#[from] crate::cluster::ClusterError),
@@ -46,11 +48,11 @@ pub struct Broker {
 const STORE_FILE: &str = "chat.sqlite3";
 
 impl Broker {
-    /// Opens the embedded store under `config.data_dir` and starts the chat application's
-    /// tasks (so it must run inside the runtime).
-    pub async fn new(mut config: Config) -> Result<Self, StartError> {
-        let store: Arc<dyn ChatStore> =
-            Arc::new(SqliteStore::open(&config.data_dir.join(STORE_FILE))?);
+    /// Opens the configured chat store (`config.storage`: embedded SQLite under `data_dir`
+    /// by default), joins the cluster when `--redis-url` is set, and starts the chat
+    /// application's tasks (so it must run inside the runtime).
+    pub async fn open(mut config: Config) -> Result<Self, StartError> {
+        let store = open_store(&config).await?;
         // Cluster mode: the node id may come from Redis, and ids need it before anything runs.
         let cluster = match &config.cluster {
             Some(c) => {
@@ -101,4 +103,33 @@ impl Broker {
     pub fn next_session_id(&self) -> u64 {
         self.next_session.fetch_add(1, Ordering::Relaxed)
     }
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StoreError> {
+    let storage = &config.storage;
+    let Some(url) = &storage.postgres_url else {
+        return Ok(Arc::new(SqliteStore::open(
+            &config.data_dir.join(STORE_FILE),
+        )?));
+    };
+    let postgres = PostgresStore::connect(url.parse::<PostgresConfig>()?).await?;
+    let Some(kafka) = &storage.kafka else {
+        tracing::info!("chat store: PostgreSQL");
+        return Ok(Arc::new(postgres));
+    };
+    tracing::info!(brokers = %kafka.brokers, topic = %kafka.events_topic,
+        "chat store: Kafka → sink → PostgreSQL");
+    let settings = KafkaConfig {
+        events_topic: kafka.events_topic.clone(),
+        dead_letter_topic: kafka.dead_letter_topic.clone(),
+        partitions: kafka.partitions,
+        replication: kafka.replication,
+        delivery_timeout: kafka.delivery_timeout,
+        ..KafkaConfig::new(kafka.brokers.clone())
+    };
+    Ok(Arc::new(StreamedStore::start(
+        postgres,
+        settings,
+        kafka.max_pending,
+    )?))
 }

@@ -30,7 +30,9 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::auth::{self, AuthError};
-use crate::config::{AclRule, AuthConfig, ChatConfig, Config, SlowConsumerPolicy};
+use crate::config::{
+    AclRule, AuthConfig, ChatConfig, Config, KafkaSettings, SlowConsumerPolicy, StorageConfig,
+};
 
 /// The log filter when none is configured: lifecycle events without per-frame noise.
 pub const DEFAULT_LOG_FILTER: &str = "info";
@@ -94,6 +96,7 @@ const AUTH: &str = "Authentication";
 const LIMITS: &str = "Limits";
 const HEARTBEAT: &str = "Heart-beats and slow consumers";
 const CHAT: &str = "Chat application";
+const STORAGE: &str = "Storage (default: embedded SQLite under --data-dir)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -274,6 +277,31 @@ struct RunArgs {
     /// Bearer token for the backend services' HTTP API at /api; unset disables the API.
     #[arg(long, env = "STOMPBOX_SERVICE_TOKEN", value_name = "TOKEN", help_heading = CHAT)]
     service_token: Option<String>,
+
+    /// Chat on PostgreSQL (`postgres://user@host:port/db`) instead of the embedded store;
+    /// with --kafka-brokers, the store the sink fills and reads come from.
+    #[arg(long, env = "STOMPBOX_POSTGRES_URL", value_name = "URL", help_heading = STORAGE)]
+    postgres_url: Option<String>,
+    /// Accepted messages go to Kafka (`host:port,…`) and a sink moves them into PostgreSQL;
+    /// needs --postgres-url.
+    #[arg(long, env = "STOMPBOX_KAFKA_BROKERS", value_name = "HOSTS", help_heading = STORAGE)]
+    kafka_brokers: Option<String>,
+    /// Topic of accepted messages and status changes [default: stompbox.chat.events].
+    #[arg(long, env = "STOMPBOX_KAFKA_TOPIC", value_name = "NAME", help_heading = STORAGE)]
+    kafka_topic: Option<String>,
+    /// Partitions of the events topic when the broker creates it [default: 12].
+    #[arg(long, env = "STOMPBOX_KAFKA_PARTITIONS", value_name = "N", help_heading = STORAGE)]
+    kafka_partitions: Option<i32>,
+    /// Replication factor of topics the broker creates (3 in production) [default: 1].
+    #[arg(long, env = "STOMPBOX_KAFKA_REPLICATION", value_name = "N", help_heading = STORAGE)]
+    kafka_replication: Option<i32>,
+    /// How long a message waits for Kafka's ack before its sender is told it was not
+    /// stored [default: 30s].
+    #[arg(long, env = "STOMPBOX_KAFKA_TIMEOUT", value_name = "DURATION", help_heading = STORAGE)]
+    kafka_timeout: Option<DurationSetting>,
+    /// Messages waiting for Kafka's ack, at most; past it sends are refused [default: 10000].
+    #[arg(long, env = "STOMPBOX_KAFKA_MAX_PENDING", value_name = "N", help_heading = STORAGE)]
+    kafka_max_pending: Option<usize>,
 }
 
 fn slow_consumer_parser() -> impl TypedValueParser<Value = SlowConsumerPolicy> {
@@ -392,6 +420,13 @@ struct FileConfig {
     chat_rate: Option<f64>,
     chat_burst: Option<f64>,
     service_token: Option<String>,
+    postgres_url: Option<String>,
+    kafka_brokers: Option<String>,
+    kafka_topic: Option<String>,
+    kafka_partitions: Option<i32>,
+    kafka_replication: Option<i32>,
+    kafka_timeout: Option<DurationSetting>,
+    kafka_max_pending: Option<usize>,
     #[serde(default)]
     acl: Vec<AclRule>,
 }
@@ -621,6 +656,31 @@ fn merge_layers(args: RunArgs, file: FileConfig) -> (Config, String) {
             rate_burst: layer(args.chat_burst, file.chat_burst, d.chat.rate_burst),
             service_token: args.service_token.or(file.service_token),
         },
+        storage: StorageConfig {
+            postgres_url: args.postgres_url.or(file.postgres_url),
+            kafka: args.kafka_brokers.or(file.kafka_brokers).map(|brokers| {
+                let k = KafkaSettings::new(brokers);
+                KafkaSettings {
+                    events_topic: layer(args.kafka_topic, file.kafka_topic, k.events_topic),
+                    partitions: layer(args.kafka_partitions, file.kafka_partitions, k.partitions),
+                    replication: layer(
+                        args.kafka_replication,
+                        file.kafka_replication,
+                        k.replication,
+                    ),
+                    delivery_timeout: args
+                        .kafka_timeout
+                        .or(file.kafka_timeout)
+                        .map_or(k.delivery_timeout, |s| s.0),
+                    max_pending: layer(
+                        args.kafka_max_pending,
+                        file.kafka_max_pending,
+                        k.max_pending,
+                    ),
+                    ..k
+                }
+            }),
+        },
     };
     let log_filter = layer(args.log, file.log, DEFAULT_LOG_FILTER.to_owned());
     (config, log_filter)
@@ -636,6 +696,25 @@ fn validate(config: &Config, log_filter: &str) -> Result<(), ConfigError> {
             if !addr.ip().to_canonical().is_loopback() {
                 return Err(ConfigError::Unauthenticated { listener, addr });
             }
+        }
+    }
+
+    if let Some(kafka) = &config.storage.kafka {
+        if config.storage.postgres_url.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "kafka_brokers",
+                reason: "needs postgres_url too: history and sync read the PostgreSQL the sink \
+                         fills"
+                    .into(),
+            });
+        }
+        if kafka.partitions < 1 || kafka.replication < 1 || kafka.max_pending == 0 {
+            return Err(ConfigError::Invalid {
+                key: "kafka_partitions",
+                reason: "kafka_partitions, kafka_replication and kafka_max_pending must be at \
+                         least 1"
+                    .into(),
+            });
         }
     }
 

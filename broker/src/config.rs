@@ -32,6 +32,50 @@ pub struct Config {
     /// How long shutdown spends closing sessions before it gives up on stragglers.
     pub shutdown_timeout: Duration,
     pub chat: ChatConfig,
+    pub storage: StorageConfig,
+}
+
+/// Where chat messages live. Neither set: the embedded SQLite store under `data_dir` (one
+/// machine, no services). `postgres_url` alone: PostgreSQL directly (every accepted message
+/// committed before its RECEIPT; several nodes share history). Both: the write path for
+/// scale — accepted messages go to Kafka, a sink (`stompbox-sink`) moves them into
+/// PostgreSQL, and reads come from PostgreSQL (docs/persistence.md).
+#[derive(Debug, Clone, Default)]
+pub struct StorageConfig {
+    pub postgres_url: Option<String>,
+    pub kafka: Option<KafkaSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port…]`.
+    pub brokers: String,
+    pub events_topic: String,
+    pub dead_letter_topic: String,
+    /// Partitions of the events topic when the broker creates it.
+    pub partitions: i32,
+    /// Replication factor when the broker creates the topics: 3 in production.
+    pub replication: i32,
+    /// How long a message waits for Kafka's acknowledgement before its sender is told it was
+    /// not stored. Kafka down for less than this costs latency, not messages.
+    pub delivery_timeout: Duration,
+    /// Messages accepted but not yet acknowledged by Kafka, at most. Past it new sends are
+    /// refused at once (`UNAVAILABLE`) instead of queueing without bound while Kafka is down.
+    pub max_pending: usize,
+}
+
+impl KafkaSettings {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            events_topic: "stompbox.chat.events".into(),
+            dead_letter_topic: "stompbox.chat.events.dlt".into(),
+            partitions: 12,
+            replication: 1,
+            delivery_timeout: Duration::from_secs(30),
+            max_pending: 10_000,
+        }
+    }
 }
 
 /// Cluster mode: nodes sharing one Redis for cross-node routing and presence.
@@ -210,6 +254,7 @@ impl Default for Config {
             ws_allowed_origins: Vec::new(),
             shutdown_timeout: Duration::from_secs(10),
             chat: ChatConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }

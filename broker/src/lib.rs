@@ -51,7 +51,7 @@ impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let stomp = listener::bind(config.stomp_listen).await?;
         let http = listener::bind(config.http_listen).await?;
-        let broker = Arc::new(Broker::new(config).await?);
+        let broker = Arc::new(Broker::open(config).await?);
         Ok(Self {
             broker,
             stomp,

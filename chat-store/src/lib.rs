@@ -21,4 +21,4 @@ pub use error::StoreError;
 pub use message::{Appended, StoredMessage};
 pub use receipt::{ReadMark, ReceiptStatus, StatusChange};
 pub use sqlite::SqliteStore;
-pub use store::ChatStore;
+pub use store::{ChatStore, Durability};

@@ -7,6 +7,10 @@ use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
 
+/// Resolves when an accepted message is durable (`Ok`) or definitely not stored (`Err`).
+pub type Durability =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send>>;
+
 #[async_trait::async_trait]
 pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// DIRECT: get-or-create (idempotent; same id for both orders). GROUP: create (id chosen by
@@ -37,6 +41,18 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// client_message_id). `NotFound` for an unknown conversation, `Invalid` when the sender is
     /// not a member or the message id is taken by a different message.
     async fn append(&self, message: StoredMessage) -> Result<Appended, StoreError>;
+
+    /// Like [`ChatStore::append`], but may return as soon as the message is *accepted* —
+    /// deduplicated, in order, on its way to durable storage — with a [`Durability`] future
+    /// that resolves once it is durable. Live delivery follows acceptance; the sender's
+    /// RECEIPT follows durability. A store whose accept and durable are the same moment (the
+    /// embedded one: its fsync is the accept) keeps this default: `None` = durable already.
+    async fn accept(
+        &self,
+        message: StoredMessage,
+    ) -> Result<(Appended, Option<Durability>), StoreError> {
+        Ok((self.append(message).await?, None))
+    }
 
     /// Messages of every conversation `user` is a member of with message_id > after, ascending
     /// by id, at most `limit`; the bool says whether more exist.

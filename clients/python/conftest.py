@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import stomp
 
+import streamed
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Generous for a debug build on a loaded 2-core machine; a broker binds in milliseconds.
@@ -89,6 +91,11 @@ def start_broker(log_dir: Path, *extra_args: str, data_dir: Path | None = None) 
     # Never the repo's cwd, never shared between brokers -- unless a test restarts a broker on
     # the previous one's store (`data_dir=`), as after a crash.
     data_dir = data_dir or log_dir / f"{name}-data"
+    if mode := streamed.mode():
+        # PostgreSQL (and Kafka + a sink) instead of the embedded store, per store identity.
+        if data_dir not in STORAGES:
+            STORAGES[data_dir] = streamed.Storage.create(log_dir, with_kafka=mode == "streamed")
+        extra_args = (*STORAGES[data_dir].broker_args(), *extra_args)
     # A developer's STOMPBOX_* settings (config file, heartbeat, auth) must not leak into tests.
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOMPBOX_")}
     log = open(log_path, "wb")
@@ -138,6 +145,18 @@ def start_broker(log_dir: Path, *extra_args: str, data_dir: Path | None = None) 
         match = READY_RE.match(line.decode(errors="replace").strip())
         if match:
             return Broker(process, match["stomp"], int(match["sport"]), int(match["hport"]), log_path, data_dir)
+
+
+# data_dir -> its streamed storage (STOMPBOX_TEST_STORAGE=streamed); sinks stop at session end.
+STORAGES: dict[Path, streamed.Storage] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_sinks():
+    yield
+    for storage in STORAGES.values():
+        if storage.sink is not None:
+            storage.sink.stop()
 
 
 @pytest.fixture(scope="session")

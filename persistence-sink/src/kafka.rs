@@ -7,7 +7,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use crate::record::{Event, Record};
 
@@ -118,7 +118,6 @@ pub struct Acked {
 pub struct EventProducer {
     producer: FutureProducer,
     topic: String,
-    timeout: Duration,
 }
 
 impl std::fmt::Debug for EventProducer {
@@ -146,22 +145,60 @@ impl EventProducer {
         Ok(EventProducer {
             producer,
             topic: config.events_topic.clone(),
-            timeout: config.delivery_timeout,
         })
     }
 
     /// Resolves when Kafka acknowledged the record (acks=all) or the delivery timeout passed.
     /// The record is keyed by its conversation id.
     pub async fn send(&self, event: Event) -> Result<Acked, KafkaError> {
+        self.enqueue(event, None)?.await
+    }
+
+    /// Hands the record to the producer's queue now (so records enqueued one after another
+    /// keep that order within a partition) and returns the wait for its acknowledgement.
+    /// `partition`: `None` chooses by key; barrier markers name theirs. Fails at once when the
+    /// producer's queue is full.
+    pub fn enqueue(
+        &self,
+        event: Event,
+        partition: Option<i32>,
+    ) -> Result<impl Future<Output = Result<Acked, KafkaError>> + Send + 'static, KafkaError> {
         let key = event.conversation_id().to_owned();
         let payload = Record::from(event).to_bytes();
-        let record = FutureRecord::to(&self.topic).key(&key).payload(&payload);
-        match self.producer.send(record, self.timeout).await {
-            Ok(delivery) => Ok(Acked {
-                partition: delivery.partition,
-                offset: delivery.offset,
-            }),
-            Err((err, _)) => Err(err),
+        let mut record = FutureRecord::to(&self.topic).key(&key).payload(&payload);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
         }
+        let delivery = self.producer.send_result(record).map_err(|(err, _)| err)?;
+        Ok(async move {
+            match delivery.await {
+                Ok(Ok(delivery)) => Ok(Acked {
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                }),
+                Ok(Err((err, _))) => Err(err),
+                // The producer dropped the record without a report (it is shutting down).
+                Err(_) => Err(KafkaError::Canceled),
+            }
+        })
+    }
+
+    /// The events topic's partition count, from the cluster's metadata (blocking call, so on
+    /// the blocking pool); `None` while the topic does not exist or Kafka cannot be reached.
+    pub async fn partition_count(&self) -> Option<i32> {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let metadata = producer
+                .client()
+                .fetch_metadata(Some(&topic), ADMIN_TIMEOUT)
+                .ok()?;
+            let found = metadata.topics().iter().find(|t| t.name() == topic)?;
+            (found.error().is_none() && !found.partitions().is_empty())
+                .then(|| found.partitions().len() as i32)
+        })
+        .await
+        .ok()
+        .flatten()
     }
 }

@@ -32,6 +32,11 @@ pub enum Event {
         up_to: u64,
         at_ms: u64,
     },
+    /// A sync barrier's marker, produced to one partition: the sink applies nothing for it,
+    /// but once it is past the marker's offset every record acknowledged in that partition
+    /// before the marker was sent is in PostgreSQL (docs/persistence.md, "Gap-free sync").
+    #[serde(rename_all = "camelCase")]
+    Mark { at_ms: u64 },
 }
 
 impl Event {
@@ -45,6 +50,7 @@ impl Event {
             | Event::Read {
                 conversation_id, ..
             } => conversation_id,
+            Event::Mark { .. } => "",
         }
     }
 }

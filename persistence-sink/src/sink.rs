@@ -7,14 +7,17 @@
 //! - DELIVERED: insert-if-absent receipt rows, never below the READ watermark.
 //! - READ: the watermark moves only forward; older or repeated marks are no-ops.
 //!
-//! The Kafka half (consumer group, batching by size and time, offset commits, dead letters)
-//! is not built yet: docs/persistence.md lists it.
+//! - Progress: [`apply_batch_at`] also moves `sink_progress` of the batch's partitions in the
+//!   same transaction, so "offset < next_offset ⇒ in PostgreSQL" holds at every commit.
+//!
+//! The Kafka half (consumer group, batching, offset commits, dead letters) is `pipeline`.
 
 use std::collections::BTreeSet;
 
 use chat_store::{StoreError, StoredMessage};
 use tokio_postgres::Client;
 
+use crate::postgres::progress::{self, Position};
 use crate::postgres::{error, mutation, partition, row};
 use crate::record::Event;
 
@@ -27,15 +30,36 @@ pub struct Applied {
     pub read_marks: u64,
 }
 
+impl Applied {
+    pub fn add(&mut self, more: &Applied) {
+        self.messages_inserted += more.messages_inserted;
+        self.messages_skipped += more.messages_skipped;
+        self.delivered += more.delivered;
+        self.read_marks += more.read_marks;
+    }
+}
+
 /// Applies `events` in their order in one transaction. `Unavailable` is transient (retry the
 /// same batch later, offsets uncommitted); `Invalid`/`NotFound`/`Internal` mean some record can
 /// never apply, and the caller isolates it (one record per call) to dead-letter it.
 pub async fn apply_batch(client: &mut Client, events: &[Event]) -> Result<Applied, StoreError> {
-    match apply_once(client, events).await {
+    let events: Vec<&Event> = events.iter().collect();
+    apply_batch_at(client, &events, &[]).await
+}
+
+/// [`apply_batch`], and in the same transaction moves each of `done` forward: the caller
+/// passes, per partition, the offset after the last record of `events` (and of any record of
+/// the batch already dead-lettered). No events: only the progress moves (dead-lettered records).
+pub async fn apply_batch_at(
+    client: &mut Client,
+    events: &[&Event],
+    done: &[Position<'_>],
+) -> Result<Applied, StoreError> {
+    match apply_once(client, events, done).await {
         Err(e) if error::is_missing_partition(&e) => {
             let months: BTreeSet<u64> = events
                 .iter()
-                .filter_map(|e| match e {
+                .filter_map(|e| match *e {
                     Event::Message(m) => Some(m.timestamp_ms),
                     _ => None,
                 })
@@ -43,18 +67,22 @@ pub async fn apply_batch(client: &mut Client, events: &[Event]) -> Result<Applie
             for at in months {
                 partition::ensure_month(client, row::time(at)).await?;
             }
-            apply_once(client, events).await
+            apply_once(client, events, done).await
         }
         other => other,
     }
 }
 
-async fn apply_once(client: &mut Client, events: &[Event]) -> Result<Applied, StoreError> {
+async fn apply_once(
+    client: &mut Client,
+    events: &[&Event],
+    done: &[Position<'_>],
+) -> Result<Applied, StoreError> {
     let tx = client.transaction().await.map_err(error::store_error)?;
     let mut applied = Applied::default();
     // Consecutive messages go in one statement; a status flushes them first so it sees them.
     let mut pending: Vec<&StoredMessage> = Vec::new();
-    for event in events {
+    for &event in events {
         match event {
             Event::Message(m) => pending.push(m),
             Event::Delivered {
@@ -81,9 +109,12 @@ async fn apply_once(client: &mut Client, events: &[Event]) -> Result<Applied, St
                     applied.read_marks += 1;
                 }
             }
+            // Nothing to apply: its offset counts as done like any other record's.
+            Event::Mark { .. } => {}
         }
     }
     insert_messages(&tx, &mut pending, &mut applied).await?;
+    progress::advance(&tx, done).await?;
     tx.commit().await.map_err(error::store_error)?;
     Ok(applied)
 }

@@ -24,6 +24,10 @@ pub enum AppError {
     UnknownAction(String),
     #[error("storage is unavailable; retry later")]
     Unavailable,
+    /// Accepted (members online may have seen it) but refused by durable storage: the sender
+    /// never gets a RECEIPT for it and should retry with the same clientMessageId.
+    #[error("message {message_id} was not stored ({reason}); retry with the same clientMessageId")]
+    NotStored { message_id: u64, reason: String },
     #[error("internal error")]
     Internal,
 }
@@ -40,6 +44,7 @@ impl AppError {
             AppError::RateLimited => "RATE_LIMITED",
             AppError::UnknownAction(_) => "UNKNOWN_DESTINATION",
             AppError::Unavailable => "UNAVAILABLE",
+            AppError::NotStored { .. } => "NOT_STORED",
             AppError::Internal => "INTERNAL",
         }
     }
@@ -51,7 +56,7 @@ impl AppError {
             AppError::UnknownConversation(_) | AppError::UnknownAction(_) => 404,
             AppError::NotAMember(_) | AppError::Forbidden(_) => 403,
             AppError::RateLimited => 429,
-            AppError::Unavailable => 503,
+            AppError::Unavailable | AppError::NotStored { .. } => 503,
             AppError::Internal => 500,
         }
     }

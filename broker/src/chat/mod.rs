@@ -51,6 +51,18 @@ pub struct Outcome {
     pub reply: Option<serde_json::Value>,
     /// For `chat.send`: the stored message's id, carried by the RECEIPT.
     pub message_id: Option<u64>,
+    /// For `chat.send` on a store whose durability comes after acceptance (Kafka): the
+    /// effects (live delivery) go out now, the answer (RECEIPT) when this resolves.
+    pub durable: Option<Durable>,
+}
+
+/// Resolves when an accepted message is durable, or definitely not stored.
+pub struct Durable(pub chat_store::Durability);
+
+impl std::fmt::Debug for Durable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Durable(..)")
+    }
 }
 
 /// Who asked, and how to answer.
@@ -341,14 +353,36 @@ async fn sequence(
     }
 }
 
-/// Applies an operation's effects, then answers whoever asked.
-fn finish(core: &ChatCore, requester: Requester, result: Result<Outcome, AppError>) {
-    let result = result.map(|mut outcome| {
+/// Applies an operation's effects, then answers whoever asked — at once, or when the
+/// message is durable if the store accepted it first (the sequencer does not wait for that:
+/// the next message's delivery must not queue behind this one's Kafka ack).
+fn finish(core: &Arc<ChatCore>, requester: Requester, result: Result<Outcome, AppError>) {
+    let mut result = result.map(|mut outcome| {
         for effect in std::mem::take(&mut outcome.effects) {
             effect.apply(core);
         }
         outcome
     });
+    let durable = result.as_mut().ok().and_then(|o| o.durable.take());
+    if let Some(Durable(durable)) = durable {
+        let message_id = result.as_ref().ok().and_then(|o| o.message_id);
+        let core = Arc::clone(core);
+        tokio::spawn(async move {
+            let result = match durable.await {
+                Ok(()) => result,
+                Err(e) => Err(AppError::NotStored {
+                    message_id: message_id.unwrap_or_default(),
+                    reason: e.to_string(),
+                }),
+            };
+            answer(&core, requester, result);
+        });
+        return;
+    }
+    answer(core, requester, result);
+}
+
+fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppError>) {
     match requester {
         Requester::Service(reply_tx) => {
             let _ = reply_tx.send(result);

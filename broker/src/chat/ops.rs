@@ -16,7 +16,7 @@ use super::effect::{Effect, Payload};
 use super::error::AppError;
 use super::model::{self, ConversationOut, MessageOut, ReceiptOut, rfc3339};
 use super::presence::Change;
-use super::{ChatCore, Outcome};
+use super::{ChatCore, Durable, Outcome};
 use crate::id;
 use crate::router::Priority;
 use crate::session::handle::SessionHandle;
@@ -243,7 +243,8 @@ async fn send(
         client_message_id: request.client_message_id,
         timestamp_ms: id::timestamp_ms(message_id),
     };
-    let stored = match core.store.append(stored.clone()).await? {
+    let (appended, durable) = core.store.accept(stored.clone()).await?;
+    let stored = match appended {
         Appended::Stored => stored,
         // A retry: the original id, and nothing delivered twice.
         Appended::Duplicate { original } => {
@@ -300,6 +301,7 @@ async fn send(
             "timestamp": rfc3339(stored.timestamp_ms),
         })),
         message_id: Some(stored.message_id),
+        durable: durable.map(Durable),
     })
 }
 
@@ -462,7 +464,7 @@ async fn sync(
     Ok(Outcome {
         effects,
         reply: Some(done),
-        message_id: None,
+        ..Outcome::default()
     })
 }
 
@@ -496,7 +498,7 @@ async fn history(
             payload_of(&core, out.clone()),
         )],
         reply: Some(out),
-        message_id: None,
+        ..Outcome::default()
     })
 }
 
@@ -575,7 +577,7 @@ async fn create(
     Ok(Outcome {
         effects,
         reply: Some(json!(ConversationOut::from(&*conversation))),
-        message_id: None,
+        ..Outcome::default()
     })
 }
 
@@ -632,7 +634,7 @@ async fn members(
     Ok(Outcome {
         effects,
         reply: Some(json!(ConversationOut::from(&*after))),
-        message_id: None,
+        ..Outcome::default()
     })
 }
 
@@ -656,7 +658,7 @@ async fn list(
             payload_of(&core, out.clone()),
         )],
         reply: Some(out),
-        message_id: None,
+        ..Outcome::default()
     })
 }
 

@@ -148,12 +148,15 @@ def test_rate_limited_sends_are_refused_and_the_bucket_refills(broker_factory, c
     alice = chat(f"alice-{unique}", target=target)
     bob = chat(f"bob-{unique}", target=target)
     conversation = alice.create("DIRECT", [bob.login])["conversationId"]
-    for i in range(3):
-        alice.send_message(f"burst {i}", conversation=conversation)
+    # Back to back, not each after its RECEIPT: the bucket must not refill while a slower
+    # store (Kafka in the streamed mode) acknowledges.
+    burst = [alice.request("chat.send", {"conversationId": conversation, "content": f"burst {i}"}) for i in range(3)]
     expect_error(
         alice, "chat.send", {"conversationId": conversation, "content": "one too many", "clientMessageId": "cm-r"},
         "RATE_LIMITED", client_message_id="cm-r",
     )
+    for receipt_id in burst:
+        alice.listener.wait_receipt(receipt_id)
     bob.send_message("bob has his own bucket", conversation=conversation)
     time.sleep(0.6)  # 2 per second: one token back
     alice.send_message("after a pause", conversation=conversation)

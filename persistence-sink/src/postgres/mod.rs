@@ -5,6 +5,8 @@
 pub(crate) mod error;
 pub(crate) mod mutation;
 pub(crate) mod partition;
+mod preview;
+pub(crate) mod progress;
 mod query;
 pub(crate) mod row;
 mod schema;
@@ -21,6 +23,7 @@ use tokio_postgres::NoTls;
 
 pub use error::is_transient;
 pub use partition::PartitionReport;
+pub use progress::Position;
 
 use self::error::{is_missing_partition, pool_error, store_error};
 

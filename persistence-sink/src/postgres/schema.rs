@@ -24,7 +24,13 @@ pub(crate) const SCHEMA_LOCK: i64 = 0x73746f6d70626f78;
 ///   SQLite store. `message_receipts` has no foreign key to `messages` (a partitioned target
 ///   would need `created_at` in every receipt row).
 /// - `conversation_members.join_seq` keeps join order among members joined in the same ms.
-const MIGRATIONS: &[&str] = &[r#"
+///
+/// Migration 2 (`sink_progress`): per events-topic partition, the offset below which every
+/// record is in PostgreSQL (or dead-lettered). The sink writes it in the same transaction as
+/// the rows, so it can never run ahead of them; the broker's sync barrier reads it
+/// (`PostgresStore::sink_progress`).
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     user_id     TEXT PRIMARY KEY,
     created_at  BIGINT NOT NULL
@@ -71,7 +77,17 @@ CREATE TABLE message_receipts (
     read_at      BIGINT,
     PRIMARY KEY (message_id, user_id)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE sink_progress (
+    topic       TEXT NOT NULL,
+    partition   INT NOT NULL,
+    next_offset BIGINT NOT NULL,
+    updated_at  TIMESTAMPTZ,
+    PRIMARY KEY (topic, partition)
+);
+"#,
+];
 
 /// Brings the schema up to date; refuses a schema written by a newer Stompbox.
 pub(crate) async fn migrate(client: &mut Client) -> Result<u32, StoreError> {

@@ -1,0 +1,316 @@
+//! [`StreamedStore`]: the chat store of the write path for scale. Accepted messages and
+//! status changes go to Kafka; the sink (`stompbox-sink`) moves them into PostgreSQL; reads
+//! come from PostgreSQL behind a [`barrier`] so they have no gap while the sink lags.
+//!
+//! - `accept` returns once the message is deduplicated and handed to the producer, so live
+//!   delivery does not wait for Kafka; its durability future resolves on Kafka's ack
+//!   (`acks=all`), and only then does the sender get a RECEIPT. A refusal (delivery timeout,
+//!   or a permanent Kafka error) resolves it with an error instead: the sender is told the
+//!   message was not stored (docs/architecture.md, "When Kafka refuses a message").
+//! - At most `max_pending` messages wait for Kafka's ack; past that, sends are refused at
+//!   once while Kafka is down, instead of memory growing with the outage.
+//! - Conversations and membership are written to PostgreSQL directly: they are rare, and a
+//!   member must be a member everywhere at once.
+//! - DELIVERED/READ: what moves is decided by running the store's own rules against
+//!   PostgreSQL in a rolled-back transaction (after the barrier, so the messages are there),
+//!   then the event goes to Kafka and the sink applies it, never backwards.
+
+mod barrier;
+mod recent;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chat_store::{
+    Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
+    StatusChange, StoreError, StoredMessage, UserId,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use crate::kafka::{self, EventProducer, KafkaConfig};
+use crate::postgres::PostgresStore;
+use crate::record::Event;
+use barrier::{Barrier, InFlight, Ticket};
+use recent::{Claim, RecentIds};
+
+/// Client ids remembered at accept time: a retry comes within seconds (a reconnect); older
+/// retries are answered from PostgreSQL, where the original is by then.
+const RECENT_IDS: usize = 1_000_000;
+const RECENT_WINDOW: Duration = Duration::from_secs(600);
+/// Longest pause between attempts to create the topics while Kafka is unreachable.
+const TOPIC_RETRY_MAX: Duration = Duration::from_secs(5);
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Debug)]
+pub struct StreamedStore {
+    postgres: Arc<PostgresStore>,
+    producer: EventProducer,
+    recent: Arc<RecentIds>,
+    in_flight: Arc<InFlight>,
+    barrier: Barrier,
+    pending: Arc<Semaphore>,
+}
+
+impl StreamedStore {
+    /// Starts the producer, the barrier, and a task that creates the topics as soon as Kafka
+    /// answers — Kafka down at start delays RECEIPTs, not the broker.
+    pub fn start(
+        postgres: PostgresStore,
+        config: KafkaConfig,
+        max_pending: usize,
+    ) -> Result<Self, StoreError> {
+        let producer = EventProducer::new(&config)
+            .map_err(|e| StoreError::Internal(format!("Kafka producer: {e}")))?;
+        let postgres = Arc::new(postgres);
+        let in_flight = InFlight::new();
+        let barrier = Barrier::start(
+            producer.clone(),
+            Arc::clone(&postgres),
+            config.events_topic.clone(),
+            Arc::clone(&in_flight),
+        );
+        tokio::spawn(create_topics(config, producer.clone()));
+        Ok(Self {
+            postgres,
+            producer,
+            recent: Arc::new(RecentIds::new(RECENT_IDS, RECENT_WINDOW)),
+            in_flight,
+            barrier,
+            pending: Arc::new(Semaphore::new(max_pending)),
+        })
+    }
+
+    /// Hands `event` to Kafka now; the returned future resolves with the ack. The permit and
+    /// ticket are released when it resolves, whether or not anyone awaits it.
+    fn produce(
+        &self,
+        event: Event,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
+        let ticket: Ticket = self.in_flight.begin();
+        let delivery = self
+            .producer
+            .enqueue(event, None)
+            .map_err(|e| kafka_error("not accepted by the Kafka producer", &e))?;
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let result = delivery
+                .await
+                .map(|_| ())
+                .map_err(|e| kafka_error("not stored: Kafka refused it", &e));
+            drop((ticket, permit));
+            let _ = tx.send(result);
+        });
+        Ok(rx)
+    }
+
+    async fn durable(rx: oneshot::Receiver<Result<(), StoreError>>) -> Result<(), StoreError> {
+        rx.await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("Kafka producer stopped".into())))
+    }
+}
+
+fn kafka_error(what: &str, e: &rdkafka::error::KafkaError) -> StoreError {
+    let text = format!("{what}: {e}");
+    if kafka::is_transient(e) {
+        StoreError::Unavailable(text)
+    } else {
+        StoreError::Internal(text)
+    }
+}
+
+async fn create_topics(config: KafkaConfig, producer: EventProducer) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match kafka::ensure_topics(&config).await {
+            Ok(()) => {
+                // The producer learns the new topic now, not on the first message (which
+                // otherwise waits ~1 s for librdkafka's metadata refresh).
+                producer.partition_count().await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?pause, "Kafka topics not created yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(TOPIC_RETRY_MAX);
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatStore for StreamedStore {
+    async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, StoreError> {
+        self.postgres.create_conversation(new).await
+    }
+
+    async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+        self.postgres.conversation(id).await
+    }
+
+    async fn conversations_of(&self, user: &str) -> Result<Vec<Conversation>, StoreError> {
+        self.postgres.conversations_of(user).await
+    }
+
+    async fn update_members(
+        &self,
+        id: &str,
+        add: &[UserId],
+        remove: &[UserId],
+        at_ms: u64,
+    ) -> Result<Conversation, StoreError> {
+        self.postgres.update_members(id, add, remove, at_ms).await
+    }
+
+    async fn append(&self, message: StoredMessage) -> Result<Appended, StoreError> {
+        let (appended, durability) = self.accept(message).await?;
+        if let Some(durability) = durability {
+            durability.await?;
+        }
+        Ok(appended)
+    }
+
+    async fn accept(
+        &self,
+        message: StoredMessage,
+    ) -> Result<(Appended, Option<Durability>), StoreError> {
+        if let Claim::Taken(original) = self.recent.claim(&message) {
+            return Ok((Appended::Duplicate { original }, None));
+        }
+        let refused = |e: StoreError| {
+            self.recent.release(&message);
+            e
+        };
+        if let Some(client_id) = &message.client_message_id {
+            let found = self
+                .postgres
+                .find_by_client_id(&message.sender_id, client_id)
+                .await
+                .map_err(refused)?;
+            if let Some(original) = found {
+                self.recent.release(&message);
+                return Ok((Appended::Duplicate { original }, None));
+            }
+        }
+        let permit = Arc::clone(&self.pending).try_acquire_owned().map_err(|_| {
+            refused(StoreError::Unavailable(
+                "too many messages waiting for Kafka; retry later".into(),
+            ))
+        })?;
+        let rx = self
+            .produce(Event::Message(message.clone()), Some(permit))
+            .map_err(refused)?;
+        let recent = Arc::clone(&self.recent);
+        let durability: Durability = Box::pin(async move {
+            let result = Self::durable(rx).await;
+            if result.is_err() {
+                // Not stored: a retry with the same client id is a new message.
+                recent.release(&message);
+            }
+            result
+        });
+        Ok((Appended::Stored, Some(durability)))
+    }
+
+    async fn messages_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, bool), StoreError> {
+        self.barrier.wait().await?;
+        self.postgres.messages_after(user, after, limit).await
+    }
+
+    async fn history(
+        &self,
+        conversation: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, bool), StoreError> {
+        self.barrier.wait().await?;
+        self.postgres.history(conversation, before, limit).await
+    }
+
+    async fn mark_delivered(
+        &self,
+        user: &str,
+        message_ids: &[u64],
+        at_ms: u64,
+    ) -> Result<Vec<StatusChange>, StoreError> {
+        self.barrier.wait().await?;
+        let changes = self
+            .postgres
+            .preview_mark_delivered(user, message_ids, at_ms)
+            .await?;
+        let mut by_conversation: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for change in &changes {
+            by_conversation
+                .entry(&change.conversation_id)
+                .or_default()
+                .push(change.message_id);
+        }
+        let mut acks = Vec::with_capacity(by_conversation.len());
+        for (conversation_id, message_ids) in by_conversation {
+            acks.push(self.produce(
+                Event::Delivered {
+                    conversation_id: conversation_id.to_owned(),
+                    user_id: user.to_owned(),
+                    message_ids,
+                    at_ms,
+                },
+                None,
+            )?);
+        }
+        for ack in acks {
+            Self::durable(ack).await?;
+        }
+        Ok(changes)
+    }
+
+    async fn mark_read(
+        &self,
+        user: &str,
+        conversation: &str,
+        up_to: u64,
+        at_ms: u64,
+    ) -> Result<Option<ReadMark>, StoreError> {
+        self.barrier.wait().await?;
+        let Some(mark) = self
+            .postgres
+            .preview_mark_read(user, conversation, up_to, at_ms)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let ack = self.produce(
+            Event::Read {
+                conversation_id: mark.conversation_id.clone(),
+                user_id: mark.user_id.clone(),
+                up_to: mark.up_to,
+                at_ms: mark.at_ms,
+            },
+            None,
+        )?;
+        Self::durable(ack).await?;
+        Ok(Some(mark))
+    }
+
+    async fn contacts_of(&self, user: &str) -> Result<Vec<UserId>, StoreError> {
+        self.postgres.contacts_of(user).await
+    }
+
+    async fn receipts(
+        &self,
+        message_id: u64,
+    ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError> {
+        self.barrier.wait().await?;
+        self.postgres.receipts(message_id).await
+    }
+}
