@@ -70,6 +70,7 @@ export class ResilientChat {
     this.drops = 0;
     this.synced = false;
     this.failures = 0; // consecutive failed connection attempts
+    this.started = false;
     this.sendSeq = 0;
     this.readyWaiters = [];
     const target = () => (typeof url === 'function' ? url() : url);
@@ -138,7 +139,10 @@ export class ResilientChat {
   }
 
   async #beforeConnect() {
-    if (this.connects === 0 && this.failures === 0) return; // the very first connect
+    if (!this.started) {
+      this.started = true; // the very first attempt goes at once
+      return;
+    }
     await this.beforeReconnect(this);
     await sleep(fullJitter(this.failures, this.backoff));
     this.failures += 1; // reset by onConnect

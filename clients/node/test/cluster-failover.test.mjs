@@ -8,10 +8,9 @@
 // Skips only when the broker binary has no cluster mode (no --redis-url).
 
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
 
 import { chatLoop, connectAll, createGroups, plan, settle, summary, until } from './chat-load.mjs';
-import { chatUser, clusterSkipReason, startCluster } from './cluster.mjs';
+import { chatUser, clusterTest } from './cluster.mjs';
 import { sleep, unique, within } from './harness.mjs';
 
 /** Enough users to make the dead node's share a reconnect storm, within the 20,000-fd cap. */
@@ -26,18 +25,10 @@ const OFFLINE_SLACK_MS = 3000;
 /** How long the sleepers stay away after the kill: well past TTL + slack. */
 const AWAY_MS = 2 * TTL_MS + OFFLINE_SLACK_MS;
 
-let cluster;
-const users = [];
-after(async () => {
-  await Promise.all(users.map((u) => u.chat.stop().catch(() => {})));
-  await cluster?.stop();
-});
-
-test(
+clusterTest(
   'kill -9 of one node of three: no acknowledged message lost or doubled, presence follows',
-  { skip: clusterSkipReason(), timeout: 110_000 },
-  async () => {
-    cluster = await startCluster({ nodes: 3, nodeArgs: ['--presence-ttl', `${TTL_MS / 1000}s`] });
+  async ({ start, users }) => {
+    const cluster = await start({ nodes: 3, nodeArgs: ['--presence-ttl', `${TTL_MS / 1000}s`] });
     const [victim, witness] = cluster.nodes;
     const tag = unique();
     let killAt = Infinity;

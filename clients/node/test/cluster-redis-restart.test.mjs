@@ -6,10 +6,9 @@
 // Skips only when the broker binary has no cluster mode (no --redis-url).
 
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
 
 import { chatLoop, check, connectAll, createGroups, plan, summary, until } from './chat-load.mjs';
-import { chatUser, clusterSkipReason, restartRedis, startCluster } from './cluster.mjs';
+import { chatUser, clusterTest, restartRedis } from './cluster.mjs';
 import { sleep, unique, within } from './harness.mjs';
 
 const USERS = 60;
@@ -21,18 +20,10 @@ const LIVE_MS = 2000;
 /** Cross-node delivery must be back this soon after Redis accepts connections again. */
 const RECOVERY_MS = 5000;
 
-let cluster;
-const users = [];
-after(async () => {
-  await Promise.all(users.map((u) => u.chat.stop().catch(() => {})));
-  await cluster?.stop();
-});
-
-test(
+clusterTest(
   'Redis restart: nodes and sessions stay, same-node delivery goes on, cross-node resumes, nothing acknowledged is lost',
-  { skip: clusterSkipReason(), timeout: 110_000 },
-  async () => {
-    cluster = await startCluster({ nodes: 3 });
+  async ({ start, users }) => {
+    const cluster = await start({ nodes: 3 });
     const tag = unique();
     // User i on node i % 3: partners 2k, 2k+1 are always on different nodes.
     for (let i = 0; i < USERS; i += 1) {

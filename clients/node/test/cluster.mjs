@@ -9,6 +9,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
+import { after, test } from 'node:test';
+
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 
@@ -96,6 +98,25 @@ export async function startCluster({ nodes = 3, nodeArgs = [] } = {}) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Under the 120 s per-test limit of scripts/test.sh, with room for the cluster's start and stop. */
+const TEST_TIMEOUT_MS = 110_000;
+
+/**
+ * A cluster test: skipped only when the binary has no cluster mode; `body` gets `start(options)`
+ * (startCluster, stopped afterwards) and `users` (chat users to stop afterwards).
+ */
+export function clusterTest(name, body) {
+  let cluster;
+  const users = [];
+  after(async () => {
+    await Promise.all(users.map((u) => u.chat.stop().catch(() => {})));
+    await cluster?.stop();
+  });
+  test(name, { skip: clusterSkipReason(), timeout: TEST_TIMEOUT_MS }, () =>
+    body({ start: async (options) => (cluster = await startCluster(options)), users }),
+  );
 }
 
 /** Stops the shared Redis by PID and starts it again on the same port (scripts/services.sh). */
