@@ -46,27 +46,18 @@ impl Inbound {
             None => Select::Exact,
         };
         match envelope.kind {
-            Kind::Topic => {
-                let message = message_of(&envelope);
-                self.router.fan_out_local(
-                    &self.router.topics,
-                    &envelope.route,
-                    &message,
-                    select,
-                    Priority::Normal,
-                    |_| true,
-                );
-            }
-            Kind::Room => {
+            Kind::Topic | Kind::Room => {
+                // A room copy goes to its members' sessions only; a topic to every subscriber.
                 let message = message_of(&envelope);
                 let members = &envelope.members;
+                let room = envelope.kind == Kind::Room;
                 self.router.fan_out_local(
                     &self.router.topics,
                     &envelope.route,
                     &message,
                     select,
                     Priority::Normal,
-                    |principal| members.iter().any(|m| m == principal),
+                    |principal| !room || members.iter().any(|m| m == principal),
                 );
             }
             Kind::User => {

@@ -155,11 +155,11 @@ impl Cluster {
 
     /// Queues an already encoded envelope (one encoding shared by many channels).
     pub fn publish_bytes(&self, channel: &Channel, bytes: Bytes) {
-        if self
-            .publish_tx
-            .try_send((channel.to_string(), bytes))
-            .is_err()
-        {
+        self.enqueue(channel.to_string(), bytes);
+    }
+
+    fn enqueue(&self, channel: String, bytes: Bytes) {
+        if self.publish_tx.try_send((channel, bytes)).is_err() {
             self.health.dropped();
         }
     }
@@ -186,15 +186,7 @@ impl Cluster {
             body,
         };
         match envelope.encode() {
-            Ok(bytes) => {
-                if self
-                    .publish_tx
-                    .try_send((channel::CONTROL.to_string(), bytes))
-                    .is_err()
-                {
-                    self.health.dropped();
-                }
-            }
+            Ok(bytes) => self.enqueue(channel::CONTROL.to_string(), bytes),
             Err(e) => warn!(error = %e, "conversation change not sent to other nodes"),
         }
     }

@@ -24,14 +24,17 @@ use crate::chat::presence::Change;
 /// Users one sweep may take offline: bounds one script's run time inside Redis.
 const SWEEP_LIMIT: usize = 1000;
 
+// Both scripts: KEYS = user key, due index, last-seen hash; ARGV = member, now, user, lapse
+// time, key TTL. Each returns 1 when the user's status changed (first join / last leave).
 const TOUCH: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local before = redis.call('ZCARD', KEYS[1])
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[5])
-redis.call('HSET', KEYS[3], ARGV[5], ARGV[2])
-return before";
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[4], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
+if before == 0 then return 1 end
+return 0";
 
 const LEAVE: &str = r"
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -110,43 +113,37 @@ impl SharedPresence {
 
     /// A session is alive; `Some` when its user just came online cluster-wide.
     pub async fn touch(&self, user: &str, session: u64) -> redis::RedisResult<Option<Change>> {
-        let now = now_ms();
-        let ttl = self.ttl.as_millis() as u64;
-        let before: i64 = self
-            .touch
-            .key(user_key(user))
-            .key(due_key())
-            .key(seen_key())
-            .arg(format!("{}{session}", self.member_prefix))
-            .arg(now)
-            .arg(now + ttl)
-            .arg(2 * ttl)
-            .arg(user)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok((before == 0).then(|| Change {
-            user: user.to_string(),
-            online: true,
-            last_seen_ms: now,
-        }))
+        self.report(&self.touch, user, session, true).await
     }
 
     /// A session ended cleanly; `Some` when it was its user's last anywhere.
     pub async fn leave(&self, user: &str, session: u64) -> redis::RedisResult<Option<Change>> {
+        self.report(&self.leave, user, session, false).await
+    }
+
+    async fn report(
+        &self,
+        script: &redis::Script,
+        user: &str,
+        session: u64,
+        online: bool,
+    ) -> redis::RedisResult<Option<Change>> {
         let now = now_ms();
-        let last: i64 = self
-            .leave
+        let ttl = self.ttl.as_millis() as u64;
+        let changed: i64 = script
             .key(user_key(user))
             .key(due_key())
             .key(seen_key())
             .arg(format!("{}{session}", self.member_prefix))
             .arg(now)
             .arg(user)
+            .arg(now + ttl)
+            .arg(2 * ttl)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok((last == 1).then(|| Change {
+        Ok((changed == 1).then(|| Change {
             user: user.to_string(),
-            online: false,
+            online,
             last_seen_ms: now,
         }))
     }
