@@ -30,8 +30,8 @@ cargo fmt --all -- --check
 section "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-section "cargo build -p stompbox -p examples"
-cargo build -p stompbox -p examples
+section "cargo build -p stompbox -p persistence-sink -p examples"
+cargo build -p stompbox -p persistence-sink -p examples
 
 # Every suite (conformance tests included) starts brokers from this binary unless the caller
 # points elsewhere, so no test builds its own.
@@ -60,6 +60,13 @@ section "python client suite (stomp.py over TCP)"
 # want: an empty suite is a broken suite, not a green one.
 (cd clients/python && ../../.venv/bin/python -m pytest)
 
+# The chat contract is the same on every store: the chat suites again, unchanged, with chat on
+# PostgreSQL directly, then on Kafka -> stompbox-sink -> PostgreSQL (clients/python/streamed.py).
+for storage in postgres streamed; do
+    section "python chat suite with STOMPBOX_TEST_STORAGE=$storage"
+    (cd clients/python && STOMPBOX_TEST_STORAGE=$storage ../../.venv/bin/python -m pytest tests/test_chat_*.py)
+done
+
 # The cluster files (cluster-*.test.mjs) start 3 nodes behind nginx (scripts/cluster.sh) on the
 # Redis and PostgreSQL above; each is bounded to under 2 minutes.
 section "node client suite (@stomp/stompjs over WebSocket, cluster failure tests)"
@@ -71,5 +78,7 @@ if (( ${#node_tests[@]} == 0 )); then
     exit 1
 fi
 (cd clients/node && node --test --test-concurrency=1 --test-timeout=120000 "${node_tests[@]#clients/node/}")
+section "node chat suite on Kafka -> stompbox-sink -> PostgreSQL (STOMPBOX_TEST_STORAGE=streamed)"
+(cd clients/node && STOMPBOX_TEST_STORAGE=streamed node --test --test-concurrency=1 --test-timeout=120000 test/chat.test.mjs)
 
 section "all passed in $((SECONDS - started))s"

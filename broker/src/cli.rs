@@ -660,8 +660,10 @@ fn merge_layers(args: RunArgs, file: FileConfig) -> (Config, String) {
             postgres_url: args.postgres_url.or(file.postgres_url),
             kafka: args.kafka_brokers.or(file.kafka_brokers).map(|brokers| {
                 let k = KafkaSettings::new(brokers);
+                let events_topic = layer(args.kafka_topic, file.kafka_topic, k.events_topic);
                 KafkaSettings {
-                    events_topic: layer(args.kafka_topic, file.kafka_topic, k.events_topic),
+                    dead_letter_topic: format!("{events_topic}.dlt"),
+                    events_topic,
                     partitions: layer(args.kafka_partitions, file.kafka_partitions, k.partitions),
                     replication: layer(
                         args.kafka_replication,
@@ -852,6 +854,39 @@ mod tests {
         ] {
             assert!(help.contains(flag), "help lacks {flag}");
         }
+    }
+
+    #[test]
+    fn storage_flags_choose_the_store_and_kafka_needs_postgres() {
+        let c = config(&[]);
+        assert!(c.storage.postgres_url.is_none() && c.storage.kafka.is_none());
+        let c = config(&[
+            "--postgres-url",
+            "postgres://u@h/db",
+            "--kafka-brokers",
+            "k:9092",
+            "--kafka-topic",
+            "t",
+            "--kafka-max-pending",
+            "7",
+            "--kafka-timeout",
+            "2s",
+        ]);
+        assert_eq!(c.storage.postgres_url.as_deref(), Some("postgres://u@h/db"));
+        let kafka = c.storage.kafka.expect("kafka settings");
+        assert_eq!(kafka.brokers, "k:9092");
+        assert_eq!(
+            (
+                kafka.events_topic.as_str(),
+                kafka.dead_letter_topic.as_str()
+            ),
+            ("t", "t.dlt")
+        );
+        assert_eq!(kafka.max_pending, 7);
+        assert_eq!(kafka.delivery_timeout, Duration::from_secs(2));
+        assert_eq!(kafka.partitions, 12);
+        let err = run(&["--kafka-brokers", "k:9092"]).expect_err("kafka alone");
+        assert!(err.to_string().contains("postgres_url"), "{err}");
     }
 
     #[test]

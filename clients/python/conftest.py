@@ -91,7 +91,7 @@ def start_broker(log_dir: Path, *extra_args: str, data_dir: Path | None = None) 
     # Never the repo's cwd, never shared between brokers -- unless a test restarts a broker on
     # the previous one's store (`data_dir=`), as after a crash.
     data_dir = data_dir or log_dir / f"{name}-data"
-    if mode := streamed.mode():
+    if (mode := streamed.mode()) and "--postgres-url" not in extra_args:
         # PostgreSQL (and Kafka + a sink) instead of the embedded store, per store identity.
         if data_dir not in STORAGES:
             STORAGES[data_dir] = streamed.Storage.create(log_dir, with_kafka=mode == "streamed")

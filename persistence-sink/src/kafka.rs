@@ -129,6 +129,11 @@ impl std::fmt::Debug for EventProducer {
 }
 
 impl EventProducer {
+    /// The librdkafka producer, for what this type does not wrap (purging, flushing).
+    pub fn inner(&self) -> &FutureProducer {
+        &self.producer
+    }
+
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
         let producer: FutureProducer = config
             .client_config()

@@ -127,6 +127,12 @@ async fn insert_messages(
     if pending.is_empty() {
         return Ok(());
     }
+    let before = pending.len();
+    drop_client_id_retries(tx, pending).await?;
+    applied.messages_skipped += (before - pending.len()) as u64;
+    if pending.is_empty() {
+        return Ok(());
+    }
     let mut ids = Vec::with_capacity(pending.len());
     let mut times = Vec::with_capacity(pending.len());
     for m in pending.iter() {
@@ -163,5 +169,57 @@ async fn insert_messages(
     applied.messages_inserted += inserted;
     applied.messages_skipped += pending.len() as u64 - inserted;
     pending.clear();
+    Ok(())
+}
+
+/// Drops messages whose `(sender, client_message_id)` is already taken by another message id
+/// (in the table or earlier in `pending`): the broker answers a retry with the original, but a
+/// message Kafka stored after the broker had given up on it (and told the sender "not
+/// stored") comes back here next to its retry. The first one stored wins; the retry is
+/// skipped, so the idempotency key holds in PostgreSQL whatever happened on the way.
+async fn drop_client_id_retries(
+    tx: &tokio_postgres::Transaction<'_>,
+    pending: &mut Vec<&StoredMessage>,
+) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    pending.retain(|m| match &m.client_message_id {
+        Some(client_id) => seen.insert((m.sender_id.as_str(), client_id.as_str())),
+        None => true,
+    });
+    let keyed: Vec<&&StoredMessage> = pending
+        .iter()
+        .filter(|m| m.client_message_id.is_some())
+        .collect();
+    if keyed.is_empty() {
+        return Ok(());
+    }
+    let senders: Vec<&str> = keyed.iter().map(|m| m.sender_id.as_str()).collect();
+    let client_ids: Vec<&str> = keyed
+        .iter()
+        .filter_map(|m| m.client_message_id.as_deref())
+        .collect();
+    let ids = keyed
+        .iter()
+        .map(|m| row::sql_int(m.message_id, "message id"))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let taken = tx
+        .query(
+            "SELECT k.sender_id, k.client_message_id \
+             FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(sender_id, client_message_id, id) \
+             WHERE EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = k.sender_id \
+                           AND m.client_message_id = k.client_message_id AND m.message_id <> k.id)",
+            &[&senders, &client_ids, &ids],
+        )
+        .await
+        .map_err(error::store_error)?;
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let taken: std::collections::HashSet<(String, String)> =
+        taken.iter().map(|r| (r.get(0), r.get(1))).collect();
+    pending.retain(|m| match &m.client_message_id {
+        Some(client_id) => !taken.contains(&(m.sender_id.clone(), client_id.clone())),
+        None => true,
+    });
     Ok(())
 }

@@ -256,6 +256,8 @@ async fn send(
                     "duplicate": true,
                 })),
                 message_id: Some(original.message_id),
+                // A store may send the original again (it was in doubt): answer once it holds.
+                durable: durable.map(Durable),
                 ..Outcome::default()
             });
         }

@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 
+import { createStorage, storageMode } from './storage.mjs';
+
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** A debug build on a loaded 2-core machine; a broker binds in milliseconds. */
@@ -62,9 +64,13 @@ export async function startBroker(...extraArgs) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'stompbox-node-'));
   // A developer's STOMPBOX_* settings (config file, heartbeat, auth) must not leak into tests.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STOMPBOX_')));
+  // STOMPBOX_TEST_STORAGE: PostgreSQL (and Kafka + a sink) instead of the embedded store.
+  const mode = storageMode();
+  const storage = mode ? await createStorage(mode, env) : { args: [], stop: async () => {} };
   const child = spawn(
     binary,
-    ['--stomp-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs],
+    ['--stomp-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--data-dir', dataDir,
+      ...storage.args, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'], env },
   );
   // Keep the tail of stderr for failure messages; draining it also keeps the broker unblocked.
@@ -108,6 +114,7 @@ export async function startBroker(...extraArgs) {
           await exited;
         }
       }
+      await storage.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -16,10 +16,12 @@ LATE_S = 1.5
 
 
 def contacts(chat, unique, target=None):
-    """bob watches presence; alice (one session, left open) shares a conversation with him."""
-    bob = chat(f"bob-{unique}", target=target)
+    """bob watches presence; alice (one session, left open) shares a conversation with him.
+    bob connects after the conversation exists, so alice's own "online" (announced when she
+    connected, to whoever is her contact by the time it is applied) is never in his inbox."""
     alice = chat(f"alice-{unique}", target=target)
-    alice.create("DIRECT", [bob.login])
+    alice.create("DIRECT", [f"bob-{unique}"])
+    bob = chat(f"bob-{unique}", target=target)
     return alice, bob
 
 

@@ -21,7 +21,8 @@ use chat_store::StoreError;
 use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::kafka::{Acked, EventProducer};
+use super::producer::Producers;
+use crate::kafka::Acked;
 use crate::postgres::PostgresStore;
 use crate::record::Event;
 
@@ -99,13 +100,13 @@ pub(crate) struct Barrier {
 impl Barrier {
     /// Starts the round task; it ends when every `Barrier` clone is dropped.
     pub(crate) fn start(
-        producer: EventProducer,
+        producers: Producers,
         store: Arc<PostgresStore>,
         topic: String,
         in_flight: Arc<InFlight>,
     ) -> Self {
         let (requests, rx) = mpsc::channel(MAX_WAITING);
-        tokio::spawn(rounds(rx, producer, store, topic, in_flight));
+        tokio::spawn(rounds(rx, producers, store, topic, in_flight));
         Self { requests }
     }
 
@@ -122,7 +123,7 @@ impl Barrier {
 
 async fn rounds(
     mut requests: mpsc::Receiver<Waiter>,
-    producer: EventProducer,
+    producers: Producers,
     store: Arc<PostgresStore>,
     topic: String,
     in_flight: Arc<InFlight>,
@@ -133,7 +134,7 @@ async fn rounds(
         while let Ok(more) = requests.try_recv() {
             waiters.push(more);
         }
-        let round = round(&producer, &store, &topic, &in_flight, &mut partitions);
+        let round = round(&producers, &store, &topic, &in_flight, &mut partitions);
         let result = tokio::time::timeout(ROUND_TIMEOUT, round)
             .await
             .unwrap_or_else(|_| {
@@ -151,13 +152,14 @@ async fn rounds(
 }
 
 async fn round(
-    producer: &EventProducer,
+    producers: &Producers,
     store: &PostgresStore,
     topic: &str,
     in_flight: &InFlight,
     partitions: &mut Option<i32>,
 ) -> Result<(), StoreError> {
     in_flight.settle().await;
+    let (generation, producer) = producers.current();
     let count = match *partitions {
         Some(count) => count,
         None => {
@@ -176,9 +178,10 @@ async fn round(
             .map_err(|e| StoreError::Unavailable(format!("Kafka: {e}")))?;
         marks.push(mark);
     }
-    let marks: Vec<Acked> = try_join_all(marks)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("Kafka: {e}")))?;
+    let marks: Vec<Acked> = try_join_all(marks).await.map_err(|e| {
+        producers.replace_after(generation, &e);
+        StoreError::Unavailable(format!("Kafka: {e}"))
+    })?;
     loop {
         let progress: HashMap<i32, i64> = store.sink_progress(topic).await?;
         let caught_up = marks.iter().all(|mark| {

@@ -16,6 +16,7 @@
 //!   then the event goes to Kafka and the sink applies it, never backwards.
 
 mod barrier;
+mod producer;
 mod recent;
 
 use std::collections::BTreeMap;
@@ -28,10 +29,11 @@ use chat_store::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use crate::kafka::{self, EventProducer, KafkaConfig};
+use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
 use barrier::{Barrier, InFlight, Ticket};
+use producer::Producers;
 use recent::{Claim, RecentIds};
 
 /// Client ids remembered at accept time: a retry comes within seconds (a reconnect); older
@@ -50,7 +52,7 @@ pub(crate) fn now_ms() -> u64 {
 #[derive(Debug)]
 pub struct StreamedStore {
     postgres: Arc<PostgresStore>,
-    producer: EventProducer,
+    producers: Producers,
     recent: Arc<RecentIds>,
     in_flight: Arc<InFlight>,
     barrier: Barrier,
@@ -65,20 +67,20 @@ impl StreamedStore {
         config: KafkaConfig,
         max_pending: usize,
     ) -> Result<Self, StoreError> {
-        let producer = EventProducer::new(&config)
+        let producers = Producers::new(config.clone())
             .map_err(|e| StoreError::Internal(format!("Kafka producer: {e}")))?;
         let postgres = Arc::new(postgres);
         let in_flight = InFlight::new();
         let barrier = Barrier::start(
-            producer.clone(),
+            producers.clone(),
             Arc::clone(&postgres),
             config.events_topic.clone(),
             Arc::clone(&in_flight),
         );
-        tokio::spawn(create_topics(config, producer.clone()));
+        tokio::spawn(create_topics(config, producers.clone()));
         Ok(Self {
             postgres,
-            producer,
+            producers,
             recent: Arc::new(RecentIds::new(RECENT_IDS, RECENT_WINDOW)),
             in_flight,
             barrier,
@@ -94,20 +96,47 @@ impl StreamedStore {
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
         let ticket: Ticket = self.in_flight.begin();
-        let delivery = self
-            .producer
+        let (generation, producer) = self.producers.current();
+        let delivery = producer
             .enqueue(event, None)
             .map_err(|e| kafka_error("not accepted by the Kafka producer", &e))?;
+        let producers = self.producers.clone();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(async move {
-            let result = delivery
-                .await
-                .map(|_| ())
-                .map_err(|e| kafka_error("not stored: Kafka refused it", &e));
+            let result = delivery.await.map(|_| ()).map_err(|e| {
+                producers.replace_after(generation, &e);
+                kafka_error("not stored: Kafka refused it", &e)
+            });
             drop((ticket, permit));
             let _ = tx.send(result);
         });
         Ok(rx)
+    }
+
+    /// Sends a message whose key `recent` holds for it: refused before Kafka saw it, the key
+    /// is released; not acknowledged after, the message is in doubt (its retry re-sends it).
+    fn send_message(&self, message: StoredMessage) -> Result<Durability, StoreError> {
+        let sent = Arc::clone(&self.pending)
+            .try_acquire_owned()
+            .map_err(|_| {
+                StoreError::Unavailable("too many messages waiting for Kafka; retry later".into())
+            })
+            .and_then(|permit| self.produce(Event::Message(message.clone()), Some(permit)));
+        let rx = match sent {
+            Ok(rx) => rx,
+            Err(e) => {
+                self.recent.release(&message);
+                return Err(e);
+            }
+        };
+        let recent = Arc::clone(&self.recent);
+        Ok(Box::pin(async move {
+            let result = Self::durable(rx).await;
+            if result.is_err() {
+                recent.doubt(&message);
+            }
+            result
+        }))
     }
 
     async fn durable(rx: oneshot::Receiver<Result<(), StoreError>>) -> Result<(), StoreError> {
@@ -125,14 +154,14 @@ fn kafka_error(what: &str, e: &rdkafka::error::KafkaError) -> StoreError {
     }
 }
 
-async fn create_topics(config: KafkaConfig, producer: EventProducer) {
+async fn create_topics(config: KafkaConfig, producers: Producers) {
     let mut pause = Duration::from_millis(100);
     loop {
         match kafka::ensure_topics(&config).await {
             Ok(()) => {
                 // The producer learns the new topic now, not on the first message (which
                 // otherwise waits ~1 s for librdkafka's metadata refresh).
-                producer.partition_count().await;
+                producers.current().1.partition_count().await;
                 return;
             }
             Err(e) => {
@@ -180,41 +209,33 @@ impl ChatStore for StreamedStore {
         &self,
         message: StoredMessage,
     ) -> Result<(Appended, Option<Durability>), StoreError> {
-        if let Claim::Taken(original) = self.recent.claim(&message) {
-            return Ok((Appended::Duplicate { original }, None));
-        }
-        let refused = |e: StoreError| {
-            self.recent.release(&message);
-            e
+        let message = match self.recent.claim(&message) {
+            Claim::Claimed => message,
+            Claim::Taken(original) => return Ok((Appended::Duplicate { original }, None)),
+            // Kafka may hold the first attempt: the same message again, same id.
+            Claim::Resend(original) => {
+                let durability = self.send_message(original.clone())?;
+                return Ok((Appended::Duplicate { original }, Some(durability)));
+            }
         };
         if let Some(client_id) = &message.client_message_id {
             let found = self
                 .postgres
                 .find_by_client_id(&message.sender_id, client_id)
-                .await
-                .map_err(refused)?;
-            if let Some(original) = found {
-                self.recent.release(&message);
-                return Ok((Appended::Duplicate { original }, None));
+                .await;
+            match found {
+                Ok(None) => {}
+                Ok(Some(original)) => {
+                    self.recent.release(&message);
+                    return Ok((Appended::Duplicate { original }, None));
+                }
+                Err(e) => {
+                    self.recent.release(&message);
+                    return Err(e);
+                }
             }
         }
-        let permit = Arc::clone(&self.pending).try_acquire_owned().map_err(|_| {
-            refused(StoreError::Unavailable(
-                "too many messages waiting for Kafka; retry later".into(),
-            ))
-        })?;
-        let rx = self
-            .produce(Event::Message(message.clone()), Some(permit))
-            .map_err(refused)?;
-        let recent = Arc::clone(&self.recent);
-        let durability: Durability = Box::pin(async move {
-            let result = Self::durable(rx).await;
-            if result.is_err() {
-                // Not stored: a retry with the same client id is a new message.
-                recent.release(&message);
-            }
-            result
-        });
+        let durability = self.send_message(message)?;
         Ok((Appended::Stored, Some(durability)))
     }
 

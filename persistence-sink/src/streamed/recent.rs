@@ -4,6 +4,10 @@
 //!
 //! Bounded by count and age: a retry comes seconds after its original (a reconnect), and one
 //! older than the window is answered from PostgreSQL, where the original is by then.
+//!
+//! A message Kafka did not acknowledge in time is *in doubt*: Kafka may still have stored it.
+//! Its retry re-sends the same message (same id), so whichever copy Kafka keeps, PostgreSQL
+//! ends up with one row under the id the sender's RECEIPT names.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -22,7 +26,8 @@ pub(crate) struct RecentIds {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_key: HashMap<Key, StoredMessage>,
+    /// The message holding each key, and whether it is in doubt.
+    by_key: HashMap<Key, (StoredMessage, bool)>,
     /// Insertion order with times, for eviction by count and age.
     order: VecDeque<(Instant, Key)>,
 }
@@ -34,6 +39,9 @@ pub(crate) enum Claim {
     Claimed,
     /// Another message holds the key: the retry is answered with it.
     Taken(StoredMessage),
+    /// The message holding the key is in doubt: send it again (same id); the key is held
+    /// for it again.
+    Resend(StoredMessage),
 }
 
 impl RecentIds {
@@ -58,16 +66,20 @@ impl RecentIds {
         };
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(original) = inner.by_key.get(&key) {
-            return Claim::Taken(original.clone());
+        if let Some((original, in_doubt)) = inner.by_key.get_mut(&key) {
+            return if std::mem::take(in_doubt) {
+                Claim::Resend(original.clone())
+            } else {
+                Claim::Taken(original.clone())
+            };
         }
         inner.evict(now, self.window, self.capacity.saturating_sub(1));
-        inner.by_key.insert(key.clone(), message.clone());
+        inner.by_key.insert(key.clone(), (message.clone(), false));
         inner.order.push_back((now, key));
         Claim::Claimed
     }
 
-    /// Gives the key back after Kafka refused `message`: a retry is then a new message.
+    /// Gives the key back: `message` never reached Kafka, so a retry is a new message.
     pub(crate) fn release(&self, message: &StoredMessage) {
         let Some(key) = Self::key(message) else {
             return;
@@ -76,9 +88,22 @@ impl RecentIds {
         if inner
             .by_key
             .get(&key)
-            .is_some_and(|held| held.message_id == message.message_id)
+            .is_some_and(|(held, _)| held.message_id == message.message_id)
         {
             inner.by_key.remove(&key);
+        }
+    }
+
+    /// `message` went to Kafka but was not acknowledged: its retry re-sends it.
+    pub(crate) fn doubt(&self, message: &StoredMessage) {
+        let Some(key) = Self::key(message) else {
+            return;
+        };
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((held, in_doubt)) = inner.by_key.get_mut(&key)
+            && held.message_id == message.message_id
+        {
+            *in_doubt = true;
         }
     }
 }
@@ -121,7 +146,7 @@ mod tests {
         ));
         match recent.claim(&message(2, Some("k"))) {
             Claim::Taken(original) => assert_eq!(original.message_id, 1),
-            Claim::Claimed => panic!("a retry claimed a held key"),
+            other => panic!("a retry claimed a held key: {other:?}"),
         }
         // Releasing as the wrong message does nothing; as the holder frees the key.
         recent.release(&message(2, Some("k")));
@@ -135,6 +160,25 @@ mod tests {
             Claim::Claimed
         ));
         assert!(matches!(recent.claim(&message(4, None)), Claim::Claimed));
+    }
+
+    #[test]
+    fn a_retry_of_a_message_in_doubt_resends_it_once() {
+        let recent = RecentIds::new(10, Duration::from_secs(60));
+        assert!(matches!(
+            recent.claim(&message(1, Some("k"))),
+            Claim::Claimed
+        ));
+        recent.doubt(&message(1, Some("k")));
+        match recent.claim(&message(2, Some("k"))) {
+            Claim::Resend(original) => assert_eq!(original.message_id, 1),
+            other => panic!("expected a resend of the original, got {other:?}"),
+        }
+        // The resend holds the key again: a second retry meanwhile is a plain duplicate.
+        assert!(matches!(
+            recent.claim(&message(3, Some("k"))),
+            Claim::Taken(_)
+        ));
     }
 
     #[test]

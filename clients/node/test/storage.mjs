@@ -1,0 +1,89 @@
+// The broker's other stores for the Node suites, like clients/python/streamed.py:
+// STOMPBOX_TEST_STORAGE=postgres runs each broker with --postgres-url on a fresh database;
+// =streamed adds --kafka-brokers on a fresh topic and a `stompbox-sink` moving it into that
+// database. Services come from `scripts/services.sh up` (.run/services.env).
+
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const PG_BIN = process.env.STOMPBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+/** Few partitions: each sync barrier produces one marker per partition. */
+const PARTITIONS = 2;
+
+export function storageMode() {
+  const mode = process.env.STOMPBOX_TEST_STORAGE || null;
+  if (mode !== null && mode !== 'postgres' && mode !== 'streamed') {
+    throw new Error(`STOMPBOX_TEST_STORAGE=${mode}: use streamed or postgres`);
+  }
+  return mode;
+}
+
+function services() {
+  const found = {};
+  const file = process.env.STOMPBOX_SERVICES_ENV ?? path.join(REPO, '.run', 'services.env');
+  if (existsSync(file)) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const at = line.indexOf('=');
+      if (at > 0 && !line.startsWith('#')) found[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    }
+  }
+  for (const key of ['STOMPBOX_POSTGRES_URL', 'STOMPBOX_KAFKA_BROKERS']) {
+    if (process.env[key]) found[key] = process.env[key];
+  }
+  return found;
+}
+
+function sinkBinary() {
+  if (process.env.STOMPBOX_SINK_BIN) return process.env.STOMPBOX_SINK_BIN;
+  if (process.env.STOMPBOX_BIN) return path.join(path.dirname(process.env.STOMPBOX_BIN), 'stompbox-sink');
+  return path.join(REPO, 'target', 'debug', 'stompbox-sink');
+}
+
+/**
+ * A fresh database (and topic + running sink in the streamed mode) for one broker.
+ * @returns {Promise<{args: string[], stop: () => Promise<void>}>}
+ */
+export async function createStorage(mode, env) {
+  const found = services();
+  const server = found.STOMPBOX_POSTGRES_URL;
+  if (!server || (mode === 'streamed' && !found.STOMPBOX_KAFKA_BROKERS)) {
+    throw new Error(`STOMPBOX_TEST_STORAGE=${mode} needs scripts/services.sh up`);
+  }
+  const name = `sbt_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const psql = existsSync(path.join(PG_BIN, 'psql')) ? path.join(PG_BIN, 'psql') : 'psql';
+  execFileSync(psql, [server, '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE ${name}`], { stdio: 'ignore' });
+  const url = `${server.slice(0, server.lastIndexOf('/'))}/${name}`;
+  if (mode === 'postgres') return { args: ['--postgres-url', url], stop: async () => {} };
+
+  const kafka = found.STOMPBOX_KAFKA_BROKERS;
+  const topic = name.replaceAll('_', '.');
+  const sink = spawn(
+    sinkBinary(),
+    ['--kafka-brokers', kafka, '--postgres-url', url, '--events-topic', topic,
+      '--dead-letter-topic', `${topic}.dlt`, '--group-id', `${topic}.sink`, '--partitions', String(PARTITIONS)],
+    { stdio: ['ignore', 'pipe', 'ignore'], env },
+  );
+  const exited = once(sink, 'exit');
+  await new Promise((resolve, reject) => {
+    readline.createInterface({ input: sink.stdout }).on('line', (line) => {
+      if (line.startsWith('stompbox-sink ready')) resolve();
+    });
+    exited.then(([code]) => reject(new Error(`stompbox-sink exited (${code}) before ready`)));
+  });
+  return {
+    args: ['--postgres-url', url, '--kafka-brokers', kafka, '--kafka-topic', topic,
+      '--kafka-partitions', String(PARTITIONS)],
+    async stop() {
+      if (sink.exitCode === null && sink.signalCode === null) {
+        sink.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
