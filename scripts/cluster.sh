@@ -4,7 +4,8 @@
 #
 #   scripts/cluster.sh up [-n N] [-- NODE_ARGS...]
 #                           start N nodes (default 3) and nginx; idempotent: fast when it runs
-#   scripts/cluster.sh down stop nginx and the nodes, by the PIDs `up` recorded
+#   scripts/cluster.sh down stop nginx and the nodes, by the PIDs `up` recorded (their logs stay
+#                           in DIR/node*/node.log and DIR/nginx/logs until the next `up`)
 #   scripts/cluster.sh status
 #
 # - Nodes: $STOMPBOX_BIN (default target/debug/stompbox), each with --node-id, its own data
@@ -110,6 +111,7 @@ up() {
         return
     fi
     down_quiet
+    rm -rf "$dir"/node* # the last run's data and logs (down keeps them to read)
     install_nginx
     local bin
     bin="$(broker_bin)"
@@ -164,7 +166,6 @@ down_quiet() {
         [[ -d "$node_dir" ]] && stop_recorded "node ${node_dir##*/node}" "$node_dir"
     done
     rm -f "$env_file"
-    rm -rf "$dir"/node*
 }
 
 status() {

@@ -106,7 +106,12 @@ export function check(conversations, ledger) {
     for (const member of conversations.get(key).members) {
       for (const e of entries) {
         const got = member.chat.seen.get(e.messageId);
-        if (!got) problems.missing.push(`${member.login} lacks ${e.messageId} (${e.content})`);
+        if (!got) {
+          problems.missing.push(
+            `${member.login} (dropped ${member.chat.drops}x) lacks ${e.messageId} (${e.content}, ` +
+              `${e.tries} ${e.tries === 1 ? 'try' : 'tries'}, acknowledged at ${new Date(e.ackedAt).toISOString()})`,
+          );
+        }
         else if (got.senderId !== e.sender || got.content !== e.content || got.clientMessageId !== e.clientMessageId) {
           problems.mismatched.push(`${member.login} ${e.messageId}: ${JSON.stringify(got)}`);
         }

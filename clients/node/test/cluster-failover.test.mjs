@@ -63,6 +63,7 @@ clusterTest(
     assert.ok(!cluster.alive(0), 'the victim is dead');
 
     const problems = await settle(conversations, ledger, 20_000);
+    if (problems.missing.length) console.log(`killed at ${new Date(killAt).toISOString()}\n${problems.missing.join('\n')}`);
     assert.equal(summary(problems), '', 'every member holds every acknowledged message exactly once');
     assert.equal(ledger.length, total);
 

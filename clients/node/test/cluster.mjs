@@ -93,9 +93,11 @@ export async function startCluster({ nodes = 3, nodeArgs = [] } = {}) {
       const file = path.join(dir, `node${i}`, 'node.log');
       return existsSync(file) ? readFileSync(file, 'utf8').slice(-4000) : '';
     },
+    /** Stops everything; STOMPBOX_KEEP_CLUSTER_LOGS=1 keeps the directory (node logs) and says where. */
     async stop() {
       await script('cluster.sh', ['down'], env);
-      rmSync(dir, { recursive: true, force: true });
+      if (process.env.STOMPBOX_KEEP_CLUSTER_LOGS === '1') console.log(`cluster logs kept in ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
     },
   };
 }
