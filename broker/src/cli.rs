@@ -1081,6 +1081,25 @@ mod tests {
     }
 
     #[test]
+    fn redis_url_enables_cluster_mode_and_a_missing_node_id_is_claimed() {
+        let c = config(&[]);
+        assert!(c.cluster.is_none(), "single node by default");
+        let c = config(&["--redis-url", "redis://127.0.0.1:6379/"]);
+        let cluster = c.cluster.expect("cluster mode");
+        assert_eq!(cluster.redis_url, "redis://127.0.0.1:6379/");
+        assert!(cluster.claim_node_id);
+        let c = config(&["--redis-url", "redis://r/", "--node-id", "0"]);
+        assert!(
+            !c.cluster.expect("cluster mode").claim_node_id,
+            "0 is a chosen id too"
+        );
+        assert!(matches!(
+            run(&["--node-id", "1024"]),
+            Err(ConfigError::Invalid { key: "node_id", .. })
+        ));
+    }
+
+    #[test]
     fn example_config_documents_the_defaults() {
         let text = include_str!("../../docs/stompbox.example.toml");
         let file: FileConfig = toml::from_str(text).expect("example parses");
