@@ -17,8 +17,8 @@
 #
 # Everything lives in $STOMPBOX_CLUSTER_DIR (default .run/cluster). Its env file cluster.env
 # holds STOMPBOX_LB_URL, STOMPBOX_LB_PID, STOMPBOX_NODE_PIDS, STOMPBOX_NODE_IDS,
-# STOMPBOX_NODE_WS and STOMPBOX_NODE_STOMP (space-separated, in node order), and the service
-# URLs. STOMPBOX_CLUSTER_NODE_ID_BASE (default 1) is the first node id.
+# STOMPBOX_NODE_WS and STOMPBOX_NODE_STOMP (space-separated in double quotes, in node order:
+# the file can be `source`d), and the service URLs. STOMPBOX_CLUSTER_NODE_ID_BASE (default 1) is the first node id.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root_dir="$PWD"
@@ -47,7 +47,7 @@ broker_bin() {
 running() {
     [[ -f "$env_file" ]] || return 1
     local pid
-    for pid in $(sed -n 's/^STOMPBOX_\(LB_PID\|NODE_PIDS\)=//p' "$env_file"); do
+    for pid in $(sed -n 's/^STOMPBOX_\(LB_PID\|NODE_PIDS\)="\?\([^"]*\)"\?$/\2/p' "$env_file"); do
         alive "$pid" || return 1
     done
 }
@@ -150,10 +150,10 @@ up() {
         echo "# written by scripts/cluster.sh up; removed by down"
         echo "STOMPBOX_LB_URL=ws://127.0.0.1:$lb_port/ws"
         echo "STOMPBOX_LB_PID=$(read_pid "$nginx_dir/pid")"
-        echo "STOMPBOX_NODE_PIDS=${pids[*]}"
-        echo "STOMPBOX_NODE_IDS=${ids[*]}"
-        echo "STOMPBOX_NODE_WS=${ws[*]}"
-        echo "STOMPBOX_NODE_STOMP=${stomp[*]}"
+        echo "STOMPBOX_NODE_PIDS=\"${pids[*]}\""
+        echo "STOMPBOX_NODE_IDS=\"${ids[*]}\""
+        echo "STOMPBOX_NODE_WS=\"${ws[*]}\""
+        echo "STOMPBOX_NODE_STOMP=\"${stomp[*]}\""
         grep '^STOMPBOX_\(REDIS\|POSTGRES\)_URL=' "$services_env" || true
     } >"$env_file"
     cat "$env_file"

@@ -31,13 +31,13 @@ export function clusterSkipReason() {
   return help.includes('--redis-url') ? false : `${binary} has no --redis-url: cluster mode not built`;
 }
 
-/** Parses KEY=VALUE lines. */
+/** Parses KEY=VALUE lines (a value may be in double quotes). */
 function readEnv(file) {
   return Object.fromEntries(
     readFileSync(file, 'utf8')
       .split('\n')
       .filter((line) => /^[A-Z_]+=/.test(line))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1).replace(/^"(.*)"$/, '$1')]),
   );
 }
 
