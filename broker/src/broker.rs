@@ -57,7 +57,13 @@ impl Broker {
         let cluster = match &config.cluster {
             Some(c) => {
                 let configured = (!c.claim_node_id).then_some(config.node_id);
-                let cluster = Cluster::connect(c, configured, config.chat.presence_ttl).await?;
+                let cluster = Cluster::connect(
+                    c,
+                    configured,
+                    config.chat.presence_ttl,
+                    config.limits.queue_max_messages,
+                )
+                .await?;
                 config.node_id = cluster.node_id();
                 Some(cluster)
             }

@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! u8  version (1)
-//! u8  kind     1 topic, 2 user, 3 room (topic for members only), 4 conversation changed
+//! u8  kind     1 topic, 2 user, 3 room (topic for members only), 4 conversation changed,
+//!              5 queue message (a stream entry)
 //! u16 origin node id (receivers drop their own: no echo)
 //! u64 message id
 //! u8  flags    bit 0: chat message (its ACK means DELIVERED), bit 1: droppable (typing)
@@ -18,9 +19,13 @@
 //! u32 body length, then the body
 //! ```
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use stomp_codec::Headers;
 use thiserror::Error;
+
+use crate::message::Message;
 
 const VERSION: u8 = 1;
 const FLAG_CHAT: u8 = 1;
@@ -37,6 +42,8 @@ pub enum Kind {
     Room,
     /// A conversation's membership changed: the body is its JSON snapshot.
     Conversation,
+    /// A `/queue` message, an entry of the queue's Redis stream (not a channel).
+    Queue,
 }
 
 impl Kind {
@@ -46,6 +53,7 @@ impl Kind {
             Kind::User => 2,
             Kind::Room => 3,
             Kind::Conversation => 4,
+            Kind::Queue => 5,
         }
     }
 
@@ -55,6 +63,7 @@ impl Kind {
             2 => Kind::User,
             3 => Kind::Room,
             4 => Kind::Conversation,
+            5 => Kind::Queue,
             other => return Err(EnvelopeError::UnknownKind(other)),
         })
     }
@@ -91,6 +100,38 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// The envelope of a routed message.
+    pub fn of(origin: u16, kind: Kind, route: &str, message: &Message, droppable: bool) -> Self {
+        Envelope {
+            kind,
+            origin,
+            message_id: message.id,
+            chat: message.chat,
+            droppable,
+            destination: message.destination.to_string(),
+            route: route.to_string(),
+            headers: message
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            members: Vec::new(),
+            body: message.body.clone(),
+        }
+    }
+
+    /// The message it carries, as the receiving node delivers it.
+    pub fn message(&self) -> Arc<Message> {
+        let mut message = Message::new(
+            self.message_id,
+            Arc::from(self.destination.as_str()),
+            &self.headers(),
+            self.body.clone(),
+        );
+        message.chat = self.chat;
+        Arc::new(message)
+    }
+
     pub fn headers(&self) -> Headers {
         let mut headers = Headers::with_capacity(self.headers.len());
         for (name, value) in &self.headers {

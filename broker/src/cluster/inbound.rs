@@ -15,7 +15,6 @@ use super::channel::{CONTROL, USER};
 use super::envelope::{Envelope, Kind};
 use super::health::Health;
 use crate::chat::ChatCore;
-use crate::message::Message;
 use crate::router::{Priority, Router, Select};
 
 pub struct Inbound {
@@ -48,7 +47,7 @@ impl Inbound {
         match envelope.kind {
             Kind::Topic | Kind::Room => {
                 // A room copy goes to its members' sessions only; a topic to every subscriber.
-                let message = message_of(&envelope);
+                let message = envelope.message();
                 let members = &envelope.members;
                 let room = envelope.kind == Kind::Room;
                 self.router.fan_out_local(
@@ -64,7 +63,7 @@ impl Inbound {
                 let Some(user) = channel.strip_prefix(USER) else {
                     return;
                 };
-                let message = message_of(&envelope);
+                let message = envelope.message();
                 let priority = if envelope.droppable {
                     Priority::Droppable
                 } else {
@@ -91,18 +90,7 @@ impl Inbound {
                     }
                 }
             }
-            Kind::Conversation => {}
+            Kind::Conversation | Kind::Queue => {}
         }
     }
-}
-
-fn message_of(envelope: &Envelope) -> Arc<Message> {
-    let mut message = Message::new(
-        envelope.message_id,
-        Arc::from(envelope.destination.as_str()),
-        &envelope.headers(),
-        envelope.body.clone(),
-    );
-    message.chat = envelope.chat;
-    Arc::new(message)
 }

@@ -5,6 +5,8 @@
 //! - [`channel`]: channel names; [`envelope`]: what travels on them;
 //! - [`interest`]: per-channel counts of local subscriptions, the truth the subscriber follows;
 //! - [`publisher`]: the bounded queue and pipelined PUBLISH task;
+//! - [`stream`]: `/queue` as Redis streams with one consumer group (cluster-wide competing
+//!   consumers);
 //! - [`subscriber`]: the one PubSub connection, reconnect and resubscribe;
 //! - [`inbound`]: delivery of what arrives to local sessions only;
 //! - [`presence`]: who is online cluster-wide, in Redis;
@@ -22,6 +24,7 @@ pub mod interest;
 mod node;
 pub mod presence;
 mod publisher;
+mod stream;
 mod subscriber;
 
 use std::sync::Arc;
@@ -41,15 +44,25 @@ pub use health::HealthSnapshot;
 
 use crate::chat::ChatCore;
 use crate::config::ClusterConfig;
+use crate::message::Message;
 use crate::router::Router;
+use crate::router::queue::ConsumedHook;
 use health::Health;
 use interest::Interest;
 use presence::SharedPresence;
+use publisher::Outgoing;
 
 /// Per-command limits on the shared connection: a call during an outage fails fast (and is
 /// counted) instead of stalling the publisher or a chat operation.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Queues a command for the publisher; a full queue drops it and counts the drop.
+fn send(publish_tx: &mpsc::Sender<Outgoing>, health: &Health, outgoing: Outgoing) {
+    if publish_tx.try_send(outgoing).is_err() {
+        health.dropped();
+    }
+}
 
 /// A node's membership in the cluster.
 #[derive(Debug)]
@@ -64,6 +77,7 @@ pub struct Cluster {
     /// Taken by [`Cluster::start`]: publishes made before it wait in the queue.
     publish_rx: Mutex<Option<mpsc::Receiver<publisher::Outgoing>>>,
     presence: Arc<SharedPresence>,
+    streams: Arc<stream::Streams>,
 }
 
 impl Cluster {
@@ -73,6 +87,7 @@ impl Cluster {
         config: &ClusterConfig,
         configured: Option<u16>,
         presence_ttl: Duration,
+        queue_max_messages: usize,
     ) -> Result<Arc<Self>, ClusterError> {
         let client = redis::Client::open(config.redis_url.as_str())?;
         let manager_config = ConnectionManagerConfig::new()
@@ -90,16 +105,26 @@ impl Cluster {
             &incarnation,
             presence_ttl,
         ));
+        let node_id = lease.node_id;
+        let health = Arc::new(Health::default());
+        let streams = Arc::new(stream::Streams::new(
+            node_id,
+            &incarnation,
+            publish_tx.clone(),
+            Arc::clone(&health),
+            queue_max_messages,
+        ));
         Ok(Arc::new(Self {
-            node_id: lease.node_id,
+            node_id,
             client,
             conn,
             lease,
             interest: Arc::new(Interest::default()),
-            health: Arc::new(Health::default()),
+            health,
             publish_tx,
             publish_rx: Mutex::new(Some(publish_rx)),
             presence,
+            streams,
         }))
     }
 
@@ -119,7 +144,8 @@ impl Cluster {
         self.health.snapshot(self.node_id)
     }
 
-    /// Starts the publisher, the subscriber and the lease renewal; all stop with `done`.
+    /// Starts the publisher, the subscriber, the queue stream reader and the lease renewal;
+    /// all stop with `done`.
     pub fn start(&self, router: Arc<Router>, chat: Arc<ChatCore>, done: CancellationToken) {
         if let Some(rx) = self.publish_rx.lock().take() {
             tokio::spawn(publisher::run(
@@ -131,7 +157,7 @@ impl Cluster {
         }
         let inbound = inbound::Inbound {
             node_id: self.node_id,
-            router,
+            router: Arc::clone(&router),
             chat,
             health: Arc::clone(&self.health),
         };
@@ -140,6 +166,12 @@ impl Cluster {
             Arc::clone(&self.interest),
             Arc::clone(&self.health),
             inbound,
+            done.clone(),
+        ));
+        tokio::spawn(stream::run(
+            Arc::clone(&self.streams),
+            router,
+            self.conn.clone(),
             done.clone(),
         ));
         tokio::spawn(self.lease.clone().keep(self.conn.clone(), done));
@@ -159,9 +191,23 @@ impl Cluster {
     }
 
     fn enqueue(&self, channel: String, bytes: Bytes) {
-        if self.publish_tx.try_send((channel, bytes)).is_err() {
-            self.health.dropped();
-        }
+        send(
+            &self.publish_tx,
+            &self.health,
+            Outgoing::Publish { channel, bytes },
+        );
+    }
+
+    /// A `/queue` SEND: appended to the queue's stream, where any node with a consumer takes
+    /// it (competing consumers cluster-wide).
+    pub fn append_to_queue(&self, queue: &str, message: &Message) {
+        self.streams.append(queue, message);
+    }
+
+    /// What a local queue calls when messages are consumed: acknowledges their stream entries.
+    pub fn consumed_hook(&self) -> ConsumedHook {
+        let streams = Arc::clone(&self.streams);
+        ConsumedHook(Arc::new(move |ids: &[u64]| streams.consumed(ids)))
     }
 }
 

@@ -2,8 +2,8 @@
 //! Snowflake message id). A configured id is taken as given; otherwise the node claims a free
 //! one in Redis with `SET sbx:node:<id> <token> NX PX <lease>`, renews it while it runs, and
 //! deletes it on a clean shutdown. A node that dies lets its lease lapse, so its id is free
-//! again after [`LEASE`] — long enough that a restart never reuses an id whose messages could
-//! still be issued, short enough that a crashed fleet can restart without waiting.
+//! again after [`LEASE`]: the process that issued ids under it is gone, and a crashed fleet
+//! restarts without waiting.
 
 use std::time::Duration;
 
@@ -15,10 +15,12 @@ use super::backoff::Backoff;
 use super::error::ClusterError;
 use crate::id::MAX_NODE_ID;
 
-/// How long a lease lives without renewal.
-const LEASE: Duration = Duration::from_secs(15);
+/// How long a lease lives without renewal. Also how long a dead node's unacknowledged
+/// `/queue` messages wait before another node takes them over (`stream.rs`), so short; a
+/// Redis outage longer than this only costs a warning, as the renewal takes a free id back.
+const LEASE: Duration = Duration::from_secs(6);
 /// Renewal period: three chances before the lease lapses.
-const RENEW: Duration = Duration::from_secs(5);
+const RENEW: Duration = Duration::from_secs(2);
 
 /// Renews only a lease we still own (another node may have claimed a lapsed one).
 const RENEW_SCRIPT: &str = r"

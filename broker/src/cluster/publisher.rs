@@ -1,5 +1,5 @@
 //! The one publisher task: envelopes wait in a bounded queue and leave in pipelined batches of
-//! PUBLISH commands over one multiplexed connection, so a burst of N deliveries costs about
+//! PUBLISH (and, for `/queue`, XADD/XACK) commands over one multiplexed connection, so a burst of N deliveries costs about
 //! N / [`BATCH`] round trips instead of N.
 //!
 //! Full queue policy: the envelope is dropped and counted (`Health::dropped`). Cross-node
@@ -23,8 +23,53 @@ pub const QUEUE: usize = 16_384;
 /// the first message of a batch does not wait long for the last.
 const BATCH: usize = 256;
 
-/// One PUBLISH: channel name and encoded envelope.
-pub type Outgoing = (String, Bytes);
+/// One command for Redis.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// PUBLISH an envelope on a channel.
+    Publish { channel: String, bytes: Bytes },
+    /// XADD a `/queue` message to its stream, trimmed to about `max_len` entries.
+    Append {
+        stream: String,
+        bytes: Bytes,
+        max_len: usize,
+    },
+    /// XACK and XDEL a stream entry this node has seen consumed.
+    Ack { stream: String, id: String },
+}
+
+impl Outgoing {
+    fn add_to(&self, pipe: &mut redis::Pipeline) {
+        match self {
+            Outgoing::Publish { channel, bytes } => {
+                pipe.cmd("PUBLISH").arg(channel).arg(&bytes[..]).ignore();
+            }
+            Outgoing::Append {
+                stream,
+                bytes,
+                max_len,
+            } => {
+                pipe.cmd("XADD")
+                    .arg(stream)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(*max_len)
+                    .arg("*")
+                    .arg(super::stream::FIELD)
+                    .arg(&bytes[..])
+                    .ignore();
+            }
+            Outgoing::Ack { stream, id } => {
+                pipe.cmd("XACK")
+                    .arg(stream)
+                    .arg(super::stream::GROUP)
+                    .arg(id)
+                    .ignore();
+                pipe.cmd("XDEL").arg(stream).arg(id).ignore();
+            }
+        }
+    }
+}
 
 pub async fn run(
     mut rx: mpsc::Receiver<Outgoing>,
@@ -44,8 +89,8 @@ pub async fn run(
             return;
         }
         let mut pipe = redis::pipe();
-        for (channel, payload) in &batch {
-            pipe.cmd("PUBLISH").arg(channel).arg(&payload[..]).ignore();
+        for outgoing in &batch {
+            outgoing.add_to(&mut pipe);
         }
         let n = batch.len() as u64;
         batch.clear();

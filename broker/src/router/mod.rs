@@ -105,11 +105,16 @@ impl Router {
         if let Some(q) = self.queues.get(name) {
             return Arc::clone(q.value());
         }
-        let queue = self
-            .queues
-            .entry(name.to_string())
-            .or_insert_with(|| Arc::new(Queue::new(name, self.queue_max_messages)));
+        let queue = self.queues.entry(name.to_string()).or_insert_with(|| {
+            let hook = self.cluster.as_ref().map(|c| c.consumed_hook());
+            Arc::new(Queue::new(name, self.queue_max_messages, hook))
+        });
         Arc::clone(queue.value())
+    }
+
+    /// Every queue this node has seen (the cluster's stream reader walks them).
+    pub fn local_queues(&self) -> Vec<Arc<Queue>> {
+        self.queues.iter().map(|q| Arc::clone(q.value())).collect()
     }
 
     pub fn add_reply_token(&self, token: String, session: Arc<SessionHandle>) {
@@ -175,7 +180,13 @@ impl Router {
         outcome
     }
 
+    /// A `/queue` SEND: into the local queue, or in cluster mode into the queue's shared
+    /// Redis stream, from which any node with a consumer takes it.
     pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {
+        if let Some(cluster) = &self.cluster {
+            cluster.append_to_queue(name, &message);
+            return Ok(());
+        }
         self.queue(name)
             .enqueue(message)
             .map_err(|full| StompError::QueueFull(name.to_string(), full.0))

@@ -74,7 +74,7 @@ impl Router {
             |principal| members.is_none_or(|m| m.iter().any(|member| member == principal)),
         );
         if let Some(cluster) = &self.cluster {
-            let mut envelope = envelope(cluster.node_id(), Kind::Topic, name, message, false);
+            let mut envelope = Envelope::of(cluster.node_id(), Kind::Topic, name, message, false);
             if let Some(members) = members {
                 envelope.kind = Kind::Room;
                 envelope.members = members.to_vec();
@@ -103,7 +103,7 @@ impl Router {
         }
         if let Some(cluster) = &self.cluster {
             let droppable = priority == Priority::Droppable;
-            let envelope = envelope(cluster.node_id(), Kind::User, queue, message, droppable);
+            let envelope = Envelope::of(cluster.node_id(), Kind::User, queue, message, droppable);
             match envelope.encode() {
                 Ok(bytes) => {
                     for user in users {
@@ -114,24 +114,5 @@ impl Router {
             }
         }
         total
-    }
-}
-
-fn envelope(origin: u16, kind: Kind, route: &str, message: &Message, droppable: bool) -> Envelope {
-    Envelope {
-        kind,
-        origin,
-        message_id: message.id,
-        chat: message.chat,
-        droppable,
-        destination: message.destination.to_string(),
-        route: route.to_string(),
-        headers: message
-            .headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        members: Vec::new(),
-        body: message.body.clone(),
     }
 }
