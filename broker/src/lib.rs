@@ -120,6 +120,11 @@ impl Server {
                 "shutdown timeout: abandoning sessions"
             );
         }
+        // Background work (chat sequencer, cluster tasks) ends after the sessions it serves.
+        broker.done.cancel();
+        if let Some(cluster) = broker.router.cluster() {
+            cluster.stopped().await;
+        }
         info!("stopped");
     }
 }

@@ -120,16 +120,34 @@ async fn nodes_without_a_node_id_claim_distinct_ones() {
     let redis = Redis::start();
     let a = node(&redis, None, &[]);
     let b = node(&redis, None, &[]);
-    let id = |body: String| -> u64 {
-        let v: serde_json::Value = serde_json::from_str(&body).expect("health is JSON");
-        assert_eq!(v["cluster"]["redis_connected"], true, "{v}");
-        v["node_id"].as_u64().expect("node_id")
-    };
-    let (ia, ib) = (
-        id(a.http_get("/health").await),
-        id(b.http_get("/health").await),
-    );
-    assert_ne!(ia, ib);
+    let mut ids = Vec::new();
+    for node in [&a, &b] {
+        // The subscriber connects in the background after the ready line.
+        let mut health = serde_json::Value::Null;
+        for _ in 0..100 {
+            health = serde_json::from_str(&node.http_get("/health").await).expect("JSON");
+            if health["cluster"]["redis_connected"] == true {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(health["cluster"]["redis_connected"], true, "{health}");
+        ids.push(health["node_id"].as_u64().expect("node_id"));
+    }
+    assert_ne!(ids[0], ids[1]);
     let leases = redis.cli(&["KEYS", "sbx:node:*"]);
     assert_eq!(leases.len(), 2, "{leases:?}");
+}
+
+#[tokio::test]
+async fn a_node_stopped_gracefully_releases_its_node_id_at_once() {
+    let redis = Redis::start();
+    let mut a = node(&redis, None, &[]);
+    let mut b = node(&redis, None, &[]);
+    assert_eq!(redis.cli(&["KEYS", "sbx:node:*"]).len(), 2);
+    let status = a.stop_gracefully(WAIT).await.expect("node A exits");
+    assert!(status.success(), "{status:?}");
+    // Released on the way out, not left to lapse.
+    assert_eq!(redis.cli(&["KEYS", "sbx:node:*"]).len(), 1);
+    assert!(b.is_running());
 }

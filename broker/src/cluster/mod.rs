@@ -56,6 +56,8 @@ use publisher::Outgoing;
 /// counted) instead of stalling the publisher or a chat operation.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest shutdown waits for the final flush and the lease release.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Queues a command for the publisher; a full queue drops it and counts the drop.
 fn send(publish_tx: &mpsc::Sender<Outgoing>, health: &Health, outgoing: Outgoing) {
@@ -78,6 +80,9 @@ pub struct Cluster {
     publish_rx: Mutex<Option<mpsc::Receiver<publisher::Outgoing>>>,
     presence: Arc<SharedPresence>,
     streams: Arc<stream::Streams>,
+    /// The tasks whose last act matters at shutdown: the publisher's final flush and the
+    /// lease's release.
+    finishing: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Cluster {
@@ -125,7 +130,19 @@ impl Cluster {
             publish_rx: Mutex::new(Some(publish_rx)),
             presence,
             streams,
+            finishing: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// After `done` was cancelled: waits (briefly) for the last publishes to leave and the node
+    /// id lease to be released, so other nodes hear this node's last presence changes and the
+    /// id is free at once.
+    pub async fn stopped(&self) {
+        let tasks = std::mem::take(&mut *self.finishing.lock());
+        let all = futures_util::future::join_all(tasks);
+        if tokio::time::timeout(FINISH_TIMEOUT, all).await.is_err() {
+            warn!("redis unreachable at shutdown: the node id lease lapses by itself");
+        }
     }
 
     pub fn node_id(&self) -> u16 {
@@ -147,13 +164,14 @@ impl Cluster {
     /// Starts the publisher, the subscriber, the queue stream reader and the lease renewal;
     /// all stop with `done`.
     pub fn start(&self, router: Arc<Router>, chat: Arc<ChatCore>, done: CancellationToken) {
+        let mut finishing = self.finishing.lock();
         if let Some(rx) = self.publish_rx.lock().take() {
-            tokio::spawn(publisher::run(
+            finishing.push(tokio::spawn(publisher::run(
                 rx,
                 self.conn.clone(),
                 Arc::clone(&self.health),
                 done.clone(),
-            ));
+            )));
         }
         let inbound = inbound::Inbound {
             node_id: self.node_id,
@@ -174,7 +192,9 @@ impl Cluster {
             self.conn.clone(),
             done.clone(),
         ));
-        tokio::spawn(self.lease.clone().keep(self.conn.clone(), done));
+        finishing.push(tokio::spawn(
+            self.lease.clone().keep(self.conn.clone(), done),
+        ));
     }
 
     /// Queues `envelope` for `channel`; never waits (see `publisher` for the full policy).

@@ -82,21 +82,25 @@ pub async fn run(
     let mut failing = false;
     loop {
         let received = tokio::select! {
-            () = done.cancelled() => return,
+            () = done.cancelled() => {
+                // One last batch: what sessions closing at shutdown told other nodes.
+                rx.close();
+                while batch.len() < QUEUE {
+                    let Ok(outgoing) = rx.try_recv() else { break };
+                    batch.push(outgoing);
+                }
+                if let Err(e) = flush(&mut batch, &mut conn, &health).await {
+                    warn!(error = %e, "last publishes at shutdown lost");
+                }
+                return;
+            }
             n = rx.recv_many(&mut batch, BATCH) => n,
         };
         if received == 0 {
             return;
         }
-        let mut pipe = redis::pipe();
-        for outgoing in &batch {
-            outgoing.add_to(&mut pipe);
-        }
-        let n = batch.len() as u64;
-        batch.clear();
-        match pipe.query_async::<()>(&mut conn).await {
+        match flush(&mut batch, &mut conn, &health).await {
             Ok(()) => {
-                health.published(n);
                 backoff.reset();
                 if failing {
                     failing = false;
@@ -104,14 +108,36 @@ pub async fn run(
                 }
             }
             Err(e) => {
-                health.publish_failed(n);
                 if !failing {
                     failing = true;
-                    warn!(error = %e, lost = n, "publishing to redis failed: cross-node deliveries are being lost until it is back");
+                    warn!(error = %e, "publishing to redis failed: cross-node deliveries are being lost until it is back");
                 }
                 // Let the connection manager reconnect instead of failing every batch at once.
                 tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }
+}
+
+/// Sends `batch` as one pipeline and empties it; the outcome is counted either way.
+async fn flush(
+    batch: &mut Vec<Outgoing>,
+    conn: &mut ConnectionManager,
+    health: &Health,
+) -> redis::RedisResult<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for outgoing in batch.iter() {
+        outgoing.add_to(&mut pipe);
+    }
+    let n = batch.len() as u64;
+    batch.clear();
+    let sent = pipe.query_async::<()>(conn).await;
+    match &sent {
+        Ok(()) => health.published(n),
+        Err(_) => health.publish_failed(n),
+    }
+    sent
 }
