@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use conformance_tests::cluster::{node, subscribed};
 use conformance_tests::frame;
-use conformance_tests::{Command, Frame, FrameExt, QUIET, Redis, TcpClient, WAIT};
+use conformance_tests::{Broker, Command, Frame, FrameExt, QUIET, Redis, TcpClient, WAIT};
 use serde_json::{Value, json};
 
 /// A scratch store directory shared by the nodes of one test, removed on drop.
@@ -76,16 +76,80 @@ async fn expect_presence(client: &mut TcpClient, user: &str, status: &str, withi
     }
 }
 
+/// A fresh database on the PostgreSQL of `scripts/services.sh up`, dropped on drop.
+struct Database {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = std::process::Command::new("psql")
+            .args([self.server.as_str(), "-qc", &drop])
+            .output();
+    }
+}
+
+/// A fresh database on the PostgreSQL of `scripts/services.sh up` (its URL from the
+/// environment or `.run/services.env`), or `None` when there is none.
+fn postgres_database() -> Option<Database> {
+    let from_file = || {
+        let env = concat!(env!("CARGO_MANIFEST_DIR"), "/../.run/services.env");
+        std::fs::read_to_string(env)
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("STOMPBOX_POSTGRES_URL=").map(str::to_string))
+    };
+    let server = std::env::var("STOMPBOX_POSTGRES_URL")
+        .ok()
+        .or_else(from_file)?;
+    let name = format!("cluster_chat_{}_{}", std::process::id(), rand_suffix());
+    let created = std::process::Command::new("psql")
+        .args([server.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .ok()?;
+    if !created.status.success() {
+        println!(
+            "no PostgreSQL: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        return None;
+    }
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    let url = format!("{base}/{name}");
+    Some(Database { server, name, url })
+}
+
 #[tokio::test]
 async fn chat_messages_retries_and_membership_changes_cross_nodes() {
     let redis = Redis::start();
     let store = Store::new("chat");
     let a = node(&redis, Some(&store.0), &[]);
     let b = node(&redis, Some(&store.0), &[]);
+    chat_across(&redis, &a, &b).await;
+}
 
+/// The same on the store a real cluster shares: PostgreSQL (skipped when none is running).
+#[tokio::test]
+async fn chat_across_nodes_on_postgres() {
+    let Some(database) = postgres_database() else {
+        println!("skipped: no PostgreSQL (scripts/services.sh up postgres)");
+        return;
+    };
+    let redis = Redis::start();
+    let a = node(&redis, None, &["--postgres-url", &database.url]);
+    let b = node(&redis, None, &["--postgres-url", &database.url]);
+    chat_across(&redis, &a, &b).await;
+}
+
+async fn chat_across(redis: &Redis, a: &Broker, b: &Broker) {
     let mut bob = b.client("bob").await;
     bob.subscribe("m", "/user/queue/messages").await;
-    subscribed(&redis, "sbx:u:bob").await;
+    subscribed(redis, "sbx:u:bob").await;
     let mut alice = a.client("alice").await;
     let send = json!({"recipientId": "bob", "content": "hi", "clientMessageId": "c1"});
     let (_, receipt) = app(&mut alice, "chat.send", send.clone()).await;
@@ -118,7 +182,7 @@ async fn chat_messages_retries_and_membership_changes_cross_nodes() {
     let room = format!("/topic/conversation.{group}");
     let mut carol = b.client("carol").await;
     carol.subscribe("c", "/user/queue/conversations").await;
-    subscribed(&redis, "sbx:u:carol").await;
+    subscribed(redis, "sbx:u:carol").await;
     let mut outsider = b.client("carol").await;
     outsider.send(&frame::subscribe("r", &room)).await;
     outsider.expect_error("access denied").await;
@@ -133,7 +197,7 @@ async fn chat_messages_retries_and_membership_changes_cross_nodes() {
     assert_eq!(updated["event"], "updated");
     // Node B's cache got the new membership before the event: the room opens to carol there.
     carol.subscribe("r", &room).await;
-    subscribed(&redis, &format!("sbx:t:conversation.{group}")).await;
+    subscribed(redis, &format!("sbx:t:conversation.{group}")).await;
     app(
         &mut alice,
         "chat.send",

@@ -730,6 +730,18 @@ pub fn presence_change(core: Arc<ChatCore>, change: Change) -> Work {
 
 async fn tell_contacts(core: Arc<ChatCore>, change: Change) -> Result<Outcome, AppError> {
     let contacts = core.store.contacts_of(&change.user).await?;
+    // In a cluster another node may have seen the opposite change meanwhile (a user leaving
+    // one node as they join another): announce only what is still true, so contacts do not
+    // end on a stale "offline" that overtook the "online". (One node's single sequencer
+    // already keeps its changes in order.)
+    if let super::presence::Presence::Shared(shared) = &core.presence
+        && let Ok(now) = shared.statuses(std::slice::from_ref(&change.user)).await
+        && now
+            .first()
+            .is_some_and(|(online, _)| *online != change.online)
+    {
+        return Ok(Outcome::default());
+    }
     let body = json!({
         "userId": change.user,
         "status": if change.online { "online" } else { "offline" },
