@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use conformance_tests::cluster::{node, subscribed};
+use conformance_tests::cluster::{Database, node, subscribed};
 use conformance_tests::frame;
 use conformance_tests::{Broker, Command, Frame, FrameExt, QUIET, Redis, TcpClient, WAIT};
 use serde_json::{Value, json};
@@ -76,54 +76,6 @@ async fn expect_presence(client: &mut TcpClient, user: &str, status: &str, withi
     }
 }
 
-/// A fresh database on the PostgreSQL of `scripts/services.sh up`, dropped on drop.
-struct Database {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let _ = std::process::Command::new("psql")
-            .args([self.server.as_str(), "-qc", &drop])
-            .output();
-    }
-}
-
-/// A fresh database on the PostgreSQL of `scripts/services.sh up` (its URL from the
-/// environment or `.run/services.env`), or `None` when there is none.
-fn postgres_database() -> Option<Database> {
-    let from_file = || {
-        let env = concat!(env!("CARGO_MANIFEST_DIR"), "/../.run/services.env");
-        std::fs::read_to_string(env)
-            .ok()?
-            .lines()
-            .find_map(|l| l.strip_prefix("STOMPBOX_POSTGRES_URL=").map(str::to_string))
-    };
-    let server = std::env::var("STOMPBOX_POSTGRES_URL")
-        .ok()
-        .or_else(from_file)?;
-    let name = format!("cluster_chat_{}_{}", std::process::id(), rand_suffix());
-    let created = std::process::Command::new("psql")
-        .args([server.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
-        .output()
-        .ok()?;
-    if !created.status.success() {
-        println!(
-            "no PostgreSQL: {}",
-            String::from_utf8_lossy(&created.stderr)
-        );
-        return None;
-    }
-    let base = server
-        .rsplit_once('/')
-        .map_or(server.as_str(), |(base, _)| base);
-    let url = format!("{base}/{name}");
-    Some(Database { server, name, url })
-}
-
 #[tokio::test]
 async fn chat_messages_retries_and_membership_changes_cross_nodes() {
     let redis = Redis::start();
@@ -136,8 +88,7 @@ async fn chat_messages_retries_and_membership_changes_cross_nodes() {
 /// The same on the store a real cluster shares: PostgreSQL (skipped when none is running).
 #[tokio::test]
 async fn chat_across_nodes_on_postgres() {
-    let Some(database) = postgres_database() else {
-        println!("skipped: no PostgreSQL (scripts/services.sh up postgres)");
+    let Some(database) = Database::create("chat_across_nodes_on_postgres") else {
         return;
     };
     let redis = Redis::start();
