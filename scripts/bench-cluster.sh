@@ -60,7 +60,8 @@ run() {
     local name=$1
     shift
     log "$name"
-    { echo "\$ uptime"; uptime; echo "\$ $*"; "$@"; } 2>&1 | tee "$out/$name.txt"
+    # A dirty run (loss) still prints its numbers; its exit status is recorded, the run goes on.
+    { echo "\$ uptime"; uptime; echo "\$ $*"; "$@" || echo "exit status $?"; } 2>&1 | tee "$out/$name.txt"
 }
 
 want() { [[ ",$cases," == *",$1,"* ]]; }
@@ -70,7 +71,7 @@ if want latency; then
     stomp=${STOMPBOX_NODE_STOMP// /,}
     for placement in same cross; do
         run "latency-$placement" "$chat_bench" --stomp "$stomp" --placement "$placement" \
-            --pairs 50 --rate 1000 --seconds "$seconds" --prefix "lat-$placement-$RANDOM"
+            --pairs 50 --rate 1000 --seconds "$seconds" --drain-seconds 5 --prefix "lat-$placement-$RANDOM"
     done
 fi
 
@@ -78,7 +79,7 @@ if want throughput; then
     for nodes in 2 3; do
         cluster "$nodes"
         run "throughput-$nodes-nodes" "$chat_bench" --stomp "${STOMPBOX_NODE_STOMP// /,}" \
-            --placement cross --pairs 60 --rate 6000 --seconds "$seconds" --prefix "tp$nodes-$RANDOM"
+            --placement cross --pairs 60 --rate 6000 --seconds "$seconds" --drain-seconds 5 --prefix "tp$nodes-$RANDOM"
     done
 fi
 
