@@ -151,3 +151,26 @@ async fn a_node_stopped_gracefully_releases_its_node_id_at_once() {
     assert_eq!(redis.cli(&["KEYS", "sbx:node:*"]).len(), 1);
     assert!(b.is_running());
 }
+
+#[tokio::test]
+async fn the_subscriber_connection_stays_up_across_its_liveness_pings() {
+    let redis = Redis::start();
+    let a = node(&redis, None, &[]);
+    let b = node(&redis, None, &[]);
+    let mut far = b.client("far").await;
+    far.subscribe("s", "/topic/steady").await;
+    subscribed(&redis, "sbx:t:steady").await;
+    let mut publisher = a.client("pub").await;
+    // Longer than the subscriber's PING period (5 s), delivering all along.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    let mut n = 0;
+    while std::time::Instant::now() < until {
+        n += 1;
+        publisher.publish("/topic/steady", format!("{n}")).await;
+        assert_eq!(far.expect_message().await.text(), format!("{n}"));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let health: serde_json::Value =
+        serde_json::from_str(&b.http_get("/health").await).expect("health is JSON");
+    assert_eq!(health["cluster"]["redis_reconnects"], 0, "{health}");
+}

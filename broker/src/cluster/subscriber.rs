@@ -124,7 +124,8 @@ async fn serve(
                 }
             }
             _ = ping.tick() => {
-                match tokio::time::timeout(TIMEOUT, sink.ping::<String>()).await {
+                // In subscribed mode PING answers ["pong", ""], not a string: accept any reply.
+                match tokio::time::timeout(TIMEOUT, sink.ping::<redis::Value>()).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => return Lost::Link(e.to_string()),
                     Err(_) => return Lost::Link("PING timed out".into()),
