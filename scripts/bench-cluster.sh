@@ -4,7 +4,8 @@
 #   ./scripts/bench-cluster.sh [--quick] [--cases latency,throughput,reconnect]
 #
 # - latency: 3 nodes, 50 chat pairs at a fixed rate, pairs on one node (`same`) then split over
-#   two (`cross`): send->delivered p50/p99 with and without the Redis hop, same cluster, same run.
+#   two (`cross`): send->delivered and RECEIPT->delivered p50/p99, with and without the Redis
+#   hop, same cluster, same run.
 # - throughput: every pair split over nodes, offered at 6,000 msgs/s, with 2 and then 3
 #   nodes: messages stored and delivered per second.
 # - reconnect: 1,000 chat clients of one node of 3, that node killed with SIGKILL: time until
@@ -43,6 +44,8 @@ chat_bench=$target_dir/release/stompbox-chat-bench
 ./scripts/services.sh up redis postgres >/dev/null
 
 export STOMPBOX_CLUSTER_DIR=$out/run
+# A failed run should say why in one line, not with a backtrace.
+export RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0
 trap './scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT INT TERM
 
 # cluster NODES: a fresh cluster; sets env vars from its cluster.env.

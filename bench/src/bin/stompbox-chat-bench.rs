@@ -77,6 +77,11 @@ impl Placement {
 struct Tally {
     stored: Option<Histogram<u64>>,
     delivered: Option<Histogram<u64>>,
+    /// How long after the sender's RECEIPT the peer had the message (1 µs when it came first):
+    /// on one node both leave together, across nodes the difference is the Redis hop.
+    after_receipt: Option<Histogram<u64>>,
+    /// clientMessageId → when its RECEIPT or its delivery was seen, whichever came first.
+    first_seen: HashMap<String, u64>,
     sent: u64,
     receipts: u64,
     received: u64,
@@ -130,6 +135,57 @@ async fn connect(addr: SocketAddr, login: &str) -> anyhow::Result<Conn> {
     }
 }
 
+impl Tally {
+    /// Pairs a message's RECEIPT with its delivery (either may come first) into `after_receipt`.
+    fn pair_up(&mut self, client_message_id: String, now: u64, delivered: bool) {
+        let Some(first) = self.first_seen.remove(&client_message_id) else {
+            self.first_seen.insert(client_message_id, now);
+            return;
+        };
+        // Delivered second: the lag behind the RECEIPT; delivered first: no lag.
+        let lag = if delivered {
+            now.saturating_sub(first)
+        } else {
+            0
+        };
+        if let Some(h) = self.after_receipt.as_mut() {
+            let _ = h.record(lag.max(1));
+        }
+    }
+}
+
+/// Marks the sends that only open a conversation; receivers skip them.
+const OPENING: &str = "opening-";
+
+/// Sends the opening message to `peer` and waits for its RECEIPT.
+async fn open_conversation(conn: &mut Conn, peer: &str) -> anyhow::Result<()> {
+    let body = serde_json::json!({
+        "recipientId": peer,
+        "content": "opening",
+        "clientMessageId": format!("{OPENING}{peer}"),
+    });
+    conn.send(
+        Frame::new(Command::Send)
+            .header("destination", "/app/chat.send")
+            .header("receipt", "opening")
+            .with_body(body.to_string()),
+    )
+    .await?;
+    loop {
+        match conn.next().await {
+            Some(Ok(Item::Frame(f))) if f.command == Command::Receipt => return Ok(()),
+            Some(Ok(Item::Frame(f)))
+                if f.command == Command::Message
+                    && f.headers.get("subscription") == Some("errors") =>
+            {
+                bail!("opening {peer}: {}", String::from_utf8_lossy(&f.body))
+            }
+            Some(Ok(_)) => {}
+            other => bail!("no RECEIPT opening {peer}: {other:?}"),
+        }
+    }
+}
+
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
@@ -144,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
     let tally = Arc::new(Mutex::new(Tally {
         stored: Some(histogram()),
         delivered: Some(histogram()),
+        after_receipt: Some(histogram()),
         ..Tally::default()
     }));
     let epoch = Instant::now();
@@ -151,6 +208,11 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..users {
         let node = args.stomp[args.placement.node(i, args.stomp.len())];
         conns.push(connect(node, &format!("{}{i}", args.prefix)).await?);
+    }
+    // One side of each pair opens the conversation before the clock starts, so the measured
+    // sends never race two first messages creating the same DIRECT conversation.
+    for (i, conn) in conns.iter_mut().enumerate().step_by(2) {
+        open_conversation(conn, &format!("{}{}", args.prefix, i + 1)).await?;
     }
     let per_user_interval = Duration::from_secs_f64(users as f64 / args.rate as f64);
     let total_per_user = (args.seconds as f64 / per_user_interval.as_secs_f64()).ceil() as u64;
@@ -176,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
     let t = tally.lock();
     let stored = t.stored.as_ref().context("histogram")?;
     let delivered = t.delivered.as_ref().context("histogram")?;
+    let after_receipt = t.after_receipt.as_ref().context("histogram")?;
     let lost = t.sent.saturating_sub(t.received);
     println!(
         "chat bench: {users} users in {} pairs on {} node(s), placement {:?}, target {} msgs/s for {} s",
@@ -196,6 +259,7 @@ async fn main() -> anyhow::Result<()> {
     for (name, h) in [
         ("send→stored (RECEIPT)", stored),
         ("send→delivered", delivered),
+        ("RECEIPT→delivered", after_receipt),
     ] {
         println!(
             "{name:<22} p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  max {:>7.2} ms",
@@ -283,6 +347,7 @@ async fn run_user(
                     if let Some(h) = t.stored.as_mut() {
                         let _ = h.record(now.saturating_sub(t0).max(1));
                     }
+                    t.pair_up(id, now, false);
                 }
             }
             Command::Message if frame.headers.get("subscription") == Some("messages") => {
@@ -294,10 +359,11 @@ async fn run_user(
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(u64::MAX);
                 let t0: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(now);
-                // The sender's own echo arrives on its other subscriptions too: only count the peer's.
+                // The sender's own echo arrives on its other subscriptions too: only count the
+                // peer's, and not the opening message.
                 let from_peer = v["clientMessageId"]
                     .as_str()
-                    .is_some_and(|c| !c.starts_with(&format!("{me}-")));
+                    .is_some_and(|c| !c.starts_with(&format!("{me}-")) && !c.starts_with(OPENING));
                 if !from_peer {
                     continue;
                 }
@@ -312,6 +378,9 @@ async fn run_user(
                 next_seq = seq + 1;
                 received += 1;
                 t.received += 1;
+                if let Some(cmid) = v["clientMessageId"].as_str() {
+                    t.pair_up(cmid.to_string(), now, true);
+                }
                 if let Some(h) = t.delivered.as_mut() {
                     let _ = h.record(now.saturating_sub(t0).max(1));
                 }
