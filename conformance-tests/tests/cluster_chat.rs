@@ -112,6 +112,16 @@ async fn chat_across(redis: &Redis, a: &Broker, b: &Broker) {
     );
     assert_eq!(m["messageId"], id.as_str());
 
+    // A new session of bob on the other node: sync replays, and live delivery follows.
+    let mut bob_a = a.client("bob").await;
+    bob_a.subscribe("m", "/user/queue/messages").await;
+    bob_a.subscribe("s", "/user/queue/sync").await;
+    // The replay and its end marker come before the RECEIPT.
+    let (replay, _) = app(&mut bob_a, "chat.sync", json!({"afterMessageId": "0"})).await;
+    assert_eq!(replay.len(), 2, "{replay:?}");
+    assert_eq!(json_of(&replay[0])["messageId"], id.as_str());
+    assert_eq!(json_of(&replay[1])["more"], false);
+
     // The same clientMessageId through the other node: the original id, nothing delivered.
     let mut alice_b = b.client("alice").await;
     let (_, retry) = app(&mut alice_b, "chat.send", send).await;

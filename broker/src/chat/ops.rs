@@ -438,6 +438,10 @@ async fn sync(
     request: model::Sync,
 ) -> Result<Outcome, AppError> {
     let limit = request.limit.unwrap_or(MAX_SYNC).clamp(1, MAX_SYNC);
+    if let Some(cluster) = core.router.cluster() {
+        // Gap-free across nodes: live delivery from other nodes must be on before the read.
+        cluster.until_user_live(&user).await;
+    }
     let (messages, more) = core
         .store
         .messages_after(&user, request.after_message_id.0, limit)

@@ -7,10 +7,12 @@
 //! while the task is busy costs nothing.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::channel::Channel;
 
@@ -19,6 +21,9 @@ pub struct Interest {
     counts: DashMap<Channel, usize>,
     changed: Mutex<HashSet<Channel>>,
     pub(super) wake: Notify,
+    /// Channels Redis has confirmed this node is subscribed to, now.
+    live: DashSet<Channel>,
+    confirmed: Notify,
 }
 
 impl Interest {
@@ -63,6 +68,39 @@ impl Interest {
     pub fn all(&self) -> Vec<Channel> {
         self.counts.iter().map(|e| e.key().clone()).collect()
     }
+
+    pub(super) fn confirm(&self, channels: impl IntoIterator<Item = Channel>) {
+        for channel in channels {
+            self.live.insert(channel);
+        }
+        self.confirmed.notify_waiters();
+    }
+
+    pub(super) fn unconfirm(&self, channel: &Channel) {
+        self.live.remove(channel);
+    }
+
+    pub(super) fn unconfirm_all(&self) {
+        self.live.clear();
+    }
+
+    /// Waits until Redis confirmed the subscription to `channel`, up to `within`; `false` if
+    /// it did not happen in time.
+    pub async fn until_live(&self, channel: &Channel, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            let notified = self.confirmed.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a confirmation in between is not missed.
+            notified.as_mut().enable();
+            if self.live.contains(channel) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -84,5 +122,20 @@ mod tests {
         assert!(!interest.wanted(&a));
         interest.remove(&a);
         assert!(!interest.wanted(&a), "an extra remove does not underflow");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_a_channel_ends_at_its_confirmation_or_the_deadline() {
+        let interest = std::sync::Arc::new(Interest::default());
+        let bob = Channel::User("bob".into());
+        let waiting = {
+            let (interest, bob) = (std::sync::Arc::clone(&interest), bob.clone());
+            tokio::spawn(async move { interest.until_live(&bob, Duration::from_secs(1)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        interest.confirm([bob.clone()]);
+        assert!(waiting.await.expect("joins"));
+        interest.unconfirm_all();
+        assert!(!interest.until_live(&bob, Duration::from_millis(50)).await);
     }
 }

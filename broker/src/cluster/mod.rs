@@ -56,6 +56,9 @@ use publisher::Outgoing;
 /// counted) instead of stalling the publisher or a chat operation.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a sync waits for its user's channel to be subscribed: normally a millisecond; the
+/// sequencer applies later operations' effects only after it.
+const USER_LIVE_WAIT: Duration = Duration::from_millis(500);
 /// Longest shutdown waits for the final flush and the lease release.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -151,6 +154,22 @@ impl Cluster {
 
     pub fn interest(&self) -> &Interest {
         &self.interest
+    }
+
+    /// Waits (briefly) until this node receives `user`'s channel from Redis. A chat sync
+    /// calls it before reading the store: a message stored after that read is then delivered
+    /// live, so the replay and live delivery leave no gap between them. Skipped while Redis is
+    /// unreachable (the sequencer must not stall on it).
+    pub async fn until_user_live(&self, user: &str) {
+        if self.health.is_connected() {
+            let channel = Channel::User(user.to_string());
+            if !self.interest.until_live(&channel, USER_LIVE_WAIT).await {
+                warn!(
+                    user,
+                    "user channel not confirmed by redis in time; syncing anyway"
+                );
+            }
+        }
     }
 
     pub fn presence(&self) -> &Arc<SharedPresence> {

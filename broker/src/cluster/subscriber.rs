@@ -67,6 +67,7 @@ pub async fn run(
             Err(_) => "connect timed out".to_string(),
         };
         health.disconnected();
+        interest.unconfirm_all();
         if !outage_logged {
             outage_logged = true;
             warn!(error = %failure, "redis subscriber connection lost: cross-node delivery paused, local delivery continues; reconnecting");
@@ -96,7 +97,7 @@ async fn serve(
     // Everything wanted now; later changes arrive through `take_changed`.
     interest.take_changed();
     let wanted = interest.all();
-    if let Err(e) = resubscribe(&mut sink, &wanted, &mut subscribed).await {
+    if let Err(e) = resubscribe(&mut sink, interest, &wanted, &mut subscribed).await {
         return Lost::Link(e);
     }
     health.connected(first);
@@ -137,6 +138,7 @@ async fn serve(
 
 async fn resubscribe(
     sink: &mut PubSubSink,
+    interest: &Interest,
     wanted: &[Channel],
     subscribed: &mut HashSet<Channel>,
 ) -> Result<(), String> {
@@ -151,6 +153,7 @@ async fn resubscribe(
         within(sink.psubscribe(names)).await?;
     }
     subscribed.extend(wanted.iter().cloned());
+    interest.confirm(wanted.iter().cloned());
     Ok(())
 }
 
@@ -171,8 +174,10 @@ async fn reconcile(
             _ => continue,
         }
         if wanted {
-            subscribed.insert(channel);
+            subscribed.insert(channel.clone());
+            interest.confirm([channel]);
         } else {
+            interest.unconfirm(&channel);
             subscribed.remove(&channel);
         }
     }
