@@ -56,7 +56,9 @@ async fn redis_restart_pauses_cross_node_delivery_only_and_it_resumes() {
             "no cross-node delivery"
         );
     };
-    assert!(text.starts_with("after"), "{text}");
+    // "during" may come first: it waited in node A's bounded publish queue while the
+    // publisher backed off, and went out once Redis was back.
+    assert!(text.starts_with("after") || text == "during", "{text}");
     println!(
         "cross-node delivery back {:?} after the restart",
         restarted.elapsed()
@@ -65,8 +67,14 @@ async fn redis_restart_pauses_cross_node_delivery_only_and_it_resumes() {
     for node in [&mut a, &mut b] {
         assert!(node.is_running(), "a node died with Redis");
     }
+    // Each node's subscriber reconnects on its own jittered schedule.
     for node in [&a, &b] {
-        let h = health(node).await;
+        let deadline = Instant::now() + WAIT;
+        let mut h = health(node).await;
+        while h["cluster"]["redis_connected"] != true && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            h = health(node).await;
+        }
         assert_eq!(h["cluster"]["redis_connected"], true, "{h}");
         assert!(h["cluster"]["redis_reconnects"].as_u64() >= Some(1), "{h}");
     }
