@@ -42,7 +42,7 @@ const users = Array.from({ length: count }, (_, i) => {
     url: () => (first ? ((first = false), opt.node) : opt.lb),
     heartbeat: { outgoing: 10_000, incoming: 0 },
   });
-  return { chat, attempts: 0, backAt: null };
+  return { chat, attempts: 0, droppedAt: null, connectedAt: null, backAt: null };
 });
 
 const sender = new ResilientChat({ Client, WebSocket, login: `${opt.prefix}-sender`, url: opt.other });
@@ -61,6 +61,8 @@ for (;;) {
   const now = performance.now();
   let pending = 0;
   for (const u of users) {
+    if (u.droppedAt === null && u.chat.drops >= 1) u.droppedAt = now - killedAt;
+    if (u.connectedAt === null && u.chat.connects >= 2) u.connectedAt = now - killedAt;
     if (u.backAt === null && u.chat.connects >= 2 && u.chat.synced) u.backAt = now - killedAt;
     if (u.backAt === null) pending += 1;
   }
@@ -68,7 +70,9 @@ for (;;) {
   if (now - killedAt > 120_000) throw new Error(`${pending} clients not back after 120 s`);
   await sleep(5);
 }
-const back = users.map((u) => u.backAt).sort((a, b) => a - b);
+const sorted = (key) => users.map((u) => u[key]).sort((a, b) => a - b);
+const back = sorted('backAt');
+const [dropped, connected] = [sorted('droppedAt'), sorted('connectedAt')];
 await Promise.all(away);
 const holds = (u) => [...u.chat.seen.values()].some((m) => m.content === 'while you were away');
 for (let waited = 0; waited < 10_000 && !users.every(holds); waited += 100) await sleep(100);
@@ -80,6 +84,10 @@ console.log(
     p50_ms: Math.round(quantile(back, 0.5)),
     p99_ms: Math.round(quantile(back, 0.99)),
     first_ms: Math.round(back[0]),
+    // The phases: socket loss seen, CONNECTED again (through nginx), sync finished.
+    dropped_p50_ms: Math.round(quantile(dropped, 0.5)),
+    connected_p50_ms: Math.round(quantile(connected, 0.5)),
+    connected_p99_ms: Math.round(quantile(connected, 0.99)),
     without_the_message_sent_while_away: missing,
   }),
 );
