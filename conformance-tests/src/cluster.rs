@@ -25,8 +25,15 @@ pub async fn eventually(what: &str, within: Duration, mut check: impl FnMut() ->
 
 /// Waits until some node of `redis` is subscribed to `channel`.
 pub async fn subscribed(redis: &Redis, channel: &str) {
-    eventually(&format!("a subscription to {channel}"), crate::WAIT, || {
-        redis.channels().iter().any(|c| c == channel)
+    subscribed_by(redis, channel, 1).await;
+}
+
+/// Waits until `nodes` nodes are subscribed to `channel` (`PUBSUB NUMSUB`).
+pub async fn subscribed_by(redis: &Redis, channel: &str, nodes: usize) {
+    let what = format!("{nodes} subscriptions to {channel}");
+    eventually(&what, crate::WAIT, || {
+        let reply = redis.cli(&["PUBSUB", "NUMSUB", channel]);
+        reply.get(1).and_then(|n| n.parse::<usize>().ok()) >= Some(nodes)
     })
     .await;
 }

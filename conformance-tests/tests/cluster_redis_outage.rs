@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use conformance_tests::cluster::{node, subscribed};
+use conformance_tests::cluster::{node, subscribed_by};
 use conformance_tests::{Broker, FrameExt, Redis, WAIT};
 
 async fn health(node: &Broker) -> serde_json::Value {
@@ -19,7 +19,7 @@ async fn redis_restart_pauses_cross_node_delivery_only_and_it_resumes() {
     far.subscribe("s", "/topic/events").await;
     let mut near = a.client("near").await;
     near.subscribe("s", "/topic/events").await;
-    subscribed(&redis, "sbx:t:events").await;
+    subscribed_by(&redis, "sbx:t:events", 2).await;
     let mut publisher = a.client("pub").await;
     publisher.publish("/topic/events", "before").await;
     assert_eq!(far.expect_message().await.text(), "before");
@@ -40,7 +40,7 @@ async fn redis_restart_pauses_cross_node_delivery_only_and_it_resumes() {
     redis.restart();
     let restarted = Instant::now();
     // Resubscribed by the nodes themselves: nobody here subscribes again.
-    subscribed(&redis, "sbx:t:events").await;
+    subscribed_by(&redis, "sbx:t:events", 2).await;
     let mut n = 0;
     let text = loop {
         n += 1;

@@ -2,7 +2,7 @@
 //! messages to each other's sessions, exactly once, and follow local interest with their
 //! Redis subscriptions.
 
-use conformance_tests::cluster::{eventually, node, subscribed};
+use conformance_tests::cluster::{eventually, node, subscribed, subscribed_by};
 use conformance_tests::{FrameExt, QUIET, Redis, WAIT};
 
 #[tokio::test]
@@ -14,7 +14,7 @@ async fn topic_message_reaches_subscribers_on_every_node_once() {
     far.subscribe("s", "/topic/news").await;
     let mut near = a.client("near").await;
     near.subscribe("s", "/topic/news").await;
-    subscribed(&redis, "sbx:t:news").await;
+    subscribed_by(&redis, "sbx:t:news", 2).await;
 
     let mut publisher = a.client("pub").await;
     publisher.publish("/topic/news", "hello").await;
@@ -41,7 +41,7 @@ async fn user_destination_reaches_the_user_on_another_node() {
     bob_b.subscribe("inbox", "/user/queue/inbox").await;
     let mut bob_a = a.client("bob").await;
     bob_a.subscribe("inbox", "/user/queue/inbox").await;
-    subscribed(&redis, "sbx:u:bob").await;
+    subscribed_by(&redis, "sbx:u:bob", 2).await;
 
     let mut alice = a.client("alice").await;
     alice.publish("/user/bob/queue/inbox", "hi bob").await;
