@@ -125,16 +125,9 @@ impl Router {
         self.replies.remove(token);
     }
 
-    /// Fans `message` out to every local subscription matching `name` in `table`; returns how
-    /// many outboxes took it.
-    pub fn fan_out(&self, table: &TopicTable, name: &str, message: &Arc<Message>) -> FanOut {
-        self.fan_out_local(table, name, message, Select::All, Priority::Normal, |_| {
-            true
-        })
-    }
-
-    /// Fans out to local sessions only: the subscriptions `select` picks, of principals
-    /// `admit` accepts.
+    /// Fans `message` out to local sessions only: the subscriptions of `table` matching `name`
+    /// that `select` picks, of principals `admit` accepts; returns how many outboxes took it.
+    /// (Publishing, which also reaches other nodes, is in `remote.rs`.)
     pub fn fan_out_local(
         &self,
         table: &TopicTable,
