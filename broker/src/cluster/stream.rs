@@ -13,8 +13,8 @@
 //!   them, delivering them with `redelivered:true`.
 //!
 //! Polling, not a blocking read: XREADGROUP BLOCK would hold the shared multiplexed connection.
-//! A node polls every [`POLL`] only while some local consumer has room, so idle queues cost
-//! nothing and a busy one is read again at once.
+//! A node polls every [`POLL`] only while some local consumer has room (otherwise it looks at
+//! its queues every [`IDLE`]), so idle queues cost little and a busy one is read again at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -45,6 +45,11 @@ pub const FIELD: &str = "e";
 /// Between reads while consumers have room but the streams were empty: the latency a queue
 /// message may wait in Redis, against one cheap command per poll.
 const POLL: Duration = Duration::from_millis(10);
+/// Between looks at the local queues while none has a consumer with room: how long a new
+/// consumer may wait for its first read.
+const IDLE: Duration = Duration::from_millis(100);
+/// Between attempts while Redis fails.
+const RETRY: Duration = Duration::from_millis(500);
 /// Entries per stream per read: a few prefetch windows' worth.
 const COUNT: usize = 32;
 /// How often dead nodes' pending entries are looked for.
@@ -170,7 +175,8 @@ pub async fn run(
             .map(|q| (key(&q.name), q))
             .collect();
         let mut read_any = false;
-        if !wanted.is_empty() {
+        let idle = wanted.is_empty();
+        if !idle {
             let result = async {
                 ensure_groups(&mut conn, &wanted, &mut groups).await?;
                 read_any = read(&streams, &mut conn, &wanted).await?;
@@ -202,7 +208,11 @@ pub async fn run(
         }
         tokio::select! {
             () = done.cancelled() => return,
-            () = tokio::time::sleep(if failing { POLL * 50 } else { POLL }) => {}
+            () = tokio::time::sleep(match (failing, idle) {
+                (true, _) => RETRY,
+                (false, true) => IDLE,
+                (false, false) => POLL,
+            }) => {}
         }
     }
 }
