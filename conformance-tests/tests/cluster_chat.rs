@@ -112,6 +112,16 @@ async fn chat_across(redis: &Redis, a: &Broker, b: &Broker) {
     );
     assert_eq!(m["messageId"], id.as_str());
 
+    // Typing indicators (droppable deliveries) cross too, to online members only.
+    bob.subscribe("t", "/user/queue/typing").await;
+    let typing = json!({"conversationId": m["conversationId"], "typing": true});
+    app(&mut alice, "chat.typing", typing).await;
+    let t = json_of(&bob.expect_message().await);
+    assert_eq!(
+        (t["userId"].as_str(), t["typing"].as_bool()),
+        (Some("alice"), Some(true))
+    );
+
     // A new session of bob on the other node: sync replays, and live delivery follows.
     let mut bob_a = a.client("bob").await;
     bob_a.subscribe("m", "/user/queue/messages").await;
