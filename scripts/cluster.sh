@@ -4,6 +4,7 @@
 #
 #   scripts/cluster.sh up [-n N] [-- NODE_ARGS...]
 #                           start N nodes (default 3) and nginx; idempotent: fast when it runs
+#                           as asked, restarted when N, the binary or NODE_ARGS differ
 #   scripts/cluster.sh down stop nginx and the nodes, by the PIDs `up` recorded (their logs stay
 #                           in DIR/node*/node.log and DIR/nginx/logs until the next `up`)
 #   scripts/cluster.sh status
@@ -106,7 +107,10 @@ install_nginx() {
 up() {
     local nodes=$1
     shift
-    if running; then
+    # Reused only when it runs with what is asked now: node count, binary and node flags.
+    local spec
+    spec="$nodes $(broker_bin) $*"
+    if running && [[ "$(cat "$dir/spec" 2>/dev/null)" == "$spec" ]]; then
         cat "$env_file"
         return
     fi
@@ -156,6 +160,7 @@ up() {
         echo "STOMPBOX_NODE_STOMP=\"${stomp[*]}\""
         grep '^STOMPBOX_\(REDIS\|POSTGRES\)_URL=' "$services_env" || true
     } >"$env_file"
+    echo "$spec" >"$dir/spec"
     cat "$env_file"
 }
 
