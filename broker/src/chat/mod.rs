@@ -133,6 +133,13 @@ impl Chat {
         });
         let (jobs_tx, jobs_rx) = mpsc::channel(MAX_PENDING);
         tokio::spawn(sequence(jobs_rx, Arc::clone(&core), shutdown.clone()));
+        if let presence::Presence::Shared(shared) = &core.presence {
+            let (core, jobs_tx) = (Arc::clone(&core), jobs_tx.clone());
+            let announce = move |change| {
+                submit(&jobs_tx, ops::presence_change(Arc::clone(&core), change));
+            };
+            shared.start(announce, shutdown.clone());
+        }
         let chat = Self { core, jobs_tx };
         chat.spawn_sweeper(shutdown);
         chat
@@ -226,23 +233,21 @@ impl Chat {
 
     /// Any sign of life from a session.
     pub fn presence_touch(&self, session: &Arc<SessionHandle>) {
-        self.presence_report(session, ops::Report::Touch);
+        self.presence_report(session, true);
     }
 
     pub fn session_ended(&self, session: &Arc<SessionHandle>) {
-        self.presence_report(session, ops::Report::Leave);
+        self.presence_report(session, false);
     }
 
-    fn presence_report(&self, session: &Arc<SessionHandle>, report: ops::Report) {
+    /// A session's sign of life (`touch`) or end.
+    fn presence_report(&self, session: &Arc<SessionHandle>, touch: bool) {
         let (user, id) = (session.principal.name(), session.id);
-        let presence::Presence::Local(local) = &self.core.presence else {
-            // Shared presence is a Redis call: made in line with the other operations.
-            let work = ops::presence_report(Arc::clone(&self.core), report, user.to_string(), id);
-            return self.submit(work);
-        };
-        let change = match report {
-            ops::Report::Touch => local.touch(user, id),
-            ops::Report::Leave => local.leave(user, id),
+        let change = match &self.core.presence {
+            // A Redis script, run by the presence worker; it announces what changed.
+            presence::Presence::Shared(shared) => return shared.report(user, id, touch),
+            presence::Presence::Local(local) if touch => local.touch(user, id),
+            presence::Presence::Local(local) => local.leave(user, id),
         };
         if let Some(change) = change {
             self.announce(change);
@@ -258,16 +263,10 @@ impl Chat {
     }
 
     fn announce(&self, change: presence::Change) {
-        self.submit(ops::presence_change(Arc::clone(&self.core), change));
-    }
-
-    /// Queues work nobody waits for (presence); dropped when the queue is full.
-    fn submit(&self, work: ops::Work) {
-        let (tx, _rx) = oneshot::channel();
-        let _ = self.jobs_tx.try_send(Job {
-            requester: Requester::Service(tx),
-            work,
-        });
+        submit(
+            &self.jobs_tx,
+            ops::presence_change(Arc::clone(&self.core), change),
+        );
     }
 
     fn spawn_sweeper(&self, shutdown: CancellationToken) {
@@ -330,6 +329,15 @@ impl ChatCore {
             chat: false,
         }
     }
+}
+
+/// Queues work nobody waits for (presence); dropped when the queue is full.
+fn submit(jobs_tx: &mpsc::Sender<Job>, work: ops::Work) {
+    let (tx, _rx) = oneshot::channel();
+    let _ = jobs_tx.try_send(Job {
+        requester: Requester::Service(tx),
+        work,
+    });
 }
 
 /// The sequencer: runs jobs concurrently, applies their outcomes in arrival order.

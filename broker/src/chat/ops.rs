@@ -698,35 +698,6 @@ async fn presence_query(
     })
 }
 
-/// What a session told shared presence.
-#[derive(Debug, Clone, Copy)]
-pub enum Report {
-    Touch,
-    Leave,
-}
-
-/// Cluster mode: records a session's touch or leave in Redis; when that made its user come
-/// online or go offline cluster-wide, tells their contacts (exactly one node sees that).
-pub fn presence_report(core: Arc<ChatCore>, report: Report, user: String, session: u64) -> Work {
-    later(async move {
-        let super::presence::Presence::Shared(shared) = &core.presence else {
-            return Ok(Outcome::default());
-        };
-        let change = match report {
-            Report::Touch => shared.touch(&user, session).await,
-            Report::Leave => shared.leave(&user, session).await,
-        };
-        match change {
-            Ok(Some(change)) => tell_contacts(core, change).await,
-            Ok(None) => Ok(Outcome::default()),
-            Err(e) => {
-                tracing::warn!(%user, error = %e, "presence update in redis failed");
-                Ok(Outcome::default())
-            }
-        }
-    })
-}
-
 /// A user came online or went offline: tell their contacts.
 pub fn presence_change(core: Arc<ChatCore>, change: Change) -> Work {
     later(tell_contacts(core, change))
@@ -739,7 +710,7 @@ async fn tell_contacts(core: Arc<ChatCore>, change: Change) -> Result<Outcome, A
     // end on a stale "offline" that overtook the "online". (One node's single sequencer
     // already keeps its changes in order.)
     if let super::presence::Presence::Shared(shared) = &core.presence
-        && let Ok(now) = shared.statuses(std::slice::from_ref(&change.user)).await
+        && let Some(now) = shared.statuses(std::slice::from_ref(&change.user)).await
         && now
             .first()
             .is_some_and(|(online, _)| *online != change.online)

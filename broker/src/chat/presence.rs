@@ -46,13 +46,10 @@ impl Presence {
     pub async fn statuses(&self, users: &[String]) -> Vec<(bool, Option<u64>)> {
         match self {
             Presence::Local(local) => users.iter().map(|u| local.status(u)).collect(),
-            Presence::Shared(shared) => match shared.statuses(users).await {
-                Ok(statuses) => statuses,
-                Err(e) => {
-                    tracing::warn!(error = %e, "presence lookup in redis failed");
-                    vec![(false, None); users.len()]
-                }
-            },
+            Presence::Shared(shared) => shared
+                .statuses(users)
+                .await
+                .unwrap_or_else(|| vec![(false, None); users.len()]),
         }
     }
 }

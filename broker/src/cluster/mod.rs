@@ -107,14 +107,15 @@ impl Cluster {
         let token = format!("{}:{incarnation}", std::process::id());
         let lease = node::Lease::acquire(&mut conn, configured, token).await?;
         let (publish_tx, publish_rx) = mpsc::channel(publisher::QUEUE);
+        let node_id = lease.node_id;
+        let health = Arc::new(Health::default());
         let presence = Arc::new(SharedPresence::new(
             conn.clone(),
-            lease.node_id,
+            Arc::clone(&health),
+            node_id,
             &incarnation,
             presence_ttl,
         ));
-        let node_id = lease.node_id;
-        let health = Arc::new(Health::default());
         let streams = Arc::new(stream::Streams::new(
             node_id,
             &incarnation,

@@ -14,12 +14,32 @@
 //! event is reported by exactly one of them: no lock is needed, and the sweep goes on as long
 //! as any node lives — which is what makes a crashed node's users go offline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
 
 use super::channel::PREFIX;
+use super::health::Health;
 use crate::chat::presence::Change;
+
+/// Touches and leaves waiting for Redis. Full: a touch is dropped (the next one refreshes the
+/// entry) and so is a leave (its session then lapses with the TTL, announced by the sweep).
+const REPORTS: usize = 8192;
+/// Scripts in flight at once: a burst of reconnecting sessions is absorbed in a few round trips.
+const IN_FLIGHT: usize = 64;
+/// Longest a status read may hold up the chat operation that asked: the answer then counts as
+/// unknown (offline), rather than stalling deliveries behind it during a Redis hang.
+const STATUS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// A session's report: (user, session, touch (`true`) or leave).
+type Report = (String, u64, bool);
 
 /// Users one sweep may take offline: bounds one script's run time inside Redis.
 const SWEEP_LIMIT: usize = 1000;
@@ -69,6 +89,9 @@ return gone";
 #[derive(Debug)]
 pub struct SharedPresence {
     conn: ConnectionManager,
+    health: Arc<Health>,
+    reports_tx: mpsc::Sender<Report>,
+    reports_rx: Mutex<Option<mpsc::Receiver<Report>>>,
     /// Distinguishes this process's sessions from an earlier run under the same node id.
     member_prefix: String,
     ttl: Duration,
@@ -96,9 +119,19 @@ fn now_ms() -> u64 {
 }
 
 impl SharedPresence {
-    pub fn new(conn: ConnectionManager, node_id: u16, incarnation: &str, ttl: Duration) -> Self {
+    pub fn new(
+        conn: ConnectionManager,
+        health: Arc<Health>,
+        node_id: u16,
+        incarnation: &str,
+        ttl: Duration,
+    ) -> Self {
+        let (reports_tx, reports_rx) = mpsc::channel(REPORTS);
         Self {
             conn,
+            health,
+            reports_tx,
+            reports_rx: Mutex::new(Some(reports_rx)),
             member_prefix: format!("{node_id}:{incarnation}:"),
             ttl,
             touch: redis::Script::new(TOUCH),
@@ -111,17 +144,67 @@ impl SharedPresence {
         self.ttl
     }
 
+    /// A session is alive (`touch`) or ended cleanly. Never waits: the script runs on the
+    /// presence worker, off the chat sequencer, so a slow Redis delays presence only.
+    pub fn report(&self, user: &str, session: u64, touch: bool) {
+        if self
+            .reports_tx
+            .try_send((user.to_string(), session, touch))
+            .is_err()
+        {
+            debug!(user, "presence report dropped: queue full");
+        }
+    }
+
+    /// Runs reported touches and leaves until `done`; a change (first join, last leave) goes
+    /// to `announce`.
+    pub fn start(
+        self: &Arc<Self>,
+        announce: impl Fn(Change) + Send + 'static,
+        done: CancellationToken,
+    ) {
+        let Some(mut rx) = self.reports_rx.lock().take() else {
+            return;
+        };
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut running = FuturesUnordered::new();
+            loop {
+                tokio::select! {
+                    () = done.cancelled() => return,
+                    report = rx.recv(), if running.len() < IN_FLIGHT => {
+                        let Some((user, session, touch)) = report else { return };
+                        let this = Arc::clone(&this);
+                        running.push(async move {
+                            let result = if touch {
+                                this.touch(&user, session).await
+                            } else {
+                                this.leave(&user, session).await
+                            };
+                            (user, result)
+                        });
+                    }
+                    Some((user, result)) = running.next() => match result {
+                        Ok(Some(change)) => announce(change),
+                        Ok(None) => {}
+                        Err(e) => warn!(%user, error = %e, "presence update in redis failed"),
+                    },
+                }
+            }
+        });
+    }
+
     /// A session is alive; `Some` when its user just came online cluster-wide.
     pub async fn touch(&self, user: &str, session: u64) -> redis::RedisResult<Option<Change>> {
-        self.report(&self.touch, user, session, true).await
+        self.run_script(&self.touch, user, session, true).await
     }
 
     /// A session ended cleanly; `Some` when it was its user's last anywhere.
     pub async fn leave(&self, user: &str, session: u64) -> redis::RedisResult<Option<Change>> {
-        self.report(&self.leave, user, session, false).await
+        self.run_script(&self.leave, user, session, false).await
     }
 
-    async fn report(
+    async fn run_script(
         &self,
         script: &redis::Script,
         user: &str,
@@ -169,11 +252,32 @@ impl SharedPresence {
             .collect())
     }
 
-    /// (online, last seen ms) per user, in one round trip.
-    pub async fn statuses(&self, users: &[String]) -> redis::RedisResult<Vec<(bool, Option<u64>)>> {
+    /// (online, last seen ms) per user, in one round trip; `None` when Redis cannot say now
+    /// (unreachable, failing, or slower than [`STATUS_TIMEOUT`]).
+    pub async fn statuses(&self, users: &[String]) -> Option<Vec<(bool, Option<u64>)>> {
         if users.is_empty() {
-            return Ok(Vec::new());
+            return Some(Vec::new());
         }
+        if !self.health.is_connected() {
+            return None;
+        }
+        match tokio::time::timeout(STATUS_TIMEOUT, self.read_statuses(users)).await {
+            Ok(Ok(statuses)) => Some(statuses),
+            Ok(Err(e)) => {
+                warn!(error = %e, "presence lookup in redis failed");
+                None
+            }
+            Err(_) => {
+                warn!("presence lookup in redis timed out");
+                None
+            }
+        }
+    }
+
+    async fn read_statuses(
+        &self,
+        users: &[String],
+    ) -> redis::RedisResult<Vec<(bool, Option<u64>)>> {
         let now = now_ms();
         let mut pipe = redis::pipe();
         for user in users {
