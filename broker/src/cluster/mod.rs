@@ -162,14 +162,16 @@ impl Cluster {
     /// live, so the replay and live delivery leave no gap between them. Skipped while Redis is
     /// unreachable (the sequencer must not stall on it).
     pub async fn until_user_live(&self, user: &str) {
-        if self.health.is_connected() {
-            let channel = Channel::User(user.to_string());
-            if !self.interest.until_live(&channel, USER_LIVE_WAIT).await {
-                warn!(
-                    user,
-                    "user channel not confirmed by redis in time; syncing anyway"
-                );
-            }
+        let channel = Channel::User(user.to_string());
+        // No local subscription of the user: nothing would be delivered live anyway.
+        if self.health.is_connected()
+            && self.interest.wanted(&channel)
+            && !self.interest.until_live(&channel, USER_LIVE_WAIT).await
+        {
+            warn!(
+                user,
+                "user channel not confirmed by redis in time; syncing anyway"
+            );
         }
     }
 
