@@ -2,8 +2,10 @@
 //! idempotently, so a batch replayed after a crash (offsets are committed only after this
 //! commits) changes nothing the first run did not.
 //!
-//! - Messages: one multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` — a replay
-//!   conflicts on `(message_id, created_at)` and is skipped.
+//! - Messages: a binary `COPY` (the fast path, `postgres/message_copy.rs`) that a replayed
+//!   record makes fail, then one multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO
+//!   NOTHING` — a replay conflicts on `(message_id, created_at)` and is skipped. Small runs go
+//!   straight to the insert.
 //! - DELIVERED: insert-if-absent receipt rows, never below the READ watermark.
 //! - READ: the watermark moves only forward; older or repeated marks are no-ops.
 //!
@@ -16,9 +18,10 @@ use std::collections::BTreeSet;
 
 use chat_store::{StoreError, StoredMessage};
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 use crate::postgres::progress::{self, Position};
-use crate::postgres::{error, mutation, partition, row};
+use crate::postgres::{error, message_copy, mutation, partition, row};
 use crate::record::Event;
 
 /// What one batch changed (replays count as skipped, not as errors).
@@ -133,12 +136,55 @@ async fn insert_messages(
     if pending.is_empty() {
         return Ok(());
     }
-    let mut ids = Vec::with_capacity(pending.len());
-    let mut times = Vec::with_capacity(pending.len());
-    for m in pending.iter() {
-        ids.push(row::sql_int(m.message_id, "message id")?);
-        times.push(row::time(m.timestamp_ms));
+    let ids = pending
+        .iter()
+        .map(|m| row::sql_int(m.message_id, "message id"))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let inserted = if pending.len() >= message_copy::COPY_MIN_ROWS {
+        copy_or_insert(tx, &ids, pending).await?
+    } else {
+        insert_skipping_replays(tx, &ids, pending).await?
+    };
+    applied.messages_inserted += inserted;
+    applied.messages_skipped += pending.len() as u64 - inserted;
+    pending.clear();
+    Ok(())
+}
+
+/// The COPY fast path; on a unique violation (some record is a replay) the same rows again
+/// with the conflict-tolerant insert, after rolling the COPY back to its savepoint.
+async fn copy_or_insert(
+    tx: &tokio_postgres::Transaction<'_>,
+    ids: &[i64],
+    pending: &[&StoredMessage],
+) -> Result<u64, StoreError> {
+    tx.batch_execute("SAVEPOINT message_copy")
+        .await
+        .map_err(error::store_error)?;
+    match message_copy::copy(tx, ids, pending).await {
+        Ok(copied) => {
+            tx.batch_execute("RELEASE SAVEPOINT message_copy")
+                .await
+                .map_err(error::store_error)?;
+            Ok(copied)
+        }
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT message_copy")
+                .await
+                .map_err(error::store_error)?;
+            insert_skipping_replays(tx, ids, pending).await
+        }
+        Err(e) => Err(error::store_error(e)),
     }
+}
+
+/// One multi-row `INSERT … ON CONFLICT DO NOTHING`: rows already stored are skipped.
+async fn insert_skipping_replays(
+    tx: &tokio_postgres::Transaction<'_>,
+    ids: &[i64],
+    pending: &[&StoredMessage],
+) -> Result<u64, StoreError> {
+    let times: Vec<_> = pending.iter().map(|m| row::time(m.timestamp_ms)).collect();
     let conversations: Vec<&str> = pending.iter().map(|m| m.conversation_id.as_str()).collect();
     let senders: Vec<&str> = pending.iter().map(|m| m.sender_id.as_str()).collect();
     let contents: Vec<&str> = pending.iter().map(|m| m.content.as_str()).collect();
@@ -147,29 +193,24 @@ async fn insert_messages(
         .iter()
         .map(|m| m.client_message_id.as_deref())
         .collect();
-    let inserted = tx
-        .execute(
-            "INSERT INTO messages (message_id, conversation_id, sender_id, content, content_type, \
-             client_message_id, created_at) \
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                                  $6::text[], $7::timestamptz[]) \
-             ON CONFLICT DO NOTHING",
-            &[
-                &ids,
-                &conversations,
-                &senders,
-                &contents,
-                &types,
-                &client_ids,
-                &times,
-            ],
-        )
-        .await
-        .map_err(error::store_error)?;
-    applied.messages_inserted += inserted;
-    applied.messages_skipped += pending.len() as u64 - inserted;
-    pending.clear();
-    Ok(())
+    tx.execute(
+        "INSERT INTO messages (message_id, conversation_id, sender_id, content, content_type, \
+         client_message_id, created_at) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                              $6::text[], $7::timestamptz[]) \
+         ON CONFLICT DO NOTHING",
+        &[
+            &ids,
+            &conversations,
+            &senders,
+            &contents,
+            &types,
+            &client_ids,
+            &times,
+        ],
+    )
+    .await
+    .map_err(error::store_error)
 }
 
 /// Drops messages whose `(sender, client_message_id)` is already taken by another message id

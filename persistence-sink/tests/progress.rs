@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chat_store::conformance::{group, message};
 use persistence_sink::Position;
-use persistence_sink::kafka::{EventProducer, KafkaConfig, ensure_topics};
+use persistence_sink::kafka::EventProducer;
 use persistence_sink::pipeline::{SinkConfig, run};
 use persistence_sink::record::Event;
 use persistence_sink::sink::apply_batch_at;
@@ -70,11 +70,7 @@ async fn the_pipeline_leaves_progress_past_every_record_dead_letters_included() 
     let Some(fixture) = common::schema_store("pipeline progress").await else {
         return Ok(());
     };
-    let mut kafka = KafkaConfig::new(brokers);
-    kafka.events_topic = common::unique("progress");
-    kafka.dead_letter_topic = format!("{}.dlt", kafka.events_topic);
-    kafka.partitions = 1;
-    ensure_topics(&kafka).await?;
+    let kafka = common::fresh_topics(brokers, "progress", 1).await;
     group(&*fixture, "g", "alice", &["alice", "bob"]).await;
 
     let producer = EventProducer::new(&kafka)?;

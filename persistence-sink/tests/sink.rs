@@ -125,3 +125,33 @@ async fn a_record_for_an_unknown_conversation_fails_permanently() -> anyhow::Res
     assert_eq!(rows, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_large_batch_that_is_partly_a_replay_inserts_only_the_new_rows() -> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("sink copy replay").await else {
+        return Ok(());
+    };
+    group(&*fixture, "g", "alice", &["alice", "bob"]).await;
+    let mut client = fixture.store.client().await?;
+    let messages = |ids: std::ops::RangeInclusive<u64>| -> Vec<Event> {
+        ids.map(|id| Event::Message(message(id, "g", "alice")))
+            .collect()
+    };
+    // Large enough for the COPY path; the second batch overlaps the first by half, so its
+    // COPY fails on the replayed rows and the conflict-tolerant insert takes over.
+    let first = apply_batch(&mut client, &messages(1..=200)).await?;
+    assert_eq!((first.messages_inserted, first.messages_skipped), (200, 0));
+    let overlap = apply_batch(&mut client, &messages(101..=300)).await?;
+    assert_eq!(
+        (overlap.messages_inserted, overlap.messages_skipped),
+        (100, 100)
+    );
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT message_id) FROM messages",
+            &[],
+        )
+        .await?;
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (300, 300));
+    Ok(())
+}

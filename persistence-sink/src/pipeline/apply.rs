@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::PostgresStore;
 use crate::pipeline::SinkError;
 use crate::pipeline::backoff::Backoff;
-use crate::pipeline::batch::Consumed;
+use crate::pipeline::consumed::Consumed;
 use crate::pipeline::dead_letter::DeadLetters;
 use crate::postgres::progress::Position;
 use crate::record::Event;

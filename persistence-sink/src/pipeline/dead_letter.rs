@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::kafka::{self, KafkaConfig};
 use crate::pipeline::backoff::Backoff;
-use crate::pipeline::batch::Consumed;
+use crate::pipeline::consumed::Consumed;
 
 /// The header carrying why the record was refused.
 pub const REASON_HEADER: &str = "stompbox-error";

@@ -1,10 +1,12 @@
-//! The sink's Kafka half: consumes the events topic in a consumer group, batches by size and
-//! time, applies each partition's part of a batch in its own transaction (partitions in
-//! parallel on several connections; the transaction also moves that partition's
-//! `sink_progress`), and commits offsets only after those transactions committed — so a crash
-//! anywhere replays at most the uncommitted batch, which `apply_batch` absorbs.
+//! The sink's Kafka half: consumes the events topic in a consumer group and applies each
+//! partition's records in batches (by size, and by time after a batch's first record), each in
+//! one transaction that also moves that partition's `sink_progress`; partitions are applied side
+//! by side on several connections. A partition's offsets are committed only after its
+//! transaction committed — so a crash anywhere replays at most the uncommitted batches, which
+//! `apply_batch` absorbs.
 //!
-//! - [`batch`]: the fetch task, one batch ahead of the apply loop.
+//! - [`dispatch`]: the fetch task, routing records to their partition's worker.
+//! - [`worker`]: one per partition: batching, apply, offset commit, metrics.
 //! - [`apply`]: retries while PostgreSQL is unavailable (capped backoff, nothing committed);
 //!   bisects a batch with a permanently failing record down to that record.
 //! - [`dead_letter`]: refused records to the dead-letter topic, retried while Kafka is not
@@ -13,35 +15,45 @@
 
 mod apply;
 mod backoff;
-mod batch;
 mod commit;
+mod consumed;
+mod context;
 mod dead_letter;
+mod dispatch;
+mod worker;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use chat_store::StoreError;
 use futures_util::StreamExt;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use futures_util::stream::FuturesUnordered;
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use self::dead_letter::REASON_HEADER;
 
-use self::apply::{Applier, Outcome};
-use self::batch::Batch;
+use self::apply::Applier;
+use self::context::{SinkConsumer, SinkContext};
 use self::dead_letter::DeadLetters;
+use self::dispatch::Dispatched;
+use self::worker::Worker;
 use crate::PostgresStore;
 use crate::kafka::KafkaConfig;
 use crate::metrics::SinkMetrics;
 use crate::sink::Applied;
 
+/// Longest a fetch request waits for records (see the consumer's configuration): short
+/// enough for the lag, long enough that an idle sink sends only ~20 fetches a second.
+const FETCH_WAIT_MAX_MS: u32 = 50;
+
 /// How the sink batches and retries.
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
     pub group_id: String,
-    /// Most records per batch: large enough to amortize the commits, small enough that a
+    /// Most records per batch of one partition: large enough to amortize the commits, small enough that a
     /// replay after a crash is cheap.
     pub batch_max: usize,
     /// Longest a batch waits to fill once its first record arrived (bounds persistence lag).
@@ -49,8 +61,13 @@ pub struct SinkConfig {
     /// Cap of the exponential backoff while PostgreSQL (or the dead-letter topic) is
     /// unavailable.
     pub max_backoff: Duration,
-    /// Partitions of one batch applied at the same time, each on its own connection.
+    /// Partitions applied at the same time, each on its own connection.
     pub connections: usize,
+    /// How long the group waits for a silent member (a crashed or killed sink) before giving
+    /// its partitions to the others — and a restarted sink waits for it too. librdkafka's
+    /// 45 s default is a long persistence stall after a crash; brokers refuse less than their
+    /// `group.min.session.timeout.ms` (6 s by default).
+    pub session_timeout: Duration,
 }
 
 impl Default for SinkConfig {
@@ -61,6 +78,7 @@ impl Default for SinkConfig {
             batch_linger: Duration::from_millis(20),
             max_backoff: Duration::from_secs(5),
             connections: 4,
+            session_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -94,8 +112,9 @@ pub async fn run(
     run_with_metrics(kafka, config, store, &SinkMetrics::default(), shutdown).await
 }
 
-/// [`run`], counting into `metrics` as batches commit. On shutdown the batch being applied is
-/// finished (or, while PostgreSQL is unavailable, abandoned uncommitted) before returning.
+/// [`run`], counting into `metrics` as batches commit. On shutdown each partition's batch in
+/// hand is finished (or, while PostgreSQL is unavailable, abandoned uncommitted) before
+/// returning.
 pub async fn run_with_metrics(
     kafka: &KafkaConfig,
     config: &SinkConfig,
@@ -103,24 +122,31 @@ pub async fn run_with_metrics(
     metrics: &SinkMetrics,
     shutdown: CancellationToken,
 ) -> Result<SinkStats, SinkError> {
-    let consumer: Arc<StreamConsumer> = Arc::new(
+    let consumer: Arc<SinkConsumer> = Arc::new(
         kafka
             .client_config()
             .set("group.id", &config.group_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            // A short fetch wait bounds the sink's lag when records trickle in: tansu answers a
-            // fetch only when its wait expires even if records arrive meanwhile (with the
-            // default 500 ms, every sync barrier took ~500 ms here). Real Kafka answers at
-            // once; there this only adds idle fetches (100/s per broker).
-            .set("fetch.wait.max.ms", "10")
-            .create()?,
+            // A fetch waits at most this long for new records. Kafka answers as soon as
+            // there is data; tansu 0.6.0 was measured to hold fetches for the whole wait
+            // (librdkafka's 500 ms default), which put a ~0.6 s floor under persistence lag.
+            .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS.to_string())
+            .set(
+                "session.timeout.ms",
+                config.session_timeout.as_millis().to_string(),
+            )
+            // librdkafka's rule: heartbeats well inside the session timeout.
+            .set(
+                "heartbeat.interval.ms",
+                (config.session_timeout.as_millis() / 5)
+                    .max(100)
+                    .to_string(),
+            )
+            .create_with_context(SinkContext)?,
     );
     consumer.subscribe(&[&kafka.events_topic])?;
     let dead_letters = DeadLetters::new(kafka, config.max_backoff)?;
-    let fetching = shutdown.child_token();
-    let _stop_fetching = fetching.clone().drop_guard();
-    let mut batches = batch::spawn_fetcher(Arc::clone(&consumer), config, fetching);
     let applier = Applier {
         store,
         topic: &kafka.events_topic,
@@ -128,78 +154,43 @@ pub async fn run_with_metrics(
         max_backoff: config.max_backoff,
         shutdown: &shutdown,
     };
+    let permits = Semaphore::new(config.connections.max(1));
+    // The fetch task stops with `shutdown`, or when this function returns early on an error.
+    let fetching = shutdown.child_token();
+    let _stop_fetching = fetching.clone().drop_guard();
+    let mut dispatched_rx = dispatch::spawn(Arc::clone(&consumer), config.batch_max, fetching);
+    let mut workers = FuturesUnordered::new();
     let mut stats = SinkStats::default();
-    loop {
-        let batch = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return Ok(stats),
-            batch = batches.recv() => match batch {
-                Some(batch) => batch?,
-                None => return Ok(stats),
-            },
-        };
-        let outcomes: Vec<_> = futures_util::stream::iter(batch.iter())
-            .map(|(&partition, records)| applier.apply_partition(partition, records))
-            .buffer_unordered(config.connections.max(1))
-            .collect()
-            .await;
-        let mut total = Outcome::default();
-        let mut finished = true;
-        for outcome in outcomes {
-            match outcome? {
-                Some(o) => {
-                    total.applied.add(&o.applied);
-                    total.dead_lettered += o.dead_lettered;
-                    total.transient_retries += o.transient_retries;
+    let mut fetching = true;
+    while fetching || !workers.is_empty() {
+        tokio::select! {
+            dispatched = dispatched_rx.recv(), if fetching => match dispatched {
+                Some(Dispatched::Partition { partition, records_rx }) => {
+                    let worker = Worker {
+                        partition,
+                        applier: &applier,
+                        consumer: &consumer,
+                        config,
+                        metrics,
+                        permits: &permits,
+                    };
+                    workers.push(worker.run(records_rx));
                 }
-                None => finished = false,
-            }
+                Some(Dispatched::Failed(e)) => return Err(e.into()),
+                None => fetching = false,
+            },
+            Some(ended) = workers.next(), if !workers.is_empty() => stats.add(&ended?),
         }
-        stats.transient_retries += total.transient_retries;
-        metrics
-            .transient_retries
-            .fetch_add(total.transient_retries, Ordering::Relaxed);
-        if !finished {
-            // Shut down while PostgreSQL was unavailable: nothing of this batch is committed.
-            return Ok(stats);
-        }
-        let committed = commit::commit(&consumer, &kafka.events_topic, &batch).await;
-        stats.batches += 1;
-        stats.applied.add(&total.applied);
-        stats.dead_lettered += total.dead_lettered;
-        stats.commit_failures += u64::from(!committed);
-        count(metrics, &batch, &total, committed);
     }
+    Ok(stats)
 }
 
-fn count(metrics: &SinkMetrics, batch: &Batch, total: &Outcome, committed: bool) {
-    let records = batch.values().map(Vec::len).sum::<usize>() as u64;
-    metrics.records.fetch_add(records, Ordering::Relaxed);
-    metrics.batches.fetch_add(1, Ordering::Relaxed);
-    let applied = &total.applied;
-    metrics
-        .messages_inserted
-        .fetch_add(applied.messages_inserted, Ordering::Relaxed);
-    metrics
-        .duplicates_skipped
-        .fetch_add(applied.messages_skipped, Ordering::Relaxed);
-    metrics
-        .delivered
-        .fetch_add(applied.delivered, Ordering::Relaxed);
-    metrics
-        .read_marks
-        .fetch_add(applied.read_marks, Ordering::Relaxed);
-    metrics
-        .dead_letters
-        .fetch_add(total.dead_lettered, Ordering::Relaxed);
-    metrics
-        .commit_failures
-        .fetch_add(u64::from(!committed), Ordering::Relaxed);
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    metrics.record_lags(
-        now_ms,
-        batch.values().flatten().filter_map(|c| c.timestamp_ms),
-    );
+impl SinkStats {
+    fn add(&mut self, more: &SinkStats) {
+        self.batches += more.batches;
+        self.applied.add(&more.applied);
+        self.dead_lettered += more.dead_lettered;
+        self.transient_retries += more.transient_retries;
+        self.commit_failures += more.commit_failures;
+    }
 }

@@ -3,6 +3,7 @@
 //! background task. Each operation is one transaction.
 
 pub(crate) mod error;
+pub(crate) mod message_copy;
 pub(crate) mod mutation;
 pub(crate) mod partition;
 mod preview;

@@ -24,6 +24,19 @@ async fn ensure_user(tx: &Transaction<'_>, user: &str, at: i64) -> Result<(), St
     Ok(())
 }
 
+/// [`ensure_user`] for each of `users`, sorted and once each (the lock order).
+async fn ensure_users<'a>(
+    tx: &Transaction<'_>,
+    users: impl Iterator<Item = &'a UserId>,
+    at: i64,
+) -> Result<(), StoreError> {
+    let users: std::collections::BTreeSet<&UserId> = users.collect();
+    for user in users {
+        ensure_user(tx, user, at).await?;
+    }
+    Ok(())
+}
+
 async fn insert_member(
     tx: &Transaction<'_>,
     conversation: &str,
@@ -48,7 +61,10 @@ pub(crate) async fn create_conversation(
 ) -> Result<Conversation, StoreError> {
     let at = sql_int(new.at_ms, "timestamp")?;
     let members = new.checked_members()?;
-    ensure_user(tx, &new.creator, at).await?;
+    // Every new user row first, in one global order: two transactions creating conversations
+    // that share new users (the two ends of one DIRECT pair, at once) then wait for each other
+    // instead of deadlocking (seen: 40P01 under the chat bench, a 1 s stall each).
+    ensure_users(tx, std::iter::once(&new.creator).chain(members.iter()), at).await?;
     // ON CONFLICT: two concurrent creates of one DIRECT pair both succeed with the same row.
     let inserted = tx
         .execute(
@@ -98,6 +114,7 @@ pub(crate) async fn update_members(
     if kind.get::<_, &str>(0) == "DIRECT" {
         return Err(invalid("a direct conversation's members cannot change"));
     }
+    ensure_users(tx, add.iter(), at).await?;
     for user in add {
         insert_member(tx, id, user, Role::Member, at).await?;
     }

@@ -11,27 +11,31 @@ use super::row::MESSAGE_COLUMNS;
 use super::{PostgresStore, mutation, row};
 
 impl PostgresStore {
-    /// The message `sender` stored under `client_message_id`, if any (the idempotency key).
-    pub async fn find_by_client_id(
+    /// The messages stored under any of these `(sender, client_message_id)` idempotency keys:
+    /// one query for many keys (a batch of concurrent sends), prepared once per connection
+    /// (planning over every monthly partition costs more than the lookup itself).
+    pub async fn find_by_client_ids(
         &self,
-        sender: &str,
-        client_message_id: &str,
-    ) -> Result<Option<StoredMessage>, StoreError> {
+        keys: &[(String, String)],
+    ) -> Result<Vec<StoredMessage>, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages \
+                 WHERE (sender_id, client_message_id) IN \
+                       (SELECT * FROM unnest($1::text[], $2::text[]))"
+            ))
+            .await
+            .map_err(store_error)?;
+        let senders: Vec<&str> = keys.iter().map(|(s, _)| s.as_str()).collect();
+        let client_ids: Vec<&str> = keys.iter().map(|(_, c)| c.as_str()).collect();
         client
-            .query_opt(
-                &format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages \
-                     WHERE sender_id = $1 AND client_message_id = $2 \
-                     ORDER BY message_id LIMIT 1"
-                ),
-                &[&sender, &client_message_id],
-            )
+            .query(&statement, &[&senders, &client_ids])
             .await
             .map_err(store_error)?
-            .as_ref()
+            .iter()
             .map(row::message)
-            .transpose()
+            .collect()
     }
 
     /// What [`chat_store::ChatStore::mark_delivered`] would change now, changing nothing.

@@ -16,6 +16,7 @@
 //!   then the event goes to Kafka and the sink applies it, never backwards.
 
 mod barrier;
+mod lookup;
 mod producer;
 mod recent;
 
@@ -33,6 +34,7 @@ use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
 use barrier::{Barrier, InFlight, Ticket};
+use lookup::Lookups;
 use producer::Producers;
 use recent::{Claim, RecentIds};
 
@@ -54,6 +56,7 @@ pub struct StreamedStore {
     postgres: Arc<PostgresStore>,
     producers: Producers,
     recent: Arc<RecentIds>,
+    lookups: Lookups,
     in_flight: Arc<InFlight>,
     barrier: Barrier,
     pending: Arc<Semaphore>,
@@ -79,6 +82,7 @@ impl StreamedStore {
         );
         tokio::spawn(create_topics(config, producers.clone()));
         Ok(Self {
+            lookups: Lookups::start(Arc::clone(&postgres)),
             postgres,
             producers,
             recent: Arc::new(RecentIds::new(RECENT_IDS, RECENT_WINDOW)),
@@ -219,10 +223,7 @@ impl ChatStore for StreamedStore {
             }
         };
         if let Some(client_id) = &message.client_message_id {
-            let found = self
-                .postgres
-                .find_by_client_id(&message.sender_id, client_id)
-                .await;
+            let found = self.lookups.find(&message.sender_id, client_id).await;
             match found {
                 Ok(None) => {}
                 Ok(Some(original)) => {

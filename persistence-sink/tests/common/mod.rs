@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod private_postgres;
+pub mod sink_process;
+pub mod workload;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +59,22 @@ pub fn postgres_url(test: &str) -> Option<String> {
 /// The Kafka bootstrap servers (`host:port`).
 pub fn kafka_brokers(test: &str) -> Option<String> {
     service("STOMPBOX_KAFKA_BROKERS", test)
+}
+
+/// Fresh events and dead-letter topics (created) of `partitions` partitions on `brokers`.
+pub async fn fresh_topics(
+    brokers: String,
+    name: &str,
+    partitions: i32,
+) -> persistence_sink::kafka::KafkaConfig {
+    let mut kafka = persistence_sink::kafka::KafkaConfig::new(brokers);
+    kafka.events_topic = unique(name);
+    kafka.dead_letter_topic = format!("{}.dlt", kafka.events_topic);
+    kafka.partitions = partitions;
+    persistence_sink::kafka::ensure_topics(&kafka)
+        .await
+        .expect("create the test topics");
+    kafka
 }
 
 /// A name no other test (or earlier run) uses: pid, a counter, and the time.

@@ -46,6 +46,10 @@ pub struct Cli {
     /// Partitions of a batch applied at the same time, one PostgreSQL connection each.
     #[arg(long, env = "STOMPBOX_SINK_CONNECTIONS", default_value_t = SinkConfig::default().connections)]
     pub connections: usize,
+    /// How long the consumer group waits for a silent (crashed) sink before moving its
+    /// partitions; a restarted sink may wait as long to get them back.
+    #[arg(long, env = "STOMPBOX_SINK_SESSION_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub session_timeout: Duration,
     /// Months of messages kept attached; older monthly partitions are detached.
     #[arg(long, env = "STOMPBOX_RETENTION_MONTHS", default_value_t = 60)]
     pub retention_months: u32,
@@ -72,6 +76,7 @@ impl Cli {
             batch_max: self.batch_size.max(1),
             batch_linger: self.batch_time,
             connections: self.connections.max(1),
+            session_timeout: self.session_timeout,
             ..SinkConfig::default()
         }
     }

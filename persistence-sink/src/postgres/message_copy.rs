@@ -1,0 +1,62 @@
+//! The sink's fast path for message rows: binary `COPY` straight into `messages`. COPY skips
+//! the per-statement executor work of `INSERT … ON CONFLICT` and batches heap inserts, but it
+//! cannot skip rows already there: a replayed record makes it fail with a unique violation
+//! (23505), and the caller falls back to the conflict-tolerant insert for that batch.
+//! Replays only follow a crash or a rebalance, so the fast path is the common one.
+
+use chat_store::StoredMessage;
+use futures_util::pin_mut;
+use tokio_postgres::Transaction;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+
+use crate::postgres::row;
+
+/// Below this many rows the COPY's extra round trips (savepoint, COPY, release) cost more than
+/// they save; measured with the sink bench (docs/persistence.md).
+pub(crate) const COPY_MIN_ROWS: usize = 64;
+
+/// Copies `messages` (with their ids, already checked to fit a BIGINT) into `messages`; the
+/// row count, or the error (a unique violation for a replay). Runs inside the caller's
+/// savepoint.
+pub(crate) async fn copy(
+    tx: &Transaction<'_>,
+    ids: &[i64],
+    messages: &[&StoredMessage],
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = tx
+        .copy_in(
+            "COPY messages (message_id, conversation_id, sender_id, content, content_type, \
+             client_message_id, created_at) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TIMESTAMPTZ,
+        ],
+    );
+    pin_mut!(writer);
+    for (id, m) in ids.iter().zip(messages) {
+        let at = row::time(m.timestamp_ms);
+        writer
+            .as_mut()
+            .write(&[
+                id,
+                &m.conversation_id,
+                &m.sender_id,
+                &m.content,
+                &m.content_type,
+                &m.client_message_id,
+                &at,
+            ])
+            .await?;
+    }
+    writer.finish().await
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The write path for scale, end to end, on this machine: a release `stompbox` with
+# --kafka-brokers/--postgres-url, a release `stompbox-sink`, and `stompbox-chat-bench` sending
+# chat messages with receipts at a fixed rate. Prints the bench's send→RECEIPT (Kafka ack) and
+# send→delivered percentiles and the sink's persistence lag (record timestamp = accept → row
+# committed) windows.
+#
+#   scripts/bench-streamed.sh [RATE msgs/s, default 10000] [SECONDS, default 10] [PAIRS, default 50]
+#
+# Services: scripts/services.sh up (private PostgreSQL with fsync=off, tansu in memory): the
+# lag is the pipeline's, not a durable disk's. Each run uses a fresh database and topic.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rate="${1:-10000}"
+seconds="${2:-10}"
+pairs="${3:-50}"
+
+./scripts/services.sh up >/dev/null
+# shellcheck disable=SC1091
+source .run/services.env
+cargo build -q --release -p stompbox -p persistence-sink -p stompbox-bench
+target="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release"
+
+run="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$run"
+}
+trap cleanup EXIT
+
+name="sbb_$(date +%s)_$$"
+psql_bin=/usr/lib/postgresql/15/bin/psql
+"$psql_bin" "$STOMPBOX_POSTGRES_URL" -qc "CREATE DATABASE $name"
+db_url="${STOMPBOX_POSTGRES_URL%/*}/$name"
+topic="${name//_/.}"
+
+"$target/stompbox-sink" --kafka-brokers "$STOMPBOX_KAFKA_BROKERS" --postgres-url "$db_url" \
+    --events-topic "$topic" --dead-letter-topic "$topic.dlt" --group-id "$topic.sink" \
+    --log-interval 2s >"$run/sink.out" 2>"$run/sink.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "stompbox-sink ready" "$run/sink.out" && break; sleep 0.1; done
+
+"$target/stompbox" --stomp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$run/data" \
+    --postgres-url "$db_url" --kafka-brokers "$STOMPBOX_KAFKA_BROKERS" --kafka-topic "$topic" \
+    --chat-rate 0 --log warn >"$run/broker.out" 2>"$run/broker.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "stompbox ready" "$run/broker.out" && break; sleep 0.1; done
+stomp="$(sed -n 's/^stompbox ready stomp=\([^ ]*\) .*/\1/p' "$run/broker.out")"
+
+echo "load before: $(uptime)"
+"$target/stompbox-chat-bench" --stomp "$stomp" --pairs "$pairs" --rate "$rate" --seconds "$seconds"
+echo "load after: $(uptime)"
+sleep 3 # the sink's last window
+echo "sink persistence-lag windows (accept → row committed):"
+sed 's/\x1b\[[0-9;]*m//g' "$run/sink.log" | grep -o "records=[0-9]*.*" | grep -o "records=[0-9]*\|lag[a-z_0-9]*=[0-9a-z.]*" |
+    paste -sd' ' | sed 's/ records=/\nrecords=/g'
+echo
+echo "rows: $("$psql_bin" "$db_url" -Atc 'SELECT count(*) FROM messages')"
