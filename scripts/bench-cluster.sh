@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cluster benchmarks (not tests; figures in docs/benchmarks.md, "Cluster"):
 #
-#   ./scripts/bench-cluster.sh [--quick] [--cases latency,throughput,reconnect]
+#   ./scripts/bench-cluster.sh [--quick] [--no-build] [--cases latency,throughput,reconnect]
 #
 # - latency: 3 nodes, 50 chat pairs at a fixed rate, pairs on one node (`same`) then split over
 #   two (`cross`): send->delivered and RECEIPT->delivered p50/p99, with and without the Redis
@@ -13,17 +13,19 @@
 # - reconnect: 1,000 chat clients of one node of 3, that node killed with SIGKILL: time until
 #   all are back through nginx and resynced (clients/node/bench/reconnect-storm.mjs).
 #
-# Release builds; each case on a fresh cluster (scripts/cluster.sh, own directory) over the
+# Release builds (--no-build: the ones already in target/release); each case on a fresh cluster (scripts/cluster.sh, own directory) over the
 # Redis and PostgreSQL of scripts/services.sh. Output, with `uptime` before each case, in
 # $BENCH_DIR/cluster/*.txt (default target/bench/cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
+build=1
 cases=latency,throughput,reconnect
 while (($#)); do
     case $1 in
     --quick) quick=1 ;;
+    --no-build) build=0 ;;
     --cases) cases=$2; shift ;;
     -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 64 ;;
@@ -36,8 +38,10 @@ out=${BENCH_DIR:-$PWD/target/bench}/cluster
 mkdir -p "$out"
 log() { printf 'bench-cluster: %s\n' "$*" >&2; }
 
-log "building stompbox and stompbox-chat-bench (release)"
-cargo build -q --release -p stompbox -p stompbox-bench --bin stompbox --bin stompbox-chat-bench
+if ((build)); then
+    log "building stompbox and stompbox-chat-bench (release)"
+    cargo build -q --release -p stompbox -p stompbox-bench --bin stompbox --bin stompbox-chat-bench
+fi
 target_dir="$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 export STOMPBOX_BIN=$target_dir/release/stompbox
