@@ -132,10 +132,14 @@ async fn chat_across(redis: &Redis, a: &Broker, b: &Broker) {
     assert_eq!(json_of(&replay[0])["messageId"], id.as_str());
     assert_eq!(json_of(&replay[1])["more"], false);
 
-    // The same clientMessageId through the other node: the original id, nothing delivered.
+    // The same clientMessageId through the other node: the original id, nothing stored twice,
+    // and the original delivered again (its node may have died before delivering it); a
+    // member tells the copy by its messageId.
     let mut alice_b = b.client("alice").await;
     let (_, retry) = app(&mut alice_b, "chat.send", send).await;
     assert_eq!(retry.value("message-id"), id);
+    let copy = json_of(&bob.expect_message().await);
+    assert_eq!(copy["messageId"], id.as_str());
     bob.expect_silence(QUIET).await;
 
     // A group made on node A; carol, on node B, is added later.

@@ -246,9 +246,18 @@ async fn send(
     let (appended, durable) = core.store.accept(stored.clone()).await?;
     let stored = match appended {
         Appended::Stored => stored,
-        // A retry: the original id, and nothing delivered twice.
+        // A retry: the original id, and nothing stored twice.
         Appended::Duplicate { original } => {
+            // In a cluster the node that stored the original may have died before delivering
+            // it, and members who stayed connected elsewhere would never see it: deliver it
+            // again (members drop copies by messageId). A single node delivers right after
+            // storing, so there nothing is delivered twice.
+            let effects = match core.router.cluster() {
+                Some(_) => deliveries(&conversation, &original),
+                None => Vec::new(),
+            };
             return Ok(Outcome {
+                effects,
                 reply: Some(json!({
                     "messageId": original.message_id.to_string(),
                     "conversationId": original.conversation_id,
@@ -258,17 +267,10 @@ async fn send(
                 message_id: Some(original.message_id),
                 // A store may send the original again (it was in doubt): answer once it holds.
                 durable: durable.map(Durable),
-                ..Outcome::default()
             });
         }
     };
-    let json = Bytes::from(serde_json::to_vec(&MessageOut::from(&stored)).unwrap_or_default());
-    let payload = Payload {
-        id: stored.message_id,
-        json,
-        chat: true,
-    };
-    let mut effects = Vec::with_capacity(conversation.members.len() + 1);
+    let mut effects = Vec::with_capacity(conversation.members.len() + 2);
     let members: Vec<String> = conversation
         .members
         .iter()
@@ -284,17 +286,7 @@ async fn send(
             });
         }
     }
-    effects.push(Effect::ToUser {
-        users: members.clone(),
-        queue: "messages",
-        payload: payload.clone(),
-        priority: Priority::Normal,
-    });
-    effects.push(Effect::ToTopic {
-        name: format!("conversation.{}", stored.conversation_id),
-        members,
-        payload,
-    });
+    effects.extend(deliveries(&conversation, &stored));
     Ok(Outcome {
         effects,
         reply: Some(json!({
@@ -305,6 +297,34 @@ async fn send(
         message_id: Some(stored.message_id),
         durable: durable.map(Durable),
     })
+}
+
+/// The live copies of a stored message: every member's `/user/queue/messages`, and the room.
+fn deliveries(conversation: &chat_store::Conversation, stored: &StoredMessage) -> Vec<Effect> {
+    let json = Bytes::from(serde_json::to_vec(&MessageOut::from(stored)).unwrap_or_default());
+    let payload = Payload {
+        id: stored.message_id,
+        json,
+        chat: true,
+    };
+    let members: Vec<String> = conversation
+        .members
+        .iter()
+        .map(|m| m.user_id.clone())
+        .collect();
+    vec![
+        Effect::ToUser {
+            users: members.clone(),
+            queue: "messages",
+            payload: payload.clone(),
+            priority: Priority::Normal,
+        },
+        Effect::ToTopic {
+            name: format!("conversation.{}", stored.conversation_id),
+            members,
+            payload,
+        },
+    ]
 }
 
 async fn delivered(
