@@ -87,6 +87,8 @@ struct Tally {
     received: u64,
     duplicates: u64,
     out_of_order: u64,
+    /// Sends answered on /user/queue/errors instead of a RECEIPT, by error code.
+    refused: std::collections::BTreeMap<String, u64>,
 }
 
 type Conn = Framed<TcpStream, StompCodec>;
@@ -252,6 +254,10 @@ async fn main() -> anyhow::Result<()> {
         "sent {} | receipts {} | delivered {} | lost {} | duplicates {} | out of order {}",
         t.sent, t.receipts, t.received, lost, t.duplicates, t.out_of_order
     );
+    let refused: u64 = t.refused.values().sum();
+    if refused > 0 {
+        println!("refused {refused} sends: {:?}", t.refused);
+    }
     println!(
         "throughput {:.0} msgs/s stored and delivered",
         t.received as f64 / elapsed
@@ -270,8 +276,8 @@ async fn main() -> anyhow::Result<()> {
             h.max() as f64 / 1000.0,
         );
     }
-    if lost > 0 || t.duplicates > 0 || t.out_of_order > 0 || t.receipts != t.sent {
-        bail!("chat bench saw loss, duplication, reordering or missing receipts");
+    if lost > 0 || t.duplicates > 0 || t.out_of_order > 0 || t.receipts != t.sent || refused > 0 {
+        bail!("chat bench saw loss, duplication, reordering, missing receipts or refused sends");
     }
     Ok(())
 }
@@ -385,8 +391,19 @@ async fn run_user(
                     let _ = h.record(now.saturating_sub(t0).max(1));
                 }
             }
+            // A refused send (e.g. UNAVAILABLE when the store gives up on a deadlock) is not
+            // retried: it is counted, the run goes on, and the run is reported dirty.
+            Command::Message if frame.headers.get("subscription") == Some("errors") => {
+                let v: serde_json::Value = serde_json::from_slice(&frame.body)?;
+                let cmid = v["clientMessageId"].as_str().unwrap_or_default();
+                if sent_at.lock().remove(cmid).is_some() {
+                    receipts += 1;
+                }
+                let code = v["code"].as_str().unwrap_or("?").to_string();
+                *tally.lock().refused.entry(code).or_default() += 1;
+            }
             Command::Message => bail!(
-                "application error: {}",
+                "unexpected MESSAGE: {}",
                 String::from_utf8_lossy(&frame.body)
             ),
             Command::Error => bail!("ERROR: {:?}", frame.headers.get("message")),
