@@ -3,7 +3,7 @@
 #
 #   ./scripts/bench-cluster.sh [--quick] [--no-build] [--cases latency,throughput,reconnect]
 #
-# - latency: 3 nodes, 50 chat pairs at a fixed rate, pairs on one node (`same`) then split over
+# - latency: 3 nodes, chat pairs at 50 and 200 msgs/s, pairs on one node (`same`) then split over
 #   two (`cross`): send->delivered and RECEIPT->delivered p50/p99, with and without the Redis
 #   hop, same cluster, same run.
 # - throughput: every pair split over nodes, offered 2,000 msgs/s, with 2 and then 3 nodes (and
@@ -80,9 +80,13 @@ want() { [[ ",$cases," == *",$1,"* ]]; }
 if want latency; then
     cluster 3
     stomp=${STOMPBOX_NODE_STOMP// /,}
-    for placement in same cross; do
-        run "latency-$placement" "$chat_bench" --stomp "$stomp" --placement "$placement" \
-            --pairs 50 --rate 200 --seconds "$seconds" --drain-seconds 5 --prefix "lat-$placement-$RANDOM"
+    # 10 pairs at 50 msgs/s: the hop with little queueing; 50 pairs at 200 msgs/s: under load.
+    for load in 10:50 50:200; do
+        for placement in same cross; do
+            run "latency-${load#*:}-$placement" "$chat_bench" --stomp "$stomp" --placement "$placement" \
+                --pairs "${load%:*}" --rate "${load#*:}" --seconds "$seconds" --drain-seconds 5 \
+                --prefix "lat-$placement-$RANDOM"
+        done
     done
 fi
 
