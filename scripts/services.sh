@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The real services the persistence tests need, private to this work tree:
 #
-#   scripts/services.sh up [postgres|tansu]...
+#   scripts/services.sh up [postgres|tansu|redis]...
 #                               start what is not running (installs what is missing), write the
-#                               env file; without names, both
+#                               env file; without names, all three
+#   scripts/services.sh restart redis
+#                               stop redis by PID and start it again on the same port (the
+#                               cluster tests' Redis-restart case); starts it if it was down
 #   scripts/services.sh down    stop what `up` started, by the PIDs it recorded
 #   scripts/services.sh status  say what runs, and print the env file
 #
@@ -11,9 +14,11 @@
 #   127.0.0.1, trust auth for the bootstrap superuser `stompbox`. Tuned for tests (fsync off):
 #   a test cluster, never a production one (docs/persistence.md has the production settings).
 # - tansu: a Kafka-API broker (crates.io), in-memory storage, on a free port of 127.0.0.1.
+# - Redis 7 (Debian redis-server): a private instance on a free port of 127.0.0.1, no persistence
+#   (no RDB, no AOF: cluster state in Redis is soft state, rebuilt by the nodes after a restart).
 #
-# The env file (.run/services.env, or $STOMPBOX_SERVICES_ENV) holds STOMPBOX_POSTGRES_URL and
-# STOMPBOX_KAFKA_BROKERS; the Rust tests read it. `up` is idempotent and fast when all is up.
+# The env file (.run/services.env, or $STOMPBOX_SERVICES_ENV) holds STOMPBOX_POSTGRES_URL,
+# STOMPBOX_KAFKA_BROKERS and STOMPBOX_REDIS_URL; the tests read it. `up` is idempotent and fast when all is up.
 # As root, postgres runs as the `postgres` user (it refuses to run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,30 +29,13 @@ env_file="${STOMPBOX_SERVICES_ENV:-$root_dir/.run/services.env}"
 pg_bin="${STOMPBOX_PG_BIN:-/usr/lib/postgresql/15/bin}"
 pg_dir="$run_dir/postgres"
 tansu_dir="$run_dir/tansu"
+redis_dir="$run_dir/redis"
 # Why 30 s: a cold initdb plus first start takes ~3 s here; tansu listens in under 1 s.
 ready_timeout=30
 
 log() { printf 'services: %s\n' "$*" >&2; }
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
-
-read_pid() { [[ -f "$1" ]] && head -n1 "$1" || true; }
-
-listening() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-s = socket.socket()
-s.settimeout(0.5)
-try:
-    s.connect(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-EOF
-}
+# shellcheck source=scripts/lib/process.sh
+source "$root_dir/scripts/lib/process.sh"
 
 # Runs a postgres tool as a non-root user when we are root.
 as_pg() {
@@ -63,12 +51,7 @@ as_pg() {
 install_postgres() {
     [[ -x "$pg_bin/initdb" ]] && return
     log "installing PostgreSQL 15 (apt package postgresql)"
-    if (( EUID != 0 )); then
-        log "not root: install the Debian package postgresql first"
-        exit 1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    apt_install postgresql
     # The Debian package starts its own cluster on 5432; ours is private and needs none.
     if command -v pg_ctlcluster >/dev/null; then
         pg_ctlcluster 15 main stop 2>/dev/null || true
@@ -144,46 +127,54 @@ install_tansu() {
 
 tansu_up() {
     install_tansu
-    mkdir -p "$tansu_dir"
-    local pid port
-    pid="$(read_pid "$tansu_dir/pid")"
-    port="$(cat "$tansu_dir/port" 2>/dev/null || true)"
-    if alive "$pid" && [[ -n "$port" ]] && listening "$port"; then
-        return
-    fi
+    recorded_running "$tansu_dir" && return
+    local port
     port="$(free_port)"
-    echo "$port" >"$tansu_dir/port"
     log "starting tansu on 127.0.0.1:$port (memory storage)"
-    setsid "$(tansu_bin)" broker \
+    spawn_listening tansu "$tansu_dir" "$port" "$(tansu_bin)" broker \
         --listener-url "tcp://127.0.0.1:$port" \
         --advertised-listener-url "tcp://127.0.0.1:$port" \
-        --storage-engine "memory://tansu/" \
-        >"$tansu_dir/tansu.log" 2>&1 </dev/null &
-    pid=$!
-    echo "$pid" >"$tansu_dir/pid"
-    for _ in $(seq 1 $((ready_timeout * 10))); do
-        listening "$port" && return
-        alive "$pid" || break
-        sleep 0.1
-    done
-    log "tansu did not start listening on $port"
-    tail -n 30 "$tansu_dir/tansu.log" >&2
-    exit 1
+        --storage-engine "memory://tansu/"
 }
 
-tansu_down() {
-    local pid
-    pid="$(read_pid "$tansu_dir/pid")"
-    if alive "$pid"; then
-        log "stopping tansu (pid $pid)"
-        kill -TERM "$pid"
-        for _ in $(seq 1 50); do
-            alive "$pid" || break
-            sleep 0.1
-        done
-        alive "$pid" && kill -KILL "$pid"
-    fi
-    rm -f "$tansu_dir/pid"
+tansu_down() { stop_recorded tansu "$tansu_dir"; }
+
+# ---- Redis ------------------------------------------------------------------------------------
+
+install_redis() {
+    command -v redis-server >/dev/null && return
+    log "installing Redis (apt package redis-server)"
+    apt_install redis-server
+}
+
+# Starts redis-server on $1, or on a free port without one.
+redis_start() {
+    local port=${1:-$(free_port)}
+    mkdir -p "$redis_dir"
+    log "starting redis on 127.0.0.1:$port (no persistence)"
+    # --save "" and --appendonly no: nothing is written to disk, so a restart starts empty,
+    # as a crashed cache would; the nodes must rebuild their state (subscriptions, presence).
+    spawn_listening redis "$redis_dir" "$port" redis-server \
+        --bind 127.0.0.1 --port "$port" --dir "$redis_dir" \
+        --save "" --appendonly no --daemonize no --protected-mode yes \
+        --maxclients 10000 --logfile ""
+}
+
+redis_up() {
+    install_redis
+    recorded_running "$redis_dir" && return
+    redis_start
+}
+
+redis_down() { stop_recorded redis "$redis_dir"; }
+
+# Same port, so the URL the nodes hold stays right: they must come back on their own.
+redis_restart() {
+    install_redis
+    local port
+    port="$(cat "$redis_dir/port" 2>/dev/null || true)"
+    redis_down
+    redis_start "$port"
 }
 
 # ---- commands ---------------------------------------------------------------------------------
@@ -200,6 +191,9 @@ write_env() {
         if alive "$(read_pid "$tansu_dir/pid")"; then
             echo "STOMPBOX_KAFKA_BROKERS=127.0.0.1:$(cat "$tansu_dir/port")"
         fi
+        if alive "$(read_pid "$redis_dir/pid")"; then
+            echo "STOMPBOX_REDIS_URL=redis://127.0.0.1:$(cat "$redis_dir/port")/"
+        fi
     } >"$tmp"
     mv "$tmp" "$env_file"
 }
@@ -210,24 +204,34 @@ status() {
     if alive "$pid"; then echo "postgres: up (pid $pid, port $(cat "$pg_dir/port"))"; else echo "postgres: down"; fi
     pid="$(read_pid "$tansu_dir/pid")"
     if alive "$pid"; then echo "tansu: up (pid $pid, port $(cat "$tansu_dir/port"))"; else echo "tansu: down"; fi
+    pid="$(read_pid "$redis_dir/pid")"
+    if alive "$pid"; then echo "redis: up (pid $pid, port $(cat "$redis_dir/port"))"; else echo "redis: down"; fi
     if [[ -f "$env_file" ]]; then echo "env file $env_file:"; cat "$env_file"; fi
 }
 
 case "${1:-}" in
 up)
     shift
-    (( $# == 0 )) && set -- postgres tansu
+    (( $# == 0 )) && set -- postgres tansu redis
     for service in "$@"; do
         case "$service" in
         postgres) postgres_up ;;
         tansu) tansu_up ;;
+        redis) redis_up ;;
         *) echo "unknown service: $service" >&2; exit 2 ;;
         esac
     done
     write_env
     status
     ;;
+restart)
+    [[ "${2:-}" == redis ]] || { echo "usage: $0 restart redis" >&2; exit 2; }
+    redis_restart
+    write_env
+    status
+    ;;
 down)
+    redis_down
     tansu_down
     postgres_down
     rm -f "$env_file"
@@ -236,7 +240,7 @@ status)
     status
     ;;
 *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up [service...]|restart redis|down|status" >&2
     exit 2
     ;;
 esac

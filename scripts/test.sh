@@ -45,7 +45,7 @@ if [[ ! -x "$STOMPBOX_BIN" ]]; then
     exit 1
 fi
 
-section "services for the persistence tests (scripts/services.sh)"
+section "services: PostgreSQL, tansu, Redis (scripts/services.sh)"
 stop_services=1
 ./scripts/services.sh up
 export STOMPBOX_REQUIRE_SERVICES=1
@@ -67,7 +67,9 @@ for storage in postgres streamed; do
     (cd clients/python && STOMPBOX_TEST_STORAGE=$storage ../../.venv/bin/python -m pytest tests/test_chat_*.py)
 done
 
-section "node client suite (@stomp/stompjs over WebSocket)"
+# The cluster files (cluster-*.test.mjs) start 3 nodes behind nginx (scripts/cluster.sh) on the
+# Redis and PostgreSQL above; each is bounded to under 2 minutes.
+section "node client suite (@stomp/stompjs over WebSocket, cluster failure tests)"
 ./scripts/setup-node.sh
 shopt -s nullglob
 node_tests=(clients/node/test/*.test.mjs)

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::acl::Acl;
 use crate::auth::{AuthError, Authenticator};
 use crate::chat::Chat;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::id::IdGenerator;
 use crate::router::Router;
@@ -24,6 +25,8 @@ pub enum StartError {
     Auth(#[from] AuthError),
     #[error("chat store: {0}")]
     Store(#[from] StoreError),
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 #[derive(Debug)]
@@ -46,15 +49,38 @@ const STORE_FILE: &str = "chat.sqlite3";
 
 impl Broker {
     /// Opens the configured chat store (`config.storage`: embedded SQLite under `data_dir`
-    /// by default) and starts the chat application's tasks (so it must run inside the
-    /// runtime).
-    pub async fn open(config: Config) -> Result<Self, StartError> {
+    /// by default), joins the cluster when `--redis-url` is set, and starts the chat
+    /// application's tasks (so it must run inside the runtime).
+    pub async fn open(mut config: Config) -> Result<Self, StartError> {
         let store = open_store(&config).await?;
-        Self::with_store(config, store)
+        // Cluster mode: the node id may come from Redis, and ids need it before anything runs.
+        let cluster = match &config.cluster {
+            Some(c) => {
+                let configured = (!c.claim_node_id).then_some(config.node_id);
+                let cluster = Cluster::connect(
+                    c,
+                    configured,
+                    config.chat.presence_ttl,
+                    config.limits.queue_max_messages,
+                )
+                .await?;
+                config.node_id = cluster.node_id();
+                Some(cluster)
+            }
+            None => None,
+        };
+        Self::with_store(config, store, cluster)
     }
 
-    pub fn with_store(config: Config, store: Arc<dyn ChatStore>) -> Result<Self, StartError> {
-        let router = Arc::new(Router::new(config.limits.queue_max_messages));
+    pub fn with_store(
+        config: Config,
+        store: Arc<dyn ChatStore>,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Result<Self, StartError> {
+        let router = Arc::new(Router::new(
+            config.limits.queue_max_messages,
+            cluster.clone(),
+        ));
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
         let chat = Arc::new(Chat::start(
@@ -64,6 +90,9 @@ impl Broker {
             config.chat.clone(),
             done.clone(),
         ));
+        if let Some(cluster) = &cluster {
+            cluster.start(Arc::clone(&router), Arc::clone(chat.core()), done.clone());
+        }
         Ok(Self {
             router,
             auth: Authenticator::from_config(&config.auth)?,

@@ -246,6 +246,15 @@ struct RunArgs {
     /// Node id, unique per node of a cluster; feeds message ids [default: 0].
     #[arg(long, env = "STOMPBOX_NODE_ID", value_name = "N")]
     node_id: Option<u16>,
+    /// Redis of a cluster (redis://host:port); enables cluster mode. Without --node-id the
+    /// node claims a free id there.
+    #[arg(
+        long,
+        env = "STOMPBOX_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    redis_url: Option<String>,
     /// Time shutdown spends closing sessions before giving up on stragglers [default: 10s].
     #[arg(long, env = "STOMPBOX_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
     shutdown_timeout: Option<DurationSetting>,
@@ -403,6 +412,7 @@ struct FileConfig {
     slow_consumer: Option<SlowConsumerPolicy>,
     data_dir: Option<PathBuf>,
     node_id: Option<u16>,
+    redis_url: Option<String>,
     shutdown_timeout: Option<DurationSetting>,
     log: Option<String>,
     chat_max_content: Option<usize>,
@@ -536,11 +546,20 @@ fn merge_layers(args: RunArgs, file: FileConfig) -> (Config, String) {
         Some(args.ws_allowed_origin)
     };
     let heartbeat = args.heartbeat.or(file.heartbeat);
+    let node_id = args.node_id.or(file.node_id);
+    let cluster = args
+        .redis_url
+        .or(file.redis_url)
+        .map(|redis_url| crate::config::ClusterConfig {
+            redis_url,
+            claim_node_id: node_id.is_none(),
+        });
     let config = Config {
         stomp_listen: layer(args.stomp_listen, file.stomp_listen, d.stomp_listen),
         http_listen: layer(args.http_listen, file.http_listen, d.http_listen),
         data_dir: layer(args.data_dir, file.data_dir, d.data_dir),
-        node_id: layer(args.node_id, file.node_id, d.node_id),
+        node_id: node_id.unwrap_or(d.node_id),
+        cluster,
         auth: AuthConfig {
             users_file: args.users_file.or(file.users_file).or(d.auth.users_file),
             jwt_secret: args.jwt_secret.or(file.jwt_secret).or(d.auth.jwt_secret),
@@ -706,6 +725,17 @@ fn validate(config: &Config, log_filter: &str) -> Result<(), ConfigError> {
         return Err(ConfigError::Invalid {
             key: "heartbeat_grace",
             reason: format!("{grace} must be a number >= 1 (below 1 drops peers that are on time)"),
+        });
+    }
+
+    if config.node_id > crate::id::MAX_NODE_ID {
+        return Err(ConfigError::Invalid {
+            key: "node_id",
+            reason: format!(
+                "{} is above {} (message ids hold 10 bits of node id)",
+                config.node_id,
+                crate::id::MAX_NODE_ID
+            ),
         });
     }
 
@@ -1048,6 +1078,25 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn redis_url_enables_cluster_mode_and_a_missing_node_id_is_claimed() {
+        let c = config(&[]);
+        assert!(c.cluster.is_none(), "single node by default");
+        let c = config(&["--redis-url", "redis://127.0.0.1:6379/"]);
+        let cluster = c.cluster.expect("cluster mode");
+        assert_eq!(cluster.redis_url, "redis://127.0.0.1:6379/");
+        assert!(cluster.claim_node_id);
+        let c = config(&["--redis-url", "redis://r/", "--node-id", "0"]);
+        assert!(
+            !c.cluster.expect("cluster mode").claim_node_id,
+            "0 is a chosen id too"
+        );
+        assert!(matches!(
+            run(&["--node-id", "1024"]),
+            Err(ConfigError::Invalid { key: "node_id", .. })
+        ));
     }
 
     #[test]

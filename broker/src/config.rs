@@ -19,6 +19,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Node id, feeds message ids; unique per node of a cluster.
     pub node_id: u16,
+    /// Cluster mode (`--redis-url`); `None` is the single-node broker.
+    pub cluster: Option<ClusterConfig>,
     pub auth: AuthConfig,
     /// Per-destination authorization rules, first match wins; no rules means allow all.
     pub acl: Vec<AclRule>,
@@ -74,6 +76,16 @@ impl KafkaSettings {
             max_pending: 10_000,
         }
     }
+}
+
+/// Cluster mode: nodes sharing one Redis for cross-node routing and presence.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://[:password@]host:port[/db]`.
+    pub redis_url: String,
+    /// No node id was configured: claim a free one in Redis (a lease), so a fleet of
+    /// identical nodes needs no per-node setting.
+    pub claim_node_id: bool,
 }
 
 /// The built-in chat application (`/app/...`).
@@ -233,6 +245,7 @@ impl Default for Config {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 15674)),
             data_dir: PathBuf::from("stompbox-data"),
             node_id: 0,
+            cluster: None,
             auth: AuthConfig::default(),
             acl: Vec::new(),
             limits: Limits::default(),

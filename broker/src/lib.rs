@@ -10,6 +10,7 @@ pub mod broker;
 pub mod chat;
 pub mod cli;
 pub mod close;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod destination;
@@ -118,6 +119,11 @@ impl Server {
                 remaining = tracker.len(),
                 "shutdown timeout: abandoning sessions"
             );
+        }
+        // Background work (chat sequencer, cluster tasks) ends after the sessions it serves.
+        broker.done.cancel();
+        if let Some(cluster) = broker.router.cluster() {
+            cluster.stopped().await;
         }
         info!("stopped");
     }

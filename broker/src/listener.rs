@@ -116,6 +116,7 @@ pub async fn serve_http(listener: TcpListener, gate: Gate) {
     );
     let app = axum::Router::new()
         .route("/ws", get(upgrade))
+        .route("/health", get(health))
         .with_state(gate)
         .merge(api);
     // Without TCP_NODELAY, Nagle holds small WebSocket frames back waiting for ACKs: the same
@@ -129,6 +130,19 @@ pub async fn serve_http(listener: TcpListener, gate: Gate) {
     if let Err(e) = served {
         error!(error = %e, "http server failed");
     }
+}
+
+/// Liveness and the Redis link, for load balancers and the cluster test harness:
+/// `{"status":"ok","node_id":N,"cluster":null | {redis_connected, redis_reconnects, ...}}`.
+async fn health(State(gate): State<Gate>) -> Response {
+    let broker = &gate.broker;
+    let cluster = broker.router.cluster().map(|c| c.health());
+    axum::Json(serde_json::json!({
+        "status": if broker.stopping.is_cancelled() { "stopping" } else { "ok" },
+        "node_id": broker.config.node_id,
+        "cluster": cluster,
+    }))
+    .into_response()
 }
 
 async fn upgrade(State(gate): State<Gate>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {

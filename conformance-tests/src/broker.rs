@@ -68,14 +68,21 @@ impl Broker {
     /// Starts a broker on ephemeral loopback ports with `extra` flags appended, and waits for
     /// its ready line.
     pub fn start(extra: &[&str]) -> Broker {
+        Self::start_in(None, extra)
+    }
+
+    /// [`Broker::start`] with the embedded store in `data_dir` (cluster tests give several
+    /// nodes one store, standing in for the shared PostgreSQL of a real deployment).
+    pub fn start_in(data_dir: Option<&Path>, extra: &[&str]) -> Broker {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let scratch = std::env::temp_dir().join(format!(
             "stompbox-conformance-{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
-        let data_dir = scratch.join("data");
-        std::fs::create_dir_all(&data_dir).expect("scratch directory can be created");
+        let data_dir = data_dir.map_or_else(|| scratch.join("data"), Path::to_path_buf);
+        std::fs::create_dir_all(&data_dir).expect("data directory can be created");
+        std::fs::create_dir_all(&scratch).expect("scratch directory can be created");
         let log_path = scratch.join("stderr.log");
         let log = std::fs::File::create(&log_path).expect("log file can be created");
 
@@ -152,6 +159,39 @@ impl Broker {
     /// A TCP client that completed CONNECT (1.2) as `login`.
     pub async fn client(&self, login: &str) -> TcpClient {
         TcpClient::connect(self.stomp_addr, login).await
+    }
+
+    /// SIGKILL: the node dies without closing anything, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        self.exit = self.child.wait().ok();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.exit.is_none() && matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// `GET path` on the HTTP listener; the response body (HTTP/1.0, so the server closes).
+    pub async fn http_get(&self, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.http_addr)
+            .await
+            .expect("http listener accepts");
+        let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("request written");
+        let mut response = String::new();
+        tokio::time::timeout(crate::WAIT, stream.read_to_string(&mut response))
+            .await
+            .expect("http response in time")
+            .expect("http response readable");
+        match response.split_once("\r\n\r\n") {
+            Some((_, body)) => body.to_string(),
+            None => response,
+        }
     }
 
     /// Sends SIGTERM, the graceful-shutdown signal.

@@ -7,7 +7,9 @@
 
 pub mod broker;
 pub mod client;
+pub mod cluster;
 pub mod frame;
+pub mod redis;
 pub mod wire;
 pub mod ws;
 
@@ -16,6 +18,7 @@ use std::time::Duration;
 pub use broker::Broker;
 pub use client::{RecvError, TcpClient};
 pub use frame::FrameExt;
+pub use redis::Redis;
 pub use stomp_codec::{Command, Frame, Version};
 pub use ws::WsClient;
 

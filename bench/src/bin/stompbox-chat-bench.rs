@@ -8,6 +8,11 @@
 //!
 //! Run against a broker you started (release build, its own data dir):
 //! `cargo run --release -p stompbox-bench --bin stompbox-chat-bench -- --stomp 127.0.0.1:61613`
+//!
+//! Against a cluster, give every node's address (`--stomp A,B,C`) and where the two users of a
+//! pair sit: `--placement same` (one node, the pair's k-th node round-robin) or `cross` (two
+//! neighbouring nodes, so every message takes the Redis hop); `scripts/bench-cluster.sh` runs
+//! both on the same cluster to isolate what the hop adds.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
@@ -25,9 +30,12 @@ use tokio_util::codec::Framed;
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Broker STOMP/TCP address.
-    #[arg(long, default_value = "127.0.0.1:61613")]
-    stomp: SocketAddr,
+    /// Broker STOMP/TCP address; several (comma-separated) for the nodes of a cluster.
+    #[arg(long, default_value = "127.0.0.1:61613", value_delimiter = ',')]
+    stomp: Vec<SocketAddr>,
+    /// Where the two users of a pair connect, given several nodes.
+    #[arg(long, value_enum, default_value_t = Placement::Same)]
+    placement: Placement,
     /// Pairs of users (2 × pairs connections).
     #[arg(long, default_value_t = 50)]
     pairs: usize,
@@ -37,20 +45,50 @@ struct Args {
     /// Seconds of sending.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Seconds to wait, after the last send, for what is still missing; a run that does not
+    /// complete still reports what it measured, with the missing counted as lost.
+    #[arg(long, default_value_t = 30)]
+    drain_seconds: u64,
     /// Prefix of user names (vary it between runs on the same store).
     #[arg(long, default_value = "bench")]
     prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Placement {
+    /// Both users of pair k on node k mod N: delivery stays on the node.
+    Same,
+    /// The users of pair k on nodes k and k+1 (mod N): every delivery crosses nodes.
+    Cross,
+}
+
+impl Placement {
+    /// The node user `i` connects to, of `nodes`.
+    fn node(self, i: usize, nodes: usize) -> usize {
+        let pair = i / 2;
+        match self {
+            Placement::Same => pair % nodes,
+            Placement::Cross => (pair + i % 2) % nodes,
+        }
+    }
 }
 
 #[derive(Default)]
 struct Tally {
     stored: Option<Histogram<u64>>,
     delivered: Option<Histogram<u64>>,
+    /// How long after the sender's RECEIPT the peer had the message (1 µs when it came first):
+    /// on one node both leave together, across nodes the difference is the Redis hop.
+    after_receipt: Option<Histogram<u64>>,
+    /// clientMessageId → when its RECEIPT or its delivery was seen, whichever came first.
+    first_seen: HashMap<String, u64>,
     sent: u64,
     receipts: u64,
     received: u64,
     duplicates: u64,
     out_of_order: u64,
+    /// Sends answered on /user/queue/errors instead of a RECEIPT, by error code.
+    refused: std::collections::BTreeMap<String, u64>,
 }
 
 type Conn = Framed<TcpStream, StompCodec>;
@@ -99,6 +137,57 @@ async fn connect(addr: SocketAddr, login: &str) -> anyhow::Result<Conn> {
     }
 }
 
+impl Tally {
+    /// Pairs a message's RECEIPT with its delivery (either may come first) into `after_receipt`.
+    fn pair_up(&mut self, client_message_id: String, now: u64, delivered: bool) {
+        let Some(first) = self.first_seen.remove(&client_message_id) else {
+            self.first_seen.insert(client_message_id, now);
+            return;
+        };
+        // Delivered second: the lag behind the RECEIPT; delivered first: no lag.
+        let lag = if delivered {
+            now.saturating_sub(first)
+        } else {
+            0
+        };
+        if let Some(h) = self.after_receipt.as_mut() {
+            let _ = h.record(lag.max(1));
+        }
+    }
+}
+
+/// Marks the sends that only open a conversation; receivers skip them.
+const OPENING: &str = "opening-";
+
+/// Sends the opening message to `peer` and waits for its RECEIPT.
+async fn open_conversation(conn: &mut Conn, peer: &str) -> anyhow::Result<()> {
+    let body = serde_json::json!({
+        "recipientId": peer,
+        "content": "opening",
+        "clientMessageId": format!("{OPENING}{peer}"),
+    });
+    conn.send(
+        Frame::new(Command::Send)
+            .header("destination", "/app/chat.send")
+            .header("receipt", "opening")
+            .with_body(body.to_string()),
+    )
+    .await?;
+    loop {
+        match conn.next().await {
+            Some(Ok(Item::Frame(f))) if f.command == Command::Receipt => return Ok(()),
+            Some(Ok(Item::Frame(f)))
+                if f.command == Command::Message
+                    && f.headers.get("subscription") == Some("errors") =>
+            {
+                bail!("opening {peer}: {}", String::from_utf8_lossy(&f.body))
+            }
+            Some(Ok(_)) => {}
+            other => bail!("no RECEIPT opening {peer}: {other:?}"),
+        }
+    }
+}
+
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
@@ -106,16 +195,26 @@ fn histogram() -> Histogram<u64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.placement == Placement::Cross && args.stomp.len() < 2 {
+        bail!("--placement cross needs at least two --stomp addresses");
+    }
     let users = args.pairs * 2;
     let tally = Arc::new(Mutex::new(Tally {
         stored: Some(histogram()),
         delivered: Some(histogram()),
+        after_receipt: Some(histogram()),
         ..Tally::default()
     }));
     let epoch = Instant::now();
     let mut conns = Vec::with_capacity(users);
     for i in 0..users {
-        conns.push(connect(args.stomp, &format!("{}{i}", args.prefix)).await?);
+        let node = args.stomp[args.placement.node(i, args.stomp.len())];
+        conns.push(connect(node, &format!("{}{i}", args.prefix)).await?);
+    }
+    // One side of each pair opens the conversation before the clock starts, so the measured
+    // sends never race two first messages creating the same DIRECT conversation.
+    for (i, conn) in conns.iter_mut().enumerate().step_by(2) {
+        open_conversation(conn, &format!("{}{}", args.prefix, i + 1)).await?;
     }
     let per_user_interval = Duration::from_secs_f64(users as f64 / args.rate as f64);
     let total_per_user = (args.seconds as f64 / per_user_interval.as_secs_f64()).ceil() as u64;
@@ -126,10 +225,10 @@ async fn main() -> anyhow::Result<()> {
         let tally = Arc::clone(&tally);
         tasks.push(tokio::spawn(run_user(
             conn,
-            i,
-            peer,
+            User { me: i, peer },
             per_user_interval,
             total_per_user,
+            Duration::from_secs(args.drain_seconds),
             epoch,
             tally,
         )));
@@ -141,15 +240,24 @@ async fn main() -> anyhow::Result<()> {
     let t = tally.lock();
     let stored = t.stored.as_ref().context("histogram")?;
     let delivered = t.delivered.as_ref().context("histogram")?;
+    let after_receipt = t.after_receipt.as_ref().context("histogram")?;
     let lost = t.sent.saturating_sub(t.received);
     println!(
-        "chat bench: {users} users in {} pairs, target {} msgs/s for {} s",
-        args.pairs, args.rate, args.seconds
+        "chat bench: {users} users in {} pairs on {} node(s), placement {:?}, target {} msgs/s for {} s",
+        args.pairs,
+        args.stomp.len(),
+        args.placement,
+        args.rate,
+        args.seconds
     );
     println!(
         "sent {} | receipts {} | delivered {} | lost {} | duplicates {} | out of order {}",
         t.sent, t.receipts, t.received, lost, t.duplicates, t.out_of_order
     );
+    let refused: u64 = t.refused.values().sum();
+    if refused > 0 {
+        println!("refused {refused} sends: {:?}", t.refused);
+    }
     println!(
         "throughput {:.0} msgs/s stored and delivered",
         t.received as f64 / elapsed
@@ -157,6 +265,7 @@ async fn main() -> anyhow::Result<()> {
     for (name, h) in [
         ("send→stored (RECEIPT)", stored),
         ("send→delivered", delivered),
+        ("RECEIPT→delivered", after_receipt),
     ] {
         println!(
             "{name:<22} p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  max {:>7.2} ms",
@@ -167,20 +276,27 @@ async fn main() -> anyhow::Result<()> {
             h.max() as f64 / 1000.0,
         );
     }
-    if lost > 0 || t.duplicates > 0 || t.out_of_order > 0 || t.receipts != t.sent {
-        bail!("chat bench saw loss, duplication, reordering or missing receipts");
+    if lost > 0 || t.duplicates > 0 || t.out_of_order > 0 || t.receipts != t.sent || refused > 0 {
+        bail!("chat bench saw loss, duplication, reordering, missing receipts or refused sends");
     }
     Ok(())
 }
 
-/// Sends `count` messages to `peer` at `interval`, and reads its own socket until it has both
-/// every RECEIPT for what it sent and every message its peer sent.
-async fn run_user(
-    conn: Conn,
+/// A bench user: its index and the login of its peer.
+struct User {
     me: usize,
     peer: String,
+}
+
+/// Sends `count` messages to `peer` at `interval`, and reads its own socket until it has both
+/// every RECEIPT for what it sent and every message its peer sent, or `drain` after the last
+/// send (what is missing then counts as lost).
+async fn run_user(
+    conn: Conn,
+    User { me, peer }: User,
     interval: Duration,
     count: u64,
+    drain: Duration,
     epoch: Instant,
     tally: Arc<Mutex<Tally>>,
 ) -> anyhow::Result<()> {
@@ -212,11 +328,11 @@ async fn run_user(
         anyhow::Ok(sink)
     });
     let (mut receipts, mut received, mut next_seq) = (0u64, 0u64, 0u64);
-    let deadline = Instant::now() + interval * (count as u32) + Duration::from_secs(30);
+    let deadline = Instant::now() + interval * (count as u32) + drain;
     while receipts < count || received < count {
-        let item = tokio::time::timeout_at(deadline.into(), stream.next())
-            .await
-            .context("timed out waiting for receipts and messages")?;
+        let Ok(item) = tokio::time::timeout_at(deadline.into(), stream.next()).await else {
+            break;
+        };
         let Some(item) = item else {
             bail!("connection closed")
         };
@@ -237,6 +353,7 @@ async fn run_user(
                     if let Some(h) = t.stored.as_mut() {
                         let _ = h.record(now.saturating_sub(t0).max(1));
                     }
+                    t.pair_up(id, now, false);
                 }
             }
             Command::Message if frame.headers.get("subscription") == Some("messages") => {
@@ -248,10 +365,11 @@ async fn run_user(
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(u64::MAX);
                 let t0: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(now);
-                // The sender's own echo arrives on its other subscriptions too: only count the peer's.
+                // The sender's own echo arrives on its other subscriptions too: only count the
+                // peer's, and not the opening message.
                 let from_peer = v["clientMessageId"]
                     .as_str()
-                    .is_some_and(|c| !c.starts_with(&format!("{me}-")));
+                    .is_some_and(|c| !c.starts_with(&format!("{me}-")) && !c.starts_with(OPENING));
                 if !from_peer {
                     continue;
                 }
@@ -266,12 +384,26 @@ async fn run_user(
                 next_seq = seq + 1;
                 received += 1;
                 t.received += 1;
+                if let Some(cmid) = v["clientMessageId"].as_str() {
+                    t.pair_up(cmid.to_string(), now, true);
+                }
                 if let Some(h) = t.delivered.as_mut() {
                     let _ = h.record(now.saturating_sub(t0).max(1));
                 }
             }
+            // A refused send (e.g. UNAVAILABLE when the store gives up on a deadlock) is not
+            // retried: it is counted, the run goes on, and the run is reported dirty.
+            Command::Message if frame.headers.get("subscription") == Some("errors") => {
+                let v: serde_json::Value = serde_json::from_slice(&frame.body)?;
+                let cmid = v["clientMessageId"].as_str().unwrap_or_default();
+                if sent_at.lock().remove(cmid).is_some() {
+                    receipts += 1;
+                }
+                let code = v["code"].as_str().unwrap_or("?").to_string();
+                *tally.lock().refused.entry(code).or_default() += 1;
+            }
             Command::Message => bail!(
-                "application error: {}",
+                "unexpected MESSAGE: {}",
                 String::from_utf8_lossy(&frame.body)
             ),
             Command::Error => bail!("ERROR: {:?}", frame.headers.get("message")),

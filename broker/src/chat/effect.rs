@@ -8,7 +8,7 @@ use stomp_codec::{Command, Frame, Headers};
 
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
-use crate::router::{Priority, Router};
+use crate::router::Priority;
 use crate::session::handle::SessionHandle;
 
 /// A chat MESSAGE body with the id it carries in the STOMP `message-id` header.
@@ -89,9 +89,7 @@ impl Effect {
                 priority,
             } => {
                 let m = message(format!("/user/queue/{queue}"), &payload);
-                for user in users {
-                    router.fan_out_as(&router.users, &Router::user_key(&user, queue), &m, priority);
-                }
+                router.publish_users(&users, queue, &m, priority);
             }
             Effect::ToSession {
                 session,
@@ -113,9 +111,7 @@ impl Effect {
                 payload,
             } => {
                 let m = message(format!("/topic/{name}"), &payload);
-                router.fan_out_to(&router.topics, &name, &m, |principal| {
-                    members.iter().any(|member| member == principal)
-                });
+                router.publish_room(&name, &m, Some(&members));
             }
             Effect::Frame { session, frame } => {
                 let _ = session.outbox.try_push(Outbound::Frame(frame));

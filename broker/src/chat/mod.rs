@@ -116,11 +116,15 @@ impl Chat {
         shutdown: CancellationToken,
     ) -> Self {
         let (offline_tx, _) = broadcast::channel(1024);
+        let presence = match router.cluster() {
+            Some(cluster) => presence::Presence::Shared(Arc::clone(cluster.presence())),
+            None => presence::Presence::Local(presence::Local::new(config.presence_ttl)),
+        };
         let core = Arc::new(ChatCore {
             store,
             router,
             ids,
-            presence: presence::Presence::new(config.presence_ttl),
+            presence,
             config,
             conversations: DashMap::new(),
             typing: DashMap::new(),
@@ -129,6 +133,13 @@ impl Chat {
         });
         let (jobs_tx, jobs_rx) = mpsc::channel(MAX_PENDING);
         tokio::spawn(sequence(jobs_rx, Arc::clone(&core), shutdown.clone()));
+        if let presence::Presence::Shared(shared) = &core.presence {
+            let (core, jobs_tx) = (Arc::clone(&core), jobs_tx.clone());
+            let announce = move |change| {
+                submit(&jobs_tx, ops::presence_change(Arc::clone(&core), change));
+            };
+            shared.start(announce, shutdown.clone());
+        }
         let chat = Self { core, jobs_tx };
         chat.spawn_sweeper(shutdown);
         chat
@@ -222,21 +233,23 @@ impl Chat {
 
     /// Any sign of life from a session.
     pub fn presence_touch(&self, session: &Arc<SessionHandle>) {
-        if let Some(change) = self
-            .core
-            .presence
-            .touch(session.principal.name(), session.id)
-        {
-            self.announce(change);
-        }
+        self.presence_report(session, true);
     }
 
     pub fn session_ended(&self, session: &Arc<SessionHandle>) {
-        if let Some(change) = self
-            .core
-            .presence
-            .leave(session.principal.name(), session.id)
-        {
+        self.presence_report(session, false);
+    }
+
+    /// A session's sign of life (`touch`) or end.
+    fn presence_report(&self, session: &Arc<SessionHandle>, touch: bool) {
+        let (user, id) = (session.principal.name(), session.id);
+        let change = match &self.core.presence {
+            // A Redis script, run by the presence worker; it announces what changed.
+            presence::Presence::Shared(shared) => return shared.report(user, id, touch),
+            presence::Presence::Local(local) if touch => local.touch(user, id),
+            presence::Presence::Local(local) => local.leave(user, id),
+        };
+        if let Some(change) = change {
             self.announce(change);
         }
     }
@@ -250,12 +263,10 @@ impl Chat {
     }
 
     fn announce(&self, change: presence::Change) {
-        let work = ops::presence_change(Arc::clone(&self.core), change);
-        let (tx, _rx) = oneshot::channel();
-        let _ = self.jobs_tx.try_send(Job {
-            requester: Requester::Service(tx),
-            work,
-        });
+        submit(
+            &self.jobs_tx,
+            ops::presence_change(Arc::clone(&self.core), change),
+        );
     }
 
     fn spawn_sweeper(&self, shutdown: CancellationToken) {
@@ -269,7 +280,16 @@ impl Chat {
                     () = shutdown.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                for change in core.presence.sweep() {
+                let changes = match &core.presence {
+                    presence::Presence::Local(local) => local.sweep(),
+                    presence::Presence::Shared(shared) => {
+                        shared.sweep().await.unwrap_or_else(|e| {
+                            warn!(error = %e, "presence sweep in redis failed");
+                            Vec::new()
+                        })
+                    }
+                };
+                for change in changes {
                     let (tx, _rx) = oneshot::channel();
                     let _ = jobs_tx.try_send(Job {
                         requester: Requester::Service(tx),
@@ -289,6 +309,15 @@ impl ChatCore {
         conversation
     }
 
+    /// A conversation this node changed: cached here, and in cluster mode every other node's
+    /// cache gets the new snapshot (membership checks there must see it).
+    pub fn changed(&self, conversation: Conversation) -> Arc<Conversation> {
+        if let Some(cluster) = self.router.cluster() {
+            cluster.conversation_changed(&conversation);
+        }
+        self.remember(conversation)
+    }
+
     pub fn cached(&self, id: &str) -> Option<Arc<Conversation>> {
         self.conversations.get(id).map(|c| Arc::clone(c.value()))
     }
@@ -300,6 +329,15 @@ impl ChatCore {
             chat: false,
         }
     }
+}
+
+/// Queues work nobody waits for (presence); dropped when the queue is full.
+fn submit(jobs_tx: &mpsc::Sender<Job>, work: ops::Work) {
+    let (tx, _rx) = oneshot::channel();
+    let _ = jobs_tx.try_send(Job {
+        requester: Requester::Service(tx),
+        work,
+    });
 }
 
 /// The sequencer: runs jobs concurrently, applies their outcomes in arrival order.

@@ -223,7 +223,7 @@ async fn send(
                             at_ms: id::timestamp_ms(message_id),
                         })
                         .await?;
-                    core.remember(created)
+                    core.changed(created)
                 }
                 Err(e) => return Err(e),
             }
@@ -246,9 +246,18 @@ async fn send(
     let (appended, durable) = core.store.accept(stored.clone()).await?;
     let stored = match appended {
         Appended::Stored => stored,
-        // A retry: the original id, and nothing delivered twice.
+        // A retry: the original id, and nothing stored twice.
         Appended::Duplicate { original } => {
+            // In a cluster the node that stored the original may have died before delivering
+            // it, and members who stayed connected elsewhere would never see it: deliver it
+            // again (members drop copies by messageId). A single node delivers right after
+            // storing, so there nothing is delivered twice.
+            let effects = match core.router.cluster() {
+                Some(_) => deliveries(&conversation, &original),
+                None => Vec::new(),
+            };
             return Ok(Outcome {
+                effects,
                 reply: Some(json!({
                     "messageId": original.message_id.to_string(),
                     "conversationId": original.conversation_id,
@@ -258,42 +267,26 @@ async fn send(
                 message_id: Some(original.message_id),
                 // A store may send the original again (it was in doubt): answer once it holds.
                 durable: durable.map(Durable),
-                ..Outcome::default()
             });
         }
     };
-    let json = Bytes::from(serde_json::to_vec(&MessageOut::from(&stored)).unwrap_or_default());
-    let payload = Payload {
-        id: stored.message_id,
-        json,
-        chat: true,
-    };
-    let mut effects = Vec::with_capacity(conversation.members.len() + 1);
-    for member in &conversation.members {
-        if member.user_id != user && !core.presence.status(&member.user_id).0 {
-            effects.push(Effect::Offline {
-                user: member.user_id.clone(),
-                message_id: stored.message_id,
-                conversation_id: stored.conversation_id.clone(),
-            });
-        }
-    }
+    let mut effects = Vec::with_capacity(conversation.members.len() + 2);
     let members: Vec<String> = conversation
         .members
         .iter()
         .map(|m| m.user_id.clone())
         .collect();
-    effects.push(Effect::ToUser {
-        users: members.clone(),
-        queue: "messages",
-        payload: payload.clone(),
-        priority: Priority::Normal,
-    });
-    effects.push(Effect::ToTopic {
-        name: format!("conversation.{}", stored.conversation_id),
-        members,
-        payload,
-    });
+    let statuses = core.presence.statuses(&members).await;
+    for (member, (online, _)) in members.iter().zip(statuses) {
+        if *member != user && !online {
+            effects.push(Effect::Offline {
+                user: member.clone(),
+                message_id: stored.message_id,
+                conversation_id: stored.conversation_id.clone(),
+            });
+        }
+    }
+    effects.extend(deliveries(&conversation, &stored));
     Ok(Outcome {
         effects,
         reply: Some(json!({
@@ -304,6 +297,34 @@ async fn send(
         message_id: Some(stored.message_id),
         durable: durable.map(Durable),
     })
+}
+
+/// The live copies of a stored message: every member's `/user/queue/messages`, and the room.
+fn deliveries(conversation: &chat_store::Conversation, stored: &StoredMessage) -> Vec<Effect> {
+    let json = Bytes::from(serde_json::to_vec(&MessageOut::from(stored)).unwrap_or_default());
+    let payload = Payload {
+        id: stored.message_id,
+        json,
+        chat: true,
+    };
+    let members: Vec<String> = conversation
+        .members
+        .iter()
+        .map(|m| m.user_id.clone())
+        .collect();
+    vec![
+        Effect::ToUser {
+            users: members.clone(),
+            queue: "messages",
+            payload: payload.clone(),
+            priority: Priority::Normal,
+        },
+        Effect::ToTopic {
+            name: format!("conversation.{}", stored.conversation_id),
+            members,
+            payload,
+        },
+    ]
 }
 
 async fn delivered(
@@ -406,11 +427,17 @@ async fn typing(
         "typing": request.typing,
         "at": at,
     });
-    let users = conversation
+    let others: Vec<String> = conversation
         .members
         .iter()
-        .filter(|m| m.user_id != user && core.presence.status(&m.user_id).0)
+        .filter(|m| m.user_id != user)
         .map(|m| m.user_id.clone())
+        .collect();
+    let statuses = core.presence.statuses(&others).await;
+    let users = others
+        .into_iter()
+        .zip(statuses)
+        .filter_map(|(u, (online, _))| online.then_some(u))
         .collect();
     let effects = vec![Effect::ToUser {
         users,
@@ -431,6 +458,10 @@ async fn sync(
     request: model::Sync,
 ) -> Result<Outcome, AppError> {
     let limit = request.limit.unwrap_or(MAX_SYNC).clamp(1, MAX_SYNC);
+    if let Some(cluster) = core.router.cluster() {
+        // Gap-free across nodes: live delivery from other nodes must be on before the read.
+        cluster.until_user_live(&user).await;
+    }
     let (messages, more) = core
         .store
         .messages_after(&user, request.after_message_id.0, limit)
@@ -558,7 +589,7 @@ async fn create(
             at_ms: now_ms(),
         })
         .await?;
-    let conversation = core.remember(conversation);
+    let conversation = core.changed(conversation);
     let effects = vec![Effect::ToUser {
         users: conversation
             .members
@@ -615,7 +646,7 @@ async fn members(
             "a group has at most {MAX_MEMBERS} members"
         )));
     }
-    let after = core.remember(after);
+    let after = core.changed(after);
     let mut told: Vec<&str> = before.members.iter().map(|m| m.user_id.as_str()).collect();
     told.extend(after.members.iter().map(|m| m.user_id.as_str()));
     told.sort_unstable();
@@ -657,8 +688,7 @@ async fn list(
     })
 }
 
-fn presence_body(core: &ChatCore, user: &str) -> serde_json::Value {
-    let (online, last_seen) = core.presence.status(user);
+fn presence_body(user: &str, (online, last_seen): (bool, Option<u64>)) -> serde_json::Value {
     json!({
         "userId": user,
         "status": if online { "online" } else { "offline" },
@@ -671,14 +701,15 @@ async fn presence_query(
     session: Arc<SessionHandle>,
     request: model::PresenceQuery,
 ) -> Result<Outcome, AppError> {
-    let effects = request
-        .user_ids
+    let users: Vec<String> = request.user_ids.into_iter().take(MAX_MEMBERS).collect();
+    let statuses = core.presence.statuses(&users).await;
+    let effects = users
         .iter()
-        .take(MAX_MEMBERS)
-        .map(|u| Effect::ToSession {
+        .zip(statuses)
+        .map(|(u, status)| Effect::ToSession {
             session: Arc::clone(&session),
             queue: "presence",
-            payload: payload_of(&core, presence_body(&core, u)),
+            payload: payload_of(&core, presence_body(u, status)),
         })
         .collect();
     Ok(Outcome {
@@ -689,22 +720,36 @@ async fn presence_query(
 
 /// A user came online or went offline: tell their contacts.
 pub fn presence_change(core: Arc<ChatCore>, change: Change) -> Work {
-    later(async move {
-        let contacts = core.store.contacts_of(&change.user).await?;
-        let body = json!({
-            "userId": change.user,
-            "status": if change.online { "online" } else { "offline" },
-            "lastSeen": rfc3339(change.last_seen_ms),
-        });
-        let effects = vec![Effect::ToUser {
-            users: contacts,
-            queue: "presence",
-            payload: payload_of(&core, body),
-            priority: Priority::Normal,
-        }];
-        Ok(Outcome {
-            effects,
-            ..Outcome::default()
-        })
+    later(tell_contacts(core, change))
+}
+
+async fn tell_contacts(core: Arc<ChatCore>, change: Change) -> Result<Outcome, AppError> {
+    let contacts = core.store.contacts_of(&change.user).await?;
+    // In a cluster another node may have seen the opposite change meanwhile (a user leaving
+    // one node as they join another): announce only what is still true, so contacts do not
+    // end on a stale "offline" that overtook the "online". (One node's single sequencer
+    // already keeps its changes in order.)
+    if let super::presence::Presence::Shared(shared) = &core.presence
+        && let Some(now) = shared.statuses(std::slice::from_ref(&change.user)).await
+        && now
+            .first()
+            .is_some_and(|(online, _)| *online != change.online)
+    {
+        return Ok(Outcome::default());
+    }
+    let body = json!({
+        "userId": change.user,
+        "status": if change.online { "online" } else { "offline" },
+        "lastSeen": rfc3339(change.last_seen_ms),
+    });
+    let effects = vec![Effect::ToUser {
+        users: contacts,
+        queue: "presence",
+        payload: payload_of(&core, body),
+        priority: Priority::Normal,
+    }];
+    Ok(Outcome {
+        effects,
+        ..Outcome::default()
     })
 }

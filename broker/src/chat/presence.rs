@@ -1,16 +1,21 @@
-//! Who is online on this node: a user is online while at least one of their sessions is
-//! alive, several devices folding into one status (first join / last leave).
+//! Who is online: a user is online while at least one of their sessions is alive, several
+//! devices folding into one status (first join / last leave). Single-node mode keeps this in
+//! process ([`Local`]); cluster mode keeps it in Redis (`cluster/presence.rs`), behind the same
+//! [`Presence`].
 //!
 //! Liveness follows the design's TTL: each session's entry expires `ttl` after its last
 //! sign of life (any inbound traffic, heart-beats included), so a session that dies silently
 //! goes offline when its entry lapses even before its socket is noticed dead; a clean
-//! disconnect goes offline at once. (Cluster mode moves this into Redis keys with the same TTL.)
+//! disconnect goes offline at once. Cluster mode moves this into Redis with the same TTL.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio::time::Instant;
+
+use crate::cluster::presence::SharedPresence;
 
 #[derive(Debug, Default)]
 struct UserPresence {
@@ -19,8 +24,38 @@ struct UserPresence {
     last_seen_ms: u64,
 }
 
+/// Where presence lives.
 #[derive(Debug)]
-pub struct Presence {
+pub enum Presence {
+    /// This process only (single node).
+    Local(Local),
+    /// Redis, shared by every node of a cluster.
+    Shared(Arc<SharedPresence>),
+}
+
+impl Presence {
+    pub fn ttl(&self) -> Duration {
+        match self {
+            Presence::Local(local) => local.ttl,
+            Presence::Shared(shared) => shared.ttl(),
+        }
+    }
+
+    /// (online, last seen ms) per user. Unknown (Redis unreachable) reads as offline: a
+    /// spurious push notification is better than a lost one.
+    pub async fn statuses(&self, users: &[String]) -> Vec<(bool, Option<u64>)> {
+        match self {
+            Presence::Local(local) => users.iter().map(|u| local.status(u)).collect(),
+            Presence::Shared(shared) => shared
+                .statuses(users)
+                .await
+                .unwrap_or_else(|| vec![(false, None); users.len()]),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Local {
     users: DashMap<String, UserPresence>,
     ttl: Duration,
 }
@@ -39,16 +74,12 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-impl Presence {
+impl Local {
     pub fn new(ttl: Duration) -> Self {
         Self {
             users: DashMap::new(),
             ttl,
         }
-    }
-
-    pub fn ttl(&self) -> Duration {
-        self.ttl
     }
 
     /// A session of `user` is alive (connect, or any traffic). `Some` when the user just came
@@ -115,7 +146,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn two_devices_fold_into_one_status_and_silence_lapses() {
-        let p = Presence::new(Duration::from_secs(30));
+        let p = Local::new(Duration::from_secs(30));
         assert!(p.touch("ann", 1).is_some_and(|c| c.online));
         assert!(p.touch("ann", 2).is_none(), "second device: already online");
         assert!(p.leave("ann", 1).is_none(), "one device left: still online");

@@ -4,12 +4,14 @@
 //! a non-blocking push into a bounded outbox (see `outbox.rs`).
 
 pub mod queue;
+mod remote;
 pub mod topic;
 
 use std::sync::Arc;
 
 use dashmap::DashMap;
 
+use crate::cluster::Cluster;
 use crate::error::StompError;
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::{Outbound, Pressure};
@@ -47,10 +49,23 @@ pub struct Router {
     /// Every connected session (for shutdown and, later, metrics).
     sessions: DashMap<u64, Arc<SessionHandle>>,
     queue_max_messages: usize,
+    /// The other nodes, in cluster mode (see `remote.rs`).
+    cluster: Option<Arc<Cluster>>,
+}
+
+/// Which subscriptions of a table a fan-out reaches.
+#[derive(Debug, Clone, Copy)]
+pub enum Select<'a> {
+    /// Exact and wildcard subscriptions: a local publish.
+    All,
+    /// Exact subscriptions only: a copy that came on a topic's own Redis channel.
+    Exact,
+    /// Wildcard subscriptions whose glob is this one: a copy that came through that glob.
+    Patterns(&'a str),
 }
 
 impl Router {
-    pub fn new(queue_max_messages: usize) -> Self {
+    pub fn new(queue_max_messages: usize, cluster: Option<Arc<Cluster>>) -> Self {
         Self {
             topics: TopicTable::new(true),
             users: TopicTable::new(false),
@@ -58,7 +73,12 @@ impl Router {
             replies: DashMap::new(),
             sessions: DashMap::new(),
             queue_max_messages,
+            cluster,
         }
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     pub fn user_key(user: &str, name: &str) -> String {
@@ -85,11 +105,16 @@ impl Router {
         if let Some(q) = self.queues.get(name) {
             return Arc::clone(q.value());
         }
-        let queue = self
-            .queues
-            .entry(name.to_string())
-            .or_insert_with(|| Arc::new(Queue::new(name, self.queue_max_messages)));
+        let queue = self.queues.entry(name.to_string()).or_insert_with(|| {
+            let hook = self.cluster.as_ref().map(|c| c.consumed_hook());
+            Arc::new(Queue::new(name, self.queue_max_messages, hook))
+        });
         Arc::clone(queue.value())
+    }
+
+    /// Every queue this node has seen (the cluster's stream reader walks them).
+    pub fn local_queues(&self) -> Vec<Arc<Queue>> {
+        self.queues.iter().map(|q| Arc::clone(q.value())).collect()
     }
 
     pub fn add_reply_token(&self, token: String, session: Arc<SessionHandle>) {
@@ -100,43 +125,20 @@ impl Router {
         self.replies.remove(token);
     }
 
-    /// Fans `message` out to every subscription matching `name` in `table`; returns how many
-    /// outboxes took it.
-    pub fn fan_out(&self, table: &TopicTable, name: &str, message: &Arc<Message>) -> FanOut {
-        self.fan_out_as(table, name, message, Priority::Normal)
-    }
-
-    pub fn fan_out_as(
+    /// Fans `message` out to local sessions only: the subscriptions of `table` matching `name`
+    /// that `select` picks, of principals `admit` accepts; returns how many outboxes took it.
+    /// (Publishing, which also reaches other nodes, is in `remote.rs`.)
+    pub fn fan_out_local(
         &self,
         table: &TopicTable,
         name: &str,
         message: &Arc<Message>,
-        priority: Priority,
-    ) -> FanOut {
-        self.fan_out_where(table, name, message, priority, |_| true)
-    }
-
-    /// Fans out only to sessions whose principal `admit` accepts.
-    pub fn fan_out_to(
-        &self,
-        table: &TopicTable,
-        name: &str,
-        message: &Arc<Message>,
-        admit: impl Fn(&str) -> bool,
-    ) -> FanOut {
-        self.fan_out_where(table, name, message, Priority::Normal, admit)
-    }
-
-    fn fan_out_where(
-        &self,
-        table: &TopicTable,
-        name: &str,
-        message: &Arc<Message>,
+        select: Select<'_>,
         priority: Priority,
         admit: impl Fn(&str) -> bool,
     ) -> FanOut {
         let mut outcome = FanOut::default();
-        table.for_each_match(name, |sub: &Subscriber| {
+        let push = |sub: &Subscriber| {
             if !admit(sub.session.principal.name()) {
                 return;
             }
@@ -157,11 +159,27 @@ impl Router {
                     outcome.delivered += usize::from(sub.session.outbox.try_push_droppable(item));
                 }
             }
-        });
+        };
+        let mut push = push;
+        match select {
+            Select::All => table.for_each_match(name, &mut push),
+            Select::Exact => table.for_each_exact(name, &mut push),
+            Select::Patterns(glob) => table.for_each_pattern(
+                name,
+                |pattern| crate::cluster::Channel::glob_for(pattern).to_string() == glob,
+                &mut push,
+            ),
+        }
         outcome
     }
 
+    /// A `/queue` SEND: into the local queue, or in cluster mode into the queue's shared
+    /// Redis stream, from which any node with a consumer takes it.
     pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {
+        if let Some(cluster) = &self.cluster {
+            cluster.append_to_queue(name, &message);
+            return Ok(());
+        }
         self.queue(name)
             .enqueue(message)
             .map_err(|full| StompError::QueueFull(name.to_string(), full.0))

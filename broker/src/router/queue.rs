@@ -43,11 +43,26 @@ struct State {
     next: usize,
 }
 
+/// Told the ids of messages consumed for good (ACKed, or written to an auto-ack consumer):
+/// cluster mode acknowledges them in the queue's Redis stream.
+#[derive(Clone)]
+pub struct ConsumedHook(pub Arc<ConsumedFn>);
+
+/// Takes the ids of consumed messages.
+pub type ConsumedFn = dyn Fn(&[u64]) + Send + Sync;
+
+impl std::fmt::Debug for ConsumedHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConsumedHook")
+    }
+}
+
 #[derive(Debug)]
 pub struct Queue {
     pub name: Arc<str>,
     max_messages: usize,
     state: Mutex<State>,
+    consumed: Option<ConsumedHook>,
 }
 
 /// The queue is at its bound; the message was not taken.
@@ -55,12 +70,38 @@ pub struct Queue {
 pub struct QueueFull(pub usize);
 
 impl Queue {
-    pub fn new(name: &str, max_messages: usize) -> Self {
+    pub fn new(name: &str, max_messages: usize, consumed: Option<ConsumedHook>) -> Self {
         Self {
             name: Arc::from(name),
             max_messages,
             state: Mutex::new(State::default()),
+            consumed,
         }
+    }
+
+    /// These messages are consumed for good (no redelivery possible any more).
+    pub fn consumed(&self, ids: &[u64]) {
+        if let Some(hook) = &self.consumed
+            && !ids.is_empty()
+        {
+            (hook.0)(ids);
+        }
+    }
+
+    /// Some consumer has room and nothing waits here: the cluster reader may fetch more.
+    pub fn wants_more(&self) -> bool {
+        let state = self.state.lock();
+        state.messages.is_empty() && state.consumers.iter().any(Consumer::has_room)
+    }
+
+    /// With no consumer left, everything waiting here (for the cluster to hand back to the
+    /// shared stream, where other nodes' consumers can take it).
+    pub fn take_orphans(&self) -> Vec<Arc<Message>> {
+        let mut state = self.state.lock();
+        if !state.consumers.is_empty() {
+            return Vec::new();
+        }
+        state.messages.drain(..).map(|e| e.message).collect()
     }
 
     pub fn enqueue(self: &Arc<Self>, message: Arc<Message>) -> Result<(), QueueFull> {

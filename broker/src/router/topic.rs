@@ -45,7 +45,7 @@ impl TopicTable {
         }
     }
 
-    fn is_pattern(&self, name: &str) -> bool {
+    pub fn is_pattern(&self, name: &str) -> bool {
         self.wildcards && name.split('.').any(|s| s == "*" || s == "#")
     }
 
@@ -92,16 +92,33 @@ impl TopicTable {
     /// Every subscriber whose subscription matches `name`, as snapshots taken without holding
     /// any lock afterwards. Calls `f` once per matching subscription.
     pub fn for_each_match(&self, name: &str, mut f: impl FnMut(&Subscriber)) {
+        self.for_each_exact(name, &mut f);
+        self.for_each_pattern(name, |_| true, f);
+    }
+
+    /// Subscribers of exactly `name` (not via a wildcard).
+    pub fn for_each_exact(&self, name: &str, f: impl FnMut(&Subscriber)) {
         let exact = self.exact.get(name).map(|e| Arc::clone(e.value()));
         if let Some(subs) = exact {
-            subs.iter().for_each(&mut f);
+            subs.iter().for_each(f);
         }
-        if self.wildcards {
-            let patterns = Arc::clone(&self.patterns.read());
-            for (pattern, sub) in patterns.iter() {
-                if matches(pattern, name) {
-                    f(sub);
-                }
+    }
+
+    /// Wildcard subscribers matching `name` whose pattern `select` accepts (cluster mode
+    /// delivers each glob's copy only to the patterns that glob stands for).
+    pub fn for_each_pattern(
+        &self,
+        name: &str,
+        select: impl Fn(&str) -> bool,
+        mut f: impl FnMut(&Subscriber),
+    ) {
+        if !self.wildcards {
+            return;
+        }
+        let patterns = Arc::clone(&self.patterns.read());
+        for (pattern, sub) in patterns.iter() {
+            if select(pattern) && matches(pattern, name) {
+                f(sub);
             }
         }
     }

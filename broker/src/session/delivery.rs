@@ -17,8 +17,13 @@ use crate::outbox::Outbound;
 /// subscription acknowledges.
 fn emit(sub: &mut Subscription, acks: &mut Acks, version: Version, wire: &mut Wire, d: Delivery) {
     let tag = sub.ack.tracks_acks().then(|| acks.issue(&sub.id));
-    if let Some(tag) = tag {
-        sub.pending.insert(tag, Arc::clone(&d.message));
+    match (tag, &d.queue) {
+        (Some(tag), _) => {
+            sub.pending.insert(tag, Arc::clone(&d.message));
+        }
+        // Auto-ack: a queue message is consumed once written.
+        (None, Some(queue)) => queue.consumed(&[d.message.id]),
+        (None, None) => {}
     }
     let head = MessageHead {
         subscription: &sub.id,
@@ -183,6 +188,8 @@ impl Session {
                 let back = settled.into_iter().map(|(_, m)| (m, true)).collect();
                 queue.requeue(back, Some((session, id)));
             } else {
+                let ids: Vec<u64> = settled.iter().map(|(_, m)| m.id).collect();
+                queue.consumed(&ids);
                 queue.settle(session, id, settled.len() as u32);
             }
         }
@@ -202,8 +209,8 @@ impl Session {
         let router = &self.broker.router;
         let session = self.handle.id;
         match &sub.registration {
-            Registration::Topic(name) => router.topics.unsubscribe(name, session, id),
-            Registration::User(key) => router.users.unsubscribe(key, session, id),
+            Registration::Topic(name) => router.unsubscribe_topic(name, session, id),
+            Registration::User(key) => router.unsubscribe_user(key, session, id),
             Registration::TempQueue(_) => {}
             Registration::Queue(queue) => {
                 queue.remove_consumer(session, id);

@@ -11,7 +11,7 @@ use crate::destination::Destination;
 use crate::error::StompError;
 use crate::message::Message;
 use crate::router::topic::Subscriber;
-use crate::router::{FanOut, Router};
+use crate::router::{FanOut, Priority, Router};
 
 /// Prefix of the room topics the chat application publishes conversations on.
 const CONVERSATION_TOPIC: &str = "conversation.";
@@ -213,14 +213,14 @@ impl Session {
             body,
         ));
         let fan_out = match destination {
-            Destination::Topic(name) => router.fan_out(&router.topics, &name, &message),
+            Destination::Topic(name) => router.publish_topic(&name, &message),
             Destination::Queue(name) => {
                 router.send_to_queue(&name, message)?;
                 FanOut::default()
             }
             Destination::User { user, name } => {
                 let user = user.as_deref().unwrap_or(self.handle.principal.name());
-                router.fan_out(&router.users, &Router::user_key(user, &name), &message)
+                router.publish_users(&[user.to_string()], &name, &message, Priority::Normal)
             }
             Destination::ReplyQueue { token, name } => {
                 router.send_reply(&token, &name, message);
@@ -268,7 +268,7 @@ impl Session {
         let principal = self.handle.principal.name();
         let (registration, shown_as) = match destination {
             Destination::Topic(name) => {
-                router.topics.subscribe(&name, subscriber());
+                router.subscribe_topic(&name, subscriber());
                 (Registration::Topic(name), None)
             }
             Destination::Queue(name) => (Registration::Queue(router.queue(&name)), None),
@@ -281,7 +281,7 @@ impl Session {
                     )));
                 }
                 let key = Router::user_key(principal, &name);
-                router.users.subscribe(&key, subscriber());
+                router.subscribe_user(principal, &key, subscriber());
                 (Registration::User(key), Some(Arc::from(raw.as_str())))
             }
             Destination::TempQueue(name) => (Registration::TempQueue(name), None),

@@ -1,0 +1,14 @@
+//! Why cluster mode could not start. Once running, Redis failures are not errors to the
+//! caller: they are logged, counted (`Health`) and retried.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("no free node id in Redis: all {0} are leased by live nodes")]
+    NoFreeNodeId(u16),
+    #[error("node id {0} is leased by another live node; pick another or omit --node-id")]
+    NodeIdTaken(u16),
+}

@@ -1,0 +1,281 @@
+//! Cluster mode: several nodes share one Redis, so any user reaches any user on any node.
+//!
+//! Map (details and the channel scheme in docs/architecture.md, "Cluster"):
+//! - [`node`]: the node id lease (ids feed the Snowflake message ids);
+//! - [`channel`]: channel names; [`envelope`]: what travels on them;
+//! - [`interest`]: per-channel counts of local subscriptions, the truth the subscriber follows;
+//! - [`publisher`]: the bounded queue and pipelined PUBLISH task;
+//! - [`stream`]: `/queue` as Redis streams with one consumer group (cluster-wide competing
+//!   consumers);
+//! - [`subscriber`]: the one PubSub connection, reconnect and resubscribe;
+//! - [`inbound`]: delivery of what arrives to local sessions only;
+//! - [`presence`]: who is online cluster-wide, in Redis;
+//! - [`health`]: connection state and counters for `/health`.
+//!
+//! Without `--redis-url` none of this exists and the broker is the single-node one.
+
+mod backoff;
+pub mod channel;
+pub mod envelope;
+mod error;
+mod health;
+mod inbound;
+pub mod interest;
+mod node;
+pub mod presence;
+mod publisher;
+mod stream;
+mod subscriber;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+pub use channel::Channel;
+pub use envelope::{Envelope, Kind};
+pub use error::ClusterError;
+pub use health::HealthSnapshot;
+
+use crate::chat::ChatCore;
+use crate::config::ClusterConfig;
+use crate::message::Message;
+use crate::router::Router;
+use crate::router::queue::ConsumedHook;
+use health::Health;
+use interest::Interest;
+use presence::SharedPresence;
+use publisher::Outgoing;
+
+/// Per-command limits on the shared connection: a call during an outage fails fast (and is
+/// counted) instead of stalling the publisher or a chat operation.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a sync waits for its user's channel to be subscribed: normally a millisecond; the
+/// sequencer applies later operations' effects only after it.
+const USER_LIVE_WAIT: Duration = Duration::from_millis(500);
+/// Longest shutdown waits for the final flush and the lease release.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Queues a command for the publisher; a full queue drops it and counts the drop.
+fn send(publish_tx: &mpsc::Sender<Outgoing>, health: &Health, outgoing: Outgoing) {
+    if publish_tx.try_send(outgoing).is_err() {
+        health.dropped();
+    }
+}
+
+/// A node's membership in the cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    node_id: u16,
+    client: redis::Client,
+    conn: ConnectionManager,
+    lease: node::Lease,
+    interest: Arc<Interest>,
+    health: Arc<Health>,
+    publish_tx: mpsc::Sender<publisher::Outgoing>,
+    /// Taken by [`Cluster::start`]: publishes made before it wait in the queue.
+    publish_rx: Mutex<Option<mpsc::Receiver<publisher::Outgoing>>>,
+    presence: Arc<SharedPresence>,
+    streams: Arc<stream::Streams>,
+    /// The tasks whose last act matters at shutdown: the publisher's final flush and the
+    /// lease's release.
+    finishing: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Cluster {
+    /// Connects to Redis and takes a node id (`configured`, or a claimed free one). Redis must
+    /// be reachable at startup; afterwards outages are survived.
+    pub async fn connect(
+        config: &ClusterConfig,
+        configured: Option<u16>,
+        presence_ttl: Duration,
+        queue_max_messages: usize,
+    ) -> Result<Arc<Self>, ClusterError> {
+        let client = redis::Client::open(config.redis_url.as_str())?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1);
+        let mut conn = ConnectionManager::new_with_config(client.clone(), manager_config).await?;
+        let incarnation = format!("{:x}", rand::random::<u64>());
+        let token = format!("{}:{incarnation}", std::process::id());
+        let lease = node::Lease::acquire(&mut conn, configured, token).await?;
+        let (publish_tx, publish_rx) = mpsc::channel(publisher::QUEUE);
+        let node_id = lease.node_id;
+        let health = Arc::new(Health::default());
+        let presence = Arc::new(SharedPresence::new(
+            conn.clone(),
+            Arc::clone(&health),
+            node_id,
+            &incarnation,
+            presence_ttl,
+        ));
+        let streams = Arc::new(stream::Streams::new(
+            node_id,
+            &incarnation,
+            publish_tx.clone(),
+            Arc::clone(&health),
+            queue_max_messages,
+        ));
+        Ok(Arc::new(Self {
+            node_id,
+            client,
+            conn,
+            lease,
+            interest: Arc::new(Interest::default()),
+            health,
+            publish_tx,
+            publish_rx: Mutex::new(Some(publish_rx)),
+            presence,
+            streams,
+            finishing: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// After `done` was cancelled: waits (briefly) for the last publishes to leave and the node
+    /// id lease to be released, so other nodes hear this node's last presence changes and the
+    /// id is free at once.
+    pub async fn stopped(&self) {
+        let tasks = std::mem::take(&mut *self.finishing.lock());
+        let all = futures_util::future::join_all(tasks);
+        if tokio::time::timeout(FINISH_TIMEOUT, all).await.is_err() {
+            warn!("redis unreachable at shutdown: the node id lease lapses by itself");
+        }
+    }
+
+    pub fn node_id(&self) -> u16 {
+        self.node_id
+    }
+
+    pub fn interest(&self) -> &Interest {
+        &self.interest
+    }
+
+    /// Waits (briefly) until this node receives `user`'s channel from Redis. A chat sync
+    /// calls it before reading the store: a message stored after that read is then delivered
+    /// live, so the replay and live delivery leave no gap between them. Skipped while Redis is
+    /// unreachable (the sequencer must not stall on it).
+    pub async fn until_user_live(&self, user: &str) {
+        let channel = Channel::User(user.to_string());
+        // No local subscription of the user: nothing would be delivered live anyway.
+        if self.health.is_connected()
+            && self.interest.wanted(&channel)
+            && !self.interest.until_live(&channel, USER_LIVE_WAIT).await
+        {
+            warn!(
+                user,
+                "user channel not confirmed by redis in time; syncing anyway"
+            );
+        }
+    }
+
+    pub fn presence(&self) -> &Arc<SharedPresence> {
+        &self.presence
+    }
+
+    pub fn health(&self) -> HealthSnapshot {
+        self.health.snapshot(self.node_id)
+    }
+
+    /// Starts the publisher, the subscriber, the queue stream reader and the lease renewal;
+    /// all stop with `done`.
+    pub fn start(&self, router: Arc<Router>, chat: Arc<ChatCore>, done: CancellationToken) {
+        let mut finishing = self.finishing.lock();
+        if let Some(rx) = self.publish_rx.lock().take() {
+            finishing.push(tokio::spawn(publisher::run(
+                rx,
+                self.conn.clone(),
+                Arc::clone(&self.health),
+                done.clone(),
+            )));
+        }
+        let inbound = inbound::Inbound {
+            node_id: self.node_id,
+            router: Arc::clone(&router),
+            chat,
+            health: Arc::clone(&self.health),
+        };
+        tokio::spawn(subscriber::run(
+            self.client.clone(),
+            Arc::clone(&self.interest),
+            Arc::clone(&self.health),
+            inbound,
+            done.clone(),
+        ));
+        tokio::spawn(stream::run(
+            Arc::clone(&self.streams),
+            router,
+            self.conn.clone(),
+            done.clone(),
+        ));
+        finishing.push(tokio::spawn(
+            self.lease.clone().keep(self.conn.clone(), done),
+        ));
+    }
+
+    /// Queues `envelope` for `channel`; never waits (see `publisher` for the full policy).
+    pub fn publish(&self, channel: &Channel, envelope: &Envelope) {
+        match envelope.encode() {
+            Ok(bytes) => self.publish_bytes(channel, bytes),
+            Err(e) => warn!(%channel, error = %e, "message not sent to other nodes"),
+        }
+    }
+
+    /// Queues an already encoded envelope (one encoding shared by many channels).
+    pub fn publish_bytes(&self, channel: &Channel, bytes: Bytes) {
+        self.enqueue(channel.to_string(), bytes);
+    }
+
+    fn enqueue(&self, channel: String, bytes: Bytes) {
+        send(
+            &self.publish_tx,
+            &self.health,
+            Outgoing::Publish { channel, bytes },
+        );
+    }
+
+    /// A `/queue` SEND: appended to the queue's stream, where any node with a consumer takes
+    /// it (competing consumers cluster-wide).
+    pub fn append_to_queue(&self, queue: &str, message: &Message) {
+        self.streams.append(queue, message);
+    }
+
+    /// What a local queue calls when messages are consumed: acknowledges their stream entries.
+    pub fn consumed_hook(&self) -> ConsumedHook {
+        let streams = Arc::clone(&self.streams);
+        ConsumedHook(Arc::new(move |ids: &[u64]| streams.consumed(ids)))
+    }
+}
+
+impl Cluster {
+    /// Tells every other node a conversation's new membership (their caches answer SUBSCRIBE
+    /// checks without the store). Sent on the control channel every node listens to.
+    pub fn conversation_changed(&self, conversation: &chat_store::Conversation) {
+        let body = match serde_json::to_vec(conversation) {
+            Ok(body) => Bytes::from(body),
+            Err(e) => return warn!(error = %e, "conversation change not sent to other nodes"),
+        };
+        let envelope = Envelope {
+            kind: Kind::Conversation,
+            origin: self.node_id,
+            message_id: 0,
+            chat: false,
+            droppable: false,
+            destination: String::new(),
+            route: conversation.id.clone(),
+            headers: Vec::new(),
+            members: Vec::new(),
+            body,
+        };
+        match envelope.encode() {
+            Ok(bytes) => self.enqueue(channel::CONTROL.to_string(), bytes),
+            Err(e) => warn!(error = %e, "conversation change not sent to other nodes"),
+        }
+    }
+}

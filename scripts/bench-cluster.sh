@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Cluster benchmarks (not tests; figures in docs/benchmarks.md, "Cluster"):
+#
+#   ./scripts/bench-cluster.sh [--quick] [--no-build] [--cases latency,throughput,reconnect]
+#
+# - latency: 3 nodes, chat pairs at 50 and 200 msgs/s, pairs on one node (`same`) then split over
+#   two (`cross`): send->delivered and RECEIPT->delivered p50/p99, with and without the Redis
+#   hop, same cluster, same run.
+# - throughput: every pair split over nodes, offered 2,000 msgs/s, with 2 and then 3 nodes (and
+#   3 nodes with pairs on one node as the baseline): messages stored and delivered per second.
+# - latency runs at 200 msgs/s: at 1,000 the shared PostgreSQL saturates (~800/s here) and
+#   queueing, not the hop, sets the figures.
+# - reconnect: 1,000 chat clients of one node of 3, that node killed with SIGKILL: time until
+#   all are back through nginx and resynced (clients/node/bench/reconnect-storm.mjs).
+#
+# Release builds (--no-build: the ones already in target/release); each case on a fresh cluster (scripts/cluster.sh, own directory) over the
+# Redis and PostgreSQL of scripts/services.sh. Output, with `uptime` before each case, in
+# $BENCH_DIR/cluster/*.txt (default target/bench/cluster).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+build=1
+cases=latency,throughput,reconnect
+while (($#)); do
+    case $1 in
+    --quick) quick=1 ;;
+    --no-build) build=0 ;;
+    --cases) cases=$2; shift ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 64 ;;
+    esac
+    shift
+done
+if ((quick)); then seconds=4; storm=300; else seconds=10; storm=1000; fi
+
+out=${BENCH_DIR:-$PWD/target/bench}/cluster
+mkdir -p "$out"
+log() { printf 'bench-cluster: %s\n' "$*" >&2; }
+
+if ((build)); then
+    log "building stompbox and stompbox-chat-bench (release)"
+    cargo build -q --release -p stompbox -p stompbox-bench --bin stompbox --bin stompbox-chat-bench
+fi
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+export STOMPBOX_BIN=$target_dir/release/stompbox
+chat_bench=$target_dir/release/stompbox-chat-bench
+./scripts/setup-node.sh >/dev/null
+./scripts/services.sh up redis postgres >/dev/null
+
+export STOMPBOX_CLUSTER_DIR=$out/run
+# A failed run should say why in one line, not with a backtrace.
+export RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0
+trap './scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT INT TERM
+
+# cluster NODES [NODE_ARGS...]: a fresh cluster; sets env vars from its cluster.env.
+cluster() {
+    local nodes=$1
+    shift
+    ./scripts/cluster.sh down >/dev/null 2>&1 || true
+    ./scripts/cluster.sh up -n "$nodes" -- "$@" >/dev/null
+    set -a
+    # shellcheck disable=SC1091
+    source "$STOMPBOX_CLUSTER_DIR/cluster.env"
+    set +a
+}
+
+# run CASE CMD...: the command's output, after `uptime`, into $out/CASE.txt and the terminal.
+run() {
+    local name=$1
+    shift
+    log "$name"
+    # A dirty run (loss) still prints its numbers; its exit status is recorded, the run goes on.
+    { echo "\$ uptime"; uptime; echo "\$ $*"; "$@" || echo "exit status $?"; } 2>&1 | tee "$out/$name.txt"
+}
+
+want() { [[ ",$cases," == *",$1,"* ]]; }
+
+if want latency; then
+    cluster 3
+    stomp=${STOMPBOX_NODE_STOMP// /,}
+    # 10 pairs at 50 msgs/s: the hop with little queueing; 50 pairs at 200 msgs/s: under load.
+    for load in 10:50 50:200; do
+        for placement in same cross; do
+            run "latency-${load#*:}-$placement" "$chat_bench" --stomp "$stomp" --placement "$placement" \
+                --pairs "${load%:*}" --rate "${load#*:}" --seconds "$seconds" --drain-seconds 5 \
+                --prefix "lat-$placement-$RANDOM"
+        done
+    done
+fi
+
+if want throughput; then
+    # --chat-rate 0: the per-user request limit (20/s) would cap a bench user long before a node.
+    for nodes in 2 3; do
+        cluster "$nodes" --chat-rate 0
+        for placement in cross same; do
+            [[ $placement == same && $nodes == 2 ]] && continue
+            run "throughput-$nodes-nodes-$placement" "$chat_bench" --stomp "${STOMPBOX_NODE_STOMP// /,}" \
+                --placement "$placement" --pairs 60 --rate 2000 --seconds "$seconds" --drain-seconds 5 \
+                --prefix "tp$nodes$placement-$RANDOM"
+        done
+    done
+fi
+
+if want reconnect; then
+    cluster 3
+    read -r -a ws <<<"$STOMPBOX_NODE_WS"
+    read -r -a pids <<<"$STOMPBOX_NODE_PIDS"
+    run "reconnect-$storm" node clients/node/bench/reconnect-storm.mjs --lb "$STOMPBOX_LB_URL" \
+        --node "${ws[0]}" --pid "${pids[0]}" --other "${ws[1]}" --clients "$storm"
+fi
+log "results in $out"
