@@ -86,7 +86,32 @@ def database_url(server_url: str, database: str) -> str:
     return f"{base}/{database}"
 
 
-class Sink:
+class Child:
+    """A service process a test starts, pauses (SIGSTOP: it holds its connections but does
+    nothing — the sink lags, Kafka is unreachable), resumes, and stops by its PID."""
+
+    process: subprocess.Popen | None = None
+
+    def pause(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+class Sink(Child):
     """A `stompbox-sink` process moving one topic into one database."""
 
     def __init__(self, kafka: str, postgres_url: str, topic: str, log_path: Path):
@@ -118,24 +143,6 @@ class Sink:
                 return self
         raise RuntimeError(f"sink not ready within {READY_S}s; log {self.log_path}")
 
-    def pause(self) -> None:
-        """SIGSTOP: the sink lags (nothing moves into PostgreSQL) until `resume`."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 @dataclass
@@ -184,7 +191,7 @@ class Storage:
         return [line.split("|") for line in out.splitlines() if line]
 
 
-class Tansu:
+class Tansu(Child):
     """A private Kafka-API broker (tansu, memory storage) a test may stop, pause and start."""
 
     def __init__(self, log_dir: Path):
@@ -217,21 +224,3 @@ class Tansu:
                 time.sleep(0.05)
         raise RuntimeError(f"tansu not listening within {READY_S}s; log {self.log_path}")
 
-    def pause(self) -> None:
-        """SIGSTOP: connections stay open but nothing answers — Kafka unreachable."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
