@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_store::{ChatStore, SqliteStore, StoreError};
-use persistence_sink::kafka::KafkaConfig;
 use persistence_sink::{PostgresConfig, PostgresStore, StreamedStore};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +13,7 @@ use crate::acl::Acl;
 use crate::auth::{AuthError, Authenticator};
 use crate::chat::Chat;
 use crate::cluster::Cluster;
-use crate::config::Config;
+use crate::config::{Config, KafkaSettings};
 use crate::id::IdGenerator;
 use crate::router::Router;
 
@@ -119,23 +118,15 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StoreError> {
         )?));
     };
     let postgres = PostgresStore::connect(url.parse::<PostgresConfig>()?).await?;
-    let Some(kafka) = &storage.kafka else {
+    let Some(KafkaSettings { kafka, max_pending }) = &storage.kafka else {
         tracing::info!("chat store: PostgreSQL");
         return Ok(Arc::new(postgres));
     };
     tracing::info!(brokers = %kafka.brokers, topic = %kafka.events_topic,
         "chat store: Kafka → sink → PostgreSQL");
-    let settings = KafkaConfig {
-        events_topic: kafka.events_topic.clone(),
-        dead_letter_topic: kafka.dead_letter_topic.clone(),
-        partitions: kafka.partitions,
-        replication: kafka.replication,
-        delivery_timeout: kafka.delivery_timeout,
-        ..KafkaConfig::new(kafka.brokers.clone())
-    };
     Ok(Arc::new(StreamedStore::start(
         postgres,
-        settings,
-        kafka.max_pending,
+        kafka.clone(),
+        *max_pending,
     )?))
 }

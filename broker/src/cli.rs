@@ -659,27 +659,30 @@ fn merge_layers(args: RunArgs, file: FileConfig) -> (Config, String) {
         storage: StorageConfig {
             postgres_url: args.postgres_url.or(file.postgres_url),
             kafka: args.kafka_brokers.or(file.kafka_brokers).map(|brokers| {
-                let k = KafkaSettings::new(brokers);
-                let events_topic = layer(args.kafka_topic, file.kafka_topic, k.events_topic);
+                let KafkaSettings {
+                    mut kafka,
+                    max_pending,
+                } = KafkaSettings::new(brokers);
+                if let Some(topic) = args.kafka_topic.or(file.kafka_topic) {
+                    kafka.dead_letter_topic = format!("{topic}.dlt");
+                    kafka.events_topic = topic;
+                }
+                kafka.partitions = layer(
+                    args.kafka_partitions,
+                    file.kafka_partitions,
+                    kafka.partitions,
+                );
+                kafka.replication = layer(
+                    args.kafka_replication,
+                    file.kafka_replication,
+                    kafka.replication,
+                );
+                if let Some(timeout) = args.kafka_timeout.or(file.kafka_timeout) {
+                    kafka.delivery_timeout = timeout.0;
+                }
                 KafkaSettings {
-                    dead_letter_topic: format!("{events_topic}.dlt"),
-                    events_topic,
-                    partitions: layer(args.kafka_partitions, file.kafka_partitions, k.partitions),
-                    replication: layer(
-                        args.kafka_replication,
-                        file.kafka_replication,
-                        k.replication,
-                    ),
-                    delivery_timeout: args
-                        .kafka_timeout
-                        .or(file.kafka_timeout)
-                        .map_or(k.delivery_timeout, |s| s.0),
-                    max_pending: layer(
-                        args.kafka_max_pending,
-                        file.kafka_max_pending,
-                        k.max_pending,
-                    ),
-                    ..k
+                    kafka,
+                    max_pending: layer(args.kafka_max_pending, file.kafka_max_pending, max_pending),
                 }
             }),
         },
@@ -710,7 +713,7 @@ fn validate(config: &Config, log_filter: &str) -> Result<(), ConfigError> {
                     .into(),
             });
         }
-        if kafka.partitions < 1 || kafka.replication < 1 || kafka.max_pending == 0 {
+        if kafka.kafka.partitions < 1 || kafka.kafka.replication < 1 || kafka.max_pending == 0 {
             return Err(ConfigError::Invalid {
                 key: "kafka_partitions",
                 reason: "kafka_partitions, kafka_replication and kafka_max_pending must be at \
@@ -873,7 +876,8 @@ mod tests {
             "2s",
         ]);
         assert_eq!(c.storage.postgres_url.as_deref(), Some("postgres://u@h/db"));
-        let kafka = c.storage.kafka.expect("kafka settings");
+        let settings = c.storage.kafka.expect("kafka settings");
+        let kafka = &settings.kafka;
         assert_eq!(kafka.brokers, "k:9092");
         assert_eq!(
             (
@@ -882,7 +886,7 @@ mod tests {
             ),
             ("t", "t.dlt")
         );
-        assert_eq!(kafka.max_pending, 7);
+        assert_eq!(settings.max_pending, 7);
         assert_eq!(kafka.delivery_timeout, Duration::from_secs(2));
         assert_eq!(kafka.partitions, 12);
         let err = run(&["--kafka-brokers", "k:9092"]).expect_err("kafka alone");

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use persistence_sink::kafka::KafkaConfig;
+
 /// Fully resolved settings. Built by `cli::load`, or `Config::default()` in tests.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -46,19 +48,11 @@ pub struct StorageConfig {
     pub kafka: Option<KafkaSettings>,
 }
 
+/// The streamed store's settings: where Kafka is and how its topics look (`KafkaConfig`, with
+/// its defaults and their reasons), plus the broker's own bound on unacknowledged messages.
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
-    /// `host:port[,host:port…]`.
-    pub brokers: String,
-    pub events_topic: String,
-    pub dead_letter_topic: String,
-    /// Partitions of the events topic when the broker creates it.
-    pub partitions: i32,
-    /// Replication factor when the broker creates the topics: 3 in production.
-    pub replication: i32,
-    /// How long a message waits for Kafka's acknowledgement before its sender is told it was
-    /// not stored. Kafka down for less than this costs latency, not messages.
-    pub delivery_timeout: Duration,
+    pub kafka: KafkaConfig,
     /// Messages accepted but not yet acknowledged by Kafka, at most. Past it new sends are
     /// refused at once (`UNAVAILABLE`) instead of queueing without bound while Kafka is down.
     pub max_pending: usize,
@@ -67,12 +61,7 @@ pub struct KafkaSettings {
 impl KafkaSettings {
     pub fn new(brokers: impl Into<String>) -> Self {
         Self {
-            brokers: brokers.into(),
-            events_topic: "stompbox.chat.events".into(),
-            dead_letter_topic: "stompbox.chat.events.dlt".into(),
-            partitions: 12,
-            replication: 1,
-            delivery_timeout: Duration::from_secs(30),
+            kafka: KafkaConfig::new(brokers),
             max_pending: 10_000,
         }
     }
