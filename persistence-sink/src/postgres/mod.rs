@@ -76,12 +76,16 @@ impl FromStr for PostgresConfig {
 }
 
 /// Runs `$body` (an async call using the transaction `$tx`) in one transaction and commits it,
-/// or rolls it back when `$body` fails.
+/// or rolls it back when `$body` fails. The second form says how to begin it (isolation,
+/// read-only) from the pooled client `$client`.
 macro_rules! in_transaction {
-    ($store:expr, $tx:ident => $body:expr) => {{
+    ($store:expr, $tx:ident => $body:expr) => {
+        in_transaction!($store, |client| client.build_transaction(), $tx => $body)
+    };
+    ($store:expr, |$client:ident| $begin:expr, $tx:ident => $body:expr) => {{
         let mut pooled = $store.pool.get().await.map_err(pool_error)?;
-        let client: &mut tokio_postgres::Client = &mut pooled;
-        let $tx = client.transaction().await.map_err(store_error)?;
+        let $client: &mut tokio_postgres::Client = &mut pooled;
+        let $tx = $begin.start().await.map_err(store_error)?;
         // Roll back explicitly on error: the connection goes back to the pool clean, and no
         // lock outlives the call waiting for a background ROLLBACK.
         match $body.await {
@@ -97,31 +101,18 @@ macro_rules! in_transaction {
     }};
 }
 
-/// Like `in_transaction!` for a multi-statement read: one read-only REPEATABLE READ snapshot.
+/// `in_transaction!` for a multi-statement read: one read-only REPEATABLE READ snapshot.
 macro_rules! in_snapshot {
-    ($store:expr, $tx:ident => $body:expr) => {{
-        let mut pooled = $store.pool.get().await.map_err(pool_error)?;
-        let client: &mut tokio_postgres::Client = &mut pooled;
-        let $tx = client
-            .build_transaction()
-            .read_only(true)
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .await
-            .map_err(store_error)?;
-        // Roll back explicitly on error: the connection goes back to the pool clean, and no
-        // lock outlives the call waiting for a background ROLLBACK.
-        match $body.await {
-            Ok(value) => {
-                $tx.commit().await.map_err(store_error)?;
-                Ok(value)
-            }
-            Err(e) => {
-                let _ = $tx.rollback().await;
-                Err(e)
-            }
-        }
-    }};
+    ($store:expr, $tx:ident => $body:expr) => {
+        in_transaction!(
+            $store,
+            |client| client
+                .build_transaction()
+                .read_only(true)
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead),
+            $tx => $body
+        )
+    };
 }
 
 /// One statement on a pooled connection.
