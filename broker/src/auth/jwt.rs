@@ -15,7 +15,8 @@ use std::path::Path;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
-use super::{AuthError, Principal};
+use super::error::AuthError;
+use super::principal::Principal;
 
 /// Allowed clock skew between the token issuer and the broker. Small, because a token that
 /// outlives its `exp` is a credential that should already be dead; 30 s covers NTP-synced

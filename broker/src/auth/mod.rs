@@ -12,57 +12,20 @@
 
 mod error;
 mod jwt;
+mod principal;
 mod users;
-
-use std::sync::Arc;
 
 pub use error::AuthError;
 pub use jwt::LEEWAY_SECS as JWT_LEEWAY_SECS;
+pub use principal::{MAX_NAME_CHARS, Principal};
 pub use users::hash_password;
 
 use crate::config::AuthConfig;
 use jwt::JwtVerifier;
 use users::UserStore;
 
-/// Longest principal name. Names are embedded in destinations and log lines; 128 is far
-/// beyond any real user name and keeps `/user/<name>/...` destinations short.
-pub const MAX_NAME_CHARS: usize = 128;
-
 /// The principal of a dev-mode connection that sends no `login`.
 pub const GUEST: &str = "guest";
-
-/// The authenticated user name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Principal(pub Arc<str>);
-
-impl Principal {
-    pub fn name(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<&str> for Principal {
-    type Error = AuthError;
-
-    /// Accepts a name that is safe inside a destination: 1 to [`MAX_NAME_CHARS`] characters,
-    /// no `/` (it would let `/user/a/b` impersonate a path under user `a`) and no control
-    /// characters (they would corrupt frames and logs).
-    fn try_from(name: &str) -> Result<Self, Self::Error> {
-        if name.is_empty() {
-            return Err(AuthError::InvalidName("empty"));
-        }
-        if name.chars().count() > MAX_NAME_CHARS {
-            return Err(AuthError::InvalidName("longer than 128 characters"));
-        }
-        if name.contains('/') {
-            return Err(AuthError::InvalidName("contains '/'"));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(AuthError::InvalidName("contains a control character"));
-        }
-        Ok(Self(name.into()))
-    }
-}
 
 /// Checks CONNECT credentials against the configured sources.
 ///

@@ -17,7 +17,8 @@ use std::path::Path;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier};
 
-use super::{AuthError, Principal};
+use super::error::AuthError;
+use super::principal::Principal;
 
 /// Loaded users file: principal name to parsed PHC hash.
 pub(crate) struct UserStore {

@@ -4,24 +4,16 @@
 //! buffer (cancel-safe, so it can sit in `select!`), write a batch of encoded frames, and close
 //! with a linger so an ERROR frame reaches the peer before the socket goes.
 
+mod outcome;
 pub mod tcp;
 pub mod ws;
+
+pub use outcome::ReadOutcome;
 
 use std::io;
 use std::time::Duration;
 
 use bytes::BytesMut;
-
-/// What one read produced.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ReadOutcome {
-    /// Bytes were appended to the buffer.
-    Data,
-    /// No STOMP bytes, but the peer is alive (WebSocket ping/pong).
-    Liveness,
-    /// The peer closed.
-    Eof,
-}
 
 #[derive(Debug)]
 pub enum Transport {

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::ReadOutcome;
+use super::outcome::ReadOutcome;
 
 /// Reads what the socket has. Readiness can be spurious, so an empty buffer is not grown
 /// before bytes are known to exist: they land on the stack first. A buffer already holding a

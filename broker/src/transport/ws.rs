@@ -12,7 +12,7 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
 
-use super::ReadOutcome;
+use super::outcome::ReadOutcome;
 
 #[derive(Debug)]
 pub struct WsTransport {
