@@ -5,7 +5,7 @@ Run from the workspace root (the current directory is the tree that is checked):
 
     python3 scripts/check-modules.py             # both checks; exit 1 if either fails
     python3 scripts/check-modules.py --report    # also print the module graph and longest files
-    python3 scripts/check-modules.py --all-crates  # layering of every library crate, not only the broker
+    python3 scripts/check-modules.py --all-crates  # every library crate, not only the broker
     python3 scripts/check-modules.py --selftest  # prove on a fake crate that cycles are found
 
 Check 1, no import cycles between a crate's modules (default: broker/src, crate `stompbox`),
@@ -34,7 +34,11 @@ depend on everything; a path to an item of `lib.rs` itself goes nowhere). `broke
 broker's wiring (it builds the router, chat, cluster and stores from the config), stays in the
 graph as a node but its OUTGOING edges are dropped: it may depend on everything, so it can never
 close a cycle, while the modules that depend on it (take `&Broker`) stay visible: `--report`
-lists them. Change the set with `--wiring PATH` (repeatable; `--wiring none` for none).
+lists them. (As a normal node it would turn every context it hands out into a cycle:
+session -> broker -> chat -> session once the chat implements the session's application trait.) Change the set with `--wiring PATH` (repeatable; `--wiring none` for none).
+`--wiring-only MODULE` (repeatable, off by default) also fails when a top-level module other
+than the wiring depends on MODULE (issue 11: "nothing but the wiring depends on `cluster/`").
+`--allow-parent-child` drops the file-level edges between a module and its ancestors.
 
 Check 2, no non-test source file over 600 lines: every `*.rs` under `<member>/src/` of every
 workspace member (from the root Cargo.toml), `src/bin/` included, excluding directories named
@@ -43,7 +47,9 @@ A file's count is its lines minus the lines of its `#[cfg(test)]` items (the tra
 `#[cfg(test)] mod tests { ... }` and test-only `use`s), so the count is the product code.
 
 Exit status: 0 when both checks pass, 1 when either fails, 2 on usage errors. Python 3.11
-standard library only.
+standard library only; the lexer is check_modules_lex.py and the self-test (`--selftest`, a
+fake crate with known cycles, so the check cannot pass by finding nothing) is
+check_modules_selftest.py, both beside this file.
 """
 
 from __future__ import annotations
@@ -51,158 +57,20 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import sys
-import tempfile
 import tomllib
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Beside this file (sys.path[0] when run as a script): blanking comments, literals, test code.
+from check_modules_lex import Parsed, blank, match_brace, parse_source
 
 MAX_LINES = 600
 DEFAULT_CRATES = ["broker/src"]
 ALL_CRATES = ["broker/src", "chat-store/src", "persistence-sink/src", "stomp-codec/src"]
 DEFAULT_WIRING = ["broker/src/broker.rs"]
 SKIPPED_DIRS = {"tests", "benches", "fuzz", "fuzz_targets", "target"}
-
-# ---------------------------------------------------------------------------------------------
-# Lexing: blank comments and literals, keep line breaks so offsets still map to lines.
-# ---------------------------------------------------------------------------------------------
-
-RAW_STRING = re.compile(r'(?:br|cr|r)(#*)"')
-CFG_TEST = re.compile(r"#\[\s*cfg\s*\(\s*test\s*\)\s*\]")
-ATTRIBUTE = re.compile(r"\s*#!?\[")
-IDENT_START = re.compile(r"[A-Za-z_]")
-
-
-def _blank(text: str) -> str:
-    return "".join(c if c == "\n" else " " for c in text)
-
-
-def strip_code(src: str) -> str:
-    """Return `src` with comments, string, byte-string and char literals replaced by spaces."""
-    out: list[str] = []
-    i, n = 0, len(src)
-    while i < n:
-        c = src[i]
-        if src.startswith("//", i):
-            j = src.find("\n", i)
-            j = n if j < 0 else j
-            out.append(_blank(src[i:j]))
-            i = j
-        elif src.startswith("/*", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if src.startswith("/*", j):
-                    depth, j = depth + 1, j + 2
-                elif src.startswith("*/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            out.append(_blank(src[i:j]))
-            i = j
-        elif c in "brc" and (i == 0 or not (src[i - 1].isalnum() or src[i - 1] == "_")) and (
-            m := RAW_STRING.match(src, i)
-        ):
-            end = src.find('"' + m.group(1), m.end())
-            j = n if end < 0 else end + 1 + len(m.group(1))
-            out.append(_blank(src[i:j]))
-            i = j
-        elif c == '"':
-            j = i + 1
-            while j < n and src[j] != '"':
-                j += 2 if src[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append('"' + _blank(src[i + 1 : j - 1]) + '"')
-            i = j
-        elif c == "'":
-            # A char literal ('a', '\n', '\u{1F600}') or a lifetime / label ('a, 'outer:).
-            if i + 1 < n and src[i + 1] == "\\":
-                j = i + 2
-                while j < n and src[j] != "'":
-                    j += 2 if src[j] == "\\" else 1
-                j = min(j + 1, n)
-                out.append(_blank(src[i:j]))
-                i = j
-            elif i + 2 < n and src[i + 2] == "'":
-                out.append("   ")
-                i += 3
-            else:
-                out.append(c)
-                i += 1
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
-
-
-def match_brace(code: str, open_at: int) -> int:
-    """Index just past the `}` matching the `{` at `open_at` (len(code) if unbalanced)."""
-    depth = 0
-    for j in range(open_at, len(code)):
-        if code[j] == "{":
-            depth += 1
-        elif code[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-    return len(code)
-
-
-def item_end(code: str, start: int) -> int:
-    """End of the item starting at `start`: after its top-level `;` or its `{...}` body."""
-    depth = 0
-    for j in range(start, len(code)):
-        ch = code[j]
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif depth == 0 and ch == ";":
-            return j + 1
-        elif depth == 0 and ch == "{":
-            return match_brace(code, j)
-    return len(code)
-
-
-@dataclass
-class Parsed:
-    code: str  # comments/literals blanked, #[cfg(test)] items blanked
-    test_lines: int  # lines taken by #[cfg(test)] items
-    test_mods: list[str]  # `#[cfg(test)] mod x;` declarations (test-only files)
-
-
-def parse_source(src: str) -> Parsed:
-    code = strip_code(src)
-    test_mods: list[str] = []
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    while m := CFG_TEST.search(code, pos):
-        j = m.end()
-        while a := ATTRIBUTE.match(code, j):  # further attributes on the same item
-            depth, k = 0, a.end() - 1
-            for k in range(a.end() - 1, len(code)):
-                depth += {"[": 1, "]": -1}.get(code[k], 0)
-                if depth == 0:
-                    break
-            j = k + 1
-        end = item_end(code, j)
-        if mm := re.match(r"\s*(?:pub(?:\s*\([^)]*\))?\s+)?mod\s+(\w+)\s*;", code[j:end]):
-            test_mods.append(mm.group(1))
-        spans.append((m.start(), end))
-        pos = end
-    test_lines = 0
-    chars = list(code)
-    for start, end in spans:
-        line_start = code.rfind("\n", 0, start) + 1
-        line_end = code.find("\n", end)
-        line_end = len(code) if line_end < 0 else line_end
-        test_lines += code.count("\n", line_start, line_end) + 1
-        for k in range(start, end):
-            if chars[k] != "\n":
-                chars[k] = " "
-    return Parsed("".join(chars), test_lines, test_mods)
-
 
 # ---------------------------------------------------------------------------------------------
 # Module graph
@@ -216,11 +84,14 @@ class Edge:
     where: list[str] = field(default_factory=list)  # "file:line" of every occurrence
 
 
+Graph = dict[Mod, dict[Mod, Edge]]  # module -> module it depends on -> where
+
+
 @dataclass
 class Crate:
     root: Path  # the src directory
     files: dict[Mod, Path]  # module path -> file
-    edges: dict[Mod, dict[Mod, Edge]]  # file-level edges
+    edges: Graph  # file-level edges
     wiring: set[Mod]
 
 
@@ -230,6 +101,13 @@ BARE_PATH = re.compile(r"(?<![\w$:.])([a-z_]\w*)\s*::\s*\w")
 INLINE_MOD = re.compile(r"(?<![\w$])mod\s+(\w+)\s*\{")
 PUB_IN = re.compile(r"pub\s*\(\s*in\s+[^)]*\)")
 USE_TOKEN = re.compile(r"::|[{},*]|r#\w+|\w+")
+
+
+def rust_files(src: Path) -> list[Path]:
+    """The .rs files under `src`, outside test, bench and fuzz directories."""
+    return sorted(
+        p for p in src.rglob("*.rs") if not SKIPPED_DIRS & set(p.relative_to(src).parts[:-1])
+    )
 
 
 def module_of(root: Path, path: Path) -> Mod | None:
@@ -243,7 +121,17 @@ def module_of(root: Path, path: Path) -> Mod | None:
     return tuple(parts)
 
 
-def children_dir(root: Path, path: Path) -> Path:
+def test_only_files(parsed: dict[Path, Parsed]) -> set[Path]:
+    """Files declared `#[cfg(test)] mod x;` by their parent, and everything under them."""
+    out: set[Path] = set()
+    for p, info in parsed.items():
+        for mod_name in info.test_mods:
+            d = children_dir(p) / mod_name
+            out.update({d.with_suffix(".rs"), d / "mod.rs"}, d.rglob("*.rs") if d.is_dir() else [])
+    return out
+
+
+def children_dir(path: Path) -> Path:
     """The directory holding the files of the modules that `path` declares."""
     if path.name in ("mod.rs", "lib.rs", "main.rs"):
         return path.parent
@@ -331,14 +219,9 @@ def module_at(code: str, file_mod: Mod, inline: list[tuple[int, int, str]], pos:
 
 
 def load_crate(root: Path, wiring: list[Path]) -> Crate:
-    paths = sorted(p for p in root.rglob("*.rs") if not SKIPPED_DIRS & set(p.relative_to(root).parts[:-1]))
+    paths = rust_files(root)
     parsed = {p: parse_source(p.read_text(encoding="utf-8")) for p in paths}
-    test_files: set[Path] = set()
-    for p, info in parsed.items():
-        for name in info.test_mods:
-            d = children_dir(root, p)
-            test_files.update({d / f"{name}.rs", d / name / "mod.rs"})
-            test_files.update((d / name).rglob("*.rs") if (d / name).is_dir() else [])
+    test_files = test_only_files(parsed)
     files: dict[Mod, Path] = {}
     for p in paths:
         mod = module_of(root, p)
@@ -350,7 +233,7 @@ def load_crate(root: Path, wiring: list[Path]) -> Crate:
     for mod, p in files.items():
         if mod == ():
             continue  # lib.rs: the crate root is wiring, outside the graph
-        code = PUB_IN.sub(lambda m: _blank(m.group(0)), parsed[p].code)
+        code = PUB_IN.sub(lambda m: blank(m.group(0)), parsed[p].code)
         inline: list[tuple[int, int, str]] = []
         for m in INLINE_MOD.finditer(code):
             inline.append((m.end() - 1, match_brace(code, m.end() - 1), m.group(1)))
@@ -381,7 +264,8 @@ def load_crate(root: Path, wiring: list[Path]) -> Crate:
         code = "".join(chars)
         for m in INLINE_PATH.finditer(code):
             segs = re.split(r"\s*::\s*", m.group(0))
-            add(module_at(code, mod, inline, m.start()), resolve(crate, module_at(code, mod, inline, m.start()), segs), m.start())
+            current = module_at(code, mod, inline, m.start())
+            add(current, resolve(crate, current, segs), m.start())
         for m in BARE_PATH.finditer(code):
             current = module_at(code, mod, inline, m.start())
             if (*current, m.group(1)) in files:
@@ -389,8 +273,8 @@ def load_crate(root: Path, wiring: list[Path]) -> Crate:
     return crate
 
 
-def top_level(crate: Crate) -> dict[Mod, dict[Mod, Edge]]:
-    graph: dict[Mod, dict[Mod, Edge]] = defaultdict(dict)
+def top_level(crate: Crate) -> Graph:
+    graph: Graph = defaultdict(dict)
     for src, dsts in crate.edges.items():
         for dst, edge in dsts.items():
             a, b = src[:1], dst[:1]
@@ -399,11 +283,11 @@ def top_level(crate: Crate) -> dict[Mod, dict[Mod, Edge]]:
     return graph
 
 
-def without_wiring(graph: dict[Mod, dict[Mod, Edge]], wiring: set[Mod]) -> dict[Mod, dict[Mod, Edge]]:
+def without_wiring(graph: Graph, wiring: set[Mod]) -> Graph:
     return {src: dsts for src, dsts in graph.items() if src not in wiring}
 
 
-def sccs(nodes: set[Mod], graph: dict[Mod, dict[Mod, Edge]]) -> list[list[Mod]]:
+def sccs(nodes: set[Mod], graph: Graph) -> list[list[Mod]]:
     """Tarjan's strongly connected components (iterative), components of 2+ nodes only."""
     index: dict[Mod, int] = {}
     low: dict[Mod, int] = {}
@@ -451,7 +335,7 @@ def sccs(nodes: set[Mod], graph: dict[Mod, dict[Mod, Edge]]) -> list[list[Mod]]:
     return sorted(out)
 
 
-def shortest_cycle(comp: list[Mod], graph: dict[Mod, dict[Mod, Edge]]) -> list[Mod]:
+def shortest_cycle(comp: list[Mod], graph: Graph) -> list[Mod]:
     members = set(comp)
     best: list[Mod] = []
     for start in comp:
@@ -478,9 +362,7 @@ def shortest_cycle(comp: list[Mod], graph: dict[Mod, dict[Mod, Edge]]) -> list[M
     return best
 
 
-def name(mod: Mod, crate: Crate | None = None, file_level: bool = False) -> str:
-    if file_level and crate is not None:
-        return crate.files[mod].relative_to(crate.root).as_posix()
+def name(mod: Mod) -> str:
     return "::".join(mod) or "crate"
 
 
@@ -496,46 +378,76 @@ def lineal(a: Mod, b: Mod) -> bool:
     return a[: len(b)] == b or b[: len(a)] == a
 
 
-def check_layering(crate: Crate, report: bool, verbose: bool, out, allow_parent_child: bool = False) -> list[str]:
-    """Prints the cycles (and with `report` the graph); returns one line per cycle found."""
+@dataclass
+class Options:
+    report: bool = False  # print the graph and the longest files even when passing
+    verbose: bool = False  # every file:line of an edge, not the first one
+    allow_parent_child: bool = False  # file level: ignore edges between ancestors and descendants
+    wiring_only: tuple[str, ...] = ()  # top-level modules nothing but the wiring may depend on
+
+
+def print_cycle(comp: list[Mod], graph: Graph, verbose: bool, out) -> str:
+    cycle = shortest_cycle(comp, graph)
+    arrow = " -> ".join(name(m) for m in cycle)
+    print(f"    CYCLE among {{{', '.join(name(m) for m in comp)}}}", file=out)
+    print(f"      shortest: {arrow}", file=out)
+    for a, b in zip(cycle, cycle[1:]):
+        print(f"        {name(a)} -> {name(b)}: {where(graph[a][b], verbose)}", file=out)
+    inner = [(a, b) for a in comp for b in sorted(graph.get(a, {})) if b in comp]
+    if len(inner) > len(cycle) - 1:
+        print("      every edge inside the component (cut enough of them to break it):", file=out)
+        for a, b in inner:
+            print(f"        {name(a)} -> {name(b)}: {where(graph[a][b], verbose)}", file=out)
+    return arrow
+
+
+def check_layering(crate: Crate, opts: Options, out) -> list[str]:
+    """Prints the cycles (and with `report` the graph); returns one line per problem found."""
     failures: list[str] = []
+    label_root = Path(os.path.relpath(crate.root)).as_posix()
+    top = top_level(crate)
     file_graph = without_wiring(crate.edges, crate.wiring)
-    if allow_parent_child:
-        file_graph = {a: {b: e for b, e in d.items() if not lineal(a, b)} for a, d in file_graph.items()}
+    if opts.allow_parent_child:
+        file_graph = {
+            a: {b: e for b, e in d.items() if not lineal(a, b)} for a, d in file_graph.items()
+        }
+    top_nodes = {m[:1] for m in crate.files if m}
     levels = [
-        ("top-level modules", without_wiring(top_level(crate), crate.wiring), {m[:1] for m in crate.files if m}, False),
-        ("files", file_graph, {m for m in crate.files if m}, True),
+        ("top-level modules", without_wiring(top, crate.wiring), top_nodes),
+        ("files", file_graph, {m for m in crate.files if m}),
     ]
-    for label, graph, nodes, file_level in levels:
+    for label, graph, nodes in levels:
         comps = sccs(nodes, graph)
         n_edges = sum(len(d) for d in graph.values())
         status = "ok" if not comps else f"{len(comps)} cycle(s)"
         print(f"  {label}: {len(nodes)} modules, {n_edges} edges: {status}", file=out)
         for comp in comps:
-            cycle = shortest_cycle(comp, graph)
-            arrow = " -> ".join(name(m) for m in cycle)
-            failures.append(f"{Path(os.path.relpath(crate.root)).as_posix()} {label}: {arrow}")
-            print(f"    CYCLE among {{{', '.join(name(m) for m in comp)}}}", file=out)
-            print(f"      shortest: {arrow}", file=out)
-            for a, b in zip(cycle, cycle[1:]):
-                print(f"        {name(a)} -> {name(b)}: {where(graph[a][b], verbose)}", file=out)
-            inner = [(a, b) for a in comp for b in sorted(graph.get(a, {})) if b in comp]
-            if len(inner) > len(cycle) - 1:
-                print("      every edge inside the component (cut enough of them to break it):", file=out)
-                for a, b in inner:
-                    print(f"        {name(a)} -> {name(b)}: {where(graph[a][b], verbose)}", file=out)
-        if report and label == "top-level modules":
-            for src in sorted(nodes):
-                dsts = sorted(graph.get(src, {}))
-                wired = " (wiring: outgoing edges not checked)" if src in {w[:1] for w in crate.wiring} else ""
-                print(f"    {name(src)} -> {', '.join(name(d) for d in dsts) or '(nothing)'}{wired}", file=out)
-            users = sorted(
-                {src for src, dsts in crate.edges.items() for d in dsts if d in crate.wiring and src not in crate.wiring}
+            failures.append(f"{label_root} {label}: {print_cycle(comp, graph, opts.verbose, out)}")
+    wiring_top = {w[:1] for w in crate.wiring}
+    for only in opts.wiring_only:
+        users = [src for src in sorted(top) if (only,) in top[src] and src not in wiring_top]
+        status = "ok" if not users else f"{len(users)} other module(s) depend on it"
+        print(f"  only the wiring depends on `{only}`: {status}", file=out)
+        for src in users:
+            print(f"    {name(src)} -> {only}: {where(top[src][(only,)], opts.verbose)}", file=out)
+            failures.append(
+                f"{label_root}: {name(src)} depends on `{only}`, which only the wiring may use"
             )
-            if crate.wiring:
-                wiring_names = ", ".join(name(w) for w in sorted(crate.wiring))
-                print(f"    modules that depend on the wiring ({wiring_names}): "
-                      f"{', '.join(name(u) for u in users) or '(none)'}", file=out)
+    if opts.report:
+        print("  top-level graph:", file=out)
+        graph = levels[0][1]
+        for src in sorted(top_nodes):
+            dsts = ", ".join(name(d) for d in sorted(graph.get(src, {}))) or "(nothing)"
+            wired = " (wiring: outgoing edges not checked)" if src in wiring_top else ""
+            print(f"    {name(src)} -> {dsts}{wired}", file=out)
+        if crate.wiring:
+            users = {
+                s for s, dsts in crate.edges.items()
+                for d in dsts if d in crate.wiring and s not in crate.wiring
+            }
+            wiring = ", ".join(name(w) for w in sorted(crate.wiring))
+            users_list = ", ".join(name(u) for u in sorted(users)) or "(none)"
+            print(f"    modules that depend on the wiring ({wiring}): {users_list}", file=out)
     return failures
 
 
@@ -558,14 +470,9 @@ def source_sizes(root: Path) -> list[tuple[int, str]]:
         src = member / "src"
         if not src.is_dir():
             continue
-        paths = sorted(p for p in src.rglob("*.rs") if not SKIPPED_DIRS & set(p.relative_to(src).parts[:-1]))
+        paths = rust_files(src)
         parsed = {p: parse_source(p.read_text(encoding="utf-8")) for p in paths}
-        test_files: set[Path] = set()
-        for p, info in parsed.items():
-            for mod_name in info.test_mods:
-                d = children_dir(src, p)
-                test_files.update({d / f"{mod_name}.rs", d / mod_name / "mod.rs"})
-                test_files.update((d / mod_name).rglob("*.rs") if (d / mod_name).is_dir() else [])
+        test_files = test_only_files(parsed)
         for p, info in parsed.items():
             if p in test_files:
                 continue
@@ -578,7 +485,8 @@ def source_sizes(root: Path) -> list[tuple[int, str]]:
 def check_sizes(root: Path, report: bool, out) -> list[str]:
     sizes = source_sizes(root)
     over = [(n, p) for n, p in sizes if n > MAX_LINES]
-    print(f"  {len(sizes)} non-test source files; over {MAX_LINES} lines: {len(over) or 'none'}", file=out)
+    summary = f"over {MAX_LINES} lines: {len(over) or 'none'}"
+    print(f"  {len(sizes)} non-test source files; {summary}", file=out)
     for n, p in over:
         print(f"    TOO LONG {n:5d} {p}", file=out)
     if report or over:
@@ -593,8 +501,7 @@ def check_sizes(root: Path, report: bool, out) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def run(root: Path, crates: list[str], wiring: list[str], report: bool, verbose: bool, out,
-        allow_parent_child: bool = False) -> int:
+def run(root: Path, crates: list[str], wiring: list[str], opts: Options, out) -> int:
     failures: list[str] = []
     for crate_dir in crates:
         src = root / crate_dir
@@ -603,9 +510,9 @@ def run(root: Path, crates: list[str], wiring: list[str], report: bool, verbose:
             return 2
         print(f"module layering: {crate_dir}", file=out)
         crate = load_crate(src, [root / w for w in wiring if w != "none"])
-        failures += check_layering(crate, report, verbose, out, allow_parent_child)
+        failures += check_layering(crate, opts, out)
     print("file size:", file=out)
-    failures += check_sizes(root, report, out)
+    failures += check_sizes(root, opts.report, out)
     if failures:
         print(f"\ncheck-modules: FAILED ({len(failures)} problem(s)):", file=out)
         for f in failures:
@@ -615,105 +522,32 @@ def run(root: Path, crates: list[str], wiring: list[str], report: bool, verbose:
     return 0
 
 
-SELFTEST_FILES = {
-    "Cargo.toml": '[workspace]\nmembers = ["fake"]\n',
-    "fake/Cargo.toml": '[package]\nname = "fake"\n',
-    "fake/src/lib.rs": "pub mod a;\npub mod b;\npub mod c;\npub mod d;\npub mod e;\npub mod wiring;\n"
-    "use crate::a::A;\n",
-    # a -> b through a grouped, multi-line use
-    "fake/src/a.rs": "use crate::{\n    b::{\n        B,\n    },\n};\npub struct A;\n",
-    # b -> c through an inline path; a comment and a string naming d must not count
-    "fake/src/b.rs": 'pub struct B;\n// crate::d::D\nconst S: &str = "crate::d::D";\n'
-    "/* crate::d::D */\nfn f() { crate::c::run(); let _ = '\\''; }\n",
-    # c -> a through super:: from a directory module: closes the cycle a -> b -> c -> a
-    "fake/src/c/mod.rs": "mod inner;\npub use inner::Inner;\npub fn run() { let _ = super::a::A; }\n",
-    # a child using its parent, with the parent only re-exporting it: no cycle
-    "fake/src/c/inner.rs": "use super::run;\npub struct Inner;\n",
-    # d <-> e only in test code: no cycle; d -> e in product code
-    "fake/src/d.rs": "use crate::e::E;\npub struct D;\n#[cfg(test)]\nmod tests {\n    use crate::e::E;\n}\n",
-    "fake/src/e.rs": "pub struct E;\n#[cfg(test)]\nuse crate::d::D;\n#[cfg(test)]\nmod tests;\n"
-    + "\n" * 590
-    + "#[cfg(test)]\nmod more {\n" + "    // test\n" * 100 + "}\n",
-    "fake/src/e/tests.rs": "use crate::d::D;\n" + "\n" * 700,
-    # the wiring may depend on everything: wiring -> a is not checked, a -> wiring is an edge
-    "fake/src/wiring.rs": "use crate::{a, b, c, d, e};\n",
-    # parent <-> child through a private use in the parent: a cycle at the file level only
-    "fake/src/p/mod.rs": "mod q;\nuse q::Q;\npub struct P;\n",
-    "fake/src/p/q.rs": "pub struct Q(super::P);\n",
-    # over the limit
-    "fake/src/big.rs": "fn x() {}\n" * 601,
-}
-
-
-def selftest() -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="check-modules-"))
-    try:
-        for rel, text in SELFTEST_FILES.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        lib = tmp / "fake/src/lib.rs"
-        lib.write_text(lib.read_text() + "pub mod p;\nmod big;\n")
-        crate = load_crate(tmp / "fake/src", [tmp / "fake/src/wiring.rs"])
-        problems: list[str] = []
-
-        def expect(ok: bool, what: str) -> None:
-            if not ok:
-                problems.append(what)
-
-        edges = {(name(a), name(b)) for a, dsts in crate.edges.items() for b in dsts}
-        expect(("a", "b") in edges, "grouped multi-line use a -> b")
-        expect(("b", "c") in edges, "inline path b -> c")
-        expect(("c", "a") in edges, "super:: path c -> a")
-        expect(("b", "d") not in edges, "comment/string must not make b -> d")
-        expect(("c", "c::inner") not in edges, "pub use of a child is not an edge")
-        expect(("c::inner", "c") in edges, "child -> parent via super::")
-        expect(("e", "d") not in edges, "#[cfg(test)] use must not count")
-        expect(("d", "e") in edges, "product use d -> e")
-        expect(("p", "p::q") in edges and ("p::q", "p") in edges, "parent <-> child edges")
-        expect(("wiring", "a") in edges, "wiring edges are recorded")
-        expect(not any(m[:1] == ("e",) and len(m) > 1 for m in crate.files), "test-only file excluded")
-        top = sccs({m[:1] for m in crate.files if m}, without_wiring(top_level(crate), crate.wiring))
-        expect([[("a",), ("b",), ("c",)]] == top, f"top-level cycle a-b-c only, got {top}")
-        files = sccs({m for m in crate.files if m}, without_wiring(crate.edges, crate.wiring))
-        expect([("p",), ("p", "q")] in files, f"file cycle p <-> p::q, got {files}")
-        expect([("a",), ("b",), ("c",)] in files, f"file cycle a-b-c, got {files}")
-        expect(len(files) == 2, f"exactly two file-level cycles, got {files}")
-        sizes = dict((p, n) for n, p in source_sizes(tmp))
-        expect(sizes.get("fake/src/big.rs") == 601, f"big.rs counted 601, got {sizes.get('fake/src/big.rs')}")
-        expect(sizes.get("fake/src/e.rs", 999) <= 600, f"e.rs without test items <= 600, got {sizes.get('fake/src/e.rs')}")
-        expect("fake/src/e/tests.rs" not in sizes, "test-only file not counted")
-        null = open(os.devnull, "w")
-        expect(run(tmp, ["fake/src"], ["fake/src/wiring.rs"], False, False, null) == 1, "run() fails on the fake crate")
-        if problems:
-            print("check-modules selftest FAILED:")
-            for p in problems:
-                print(f"  {p}")
-            return 1
-        print("check-modules selftest: ok (cycles, parent/child, wiring, test code, sizes)")
-        return 0
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--report", action="store_true", help="print the module graph and the ten longest files")
+    ap.add_argument("--report", action="store_true",
+                    help="print the module graph and the ten longest files")
     ap.add_argument("--verbose", action="store_true", help="print every file:line of each edge")
     ap.add_argument("--crate", dest="crates", action="append", metavar="DIR",
-                    help=f"src directory whose modules are checked (repeatable; default {DEFAULT_CRATES})")
+                    help=f"src directory whose modules are checked "
+                         f"(repeatable; default {DEFAULT_CRATES})")
     ap.add_argument("--all-crates", action="store_true", help=f"check {ALL_CRATES}")
     ap.add_argument("--wiring", action="append", metavar="PATH",
-                    help=f"file whose outgoing edges are not checked (default {DEFAULT_WIRING}; 'none')")
+                    help=f"file whose outgoing edges are not checked "
+                         f"(default {DEFAULT_WIRING}; 'none')")
     ap.add_argument("--allow-parent-child", action="store_true",
-                    help="file level: ignore edges between a module and its own ancestors/descendants")
+                    help="file level: ignore edges between a module and its ancestors")
+    ap.add_argument("--wiring-only", action="append", default=[], metavar="MODULE",
+                    help="fail if a top-level module other than the wiring depends on MODULE "
+                         "(repeatable; e.g. cluster)")
     ap.add_argument("--selftest", action="store_true", help="check the checker on a fake crate")
     args = ap.parse_args()
     if args.selftest:
-        return selftest()
+        from check_modules_selftest import selftest  # beside this file, like check_modules_lex
+
+        return selftest(sys.modules[__name__])
     crates = ALL_CRATES if args.all_crates else (args.crates or DEFAULT_CRATES)
-    return run(Path.cwd(), crates, args.wiring or DEFAULT_WIRING, args.report, args.verbose, sys.stdout,
-               args.allow_parent_child)
+    opts = Options(args.report, args.verbose, args.allow_parent_child, tuple(args.wiring_only))
+    return run(Path.cwd(), crates, args.wiring or DEFAULT_WIRING, opts, sys.stdout)
 
 
 if __name__ == "__main__":
