@@ -10,10 +10,28 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::auth;
+use crate::auth::{self, AuthError};
 use crate::config::{Config, Settings};
 
 pub use crate::config::{ConfigError, DEFAULT_LOG_FILTER};
+
+/// Why the process cannot do what the command line asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad command line (also `--help`/`--version` from [`load_from`]; `clap::Error::exit`
+    /// prints those correctly).
+    #[error(transparent)]
+    Args(#[from] clap::Error),
+    /// The settings were refused (a file that does not parse, a value out of range, ...).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot read password from stdin: {0}")]
+    Stdin(#[source] std::io::Error),
+    #[error("empty password: pass it on stdin or with --password")]
+    EmptyPassword,
+    #[error(transparent)]
+    Hash(#[from] AuthError),
+}
 
 /// What the process was asked to do.
 #[derive(Debug)]
@@ -84,15 +102,15 @@ struct RunArgs {
 /// Parses the process's arguments and environment and loads the config.
 ///
 /// Like any clap program this prints help, version or usage errors itself and exits the
-/// process; every other problem comes back as a [`ConfigError`]. `hash-password` reads stdin.
-pub fn load() -> Result<Command, ConfigError> {
+/// process; every other problem comes back as a [`CliError`]. `hash-password` reads stdin.
+pub fn load() -> Result<Command, CliError> {
     resolve(Cli::parse())
 }
 
 /// [`load`] for an explicit argument list (the first item is the program name). The
 /// environment is still read; clap errors, including `--help`, come back as
-/// [`ConfigError::Args`].
-pub fn load_from<I, T>(args: I) -> Result<Command, ConfigError>
+/// [`CliError::Args`].
+pub fn load_from<I, T>(args: I) -> Result<Command, CliError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -100,7 +118,7 @@ where
     parse(args, true)
 }
 
-fn parse<I, T>(args: I, read_env: bool) -> Result<Command, ConfigError>
+fn parse<I, T>(args: I, read_env: bool) -> Result<Command, CliError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -113,7 +131,7 @@ where
     resolve(Cli::from_arg_matches(&matches)?)
 }
 
-fn resolve(cli: Cli) -> Result<Command, ConfigError> {
+fn resolve(cli: Cli) -> Result<Command, CliError> {
     match cli.command {
         Some(Sub::HashPassword(args)) => {
             let password = match args.password {
@@ -121,7 +139,7 @@ fn resolve(cli: Cli) -> Result<Command, ConfigError> {
                 None => read_password_line(std::io::stdin().lock())?,
             };
             if password.is_empty() {
-                return Err(ConfigError::EmptyPassword);
+                return Err(CliError::EmptyPassword);
             }
             Ok(Command::HashPassword(auth::hash_password(&password)?))
         }
@@ -134,9 +152,9 @@ fn resolve(cli: Cli) -> Result<Command, ConfigError> {
 
 /// The first line of `input`, without its line ending; other whitespace is kept because it
 /// may be part of the password.
-fn read_password_line(mut input: impl BufRead) -> Result<String, ConfigError> {
+fn read_password_line(mut input: impl BufRead) -> Result<String, CliError> {
     let mut line = String::new();
-    input.read_line(&mut line).map_err(ConfigError::Stdin)?;
+    input.read_line(&mut line).map_err(CliError::Stdin)?;
     let trimmed = line.strip_suffix('\n').unwrap_or(&line);
     let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
     Ok(trimmed.to_owned())

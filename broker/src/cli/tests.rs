@@ -30,7 +30,7 @@ impl Drop for TempDir {
 
 /// Parses `args` (after the program name) ignoring the environment, so a developer's
 /// `STOMPBOX_*` variables cannot change the outcome.
-fn run(args: &[&str]) -> Result<(Config, String), ConfigError> {
+fn run(args: &[&str]) -> Result<(Config, String), CliError> {
     let argv = std::iter::once("stompbox").chain(args.iter().copied());
     match parse(argv, false)? {
         Command::Run { config, log_filter } => Ok((config, log_filter)),
@@ -322,7 +322,10 @@ fn redis_url_enables_cluster_mode_and_a_missing_node_id_is_claimed() {
     );
     assert!(matches!(
         run(&["--node-id", "1024"]),
-        Err(ConfigError::Invalid { key: "node_id", .. })
+        Err(CliError::Config(ConfigError::Invalid {
+            key: "node_id",
+            ..
+        }))
     ));
 }
 
@@ -463,7 +466,10 @@ fn public_listener_without_auth_is_refused_with_advice() {
         ["--stomp-listen", "192.0.2.1:61613"],
     ] {
         let err = run(&args).expect_err("refused");
-        assert!(matches!(err, ConfigError::Unauthenticated { .. }), "{err}");
+        assert!(
+            matches!(err, CliError::Config(ConfigError::Unauthenticated { .. })),
+            "{err}"
+        );
         let message = err.to_string();
         for advice in [
             "--users-file",
@@ -527,7 +533,10 @@ fn bad_files_are_reported_with_their_path() {
     let dir = TempDir::new("bad-files");
     let typo = dir.file("typo.toml", "max_bdoy = 5\n");
     let err = run(&["--config", typo.to_str().expect("utf-8")]).expect_err("typo");
-    assert!(matches!(err, ConfigError::ParseFile { .. }), "{err}");
+    assert!(
+        matches!(err, CliError::Config(ConfigError::ParseFile { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("max_bdoy"), "{err}");
 
     let wrong_type = dir.file("type.toml", "node_id = \"seven\"\n");
@@ -535,48 +544,51 @@ fn bad_files_are_reported_with_their_path() {
 
     let missing = dir.0.join("missing.toml");
     let err = run(&["--config", missing.to_str().expect("utf-8")]).expect_err("missing");
-    assert!(matches!(err, ConfigError::ReadFile { .. }), "{err}");
+    assert!(
+        matches!(err, CliError::Config(ConfigError::ReadFile { .. })),
+        "{err}"
+    );
 }
 
 #[test]
 fn bad_values_are_refused() {
     assert!(matches!(
         run(&["--heartbeat-grace", "0.5"]),
-        Err(ConfigError::Invalid {
+        Err(CliError::Config(ConfigError::Invalid {
             key: "heartbeat_grace",
             ..
-        })
+        }))
     ));
     assert!(run(&["--heartbeat-grace", "NaN"]).is_err());
     assert!(matches!(
         run(&["--max-body", "0"]),
-        Err(ConfigError::Invalid {
+        Err(CliError::Config(ConfigError::Invalid {
             key: "max_body",
             ..
-        })
+        }))
     ));
     assert!(matches!(
         run(&["--connect-timeout", "0"]),
-        Err(ConfigError::Invalid {
+        Err(CliError::Config(ConfigError::Invalid {
             key: "connect_timeout",
             ..
-        })
+        }))
     ));
     assert!(matches!(
         run(&["--log", "stompbox=loud"]),
-        Err(ConfigError::Invalid { key: "log", .. })
+        Err(CliError::Config(ConfigError::Invalid { key: "log", .. }))
     ));
     assert!(matches!(
         run(&["--slow-consumer", "ignore"]),
-        Err(ConfigError::Args(_))
+        Err(CliError::Args(_))
     ));
     assert!(matches!(
         run(&["--node-id", "70000"]),
-        Err(ConfigError::Args(_))
+        Err(CliError::Args(_))
     ));
     assert!(matches!(
         run(&["--stomp-listen", "localhost:61613"]),
-        Err(ConfigError::Args(_))
+        Err(CliError::Args(_))
     ));
 }
 
@@ -609,6 +621,6 @@ fn password_line_keeps_all_but_the_line_ending() {
     assert_eq!(read(""), "");
     assert!(matches!(
         parse(["stompbox", "hash-password", "--password", ""], false),
-        Err(ConfigError::EmptyPassword)
+        Err(CliError::EmptyPassword)
     ));
 }

@@ -1,16 +1,10 @@
-//! Why the configuration could not be loaded. Each message names the flag or key at fault.
+//! Why the configuration was refused. Each message names the flag or key at fault.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::auth::AuthError;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Bad command line (also `--help`/`--version` from `cli::load_from`; `clap::Error::exit`
-    /// prints those correctly).
-    #[error(transparent)]
-    Args(#[from] clap::Error),
     #[error("cannot read config file {path}: {source}")]
     ReadFile {
         path: PathBuf,
@@ -35,10 +29,4 @@ pub enum ConfigError {
         listener: &'static str,
         addr: SocketAddr,
     },
-    #[error("cannot read password from stdin: {0}")]
-    Stdin(#[source] std::io::Error),
-    #[error("empty password: pass it on stdin or with --password")]
-    EmptyPassword,
-    #[error(transparent)]
-    Hash(#[from] AuthError),
 }

@@ -4,12 +4,12 @@
 
 use std::net::SocketAddr;
 
+use super::auth::AuthConfig;
 use super::error::ConfigError;
 use super::setting::settings;
-use super::{AuthConfig, Config};
 
 settings! {
-    /// Where the broker listens. Resolved into [`Config`]'s top-level fields.
+    /// Where the broker listens. Resolved into `Config`'s top-level fields.
     pub struct ListenSettings, layer ListenLayer, heading Some("Listeners");
 
     /// STOMP over TCP. Loopback by default: beyond loopback needs authentication.
@@ -26,14 +26,17 @@ settings! {
 
 /// Refuses a listener other hosts can reach when no authentication is configured (dev mode
 /// believes any `login`), unless `allow_anonymous` says it is on purpose.
-pub(super) fn check_reachable(config: &Config) -> Result<(), ConfigError> {
-    let auth: &AuthConfig = &config.auth;
+pub(super) fn check_reachable(
+    auth: &AuthConfig,
+    stomp_listen: SocketAddr,
+    http_listen: SocketAddr,
+) -> Result<(), ConfigError> {
     if auth.is_configured() || auth.allow_anonymous {
         return Ok(());
     }
     for (listener, addr) in [
-        ("--stomp-listen", config.stomp_listen),
-        ("--http-listen", config.http_listen),
+        ("--stomp-listen", stomp_listen),
+        ("--http-listen", http_listen),
     ] {
         if !addr.ip().to_canonical().is_loopback() {
             return Err(ConfigError::Unauthenticated { listener, addr });

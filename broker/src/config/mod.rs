@@ -247,7 +247,7 @@ impl Config {
 
     /// Rejects settings that would make the broker unsafe or useless, saying what to change.
     fn validate(&self, log_filter: &str) -> Result<(), ConfigError> {
-        listen::check_reachable(self)?;
+        listen::check_reachable(&self.auth, self.stomp_listen, self.http_listen)?;
         self.storage.validate()?;
         self.heartbeat.validate()?;
         node::check_node_id(self.node_id)?;

@@ -11,8 +11,8 @@ use super::setting::settings;
 pub const DEFAULT_LOG_FILTER: &str = "info";
 
 settings! {
-    /// The node's settings as written; resolved into [`Config`](super::Config)'s top-level
-    /// fields and its [`ClusterConfig`].
+    /// The node's settings as written; resolved into `Config`'s top-level fields and its
+    /// [`ClusterConfig`].
     pub struct NodeSettings, layer NodeLayer, heading None;
 
     /// Directory of the embedded store.
