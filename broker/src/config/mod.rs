@@ -112,6 +112,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// Every setting's key, section by section.
+    #[cfg(test)]
     pub(crate) fn keys() -> impl Iterator<Item = &'static str> {
         [
             listen::ListenLayer::KEYS,
@@ -127,15 +128,16 @@ impl Settings {
         .copied()
     }
 
-    fn aliases() -> impl Iterator<Item = &'static str> {
+    /// Every key the config file accepts for a setting (keys and their aliases).
+    fn file_keys() -> impl Iterator<Item = &'static str> {
         [
-            listen::ListenLayer::ALIASES,
-            auth::AuthLayer::ALIASES,
-            limits::LimitsLayer::ALIASES,
-            heartbeat::HeartbeatLayer::ALIASES,
-            node::NodeLayer::ALIASES,
-            chat::ChatLayer::ALIASES,
-            storage::StorageLayer::ALIASES,
+            listen::ListenLayer::FILE_KEYS,
+            auth::AuthLayer::FILE_KEYS,
+            limits::LimitsLayer::FILE_KEYS,
+            heartbeat::HeartbeatLayer::FILE_KEYS,
+            node::NodeLayer::FILE_KEYS,
+            chat::ChatLayer::FILE_KEYS,
+            storage::StorageLayer::FILE_KEYS,
         ]
         .into_iter()
         .flatten()
@@ -268,12 +270,8 @@ pub(crate) struct FileLayer {
 const ACL_KEY: &str = "acl";
 
 /// Every key the file accepts, for "unknown field …, expected one of …".
-static FILE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    Settings::keys()
-        .chain(Settings::aliases())
-        .chain([ACL_KEY])
-        .collect()
-});
+static FILE_KEYS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| Settings::file_keys().chain([ACL_KEY]).collect());
 
 impl FileLayer {
     fn load(path: &Path) -> Result<Self, ConfigError> {

@@ -309,10 +309,13 @@ macro_rules! settings {
 
         impl $layer {
             /// Every setting's key, which names its flag and environment variable too.
+            #[cfg(test)]
             pub(crate) const KEYS: &'static [&'static str] =
                 &[$( $crate::config::setting::settings!(@key $field $($key)?), )*];
-            /// Other spellings the config file accepts.
-            pub(crate) const ALIASES: &'static [&'static str] = &[$($($($alias,)*)?)*];
+            /// Every key the config file accepts: each setting's key, then its aliases.
+            pub(crate) const FILE_KEYS: &'static [&'static str] = &[$(
+                $crate::config::setting::settings!(@key $field $($key)?), $($($alias,)*)?
+            )*];
 
             /// Every setting at its default, as if one source gave them all.
             #[cfg(test)]

@@ -106,7 +106,7 @@ fn help_shows_defaults_taken_from_the_values() {
 
 #[test]
 fn file_keys_are_unique() {
-    let mut keys: Vec<_> = Settings::keys().chain(Settings::aliases()).collect();
+    let mut keys: Vec<_> = Settings::file_keys().collect();
     let count = keys.len();
     keys.sort_unstable();
     keys.dedup();
