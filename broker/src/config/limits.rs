@@ -1,0 +1,83 @@
+//! Limits: every buffer a peer can fill is bounded, and these are the bounds.
+
+use std::time::Duration;
+
+use super::error::ConfigError;
+use super::setting::settings;
+
+settings! {
+    /// Bounds on what one peer can make the broker hold.
+    pub struct Limits, layer LimitsLayer, heading Some("Limits");
+
+    /// Whole frame (command + headers + body). 4 MiB admits the 1 MiB messages clients send
+    /// in practice with room to spare, and bounds what one peer can make us buffer.
+    max_frame_size: usize = 4 * 1024 * 1024,
+        "BYTES", "Largest whole frame in bytes";
+    /// Headers per frame; real clients send under 15.
+    max_headers: usize = 64,
+        "N", "Most headers in one frame";
+    /// One header line; JWTs in `passcode` are the longest legitimate values (a few KiB).
+    max_header_line: usize = 16 * 1024,
+        "BYTES", "Longest header line in bytes";
+    /// Body size.
+    max_body: usize = 4 * 1024 * 1024,
+        "BYTES", "Largest body in bytes";
+    /// Concurrent connections over all listeners; stays under the 20,000 descriptors a process
+    /// may hold here, leaving room for files and outbound sockets.
+    max_connections: usize = 18_000,
+        "N", "Concurrent connections over all listeners";
+    /// Subscriptions one session may hold.
+    max_subscriptions: usize = 1024,
+        "N", "Subscriptions per session";
+    /// Time a new connection has to send CONNECT (guards against idle sockets).
+    connect_timeout: Duration = Duration::from_secs(10),
+        "DURATION", "Time a new connection has to send CONNECT";
+    /// Outbound queue of one session, in frames.
+    outbound_max_frames: usize = 4096,
+        "N", "Outbound queue per session, in frames";
+    /// Outbound queue of one session, in bytes.
+    outbound_max_bytes: usize = 16 * 1024 * 1024,
+        "BYTES", "Outbound queue per session, in bytes";
+    /// Messages a `/queue` holds while no consumer takes them.
+    queue_max_messages: usize = 100_000,
+        "N", "Messages a /queue holds while no consumer takes them";
+    /// Frames buffered by one open transaction.
+    max_transaction_frames: usize = 10_000,
+        "N", "Frames buffered by one open transaction";
+    /// Open transactions per session.
+    max_transactions: usize = 16,
+        "N", "Open transactions per session";
+}
+
+impl Limits {
+    /// A bound of 0 would refuse everything (or time every connection out at once).
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let nonzero = [
+            ("max_frame_size", self.max_frame_size),
+            ("max_headers", self.max_headers),
+            ("max_header_line", self.max_header_line),
+            ("max_body", self.max_body),
+            ("max_connections", self.max_connections),
+            ("max_subscriptions", self.max_subscriptions),
+            ("outbound_max_frames", self.outbound_max_frames),
+            ("outbound_max_bytes", self.outbound_max_bytes),
+            ("queue_max_messages", self.queue_max_messages),
+        ];
+        for (key, value) in nonzero {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be at least 1".to_owned(),
+                });
+            }
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "connect_timeout",
+                reason: "must be longer than 0 (every connection would time out at once)"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,46 @@
+//! The listeners: where STOMP over TCP and HTTP (WebSocket at `/ws`) listen, which WebSocket
+//! origins may connect, and the rule that a listener other hosts can reach needs
+//! authentication.
+
+use std::net::SocketAddr;
+
+use super::auth::AuthConfig;
+use super::error::ConfigError;
+use super::setting::settings;
+
+settings! {
+    /// Where the broker listens. Resolved into `Config`'s top-level fields.
+    pub struct ListenSettings, layer ListenLayer, heading Some("Listeners");
+
+    /// STOMP over TCP. Loopback by default: beyond loopback needs authentication.
+    stomp_listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 61613)),
+        "ADDR:PORT", "STOMP over TCP listen address";
+    /// HTTP: WebSocket at `/ws`, the HTTP API and metrics.
+    http_listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 15674)),
+        "ADDR:PORT", "HTTP listen address, WebSocket at /ws";
+    /// WebSocket `Origin` allow-list; empty allows any origin (auth is by passcode, not
+    /// cookies). The flag is singular because it repeats; in a file a list reads better plural.
+    ws_allowed_origins as "ws_allowed_origin" | "ws_allowed_origins": Vec<String> = Vec::new(),
+        "ORIGIN", "Allowed WebSocket Origin; repeat or comma-separate for several; none set allows any origin";
+}
+
+/// Refuses a listener other hosts can reach when no authentication is configured (dev mode
+/// believes any `login`), unless `allow_anonymous` says it is on purpose.
+pub(super) fn check_reachable(
+    auth: &AuthConfig,
+    stomp_listen: SocketAddr,
+    http_listen: SocketAddr,
+) -> Result<(), ConfigError> {
+    if auth.is_configured() || auth.allow_anonymous {
+        return Ok(());
+    }
+    for (listener, addr) in [
+        ("--stomp-listen", stomp_listen),
+        ("--http-listen", http_listen),
+    ] {
+        if !addr.ip().to_canonical().is_loopback() {
+            return Err(ConfigError::Unauthenticated { listener, addr });
+        }
+    }
+    Ok(())
+}

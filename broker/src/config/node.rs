@@ -1,0 +1,67 @@
+//! This node: where it keeps data, who it is in a cluster (node id, the shared Redis), how
+//! long it takes to stop, and what it logs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::ConfigError;
+use super::setting::settings;
+
+/// The log filter when none is configured: lifecycle events without per-frame noise.
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+settings! {
+    /// The node's settings as written; resolved into `Config`'s top-level fields and its
+    /// [`ClusterConfig`].
+    pub struct NodeSettings, layer NodeLayer, heading None;
+
+    /// Directory of the embedded store.
+    data_dir: PathBuf = PathBuf::from("stompbox-data"),
+        "DIR", "Directory of the embedded store";
+    /// Feeds message ids; unique per node of a cluster.
+    node_id: u16 = 0,
+        "N", "Node id, unique per node of a cluster; feeds message ids";
+    /// Cluster mode; unset is the single-node broker.
+    redis_url: Option<String> = None,
+        "URL", "Redis of a cluster (redis://host:port); enables cluster mode. Without --node-id the node claims a free id there",
+        hide_env_values(true);
+    /// How long shutdown spends closing sessions before it gives up on stragglers.
+    shutdown_timeout: Duration = Duration::from_secs(10),
+        "DURATION", "Time shutdown spends closing sessions before giving up on stragglers";
+    /// A `tracing_subscriber::EnvFilter` directive string.
+    log: String = DEFAULT_LOG_FILTER.to_owned(),
+        "FILTER", "Log filter in tracing EnvFilter syntax, e.g. `info,stompbox=debug`";
+}
+
+/// Cluster mode: nodes sharing one Redis for cross-node routing and presence.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://[:password@]host:port[/db]`.
+    pub redis_url: String,
+    /// No node id was configured: claim a free one in Redis (a lease), so a fleet of
+    /// identical nodes needs no per-node setting.
+    pub claim_node_id: bool,
+}
+
+/// Message ids hold 10 bits of node id.
+pub(super) fn check_node_id(node_id: u16) -> Result<(), ConfigError> {
+    if node_id > crate::id::MAX_NODE_ID {
+        return Err(ConfigError::Invalid {
+            key: "node_id",
+            reason: format!(
+                "{node_id} is above {} (message ids hold 10 bits of node id)",
+                crate::id::MAX_NODE_ID
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A filter that does not parse would only fail later, when logging starts.
+pub(super) fn check_log_filter(log_filter: &str) -> Result<(), ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(log_filter).map_err(|e| ConfigError::Invalid {
+        key: "log",
+        reason: format!("{log_filter:?} is not a tracing filter: {e}"),
+    })?;
+    Ok(())
+}
