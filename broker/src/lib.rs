@@ -9,12 +9,14 @@ pub mod auth;
 pub mod broker;
 pub mod chat;
 pub mod cli;
+pub mod clock;
 pub mod close;
 pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod destination;
 pub mod error;
+pub mod handle;
 pub mod id;
 pub mod listener;
 pub mod message;
@@ -122,9 +124,7 @@ impl Server {
         }
         // Background work (chat sequencer, cluster tasks) ends after the sessions it serves.
         broker.done.cancel();
-        if let Some(cluster) = broker.router.cluster() {
-            cluster.stopped().await;
-        }
+        broker.stopped().await;
         info!("stopped");
     }
 }
