@@ -2,7 +2,10 @@
 //!
 //! Map (details in docs/architecture.md): `listener` accepts TCP and WebSocket connections;
 //! each runs a `session` over a `transport`; sessions turn frames into `command`s and hand
-//! messages to the `router`, which pushes them into other sessions' bounded `outbox`es.
+//! messages to the `router`, which pushes them into other sessions' bounded `outbox`es (as
+//! `message::Delivery`s, reaching each session through its `handle`). The router knows only
+//! this node; other nodes are behind `router::Peers` and the chat's `chat::peers::ChatPeers`,
+//! which `cluster` implements and `broker` wires in.
 
 pub mod acl;
 pub mod auth;
