@@ -114,6 +114,10 @@ impl Router {
     }
 }
 
+// Subscribing and publishing: every subscription change is also interest told to the peers,
+// every publish reaches local sessions directly and the peers through `Peers`; what peers send
+// back is delivered to local sessions only (`deliver_*_from_peer`), never published again, so
+// nothing loops.
 impl Router {
     /// How other nodes must route a `/topic` subscription to `name` (exact or pattern).
     fn topic_route<'a>(&self, name: &'a str) -> Route<'a> {
