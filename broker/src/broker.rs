@@ -1,21 +1,31 @@
 //! The state every session shares: configuration, router, credentials, authorization, ids,
-//! and the chat application.
+//! and the chat application; and the wiring: the one place (with `lib.rs`) that knows the
+//! cluster, connecting it to the router's and the chat's seams, or their single-node stand-ins.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chat_store::{ChatStore, SqliteStore, StoreError};
 use persistence_sink::{PostgresConfig, PostgresStore, StreamedStore};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::warn;
 
 use crate::acl::Acl;
 use crate::auth::{AuthError, Authenticator};
 use crate::chat::Chat;
-use crate::cluster::Cluster;
+use crate::chat::peers::{self as chat_peers, Backends, ChatPeers};
+use crate::chat::presence::{Local, PresenceBackend};
+use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, KafkaSettings};
 use crate::id::IdGenerator;
-use crate::router::Router;
+use crate::router::{self, Peers, Router};
+
+/// Longest shutdown waits for background tasks (chat sequencer, presence, cluster tasks) once
+/// `done` is cancelled: each stops at its next step, but one may be in a store or Redis call.
+const TASKS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why the broker could not start.
 #[derive(Debug, Error)]
@@ -40,6 +50,10 @@ pub struct Broker {
     pub stopping: CancellationToken,
     /// Cancelled once every session has ended: background tasks (chat) stop.
     pub done: CancellationToken,
+    /// Background tasks (chat sequencer and presence, cluster tasks), joined at shutdown.
+    tasks: TaskTracker,
+    /// This node's membership in a cluster (`--redis-url`).
+    cluster: Option<Arc<Cluster>>,
     next_session: AtomicU64,
 }
 
@@ -76,21 +90,43 @@ impl Broker {
         store: Arc<dyn ChatStore>,
         cluster: Option<Arc<Cluster>>,
     ) -> Result<Self, StartError> {
-        let router = Arc::new(Router::new(
-            config.limits.queue_max_messages,
-            cluster.clone(),
-        ));
+        let (peers, backends): (Arc<dyn Peers>, Backends) = match &cluster {
+            Some(cluster) => {
+                let chat: Arc<dyn ChatPeers> = Arc::clone(cluster) as _;
+                let presence: Arc<dyn PresenceBackend> = Arc::clone(cluster.presence()) as _;
+                let backends = Backends {
+                    peers: chat,
+                    presence,
+                };
+                (Arc::clone(cluster) as _, backends)
+            }
+            None => {
+                let backends = Backends {
+                    peers: Arc::new(chat_peers::Alone),
+                    presence: Arc::new(Local::new(config.chat.presence_ttl)),
+                };
+                (Arc::new(router::Alone), backends)
+            }
+        };
+        let router = Arc::new(Router::new(config.limits.queue_max_messages, peers));
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
+        let tasks = TaskTracker::new();
         let chat = Arc::new(Chat::start(
             store,
             Arc::clone(&router),
             Arc::clone(&ids),
             config.chat.clone(),
+            backends,
+            &tasks,
             done.clone(),
         ));
         if let Some(cluster) = &cluster {
-            cluster.start(Arc::clone(&router), Arc::clone(chat.core()), done.clone());
+            let core = Arc::clone(chat.core());
+            let conversations = Box::new(move |conversation| {
+                core.remember(conversation);
+            });
+            cluster.start(Arc::clone(&router), conversations, &tasks, done.clone());
         }
         Ok(Self {
             router,
@@ -100,6 +136,8 @@ impl Broker {
             chat,
             stopping: CancellationToken::new(),
             done,
+            tasks,
+            cluster,
             next_session: AtomicU64::new(1),
             config,
         })
@@ -107,6 +145,29 @@ impl Broker {
 
     pub fn next_session_id(&self) -> u64 {
         self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The Redis link's state, in cluster mode (for `/health`).
+    pub fn cluster_health(&self) -> Option<HealthSnapshot> {
+        self.cluster.as_ref().map(|c| c.health())
+    }
+
+    /// After `done` was cancelled: lets the cluster finish its last acts (final publishes, the
+    /// lease's release), then waits, bounded, for every background task to end.
+    pub async fn stopped(&self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.stopped().await;
+        }
+        self.tasks.close();
+        if tokio::time::timeout(TASKS_TIMEOUT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                remaining = self.tasks.len(),
+                "shutdown timeout: abandoning background tasks"
+            );
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //! catches up.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::clock::now_ms;
 
 /// 2025-01-01T00:00:00Z: 41 bits of milliseconds from here last until the year 2094.
 const EPOCH_MS: u64 = 1_735_689_600_000;
@@ -61,13 +62,6 @@ impl IdGenerator {
 /// Milliseconds since the Unix epoch of an id (for logs and the chat layer's timestamps).
 pub fn timestamp_ms(id: u64) -> u64 {
     (id >> (NODE_BITS + SEQ_BITS)) + EPOCH_MS
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -2,19 +2,24 @@
 //!
 //! Map (details in docs/architecture.md): `listener` accepts TCP and WebSocket connections;
 //! each runs a `session` over a `transport`; sessions turn frames into `command`s and hand
-//! messages to the `router`, which pushes them into other sessions' bounded `outbox`es.
+//! messages to the `router`, which pushes them into other sessions' bounded `outbox`es (as
+//! `message::Delivery`s, reaching each session through its `handle`). The router knows only
+//! this node; other nodes are behind `router::Peers` and the chat's `chat::peers::ChatPeers`,
+//! which `cluster` implements and `broker` wires in.
 
 pub mod acl;
 pub mod auth;
 pub mod broker;
 pub mod chat;
 pub mod cli;
+pub mod clock;
 pub mod close;
 pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod destination;
 pub mod error;
+pub mod handle;
 pub mod id;
 pub mod listener;
 pub mod message;
@@ -122,9 +127,7 @@ impl Server {
         }
         // Background work (chat sequencer, cluster tasks) ends after the sessions it serves.
         broker.done.cancel();
-        if let Some(cluster) = broker.router.cluster() {
-            cluster.stopped().await;
-        }
+        broker.stopped().await;
         info!("stopped");
     }
 }

@@ -136,7 +136,7 @@ pub async fn serve_http(listener: TcpListener, gate: Gate) {
 /// `{"status":"ok","node_id":N,"cluster":null | {redis_connected, redis_reconnects, ...}}`.
 async fn health(State(gate): State<Gate>) -> Response {
     let broker = &gate.broker;
-    let cluster = broker.router.cluster().map(|c| c.health());
+    let cluster = broker.cluster_health();
     axum::Json(serde_json::json!({
         "status": if broker.stopping.is_cancelled() { "stopping" } else { "ok" },
         "node_id": broker.config.node_id,

@@ -114,7 +114,19 @@ pub struct Delivery {
     pub message: Arc<Message>,
     pub redelivered: bool,
     /// Set when the message came from a `/queue`, which must hear about its ACK/NACK.
-    pub queue: Option<Arc<crate::router::queue::Queue>>,
+    pub queue: Option<Arc<dyn ReturnAddress>>,
+}
+
+/// Where a delivery reports back: a `/queue` must hear that its message was consumed, or take
+/// it back for redelivery. A trait defined here, beside the delivery, so that deliveries,
+/// outboxes and sessions never name the router's queue type (the queue implements it).
+pub trait ReturnAddress: Send + Sync + std::fmt::Debug {
+    /// These messages are consumed for good (ACKed, or written to an auto-ack subscriber).
+    fn consumed(&self, ids: &[u64]);
+
+    /// These messages never reached a consumer (unsubscribed while in flight, session gone):
+    /// back for redelivery, in order, each with its `redelivered` flag.
+    fn give_back(self: Arc<Self>, messages: Vec<(Arc<Message>, bool)>);
 }
 
 /// The subscriber-specific head of a MESSAGE frame.

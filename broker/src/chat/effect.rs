@@ -6,10 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use stomp_codec::{Command, Frame, Headers};
 
+use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
 use crate::router::Priority;
-use crate::session::handle::SessionHandle;
 
 /// A chat MESSAGE body with the id it carries in the STOMP `message-id` header.
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod model;
 mod ops;
+pub mod peers;
 pub mod presence;
 
 use std::sync::Arc;
@@ -26,16 +27,19 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 pub use effect::OfflineEvent;
 use effect::{Effect, Payload};
 use error::{AppError, ErrorOut};
+use peers::{Backends, ChatPeers};
+use presence::PresenceBackend;
 
 use crate::config::ChatConfig;
+use crate::handle::SessionHandle;
 use crate::id::IdGenerator;
 use crate::router::Router;
-use crate::session::handle::SessionHandle;
 
 /// Requests accepted but not yet applied; beyond this, new requests are refused with
 /// `RATE_LIMITED` instead of queueing without bound.
@@ -88,7 +92,9 @@ pub struct ChatCore {
     pub store: Arc<dyn ChatStore>,
     pub router: Arc<Router>,
     pub ids: Arc<IdGenerator>,
-    pub presence: presence::Presence,
+    pub presence: Arc<dyn PresenceBackend>,
+    /// Other nodes, as far as the chat needs them.
+    pub peers: Arc<dyn ChatPeers>,
     pub config: ChatConfig,
     /// Conversations seen by this node, for membership checks that cannot wait for the store
     /// (SUBSCRIBE to `/topic/conversation.<id>`, typing).
@@ -98,6 +104,8 @@ pub struct ChatCore {
     /// Token bucket per user: (tokens, last refill).
     rate: DashMap<String, (f64, Instant)>,
     offline_tx: broadcast::Sender<OfflineEvent>,
+    /// Where the chat's tasks run (joined at shutdown), answers that wait for durability too.
+    tasks: TaskTracker,
 }
 
 #[derive(Debug)]
@@ -107,41 +115,43 @@ pub struct Chat {
 }
 
 impl Chat {
-    /// Starts the sequencer and the presence sweeper; both stop with `shutdown`.
+    /// Starts the sequencer, the presence sweeper and the presence backend's own work, in
+    /// `tasks`; all stop with `shutdown`.
     pub fn start(
         store: Arc<dyn ChatStore>,
         router: Arc<Router>,
         ids: Arc<IdGenerator>,
         config: ChatConfig,
+        Backends { peers, presence }: Backends,
+        tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
         let (offline_tx, _) = broadcast::channel(1024);
-        let presence = match router.cluster() {
-            Some(cluster) => presence::Presence::Shared(Arc::clone(cluster.presence())),
-            None => presence::Presence::Local(presence::Local::new(config.presence_ttl)),
-        };
         let core = Arc::new(ChatCore {
             store,
             router,
             ids,
             presence,
+            peers,
             config,
             conversations: DashMap::new(),
             typing: DashMap::new(),
             rate: DashMap::new(),
             offline_tx,
+            tasks: tasks.clone(),
         });
         let (jobs_tx, jobs_rx) = mpsc::channel(MAX_PENDING);
-        tokio::spawn(sequence(jobs_rx, Arc::clone(&core), shutdown.clone()));
-        if let presence::Presence::Shared(shared) = &core.presence {
+        tasks.spawn(sequence(jobs_rx, Arc::clone(&core), shutdown.clone()));
+        {
+            let backend = Arc::clone(&core.presence);
             let (core, jobs_tx) = (Arc::clone(&core), jobs_tx.clone());
             let announce = move |change| {
                 submit(&jobs_tx, ops::presence_change(Arc::clone(&core), change));
             };
-            shared.start(announce, shutdown.clone());
+            backend.start(Box::new(announce), tasks, shutdown.clone());
         }
         let chat = Self { core, jobs_tx };
-        chat.spawn_sweeper(shutdown);
+        chat.spawn_sweeper(tasks, shutdown);
         chat
     }
 
@@ -243,13 +253,8 @@ impl Chat {
     /// A session's sign of life (`touch`) or end.
     fn presence_report(&self, session: &Arc<SessionHandle>, touch: bool) {
         let (user, id) = (session.principal.name(), session.id);
-        let change = match &self.core.presence {
-            // A Redis script, run by the presence worker; it announces what changed.
-            presence::Presence::Shared(shared) => return shared.report(user, id, touch),
-            presence::Presence::Local(local) if touch => local.touch(user, id),
-            presence::Presence::Local(local) => local.leave(user, id),
-        };
-        if let Some(change) = change {
+        // A shared backend reports what changed later, through the `announce` given at start.
+        if let Some(change) = self.core.presence.report(user, id, touch) {
             self.announce(change);
         }
     }
@@ -269,26 +274,18 @@ impl Chat {
         );
     }
 
-    fn spawn_sweeper(&self, shutdown: CancellationToken) {
+    fn spawn_sweeper(&self, tasks: &TaskTracker, shutdown: CancellationToken) {
         let core = Arc::clone(&self.core);
         let jobs_tx = self.jobs_tx.clone();
         let every = (core.presence.ttl() / 6).max(Duration::from_millis(100));
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                let changes = match &core.presence {
-                    presence::Presence::Local(local) => local.sweep(),
-                    presence::Presence::Shared(shared) => {
-                        shared.sweep().await.unwrap_or_else(|e| {
-                            warn!(error = %e, "presence sweep in redis failed");
-                            Vec::new()
-                        })
-                    }
-                };
+                let changes = core.presence.sweep().await;
                 for change in changes {
                     let (tx, _rx) = oneshot::channel();
                     let _ = jobs_tx.try_send(Job {
@@ -309,12 +306,10 @@ impl ChatCore {
         conversation
     }
 
-    /// A conversation this node changed: cached here, and in cluster mode every other node's
-    /// cache gets the new snapshot (membership checks there must see it).
+    /// A conversation this node changed: cached here, and every other node's cache gets the
+    /// new snapshot (membership checks there must see it).
     pub fn changed(&self, conversation: Conversation) -> Arc<Conversation> {
-        if let Some(cluster) = self.router.cluster() {
-            cluster.conversation_changed(&conversation);
-        }
+        self.peers.conversation_changed(&conversation);
         self.remember(conversation)
     }
 
@@ -375,7 +370,7 @@ fn finish(core: &Arc<ChatCore>, requester: Requester, result: Result<Outcome, Ap
     if let Some(Durable(durable)) = durable {
         let message_id = result.as_ref().ok().and_then(|o| o.message_id);
         let core = Arc::clone(core);
-        tokio::spawn(async move {
+        core.tasks.clone().spawn(async move {
             let result = match durable.await {
                 Ok(()) => result,
                 Err(e) => Err(AppError::NotStored {

@@ -17,9 +17,9 @@ use super::error::AppError;
 use super::model::{self, ConversationOut, MessageOut, ReceiptOut, rfc3339};
 use super::presence::Change;
 use super::{ChatCore, Durable, Outcome};
+use crate::handle::SessionHandle;
 use crate::id;
 use crate::router::Priority;
-use crate::session::handle::SessionHandle;
 
 /// Longest replay one sync request returns; the client asks again while `more` is true.
 const MAX_SYNC: usize = 500;
@@ -252,9 +252,10 @@ async fn send(
             // it, and members who stayed connected elsewhere would never see it: deliver it
             // again (members drop copies by messageId). A single node delivers right after
             // storing, so there nothing is delivered twice.
-            let effects = match core.router.cluster() {
-                Some(_) => deliveries(&conversation, &original),
-                None => Vec::new(),
+            let effects = if core.peers.redeliver_duplicates() {
+                deliveries(&conversation, &original)
+            } else {
+                Vec::new()
             };
             return Ok(Outcome {
                 effects,
@@ -458,10 +459,8 @@ async fn sync(
     request: model::Sync,
 ) -> Result<Outcome, AppError> {
     let limit = request.limit.unwrap_or(MAX_SYNC).clamp(1, MAX_SYNC);
-    if let Some(cluster) = core.router.cluster() {
-        // Gap-free across nodes: live delivery from other nodes must be on before the read.
-        cluster.until_user_live(&user).await;
-    }
+    // Gap-free across nodes: live delivery from other nodes must be on before the read.
+    core.peers.until_user_live(&user).await;
     let (messages, more) = core
         .store
         .messages_after(&user, request.after_message_id.0, limit)
@@ -729,12 +728,7 @@ async fn tell_contacts(core: Arc<ChatCore>, change: Change) -> Result<Outcome, A
     // one node as they join another): announce only what is still true, so contacts do not
     // end on a stale "offline" that overtook the "online". (One node's single sequencer
     // already keeps its changes in order.)
-    if let super::presence::Presence::Shared(shared) = &core.presence
-        && let Some(now) = shared.statuses(std::slice::from_ref(&change.user)).await
-        && now
-            .first()
-            .is_some_and(|(online, _)| *online != change.online)
-    {
+    if !core.presence.still_holds(&change).await {
         return Ok(Outcome::default());
     }
     let body = json!({

@@ -1,7 +1,7 @@
 //! Who is online: a user is online while at least one of their sessions is alive, several
-//! devices folding into one status (first join / last leave). Single-node mode keeps this in
-//! process ([`Local`]); cluster mode keeps it in Redis (`cluster/presence.rs`), behind the same
-//! [`Presence`].
+//! devices folding into one status (first join / last leave). The chat talks to a
+//! [`PresenceBackend`]: single-node mode keeps presence in process ([`Local`]); cluster mode
+//! keeps it in Redis (`cluster/presence.rs` implements the same trait).
 //!
 //! Liveness follows the design's TTL: each session's entry expires `ttl` after its last
 //! sign of life (any inbound traffic, heart-beats included), so a session that dies silently
@@ -9,13 +9,17 @@
 //! disconnect goes offline at once. Cluster mode moves this into Redis with the same TTL.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use futures_util::future::{self, BoxFuture};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::cluster::presence::SharedPresence;
+use crate::clock::now_ms;
 
 #[derive(Debug, Default)]
 struct UserPresence {
@@ -24,34 +28,35 @@ struct UserPresence {
     last_seen_ms: u64,
 }
 
-/// Where presence lives.
-#[derive(Debug)]
-pub enum Presence {
-    /// This process only (single node).
-    Local(Local),
-    /// Redis, shared by every node of a cluster.
-    Shared(Arc<SharedPresence>),
-}
+/// Takes a status change a backend found on its own (after a report, or in a sweep).
+pub type Announce = Box<dyn Fn(Change) + Send + Sync>;
 
-impl Presence {
-    pub fn ttl(&self) -> Duration {
-        match self {
-            Presence::Local(local) => local.ttl,
-            Presence::Shared(shared) => shared.ttl(),
-        }
+/// Where presence lives: this process, or a store shared by every node.
+pub trait PresenceBackend: Send + Sync + Debug {
+    /// How long a session's entry lives after its last sign of life.
+    fn ttl(&self) -> Duration;
+
+    /// A session of `user` is alive (`touch`) or ended cleanly. Never waits. `Some` when the
+    /// user's status changed and the backend knows it at once; a backend that learns it later
+    /// gives it to the `announce` of [`PresenceBackend::start`].
+    fn report(&self, user: &str, session: u64, touch: bool) -> Option<Change>;
+
+    /// Starts the backend's own work, tracked by `tasks` and ending with `done`.
+    fn start(self: Arc<Self>, announce: Announce, tasks: &TaskTracker, done: CancellationToken) {
+        let _ = (announce, tasks, done);
     }
 
-    /// (online, last seen ms) per user. Unknown (Redis unreachable) reads as offline: a
-    /// spurious push notification is better than a lost one.
-    pub async fn statuses(&self, users: &[String]) -> Vec<(bool, Option<u64>)> {
-        match self {
-            Presence::Local(local) => users.iter().map(|u| local.status(u)).collect(),
-            Presence::Shared(shared) => shared
-                .statuses(users)
-                .await
-                .unwrap_or_else(|| vec![(false, None); users.len()]),
-        }
-    }
+    /// Drops lapsed session entries; returns the users that thereby went offline.
+    fn sweep(&self) -> BoxFuture<'_, Vec<Change>>;
+
+    /// (online, last seen ms) per user. Unknown (a shared store unreachable) reads as offline:
+    /// a spurious push notification is better than a lost one.
+    fn statuses<'a>(&'a self, users: &'a [String]) -> BoxFuture<'a, Vec<(bool, Option<u64>)>>;
+
+    /// Whether `change` is still the user's status: with several nodes, another may have seen
+    /// the opposite change meanwhile (a user leaving one node as they join another). Unknown
+    /// counts as still true.
+    fn still_holds<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, bool>;
 }
 
 #[derive(Debug)]
@@ -66,12 +71,6 @@ pub struct Change {
     pub user: String,
     pub online: bool,
     pub last_seen_ms: u64,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Local {
@@ -137,6 +136,35 @@ impl Local {
             Some(p) => (!p.sessions.is_empty(), Some(p.last_seen_ms)),
             None => (false, None),
         }
+    }
+}
+
+impl PresenceBackend for Local {
+    fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn report(&self, user: &str, session: u64, touch: bool) -> Option<Change> {
+        if touch {
+            self.touch(user, session)
+        } else {
+            self.leave(user, session)
+        }
+    }
+
+    fn sweep(&self) -> BoxFuture<'_, Vec<Change>> {
+        Box::pin(future::ready(Local::sweep(self)))
+    }
+
+    fn statuses<'a>(&'a self, users: &'a [String]) -> BoxFuture<'a, Vec<(bool, Option<u64>)>> {
+        Box::pin(future::ready(
+            users.iter().map(|u| self.status(u)).collect(),
+        ))
+    }
+
+    /// One node's single sequencer already keeps its changes in order.
+    fn still_holds<'a>(&'a self, _: &'a Change) -> BoxFuture<'a, bool> {
+        Box::pin(future::ready(true))
     }
 }
 

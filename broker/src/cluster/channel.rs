@@ -1,5 +1,5 @@
 //! The Redis channel scheme: which channel carries what, and the coarse glob a wildcard
-//! `/topic` subscription listens on.
+//! `/topic` subscription listens on; and the names a `/queue`'s stream is read under.
 //!
 //! | channel | carries | a node subscribes while |
 //! |---|---|---|
@@ -20,6 +20,10 @@ const TOPIC: &str = "sbx:t:";
 pub const USER: &str = "sbx:u:";
 /// Conversation changes, subscribed by every node for the life of its connection.
 pub const CONTROL: &str = "sbx:ctl";
+/// The consumer group every node reads a `/queue`'s stream in (see `stream.rs`).
+pub const GROUP: &str = "sbx";
+/// The stream entry field holding the envelope.
+pub const FIELD: &str = "e";
 
 /// Something a node may SUBSCRIBE (or PSUBSCRIBE) to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

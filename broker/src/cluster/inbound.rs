@@ -11,16 +11,19 @@ use chat_store::Conversation;
 use redis::Msg;
 use tracing::debug;
 
-use super::channel::{CONTROL, USER};
+use super::channel::{CONTROL, Channel, USER};
 use super::envelope::{Envelope, Kind};
 use super::health::Health;
-use crate::chat::ChatCore;
 use crate::router::{Priority, Router, Select};
+
+/// Takes the conversation snapshots other nodes send when they change a conversation (the
+/// wiring hands them to the chat's cache).
+pub type ConversationListener = Box<dyn Fn(Conversation) + Send + Sync>;
 
 pub struct Inbound {
     pub node_id: u16,
     pub router: Arc<Router>,
-    pub chat: Arc<ChatCore>,
+    pub conversations: ConversationListener,
     pub health: Arc<Health>,
 }
 
@@ -40,24 +43,22 @@ impl Inbound {
         self.health.received();
         let channel = msg.get_channel_name();
         let glob: Option<String> = msg.get_pattern().ok().flatten();
+        // A copy that came through a glob is for the patterns that glob stands for.
+        let through_glob = |pattern: &str| {
+            glob.as_deref()
+                .is_some_and(|glob| Channel::glob_for(pattern).to_string() == glob)
+        };
         let select = match &glob {
-            Some(glob) => Select::Patterns(glob),
+            Some(_) => Select::Patterns(&through_glob),
             None => Select::Exact,
         };
         match envelope.kind {
             Kind::Topic | Kind::Room => {
                 // A room copy goes to its members' sessions only; a topic to every subscriber.
                 let message = envelope.message();
-                let members = &envelope.members;
-                let room = envelope.kind == Kind::Room;
-                self.router.fan_out_local(
-                    &self.router.topics,
-                    &envelope.route,
-                    &message,
-                    select,
-                    Priority::Normal,
-                    |principal| !room || members.iter().any(|m| m == principal),
-                );
+                let members = (envelope.kind == Kind::Room).then_some(&envelope.members[..]);
+                self.router
+                    .deliver_topic_from_peer(&envelope.route, &message, select, members);
             }
             Kind::User => {
                 let Some(user) = channel.strip_prefix(USER) else {
@@ -69,21 +70,12 @@ impl Inbound {
                 } else {
                     Priority::Normal
                 };
-                let key = Router::user_key(user, &envelope.route);
-                self.router.fan_out_local(
-                    &self.router.users,
-                    &key,
-                    &message,
-                    Select::Exact,
-                    priority,
-                    |_| true,
-                );
+                self.router
+                    .deliver_user_from_peer(user, &envelope.route, &message, priority);
             }
             Kind::Conversation if channel == CONTROL => {
                 match serde_json::from_slice::<Conversation>(&envelope.body) {
-                    Ok(conversation) => {
-                        self.chat.remember(conversation);
-                    }
+                    Ok(conversation) => (self.conversations)(conversation),
                     Err(e) => {
                         self.health.malformed();
                         debug!(error = %e, "malformed conversation snapshot dropped");

@@ -9,19 +9,25 @@
 //!   consumers);
 //! - [`subscriber`]: the one PubSub connection, reconnect and resubscribe;
 //! - [`inbound`]: delivery of what arrives to local sessions only;
-//! - [`presence`]: who is online cluster-wide, in Redis;
+//! - [`peers`]: the router's seam ([`crate::router::Peers`]) over Redis;
+//! - [`chat`]: the chat's seam ([`crate::chat::peers::ChatPeers`]) over Redis;
+//! - [`presence`]: who is online cluster-wide, in Redis (a chat presence backend);
 //! - [`health`]: connection state and counters for `/health`.
 //!
-//! Without `--redis-url` none of this exists and the broker is the single-node one.
+//! Only the wiring (`broker.rs`, `lib.rs`) names this module: the router and the chat see it
+//! through the seams they define. Without `--redis-url` none of this exists and the broker is
+//! the single-node one.
 
 mod backoff;
 pub mod channel;
+mod chat;
 pub mod envelope;
 mod error;
 mod health;
 mod inbound;
 pub mod interest;
 mod node;
+mod peers;
 pub mod presence;
 mod publisher;
 mod stream;
@@ -35,18 +41,18 @@ use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 pub use channel::Channel;
 pub use envelope::{Envelope, Kind};
 pub use error::ClusterError;
 pub use health::HealthSnapshot;
+pub use inbound::ConversationListener;
 
-use crate::chat::ChatCore;
 use crate::config::ClusterConfig;
 use crate::message::Message;
 use crate::router::Router;
-use crate::router::queue::ConsumedHook;
 use health::Health;
 use interest::Interest;
 use presence::SharedPresence;
@@ -61,13 +67,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const USER_LIVE_WAIT: Duration = Duration::from_millis(500);
 /// Longest shutdown waits for the final flush and the lease release.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Queues a command for the publisher; a full queue drops it and counts the drop.
-fn send(publish_tx: &mpsc::Sender<Outgoing>, health: &Health, outgoing: Outgoing) {
-    if publish_tx.try_send(outgoing).is_err() {
-        health.dropped();
-    }
-}
 
 /// A node's membership in the cluster.
 #[derive(Debug)]
@@ -183,12 +182,19 @@ impl Cluster {
         self.health.snapshot(self.node_id)
     }
 
-    /// Starts the publisher, the subscriber, the queue stream reader and the lease renewal;
-    /// all stop with `done`.
-    pub fn start(&self, router: Arc<Router>, chat: Arc<ChatCore>, done: CancellationToken) {
+    /// Starts the publisher, the subscriber, the queue stream reader and the lease renewal,
+    /// in `tasks`; all stop with `done`. Deliveries from other nodes go to `router`,
+    /// conversation snapshots to `conversations`.
+    pub fn start(
+        &self,
+        router: Arc<Router>,
+        conversations: ConversationListener,
+        tasks: &TaskTracker,
+        done: CancellationToken,
+    ) {
         let mut finishing = self.finishing.lock();
         if let Some(rx) = self.publish_rx.lock().take() {
-            finishing.push(tokio::spawn(publisher::run(
+            finishing.push(tasks.spawn(publisher::run(
                 rx,
                 self.conn.clone(),
                 Arc::clone(&self.health),
@@ -198,25 +204,23 @@ impl Cluster {
         let inbound = inbound::Inbound {
             node_id: self.node_id,
             router: Arc::clone(&router),
-            chat,
+            conversations,
             health: Arc::clone(&self.health),
         };
-        tokio::spawn(subscriber::run(
+        tasks.spawn(subscriber::run(
             self.client.clone(),
             Arc::clone(&self.interest),
             Arc::clone(&self.health),
             inbound,
             done.clone(),
         ));
-        tokio::spawn(stream::run(
+        tasks.spawn(stream::run(
             Arc::clone(&self.streams),
             router,
             self.conn.clone(),
             done.clone(),
         ));
-        finishing.push(tokio::spawn(
-            self.lease.clone().keep(self.conn.clone(), done),
-        ));
+        finishing.push(tasks.spawn(self.lease.clone().keep(self.conn.clone(), done)));
     }
 
     /// Queues `envelope` for `channel`; never waits (see `publisher` for the full policy).
@@ -233,7 +237,7 @@ impl Cluster {
     }
 
     fn enqueue(&self, channel: String, bytes: Bytes) {
-        send(
+        publisher::send(
             &self.publish_tx,
             &self.health,
             Outgoing::Publish { channel, bytes },
@@ -244,12 +248,6 @@ impl Cluster {
     /// it (competing consumers cluster-wide).
     pub fn append_to_queue(&self, queue: &str, message: &Message) {
         self.streams.append(queue, message);
-    }
-
-    /// What a local queue calls when messages are consumed: acknowledges their stream entries.
-    pub fn consumed_hook(&self) -> ConsumedHook {
-        let streams = Arc::clone(&self.streams);
-        ConsumedHook(Arc::new(move |ids: &[u64]| streams.consumed(ids)))
     }
 }
 

@@ -17,17 +17,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::channel::PREFIX;
 use super::health::Health;
-use crate::chat::presence::Change;
+use crate::chat::presence::{Announce, Change, PresenceBackend};
+use crate::clock::now_ms;
 
 /// Touches and leaves waiting for Redis. Full: a touch is dropped (the next one refreshes the
 /// entry) and so is a leave (its session then lapses with the TTL, announced by the sweep).
@@ -112,12 +115,6 @@ fn seen_key() -> String {
     format!("{PREFIX}p:seen")
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl SharedPresence {
     pub fn new(
         conn: ConnectionManager,
@@ -140,34 +137,19 @@ impl SharedPresence {
         }
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
-    /// A session is alive (`touch`) or ended cleanly. Never waits: the script runs on the
-    /// presence worker, off the chat sequencer, so a slow Redis delays presence only.
-    pub fn report(&self, user: &str, session: u64, touch: bool) {
-        if self
-            .reports_tx
-            .try_send((user.to_string(), session, touch))
-            .is_err()
-        {
-            debug!(user, "presence report dropped: queue full");
-        }
-    }
-
     /// Runs reported touches and leaves until `done`; a change (first join, last leave) goes
     /// to `announce`.
-    pub fn start(
-        self: &Arc<Self>,
-        announce: impl Fn(Change) + Send + 'static,
+    fn run_reports(
+        self: Arc<Self>,
+        announce: Announce,
+        tasks: &TaskTracker,
         done: CancellationToken,
     ) {
         let Some(mut rx) = self.reports_rx.lock().take() else {
             return;
         };
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
+        let this = self;
+        tasks.spawn(async move {
             let mut running = FuturesUnordered::new();
             loop {
                 tokio::select! {
@@ -232,7 +214,7 @@ impl SharedPresence {
     }
 
     /// Users whose every session lapsed (their nodes died or went silent), now offline.
-    pub async fn sweep(&self) -> redis::RedisResult<Vec<Change>> {
+    pub async fn sweep_lapsed(&self) -> redis::RedisResult<Vec<Change>> {
         let flat: Vec<String> = self
             .sweep
             .key(due_key())
@@ -254,7 +236,7 @@ impl SharedPresence {
 
     /// (online, last seen ms) per user, in one round trip; `None` when Redis cannot say now
     /// (unreachable, failing, or slower than [`STATUS_TIMEOUT`]).
-    pub async fn statuses(&self, users: &[String]) -> Option<Vec<(bool, Option<u64>)>> {
+    pub async fn lookup(&self, users: &[String]) -> Option<Vec<(bool, Option<u64>)>> {
         if users.is_empty() {
             return Some(Vec::new());
         }
@@ -289,5 +271,59 @@ impl SharedPresence {
             .chunks_exact(2)
             .map(|pair| (pair[0].unwrap_or(0) > 0, pair[1]))
             .collect())
+    }
+}
+
+impl PresenceBackend for SharedPresence {
+    fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Never waits: the script runs on the presence worker, off the chat sequencer, so a slow
+    /// Redis delays presence only; the worker announces what changed.
+    fn report(&self, user: &str, session: u64, touch: bool) -> Option<Change> {
+        if self
+            .reports_tx
+            .try_send((user.to_string(), session, touch))
+            .is_err()
+        {
+            debug!(user, "presence report dropped: queue full");
+        }
+        None
+    }
+
+    fn start(self: Arc<Self>, announce: Announce, tasks: &TaskTracker, done: CancellationToken) {
+        self.run_reports(announce, tasks, done);
+    }
+
+    fn sweep(&self) -> BoxFuture<'_, Vec<Change>> {
+        async move {
+            self.sweep_lapsed().await.unwrap_or_else(|e| {
+                warn!(error = %e, "presence sweep in redis failed");
+                Vec::new()
+            })
+        }
+        .boxed()
+    }
+
+    fn statuses<'a>(&'a self, users: &'a [String]) -> BoxFuture<'a, Vec<(bool, Option<u64>)>> {
+        async move {
+            self.lookup(users)
+                .await
+                .unwrap_or_else(|| vec![(false, None); users.len()])
+        }
+        .boxed()
+    }
+
+    fn still_holds<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, bool> {
+        async move {
+            match self.lookup(std::slice::from_ref(&change.user)).await {
+                Some(now) => now
+                    .first()
+                    .is_none_or(|(online, _)| *online == change.online),
+                None => true,
+            }
+        }
+        .boxed()
     }
 }

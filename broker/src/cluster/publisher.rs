@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::backoff::Backoff;
+use super::channel::{FIELD, GROUP};
 use super::health::Health;
 
 /// Envelopes waiting to be published. 16,384 covers a fan-out burst to a large group many
@@ -38,6 +39,13 @@ pub enum Outgoing {
     Ack { stream: String, id: String },
 }
 
+/// Queues a command for the publisher; a full queue drops it and counts the drop.
+pub fn send(publish_tx: &mpsc::Sender<Outgoing>, health: &Health, outgoing: Outgoing) {
+    if publish_tx.try_send(outgoing).is_err() {
+        health.dropped();
+    }
+}
+
 impl Outgoing {
     fn add_to(&self, pipe: &mut redis::Pipeline) {
         match self {
@@ -55,16 +63,12 @@ impl Outgoing {
                     .arg("~")
                     .arg(*max_len)
                     .arg("*")
-                    .arg(super::stream::FIELD)
+                    .arg(FIELD)
                     .arg(&bytes[..])
                     .ignore();
             }
             Outgoing::Ack { stream, id } => {
-                pipe.cmd("XACK")
-                    .arg(stream)
-                    .arg(super::stream::GROUP)
-                    .arg(id)
-                    .ignore();
+                pipe.cmd("XACK").arg(stream).arg(GROUP).arg(id).ignore();
                 pipe.cmd("XDEL").arg(stream).arg(id).ignore();
             }
         }

@@ -30,18 +30,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::channel::PREFIX;
+use super::channel::{FIELD, GROUP, PREFIX};
 use super::envelope::{Envelope, Kind};
 use super::health::Health;
-use super::publisher::Outgoing;
+use super::publisher::{self, Outgoing};
 use crate::message::Message;
 use crate::router::Router;
 use crate::router::queue::Queue;
 
-/// The consumer group every node reads in.
-pub const GROUP: &str = "sbx";
-/// The entry field holding the envelope.
-pub const FIELD: &str = "e";
 /// Between reads while consumers have room but the streams were empty: the latency a queue
 /// message may wait in Redis, against one cheap command per poll.
 const POLL: Duration = Duration::from_millis(10);
@@ -90,7 +86,7 @@ impl Streams {
     }
 
     fn send(&self, outgoing: Outgoing) {
-        super::send(&self.publish_tx, &self.health, outgoing);
+        publisher::send(&self.publish_tx, &self.health, outgoing);
     }
 
     pub fn append(&self, queue: &str, message: &Message) {

@@ -1,84 +1,56 @@
-//! The destination router: maps a destination onto the sessions that should receive it.
+//! The destination router: maps a destination onto the sessions of this node that should
+//! receive it.
 //!
 //! It owns the subscription tables and queues and never waits on a session: every hand-off is
-//! a non-blocking push into a bounded outbox (see `outbox.rs`).
+//! a non-blocking push into a bounded outbox (see `outbox.rs`). It knows nothing of other
+//! nodes: what crosses nodes goes through [`Peers`] (`peers.rs`), which cluster mode
+//! implements; deliveries from other nodes come back in through `fanout.rs`'s
+//! `deliver_*_from_peer`.
 
+mod fanout;
+pub mod peers;
 pub mod queue;
-mod remote;
 pub mod topic;
 
 use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use crate::cluster::Cluster;
 use crate::error::StompError;
+use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Target};
-use crate::outbox::{Outbound, Pressure};
-use crate::session::handle::SessionHandle;
-use queue::Queue;
+use crate::outbox::Outbound;
+use fanout::fan_out;
+pub use fanout::{FanOut, Priority, Select};
+pub use peers::{Alone, Peers, Route};
+use queue::{Queue, Queues};
 use topic::{Subscriber, TopicTable};
-
-/// What a fan-out did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FanOut {
-    /// Outboxes that took the message.
-    pub delivered: usize,
-    /// Some receiving outbox is past half full: the publisher should slow down.
-    pub pressed: bool,
-}
-
-/// How a fan-out treats a full outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    /// Counts against the slow-consumer policy.
-    Normal,
-    /// Worthless late (typing indicators): dropped once an outbox is half full.
-    Droppable,
-}
 
 #[derive(Debug)]
 pub struct Router {
     /// `/topic/<name>` subscriptions, wildcards allowed.
-    pub topics: TopicTable,
+    topics: TopicTable,
     /// `/user/<user>/queue/<name>` subscriptions, keyed `<user>/<name>`.
-    pub users: TopicTable,
-    queues: DashMap<String, Arc<Queue>>,
+    users: TopicTable,
+    queues: Queues,
     /// `/temp-queue` reply tokens to the session that owns them.
     replies: DashMap<String, Arc<SessionHandle>>,
     /// Every connected session (for shutdown and, later, metrics).
     sessions: DashMap<u64, Arc<SessionHandle>>,
-    queue_max_messages: usize,
-    /// The other nodes, in cluster mode (see `remote.rs`).
-    cluster: Option<Arc<Cluster>>,
-}
-
-/// Which subscriptions of a table a fan-out reaches.
-#[derive(Debug, Clone, Copy)]
-pub enum Select<'a> {
-    /// Exact and wildcard subscriptions: a local publish.
-    All,
-    /// Exact subscriptions only: a copy that came on a topic's own Redis channel.
-    Exact,
-    /// Wildcard subscriptions whose glob is this one: a copy that came through that glob.
-    Patterns(&'a str),
+    /// The other nodes ([`Alone`] on a single node).
+    peers: Arc<dyn Peers>,
 }
 
 impl Router {
-    pub fn new(queue_max_messages: usize, cluster: Option<Arc<Cluster>>) -> Self {
+    pub fn new(queue_max_messages: usize, peers: Arc<dyn Peers>) -> Self {
         Self {
             topics: TopicTable::new(true),
             users: TopicTable::new(false),
-            queues: DashMap::new(),
+            queues: Queues::new(queue_max_messages, Arc::clone(&peers) as _),
             replies: DashMap::new(),
             sessions: DashMap::new(),
-            queue_max_messages,
-            cluster,
+            peers,
         }
-    }
-
-    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
-        self.cluster.as_ref()
     }
 
     pub fn user_key(user: &str, name: &str) -> String {
@@ -102,19 +74,12 @@ impl Router {
 
     /// The queue named `name`, created on first use.
     pub fn queue(&self, name: &str) -> Arc<Queue> {
-        if let Some(q) = self.queues.get(name) {
-            return Arc::clone(q.value());
-        }
-        let queue = self.queues.entry(name.to_string()).or_insert_with(|| {
-            let hook = self.cluster.as_ref().map(|c| c.consumed_hook());
-            Arc::new(Queue::new(name, self.queue_max_messages, hook))
-        });
-        Arc::clone(queue.value())
+        self.queues.get(name)
     }
 
-    /// Every queue this node has seen (the cluster's stream reader walks them).
+    /// Every queue this node has seen (cluster mode's stream reader walks them).
     pub fn local_queues(&self) -> Vec<Arc<Queue>> {
-        self.queues.iter().map(|q| Arc::clone(q.value())).collect()
+        self.queues.all()
     }
 
     pub fn add_reply_token(&self, token: String, session: Arc<SessionHandle>) {
@@ -125,63 +90,11 @@ impl Router {
         self.replies.remove(token);
     }
 
-    /// Fans `message` out to local sessions only: the subscriptions of `table` matching `name`
-    /// that `select` picks, of principals `admit` accepts; returns how many outboxes took it.
-    /// (Publishing, which also reaches other nodes, is in `remote.rs`.)
-    pub fn fan_out_local(
-        &self,
-        table: &TopicTable,
-        name: &str,
-        message: &Arc<Message>,
-        select: Select<'_>,
-        priority: Priority,
-        admit: impl Fn(&str) -> bool,
-    ) -> FanOut {
-        let mut outcome = FanOut::default();
-        let push = |sub: &Subscriber| {
-            if !admit(sub.session.principal.name()) {
-                return;
-            }
-            let item = Outbound::Deliver(Delivery {
-                target: Target::Subscription(Arc::clone(&sub.subscription)),
-                message: Arc::clone(message),
-                redelivered: false,
-                queue: None,
-            });
-            match priority {
-                Priority::Normal => {
-                    if let Ok(pressure) = sub.session.outbox.try_push(item) {
-                        outcome.delivered += 1;
-                        outcome.pressed |= pressure == Pressure::High;
-                    }
-                }
-                Priority::Droppable => {
-                    outcome.delivered += usize::from(sub.session.outbox.try_push_droppable(item));
-                }
-            }
-        };
-        let mut push = push;
-        match select {
-            Select::All => table.for_each_match(name, &mut push),
-            Select::Exact => table.for_each_exact(name, &mut push),
-            Select::Patterns(glob) => table.for_each_pattern(
-                name,
-                |pattern| crate::cluster::Channel::glob_for(pattern).to_string() == glob,
-                &mut push,
-            ),
-        }
-        outcome
-    }
-
-    /// A `/queue` SEND: into the local queue, or in cluster mode into the queue's shared
-    /// Redis stream, from which any node with a consumer takes it.
+    /// A `/queue` SEND: where [`Peers::enqueue`] puts it (the local queue on a single node; in
+    /// cluster mode the queue's shared stream, from which any node with a consumer takes it).
     pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {
-        if let Some(cluster) = &self.cluster {
-            cluster.append_to_queue(name, &message);
-            return Ok(());
-        }
-        self.queue(name)
-            .enqueue(message)
+        self.peers
+            .enqueue(&self.queues, name, message)
             .map_err(|full| StompError::QueueFull(name.to_string(), full.0))
     }
 
@@ -198,5 +111,271 @@ impl Router {
             };
             let _ = session.outbox.try_push(Outbound::Deliver(delivery));
         }
+    }
+}
+
+// Subscribing and publishing: every subscription change is also interest told to the peers,
+// every publish reaches local sessions directly and the peers through `Peers`; what peers send
+// back is delivered to local sessions only (`deliver_*_from_peer`), never published again, so
+// nothing loops.
+impl Router {
+    /// How other nodes must route a `/topic` subscription to `name` (exact or pattern).
+    fn topic_route<'a>(&self, name: &'a str) -> Route<'a> {
+        if self.topics.is_pattern(name) {
+            Route::Pattern(name)
+        } else {
+            Route::Topic(name)
+        }
+    }
+
+    pub fn subscribe_topic(&self, name: &str, subscriber: Subscriber) {
+        self.topics.subscribe(name, subscriber);
+        self.peers.interest_added(self.topic_route(name));
+    }
+
+    pub fn unsubscribe_topic(&self, name: &str, session: u64, subscription: &str) {
+        self.topics.unsubscribe(name, session, subscription);
+        self.peers.interest_removed(self.topic_route(name));
+    }
+
+    /// `user`'s subscription to `/user/queue/<name>`, keyed `key` ([`Router::user_key`]).
+    pub fn subscribe_user(&self, user: &str, key: &str, subscriber: Subscriber) {
+        self.users.subscribe(key, subscriber);
+        self.peers.interest_added(Route::User(user));
+    }
+
+    pub fn unsubscribe_user(&self, key: &str, session: u64, subscription: &str) {
+        self.users.unsubscribe(key, session, subscription);
+        if let Some((user, _)) = key.split_once('/') {
+            self.peers.interest_removed(Route::User(user));
+        }
+    }
+
+    /// A `/topic/<name>` publish: local subscribers now, other nodes through the peers.
+    pub fn publish_topic(&self, name: &str, message: &Arc<Message>) -> FanOut {
+        self.publish_room(name, message, None)
+    }
+
+    /// A chat room copy on `/topic/<name>`, delivered only to sessions of `members` (`None`:
+    /// everyone, a plain topic publish).
+    pub fn publish_room(
+        &self,
+        name: &str,
+        message: &Arc<Message>,
+        members: Option<&[String]>,
+    ) -> FanOut {
+        let fan_out = self.deliver_topic(name, message, Select::All, members);
+        self.peers.publish_topic(name, message, members);
+        fan_out
+    }
+
+    /// A delivery to `/user/<user>/queue/<queue>` for each of `users`: local sessions now,
+    /// other nodes through the peers.
+    pub fn publish_users(
+        &self,
+        users: &[String],
+        queue: &str,
+        message: &Arc<Message>,
+        priority: Priority,
+    ) -> FanOut {
+        let mut total = FanOut::default();
+        for user in users {
+            let fan_out = self.deliver_user(user, queue, message, Select::All, priority);
+            total.delivered += fan_out.delivered;
+            total.pressed |= fan_out.pressed;
+        }
+        self.peers.publish_users(users, queue, message, priority);
+        total
+    }
+
+    /// A `/topic/<name>` copy (a room copy when `members` is set) from another node, to the
+    /// local subscriptions `select` picks.
+    pub fn deliver_topic_from_peer(
+        &self,
+        name: &str,
+        message: &Arc<Message>,
+        select: Select<'_>,
+        members: Option<&[String]>,
+    ) -> FanOut {
+        self.deliver_topic(name, message, select, members)
+    }
+
+    /// A `/user/<user>/queue/<queue>` delivery from another node, to this node's sessions of
+    /// `user`.
+    pub fn deliver_user_from_peer(
+        &self,
+        user: &str,
+        queue: &str,
+        message: &Arc<Message>,
+        priority: Priority,
+    ) -> FanOut {
+        self.deliver_user(user, queue, message, Select::Exact, priority)
+    }
+
+    fn deliver_topic(
+        &self,
+        name: &str,
+        message: &Arc<Message>,
+        select: Select<'_>,
+        members: Option<&[String]>,
+    ) -> FanOut {
+        fan_out(
+            &self.topics,
+            name,
+            message,
+            select,
+            Priority::Normal,
+            |principal| members.is_none_or(|m| m.iter().any(|member| member == principal)),
+        )
+    }
+
+    fn deliver_user(
+        &self,
+        user: &str,
+        queue: &str,
+        message: &Arc<Message>,
+        select: Select<'_>,
+        priority: Priority,
+    ) -> FanOut {
+        let key = Router::user_key(user, queue);
+        fan_out(&self.users, &key, message, select, priority, |_| true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use parking_lot::Mutex;
+    use stomp_codec::Headers;
+    use tokio_util::sync::CancellationToken;
+
+    use super::queue::{Consumption, QueueFull, Queues};
+    use super::topic::Subscriber;
+    use super::{Peers, Priority, Route, Router, Select};
+    use crate::auth::Principal;
+    use crate::config::SlowConsumerPolicy;
+    use crate::handle::SessionHandle;
+    use crate::message::Message;
+    use crate::outbox::Outbox;
+
+    /// Peers that write down what the router told them.
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl Recorder {
+        fn log(&self, line: String) {
+            self.0.lock().push(line);
+        }
+    }
+
+    impl Consumption for Recorder {
+        fn consumed(&self, queue: &str, ids: &[u64]) {
+            self.log(format!("consumed {queue} {ids:?}"));
+        }
+    }
+
+    impl Peers for Recorder {
+        fn interest_added(&self, route: Route<'_>) {
+            self.log(format!("+{route:?}"));
+        }
+        fn interest_removed(&self, route: Route<'_>) {
+            self.log(format!("-{route:?}"));
+        }
+        fn publish_topic(&self, name: &str, _: &Message, members: Option<&[String]>) {
+            self.log(format!("topic {name} {members:?}"));
+        }
+        fn publish_users(&self, users: &[String], queue: &str, _: &Message, _: Priority) {
+            self.log(format!("users {users:?} {queue}"));
+        }
+        fn enqueue(&self, _: &Queues, queue: &str, _: Arc<Message>) -> Result<(), QueueFull> {
+            self.log(format!("enqueue {queue}"));
+            Ok(())
+        }
+    }
+
+    fn session(id: u64, user: &str) -> Arc<SessionHandle> {
+        Arc::new(SessionHandle {
+            id,
+            name: format!("s{id}"),
+            principal: Principal(Arc::from(user)),
+            outbox: Outbox::new(16, 1 << 20, SlowConsumerPolicy::Disconnect),
+            cancel: CancellationToken::new(),
+        })
+    }
+
+    fn message(destination: &str) -> Arc<Message> {
+        Arc::new(Message::new(
+            1,
+            Arc::from(destination),
+            &Headers::default(),
+            Bytes::from_static(b"x"),
+        ))
+    }
+
+    #[test]
+    fn peers_hear_interest_and_publishes_and_peer_copies_stay_local() {
+        let peers = Arc::new(Recorder::default());
+        let router = Router::new(8, Arc::clone(&peers) as _);
+        let ann = session(1, "ann");
+        let sub = |id: &str| Subscriber {
+            session: Arc::clone(&ann),
+            subscription: Arc::from(id),
+        };
+        router.subscribe_topic("a.b", sub("0"));
+        router.subscribe_topic("a.*", sub("1"));
+        router.subscribe_user("ann", &Router::user_key("ann", "q"), sub("2"));
+
+        let published = router.publish_topic("a.b", &message("/topic/a.b"));
+        assert_eq!(published.delivered, 2, "exact and pattern subscription");
+        router.publish_users(
+            &["ann".into()],
+            "q",
+            &message("/user/queue/q"),
+            Priority::Normal,
+        );
+        router
+            .send_to_queue("jobs", message("/queue/jobs"))
+            .expect("taken");
+
+        let from_peer = router.deliver_topic_from_peer(
+            "a.b",
+            &message("/topic/a.b"),
+            Select::Patterns(&|pattern| pattern == "a.*"),
+            None,
+        );
+        assert_eq!(
+            from_peer.delivered, 1,
+            "only the pattern the copy stands for"
+        );
+        let to_member = router.deliver_topic_from_peer(
+            "a.b",
+            &message("/topic/a.b"),
+            Select::Exact,
+            Some(&["bob".to_string()]),
+        );
+        assert_eq!(to_member.delivered, 0, "a room copy reaches members only");
+        let user =
+            router.deliver_user_from_peer("ann", "q", &message("/user/queue/q"), Priority::Normal);
+        assert_eq!(user.delivered, 1);
+
+        router.unsubscribe_topic("a.*", 1, "1");
+        router.unsubscribe_user(&Router::user_key("ann", "q"), 1, "2");
+        assert_eq!(
+            *peers.0.lock(),
+            [
+                "+Topic(\"a.b\")",
+                "+Pattern(\"a.*\")",
+                "+User(\"ann\")",
+                "topic a.b None",
+                "users [\"ann\"] q",
+                "enqueue jobs",
+                "-Pattern(\"a.*\")",
+                "-User(\"ann\")",
+            ],
+            "peer copies are never published again"
+        );
+        assert_eq!(ann.outbox.drain().items.len(), 5);
     }
 }

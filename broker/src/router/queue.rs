@@ -7,11 +7,12 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use dashmap::DashMap;
 use parking_lot::Mutex;
 
-use crate::message::{Delivery, Message, Target};
+use crate::handle::SessionHandle;
+use crate::message::{Delivery, Message, ReturnAddress, Target};
 use crate::outbox::Outbound;
-use crate::session::handle::SessionHandle;
 
 #[derive(Debug)]
 struct Consumer {
@@ -43,17 +44,47 @@ struct State {
     next: usize,
 }
 
-/// Told the ids of messages consumed for good (ACKed, or written to an auto-ack consumer):
-/// cluster mode acknowledges them in the queue's Redis stream.
-#[derive(Clone)]
-pub struct ConsumedHook(pub Arc<ConsumedFn>);
+/// Hears what a queue's consumers consumed for good (ACKed, or written to an auto-ack
+/// consumer): cluster mode acknowledges it in the queue's shared stream.
+pub trait Consumption: Send + Sync + std::fmt::Debug {
+    fn consumed(&self, queue: &str, ids: &[u64]);
+}
 
-/// Takes the ids of consumed messages.
-pub type ConsumedFn = dyn Fn(&[u64]) + Send + Sync;
+/// This node's queues by name.
+#[derive(Debug)]
+pub struct Queues {
+    queues: DashMap<String, Arc<Queue>>,
+    max_messages: usize,
+    consumption: Arc<dyn Consumption>,
+}
 
-impl std::fmt::Debug for ConsumedHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ConsumedHook")
+impl Queues {
+    pub fn new(max_messages: usize, consumption: Arc<dyn Consumption>) -> Self {
+        Self {
+            queues: DashMap::new(),
+            max_messages,
+            consumption,
+        }
+    }
+
+    /// The queue named `name`, created on first use.
+    pub fn get(&self, name: &str) -> Arc<Queue> {
+        if let Some(q) = self.queues.get(name) {
+            return Arc::clone(q.value());
+        }
+        let queue = self.queues.entry(name.to_string()).or_insert_with(|| {
+            Arc::new(Queue::new(
+                name,
+                self.max_messages,
+                Arc::clone(&self.consumption),
+            ))
+        });
+        Arc::clone(queue.value())
+    }
+
+    /// Every queue this node has seen.
+    pub fn all(&self) -> Vec<Arc<Queue>> {
+        self.queues.iter().map(|q| Arc::clone(q.value())).collect()
     }
 }
 
@@ -62,7 +93,7 @@ pub struct Queue {
     pub name: Arc<str>,
     max_messages: usize,
     state: Mutex<State>,
-    consumed: Option<ConsumedHook>,
+    consumption: Arc<dyn Consumption>,
 }
 
 /// The queue is at its bound; the message was not taken.
@@ -70,21 +101,19 @@ pub struct Queue {
 pub struct QueueFull(pub usize);
 
 impl Queue {
-    pub fn new(name: &str, max_messages: usize, consumed: Option<ConsumedHook>) -> Self {
+    pub fn new(name: &str, max_messages: usize, consumption: Arc<dyn Consumption>) -> Self {
         Self {
             name: Arc::from(name),
             max_messages,
             state: Mutex::new(State::default()),
-            consumed,
+            consumption,
         }
     }
 
     /// These messages are consumed for good (no redelivery possible any more).
     pub fn consumed(&self, ids: &[u64]) {
-        if let Some(hook) = &self.consumed
-            && !ids.is_empty()
-        {
-            (hook.0)(ids);
+        if !ids.is_empty() {
+            self.consumption.consumed(&self.name, ids);
         }
     }
 
@@ -199,7 +228,7 @@ impl Queue {
                 target: Target::Subscription(Arc::clone(&consumer.subscription)),
                 message: entry.message,
                 redelivered: entry.redelivered,
-                queue: Some(Arc::clone(self)),
+                queue: Some(Arc::clone(self) as Arc<dyn ReturnAddress>),
             };
             match consumer
                 .session
@@ -226,5 +255,15 @@ impl Queue {
                 }
             }
         }
+    }
+}
+
+impl ReturnAddress for Queue {
+    fn consumed(&self, ids: &[u64]) {
+        Queue::consumed(self, ids);
+    }
+
+    fn give_back(self: Arc<Self>, messages: Vec<(Arc<Message>, bool)>) {
+        self.requeue(messages, None);
     }
 }

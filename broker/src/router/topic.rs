@@ -9,7 +9,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use parking_lot::RwLock;
 
-use crate::session::handle::SessionHandle;
+use crate::handle::SessionHandle;
 
 /// One subscription of one session.
 #[derive(Debug, Clone)]

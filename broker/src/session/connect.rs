@@ -9,7 +9,6 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::handle::SessionHandle;
 use super::heartbeat::Heartbeat;
 use super::subscription::Subscriptions;
 use super::wire::Wire;
@@ -18,6 +17,7 @@ use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::{ClientCommand, Connect, Request};
 use crate::error::StompError;
+use crate::handle::SessionHandle;
 use crate::outbox::Outbox;
 use crate::transport::ReadOutcome;
 

@@ -79,7 +79,7 @@ impl Session {
         let Some(sub) = self.subscriptions.get_mut(&id) else {
             // Unsubscribed while the message was in flight: a queue gets it back.
             if let Some(queue) = d.queue {
-                queue.requeue(vec![(d.message, d.redelivered)], None);
+                queue.give_back(vec![(d.message, d.redelivered)]);
             }
             return Ok(());
         };

@@ -8,7 +8,6 @@
 
 mod connect;
 mod delivery;
-pub mod handle;
 pub mod heartbeat;
 mod request;
 pub mod subscription;
@@ -27,9 +26,9 @@ use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::{AckRef, Publish, Request};
 use crate::error::StompError;
+use crate::handle::SessionHandle;
 use crate::outbox::Outbound;
 use crate::transport::{ReadOutcome, Transport};
-use handle::SessionHandle;
 use heartbeat::Heartbeat;
 use subscription::Subscriptions;
 use wire::Wire;
@@ -265,7 +264,7 @@ impl Session {
             if let Outbound::Deliver(delivery) = item
                 && let Some(queue) = delivery.queue
             {
-                queue.requeue(vec![(delivery.message, delivery.redelivered)], None);
+                queue.give_back(vec![(delivery.message, delivery.redelivered)]);
             }
         }
     }

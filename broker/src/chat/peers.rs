@@ -1,0 +1,51 @@
+//! The chat's seam to other nodes: what a chat operation needs to know or tell beyond this
+//! node. Cluster mode implements it over Redis (`cluster/chat.rs`); a single node has no peers
+//! ([`Alone`]). The chat never names the cluster.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use chat_store::Conversation;
+use futures_util::future::{self, BoxFuture};
+
+use super::presence::PresenceBackend;
+
+/// What the chat reaches beyond its own state, wired by `broker.rs`: [`Alone`] and
+/// [`super::presence::Local`] on a single node, the cluster's implementations otherwise.
+#[derive(Debug)]
+pub struct Backends {
+    pub peers: Arc<dyn ChatPeers>,
+    pub presence: Arc<dyn PresenceBackend>,
+}
+
+pub trait ChatPeers: Send + Sync + Debug {
+    /// This node changed a conversation: other nodes' caches need the new snapshot (their
+    /// membership checks must see it).
+    fn conversation_changed(&self, conversation: &Conversation);
+
+    /// Resolves once deliveries to `user` from other nodes reach this node live, so a sync
+    /// that reads the store afterwards leaves no gap between replay and live delivery. Bounded:
+    /// it never stalls the sequencer for long.
+    fn until_user_live<'a>(&'a self, user: &'a str) -> BoxFuture<'a, ()>;
+
+    /// Whether a retried send the store already holds (a duplicate) is delivered again:
+    /// another node may have stored the original and died before delivering it (members drop
+    /// copies by messageId). A single node delivers right after storing, so never twice.
+    fn redeliver_duplicates(&self) -> bool;
+}
+
+/// No other nodes: nothing to tell, nothing to wait for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Alone;
+
+impl ChatPeers for Alone {
+    fn conversation_changed(&self, _: &Conversation) {}
+
+    fn until_user_live<'a>(&'a self, _: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(future::ready(()))
+    }
+
+    fn redeliver_duplicates(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,13 @@
+//! Wall-clock time as the broker writes it: milliseconds since the Unix epoch (message ids,
+//! presence's last-seen, chat timestamps). One helper, so every part agrees on the unit and on
+//! what a clock before 1970 reads as.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch; 0 if the system clock is set before it (never an error:
+/// callers stamp events, and a wrong stamp is better than a lost event).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,91 @@
+//! Pushing one message into the outboxes of the subscriptions of a table that match its name:
+//! the local end of every publish, never waiting (a full outbox is the session's problem, per
+//! [`Priority`] and the slow-consumer policy).
+
+use std::sync::Arc;
+
+use super::topic::{Subscriber, TopicTable};
+use crate::message::{Delivery, Message, Target};
+use crate::outbox::{Outbound, Pressure};
+
+/// What a fan-out did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FanOut {
+    /// Outboxes that took the message.
+    pub delivered: usize,
+    /// Some receiving outbox is past half full: the publisher should slow down.
+    pub pressed: bool,
+}
+
+/// How a fan-out treats a full outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Counts against the slow-consumer policy.
+    Normal,
+    /// Worthless late (typing indicators): dropped once an outbox is half full.
+    Droppable,
+}
+
+/// Which subscriptions of a table a fan-out reaches.
+#[derive(Clone, Copy)]
+pub enum Select<'a> {
+    /// Exact and wildcard subscriptions: a local publish.
+    All,
+    /// Exact subscriptions only: a peer's copy meant for exact subscriptions (cluster mode:
+    /// it came on a topic's own Redis channel).
+    Exact,
+    /// Wildcard subscriptions whose pattern this accepts: a peer's copy meant for those
+    /// patterns only (cluster mode: it came through the glob standing for them).
+    Patterns(&'a dyn Fn(&str) -> bool),
+}
+
+impl std::fmt::Debug for Select<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Select::All => f.write_str("All"),
+            Select::Exact => f.write_str("Exact"),
+            Select::Patterns(_) => f.write_str("Patterns(..)"),
+        }
+    }
+}
+
+/// Fans `message` out to local sessions only: the subscriptions of `table` matching `name`
+/// that `select` picks, of principals `admit` accepts; returns how many outboxes took it.
+pub(super) fn fan_out(
+    table: &TopicTable,
+    name: &str,
+    message: &Arc<Message>,
+    select: Select<'_>,
+    priority: Priority,
+    admit: impl Fn(&str) -> bool,
+) -> FanOut {
+    let mut outcome = FanOut::default();
+    let mut push = |sub: &Subscriber| {
+        if !admit(sub.session.principal.name()) {
+            return;
+        }
+        let item = Outbound::Deliver(Delivery {
+            target: Target::Subscription(Arc::clone(&sub.subscription)),
+            message: Arc::clone(message),
+            redelivered: false,
+            queue: None,
+        });
+        match priority {
+            Priority::Normal => {
+                if let Ok(pressure) = sub.session.outbox.try_push(item) {
+                    outcome.delivered += 1;
+                    outcome.pressed |= pressure == Pressure::High;
+                }
+            }
+            Priority::Droppable => {
+                outcome.delivered += usize::from(sub.session.outbox.try_push_droppable(item));
+            }
+        }
+    };
+    match select {
+        Select::All => table.for_each_match(name, &mut push),
+        Select::Exact => table.for_each_exact(name, &mut push),
+        Select::Patterns(accept) => table.for_each_pattern(name, accept, &mut push),
+    }
+    outcome
+}
