@@ -1,5 +1,5 @@
 //! The state every session shares: configuration, router, credentials, authorization, ids,
-//! and the chat application.
+//! and the application on the STOMP core (the chat).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +10,7 @@ use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
 use crate::acl::Acl;
+use crate::app::Application;
 use crate::auth::{AuthError, Authenticator};
 use crate::chat::Chat;
 use crate::cluster::Cluster;
@@ -35,7 +36,9 @@ pub struct Broker {
     pub auth: Authenticator,
     pub acl: Acl,
     pub ids: Arc<IdGenerator>,
-    pub chat: Arc<Chat>,
+    /// What `/app/...` destinations reach, and what hears of sessions' lives: the chat. `None`
+    /// leaves a plain STOMP broker.
+    pub app: Option<Arc<dyn Application>>,
     /// Cancelled when shutdown begins: listeners stop and handshakes are refused.
     pub stopping: CancellationToken,
     /// Cancelled once every session has ended: background tasks (chat) stop.
@@ -82,13 +85,13 @@ impl Broker {
         ));
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
-        let chat = Arc::new(Chat::start(
+        let chat = Chat::start(
             store,
             Arc::clone(&router),
             Arc::clone(&ids),
             config.chat.clone(),
             done.clone(),
-        ));
+        );
         if let Some(cluster) = &cluster {
             cluster.start(Arc::clone(&router), Arc::clone(chat.core()), done.clone());
         }
@@ -97,7 +100,7 @@ impl Broker {
             auth: Authenticator::from_config(&config.auth)?,
             acl: Acl::new(&config.acl),
             ids,
-            chat,
+            app: Some(Arc::new(chat)),
             stopping: CancellationToken::new(),
             done,
             next_session: AtomicU64::new(1),

@@ -5,6 +5,7 @@
 //! messages to the `router`, which pushes them into other sessions' bounded `outbox`es.
 
 pub mod acl;
+pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod chat;

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chat_store::StoredMessage;
 use stomp_codec::{Command, Frame, Headers};
 
+use super::model::MessageOut;
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
 use crate::router::Priority;
@@ -18,6 +20,17 @@ pub struct Payload {
     pub json: Bytes,
     /// A chat message (its ACK means DELIVERED).
     pub chat: bool,
+}
+
+impl Payload {
+    /// A stored message as members receive it.
+    pub fn message(stored: &StoredMessage) -> Self {
+        Payload {
+            id: stored.message_id,
+            json: Bytes::from(serde_json::to_vec(&MessageOut::from(stored)).unwrap_or_default()),
+            chat: true,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -66,7 +79,8 @@ fn message(destination: String, payload: &Payload) -> Arc<Message> {
         &headers,
         payload.json.clone(),
     );
-    message.chat = payload.chat;
+    // The chat hears a recipient's ACK of a chat message (`Application::settled`).
+    message.app_ack = payload.chat;
     Arc::new(message)
 }
 
