@@ -46,7 +46,9 @@ impl Application for Chat {
         destination: &Destination,
     ) -> Result<(), Refused> {
         match room::conversation_of(destination) {
-            Some(conversation) if !self.may_watch(user, conversation) => Err(room::refused(raw)),
+            Some(conversation) if !self.core().may_watch(user, conversation) => {
+                Err(room::refused(raw))
+            }
             _ => Ok(()),
         }
     }

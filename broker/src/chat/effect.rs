@@ -6,12 +6,38 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chat_store::StoredMessage;
 use stomp_codec::{Command, Frame, Headers};
+use tokio::sync::broadcast;
 
 use super::model::MessageOut;
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
-use crate::router::Priority;
+use crate::router::{Priority, Router};
 use crate::session::handle::SessionHandle;
+
+impl Effect {
+    /// A reply to the session that asked, or (HTTP API: no session) to every session of the
+    /// user.
+    pub fn reply(
+        session: Option<Arc<SessionHandle>>,
+        user: &str,
+        queue: &'static str,
+        payload: Payload,
+    ) -> Effect {
+        match session {
+            Some(session) => Effect::ToSession {
+                session,
+                queue,
+                payload,
+            },
+            None => Effect::ToUser {
+                users: vec![user.to_string()],
+                queue,
+                payload,
+                priority: Priority::Normal,
+            },
+        }
+    }
+}
 
 /// A chat MESSAGE body with the id it carries in the STOMP `message-id` header.
 #[derive(Debug, Clone)]
@@ -93,8 +119,7 @@ pub fn receipt(receipt_id: &str, message_id: Option<u64>) -> Frame {
 }
 
 impl Effect {
-    pub fn apply(self, core: &super::ChatCore) {
-        let router = &*core.router;
+    pub fn apply(self, router: &Router, offline_tx: &broadcast::Sender<OfflineEvent>) {
         match self {
             Effect::ToUser {
                 users,
@@ -137,7 +162,7 @@ impl Effect {
             } => {
                 tracing::debug!(%user, message_id, "recipient offline: push notification event");
                 // No receiver yet is fine: the push service subscribes when it runs.
-                let _ = core.offline_tx.send(OfflineEvent {
+                let _ = offline_tx.send(OfflineEvent {
                     user,
                     message_id,
                     conversation_id,

@@ -25,12 +25,12 @@ mod rate;
 mod request;
 mod room;
 mod sequencer;
+mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use chat_store::{ChatStore, Conversation};
+use chat_store::ChatStore;
 use dashmap::DashMap;
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
@@ -38,13 +38,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 pub use effect::OfflineEvent;
-use effect::Payload;
 use error::AppError;
 use idle::IdleMap;
 use rate::RateLimit;
 use request::{ChatRequest, Malformed};
 pub use sequencer::Outcome;
 use sequencer::{Requester, Sequencer};
+pub use state::ChatCore;
 
 use crate::config::ChatConfig;
 use crate::id::IdGenerator;
@@ -56,23 +56,6 @@ const EVICT_EVERY: Duration = Duration::from_secs(1);
 /// Most entries of each map one eviction looks at: a sweep never stalls the runtime, and
 /// several thousand users going idle per second are still kept up with.
 const EVICT_MAX: usize = 4096;
-
-/// Shared state the operations read.
-#[derive(Debug)]
-pub struct ChatCore {
-    pub store: Arc<dyn ChatStore>,
-    pub router: Arc<Router>,
-    pub ids: Arc<IdGenerator>,
-    pub presence: presence::Presence,
-    pub config: ChatConfig,
-    /// Conversations seen by this node, for membership checks that cannot wait for the store
-    /// (SUBSCRIBE to a conversation's room, typing).
-    conversations: DashMap<String, Arc<Conversation>>,
-    /// Last typing state sent per (user, conversation) and when, for coalescing.
-    typing: IdleMap<(String, String), (bool, Instant)>,
-    rate: RateLimit,
-    offline_tx: broadcast::Sender<OfflineEvent>,
-}
 
 /// The chat application; cheap to clone (every clone is the same chat).
 #[derive(Debug, Clone)]
@@ -182,7 +165,7 @@ impl Chat {
         user: &str,
         session: Option<&Arc<SessionHandle>>,
         request: ChatRequest,
-    ) -> Result<op::Work, AppError> {
+    ) -> Result<sequencer::Work, AppError> {
         self.core.rate.admit(user, &request)?;
         op::prepare(&self.core, user, session, request)
     }
@@ -224,14 +207,6 @@ impl Chat {
             self.sequencer
                 .push_quietly(op::presence_change(Arc::clone(&self.core), change));
         }
-    }
-
-    /// Whether `user` may subscribe to `conversation`'s room.
-    fn may_watch(&self, user: &str, conversation: &str) -> bool {
-        self.core
-            .conversations
-            .get(conversation)
-            .is_some_and(|c| c.members.iter().any(|m| m.user_id == user))
     }
 
     fn spawn_sweeper(&self, shutdown: CancellationToken) {
@@ -276,36 +251,5 @@ impl Chat {
                 core.typing.sweep(now, EVICT_MAX);
             }
         });
-    }
-}
-
-impl ChatCore {
-    pub fn remember(&self, conversation: Conversation) -> Arc<Conversation> {
-        let conversation = Arc::new(conversation);
-        self.conversations
-            .insert(conversation.id.clone(), Arc::clone(&conversation));
-        conversation
-    }
-
-    /// A conversation this node changed: cached here, and in cluster mode every other node's
-    /// cache gets the new snapshot (membership checks there must see it).
-    pub fn changed(&self, conversation: Conversation) -> Arc<Conversation> {
-        if let Some(cluster) = self.router.cluster() {
-            cluster.conversation_changed(&conversation);
-        }
-        self.remember(conversation)
-    }
-
-    pub fn cached(&self, id: &str) -> Option<Arc<Conversation>> {
-        self.conversations.get(id).map(|c| Arc::clone(c.value()))
-    }
-
-    /// An event body with a fresh id.
-    pub fn payload(&self, json: serde_json::Value) -> Payload {
-        Payload {
-            id: self.ids.next_id(),
-            json: Bytes::from(json.to_string()),
-            chat: false,
-        }
     }
 }

@@ -4,6 +4,9 @@
 use chat_store::{Conversation, ConversationKind, ReceiptStatus, StoredMessage, UserId};
 use serde::{Deserialize, Serialize};
 
+/// Most members a group may have (a presence query names at most as many users).
+pub const MAX_MEMBERS: usize = 1000;
+
 /// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds.
 pub fn rfc3339(ms: u64) -> String {
     let secs = (ms / 1000) as i64;

@@ -5,14 +5,15 @@
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::ChatCore;
 use super::effect::{self, Effect};
 use super::error::{AppError, ErrorOut};
-use super::op::Work;
+use super::state::ChatCore;
 use crate::session::handle::SessionHandle;
 
 /// Requests accepted but not yet applied; beyond this, new requests are refused with
@@ -20,6 +21,17 @@ use crate::session::handle::SessionHandle;
 const MAX_PENDING: usize = 8192;
 /// Futures the sequencer runs at once (a group commit's worth and then some).
 const MAX_IN_FLIGHT: usize = 1024;
+
+/// An operation's asynchronous half, built when the sequencer takes the request: the moment
+/// that fixes its place in line, so a message id taken then is in arrival order.
+pub type Work = Box<dyn FnOnce() -> BoxFuture<'static, Result<Outcome, AppError>> + Send>;
+
+/// Work whose future can be built now (it only needs its place in line, not an id).
+pub fn later(
+    future: impl std::future::Future<Output = Result<Outcome, AppError>> + Send + 'static,
+) -> Work {
+    Box::new(move || future.boxed())
+}
 
 /// What an operation produced: effects to apply in order, and the reply for the requester.
 #[derive(Debug, Default)]
@@ -129,7 +141,7 @@ async fn sequence(
 pub fn finish(core: &Arc<ChatCore>, requester: Requester, result: Result<Outcome, AppError>) {
     let mut result = result.map(|mut outcome| {
         for effect in std::mem::take(&mut outcome.effects) {
-            effect.apply(core);
+            core.apply(effect);
         }
         outcome
     });
@@ -185,7 +197,7 @@ fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppErro
                     }
                 }
             };
-            effect.apply(core);
+            core.apply(effect);
         }
     }
 }

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use chat_store::{ConversationKind, NewConversation, direct_id};
 use serde_json::json;
 
-use super::{MAX_MEMBERS, member_ids, membership, now_ms, reply_to};
-use crate::chat::ChatCore;
 use crate::chat::effect::{Effect, Payload};
 use crate::chat::error::AppError;
-use crate::chat::model::{self, ConversationOut};
+use crate::chat::model::{self, ConversationOut, MAX_MEMBERS};
 use crate::chat::sequencer::Outcome;
+use crate::chat::state::ChatCore;
+use crate::chat::state::now_ms;
 use crate::router::Priority;
 use crate::session::handle::SessionHandle;
 
@@ -83,7 +83,11 @@ pub(super) async fn create(
         .await?;
     let conversation = core.changed(conversation);
     let effects = vec![Effect::ToUser {
-        users: member_ids(&conversation),
+        users: conversation
+            .members
+            .iter()
+            .map(|m| m.user_id.clone())
+            .collect(),
         queue: "conversations",
         payload: conversation_event(&core, "created", &conversation),
         priority: Priority::Normal,
@@ -100,7 +104,7 @@ pub(super) async fn members(
     user: String,
     request: model::UpdateMembers,
 ) -> Result<Outcome, AppError> {
-    let before = membership(&core, &user, &request.conversation_id).await?;
+    let before = core.membership(&user, &request.conversation_id).await?;
     if before.kind != ConversationKind::Group {
         return Err(AppError::Forbidden(
             "a DIRECT conversation's members are fixed".into(),
@@ -157,7 +161,7 @@ pub(super) async fn list(
         core.remember(c);
     }
     Ok(Outcome {
-        effects: vec![reply_to(
+        effects: vec![Effect::reply(
             session,
             &user,
             "conversations",

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use super::{membership, reply_to};
-use crate::chat::ChatCore;
+use crate::chat::effect::Effect;
 use crate::chat::error::AppError;
 use crate::chat::model::{self, MessageOut};
 use crate::chat::sequencer::Outcome;
+use crate::chat::state::ChatCore;
 use crate::session::handle::SessionHandle;
 
 /// Largest history page.
@@ -21,7 +21,7 @@ pub(super) async fn history(
     session: Option<Arc<SessionHandle>>,
     request: model::History,
 ) -> Result<Outcome, AppError> {
-    membership(&core, &user, &request.conversation_id).await?;
+    core.membership(&user, &request.conversation_id).await?;
     let limit = request
         .limit
         .unwrap_or(DEFAULT_HISTORY)
@@ -41,7 +41,7 @@ pub(super) async fn history(
     })
     .unwrap_or_default();
     Ok(Outcome {
-        effects: vec![reply_to(
+        effects: vec![Effect::reply(
             session,
             &user,
             "history",

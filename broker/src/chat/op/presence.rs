@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{MAX_MEMBERS, Work, later};
-use crate::chat::ChatCore;
 use crate::chat::effect::Effect;
 use crate::chat::error::AppError;
-use crate::chat::model::{self, rfc3339};
+use crate::chat::model::{self, MAX_MEMBERS, rfc3339};
 use crate::chat::presence::{Change, Presence};
-use crate::chat::sequencer::Outcome;
+use crate::chat::sequencer::{Outcome, Work, later};
+use crate::chat::state::ChatCore;
 use crate::router::Priority;
 use crate::session::handle::SessionHandle;
 

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use super::{membership, now_ms};
-use crate::chat::ChatCore;
 use crate::chat::effect::Effect;
 use crate::chat::error::AppError;
 use crate::chat::model::{self, ReceiptOut, rfc3339};
 use crate::chat::sequencer::Outcome;
+use crate::chat::state::ChatCore;
+use crate::chat::state::now_ms;
 use crate::router::Priority;
 
 pub(super) async fn delivered(
@@ -51,7 +51,7 @@ pub(super) async fn read(
     user: String,
     request: model::Read,
 ) -> Result<Outcome, AppError> {
-    membership(&core, &user, &request.conversation_id).await?;
+    core.membership(&user, &request.conversation_id).await?;
     let Some(mark) = core
         .store
         .mark_read(

@@ -8,13 +8,12 @@ use chat_store::{Appended, ConversationKind, NewConversation, StoredMessage, dir
 use futures_util::FutureExt;
 use serde_json::json;
 
-use super::{Work, member_ids, membership};
-use crate::chat::ChatCore;
 use crate::chat::effect::{Effect, Payload};
 use crate::chat::error::AppError;
 use crate::chat::model::{self, rfc3339};
 use crate::chat::room;
-use crate::chat::sequencer::{Durable, Outcome};
+use crate::chat::sequencer::{Durable, Outcome, Work};
+use crate::chat::state::ChatCore;
 use crate::id;
 use crate::router::Priority;
 
@@ -46,7 +45,7 @@ async fn send(
     message_id: u64,
 ) -> Result<Outcome, AppError> {
     let conversation = match (&request.conversation_id, &request.recipient_id) {
-        (Some(id), None) => membership(&core, &user, id).await?,
+        (Some(id), None) => core.membership(&user, id).await?,
         (None, Some(recipient)) => {
             if crate::auth::Principal::try_from(recipient.as_str()).is_err() {
                 return Err(AppError::BadRequest(format!(
@@ -54,7 +53,7 @@ async fn send(
                 )));
             }
             let id = direct_id(&user, recipient);
-            match membership(&core, &user, &id).await {
+            match core.membership(&user, &id).await {
                 Ok(c) => c,
                 Err(AppError::UnknownConversation(_)) => {
                     let created = core
@@ -116,7 +115,11 @@ async fn send(
         }
     };
     let mut effects = Vec::with_capacity(conversation.members.len() + 2);
-    let members = member_ids(&conversation);
+    let members: Vec<String> = conversation
+        .members
+        .iter()
+        .map(|m| m.user_id.clone())
+        .collect();
     let statuses = core.presence.statuses(&members).await;
     for (member, (online, _)) in members.iter().zip(statuses) {
         if *member != user && !online {
@@ -143,7 +146,11 @@ async fn send(
 /// The live copies of a stored message: every member's `/user/queue/messages`, and the room.
 fn deliveries(conversation: &chat_store::Conversation, stored: &StoredMessage) -> Vec<Effect> {
     let payload = Payload::message(stored);
-    let members = member_ids(conversation);
+    let members: Vec<String> = conversation
+        .members
+        .iter()
+        .map(|m| m.user_id.clone())
+        .collect();
     vec![
         Effect::ToUser {
             users: members.clone(),

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::chat::ChatCore;
 use crate::chat::effect::{Effect, Payload};
 use crate::chat::error::AppError;
 use crate::chat::model;
 use crate::chat::sequencer::Outcome;
+use crate::chat::state::ChatCore;
 use crate::session::handle::SessionHandle;
 
 /// Longest replay one sync request returns; the client asks again while `more` is true.

@@ -8,12 +8,12 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{membership, now_ms};
-use crate::chat::ChatCore;
 use crate::chat::effect::Effect;
 use crate::chat::error::AppError;
 use crate::chat::model::{self, rfc3339};
 use crate::chat::sequencer::Outcome;
+use crate::chat::state::ChatCore;
+use crate::chat::state::now_ms;
 use crate::router::Priority;
 
 /// A typing indicator repeating the same state within this window is coalesced away (so the
@@ -25,7 +25,7 @@ pub(super) async fn typing(
     user: String,
     request: model::Typing,
 ) -> Result<Outcome, AppError> {
-    let conversation = membership(&core, &user, &request.conversation_id).await?;
+    let conversation = core.membership(&user, &request.conversation_id).await?;
     let key = (user.clone(), request.conversation_id.clone());
     let now = Instant::now();
     if let Some((typing, at)) = core.typing.get(&key)
