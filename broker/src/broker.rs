@@ -1,6 +1,7 @@
 //! The state every session shares: configuration, router, credentials, authorization, ids,
-//! and the chat application; and the wiring: the one place (with `lib.rs`) that knows the
-//! cluster, connecting it to the router's and the chat's seams, or their single-node stand-ins.
+//! and the application on the STOMP core (the chat); and the wiring: the one place (with
+//! `lib.rs`) that knows the cluster, connecting it to the router's and the chat's seams, or
+//! their single-node stand-ins.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 use crate::acl::Acl;
+use crate::app::Application;
 use crate::auth::{AuthError, Authenticator};
 use crate::chat::Chat;
 use crate::chat::peers::{self as chat_peers, Backends, ChatPeers};
@@ -45,7 +47,9 @@ pub struct Broker {
     pub auth: Authenticator,
     pub acl: Acl,
     pub ids: Arc<IdGenerator>,
-    pub chat: Arc<Chat>,
+    /// What `/app/...` destinations reach, and what hears of sessions' lives: the chat. `None`
+    /// leaves a plain STOMP broker.
+    pub app: Option<Arc<dyn Application>>,
     /// Cancelled when shutdown begins: listeners stop and handshakes are refused.
     pub stopping: CancellationToken,
     /// Cancelled once every session has ended: background tasks (chat) stop.
@@ -112,7 +116,7 @@ impl Broker {
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let chat = Arc::new(Chat::start(
+        let chat = Chat::start(
             store,
             Arc::clone(&router),
             Arc::clone(&ids),
@@ -120,7 +124,7 @@ impl Broker {
             backends,
             &tasks,
             done.clone(),
-        ));
+        );
         if let Some(cluster) = &cluster {
             let core = Arc::clone(chat.core());
             let conversations = Box::new(move |conversation| {
@@ -133,7 +137,7 @@ impl Broker {
             auth: Authenticator::from_config(&config.auth)?,
             acl: Acl::new(&config.acl),
             ids,
-            chat,
+            app: Some(Arc::new(chat)),
             stopping: CancellationToken::new(),
             done,
             tasks,

@@ -8,6 +8,7 @@
 //! which `cluster` implements and `broker` wires in.
 
 pub mod acl;
+pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod chat;

@@ -110,10 +110,12 @@ async fn refuse(mut stream: TcpStream) {
 /// Serves HTTP (WebSocket upgrades at `/ws`) until shutdown begins.
 pub async fn serve_http(listener: TcpListener, gate: Gate) {
     let stopping = gate.broker.stopping.clone();
-    let api = crate::chat::http::routes(
-        Arc::clone(&gate.broker.chat),
-        gate.broker.config.chat.service_token.as_deref(),
-    );
+    // The application's own HTTP API (the chat's `/api/...`), if it has one.
+    let api = gate
+        .broker
+        .app
+        .as_ref()
+        .map_or_else(axum::Router::new, |app| app.routes());
     let app = axum::Router::new()
         .route("/ws", get(upgrade))
         .route("/health", get(health))

@@ -30,8 +30,10 @@ pub struct Message {
     /// Application headers (content-type included), transport headers removed.
     pub headers: Headers,
     pub body: Bytes,
-    /// A chat message (its ACK counts as DELIVERED).
-    pub chat: bool,
+    /// Published by the application, which hears of its ACK or NACK
+    /// ([`Application::settled`](crate::app::Application::settled)): the chat counts a
+    /// recipient's ACK of a chat message as DELIVERED.
+    pub app_ack: bool,
     tails: [OnceLock<Bytes>; 3],
 }
 
@@ -52,7 +54,7 @@ impl Message {
             destination,
             headers,
             body,
-            chat: false,
+            app_ack: false,
             tails: Default::default(),
         }
     }

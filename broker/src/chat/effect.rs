@@ -4,12 +4,40 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chat_store::StoredMessage;
 use stomp_codec::{Command, Frame, Headers};
+use tokio::sync::broadcast;
 
+use super::model::MessageOut;
 use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
-use crate::router::Priority;
+use crate::router::{Priority, Router};
+
+impl Effect {
+    /// A reply to the session that asked, or (HTTP API: no session) to every session of the
+    /// user.
+    pub fn reply(
+        session: Option<Arc<SessionHandle>>,
+        user: &str,
+        queue: &'static str,
+        payload: Payload,
+    ) -> Effect {
+        match session {
+            Some(session) => Effect::ToSession {
+                session,
+                queue,
+                payload,
+            },
+            None => Effect::ToUser {
+                users: vec![user.to_string()],
+                queue,
+                payload,
+                priority: Priority::Normal,
+            },
+        }
+    }
+}
 
 /// A chat MESSAGE body with the id it carries in the STOMP `message-id` header.
 #[derive(Debug, Clone)]
@@ -18,6 +46,17 @@ pub struct Payload {
     pub json: Bytes,
     /// A chat message (its ACK means DELIVERED).
     pub chat: bool,
+}
+
+impl Payload {
+    /// A stored message as members receive it.
+    pub fn message(stored: &StoredMessage) -> Self {
+        Payload {
+            id: stored.message_id,
+            json: Bytes::from(serde_json::to_vec(&MessageOut::from(stored)).unwrap_or_default()),
+            chat: true,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -66,7 +105,8 @@ fn message(destination: String, payload: &Payload) -> Arc<Message> {
         &headers,
         payload.json.clone(),
     );
-    message.chat = payload.chat;
+    // The chat hears a recipient's ACK of a chat message (`Application::settled`).
+    message.app_ack = payload.chat;
     Arc::new(message)
 }
 
@@ -79,8 +119,7 @@ pub fn receipt(receipt_id: &str, message_id: Option<u64>) -> Frame {
 }
 
 impl Effect {
-    pub fn apply(self, core: &super::ChatCore) {
-        let router = &*core.router;
+    pub fn apply(self, router: &Router, offline_tx: &broadcast::Sender<OfflineEvent>) {
         match self {
             Effect::ToUser {
                 users,
@@ -123,7 +162,7 @@ impl Effect {
             } => {
                 tracing::debug!(%user, message_id, "recipient offline: push notification event");
                 // No receiver yet is fine: the push service subscribes when it runs.
-                let _ = core.offline_tx.send(OfflineEvent {
+                let _ = offline_tx.send(OfflineEvent {
                     user,
                     message_id,
                     conversation_id,

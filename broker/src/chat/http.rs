@@ -1,7 +1,7 @@
 //! The backend services' HTTP API on the broker's HTTP port (`/api/...`), with the same
-//! semantics as the STOMP contract: every call runs the same chat operation, through the same
-//! sequencer, as a named user. Authenticated by a bearer service token; absent when no token
-//! is configured.
+//! semantics as the STOMP contract: every call is typed into the same [`ChatRequest`] and runs
+//! through the same sequencer, as a named user. Authenticated by a bearer service token;
+//! absent when no token is configured.
 //!
 //! | method and path | body / query | acts as |
 //! |---|---|---|
@@ -21,19 +21,22 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
 
 use super::Chat;
 use super::error::AppError;
+use super::model::{self, IdString};
+use super::request::ChatRequest;
 
 #[derive(Clone)]
 struct Api {
-    chat: Arc<Chat>,
+    chat: Chat,
     token: Arc<str>,
 }
 
 /// The API's routes, or none when no service token is configured.
-pub fn routes(chat: Arc<Chat>, token: Option<&str>) -> axum::Router {
+pub fn routes(chat: Chat, token: Option<&str>) -> axum::Router {
     let Some(token) = token else {
         return axum::Router::new();
     };
@@ -64,17 +67,6 @@ async fn require_token(State(api): State<Api>, request: Request, next: Next) -> 
     }
 }
 
-/// The body as a JSON object, whatever its declared content type.
-fn json_body(body: &[u8]) -> Result<Value, AppError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err(AppError::BadRequest(
-            "the body must be a JSON object".into(),
-        )),
-        Err(e) => Err(AppError::BadRequest(e.to_string())),
-    }
-}
-
 fn authorized(api: &Api, headers: &HeaderMap) -> bool {
     let presented = headers
         .get(header::AUTHORIZATION)
@@ -100,60 +92,72 @@ fn failure(error: &AppError) -> Response {
         .into_response()
 }
 
-/// Takes the acting user out of `body` and runs `action` as them.
+/// The body as a JSON object, whatever its declared content type.
+fn json_object(body: &[u8]) -> Result<Map<String, Value>, AppError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(AppError::BadRequest(
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(AppError::BadRequest(e.to_string())),
+    }
+}
+
+/// `name` must be a user name: the user the call acts as.
+fn acting_user(name: Option<&str>, field: &str) -> Result<String, AppError> {
+    name.filter(|a| crate::auth::Principal::try_from(*a).is_ok())
+        .map(str::to_string)
+        .ok_or_else(|| AppError::BadRequest(format!("{field} must name a user")))
+}
+
+/// Takes the acting user out of `object` (`field`), and the rest as the request's body.
+fn split<T: DeserializeOwned>(
+    mut object: Map<String, Value>,
+    field: &str,
+) -> Result<(String, T), AppError> {
+    let actor = object.remove(field);
+    let user = acting_user(actor.as_ref().and_then(Value::as_str), field)?;
+    Ok((user, serde_json::from_value(Value::Object(object))?))
+}
+
+/// Runs `request` as `user` and answers with its reply.
 async fn act(
     api: &Api,
-    action: &str,
-    actor_field: &str,
-    mut body: Value,
-    created: bool,
+    typed: Result<(String, ChatRequest), AppError>,
+    ok: StatusCode,
 ) -> Response {
-    let actor = body
-        .as_object_mut()
-        .and_then(|o| o.remove(actor_field))
-        .and_then(|v| v.as_str().map(str::to_string));
-    let Some(actor) = actor.filter(|a| crate::auth::Principal::try_from(a.as_str()).is_ok()) else {
-        return failure(&AppError::BadRequest(format!(
-            "{actor_field} must name a user"
-        )));
+    let (user, request) = match typed {
+        Ok(typed) => typed,
+        Err(bad) => return failure(&bad),
     };
-    let bytes = body.to_string();
-    match api.chat.call(&actor, action, bytes.as_bytes()).await {
-        Ok(outcome) => {
-            let status = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            (status, Json(outcome.reply.unwrap_or(Value::Null))).into_response()
-        }
+    match api.chat.call(&user, request).await {
+        Ok(outcome) => (ok, Json(outcome.reply.unwrap_or(Value::Null))).into_response(),
         Err(e) => failure(&e),
     }
 }
 
 async fn create(State(api): State<Api>, body: Bytes) -> Response {
-    match json_body(&body) {
-        Ok(body) => act(&api, "conversation.create", "creator", body, true).await,
-        Err(bad) => failure(&bad),
-    }
+    let typed = json_object(&body)
+        .and_then(|object| split(object, "creator"))
+        .map(|(user, body)| (user, ChatRequest::CreateConversation(body)));
+    act(&api, typed, StatusCode::CREATED).await
 }
 
 async fn members(State(api): State<Api>, Path(id): Path<String>, body: Bytes) -> Response {
-    let mut body = match json_body(&body) {
-        Ok(body) => body,
-        Err(bad) => return failure(&bad),
-    };
-    if let Some(o) = body.as_object_mut() {
-        o.insert("conversationId".into(), Value::String(id));
-    }
-    act(&api, "conversation.members", "asUser", body, false).await
+    let typed = json_object(&body)
+        .and_then(|mut object| {
+            object.insert("conversationId".into(), Value::String(id));
+            split(object, "asUser")
+        })
+        .map(|(user, body)| (user, ChatRequest::UpdateMembers(body)));
+    act(&api, typed, StatusCode::OK).await
 }
 
 async fn send(State(api): State<Api>, body: Bytes) -> Response {
-    match json_body(&body) {
-        Ok(body) => act(&api, "chat.send", "senderId", body, true).await,
-        Err(bad) => failure(&bad),
-    }
+    let typed = json_object(&body)
+        .and_then(|object| split(object, "senderId"))
+        .map(|(user, body)| (user, ChatRequest::Send(body)));
+    act(&api, typed, StatusCode::CREATED).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,11 +176,18 @@ async fn history(
     let Ok(Query(q)) = query else {
         return failure(&AppError::BadRequest("bad query string".into()));
     };
-    let body = json!({
-        "asUser": q.as_user,
-        "conversationId": id,
-        "beforeMessageId": q.before,
-        "limit": q.limit,
+    let typed = acting_user(q.as_user.as_deref(), "asUser").and_then(|user| {
+        let before_message_id = q
+            .before
+            .map(|before| before.parse::<IdString>())
+            .transpose()
+            .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        let request = model::History {
+            conversation_id: id,
+            before_message_id,
+            limit: q.limit,
+        };
+        Ok((user, ChatRequest::History(request)))
     });
-    act(&api, "chat.history", "asUser", body, false).await
+    act(&api, typed, StatusCode::OK).await
 }

@@ -4,6 +4,9 @@
 use chat_store::{Conversation, ConversationKind, ReceiptStatus, StoredMessage, UserId};
 use serde::{Deserialize, Serialize};
 
+/// Most members a group may have (a presence query names at most as many users).
+pub const MAX_MEMBERS: usize = 1000;
+
 /// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds.
 pub fn rfc3339(ms: u64) -> String {
     let secs = (ms / 1000) as i64;
@@ -109,13 +112,23 @@ impl<'de> Deserialize<'de> for IdString {
         }
         match Raw::deserialize(d)? {
             Raw::Number(n) => Ok(IdString(n)),
-            Raw::Text(s) => s
-                .parse()
-                .map(IdString)
-                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a message id"))),
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
         }
     }
 }
+
+impl std::str::FromStr for IdString {
+    type Err = NotAnId;
+
+    fn from_str(s: &str) -> Result<Self, NotAnId> {
+        s.parse().map(IdString).map_err(|_| NotAnId(s.to_string()))
+    }
+}
+
+/// A string that is not a message id.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a message id")]
+pub struct NotAnId(pub String);
 
 /// Serializes a u64 id as a decimal string.
 pub fn id_string<S: serde::Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {

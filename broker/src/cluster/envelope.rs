@@ -106,7 +106,7 @@ impl Envelope {
             kind,
             origin,
             message_id: message.id,
-            chat: message.chat,
+            chat: message.app_ack,
             droppable,
             destination: message.destination.to_string(),
             route: route.to_string(),
@@ -128,7 +128,7 @@ impl Envelope {
             &self.headers(),
             self.body.clone(),
         );
-        message.chat = self.chat;
+        message.app_ack = self.chat;
         Arc::new(message)
     }
 

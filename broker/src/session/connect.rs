@@ -127,7 +127,9 @@ async fn connect(
         cancel: CancellationToken::new(),
     });
     broker.router.register(Arc::clone(&handle));
-    broker.chat.session_started(&handle).await;
+    if let Some(app) = &broker.app {
+        app.connected(&handle).await;
+    }
 
     wire.set_version(version);
     let connected = Frame::new(Command::Connected)
@@ -153,7 +155,7 @@ async fn connect(
         acks: Acks::default(),
         transactions: HashMap::new(),
         reply_token: None,
-        presence_touched: Instant::now(),
+        activity_reported: Instant::now(),
         throttle: Default::default(),
     })
 }

@@ -8,6 +8,7 @@ use stomp_codec::Version;
 use super::subscription::{Registration, Subscription};
 use super::wire::Wire;
 use super::{Acks, Failure, Session};
+use crate::app::Settled;
 use crate::command::AckRef;
 use crate::error::StompError;
 use crate::message::{Delivery, MessageHead, Target};
@@ -172,15 +173,15 @@ impl Session {
         for (t, _) in &settled {
             self.acks.owner.remove(t);
         }
-        if !nack {
-            let chat: Vec<u64> = settled
+        if let Some(app) = &self.broker.app {
+            let ids: Vec<u64> = settled
                 .iter()
-                .filter(|(_, m)| m.chat)
+                .filter(|(_, m)| m.app_ack)
                 .map(|(_, m)| m.id)
                 .collect();
-            if !chat.is_empty() {
-                // A recipient's ACK of a chat message is its DELIVERED receipt.
-                self.broker.chat.acknowledged(&self.handle, chat);
+            if !ids.is_empty() {
+                let how = if nack { Settled::Nack } else { Settled::Ack };
+                app.settled(&self.handle, how, ids);
             }
         }
         if let Some(queue) = sub.queue() {

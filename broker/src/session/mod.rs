@@ -113,8 +113,9 @@ struct Session {
     acks: Acks,
     transactions: HashMap<String, Vec<TxOp>>,
     reply_token: Option<String>,
-    /// When presence was last refreshed (refreshes are throttled to a few per TTL).
-    presence_touched: Instant,
+    /// When the application last heard of this session's activity (it says how often it
+    /// wants to: `Application::activity_interval`).
+    activity_reported: Instant,
     throttle: throttle::Throttle,
 }
 
@@ -209,13 +210,16 @@ impl Session {
         Ok(())
     }
 
-    /// The peer showed a sign of life: heart-beat deadline and presence TTL move.
+    /// The peer showed a sign of life: the heart-beat deadline moves, and the application
+    /// hears of it (e.g. the chat's presence TTL moves).
     fn alive(&mut self) {
         self.heartbeat.received();
-        let ttl = self.broker.chat.core().presence.ttl();
-        if self.presence_touched.elapsed() >= ttl / 3 {
-            self.presence_touched = Instant::now();
-            self.broker.chat.presence_touch(&self.handle);
+        if let Some(app) = &self.broker.app
+            && let Some(every) = app.activity_interval()
+            && self.activity_reported.elapsed() >= every
+        {
+            self.activity_reported = Instant::now();
+            app.active(&self.handle);
         }
     }
 
@@ -252,7 +256,9 @@ impl Session {
         // Close the outbox first so no queue dispatches to us while we hand messages back.
         let leftovers = self.handle.outbox.close();
         router.unregister(self.handle.id);
-        self.broker.chat.session_ended(&self.handle);
+        if let Some(app) = &self.broker.app {
+            app.closed(&self.handle);
+        }
         if let Some(token) = &self.reply_token {
             router.remove_reply_token(token);
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::subscription::{Registration, Subscription};
 use super::wire::Wire;
 use super::{Session, TxOp};
+use crate::app::Refused;
 use crate::command::{AckMode, AckRef, ClientCommand, Publish};
 use crate::config::AclAction;
 use crate::destination::Destination;
@@ -12,9 +13,6 @@ use crate::error::StompError;
 use crate::message::Message;
 use crate::router::topic::Subscriber;
 use crate::router::{FanOut, Priority, Router};
-
-/// Prefix of the room topics the chat application publishes conversations on.
-const CONVERSATION_TOPIC: &str = "conversation.";
 
 impl Session {
     /// Carries out one client command. `Ok(true)` after DISCONNECT.
@@ -105,18 +103,18 @@ impl Session {
     fn check(&self, action: AclAction, raw: &str) -> Result<Destination, StompError> {
         let destination = Destination::parse(raw)?;
         let user = self.handle.principal.name();
-        // Conversation rooms belong to the chat application: members watch, only it publishes.
-        if let Destination::Topic(name) = &destination
-            && let Some(conversation) = name.strip_prefix(CONVERSATION_TOPIC)
-        {
-            let allowed =
-                action == AclAction::Subscribe && self.broker.chat.may_watch(user, conversation);
-            if !allowed {
-                return Err(StompError::AccessDenied(format!(
-                    "{raw:?} is a conversation room: only its members may subscribe, and only \
-                     /app/chat.send publishes to it"
-                )));
+        match &self.broker.app {
+            // The application's own rules first (the chat's conversation rooms).
+            Some(app) => match action {
+                AclAction::Subscribe => app.may_subscribe(user, raw, &destination),
+                AclAction::Send => app.may_send(user, raw, &destination),
             }
+            .map_err(|Refused(why)| StompError::AccessDenied(why))?,
+            // No application: `/app/...` is a destination like any unknown one.
+            None if action == AclAction::Send && matches!(destination, Destination::App(_)) => {
+                return Err(StompError::UnknownDestination(raw.to_string()));
+            }
+            None => {}
         }
         if !self.broker.acl.allows(user, action, raw) {
             return Err(StompError::AccessDenied(format!(
@@ -192,9 +190,12 @@ impl Session {
             ..
         } = publish;
         if let Destination::App(action) = &destination {
-            self.broker
-                .chat
-                .dispatch(&self.handle, action, body, receipt);
+            let app = self
+                .broker
+                .app
+                .as_ref()
+                .ok_or_else(|| StompError::UnknownDestination(raw.clone()))?;
+            app.send(&self.handle, action, body, receipt);
             return Ok(());
         }
         if let Some(name) = headers

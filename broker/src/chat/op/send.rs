@@ -1,0 +1,168 @@
+//! `chat.send` (and `POST /api/messages`): store a message in a conversation (a DIRECT one is
+//! created on first use), deliver it live to every member's sessions and the conversation's
+//! room, and tell the push seam about members who are offline.
+
+use std::sync::Arc;
+
+use chat_store::{Appended, ConversationKind, NewConversation, StoredMessage, direct_id};
+use futures_util::FutureExt;
+use serde_json::json;
+
+use crate::chat::effect::{Effect, Payload};
+use crate::chat::error::AppError;
+use crate::chat::model::{self, rfc3339};
+use crate::chat::room;
+use crate::chat::sequencer::{Durable, Outcome, Work};
+use crate::chat::state::ChatCore;
+use crate::id;
+use crate::router::Priority;
+
+/// Checks the content's size, then takes the message id when the sequencer takes the
+/// request, so id order is arrival order is delivery order on this node, whichever session
+/// sent it.
+pub(super) fn prepare(
+    core: Arc<ChatCore>,
+    user: String,
+    request: model::SendMessage,
+) -> Result<Work, AppError> {
+    let limit = core.config.max_content;
+    if request.content.len() > limit {
+        return Err(AppError::ContentTooLarge {
+            size: request.content.len(),
+            limit,
+        });
+    }
+    Ok(Box::new(move || {
+        let message_id = core.ids.next_id();
+        send(core, user, request, message_id).boxed()
+    }))
+}
+
+async fn send(
+    core: Arc<ChatCore>,
+    user: String,
+    request: model::SendMessage,
+    message_id: u64,
+) -> Result<Outcome, AppError> {
+    let conversation = match (&request.conversation_id, &request.recipient_id) {
+        (Some(id), None) => core.membership(&user, id).await?,
+        (None, Some(recipient)) => {
+            if crate::auth::Principal::try_from(recipient.as_str()).is_err() {
+                return Err(AppError::BadRequest(format!(
+                    "recipientId {recipient:?} is not a valid user name"
+                )));
+            }
+            let id = direct_id(&user, recipient);
+            match core.membership(&user, &id).await {
+                Ok(c) => c,
+                Err(AppError::UnknownConversation(_)) => {
+                    let created = core
+                        .store
+                        .create_conversation(NewConversation {
+                            id,
+                            kind: ConversationKind::Direct,
+                            name: None,
+                            creator: user.clone(),
+                            members: vec![user.clone(), recipient.clone()],
+                            at_ms: id::timestamp_ms(message_id),
+                        })
+                        .await?;
+                    core.changed(created)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        _ => {
+            return Err(AppError::BadRequest(
+                "give exactly one of conversationId and recipientId".into(),
+            ));
+        }
+    };
+    let stored = StoredMessage {
+        message_id,
+        conversation_id: conversation.id.clone(),
+        sender_id: user.clone(),
+        content: request.content,
+        content_type: request.content_type.unwrap_or_else(|| "text/plain".into()),
+        client_message_id: request.client_message_id,
+        timestamp_ms: id::timestamp_ms(message_id),
+    };
+    let (appended, durable) = core.store.accept(stored.clone()).await?;
+    let stored = match appended {
+        Appended::Stored => stored,
+        // A retry: the original id, and nothing stored twice.
+        Appended::Duplicate { original } => {
+            // In a cluster the node that stored the original may have died before delivering
+            // it, and members who stayed connected elsewhere would never see it: deliver it
+            // again (members drop copies by messageId). A single node delivers right after
+            // storing, so there nothing is delivered twice.
+            let effects = if core.peers.redeliver_duplicates() {
+                deliveries(&conversation, &original)
+            } else {
+                Vec::new()
+            };
+            return Ok(Outcome {
+                effects,
+                reply: Some(json!({
+                    "messageId": original.message_id.to_string(),
+                    "conversationId": original.conversation_id,
+                    "timestamp": rfc3339(original.timestamp_ms),
+                    "duplicate": true,
+                })),
+                message_id: Some(original.message_id),
+                // A store may send the original again (it was in doubt): answer once it holds.
+                durable: durable.map(Durable),
+            });
+        }
+    };
+    let mut effects = Vec::with_capacity(conversation.members.len() + 2);
+    let members: Vec<String> = conversation
+        .members
+        .iter()
+        .map(|m| m.user_id.clone())
+        .collect();
+    let statuses = core.presence.statuses(&members).await;
+    for (member, (online, _)) in members.iter().zip(statuses) {
+        if *member != user && !online {
+            effects.push(Effect::Offline {
+                user: member.clone(),
+                message_id: stored.message_id,
+                conversation_id: stored.conversation_id.clone(),
+            });
+        }
+    }
+    effects.extend(deliveries(&conversation, &stored));
+    Ok(Outcome {
+        effects,
+        reply: Some(json!({
+            "messageId": stored.message_id.to_string(),
+            "conversationId": stored.conversation_id,
+            "timestamp": rfc3339(stored.timestamp_ms),
+        })),
+        message_id: Some(stored.message_id),
+        durable: durable.map(Durable),
+    })
+}
+
+/// The live copies of a stored message: every member's `/user/queue/messages`, and the room.
+fn deliveries(conversation: &chat_store::Conversation, stored: &StoredMessage) -> Vec<Effect> {
+    let payload = Payload::message(stored);
+    let members: Vec<String> = conversation
+        .members
+        .iter()
+        .map(|m| m.user_id.clone())
+        .collect();
+    vec![
+        Effect::ToUser {
+            users: members.clone(),
+            queue: "messages",
+            payload: payload.clone(),
+            priority: Priority::Normal,
+        },
+        Effect::ToTopic {
+            name: room::topic(&stored.conversation_id),
+            members,
+            payload,
+        },
+    ]
+}

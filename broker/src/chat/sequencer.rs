@@ -1,0 +1,204 @@
+//! The sequencer: one task that takes every accepted chat request in arrival order, runs
+//! their asynchronous halves concurrently (so the store can group-commit many appends into
+//! one fsync) and applies their outcomes strictly in arrival order, then answers whoever
+//! asked: a session (RECEIPT, or an error on `/user/queue/errors`) or an HTTP API call.
+
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::effect::{self, Effect};
+use super::error::{AppError, ErrorOut};
+use super::state::ChatCore;
+use crate::handle::SessionHandle;
+
+/// Requests accepted but not yet applied; beyond this, new requests are refused with
+/// `RATE_LIMITED` instead of queueing without bound.
+const MAX_PENDING: usize = 8192;
+/// Futures the sequencer runs at once (a group commit's worth and then some).
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// An operation's asynchronous half, built when the sequencer takes the request: the moment
+/// that fixes its place in line, so a message id taken then is in arrival order.
+pub type Work = Box<dyn FnOnce() -> BoxFuture<'static, Result<Outcome, AppError>> + Send>;
+
+/// Work whose future can be built now (it only needs its place in line, not an id).
+pub fn later(
+    future: impl std::future::Future<Output = Result<Outcome, AppError>> + Send + 'static,
+) -> Work {
+    Box::new(move || future.boxed())
+}
+
+/// What an operation produced: effects to apply in order, and the reply for the requester.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub effects: Vec<Effect>,
+    /// The reply body for the HTTP API (STOMP replies are effects).
+    pub reply: Option<serde_json::Value>,
+    /// For `chat.send`: the stored message's id, carried by the RECEIPT.
+    pub message_id: Option<u64>,
+    /// For `chat.send` on a store whose durability comes after acceptance (Kafka): the
+    /// effects (live delivery) go out now, the answer (RECEIPT) when this resolves.
+    pub durable: Option<Durable>,
+}
+
+/// Resolves when an accepted message is durable, or definitely not stored.
+pub struct Durable(pub chat_store::Durability);
+
+impl std::fmt::Debug for Durable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Durable(..)")
+    }
+}
+
+/// Who asked, and how to answer.
+#[derive(Debug)]
+pub enum Requester {
+    Session {
+        session: Arc<SessionHandle>,
+        receipt: Option<String>,
+        client_message_id: Option<String>,
+    },
+    /// The HTTP service API, answered through the channel.
+    Service(oneshot::Sender<Result<Outcome, AppError>>),
+    /// Nobody waits (presence announcements).
+    Nobody,
+}
+
+struct Job {
+    requester: Requester,
+    work: Work,
+}
+
+/// The way into the sequencer.
+#[derive(Debug, Clone)]
+pub struct Sequencer {
+    jobs_tx: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("requester", &self.requester)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sequencer {
+    /// Starts the sequencer task; it stops with `shutdown` once nothing is in flight.
+    pub fn start(core: Arc<ChatCore>, tasks: &TaskTracker, shutdown: CancellationToken) -> Self {
+        let (jobs_tx, jobs_rx) = mpsc::channel(MAX_PENDING);
+        tasks.spawn(sequence(jobs_rx, core, shutdown));
+        Self { jobs_tx }
+    }
+
+    /// Queues `work` behind every request accepted before it; hands the requester back when
+    /// the queue is full (or the sequencer gone).
+    pub fn push(&self, requester: Requester, work: Work) -> Result<(), Requester> {
+        self.jobs_tx
+            .try_send(Job { requester, work })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => {
+                    job.requester
+                }
+            })
+    }
+
+    /// Queues work nobody waits for; dropped when the queue is full.
+    pub fn push_quietly(&self, work: Work) {
+        let _ = self.push(Requester::Nobody, work);
+    }
+}
+
+/// The sequencer's loop: runs jobs concurrently, applies their outcomes in arrival order.
+async fn sequence(
+    mut jobs_rx: mpsc::Receiver<Job>,
+    core: Arc<ChatCore>,
+    shutdown: CancellationToken,
+) {
+    let mut running = FuturesOrdered::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled(), if running.is_empty() => return,
+            job = jobs_rx.recv(), if running.len() < MAX_IN_FLIGHT => {
+                let Some(Job { requester, work }) = job else { return };
+                // Built here, in arrival order (a send takes its message id now).
+                let future = work();
+                running.push_back(async move { (requester, future.await) });
+            }
+            Some((requester, result)) = running.next() => finish(&core, requester, result),
+        }
+    }
+}
+
+/// Applies an operation's effects, then answers whoever asked — at once, or when the
+/// message is durable if the store accepted it first (the sequencer does not wait for that:
+/// the next message's delivery must not queue behind this one's Kafka ack).
+pub fn finish(core: &Arc<ChatCore>, requester: Requester, result: Result<Outcome, AppError>) {
+    let mut result = result.map(|mut outcome| {
+        for effect in std::mem::take(&mut outcome.effects) {
+            core.apply(effect);
+        }
+        outcome
+    });
+    let durable = result.as_mut().ok().and_then(|o| o.durable.take());
+    if let Some(Durable(durable)) = durable {
+        let message_id = result.as_ref().ok().and_then(|o| o.message_id);
+        let core = Arc::clone(core);
+        core.tasks.clone().spawn(async move {
+            let result = match durable.await {
+                Ok(()) => result,
+                Err(e) => Err(AppError::NotStored {
+                    message_id: message_id.unwrap_or_default(),
+                    reason: e.to_string(),
+                }),
+            };
+            answer(&core, requester, result);
+        });
+        return;
+    }
+    answer(core, requester, result);
+}
+
+fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppError>) {
+    match requester {
+        Requester::Nobody => {}
+        Requester::Service(reply_tx) => {
+            let _ = reply_tx.send(result);
+        }
+        Requester::Session {
+            session,
+            receipt,
+            client_message_id,
+        } => {
+            let effect = match result {
+                Ok(outcome) => match receipt {
+                    Some(id) => Effect::Frame {
+                        session,
+                        frame: effect::receipt(&id, outcome.message_id),
+                    },
+                    None => return,
+                },
+                Err(error) => {
+                    let body = ErrorOut {
+                        code: error.code(),
+                        message: error.to_string(),
+                        receipt_id: receipt.as_deref(),
+                        client_message_id: client_message_id.as_deref(),
+                    };
+                    Effect::ToSession {
+                        session,
+                        queue: "errors",
+                        payload: core.payload(serde_json::to_value(body).unwrap_or_default()),
+                    }
+                }
+            };
+            core.apply(effect);
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! What every chat operation reads: the store, the router, ids, presence, the settings, the
+//! conversations this node has seen, and the per-user state that shapes requests (rate
+//! buckets, typing coalescing).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chat_store::{ChatStore, Conversation};
+use dashmap::DashMap;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use super::effect::{Effect, OfflineEvent, Payload};
+use super::error::AppError;
+use super::idle::IdleMap;
+use super::peers::ChatPeers;
+use super::presence::PresenceBackend;
+use super::rate::RateLimit;
+use crate::config::ChatConfig;
+use crate::id::IdGenerator;
+use crate::router::Router;
+
+#[derive(Debug)]
+pub struct ChatCore {
+    pub store: Arc<dyn ChatStore>,
+    pub router: Arc<Router>,
+    pub ids: Arc<IdGenerator>,
+    pub presence: Arc<dyn PresenceBackend>,
+    /// Other nodes, as far as the chat needs them.
+    pub peers: Arc<dyn ChatPeers>,
+    pub config: ChatConfig,
+    /// Conversations seen by this node, for membership checks that cannot wait for the store
+    /// (SUBSCRIBE to a conversation's room, typing).
+    pub(super) conversations: DashMap<String, Arc<Conversation>>,
+    /// Last typing state sent per (user, conversation) and when, for coalescing.
+    pub(super) typing: IdleMap<(String, String), (bool, Instant)>,
+    pub(super) rate: RateLimit,
+    pub(super) offline_tx: broadcast::Sender<OfflineEvent>,
+    /// Where the chat's tasks run (joined at shutdown), answers that wait for durability too.
+    pub(super) tasks: TaskTracker,
+}
+
+impl ChatCore {
+    pub fn remember(&self, conversation: Conversation) -> Arc<Conversation> {
+        let conversation = Arc::new(conversation);
+        self.conversations
+            .insert(conversation.id.clone(), Arc::clone(&conversation));
+        conversation
+    }
+
+    /// A conversation this node changed: cached here, and every other node's cache gets the
+    /// new snapshot (membership checks there must see it).
+    pub fn changed(&self, conversation: Conversation) -> Arc<Conversation> {
+        self.peers.conversation_changed(&conversation);
+        self.remember(conversation)
+    }
+
+    pub fn cached(&self, id: &str) -> Option<Arc<Conversation>> {
+        self.conversations.get(id).map(|c| Arc::clone(c.value()))
+    }
+
+    /// The conversation, from the cache or the store; `user` must be a member.
+    pub async fn membership(&self, user: &str, id: &str) -> Result<Arc<Conversation>, AppError> {
+        let conversation = match self.cached(id) {
+            Some(c) => c,
+            None => match self.store.conversation(id).await? {
+                Some(c) => self.remember(c),
+                None => return Err(AppError::UnknownConversation(id.to_string())),
+            },
+        };
+        if !conversation.is_member(user) {
+            return Err(AppError::NotAMember(id.to_string()));
+        }
+        Ok(conversation)
+    }
+
+    /// Whether `user` is a member of `conversation` as far as this node has seen (a SUBSCRIBE
+    /// to its room cannot wait for the store).
+    pub fn may_watch(&self, user: &str, conversation: &str) -> bool {
+        self.conversations
+            .get(conversation)
+            .is_some_and(|c| c.members.iter().any(|m| m.user_id == user))
+    }
+
+    /// An event body with a fresh id.
+    pub fn payload(&self, json: serde_json::Value) -> Payload {
+        Payload {
+            id: self.ids.next_id(),
+            json: Bytes::from(json.to_string()),
+            chat: false,
+        }
+    }
+
+    pub fn apply(&self, effect: Effect) {
+        effect.apply(&self.router, &self.offline_tx);
+    }
+}
