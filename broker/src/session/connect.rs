@@ -9,10 +9,11 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use super::failure::Failure;
 use super::heartbeat::Heartbeat;
+use super::state::{Acks, Session};
 use super::subscription::Subscriptions;
 use super::wire::Wire;
-use super::{Acks, Failure, Session};
 use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::{ClientCommand, Connect, Request};

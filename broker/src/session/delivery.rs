@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use stomp_codec::Version;
 
+use super::failure::Failure;
+use super::state::{Acks, Session};
 use super::subscription::{Registration, Subscription};
 use super::wire::Wire;
-use super::{Acks, Failure, Session};
 use crate::app::Settled;
 use crate::command::AckRef;
 use crate::error::StompError;

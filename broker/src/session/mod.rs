@@ -8,49 +8,29 @@
 
 mod connect;
 mod delivery;
+mod failure;
 pub mod heartbeat;
 mod request;
+mod state;
 pub mod subscription;
 mod throttle;
 mod wire;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use stomp_codec::{Command, Frame, Item, Version};
+use stomp_codec::{Command, Frame, Item};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
 
 use crate::broker::Broker;
 use crate::close::CloseReason;
-use crate::command::{AckRef, Publish, Request};
+use crate::command::Request;
 use crate::error::StompError;
-use crate::handle::SessionHandle;
 use crate::outbox::Outbound;
 use crate::transport::{ReadOutcome, Transport};
-use heartbeat::Heartbeat;
-use subscription::Subscriptions;
+use failure::{CLOSE_LINGER, Failure};
+use state::Session;
 use wire::Wire;
-
-/// How long a closing connection waits for the peer to read our last frame and hang up.
-const CLOSE_LINGER: Duration = Duration::from_millis(500);
-
-/// An error to report in an ERROR frame, with the `receipt` of the frame that caused it.
-#[derive(Debug)]
-struct Failure {
-    error: StompError,
-    receipt: Option<String>,
-}
-
-impl From<StompError> for Failure {
-    fn from(error: StompError) -> Self {
-        Failure {
-            error,
-            receipt: None,
-        }
-    }
-}
 
 /// Runs one connection to its end and logs why it ended.
 pub async fn serve(transport: Transport, broker: Arc<Broker>) {
@@ -79,44 +59,6 @@ pub async fn serve(transport: Transport, broker: Arc<Broker>) {
         "session closed"
     );
     session.cleanup();
-}
-
-/// Per-session record of issued ack tags: which subscription each belongs to.
-#[derive(Debug, Default)]
-struct Acks {
-    next_tag: u64,
-    owner: HashMap<u64, Arc<str>>,
-}
-
-impl Acks {
-    fn issue(&mut self, subscription: &Arc<str>) -> u64 {
-        self.next_tag += 1;
-        self.owner.insert(self.next_tag, Arc::clone(subscription));
-        self.next_tag
-    }
-}
-
-/// A frame held by an open transaction until COMMIT.
-#[derive(Debug)]
-enum TxOp {
-    Send(Publish),
-    Ack(AckRef),
-    Nack(AckRef),
-}
-
-struct Session {
-    broker: Arc<Broker>,
-    handle: Arc<SessionHandle>,
-    version: Version,
-    heartbeat: Heartbeat,
-    subscriptions: Subscriptions,
-    acks: Acks,
-    transactions: HashMap<String, Vec<TxOp>>,
-    reply_token: Option<String>,
-    /// When the application last heard of this session's activity (it says how often it
-    /// wants to: `Application::activity_interval`).
-    activity_reported: Instant,
-    throttle: throttle::Throttle,
 }
 
 /// A deadline that may not exist: `None` never fires.

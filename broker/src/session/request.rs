@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use super::state::{Session, TxOp};
 use super::subscription::{Registration, Subscription};
 use super::wire::Wire;
-use super::{Session, TxOp};
 use crate::app::Refused;
 use crate::command::{AckMode, AckRef, ClientCommand, Publish};
 use crate::config::AclAction;

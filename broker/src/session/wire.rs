@@ -16,7 +16,7 @@ use stomp_codec::{
 use tokio_util::codec::Decoder;
 use tracing::debug;
 
-use super::{CLOSE_LINGER, Failure};
+use super::failure::{CLOSE_LINGER, Failure};
 use crate::close::CloseReason;
 use crate::config::Config;
 use crate::error::StompError;

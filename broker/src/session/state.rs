@@ -1,0 +1,54 @@
+//! What a connected session holds: its handle, negotiated version and heart-beats,
+//! subscriptions, issued ack tags and open transactions. Built by `connect.rs`, driven by the
+//! loop in `mod.rs`, changed by `request.rs` and `delivery.rs`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use stomp_codec::Version;
+use tokio::time::Instant;
+
+use super::heartbeat::Heartbeat;
+use super::subscription::Subscriptions;
+use super::throttle::Throttle;
+use crate::broker::Broker;
+use crate::command::{AckRef, Publish};
+use crate::handle::SessionHandle;
+
+/// Per-session record of issued ack tags: which subscription each belongs to.
+#[derive(Debug, Default)]
+pub(super) struct Acks {
+    pub(super) next_tag: u64,
+    pub(super) owner: HashMap<u64, Arc<str>>,
+}
+
+impl Acks {
+    pub(super) fn issue(&mut self, subscription: &Arc<str>) -> u64 {
+        self.next_tag += 1;
+        self.owner.insert(self.next_tag, Arc::clone(subscription));
+        self.next_tag
+    }
+}
+
+/// A frame held by an open transaction until COMMIT.
+#[derive(Debug)]
+pub(super) enum TxOp {
+    Send(Publish),
+    Ack(AckRef),
+    Nack(AckRef),
+}
+
+pub(super) struct Session {
+    pub(super) broker: Arc<Broker>,
+    pub(super) handle: Arc<SessionHandle>,
+    pub(super) version: Version,
+    pub(super) heartbeat: Heartbeat,
+    pub(super) subscriptions: Subscriptions,
+    pub(super) acks: Acks,
+    pub(super) transactions: HashMap<String, Vec<TxOp>>,
+    pub(super) reply_token: Option<String>,
+    /// When the application last heard of this session's activity (it says how often it
+    /// wants to: `Application::activity_interval`).
+    pub(super) activity_reported: Instant,
+    pub(super) throttle: Throttle,
+}
