@@ -1,6 +1,6 @@
 //! Cluster mode: several nodes share one Redis, so any user reaches any user on any node.
 //!
-//! Map (details and the channel scheme in docs/architecture.md, "Cluster"):
+//! Map (the channel scheme, envelope and failure behaviour: docs/decisions/2026-11-28-cluster.md):
 //! - [`node`]: the node id lease (ids feed the Snowflake message ids);
 //! - [`channel`]: channel names; [`envelope`]: what travels on them;
 //! - [`interest`]: per-channel counts of local subscriptions, the truth the subscriber follows;
