@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_store::{ChatStore, SqliteStore, StoreError};
-use persistence_sink::{PostgresConfig, PostgresStore, StreamedStore};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +25,15 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cluster: {0}")]
     Cluster(#[from] crate::cluster::ClusterError),
+    /// A configured store whose code this build left out (`--no-default-features`).
+    #[error(
+        "{setting} is set, but this stompbox was built without the `{feature}` cargo feature \
+         (rebuild with default features or `--features {feature}`)"
+    )]
+    MissingFeature {
+        setting: &'static str,
+        feature: &'static str,
+    },
 }
 
 #[derive(Debug)]
@@ -36,6 +44,8 @@ pub struct Broker {
     pub acl: Acl,
     pub ids: Arc<IdGenerator>,
     pub chat: Arc<Chat>,
+    /// The chat store, kept to close it at shutdown (the streamed store flushes to Kafka).
+    pub store: Arc<dyn ChatStore>,
     /// Cancelled when shutdown begins: listeners stop and handshakes are refused.
     pub stopping: CancellationToken,
     /// Cancelled once every session has ended: background tasks (chat) stop.
@@ -83,7 +93,7 @@ impl Broker {
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
         let chat = Arc::new(Chat::start(
-            store,
+            Arc::clone(&store),
             Arc::clone(&router),
             Arc::clone(&ids),
             config.chat.clone(),
@@ -98,6 +108,7 @@ impl Broker {
             acl: Acl::new(&config.acl),
             ids,
             chat,
+            store,
             stopping: CancellationToken::new(),
             done,
             next_session: AtomicU64::new(1),
@@ -110,18 +121,55 @@ impl Broker {
     }
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StoreError> {
+/// Opens the store `config.storage` names. A store this build was compiled without (cargo
+/// features `postgres`, `kafka`) fails the start, naming the feature, rather than being ignored.
+async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StartError> {
     let storage = &config.storage;
     let Some(url) = &storage.postgres_url else {
         return Ok(Arc::new(SqliteStore::open(
             &config.data_dir.join(STORE_FILE),
         )?));
     };
-    let postgres = PostgresStore::connect(url.parse::<PostgresConfig>()?).await?;
-    let Some(KafkaSettings { kafka, max_pending }) = &storage.kafka else {
+    open_postgres(url, storage.kafka.as_ref()).await
+}
+
+/// PostgreSQL directly, or behind Kafka when `kafka` is set.
+#[cfg(feature = "postgres")]
+async fn open_postgres(
+    url: &str,
+    kafka: Option<&KafkaSettings>,
+) -> Result<Arc<dyn ChatStore>, StartError> {
+    use chat_store::{PostgresConfig, PostgresStore};
+
+    let config = url.parse::<PostgresConfig>()?;
+    let Some(kafka) = kafka else {
+        let postgres = PostgresStore::connect(config).await?;
         tracing::info!("chat store: PostgreSQL");
         return Ok(Arc::new(postgres));
     };
+    open_streamed(config, kafka).await
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(
+    _url: &str,
+    _kafka: Option<&KafkaSettings>,
+) -> Result<Arc<dyn ChatStore>, StartError> {
+    Err(StartError::MissingFeature {
+        setting: "--postgres-url",
+        feature: "postgres",
+    })
+}
+
+#[cfg(feature = "kafka")]
+async fn open_streamed(
+    postgres: chat_store::PostgresConfig,
+    settings: &KafkaSettings,
+) -> Result<Arc<dyn ChatStore>, StartError> {
+    use chat_store::{PostgresStore, StreamedStore};
+
+    let postgres = PostgresStore::connect(postgres).await?;
+    let KafkaSettings { kafka, max_pending } = settings;
     tracing::info!(brokers = %kafka.brokers, topic = %kafka.events_topic,
         "chat store: Kafka → sink → PostgreSQL");
     Ok(Arc::new(StreamedStore::start(
@@ -129,4 +177,15 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StoreError> {
         kafka.clone(),
         *max_pending,
     )?))
+}
+
+#[cfg(all(feature = "postgres", not(feature = "kafka")))]
+async fn open_streamed(
+    _postgres: chat_store::PostgresConfig,
+    _settings: &KafkaSettings,
+) -> Result<Arc<dyn ChatStore>, StartError> {
+    Err(StartError::MissingFeature {
+        setting: "--kafka-brokers",
+        feature: "kafka",
+    })
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use persistence_sink::kafka::KafkaConfig;
+use chat_store::kafka::KafkaConfig;
 
 /// Fully resolved settings. Built by `cli::load`, or `Config::default()` in tests.
 #[derive(Debug, Clone)]

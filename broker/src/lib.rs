@@ -122,6 +122,10 @@ impl Server {
         }
         // Background work (chat sequencer, cluster tasks) ends after the sessions it serves.
         broker.done.cancel();
+        // Then the store's last writes: the streamed store's records still queued for Kafka.
+        if let Err(e) = broker.store.close().await {
+            warn!(error = %e, "closing the chat store");
+        }
         if let Some(cluster) = broker.router.cluster() {
             cluster.stopped().await;
         }

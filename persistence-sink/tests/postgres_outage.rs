@@ -8,11 +8,11 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use chat_store::kafka::KafkaConfig;
+use chat_store::{PostgresConfig, PostgresStore};
 use common::private_postgres::PrivatePostgres;
 use common::sink_process::SinkProcess;
 use common::workload::{Chat, PER_CONVERSATION, produce, stored};
-use persistence_sink::kafka::KafkaConfig;
-use persistence_sink::{PostgresConfig, PostgresStore};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 

@@ -12,11 +12,12 @@
 //! - Progress: [`apply_batch_at`] also moves `sink_progress` of the batch's partitions in the
 //!   same transaction, so "offset < next_offset ⇒ in PostgreSQL" holds at every commit.
 //!
-//! The Kafka half (consumer group, batching, offset commits, dead letters) is `pipeline`.
+//! The Kafka half (consumer group, batching, offset commits, dead letters) is the sink's
+//! `pipeline` (persistence-sink).
 
 use std::collections::BTreeSet;
 
-use chat_store::{StoreError, StoredMessage};
+use crate::{StoreError, StoredMessage};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 

@@ -1,7 +1,7 @@
 //! `tokio_postgres` and pool errors → [`StoreError`], split by SQLSTATE into transient
 //! (`Unavailable`: retry later) and permanent (`Internal`).
 
-use chat_store::StoreError;
+use crate::StoreError;
 use tokio_postgres::error::SqlState;
 
 /// Whether retrying the same statement later may succeed: the connection broke or the server

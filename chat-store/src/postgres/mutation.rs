@@ -1,7 +1,7 @@
 //! Writes: each runs in one transaction of its own (the caller commits), with the same rules
 //! as the SQLite store (`chat-store/src/sqlite/mutation.rs`).
 
-use chat_store::{
+use crate::{
     Appended, Conversation, ConversationKind, NewConversation, ReadMark, ReceiptStatus, Role,
     StatusChange, StoreError, StoredMessage, UserId,
 };

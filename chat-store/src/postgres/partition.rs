@@ -8,7 +8,7 @@
 
 use std::time::SystemTime;
 
-use chat_store::StoreError;
+use crate::StoreError;
 use tokio_postgres::{Client, GenericClient};
 
 use crate::postgres::error::store_error;

@@ -4,7 +4,7 @@
 //! back. One set of rules (mutation.rs) answers both modes; the sink then applies the same
 //! event for real, monotonically.
 
-use chat_store::{ReadMark, StatusChange, StoreError, StoredMessage};
+use crate::{ReadMark, StatusChange, StoreError, StoredMessage};
 
 use super::error::{pool_error, store_error};
 use super::row::MESSAGE_COLUMNS;
@@ -38,7 +38,7 @@ impl PostgresStore {
             .collect()
     }
 
-    /// What [`chat_store::ChatStore::mark_delivered`] would change now, changing nothing.
+    /// What [`crate::ChatStore::mark_delivered`] would change now, changing nothing.
     pub async fn preview_mark_delivered(
         &self,
         user: &str,
@@ -52,7 +52,7 @@ impl PostgresStore {
         result
     }
 
-    /// What [`chat_store::ChatStore::mark_read`] would change now, changing nothing.
+    /// What [`crate::ChatStore::mark_read`] would change now, changing nothing.
     pub async fn preview_mark_read(
         &self,
         user: &str,

@@ -8,8 +8,7 @@
 
 use std::collections::HashMap;
 
-use chat_store::StoreError;
-use tokio_postgres::GenericClient;
+use crate::StoreError;
 
 use crate::PostgresStore;
 use crate::postgres::error::{pool_error, store_error};
@@ -22,9 +21,10 @@ pub struct Position<'a> {
     pub next_offset: i64,
 }
 
-/// Moves each position forward (never back), in the caller's transaction.
+/// Moves each position forward (never back), in the caller's transaction (the sink's apply).
+#[cfg(feature = "kafka")]
 pub(crate) async fn advance(
-    client: &impl GenericClient,
+    client: &impl tokio_postgres::GenericClient,
     positions: &[Position<'_>],
 ) -> Result<(), StoreError> {
     if positions.is_empty() {

@@ -1,7 +1,7 @@
 //! Reads: plain functions over a client or transaction (a multi-statement answer runs in one
 //! transaction, so a conversation and its members are one snapshot).
 
-use chat_store::{Conversation, ConversationKind, Member, Role, StoreError, StoredMessage, UserId};
+use crate::{Conversation, ConversationKind, Member, Role, StoreError, StoredMessage, UserId};
 use tokio_postgres::GenericClient;
 
 use crate::postgres::error::store_error;
@@ -204,7 +204,7 @@ pub(crate) async fn contacts_of(
 pub(crate) async fn receipts(
     client: &impl GenericClient,
     message_id: u64,
-) -> Result<Vec<(UserId, chat_store::ReceiptStatus, u64)>, StoreError> {
+) -> Result<Vec<(UserId, crate::ReceiptStatus, u64)>, StoreError> {
     client
         .query(
             "SELECT cm.user_id, coalesce(r.status, 0::smallint), \

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chat_store::{ReceiptStatus, StoreError, StoredMessage};
+use crate::{ReceiptStatus, StoreError, StoredMessage};
 use tokio_postgres::Row;
 
 use crate::postgres::error::invalid;

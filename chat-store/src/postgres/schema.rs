@@ -3,7 +3,7 @@
 //! advisory lock, so concurrent starts apply each exactly once and a failed one leaves nothing.
 //! Migrations are append-only: a released one is never edited.
 
-use chat_store::StoreError;
+use crate::StoreError;
 use tokio_postgres::Client;
 
 use crate::postgres::error::store_error;

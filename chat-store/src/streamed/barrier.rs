@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chat_store::StoreError;
+use crate::StoreError;
 use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot, watch};
 

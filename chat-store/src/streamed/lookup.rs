@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chat_store::{StoreError, StoredMessage};
+use crate::{StoreError, StoredMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::postgres::PostgresStore;

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use chat_store::{
+use crate::{
     Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
     StatusChange, StoreError, StoredMessage, UserId,
 };
@@ -44,6 +44,10 @@ const RECENT_IDS: usize = 1_000_000;
 const RECENT_WINDOW: Duration = Duration::from_secs(600);
 /// Longest pause between attempts to create the topics while Kafka is unreachable.
 const TOPIC_RETRY_MAX: Duration = Duration::from_secs(5);
+/// Bound on flushing the producer at shutdown: a reachable Kafka acks what is queued in
+/// milliseconds; an unreachable one must not hold the broker's exit. Records left unflushed
+/// are ones whose senders got no RECEIPT, so they send them again.
+const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -334,5 +338,12 @@ impl ChatStore for StreamedStore {
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError> {
         self.barrier.wait().await?;
         self.postgres.receipts(message_id).await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.producers
+            .flush(CLOSE_FLUSH_TIMEOUT)
+            .await
+            .map_err(|e| kafka_error("records still queued for Kafka at shutdown", &e))
     }
 }

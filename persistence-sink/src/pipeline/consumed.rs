@@ -4,7 +4,7 @@
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
 
-use crate::record::{Event, Record};
+use chat_store::record::{Event, Record};
 
 #[derive(Debug)]
 pub(crate) struct Consumed {

@@ -10,9 +10,9 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::{self, KafkaConfig};
 use crate::pipeline::backoff::Backoff;
 use crate::pipeline::consumed::Consumed;
+use chat_store::kafka::{self, KafkaConfig};
 
 /// The header carrying why the record was refused.
 pub const REASON_HEADER: &str = "stompbox-error";

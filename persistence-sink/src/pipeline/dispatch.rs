@@ -15,8 +15,8 @@ use rdkafka::error::KafkaError;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka;
 use crate::pipeline::consumed::Consumed;
+use chat_store::kafka;
 
 /// What the fetch task tells the apply side.
 pub(crate) enum Dispatched {
