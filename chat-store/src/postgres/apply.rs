@@ -17,13 +17,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::{StoreError, StoredMessage};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use crate::postgres::progress::{self, Position};
 use crate::postgres::{error, message_copy, mutation, partition, row};
 use crate::record::Event;
+use crate::{StoreError, StoredMessage};
 
 /// What one batch changed (replays count as skipped, not as errors).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

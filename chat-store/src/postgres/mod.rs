@@ -21,12 +21,13 @@ mod schema;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
 use crate::{
     Appended, ChatStore, Conversation, NewConversation, ReadMark, ReceiptStatus, StatusChange,
     StoreError, StoredMessage, UserId,
 };
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 pub use error::is_transient;
 pub use partition::PartitionReport;

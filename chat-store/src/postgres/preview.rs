@@ -4,11 +4,10 @@
 //! back. One set of rules (mutation.rs) answers both modes; the sink then applies the same
 //! event for real, monotonically.
 
-use crate::{ReadMark, StatusChange, StoreError, StoredMessage};
-
 use super::error::{pool_error, store_error};
 use super::row::MESSAGE_COLUMNS;
 use super::{PostgresStore, mutation, row};
+use crate::{ReadMark, StatusChange, StoreError, StoredMessage};
 
 impl PostgresStore {
     /// The messages stored under any of these `(sender, client_message_id)` idempotency keys:

@@ -8,9 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::StoreError;
-
 use crate::PostgresStore;
+use crate::StoreError;
 use crate::postgres::error::{pool_error, store_error};
 
 /// Done up to (excluding) `next_offset` in `partition` of `topic`.

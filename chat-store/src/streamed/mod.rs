@@ -24,15 +24,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::{
-    Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    StatusChange, StoreError, StoredMessage, UserId,
-};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
+use crate::{
+    Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
+    StatusChange, StoreError, StoredMessage, UserId,
+};
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;
 use producer::Producers;

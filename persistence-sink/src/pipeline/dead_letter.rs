@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use chat_store::kafka::{self, KafkaConfig};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -12,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::pipeline::backoff::Backoff;
 use crate::pipeline::consumed::Consumed;
-use chat_store::kafka::{self, KafkaConfig};
 
 /// The header carrying why the record was refused.
 pub const REASON_HEADER: &str = "stompbox-error";
