@@ -8,10 +8,10 @@
 //! Behind cargo features, the stores of the write path for scale (docs/persistence.md), so a
 //! broker built without them links neither tokio-postgres nor rdkafka:
 //!
-//! - `postgres`: [`postgres`] — `PostgresStore`, the schema (messages partitioned by month,
+//! - `postgres`: module `postgres` — `PostgresStore`, the schema (messages partitioned by month,
 //!   created ahead and detached past a retention), versioned migrations applied at connect,
 //!   and the reads (history, sync, conversations, contacts, receipts).
-//! - `kafka` (implies `postgres`): [`record`] — what goes through Kafka (a versioned JSON
+//! - `kafka` (implies `postgres`): module `record` — what goes through Kafka (a versioned JSON
 //!   envelope keyed by conversation); [`kafka`]'s topic creation and idempotent (`acks=all`)
 //!   producer; `postgres::apply` — applying a batch of records to PostgreSQL idempotently (the
 //!   sink's database half, beside the schema it writes); and `StreamedStore`, the broker's
