@@ -38,6 +38,15 @@ python3 scripts/check-modules.py --report --wiring-only cluster
 section "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# A broker with only the embedded store: builds clean, and links neither PostgreSQL nor Kafka
+# clients (the stores behind stompbox's default features `postgres` and `kafka`).
+section "stompbox --no-default-features: clippy, and no rdkafka/tokio-postgres in its tree"
+cargo clippy -p stompbox --no-default-features -- -D warnings
+if cargo tree -p stompbox --no-default-features -e normal | grep -E "rdkafka|tokio-postgres"; then
+    echo "the embedded-only build of stompbox links the crates above" >&2
+    exit 1
+fi
+
 section "cargo build -p stompbox -p persistence-sink -p examples"
 cargo build -p stompbox -p persistence-sink -p examples
 

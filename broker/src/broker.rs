@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chat_store::{ChatStore, SqliteStore, StoreError};
-use persistence_sink::{PostgresConfig, PostgresStore, StreamedStore};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -38,6 +37,15 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cluster: {0}")]
     Cluster(#[from] crate::cluster::ClusterError),
+    /// A configured store whose code this build left out (`--no-default-features`).
+    #[error(
+        "{setting} is set, but this stompbox was built without the `{feature}` cargo feature \
+         (rebuild with default features or `--features {feature}`)"
+    )]
+    MissingFeature {
+        setting: &'static str,
+        feature: &'static str,
+    },
 }
 
 #[derive(Debug)]
@@ -50,6 +58,8 @@ pub struct Broker {
     /// What `/app/...` destinations reach, and what hears of sessions' lives: the chat. `None`
     /// leaves a plain STOMP broker.
     pub app: Option<Arc<dyn Application>>,
+    /// The chat store, kept to close it at shutdown (the streamed store flushes to Kafka).
+    pub store: Arc<dyn ChatStore>,
     /// Cancelled when shutdown begins: listeners stop and handshakes are refused.
     pub stopping: CancellationToken,
     /// Cancelled once every session has ended: background tasks (chat) stop.
@@ -117,7 +127,7 @@ impl Broker {
         let done = CancellationToken::new();
         let tasks = TaskTracker::new();
         let chat = Chat::start(
-            store,
+            Arc::clone(&store),
             Arc::clone(&router),
             Arc::clone(&ids),
             config.chat.clone(),
@@ -138,6 +148,7 @@ impl Broker {
             acl: Acl::new(&config.acl),
             ids,
             app: Some(Arc::new(chat)),
+            store,
             stopping: CancellationToken::new(),
             done,
             tasks,
@@ -157,7 +168,8 @@ impl Broker {
     }
 
     /// After `done` was cancelled: lets the cluster finish its last acts (final publishes, the
-    /// lease's release), then waits, bounded, for every background task to end.
+    /// lease's release), waits, bounded, for every background task to end, then closes the
+    /// store (nothing can write to it any more).
     pub async fn stopped(&self) {
         if let Some(cluster) = &self.cluster {
             cluster.stopped().await;
@@ -172,21 +184,62 @@ impl Broker {
                 "shutdown timeout: abandoning background tasks"
             );
         }
+        // Then the store's last writes: the streamed store's records still queued for Kafka.
+        if let Err(e) = self.store.close().await {
+            warn!(error = %e, "closing the chat store");
+        }
     }
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StoreError> {
+/// Opens the store `config.storage` names. A store this build was compiled without (cargo
+/// features `postgres`, `kafka`) fails the start, naming the feature, rather than being ignored.
+async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StartError> {
     let storage = &config.storage;
     let Some(url) = &storage.postgres_url else {
         return Ok(Arc::new(SqliteStore::open(
             &config.data_dir.join(STORE_FILE),
         )?));
     };
-    let postgres = PostgresStore::connect(url.parse::<PostgresConfig>()?).await?;
-    let Some(KafkaSettings { kafka, max_pending }) = &storage.kafka else {
+    open_postgres(url, storage.kafka.as_ref()).await
+}
+
+/// PostgreSQL directly, or behind Kafka when `kafka` is set.
+#[cfg(feature = "postgres")]
+async fn open_postgres(
+    url: &str,
+    kafka: Option<&KafkaSettings>,
+) -> Result<Arc<dyn ChatStore>, StartError> {
+    use chat_store::{PostgresConfig, PostgresStore};
+
+    let config = url.parse::<PostgresConfig>()?;
+    let Some(kafka) = kafka else {
+        let postgres = PostgresStore::connect(config).await?;
         tracing::info!("chat store: PostgreSQL");
         return Ok(Arc::new(postgres));
     };
+    open_streamed(config, kafka).await
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(
+    _url: &str,
+    _kafka: Option<&KafkaSettings>,
+) -> Result<Arc<dyn ChatStore>, StartError> {
+    Err(StartError::MissingFeature {
+        setting: "--postgres-url",
+        feature: "postgres",
+    })
+}
+
+#[cfg(feature = "kafka")]
+async fn open_streamed(
+    postgres: chat_store::PostgresConfig,
+    settings: &KafkaSettings,
+) -> Result<Arc<dyn ChatStore>, StartError> {
+    use chat_store::{PostgresStore, StreamedStore};
+
+    let postgres = PostgresStore::connect(postgres).await?;
+    let KafkaSettings { kafka, max_pending } = settings;
     tracing::info!(brokers = %kafka.brokers, topic = %kafka.events_topic,
         "chat store: Kafka → sink → PostgreSQL");
     Ok(Arc::new(StreamedStore::start(
@@ -194,4 +247,15 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StoreError> {
         kafka.clone(),
         *max_pending,
     )?))
+}
+
+#[cfg(all(feature = "postgres", not(feature = "kafka")))]
+async fn open_streamed(
+    _postgres: chat_store::PostgresConfig,
+    _settings: &KafkaSettings,
+) -> Result<Arc<dyn ChatStore>, StartError> {
+    Err(StartError::MissingFeature {
+        setting: "--kafka-brokers",
+        feature: "kafka",
+    })
 }

@@ -103,4 +103,12 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         &self,
         message_id: u64,
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError>;
+
+    /// Called once at shutdown, after the last operation: finishes what the store still holds
+    /// in memory (the streamed store's records queued for Kafka), within a bound of its own.
+    /// `Err` says what may not have been written; the store stays usable either way. Stores
+    /// whose writes are durable when they return keep this default.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

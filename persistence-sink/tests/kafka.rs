@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chat_store::conformance::message;
-use persistence_sink::kafka::{EventProducer, KafkaConfig, ensure_topics};
-use persistence_sink::record::{Event, Record};
+use chat_store::kafka::{EventProducer, KafkaConfig, ensure_topics};
+use chat_store::record::{Event, Record};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 

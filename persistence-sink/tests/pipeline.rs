@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use chat_store::conformance::{group, ids, message};
-use persistence_sink::kafka::{EventProducer, KafkaConfig, ensure_topics};
+use chat_store::kafka::{EventProducer, KafkaConfig, ensure_topics};
+use chat_store::record::Event;
 use persistence_sink::pipeline::{SinkConfig, SinkStats, run};
-use persistence_sink::record::Event;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 

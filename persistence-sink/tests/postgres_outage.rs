@@ -8,13 +8,14 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use chat_store::kafka::KafkaConfig;
+use chat_store::{PostgresConfig, PostgresStore};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
 use common::private_postgres::PrivatePostgres;
 use common::sink_process::SinkProcess;
 use common::workload::{Chat, PER_CONVERSATION, produce, stored};
-use persistence_sink::kafka::KafkaConfig;
-use persistence_sink::{PostgresConfig, PostgresStore};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 
 /// Bound on each wait for the sink (seconds on an idle machine).
 const CATCH_UP: Duration = Duration::from_secs(60);

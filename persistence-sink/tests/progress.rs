@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chat_store::conformance::{group, message};
-use persistence_sink::Position;
-use persistence_sink::kafka::EventProducer;
+use chat_store::kafka::EventProducer;
+use chat_store::postgres::Position;
+use chat_store::postgres::apply::apply_batch_at;
+use chat_store::record::Event;
 use persistence_sink::pipeline::{SinkConfig, run};
-use persistence_sink::record::Event;
-use persistence_sink::sink::apply_batch_at;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 

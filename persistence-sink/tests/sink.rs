@@ -6,8 +6,8 @@ mod common;
 
 use chat_store::ReceiptStatus;
 use chat_store::conformance::{group, ids, message};
-use persistence_sink::record::Event;
-use persistence_sink::sink::{Applied, apply_batch};
+use chat_store::postgres::apply::{Applied, apply_batch};
+use chat_store::record::Event;
 
 fn batch() -> Vec<Event> {
     let mut events: Vec<Event> = (1..=5)

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 // The one place this crate names the Kafka settings' type.
-use persistence_sink::kafka::KafkaConfig;
+use chat_store::kafka::KafkaConfig;
 
 use super::error::ConfigError;
 use super::setting::settings;

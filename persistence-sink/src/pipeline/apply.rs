@@ -13,17 +13,17 @@
 use std::ops::Range;
 use std::time::Duration;
 
+use chat_store::PostgresStore;
 use chat_store::StoreError;
+use chat_store::postgres::Position;
+use chat_store::postgres::apply::{Applied, apply_batch_at};
+use chat_store::record::Event;
 use tokio_util::sync::CancellationToken;
 
-use crate::PostgresStore;
 use crate::pipeline::SinkError;
 use crate::pipeline::backoff::Backoff;
 use crate::pipeline::consumed::Consumed;
 use crate::pipeline::dead_letter::DeadLetters;
-use crate::postgres::progress::Position;
-use crate::record::Event;
-use crate::sink::{Applied, apply_batch_at};
 
 /// What applying one partition's records did.
 #[derive(Debug, Default)]

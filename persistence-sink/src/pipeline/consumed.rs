@@ -1,10 +1,9 @@
 //! One consumed record: where it came from (offset commit, progress), when it was produced (the
 //! persistence lag), what it decoded to, and the raw bytes (for the dead-letter topic).
 
+use chat_store::record::{Event, Record};
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
-
-use crate::record::{Event, Record};
 
 #[derive(Debug)]
 pub(crate) struct Consumed {

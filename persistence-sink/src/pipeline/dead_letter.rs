@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
+use chat_store::kafka::{self, KafkaConfig};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::{self, KafkaConfig};
 use crate::pipeline::backoff::Backoff;
 use crate::pipeline::consumed::Consumed;
 

@@ -10,13 +10,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::pipeline::context::SinkConsumer;
+use chat_store::kafka;
 use rdkafka::error::KafkaError;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka;
 use crate::pipeline::consumed::Consumed;
+use crate::pipeline::context::SinkConsumer;
 
 /// What the fetch task tells the apply side.
 pub(crate) enum Dispatched {

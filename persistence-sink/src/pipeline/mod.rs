@@ -40,10 +40,10 @@ use self::context::{SinkConsumer, SinkContext};
 use self::dead_letter::DeadLetters;
 use self::dispatch::Dispatched;
 use self::worker::Worker;
-use crate::PostgresStore;
-use crate::kafka::KafkaConfig;
 use crate::metrics::SinkMetrics;
-use crate::sink::Applied;
+use chat_store::PostgresStore;
+use chat_store::kafka::KafkaConfig;
+use chat_store::postgres::apply::Applied;
 
 /// Longest a fetch request waits for records (see the consumer's configuration): short
 /// enough for the lag, long enough that an idle sink sends only ~20 fetches a second.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use persistence_sink::{PostgresConfig, PostgresStore};
+use chat_store::{PostgresConfig, PostgresStore};
 
 /// Where the services are: the process environment first, else the env file that
 /// `scripts/services.sh up` writes (.run/services.env at the workspace root, or
@@ -66,12 +66,12 @@ pub async fn fresh_topics(
     brokers: String,
     name: &str,
     partitions: i32,
-) -> persistence_sink::kafka::KafkaConfig {
-    let mut kafka = persistence_sink::kafka::KafkaConfig::new(brokers);
+) -> chat_store::kafka::KafkaConfig {
+    let mut kafka = chat_store::kafka::KafkaConfig::new(brokers);
     kafka.events_topic = unique(name);
     kafka.dead_letter_topic = format!("{}.dlt", kafka.events_topic);
     kafka.partitions = partitions;
-    persistence_sink::kafka::ensure_topics(&kafka)
+    chat_store::kafka::ensure_topics(&kafka)
         .await
         .expect("create the test topics");
     kafka

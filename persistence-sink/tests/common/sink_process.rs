@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use persistence_sink::kafka::KafkaConfig;
+use chat_store::kafka::KafkaConfig;
 
 /// Start-up bound: connect, migrate, create topics (a loaded CI machine is slow).
 const READY_TIMEOUT: Duration = Duration::from_secs(20);

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chat_store::ChatStore;
 use chat_store::conformance::{group, message};
-use persistence_sink::kafka::KafkaConfig;
-use persistence_sink::record::{Event, Record};
+use chat_store::kafka::KafkaConfig;
+use chat_store::record::{Event, Record};
 use rdkafka::producer::{FutureProducer, Producer};
 
 /// Messages per conversation; a multiple of 10 so every message gets a DELIVERED.

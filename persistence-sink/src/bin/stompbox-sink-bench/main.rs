@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use chat_store::kafka::{EventProducer, KafkaConfig, ensure_topics};
+use chat_store::{PostgresConfig, PostgresStore};
 use clap::{Parser, Subcommand};
-use persistence_sink::kafka::{EventProducer, KafkaConfig, ensure_topics};
 use persistence_sink::metrics::SinkMetrics;
 use persistence_sink::pipeline::{SinkConfig, run_with_metrics};
-use persistence_sink::{PostgresConfig, PostgresStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::workload::Workload;

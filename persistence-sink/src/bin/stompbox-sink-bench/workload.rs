@@ -3,10 +3,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use chat_store::kafka::EventProducer;
+use chat_store::record::Event;
 use chat_store::{ChatStore, ConversationKind, NewConversation, StoredMessage};
 use futures_util::StreamExt;
-use persistence_sink::kafka::EventProducer;
-use persistence_sink::record::Event;
 
 /// Sends in flight at once: enough to fill librdkafka's batches (linger 5 ms) without
 /// approaching its default queue bound of 100,000 messages.

@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use chat_store::PostgresConfig;
+use chat_store::kafka::{DEFAULT_PARTITIONS, KafkaConfig};
 use clap::Parser;
-use persistence_sink::PostgresConfig;
-use persistence_sink::kafka::{DEFAULT_PARTITIONS, KafkaConfig};
 use persistence_sink::pipeline::SinkConfig;
 
 /// Moves Stompbox's accepted messages and status changes from Kafka into PostgreSQL.

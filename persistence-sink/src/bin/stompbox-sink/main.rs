@@ -12,9 +12,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chat_store::PostgresStore;
+use chat_store::kafka::ensure_topics;
 use clap::Parser as _;
-use persistence_sink::PostgresStore;
-use persistence_sink::kafka::ensure_topics;
 use persistence_sink::metrics::SinkMetrics;
 use persistence_sink::pipeline::run_with_metrics;
 use tokio::signal::unix::{SignalKind, signal};

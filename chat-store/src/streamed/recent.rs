@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chat_store::StoredMessage;
+use crate::StoredMessage;
 
 type Key = (String, String);
 

@@ -4,11 +4,10 @@
 //! back. One set of rules (mutation.rs) answers both modes; the sink then applies the same
 //! event for real, monotonically.
 
-use chat_store::{ReadMark, StatusChange, StoreError, StoredMessage};
-
 use super::error::{pool_error, store_error};
 use super::row::MESSAGE_COLUMNS;
 use super::{PostgresStore, mutation, row};
+use crate::{ReadMark, StatusChange, StoreError, StoredMessage};
 
 impl PostgresStore {
     /// The messages stored under any of these `(sender, client_message_id)` idempotency keys:
@@ -38,7 +37,7 @@ impl PostgresStore {
             .collect()
     }
 
-    /// What [`chat_store::ChatStore::mark_delivered`] would change now, changing nothing.
+    /// What [`crate::ChatStore::mark_delivered`] would change now, changing nothing.
     pub async fn preview_mark_delivered(
         &self,
         user: &str,
@@ -52,7 +51,7 @@ impl PostgresStore {
         result
     }
 
-    /// What [`chat_store::ChatStore::mark_read`] would change now, changing nothing.
+    /// What [`crate::ChatStore::mark_read`] would change now, changing nothing.
     pub async fn preview_mark_read(
         &self,
         user: &str,

@@ -6,7 +6,7 @@
 //!   delivery does not wait for Kafka; its durability future resolves on Kafka's ack
 //!   (`acks=all`), and only then does the sender get a RECEIPT. A refusal (delivery timeout,
 //!   or a permanent Kafka error) resolves it with an error instead: the sender is told the
-//!   message was not stored (docs/architecture.md, "When Kafka refuses a message").
+//!   message was not stored (docs/decisions/2026-11-28-storage-modes.md, "When Kafka refuses a message").
 //! - At most `max_pending` messages wait for Kafka's ack; past that, sends are refused at
 //!   once while Kafka is down, instead of memory growing with the outage.
 //! - Conversations and membership are written to PostgreSQL directly: they are rare, and a
@@ -24,15 +24,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use chat_store::{
-    Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    StatusChange, StoreError, StoredMessage, UserId,
-};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
+use crate::{
+    Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
+    StatusChange, StoreError, StoredMessage, UserId,
+};
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;
 use producer::Producers;
@@ -44,6 +44,10 @@ const RECENT_IDS: usize = 1_000_000;
 const RECENT_WINDOW: Duration = Duration::from_secs(600);
 /// Longest pause between attempts to create the topics while Kafka is unreachable.
 const TOPIC_RETRY_MAX: Duration = Duration::from_secs(5);
+/// Bound on flushing the producer at shutdown: a reachable Kafka acks what is queued in
+/// milliseconds; an unreachable one must not hold the broker's exit. Records left unflushed
+/// are ones whose senders got no RECEIPT, so they send them again.
+const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -334,5 +338,12 @@ impl ChatStore for StreamedStore {
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError> {
         self.barrier.wait().await?;
         self.postgres.receipts(message_id).await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.producers
+            .flush(CLOSE_FLUSH_TIMEOUT)
+            .await
+            .map_err(|e| kafka_error("records still queued for Kafka at shutdown", &e))
     }
 }

@@ -17,11 +17,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chat_store::StoreError;
 use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::producer::Producers;
+use crate::StoreError;
 use crate::kafka::Acked;
 use crate::postgres::PostgresStore;
 use crate::record::Event;

@@ -1,8 +1,14 @@
 //! [`PostgresStore`]: the chat store on PostgreSQL. Connects through a pool, applies the
 //! migrations and the partition maintenance at connect, then keeps the partitions ahead with a
 //! background task. Each operation is one transaction.
+//!
+//! With the `kafka` feature, [`apply`] writes the Kafka records into the same schema (the
+//! sink's database half), so every statement on the schema stays in this module.
 
+#[cfg(feature = "kafka")]
+pub mod apply;
 pub(crate) mod error;
+#[cfg(feature = "kafka")]
 pub(crate) mod message_copy;
 pub(crate) mod mutation;
 pub(crate) mod partition;
@@ -15,12 +21,13 @@ mod schema;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use chat_store::{
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::{
     Appended, ChatStore, Conversation, NewConversation, ReadMark, ReceiptStatus, StatusChange,
     StoreError, StoredMessage, UserId,
 };
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 pub use error::is_transient;
 pub use partition::PartitionReport;

@@ -8,10 +8,8 @@
 
 use std::collections::HashMap;
 
-use chat_store::StoreError;
-use tokio_postgres::GenericClient;
-
 use crate::PostgresStore;
+use crate::StoreError;
 use crate::postgres::error::{pool_error, store_error};
 
 /// Done up to (excluding) `next_offset` in `partition` of `topic`.
@@ -22,9 +20,10 @@ pub struct Position<'a> {
     pub next_offset: i64,
 }
 
-/// Moves each position forward (never back), in the caller's transaction.
+/// Moves each position forward (never back), in the caller's transaction (the sink's apply).
+#[cfg(feature = "kafka")]
 pub(crate) async fn advance(
-    client: &impl GenericClient,
+    client: &impl tokio_postgres::GenericClient,
     positions: &[Position<'_>],
 ) -> Result<(), StoreError> {
     if positions.is_empty() {

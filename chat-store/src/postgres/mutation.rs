@@ -1,15 +1,15 @@
 //! Writes: each runs in one transaction of its own (the caller commits), with the same rules
 //! as the SQLite store (`chat-store/src/sqlite/mutation.rs`).
 
-use chat_store::{
-    Appended, Conversation, ConversationKind, NewConversation, ReadMark, ReceiptStatus, Role,
-    StatusChange, StoreError, StoredMessage, UserId,
-};
 use tokio_postgres::Transaction;
 
 use crate::postgres::error::{invalid, store_error};
 use crate::postgres::query;
 use crate::postgres::row::{self, MESSAGE_COLUMNS, sql_bound, sql_int};
+use crate::{
+    Appended, Conversation, ConversationKind, NewConversation, ReadMark, ReceiptStatus, Role,
+    StatusChange, StoreError, StoredMessage, UserId,
+};
 
 async fn ensure_user(tx: &Transaction<'_>, user: &str, at: i64) -> Result<(), StoreError> {
     if user.is_empty() {

@@ -8,9 +8,9 @@
 
 use std::time::SystemTime;
 
-use chat_store::StoreError;
 use tokio_postgres::{Client, GenericClient};
 
+use crate::StoreError;
 use crate::postgres::error::store_error;
 use crate::postgres::schema::SCHEMA_LOCK;
 

@@ -5,8 +5,9 @@
 //! Messages and statuses share one topic on purpose: the sink must see a message before its
 //! DELIVERED/READ, and Kafka orders records only within a partition of one topic.
 
-use chat_store::{ConversationId, StoredMessage, UserId};
 use serde::{Deserialize, Serialize};
+
+use crate::{ConversationId, StoredMessage, UserId};
 
 /// The record format version written by this build; a sink refuses (dead-letters) newer ones.
 pub const RECORD_VERSION: u32 = 1;

@@ -3,9 +3,9 @@
 //! advisory lock, so concurrent starts apply each exactly once and a failed one leaves nothing.
 //! Migrations are append-only: a released one is never edited.
 
-use chat_store::StoreError;
 use tokio_postgres::Client;
 
+use crate::StoreError;
 use crate::postgres::error::store_error;
 
 /// Advisory lock key of schema changes (migrations and partition maintenance): "stompbox" in

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chat_store::{ReceiptStatus, StoreError, StoredMessage};
 use tokio_postgres::Row;
 
 use crate::postgres::error::invalid;
+use crate::{ReceiptStatus, StoreError, StoredMessage};
 
 /// The columns [`message`] reads, in its order.
 pub(crate) const MESSAGE_COLUMNS: &str = "message_id, conversation_id, sender_id, content, \

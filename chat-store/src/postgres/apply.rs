@@ -12,17 +12,18 @@
 //! - Progress: [`apply_batch_at`] also moves `sink_progress` of the batch's partitions in the
 //!   same transaction, so "offset < next_offset ⇒ in PostgreSQL" holds at every commit.
 //!
-//! The Kafka half (consumer group, batching, offset commits, dead letters) is `pipeline`.
+//! The Kafka half (consumer group, batching, offset commits, dead letters) is the sink's
+//! `pipeline` (persistence-sink).
 
 use std::collections::BTreeSet;
 
-use chat_store::{StoreError, StoredMessage};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use crate::postgres::progress::{self, Position};
 use crate::postgres::{error, message_copy, mutation, partition, row};
 use crate::record::Event;
+use crate::{StoreError, StoredMessage};
 
 /// What one batch changed (replays count as skipped, not as errors).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

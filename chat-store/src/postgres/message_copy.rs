@@ -4,12 +4,12 @@
 //! (23505), and the caller falls back to the conflict-tolerant insert for that batch.
 //! Replays only follow a crash or a rebalance, so the fast path is the common one.
 
-use chat_store::StoredMessage;
 use futures_util::pin_mut;
 use tokio_postgres::Transaction;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
+use crate::StoredMessage;
 use crate::postgres::row;
 
 /// Below this many rows the COPY's extra round trips (savepoint, COPY, release) cost more than

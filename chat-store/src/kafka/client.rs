@@ -1,5 +1,6 @@
-//! The Kafka side: the topics (created with a configured partition count when missing) and the
-//! idempotent producer of [`Record`]s. Every record is keyed by its conversation id.
+//! The Kafka client side (feature `kafka`): the topics (created with a configured partition
+//! count when missing) and the idempotent producer of [`Record`]s. Every record is keyed by its
+//! conversation id.
 
 use std::time::Duration;
 
@@ -9,44 +10,13 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
+use crate::kafka::KafkaConfig;
 use crate::record::{Event, Record};
 
-/// Default partitions of the events topic: one conversation lives in one partition, so this is
-/// the most sink consumers that can work in parallel; 12 divides evenly among 1–4–6–12 sinks.
-pub const DEFAULT_PARTITIONS: i32 = 12;
-/// How long the producer keeps retrying one record before reporting it failed: past this the
-/// sender's RECEIPT is refused (docs/persistence.md) rather than held indefinitely.
-pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on admin requests (topic creation) against a broker that is down.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where Kafka is and how the topics look.
-#[derive(Debug, Clone)]
-pub struct KafkaConfig {
-    /// `host:port[,host:port…]`.
-    pub brokers: String,
-    /// Accepted messages and status changes, in one topic so a conversation's order holds.
-    pub events_topic: String,
-    /// Records the sink could not apply (malformed, future version, refused by the schema).
-    pub dead_letter_topic: String,
-    pub partitions: i32,
-    /// 3 in production (with `min.insync.replicas=2`); 1 for a single test broker.
-    pub replication: i32,
-    pub delivery_timeout: Duration,
-}
-
 impl KafkaConfig {
-    pub fn new(brokers: impl Into<String>) -> Self {
-        KafkaConfig {
-            brokers: brokers.into(),
-            events_topic: "stompbox.chat.events".into(),
-            dead_letter_topic: "stompbox.chat.events.dlt".into(),
-            partitions: DEFAULT_PARTITIONS,
-            replication: 1,
-            delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
-        }
-    }
-
     /// The connection settings every client of these topics shares (producer, sink, admin).
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();

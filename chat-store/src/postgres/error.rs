@@ -1,8 +1,9 @@
 //! `tokio_postgres` and pool errors → [`StoreError`], split by SQLSTATE into transient
 //! (`Unavailable`: retry later) and permanent (`Internal`).
 
-use chat_store::StoreError;
 use tokio_postgres::error::SqlState;
+
+use crate::StoreError;
 
 /// Whether retrying the same statement later may succeed: the connection broke or the server
 /// is starting, stopping or out of a resource, or the transaction lost a serialization race.

@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chat_store::{StoreError, StoredMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::postgres::PostgresStore;
+use crate::{StoreError, StoredMessage};
 
 type Key = (String, String);
 type Answer = oneshot::Sender<Result<Option<StoredMessage>, StoreError>>;

@@ -9,6 +9,7 @@
 //! epoch bump works and this costs one reconnect per outage.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{Producer, PurgeConfig};
@@ -64,6 +65,17 @@ impl Producers {
             old.inner().purge(PurgeConfig::default().queue().inflight());
             drop(old);
         });
+    }
+}
+
+impl Producers {
+    /// Waits until the current producer has handed over every queued record (acknowledged or
+    /// failed) or `timeout` passed. librdkafka's flush blocks, so it runs on the blocking pool.
+    pub(crate) async fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        let (_, producer) = self.current();
+        tokio::task::spawn_blocking(move || producer.inner().flush(timeout))
+            .await
+            .unwrap_or(Err(KafkaError::Canceled))
     }
 }
 
