@@ -101,6 +101,8 @@ impl Local {
         if entry.sessions.remove(&session).is_none() || !entry.sessions.is_empty() {
             return None;
         }
+        // Offline, the entry only keeps last seen: give the session table's memory back.
+        entry.sessions = HashMap::new();
         entry.last_seen_ms = now_ms();
         Some(Change {
             user: user.to_string(),
@@ -120,6 +122,7 @@ impl Local {
             let before = entry.sessions.len();
             entry.sessions.retain(|_, lapses| *lapses > now);
             if before > 0 && entry.sessions.is_empty() {
+                entry.sessions = HashMap::new();
                 changes.push(Change {
                     user: entry.key().clone(),
                     online: false,
