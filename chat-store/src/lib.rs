@@ -21,6 +21,8 @@
 //! [`kafka::KafkaConfig`] (plain settings) is there without any feature: the broker's
 //! configuration holds it whether or not the binary can use it.
 
+#[cfg(feature = "kafka")]
+mod clock;
 pub mod conformance;
 mod conversation;
 mod error;

@@ -170,7 +170,7 @@ async fn round(
             count
         }
     };
-    let at_ms = crate::streamed::now_ms();
+    let at_ms = crate::clock::now_ms();
     let mut marks = Vec::with_capacity(count as usize);
     for partition in 0..count {
         let mark = producer

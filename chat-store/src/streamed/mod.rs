@@ -22,7 +22,7 @@ mod recent;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
@@ -48,12 +48,6 @@ const TOPIC_RETRY_MAX: Duration = Duration::from_secs(5);
 /// milliseconds; an unreachable one must not hold the broker's exit. Records left unflushed
 /// are ones whose senders got no RECEIPT, so they send them again.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 #[derive(Debug)]
 pub struct StreamedStore {

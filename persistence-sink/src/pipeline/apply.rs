@@ -20,10 +20,10 @@ use chat_store::postgres::apply::{Applied, apply_batch_at};
 use chat_store::record::Event;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::SinkError;
 use crate::pipeline::backoff::Backoff;
 use crate::pipeline::consumed::Consumed;
 use crate::pipeline::dead_letter::DeadLetters;
+use crate::pipeline::error::SinkError;
 
 /// What applying one partition's records did.
 #[derive(Debug, Default)]

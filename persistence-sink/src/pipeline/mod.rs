@@ -16,24 +16,27 @@
 mod apply;
 mod backoff;
 mod commit;
+mod config;
 mod consumed;
 mod context;
 mod dead_letter;
 mod dispatch;
+mod error;
+mod stats;
 mod worker;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use chat_store::StoreError;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use rdkafka::consumer::Consumer;
-use rdkafka::error::KafkaError;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+pub use self::config::SinkConfig;
 pub use self::dead_letter::REASON_HEADER;
+pub use self::error::SinkError;
+pub use self::stats::SinkStats;
 
 use self::apply::Applier;
 use self::context::{SinkConsumer, SinkContext};
@@ -43,64 +46,10 @@ use self::worker::Worker;
 use crate::metrics::SinkMetrics;
 use chat_store::PostgresStore;
 use chat_store::kafka::KafkaConfig;
-use chat_store::postgres::apply::Applied;
 
 /// Longest a fetch request waits for records (see the consumer's configuration): short
 /// enough for the lag, long enough that an idle sink sends only ~20 fetches a second.
 const FETCH_WAIT_MAX_MS: u32 = 50;
-
-/// How the sink batches and retries.
-#[derive(Debug, Clone)]
-pub struct SinkConfig {
-    pub group_id: String,
-    /// Most records per batch of one partition: large enough to amortize the commits, small enough that a
-    /// replay after a crash is cheap.
-    pub batch_max: usize,
-    /// Longest a batch waits to fill once its first record arrived (bounds persistence lag).
-    pub batch_linger: Duration,
-    /// Cap of the exponential backoff while PostgreSQL (or the dead-letter topic) is
-    /// unavailable.
-    pub max_backoff: Duration,
-    /// Partitions applied at the same time, each on its own connection.
-    pub connections: usize,
-    /// How long the group waits for a silent member (a crashed or killed sink) before giving
-    /// its partitions to the others — and a restarted sink waits for it too. librdkafka's
-    /// 45 s default is a long persistence stall after a crash; brokers refuse less than their
-    /// `group.min.session.timeout.ms` (6 s by default).
-    pub session_timeout: Duration,
-}
-
-impl Default for SinkConfig {
-    fn default() -> Self {
-        SinkConfig {
-            group_id: "stompbox-sink".into(),
-            batch_max: 10_000,
-            batch_linger: Duration::from_millis(20),
-            max_backoff: Duration::from_secs(5),
-            connections: 4,
-            session_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    #[error("kafka: {0}")]
-    Kafka(#[from] KafkaError),
-    #[error("postgres: {0}")]
-    Store(#[from] StoreError),
-}
-
-/// Totals since start, for tests and logs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SinkStats {
-    pub batches: u64,
-    pub applied: Applied,
-    pub dead_lettered: u64,
-    pub transient_retries: u64,
-    /// Batches whose offset commit was (partly) dropped after a rebalance.
-    pub commit_failures: u64,
-}
 
 /// Runs until `shutdown` is cancelled; returns the totals.
 pub async fn run(
@@ -183,14 +132,4 @@ pub async fn run_with_metrics(
         }
     }
     Ok(stats)
-}
-
-impl SinkStats {
-    fn add(&mut self, more: &SinkStats) {
-        self.batches += more.batches;
-        self.applied.add(&more.applied);
-        self.dead_lettered += more.dead_lettered;
-        self.transient_retries += more.transient_retries;
-        self.commit_failures += more.commit_failures;
-    }
 }

@@ -16,8 +16,11 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::metrics::SinkMetrics;
 use crate::pipeline::apply::{Applier, Outcome};
+use crate::pipeline::commit;
+use crate::pipeline::config::SinkConfig;
 use crate::pipeline::consumed::Consumed;
-use crate::pipeline::{SinkConfig, SinkError, SinkStats, commit};
+use crate::pipeline::error::SinkError;
+use crate::pipeline::stats::SinkStats;
 
 pub(crate) struct Worker<'a> {
     pub partition: i32,
