@@ -22,6 +22,12 @@ const TRANSPORT_HEADERS: &[&str] = &[
     "redelivered",
 ];
 
+/// The header naming the principal whose SEND produced a message, set by the broker on every
+/// client SEND (a client-supplied value is replaced), so a subscriber can trust who sent it.
+/// The name is RabbitMQ's validated `user-id`; messages the application publishes (the chat's)
+/// carry none.
+pub const SENDER_HEADER: &str = "user-id";
+
 #[derive(Debug)]
 pub struct Message {
     pub id: u64,

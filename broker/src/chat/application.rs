@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::request::ChatRequest;
-use super::{Chat, room};
+use super::{Chat, reply_queue, room};
 use crate::app::{Application, Refused, Settled};
 use crate::destination::Destination;
 use crate::handle::SessionHandle;
@@ -53,11 +53,16 @@ impl Application for Chat {
         }
     }
 
+    /// The chat's own destinations are the chat's: a client publishes neither on a
+    /// conversation's room nor on anyone's reply queues (it would speak for the chat).
     fn may_send(&self, _user: &str, raw: &str, destination: &Destination) -> Result<(), Refused> {
-        match room::conversation_of(destination) {
-            Some(_) => Err(room::refused(raw)),
-            None => Ok(()),
+        if room::conversation_of(destination).is_some() {
+            return Err(room::refused(raw));
         }
+        if reply_queue::reserved(destination).is_some() {
+            return Err(reply_queue::refused(raw));
+        }
+        Ok(())
     }
 
     /// Presence refreshes a few times per TTL: often enough that a live session never lapses.

@@ -23,6 +23,7 @@ mod op;
 pub mod peers;
 pub mod presence;
 mod rate;
+mod reply_queue;
 mod request;
 mod room;
 mod sequencer;

@@ -10,7 +10,7 @@ use crate::command::{AckMode, AckRef, ClientCommand, Publish};
 use crate::config::AclAction;
 use crate::destination::Destination;
 use crate::error::StompError;
-use crate::message::Message;
+use crate::message::{Message, SENDER_HEADER};
 use crate::router::topic::Subscriber;
 use crate::router::{FanOut, Priority, Router};
 
@@ -206,6 +206,8 @@ impl Session {
             let token = self.reply_token();
             headers.set("reply-to", format!("/reply-queue/{token}/{name}"));
         }
+        // Who sent it is the broker's to say: a client's own value is replaced.
+        headers.set(SENDER_HEADER, self.handle.principal.name());
         let router = &self.broker.router;
         let message = Arc::new(Message::new(
             self.broker.ids.next_id(),
