@@ -137,6 +137,23 @@ def test_member_changes_by_a_non_admin_and_of_a_direct_conversation_are_forbidde
     assert eve.event("conversations")["conversations"] == []
 
 
+def test_member_cap_refuses_the_change_before_anything_is_stored(pair, chat, unique):
+    """A change that would take a group past 1,000 members is BAD_REQUEST and changes nothing:
+    no member added, no `updated` event (the members were once stored before the check)."""
+    alice, bob, _ = pair
+    group = alice.create("GROUP", [bob.login], name="big")["conversationId"]
+    bob.drain("conversations")
+    crowd = [f"u{i}-{unique}" for i in range(999)]
+    expect_error(alice, "conversation.members", {"conversationId": group, "add": crowd}, "BAD_REQUEST")
+    bob.none("conversations", 0.2)
+    late = chat(crowd[0])
+    late.call("conversation.list", {})
+    assert late.event("conversations")["conversations"] == []
+    alice.call("conversation.list", {})
+    [listed] = [c for c in alice.event("conversations")["conversations"] if c["conversationId"] == group]
+    assert sorted(listed["members"]) == sorted([alice.login, bob.login])
+
+
 def test_unknown_app_destination(chat, unique):
     alice = chat(f"alice-{unique}")
     expect_error(alice, "nope", {}, "UNKNOWN_DESTINATION")

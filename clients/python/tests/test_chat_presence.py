@@ -70,6 +70,17 @@ def test_strangers_hear_nothing(chat, unique):
     stranger.none("presence", 0.3)
 
 
+def test_presence_query_hides_strangers(chat, unique):
+    """presence.query answers for the asker's contacts (and the asker); anyone else reads as a
+    user never seen, online or not, as presence events go to contacts only."""
+    alice, bob = contacts(chat, unique)
+    carol = chat(f"carol-{unique}")  # online, shares no conversation with bob
+    status = query(bob, alice.login, carol.login, bob.login)
+    assert status[alice.login]["status"] == "online"
+    assert status[bob.login]["status"] == "online"
+    assert status[carol.login] == {"userId": carol.login, "status": "offline", "lastSeen": None}
+
+
 def test_socket_closed_without_disconnect_goes_offline_at_once(chat, unique):
     alice, bob = contacts(chat, unique)
     started = time.monotonic()

@@ -3,9 +3,10 @@
 //! them. Every change is cached for the membership checks that cannot wait for the store and
 //! told to the members on `/user/queue/conversations`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use chat_store::{ConversationKind, NewConversation, direct_id};
+use chat_store::{Conversation, ConversationKind, NewConversation, direct_id};
 use serde_json::json;
 
 use crate::chat::effect::{Effect, Payload};
@@ -116,6 +117,14 @@ pub(super) async fn members(
         ));
     }
     valid_user_names(&request.add)?;
+    // The cap is checked before anything is stored: a refused change must change nothing.
+    // (Two changes running at once both check against the membership before either; the
+    // group may then end a batch above the cap, told to every member as any change is.)
+    if members_after(&before, &request).len() > MAX_MEMBERS {
+        return Err(AppError::BadRequest(format!(
+            "a group has at most {MAX_MEMBERS} members"
+        )));
+    }
     let after = core
         .store
         .update_members(
@@ -125,11 +134,6 @@ pub(super) async fn members(
             now_ms(),
         )
         .await?;
-    if after.members.len() > MAX_MEMBERS {
-        return Err(AppError::BadRequest(format!(
-            "a group has at most {MAX_MEMBERS} members"
-        )));
-    }
     let after = core.changed(after);
     let mut told: Vec<&str> = before.members.iter().map(|m| m.user_id.as_str()).collect();
     told.extend(after.members.iter().map(|m| m.user_id.as_str()));
@@ -146,6 +150,19 @@ pub(super) async fn members(
         reply: Some(json!(ConversationOut::from(&*after))),
         ..Outcome::default()
     })
+}
+
+/// The members `request` would leave: the current ones, those added, minus those removed.
+fn members_after<'a>(
+    before: &'a Conversation,
+    request: &'a model::UpdateMembers,
+) -> HashSet<&'a str> {
+    let mut members: HashSet<&str> = before.members.iter().map(|m| m.user_id.as_str()).collect();
+    members.extend(request.add.iter().map(String::as_str));
+    for removed in &request.remove {
+        members.remove(removed.as_str());
+    }
+    members
 }
 
 pub(super) async fn list(

@@ -1,7 +1,8 @@
 //! `presence.query` (who of these users is online, answered to the asking session on
-//! `/user/queue/presence`) and the announcement of a user's change of status to their
+//! `/user/queue/presence`, for the asker's contacts only) and the announcement of a user's change of status to their
 //! contacts. Who is online is kept by `chat/presence.rs`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -29,10 +30,23 @@ pub(super) async fn query(
     request: model::PresenceQuery,
 ) -> Result<Outcome, AppError> {
     let users: Vec<String> = request.user_ids.into_iter().take(MAX_MEMBERS).collect();
+    // Presence is for contacts, as its events are: a stranger reads as a user never seen
+    // (offline, no last seen), so a query cannot watch anyone the asker shares no conversation
+    // with.
+    let asker = session.principal.name();
+    let contacts: HashSet<String> = core.store.contacts_of(asker).await?.into_iter().collect();
+    let visible = |u: &String| u == asker || contacts.contains(u);
     let statuses = core.presence.statuses(&users).await;
     let effects = users
         .iter()
         .zip(statuses)
+        .map(|(u, status)| {
+            if visible(u) {
+                (u, status)
+            } else {
+                (u, (false, None))
+            }
+        })
         .map(|(u, status)| Effect::ToSession {
             session: Arc::clone(&session),
             queue: "presence",
