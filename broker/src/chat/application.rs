@@ -35,7 +35,7 @@ impl Application for Chat {
     /// A recipient's ACK of chat messages is their DELIVERED receipt; a NACK means nothing.
     fn settled(&self, session: &Arc<SessionHandle>, settled: Settled, message_ids: Vec<u64>) {
         if settled == Settled::Ack {
-            self.dispatch(session, Ok(ChatRequest::Delivered(message_ids)), None);
+            self.dispatch(session, Ok(ChatRequest::Acked(message_ids)), None);
         }
     }
 

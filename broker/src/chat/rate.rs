@@ -71,13 +71,11 @@ impl RateLimit {
     }
 }
 
-/// Which requests take a token. Every request goes through [`RateLimit::admit`]; today only
-/// `chat.send` costs one. Charging the other requests too (issue 12) breaks the client suite's
-/// `test_rate_limited_sends_are_refused_and_the_bucket_refills`, which creates a conversation
-/// and reads history on a 3-token bucket around its 3-send burst: that change needs the test
-/// (and docs/protocol.md) to change with it.
+/// Which requests take a token: every request a user makes, reads included (a user looping on
+/// `chat.sync` or `chat.history` would otherwise fill the node-wide request queue, and everyone
+/// would get `RATE_LIMITED`). An ACK's DELIVERED is not a request the user makes.
 fn costs_a_token(request: &ChatRequest) -> bool {
-    matches!(request, ChatRequest::Send(_))
+    !matches!(request, ChatRequest::Acked(_))
 }
 
 #[cfg(test)]
@@ -116,6 +114,27 @@ mod tests {
         limit.admit("bob", &send()).expect("bob has his own bucket");
         tokio::time::advance(Duration::from_millis(500)).await;
         limit.admit("ann", &send()).expect("one token back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_cost_a_token_and_acks_do_not() {
+        let limit = limit(2.0, 3.0);
+        for _ in 0..3 {
+            limit
+                .admit("ann", &ChatRequest::ListConversations)
+                .expect("within the burst");
+        }
+        assert!(matches!(
+            limit.admit("ann", &ChatRequest::ListConversations),
+            Err(AppError::RateLimited)
+        ));
+        assert!(matches!(
+            limit.admit("ann", &ChatRequest::Delivered(vec![1])),
+            Err(AppError::RateLimited)
+        ));
+        limit
+            .admit("ann", &ChatRequest::Acked(vec![1, 2, 3]))
+            .expect("an ACK's receipt is never refused");
     }
 
     #[tokio::test(start_paused = true)]

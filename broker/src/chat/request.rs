@@ -1,6 +1,6 @@
 //! A chat request, typed once where it enters: a SEND to `/app/<action>` (the action names the
 //! operation, the body is its JSON), a call of the HTTP API (`chat/http.rs` builds the
-//! variant itself), or a recipient's ACK of chat messages ([`ChatRequest::Delivered`]).
+//! variant itself), or a recipient's ACK of chat messages ([`ChatRequest::Acked`]).
 //! Everything after the entry works on this enum, never on the action's name or raw JSON.
 
 use std::fmt;
@@ -76,8 +76,12 @@ impl FromStr for Action {
 #[derive(Debug)]
 pub enum ChatRequest {
     Send(model::SendMessage),
-    /// Message ids the user's client has received: from an ACK, or `/app/chat.delivered`.
+    /// Message ids the user's client says it has received (`/app/chat.delivered`).
     Delivered(Vec<u64>),
+    /// Message ids the user's client ACKed: DELIVERED as well, but acknowledging is not
+    /// asking, so it is free of the rate limit (a sync replay is acknowledged message by
+    /// message, and a refused ACK would lose a receipt).
+    Acked(Vec<u64>),
     Read(model::Read),
     Typing(model::Typing),
     Sync(model::Sync),

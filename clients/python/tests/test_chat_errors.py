@@ -160,24 +160,34 @@ def test_unknown_app_destination(chat, unique):
     expect_error(alice, "chat.nope", {"x": 1}, "UNKNOWN_DESTINATION")
 
 
-def test_rate_limited_sends_are_refused_and_the_bucket_refills(broker_factory, chat, unique):
-    target = broker_factory("--chat-rate", "2", "--chat-burst", "3")
+def test_every_chat_request_is_rate_limited_and_the_bucket_refills(broker_factory, chat, unique):
+    """--chat-rate counts every request a user makes, reads included: a user looping on sync or
+    history cannot fill the node's request queue for everyone. 0.5 tokens/s, so the bucket
+    cannot refill by a whole token during the back-to-back requests, however slow the machine."""
+    target = broker_factory("--chat-rate", "0.5", "--chat-burst", "3")
     alice = chat(f"alice-{unique}", target=target)
     bob = chat(f"bob-{unique}", target=target)
-    conversation = alice.create("DIRECT", [bob.login])["conversationId"]
+    conversation = alice.create("DIRECT", [bob.login])["conversationId"]  # the first token
     # Back to back, not each after its RECEIPT: the bucket must not refill while a slower
     # store (Kafka in the streamed mode) acknowledges.
-    burst = [alice.request("chat.send", {"conversationId": conversation, "content": f"burst {i}"}) for i in range(3)]
-    expect_error(
-        alice, "chat.send", {"conversationId": conversation, "content": "one too many", "clientMessageId": "cm-r"},
-        "RATE_LIMITED", client_message_id="cm-r",
+    burst = [alice.request("chat.send", {"conversationId": conversation, "content": f"burst {i}"}) for i in range(2)]
+    one_too_many = alice.request(
+        "chat.send", {"conversationId": conversation, "content": "one too many", "clientMessageId": "cm-r"}
     )
+    a_read_too = alice.request("chat.sync", {"afterMessageId": "0"})
+    errors = alice.events("errors", 2)
+    assert [(e["code"], e["receiptId"]) for e in errors] == [
+        ("RATE_LIMITED", one_too_many),
+        ("RATE_LIMITED", a_read_too),
+    ], errors
+    assert errors[0]["clientMessageId"] == "cm-r"
     for receipt_id in burst:
         alice.listener.wait_receipt(receipt_id)
+    assert not alice.got_receipt(one_too_many) and not alice.got_receipt(a_read_too)
     bob.send_message("bob has his own bucket", conversation=conversation)
-    time.sleep(0.6)  # 2 per second: one token back
+    time.sleep(2.2)  # 0.5 per second: one token back
     alice.send_message("after a pause", conversation=conversation)
-    assert stored(alice, conversation) == ["burst 0", "burst 1", "burst 2", "bob has his own bucket", "after a pause"]
+    assert stored(bob, conversation) == ["burst 0", "burst 1", "bob has his own bucket", "after a pause"]
 
 
 def test_errors_go_only_to_the_requesting_session(chat, unique):

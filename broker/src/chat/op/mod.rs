@@ -40,7 +40,9 @@ pub fn prepare(
     };
     Ok(match request {
         ChatRequest::Send(request) => send::prepare(core, user, request)?,
-        ChatRequest::Delivered(ids) => later(receipts::delivered(core, user, ids)),
+        ChatRequest::Delivered(ids) | ChatRequest::Acked(ids) => {
+            later(receipts::delivered(core, user, ids))
+        }
         ChatRequest::Read(request) => later(receipts::read(core, user, request)),
         ChatRequest::Typing(request) => later(typing::typing(core, user, request)),
         ChatRequest::Sync(request) => {
