@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chat_store::{ChatStore, SqliteStore, StoreError};
 use thiserror::Error;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -53,6 +54,8 @@ pub struct Broker {
     pub config: Config,
     pub router: Arc<Router>,
     pub auth: Authenticator,
+    /// Slots for credential checks running at once (`--max-auth-checks`).
+    pub auth_checks: Arc<Semaphore>,
     pub acl: Acl,
     pub ids: Arc<IdGenerator>,
     /// What `/app/...` destinations reach, and what hears of sessions' lives: the chat. `None`
@@ -145,6 +148,7 @@ impl Broker {
         Ok(Self {
             router,
             auth: Authenticator::from_config(&config.auth)?,
+            auth_checks: Arc::new(Semaphore::new(config.limits.max_auth_checks)),
             acl: Acl::new(&config.acl),
             ids,
             app: Some(Arc::new(chat)),

@@ -59,6 +59,8 @@ pub enum StompError {
     ConnectTimeout(u64),
     #[error("the server is shutting down; reconnect to another node or retry later")]
     ShuttingDown,
+    #[error("{0}")]
+    ServerBusy(String),
 }
 
 impl StompError {
@@ -88,6 +90,7 @@ impl StompError {
             StompError::HeartbeatTimeout(_) => "heart-beat timeout".into(),
             StompError::ConnectTimeout(_) => "connect timeout".into(),
             StompError::ShuttingDown => "server shutting down".into(),
+            StompError::ServerBusy(_) => "server busy".into(),
         }
     }
 

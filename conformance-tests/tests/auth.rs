@@ -96,6 +96,36 @@ async fn users_file_refuses_bad_credentials() {
     assert_eq!(reply.command, Command::Connected);
 }
 
+/// Password checks are slow and large by design (argon2): past `--max-auth-checks` at once, a
+/// CONNECT waits at most `--auth-queue-timeout` for a slot and then gets ERROR `server busy`,
+/// instead of every check running at once.
+#[tokio::test]
+async fn password_checks_beyond_the_cap_get_server_busy() {
+    let users = format!("[users]\nalice = \"{}\"\n", hash_password("s3cret"));
+    let path = scratch_file("users.toml", &users);
+    let broker = Broker::start(&[
+        "--users-file",
+        path.to_str().expect("UTF-8 path"),
+        "--max-auth-checks",
+        "1",
+        "--auth-queue-timeout",
+        "1ms",
+    ]);
+    let credentials = [("login", "alice"), ("passcode", "s3cret")];
+    let (first, second) = tokio::join!(
+        attempt(&broker, &credentials),
+        attempt(&broker, &credentials)
+    );
+    let mut replies = [first.1, second.1];
+    replies.sort_by_key(|reply| reply.command != Command::Connected);
+    assert_eq!(replies[0].command, Command::Connected, "{}", replies[0].describe());
+    assert_eq!(replies[1].command, Command::Error, "{}", replies[1].describe());
+    assert_eq!(replies[1].value("message"), "server busy");
+    // The slot is free again once the running check ends.
+    let (_, reply) = attempt(&broker, &credentials).await;
+    assert_eq!(reply.command, Command::Connected, "{}", reply.describe());
+}
+
 #[tokio::test]
 async fn jwt_in_passcode_names_the_principal() {
     let broker = Broker::start(&["--jwt-secret", JWT_SECRET]);

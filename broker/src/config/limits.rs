@@ -47,6 +47,15 @@ settings! {
     /// Open transactions per session.
     max_transactions: usize = 16,
         "N", "Open transactions per session";
+    /// Credential checks running at once (argon2 password hashes, JWT signatures). A password
+    /// check holds ~19 MiB and a core for tens of milliseconds by design, so a flood of
+    /// CONNECTs queues here instead of exhausting memory and the blocking thread pool.
+    max_auth_checks: usize = 4,
+        "N", "Credential checks (password hashes, JWT signatures) running at once";
+    /// How long a CONNECT waits for a credential check to start before ERROR `server busy`
+    /// (the client retries later, or elsewhere).
+    auth_queue_timeout: Duration = Duration::from_secs(5),
+        "DURATION", "Longest a CONNECT waits for its credential check to start";
 }
 
 impl Limits {
@@ -62,6 +71,7 @@ impl Limits {
             ("outbound_max_frames", self.outbound_max_frames),
             ("outbound_max_bytes", self.outbound_max_bytes),
             ("queue_max_messages", self.queue_max_messages),
+            ("max_auth_checks", self.max_auth_checks),
         ];
         for (key, value) in nonzero {
             if value == 0 {

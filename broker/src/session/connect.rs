@@ -99,9 +99,25 @@ async fn connect(
             .auth
             .authenticate(login.as_deref(), passcode.as_deref())
     } else {
-        // Password hashing is deliberately slow: keep it off the I/O threads.
+        // Password hashing is deliberately slow (and ~19 MiB each): keep it off the I/O
+        // threads, and only so many at once. The slot goes with the check, so a client that
+        // hangs up mid-check does not free it early.
+        let limits = &broker.config.limits;
+        let slot = tokio::time::timeout(
+            limits.auth_queue_timeout,
+            Arc::clone(&broker.auth_checks).acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            StompError::ServerBusy(format!(
+                "{} credential checks are running and none finished within {:?}; retry later",
+                limits.max_auth_checks, limits.auth_queue_timeout
+            ))
+        })?
+        .map_err(|_| StompError::ShuttingDown)?;
         let auth_broker = Arc::clone(broker);
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             auth_broker
                 .auth
                 .authenticate(login.as_deref(), passcode.as_deref())
