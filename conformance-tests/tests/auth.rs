@@ -118,8 +118,18 @@ async fn password_checks_beyond_the_cap_get_server_busy() {
     );
     let mut replies = [first.1, second.1];
     replies.sort_by_key(|reply| reply.command != Command::Connected);
-    assert_eq!(replies[0].command, Command::Connected, "{}", replies[0].describe());
-    assert_eq!(replies[1].command, Command::Error, "{}", replies[1].describe());
+    assert_eq!(
+        replies[0].command,
+        Command::Connected,
+        "{}",
+        replies[0].describe()
+    );
+    assert_eq!(
+        replies[1].command,
+        Command::Error,
+        "{}",
+        replies[1].describe()
+    );
     assert_eq!(replies[1].value("message"), "server busy");
     // The slot is free again once the running check ends.
     let (_, reply) = attempt(&broker, &credentials).await;

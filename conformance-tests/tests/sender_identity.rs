@@ -86,8 +86,16 @@ async fn a_client_supplied_user_id_is_replaced_by_its_principal() {
     for _ in 0..2 {
         let message = alice.expect_message().await;
         assert_eq!(message.text(), "from the boss");
-        assert_eq!(message.value("user-id"), "mallory", "{}", message.describe());
-        let values = message.headers.iter().filter(|(name, _)| *name == "user-id");
+        assert_eq!(
+            message.value("user-id"),
+            "mallory",
+            "{}",
+            message.describe()
+        );
+        let values = message
+            .headers
+            .iter()
+            .filter(|(name, _)| *name == "user-id");
         assert_eq!(values.count(), 1, "{}", message.describe());
     }
 }
