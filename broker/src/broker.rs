@@ -83,6 +83,17 @@ impl Broker {
     /// application's tasks (so it must run inside the runtime).
     pub async fn open(mut config: Config) -> Result<Self, StartError> {
         let store = open_store(&config).await?;
+        if config.cluster.is_some() && config.storage.postgres_url.is_none() {
+            // Allowed (nodes on one host may share one SQLite file, as the cluster tests do),
+            // but never silently: on separate data directories every node has its own history
+            // and its own clientMessageId dedup.
+            warn!(
+                data_dir = %config.data_dir.display(),
+                "cluster mode on the embedded store: unless every node shares this data \
+                 directory on one host, each node keeps its own chat history and retry \
+                 deduplication; a cluster needs --postgres-url"
+            );
+        }
         // Cluster mode: the node id may come from Redis, and ids need it before anything runs.
         let cluster = match &config.cluster {
             Some(c) => {

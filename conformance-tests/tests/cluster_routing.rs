@@ -174,3 +174,17 @@ async fn the_subscriber_connection_stays_up_across_its_liveness_pings() {
         serde_json::from_str(&b.http_get("/health").await).expect("health is JSON");
     assert_eq!(health["cluster"]["redis_reconnects"], 0, "{health}");
 }
+
+/// `--redis-url` with the per-node embedded store is allowed (nodes on one host may share one
+/// data directory, as these tests do) but never silently: on separate data directories each
+/// node would keep its own history and retry deduplication.
+#[tokio::test]
+async fn cluster_mode_on_the_embedded_store_is_warned_about_at_start() {
+    let redis = Redis::start();
+    let a = node(&redis, None, &[]);
+    let log = a.log();
+    assert!(
+        log.contains("cluster mode on the embedded store") && log.contains("--postgres-url"),
+        "no warning at start; stderr:\n{log}"
+    );
+}
