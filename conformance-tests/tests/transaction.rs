@@ -235,3 +235,24 @@ async fn begin_without_transaction_header_is_missing_header() {
     client.send_raw(b"BEGIN\n\n\0").await;
     client.expect_error("missing header transaction").await;
 }
+
+/// A transaction is bounded in bytes as well as in frames: few large SENDs past
+/// `--max-transaction-bytes` are refused like too many small ones.
+#[tokio::test]
+async fn a_transaction_past_its_byte_bound_is_an_error() {
+    let broker = Broker::start(&["--max-transaction-bytes", "100000"]);
+    let mut client = broker.client("c").await;
+    client.request(begin("t")).await;
+    let body = vec![b'x'; 40_000];
+    for _ in 0..2 {
+        client
+            .request(send("/topic/big", &body).header("transaction", "t"))
+            .await;
+    }
+    client
+        .send(&send("/topic/big", &body).header("transaction", "t"))
+        .await;
+    client.expect_error("too many transactions").await;
+    client.expect_closed(WAIT).await;
+    assert_broker_serves(&broker).await;
+}

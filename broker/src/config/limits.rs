@@ -44,6 +44,10 @@ settings! {
     /// Frames buffered by one open transaction.
     max_transaction_frames: usize = 10_000,
         "N", "Frames buffered by one open transaction";
+    /// Bytes buffered by one open transaction (bodies and headers): with the frame count, what
+    /// a transaction can make the broker hold is bounded in bytes too, not only in frames.
+    max_transaction_bytes: usize = 16 * 1024 * 1024,
+        "BYTES", "Bytes buffered by one open transaction";
     /// Open transactions per session.
     max_transactions: usize = 16,
         "N", "Open transactions per session";
@@ -72,6 +76,7 @@ impl Limits {
             ("outbound_max_bytes", self.outbound_max_bytes),
             ("queue_max_messages", self.queue_max_messages),
             ("max_auth_checks", self.max_auth_checks),
+            ("max_transaction_bytes", self.max_transaction_bytes),
         ];
         for (key, value) in nonzero {
             if value == 0 {

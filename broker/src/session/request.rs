@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::state::{Session, TxOp};
+use super::state::{Session, Transaction, TxOp};
 use super::subscription::{Registration, Subscription};
 use super::wire::Wire;
 use crate::app::Refused;
@@ -72,14 +72,15 @@ impl Session {
                         "a session may hold at most {max} open transactions"
                     )));
                 }
-                self.transactions.insert(transaction, Vec::new());
+                self.transactions
+                    .insert(transaction, Transaction::default());
             }
             ClientCommand::Commit { transaction } => {
-                let ops = self
+                let held = self
                     .transactions
                     .remove(&transaction)
                     .ok_or(StompError::UnknownTransaction(transaction))?;
-                for op in ops {
+                for op in held.ops {
                     match op {
                         TxOp::Send(publish) => {
                             let destination = Destination::parse(&publish.destination)?;
@@ -129,17 +130,25 @@ impl Session {
     }
 
     fn in_transaction(&mut self, transaction: &str, op: TxOp) -> Result<(), StompError> {
-        let max = self.broker.config.limits.max_transaction_frames;
-        let ops = self
+        let limits = &self.broker.config.limits;
+        let held = self
             .transactions
             .get_mut(transaction)
             .ok_or_else(|| StompError::UnknownTransaction(transaction.to_string()))?;
-        if ops.len() >= max {
+        let max = limits.max_transaction_frames;
+        if held.ops.len() >= max {
             return Err(StompError::TooManyTransactions(format!(
                 "transaction {transaction:?} holds its maximum of {max} frames"
             )));
         }
-        ops.push(op);
+        let (weight, max) = (op.weight(), limits.max_transaction_bytes);
+        if held.bytes + weight > max {
+            return Err(StompError::TooManyTransactions(format!(
+                "transaction {transaction:?} would hold more than its maximum of {max} bytes"
+            )));
+        }
+        held.bytes += weight;
+        held.ops.push(op);
         Ok(())
     }
 

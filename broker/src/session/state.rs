@@ -38,6 +38,31 @@ pub(super) enum TxOp {
     Nack(AckRef),
 }
 
+impl TxOp {
+    /// Bytes the frame holds while buffered (a fixed overhead for the bookkeeping).
+    pub(super) fn weight(&self) -> usize {
+        match self {
+            TxOp::Send(publish) => {
+                64 + publish.destination.len()
+                    + publish.body.len()
+                    + publish
+                        .headers
+                        .iter()
+                        .map(|(name, value)| name.len() + value.len() + 2)
+                        .sum::<usize>()
+            }
+            TxOp::Ack(_) | TxOp::Nack(_) => 64,
+        }
+    }
+}
+
+/// An open transaction: the frames it holds until COMMIT, and their bytes, both bounded.
+#[derive(Debug, Default)]
+pub(super) struct Transaction {
+    pub(super) ops: Vec<TxOp>,
+    pub(super) bytes: usize,
+}
+
 pub(super) struct Session {
     pub(super) broker: Arc<Broker>,
     pub(super) handle: Arc<SessionHandle>,
@@ -45,7 +70,7 @@ pub(super) struct Session {
     pub(super) heartbeat: Heartbeat,
     pub(super) subscriptions: Subscriptions,
     pub(super) acks: Acks,
-    pub(super) transactions: HashMap<String, Vec<TxOp>>,
+    pub(super) transactions: HashMap<String, Transaction>,
     pub(super) reply_token: Option<String>,
     /// When the application last heard of this session's activity (it says how often it
     /// wants to: `Application::activity_interval`).
