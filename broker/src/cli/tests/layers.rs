@@ -1,119 +1,24 @@
+//! Where each value comes from: defaults, flags, the environment, the file, and their order.
+
 use std::time::Duration;
 
 use super::*;
-use crate::config::setting::DurationSetting;
-use crate::config::{AclAction, AclRule, FileLayer, Limits, SlowConsumerPolicy};
 
-/// A scratch directory removed on drop, unique per process and test.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("stompbox-cli-test-{}-{tag}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir writable");
-        Self(dir)
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("temp dir writable");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Parses `args` (after the program name) ignoring the environment, so a developer's
-/// `STOMPBOX_*` variables cannot change the outcome.
-fn run(args: &[&str]) -> Result<(Config, String), CliError> {
-    let argv = std::iter::once("stompbox").chain(args.iter().copied());
-    match parse(argv, false)? {
-        Command::Run { config, log_filter } => Ok((config, log_filter)),
-        Command::HashPassword(_) => panic!("expected a run command"),
-    }
-}
-
-fn config(args: &[&str]) -> Config {
-    match run(args) {
-        Ok((config, _)) => config,
-        Err(e) => panic!("{args:?} should load: {e}"),
-    }
-}
-
-#[test]
-fn help_is_well_formed_and_lists_every_flag() {
-    Cli::command().debug_assert();
-    let help = Cli::command().render_long_help().to_string();
-    for flag in [
-        "--config",
-        "--stomp-listen",
-        "--http-listen",
-        "--data-dir",
-        "--node-id",
-        "--users-file",
-        "--jwt-secret",
-        "--jwt-public-key",
-        "--allow-anonymous",
-        "--max-frame-size",
-        "--max-headers",
-        "--max-header-line",
-        "--max-body",
-        "--max-connections",
-        "--max-subscriptions",
-        "--connect-timeout",
-        "--outbound-max-frames",
-        "--outbound-max-bytes",
-        "--queue-max-messages",
-        "--heartbeat",
-        "--heartbeat-grace",
-        "--slow-consumer",
-        "--ws-allowed-origin",
-        "--shutdown-timeout",
-        "--log",
-        "hash-password",
-        "STOMPBOX_MAX_BODY",
-    ] {
-        assert!(help.contains(flag), "help lacks {flag}");
-    }
-}
-
-#[test]
-fn storage_flags_choose_the_store_and_kafka_needs_postgres() {
-    let c = config(&[]);
-    assert!(c.storage.postgres_url.is_none() && c.storage.kafka.is_none());
-    let c = config(&[
-        "--postgres-url",
-        "postgres://u@h/db",
-        "--kafka-brokers",
-        "k:9092",
-        "--kafka-topic",
-        "t",
-        "--kafka-max-pending",
-        "7",
-        "--kafka-timeout",
-        "2s",
-    ]);
-    assert_eq!(c.storage.postgres_url.as_deref(), Some("postgres://u@h/db"));
-    let settings = c.storage.kafka.expect("kafka settings");
-    let kafka = &settings.kafka;
-    assert_eq!(kafka.brokers, "k:9092");
-    assert_eq!(
-        (
-            kafka.events_topic.as_str(),
-            kafka.dead_letter_topic.as_str()
-        ),
-        ("t", "t.dlt")
-    );
-    assert_eq!(settings.max_pending, 7);
-    assert_eq!(kafka.delivery_timeout, Duration::from_secs(2));
-    assert_eq!(kafka.partitions, 12);
-    let err = run(&["--kafka-brokers", "k:9092"]).expect_err("kafka alone");
-    assert!(err.to_string().contains("postgres_url"), "{err}");
+/// The numeric limits, in the order the parse tests give them distinct values.
+fn counts(l: &Limits) -> [usize; 11] {
+    [
+        l.max_frame_size,
+        l.max_headers,
+        l.max_header_line,
+        l.max_body,
+        l.max_connections,
+        l.max_subscriptions,
+        l.outbound_max_frames,
+        l.outbound_max_bytes,
+        l.queue_max_messages,
+        l.max_transaction_frames,
+        l.max_transactions,
+    ]
 }
 
 #[test]
@@ -171,19 +76,7 @@ fn every_flag_parses() {
     assert!(c.auth.allow_anonymous);
     let l = &c.limits;
     assert_eq!(
-        [
-            l.max_frame_size,
-            l.max_headers,
-            l.max_header_line,
-            l.max_body,
-            l.max_connections,
-            l.max_subscriptions,
-            l.outbound_max_frames,
-            l.outbound_max_bytes,
-            l.queue_max_messages,
-            l.max_transaction_frames,
-            l.max_transactions,
-        ],
+        counts(l),
         [
             1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011
         ]
@@ -262,19 +155,7 @@ fn every_file_key_parses() {
     assert!(!c.auth.allow_anonymous);
     let l = &c.limits;
     assert_eq!(
-        [
-            l.max_frame_size,
-            l.max_headers,
-            l.max_header_line,
-            l.max_body,
-            l.max_connections,
-            l.max_subscriptions,
-            l.outbound_max_frames,
-            l.outbound_max_bytes,
-            l.queue_max_messages,
-            l.max_transaction_frames,
-            l.max_transactions,
-        ],
+        counts(l),
         [
             2001, 2002, 2003, 2004, 2005, 2006, 2007, 2008, 2009, 2010, 2011
         ]
@@ -305,38 +186,6 @@ fn every_file_key_parses() {
             },
         ]
     );
-}
-
-#[test]
-fn redis_url_enables_cluster_mode_and_a_missing_node_id_is_claimed() {
-    let c = config(&[]);
-    assert!(c.cluster.is_none(), "single node by default");
-    let c = config(&["--redis-url", "redis://127.0.0.1:6379/"]);
-    let cluster = c.cluster.expect("cluster mode");
-    assert_eq!(cluster.redis_url, "redis://127.0.0.1:6379/");
-    assert!(cluster.claim_node_id);
-    let c = config(&["--redis-url", "redis://r/", "--node-id", "0"]);
-    assert!(
-        !c.cluster.expect("cluster mode").claim_node_id,
-        "0 is a chosen id too"
-    );
-    assert!(matches!(
-        run(&["--node-id", "1024"]),
-        Err(CliError::Config(ConfigError::Invalid {
-            key: "node_id",
-            ..
-        }))
-    ));
-}
-
-#[test]
-fn example_config_documents_the_defaults() {
-    let text = include_str!("../../../docs/stompbox.example.toml");
-    let file: FileLayer = toml::from_str(text).expect("example parses");
-    let args = Cli::try_parse_from(["stompbox"]).expect("no args").run;
-    let (config, log) = Config::from_layers(args.settings, file);
-    assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
-    assert_eq!(log, DEFAULT_LOG_FILTER);
 }
 
 #[test]
@@ -459,59 +308,6 @@ fn durations_take_milliseconds_or_units() {
 }
 
 #[test]
-fn public_listener_without_auth_is_refused_with_advice() {
-    for args in [
-        ["--stomp-listen", "0.0.0.0:61613"],
-        ["--http-listen", "[::]:15674"],
-        ["--stomp-listen", "192.0.2.1:61613"],
-    ] {
-        let err = run(&args).expect_err("refused");
-        assert!(
-            matches!(err, CliError::Config(ConfigError::Unauthenticated { .. })),
-            "{err}"
-        );
-        let message = err.to_string();
-        for advice in [
-            "--users-file",
-            "--jwt-secret",
-            "--allow-anonymous",
-            "127.0.0.1",
-        ] {
-            assert!(message.contains(advice), "{message}");
-        }
-    }
-}
-
-#[test]
-fn public_listener_is_allowed_with_auth_or_allow_anonymous() {
-    let public = [
-        "--stomp-listen",
-        "0.0.0.0:61613",
-        "--http-listen",
-        "0.0.0.0:15674",
-    ];
-    for extra in [
-        "--allow-anonymous",
-        "--jwt-secret=x",
-        "--users-file=users.toml",
-        "--jwt-public-key=key.pem",
-    ] {
-        let mut args = public.to_vec();
-        args.push(extra);
-        assert!(
-            run(&args).is_ok(),
-            "{extra} should permit a public listener"
-        );
-    }
-}
-
-#[test]
-fn loopback_listeners_need_no_auth() {
-    assert!(run(&["--stomp-listen", "127.0.0.2:0", "--http-listen", "[::1]:0"]).is_ok());
-    assert!(run(&["--stomp-listen", "[::ffff:127.0.0.1]:0"]).is_ok());
-}
-
-#[test]
 fn relative_paths_in_the_file_are_relative_to_the_file() {
     let dir = TempDir::new("relative");
     let path = dir.file(
@@ -526,101 +322,4 @@ fn relative_paths_in_the_file_are_relative_to_the_file() {
     // Flags stay relative to the working directory.
     let c = config(&["--users-file", "users.toml"]);
     assert_eq!(c.auth.users_file, Some(PathBuf::from("users.toml")));
-}
-
-#[test]
-fn bad_files_are_reported_with_their_path() {
-    let dir = TempDir::new("bad-files");
-    let typo = dir.file("typo.toml", "max_bdoy = 5\n");
-    let err = run(&["--config", typo.to_str().expect("utf-8")]).expect_err("typo");
-    assert!(
-        matches!(err, CliError::Config(ConfigError::ParseFile { .. })),
-        "{err}"
-    );
-    assert!(err.to_string().contains("max_bdoy"), "{err}");
-
-    let wrong_type = dir.file("type.toml", "node_id = \"seven\"\n");
-    assert!(run(&["--config", wrong_type.to_str().expect("utf-8")]).is_err());
-
-    let missing = dir.0.join("missing.toml");
-    let err = run(&["--config", missing.to_str().expect("utf-8")]).expect_err("missing");
-    assert!(
-        matches!(err, CliError::Config(ConfigError::ReadFile { .. })),
-        "{err}"
-    );
-}
-
-#[test]
-fn bad_values_are_refused() {
-    assert!(matches!(
-        run(&["--heartbeat-grace", "0.5"]),
-        Err(CliError::Config(ConfigError::Invalid {
-            key: "heartbeat_grace",
-            ..
-        }))
-    ));
-    assert!(run(&["--heartbeat-grace", "NaN"]).is_err());
-    assert!(matches!(
-        run(&["--max-body", "0"]),
-        Err(CliError::Config(ConfigError::Invalid {
-            key: "max_body",
-            ..
-        }))
-    ));
-    assert!(matches!(
-        run(&["--connect-timeout", "0"]),
-        Err(CliError::Config(ConfigError::Invalid {
-            key: "connect_timeout",
-            ..
-        }))
-    ));
-    assert!(matches!(
-        run(&["--log", "stompbox=loud"]),
-        Err(CliError::Config(ConfigError::Invalid { key: "log", .. }))
-    ));
-    assert!(matches!(
-        run(&["--slow-consumer", "ignore"]),
-        Err(CliError::Args(_))
-    ));
-    assert!(matches!(
-        run(&["--node-id", "70000"]),
-        Err(CliError::Args(_))
-    ));
-    assert!(matches!(
-        run(&["--stomp-listen", "localhost:61613"]),
-        Err(CliError::Args(_))
-    ));
-}
-
-#[test]
-fn hash_password_prints_a_verifiable_argon2id_hash() {
-    let command = parse(
-        ["stompbox", "hash-password", "--password", "hunter2"],
-        false,
-    )
-    .expect("hashes");
-    let Command::HashPassword(phc) = command else {
-        panic!("expected hash-password");
-    };
-    assert!(phc.starts_with("$argon2id$"), "{phc}");
-    let hash = argon2::password_hash::phc::PasswordHash::new(&phc).expect("PHC string");
-    use argon2::PasswordVerifier;
-    assert!(
-        argon2::Argon2::default()
-            .verify_password(b"hunter2", &hash)
-            .is_ok()
-    );
-}
-
-#[test]
-fn password_line_keeps_all_but_the_line_ending() {
-    let read = |s: &str| read_password_line(s.as_bytes()).expect("reads");
-    assert_eq!(read("pass word \n"), "pass word ");
-    assert_eq!(read("crlf\r\nsecond line"), "crlf");
-    assert_eq!(read("no newline"), "no newline");
-    assert_eq!(read(""), "");
-    assert!(matches!(
-        parse(["stompbox", "hash-password", "--password", ""], false),
-        Err(CliError::EmptyPassword)
-    ));
 }
