@@ -9,6 +9,7 @@ use stomp_codec::{Command, Frame, Headers};
 use tokio::sync::broadcast;
 
 use super::model::MessageOut;
+use super::reply_queue::ReplyQueue;
 use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
@@ -20,7 +21,7 @@ impl Effect {
     pub fn reply(
         session: Option<Arc<SessionHandle>>,
         user: &str,
-        queue: &'static str,
+        queue: ReplyQueue,
         payload: Payload,
     ) -> Effect {
         match session {
@@ -65,14 +66,14 @@ pub enum Effect {
     /// (one shared message, encoded once).
     ToUser {
         users: Vec<String>,
-        queue: &'static str,
+        queue: ReplyQueue,
         payload: Payload,
         priority: Priority,
     },
     /// A reply to the one session that asked.
     ToSession {
         session: Arc<SessionHandle>,
-        queue: &'static str,
+        queue: ReplyQueue,
         payload: Payload,
     },
     /// A room-style copy on `/topic/<name>`, for the sessions of `members` only: membership is
@@ -127,8 +128,8 @@ impl Effect {
                 payload,
                 priority,
             } => {
-                let m = message(format!("/user/queue/{queue}"), &payload);
-                router.publish_users(&users, queue, &m, priority);
+                let m = message(format!("/user/queue/{}", queue.name()), &payload);
+                router.publish_users(&users, queue.name(), &m, priority);
             }
             Effect::ToSession {
                 session,
@@ -137,8 +138,8 @@ impl Effect {
             } => {
                 let user = session.principal.name().to_string();
                 let delivery = Delivery {
-                    target: Target::User(Arc::from(queue)),
-                    message: message(format!("/user/{user}/queue/{queue}"), &payload),
+                    target: Target::User(Arc::from(queue.name())),
+                    message: message(format!("/user/{user}/queue/{}", queue.name()), &payload),
                     redelivered: false,
                     queue: None,
                 };

@@ -8,22 +8,51 @@
 use crate::app::Refused;
 use crate::destination::Destination;
 
-/// Every `/user/queue/<name>` the chat's effects deliver to.
-pub const RESERVED: [&str; 8] = [
-    "messages",
-    "receipts",
-    "typing",
-    "presence",
-    "sync",
-    "history",
-    "errors",
-    "conversations",
-];
+/// A `/user/queue/<name>` the chat delivers to. Every chat effect names one of these, so the
+/// set a client may not SEND to is exactly the set the chat uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyQueue {
+    Messages,
+    Receipts,
+    Typing,
+    Presence,
+    Sync,
+    History,
+    Errors,
+    Conversations,
+}
+
+impl ReplyQueue {
+    pub const ALL: [ReplyQueue; 8] = [
+        ReplyQueue::Messages,
+        ReplyQueue::Receipts,
+        ReplyQueue::Typing,
+        ReplyQueue::Presence,
+        ReplyQueue::Sync,
+        ReplyQueue::History,
+        ReplyQueue::Errors,
+        ReplyQueue::Conversations,
+    ];
+
+    /// The `<name>` of `/user/queue/<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplyQueue::Messages => "messages",
+            ReplyQueue::Receipts => "receipts",
+            ReplyQueue::Typing => "typing",
+            ReplyQueue::Presence => "presence",
+            ReplyQueue::Sync => "sync",
+            ReplyQueue::History => "history",
+            ReplyQueue::Errors => "errors",
+            ReplyQueue::Conversations => "conversations",
+        }
+    }
+}
 
 /// The reply queue `destination` names, if it is one of the chat's.
-pub fn reserved(destination: &Destination) -> Option<&str> {
+pub fn reserved(destination: &Destination) -> Option<ReplyQueue> {
     match destination {
-        Destination::User { name, .. } if RESERVED.contains(&name.as_str()) => Some(name),
+        Destination::User { name, .. } => ReplyQueue::ALL.into_iter().find(|q| q.name() == name),
         _ => None,
     }
 }
@@ -42,13 +71,13 @@ mod tests {
 
     #[test]
     fn the_chats_user_queues_are_reserved_and_others_are_not() {
-        for name in RESERVED {
+        for queue in ReplyQueue::ALL {
             for raw in [
-                format!("/user/alice/queue/{name}"),
-                format!("/user/queue/{name}"),
+                format!("/user/alice/queue/{}", queue.name()),
+                format!("/user/queue/{}", queue.name()),
             ] {
                 let destination = Destination::parse(&raw).expect("a user destination");
-                assert_eq!(reserved(&destination), Some(name), "{raw}");
+                assert_eq!(reserved(&destination), Some(queue), "{raw}");
             }
         }
         for raw in [

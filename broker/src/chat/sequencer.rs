@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::effect::{self, Effect};
 use super::error::{AppError, ErrorOut};
+use super::reply_queue::ReplyQueue;
 use super::state::ChatCore;
 use crate::handle::SessionHandle;
 
@@ -193,7 +194,7 @@ fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppErro
                     };
                     Effect::ToSession {
                         session,
-                        queue: "errors",
+                        queue: ReplyQueue::Errors,
                         payload: core.payload(serde_json::to_value(body).unwrap_or_default()),
                     }
                 }

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::chat::effect::{Effect, Payload};
 use crate::chat::error::AppError;
 use crate::chat::model::{self, ConversationOut, MAX_MEMBERS};
+use crate::chat::reply_queue::ReplyQueue;
 use crate::chat::sequencer::Outcome;
 use crate::chat::state::ChatCore;
 use crate::clock::now_ms;
@@ -89,7 +90,7 @@ pub(super) async fn create(
             .iter()
             .map(|m| m.user_id.clone())
             .collect(),
-        queue: "conversations",
+        queue: ReplyQueue::Conversations,
         payload: conversation_event(&core, "created", &conversation),
         priority: Priority::Normal,
     }];
@@ -141,7 +142,7 @@ pub(super) async fn members(
     told.dedup();
     let effects = vec![Effect::ToUser {
         users: told.into_iter().map(str::to_string).collect(),
-        queue: "conversations",
+        queue: ReplyQueue::Conversations,
         payload: conversation_event(&core, "updated", &after),
         priority: Priority::Normal,
     }];
@@ -181,7 +182,7 @@ pub(super) async fn list(
         effects: vec![Effect::reply(
             session,
             &user,
-            "conversations",
+            ReplyQueue::Conversations,
             core.payload(out.clone()),
         )],
         reply: Some(out),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::chat::effect::Effect;
 use crate::chat::error::AppError;
 use crate::chat::model::{self, MessageOut};
+use crate::chat::reply_queue::ReplyQueue;
 use crate::chat::sequencer::Outcome;
 use crate::chat::state::ChatCore;
 use crate::handle::SessionHandle;
@@ -44,7 +45,7 @@ pub(super) async fn history(
         effects: vec![Effect::reply(
             session,
             &user,
-            "history",
+            ReplyQueue::History,
             core.payload(out.clone()),
         )],
         reply: Some(out),

@@ -11,6 +11,7 @@ use crate::chat::effect::Effect;
 use crate::chat::error::AppError;
 use crate::chat::model::{self, MAX_MEMBERS, rfc3339};
 use crate::chat::presence::Change;
+use crate::chat::reply_queue::ReplyQueue;
 use crate::chat::sequencer::{Outcome, Work, later};
 use crate::chat::state::ChatCore;
 use crate::handle::SessionHandle;
@@ -49,7 +50,7 @@ pub(super) async fn query(
         })
         .map(|(u, status)| Effect::ToSession {
             session: Arc::clone(&session),
-            queue: "presence",
+            queue: ReplyQueue::Presence,
             payload: core.payload(presence_body(u, status)),
         })
         .collect();
@@ -80,7 +81,7 @@ async fn tell_contacts(core: Arc<ChatCore>, change: Change) -> Result<Outcome, A
     });
     let effects = vec![Effect::ToUser {
         users: contacts,
-        queue: "presence",
+        queue: ReplyQueue::Presence,
         payload: core.payload(body),
         priority: Priority::Normal,
     }];

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::chat::effect::Effect;
 use crate::chat::error::AppError;
 use crate::chat::model::{self, ReceiptOut, rfc3339};
+use crate::chat::reply_queue::ReplyQueue;
 use crate::chat::sequencer::Outcome;
 use crate::chat::state::ChatCore;
 use crate::clock::now_ms;
@@ -25,7 +26,7 @@ pub(super) async fn delivered(
         .into_iter()
         .map(|c| Effect::ToUser {
             users: vec![c.sender_id.clone()],
-            queue: "receipts",
+            queue: ReplyQueue::Receipts,
             priority: Priority::Normal,
             payload: core.payload(
                 serde_json::to_value(ReceiptOut {
@@ -69,7 +70,7 @@ pub(super) async fn read(
         .iter()
         .map(|sender| Effect::ToUser {
             users: vec![sender.clone()],
-            queue: "receipts",
+            queue: ReplyQueue::Receipts,
             priority: Priority::Normal,
             payload: core.payload(
                 serde_json::to_value(ReceiptOut {

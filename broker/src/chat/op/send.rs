@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::chat::effect::{Effect, Payload};
 use crate::chat::error::AppError;
 use crate::chat::model::{self, rfc3339};
+use crate::chat::reply_queue::ReplyQueue;
 use crate::chat::room;
 use crate::chat::sequencer::{Durable, Outcome, Work};
 use crate::chat::state::ChatCore;
@@ -155,7 +156,7 @@ fn deliveries(conversation: &chat_store::Conversation, stored: &StoredMessage) -
     vec![
         Effect::ToUser {
             users: members.clone(),
-            queue: "messages",
+            queue: ReplyQueue::Messages,
             payload: payload.clone(),
             priority: Priority::Normal,
         },

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::chat::effect::{Effect, Payload};
 use crate::chat::error::AppError;
 use crate::chat::model;
+use crate::chat::reply_queue::ReplyQueue;
 use crate::chat::sequencer::Outcome;
 use crate::chat::state::ChatCore;
 use crate::handle::SessionHandle;
@@ -36,14 +37,14 @@ pub(super) async fn sync(
     for m in &messages {
         effects.push(Effect::ToSession {
             session: Arc::clone(&session),
-            queue: "messages",
+            queue: ReplyQueue::Messages,
             payload: Payload::message(m),
         });
     }
     let done = json!({"upToMessageId": up_to.to_string(), "more": more});
     effects.push(Effect::ToSession {
         session,
-        queue: "sync",
+        queue: ReplyQueue::Sync,
         payload: core.payload(done.clone()),
     });
     Ok(Outcome {

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use crate::chat::effect::Effect;
 use crate::chat::error::AppError;
 use crate::chat::model::{self, rfc3339};
+use crate::chat::reply_queue::ReplyQueue;
 use crate::chat::sequencer::Outcome;
 use crate::chat::state::ChatCore;
 use crate::clock::now_ms;
@@ -56,7 +57,7 @@ pub(super) async fn typing(
         .collect();
     let effects = vec![Effect::ToUser {
         users,
-        queue: "typing",
+        queue: ReplyQueue::Typing,
         payload: core.payload(body),
         priority: Priority::Droppable,
     }];
