@@ -28,6 +28,11 @@ const TRANSPORT_HEADERS: &[&str] = &[
 /// carry none.
 pub const SENDER_HEADER: &str = "user-id";
 
+/// Bytes `headers` hold as `name:value` lines: what a buffered frame's headers cost.
+pub fn header_bytes(headers: &Headers) -> usize {
+    headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum()
+}
+
 #[derive(Debug)]
 pub struct Message {
     pub id: u64,
@@ -67,12 +72,7 @@ impl Message {
 
     /// Approximate bytes this message costs in an outbound queue.
     pub fn weight(&self) -> usize {
-        256 + self.body.len()
-            + self
-                .headers
-                .iter()
-                .map(|(n, v)| n.len() + v.len() + 2)
-                .sum::<usize>()
+        256 + self.body.len() + header_bytes(&self.headers)
     }
 
     /// The subscriber-independent end of the MESSAGE frame for `version`, encoded once.

@@ -14,6 +14,7 @@ use super::throttle::Throttle;
 use crate::broker::Broker;
 use crate::command::{AckRef, Publish};
 use crate::handle::SessionHandle;
+use crate::message::header_bytes;
 
 /// Per-session record of issued ack tags: which subscription each belongs to.
 #[derive(Debug, Default)]
@@ -43,13 +44,7 @@ impl TxOp {
     pub(super) fn weight(&self) -> usize {
         match self {
             TxOp::Send(publish) => {
-                64 + publish.destination.len()
-                    + publish.body.len()
-                    + publish
-                        .headers
-                        .iter()
-                        .map(|(name, value)| name.len() + value.len() + 2)
-                        .sum::<usize>()
+                64 + publish.destination.len() + publish.body.len() + header_bytes(&publish.headers)
             }
             TxOp::Ack(_) | TxOp::Nack(_) => 64,
         }
