@@ -27,6 +27,7 @@ pub mod message;
 pub mod outbox;
 pub mod router;
 pub mod session;
+pub mod tls;
 pub mod transport;
 
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ use tracing::{info, warn};
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::listener::Gate;
+use crate::tls::TlsListeners;
 
 /// Longest time graceful shutdown spends spreading session closes, so clients do not all
 /// reconnect to the other nodes in the same instant.
@@ -51,17 +53,21 @@ pub struct Server {
     broker: Arc<Broker>,
     stomp: TcpListener,
     http: TcpListener,
+    /// STOMP over TLS and HTTPS, when configured.
+    tls: Option<TlsListeners>,
 }
 
 impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let stomp = listener::bind(config.stomp_listen).await?;
         let http = listener::bind(config.http_listen).await?;
+        let tls = TlsListeners::bind(&config).await?;
         let broker = Arc::new(Broker::open(config).await?);
         Ok(Self {
             broker,
             stomp,
             http,
+            tls,
         })
     }
 
@@ -73,6 +79,16 @@ impl Server {
         self.http.local_addr()
     }
 
+    /// STOMP over TLS, if configured.
+    pub fn stomp_tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(TlsListeners::stomp_addr)
+    }
+
+    /// HTTPS (WSS at `/ws`), if configured.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(TlsListeners::https_addr)
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting, closes sessions gradually
     /// with an ERROR that says why, and waits for them up to the configured timeout.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
@@ -80,6 +96,7 @@ impl Server {
             broker,
             stomp,
             http,
+            tls,
         } = self;
         if broker.auth.is_dev_mode() {
             warn!(
@@ -95,6 +112,7 @@ impl Server {
             tracker: tracker.clone(),
         };
         let accept = tokio::spawn(listener::accept_tcp(stomp, gate.clone()));
+        let tls = tls.map(|tls| tls.spawn(&gate)).unwrap_or_default();
         let http = tokio::spawn(listener::serve_http(http, gate));
 
         shutdown.await;
@@ -102,6 +120,9 @@ impl Server {
         broker.stopping.cancel();
         let _ = accept.await;
         let _ = http.await;
+        for task in tls {
+            let _ = task.await;
+        }
         // Then close established sessions one by one, spread out so their clients do not all
         // reconnect to the other nodes in the same instant.
         let sessions = broker.router.sessions();

@@ -28,7 +28,15 @@ async fn main() -> anyhow::Result<()> {
     let http = server.http_addr()?;
     // Scripts and tests read this one line to learn the ports (port 0 binds a free one).
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "stompbox ready stomp={stomp} http={http}").context("stdout")?;
+    // TLS listeners, when configured, follow as `stomp_tls=ADDR` and `https=ADDR`.
+    let mut ready = format!("stompbox ready stomp={stomp} http={http}");
+    if let Some(addr) = server.stomp_tls_addr() {
+        ready.push_str(&format!(" stomp_tls={addr}"));
+    }
+    if let Some(addr) = server.https_addr() {
+        ready.push_str(&format!(" https={addr}"));
+    }
+    writeln!(stdout, "{ready}").context("stdout")?;
     stdout.flush().context("stdout")?;
     tracing::info!(%stomp, ws = %format!("ws://{http}/ws"), "stompbox listening");
 

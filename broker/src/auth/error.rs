@@ -28,6 +28,12 @@ pub enum AuthError {
     /// Both `login` and a JWT were given and `login` differs from the token's `sub`.
     #[error("login does not match token subject")]
     LoginMismatch,
+    /// A verified client certificate names one user and `login` names another.
+    #[error("login does not match the client certificate")]
+    CertificateLoginMismatch,
+    /// A verified client certificate whose subject names no usable user.
+    #[error("the client certificate names no user: {0}")]
+    CertificateUnnamed(&'static str),
 
     // --- at startup: for the operator ---
     #[error("cannot read {path}: {source}")]

@@ -4,17 +4,21 @@
 //! [`Authenticator`] owns the credential sources, all read once at startup:
 //! - nothing configured: dev mode, the `login` header is believed as-is (`guest` if absent);
 //! - a users file of argon2 hashes ([`users`]), checked against `login`/`passcode`;
-//! - JWT keys ([`jwt`]), the token travelling in `passcode` and naming the user in `sub`.
+//! - JWT keys ([`jwt`]), the token travelling in `passcode` and naming the user in `sub`;
+//! - on a TLS listener with `--tls-client-ca`, a verified client certificate
+//!   ([`certificate`]), which takes precedence over all of the above.
 //!
 //! With both a users file and JWT keys, a passcode shaped like a JWT goes to the JWT check and
 //! anything else to the users file. Authorization (who may send or subscribe where) is not
 //! here but in `acl`.
 
+mod certificate;
 mod error;
 mod jwt;
 mod principal;
 mod users;
 
+pub use certificate::ClientIdentity;
 pub use error::AuthError;
 pub use jwt::LEEWAY_SECS as JWT_LEEWAY_SECS;
 pub use principal::{MAX_NAME_CHARS, Principal};

@@ -39,6 +39,7 @@ pub(crate) mod setting;
 mod storage;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ pub use limits::Limits;
 pub use listen::ListenSettings;
 pub use node::{ClusterConfig, DEFAULT_LOG_FILTER, NodeSettings};
 pub use storage::{KafkaSettings, StorageConfig, StorageSettings};
+pub use tls::{ClientAuth, TlsConfig};
 
 /// Fully resolved settings. Built by `cli::load`, or `Config::default()` in tests.
 #[derive(Debug, Clone)]
@@ -82,6 +84,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub chat: ChatConfig,
     pub storage: StorageConfig,
+    /// STOMP over TLS and HTTPS listeners, their certificate, and client certificates.
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -108,6 +112,8 @@ pub(crate) struct Settings {
     pub(crate) chat: chat::ChatLayer,
     #[command(flatten)]
     pub(crate) storage: storage::StorageLayer,
+    #[command(flatten)]
+    pub(crate) tls: tls::TlsLayer,
 }
 
 impl Settings {
@@ -122,6 +128,7 @@ impl Settings {
             node::NodeLayer::KEYS,
             chat::ChatLayer::KEYS,
             storage::StorageLayer::KEYS,
+            tls::TlsLayer::KEYS,
         ]
         .into_iter()
         .flatten()
@@ -138,6 +145,7 @@ impl Settings {
             node::NodeLayer::FILE_KEYS,
             chat::ChatLayer::FILE_KEYS,
             storage::StorageLayer::FILE_KEYS,
+            tls::TlsLayer::FILE_KEYS,
         ]
         .into_iter()
         .flatten()
@@ -155,6 +163,7 @@ impl Settings {
             node: node::NodeLayer::defaults(),
             chat: chat::ChatLayer::defaults(),
             storage: storage::StorageLayer::defaults(),
+            tls: tls::TlsLayer::defaults(),
         }
     }
 
@@ -169,6 +178,7 @@ impl Settings {
             self.node.shown(),
             self.chat.shown(),
             self.storage.shown(),
+            self.tls.shown(),
         ]
         .concat()
     }
@@ -183,6 +193,7 @@ impl Settings {
             node: self.node.or(lower.node),
             chat: self.chat.or(lower.chat),
             storage: self.storage.or(lower.storage),
+            tls: self.tls.or(lower.tls),
         }
     }
 
@@ -194,7 +205,8 @@ impl Settings {
             || self.heartbeat.read(key, map)?
             || self.node.read(key, map)?
             || self.chat.read(key, map)?
-            || self.storage.read(key, map)?)
+            || self.storage.read(key, map)?
+            || self.tls.read(key, map)?)
     }
 }
 
@@ -243,6 +255,7 @@ impl Config {
             shutdown_timeout: node.shutdown_timeout,
             chat: settings.chat.resolve(),
             storage: settings.storage.resolve().into(),
+            tls: settings.tls.resolve(),
         };
         (config, node.log)
     }
@@ -254,6 +267,8 @@ impl Config {
         self.heartbeat.validate()?;
         node::check_node_id(self.node_id)?;
         self.limits.validate()?;
+        self.tls.validate()?;
+        tls::check_reachable(&self.auth, &self.tls)?;
         node::check_log_filter(log_filter)
     }
 }
@@ -297,6 +312,7 @@ impl FileLayer {
             self.settings.node.data_dir.as_mut(),
         ]
         .into_iter()
+        .chain(self.settings.tls.paths_mut())
         .flatten()
         {
             if path.is_relative() {

@@ -93,7 +93,10 @@ async fn connect(
     } = connect;
     let version = negotiate_version(accept_version.as_deref())?;
 
-    let principal = if broker.auth.is_dev_mode() {
+    let principal = if let Some(identity) = wire.identity() {
+        // A verified client certificate is the proof: no passcode, no credential check.
+        identity.authenticate(login.as_deref())
+    } else if broker.auth.is_dev_mode() {
         // Nothing to verify: no reason to pay for a blocking-pool thread.
         broker
             .auth

@@ -17,6 +17,7 @@ use tokio_util::codec::Decoder;
 use tracing::debug;
 
 use super::failure::{CLOSE_LINGER, Failure};
+use crate::auth::ClientIdentity;
 use crate::close::CloseReason;
 use crate::config::Config;
 use crate::error::StompError;
@@ -51,6 +52,11 @@ impl Wire {
 
     pub(super) fn kind(&self) -> &'static str {
         self.transport.kind()
+    }
+
+    /// Who the peer's verified TLS client certificate names, if it presented one.
+    pub(super) fn identity(&self) -> Option<&ClientIdentity> {
+        self.transport.identity()
     }
 
     pub(super) fn set_version(&mut self, version: Version) {

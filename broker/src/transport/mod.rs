@@ -1,4 +1,5 @@
-//! The byte pipes a session runs over: STOMP over TCP, and STOMP over WebSocket.
+//! The byte pipes a session runs over: STOMP over TCP, over TLS, and over WebSocket (plain or
+//! inside HTTPS).
 //!
 //! Both present the same three operations to the session: read some bytes into the session's
 //! buffer (cancel-safe, so it can sit in `select!`), write a batch of encoded frames, and close
@@ -6,6 +7,7 @@
 
 mod outcome;
 pub mod tcp;
+pub mod tls;
 pub mod ws;
 
 pub use outcome::ReadOutcome;
@@ -15,11 +17,15 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
+use crate::auth::ClientIdentity;
+
 #[derive(Debug)]
 pub enum Transport {
     Tcp(tcp::TcpTransport),
     /// Boxed: a WebSocket's state is ten times a TCP stream's.
     Ws(Box<ws::WsTransport>),
+    /// Boxed: rustls's connection state is larger still.
+    Tls(Box<tls::TlsTransport>),
 }
 
 impl Transport {
@@ -28,6 +34,7 @@ impl Transport {
         match self {
             Transport::Tcp(t) => t.read(buf).await,
             Transport::Ws(t) => t.read(buf).await,
+            Transport::Tls(t) => t.read(buf).await,
         }
     }
 
@@ -37,6 +44,7 @@ impl Transport {
         match self {
             Transport::Tcp(t) => t.write(&batch).await,
             Transport::Ws(t) => t.write(batch.freeze(), frame_ends).await,
+            Transport::Tls(t) => t.write(&batch).await,
         }
     }
 
@@ -47,13 +55,26 @@ impl Transport {
         match self {
             Transport::Tcp(t) => t.close(linger).await,
             Transport::Ws(t) => t.close(linger).await,
+            Transport::Tls(t) => t.close(linger).await,
         }
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             Transport::Tcp(_) => "tcp",
+            Transport::Ws(t) if t.tls().is_some() => "wss",
             Transport::Ws(_) => "ws",
+            Transport::Tls(_) => "tls",
         }
+    }
+
+    /// Who the peer's verified TLS client certificate names, if it presented one.
+    pub fn identity(&self) -> Option<&ClientIdentity> {
+        let peer = match self {
+            Transport::Tcp(_) => None,
+            Transport::Ws(t) => t.tls(),
+            Transport::Tls(t) => Some(t.peer()),
+        };
+        peer.and_then(|peer| peer.identity.as_ref())
     }
 }

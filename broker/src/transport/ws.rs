@@ -13,10 +13,13 @@ use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
 
 use super::outcome::ReadOutcome;
+use super::tls::TlsPeer;
 
 #[derive(Debug)]
 pub struct WsTransport {
     socket: WebSocket,
+    /// Set when the upgrade came over HTTPS.
+    tls: Option<TlsPeer>,
 }
 
 fn io_error(e: axum::Error) -> io::Error {
@@ -24,8 +27,12 @@ fn io_error(e: axum::Error) -> io::Error {
 }
 
 impl WsTransport {
-    pub fn new(socket: WebSocket) -> Self {
-        Self { socket }
+    pub fn new(socket: WebSocket, tls: Option<TlsPeer>) -> Self {
+        Self { socket, tls }
+    }
+
+    pub fn tls(&self) -> Option<&TlsPeer> {
+        self.tls.as_ref()
     }
 
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<ReadOutcome> {
