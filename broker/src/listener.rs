@@ -184,7 +184,10 @@ async fn upgrade(
         .max_frame_size(max_message)
         .on_upgrade(move |socket| {
             let tls = tls.map(|Extension(peer)| peer);
-            gate.session(Transport::Ws(Box::new(WsTransport::new(socket, tls))), permit)
+            gate.session(
+                Transport::Ws(Box::new(WsTransport::new(socket, tls))),
+                permit,
+            )
         })
 }
 

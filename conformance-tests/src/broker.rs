@@ -59,6 +59,10 @@ pub struct Broker {
     pub stomp_addr: SocketAddr,
     /// HTTP / WebSocket.
     pub http_addr: SocketAddr,
+    /// STOMP over TLS (`--stomp-tls-listen`), when started with it.
+    pub stomp_tls_addr: Option<SocketAddr>,
+    /// HTTPS / WSS (`--https-listen`), when started with it.
+    pub https_addr: Option<SocketAddr>,
     /// The broker's stderr; printed by failing tests' output when it helps.
     pub log_path: PathBuf,
     scratch: PathBuf,
@@ -142,6 +146,8 @@ impl Broker {
             exit: None,
             stomp_addr,
             http_addr,
+            stomp_tls_addr: ready_line_field(&line, "stomp_tls="),
+            https_addr: ready_line_field(&line, "https="),
             log_path,
             scratch,
         }
@@ -261,6 +267,13 @@ fn parse_ready_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     Some((stomp?, http?))
 }
 
+/// The address after `prefix` in the ready line (the TLS listeners are listed only when set).
+fn ready_line_field(line: &str, prefix: &str) -> Option<SocketAddr> {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(prefix))
+        .and_then(|addr| addr.parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +286,16 @@ mod tests {
         assert_eq!(stomp.port(), 4000);
         assert_eq!(http.port(), 4001);
         assert!(parse_ready_line("listening on 127.0.0.1:4000").is_none());
+        let tls = "stompbox ready stomp=127.0.0.1:4000 http=127.0.0.1:4001 \
+                   stomp_tls=127.0.0.1:4002 https=127.0.0.1:4003";
+        assert!(parse_ready_line(tls).is_some());
+        assert_eq!(
+            ready_line_field(tls, "stomp_tls=").map(|a| a.port()),
+            Some(4002)
+        );
+        assert_eq!(
+            ready_line_field(tls, "https=").map(|a| a.port()),
+            Some(4003)
+        );
     }
 }

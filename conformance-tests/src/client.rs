@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use stomp_codec::{Command, Frame, Version};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -37,9 +37,14 @@ impl fmt::Display for RecvError {
     }
 }
 
+/// The byte stream under a [`TcpClient`]: a TCP stream, or a TLS stream over one.
+pub trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> ClientIo for T {}
+
 #[derive(Debug)]
 pub struct TcpClient {
-    stream: TcpStream,
+    stream: Box<dyn ClientIo>,
     buf: BytesMut,
     version: Version,
     /// Frames read while waiting for something else (a RECEIPT), returned first.
@@ -67,14 +72,19 @@ impl TcpClient {
     /// Wraps an already connected stream (e.g. one with a tiny receive buffer).
     pub fn from_stream(stream: TcpStream) -> io::Result<TcpClient> {
         stream.set_nodelay(true)?;
-        Ok(TcpClient {
-            stream,
+        Ok(Self::from_io(stream))
+    }
+
+    /// Wraps any connected byte stream (a TLS stream, for the TLS listener).
+    pub fn from_io(stream: impl ClientIo + 'static) -> TcpClient {
+        TcpClient {
+            stream: Box::new(stream),
             buf: BytesMut::with_capacity(64 * 1024),
             version: Version::V1_2,
             pending: VecDeque::new(),
             receipt_seq: 0,
             connected: None,
-        })
+        }
     }
 
     /// Opens and completes a 1.2 CONNECT as `login`, without heart-beats.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use stomp_codec::{Command, Frame, Version};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -30,9 +31,10 @@ pub struct WsReceived {
     pub text: bool,
 }
 
+/// A client over `S`: plain TCP by default, a TLS stream for `wss://` (`tls.rs`).
 #[derive(Debug)]
-pub struct WsClient {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+pub struct WsClient<S = MaybeTlsStream<TcpStream>> {
+    ws: WebSocketStream<S>,
     version: Version,
     /// The subprotocol the server chose, if any.
     pub protocol: Option<String>,
@@ -76,10 +78,47 @@ impl WsClient {
 
     /// Opens with `v12.stomp` and completes a 1.2 CONNECT as `login`.
     pub async fn connect(url: &str, login: &str) -> WsClient {
-        let mut client = Self::open(url, &["v12.stomp"], None)
+        let client = Self::open(url, &["v12.stomp"], None)
             .await
             .unwrap_or_else(|e| panic!("WebSocket handshake with {url} failed: {e}"));
-        let reply = client
+        client.connect_as(login).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsClient<S> {
+    /// The WebSocket handshake for `url` over an already connected `stream` (a TLS stream for
+    /// `wss://`), offering `protocols`.
+    pub async fn open_over(
+        stream: S,
+        url: &str,
+        protocols: &[&str],
+    ) -> Result<WsClient<S>, tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        if !protocols.is_empty() {
+            request.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_str(&protocols.join(", ")).expect("valid header value"),
+            );
+        }
+        let (ws, response) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::client_async(request, stream))
+                .await
+                .map_err(|_| tungstenite::Error::Io(std::io::ErrorKind::TimedOut.into()))??;
+        let protocol = response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(WsClient {
+            ws,
+            version: Version::V1_2,
+            protocol,
+        })
+    }
+
+    /// Completes a 1.2 CONNECT as `login` on an open WebSocket.
+    pub async fn connect_as(mut self, login: &str) -> WsClient<S> {
+        let reply = self
             .handshake(connect_frame(
                 Command::Connect,
                 &[
@@ -91,7 +130,7 @@ impl WsClient {
             ))
             .await;
         assert_eq!(reply.command, Command::Connected, "{}", reply.describe());
-        client
+        self
     }
 
     /// Sends CONNECT/STOMP as one text message and returns the answer.

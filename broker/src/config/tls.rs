@@ -86,9 +86,13 @@ impl TlsConfig {
 impl TlsLayer {
     /// The file paths this source gave, for resolving a config file's relative paths.
     pub(super) fn paths_mut(&mut self) -> impl Iterator<Item = Option<&mut PathBuf>> {
-        [&mut self.tls_cert, &mut self.tls_key, &mut self.tls_client_ca]
-            .into_iter()
-            .map(|path| path.as_mut().and_then(Option::as_mut))
+        [
+            &mut self.tls_cert,
+            &mut self.tls_key,
+            &mut self.tls_client_ca,
+        ]
+        .into_iter()
+        .map(|path| path.as_mut().and_then(Option::as_mut))
     }
 }
 
@@ -135,10 +139,11 @@ impl fmt::Display for ClientAuth {
 
 impl Value for ClientAuth {
     fn parser() -> ValueParser {
-        let parser = PossibleValuesParser::new(["optional", "required"]).map(|s| match s.as_str() {
-            "required" => ClientAuth::Required,
-            _ => ClientAuth::Optional,
-        });
+        let parser =
+            PossibleValuesParser::new(["optional", "required"]).map(|s| match s.as_str() {
+                "required" => ClientAuth::Required,
+                _ => ClientAuth::Optional,
+            });
         ValueParser::new(parser)
     }
 

@@ -70,10 +70,9 @@ impl TlsListeners {
 
     /// Starts the accept loops and the SIGHUP reloader; each ends when shutdown begins.
     pub fn spawn(self, gate: &Gate) -> Vec<JoinHandle<()>> {
-        let mut tasks = vec![tokio::spawn(Arc::clone(&self.acceptor).reload_on_hangup(
-            self.hangup,
-            gate.broker.stopping.clone(),
-        ))];
+        let mut tasks = vec![tokio::spawn(
+            Arc::clone(&self.acceptor).reload_on_hangup(self.hangup, gate.broker.stopping.clone()),
+        )];
         if let Some(stomp) = self.stomp {
             let acceptor = Arc::clone(&self.acceptor);
             tasks.push(tokio::spawn(listener::accept_stomp_tls(

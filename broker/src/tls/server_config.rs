@@ -33,8 +33,14 @@ pub(super) struct ServerConfigs {
 impl ServerConfigs {
     /// Reads the certificate chain, the key and the client CA named in `config`.
     pub(super) fn load(config: &TlsConfig) -> Result<Self, TlsError> {
-        let cert = config.tls_cert.as_deref().ok_or(TlsError::Missing("--tls-cert"))?;
-        let key = config.tls_key.as_deref().ok_or(TlsError::Missing("--tls-key"))?;
+        let cert = config
+            .tls_cert
+            .as_deref()
+            .ok_or(TlsError::Missing("--tls-cert"))?;
+        let key = config
+            .tls_key
+            .as_deref()
+            .ok_or(TlsError::Missing("--tls-key"))?;
         let chain = certificates("certificate chain", cert)?;
         let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::Pem {
             what: "private key",

@@ -1,0 +1,341 @@
+//! Native TLS (docs/security/tls.md): STOMP over TLS and WSS round trips, a verified client
+//! certificate as the session's user, untrusted certificates and mismatched logins refused,
+//! and certificates reloaded on SIGHUP while open sessions go on.
+
+use std::path::Path;
+use std::process::Command as Process;
+use std::time::Duration;
+
+use conformance_tests::frame::send;
+use conformance_tests::tls::{self, cert_file, client_config};
+use conformance_tests::{Broker, Command, FrameExt, TcpClient, WAIT, scratch_file};
+use jsonwebtoken::{EncodingKey, Header};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const JWT_SECRET: &str = "conformance-secret-0123456789abcdef";
+
+/// Both TLS listeners on ephemeral loopback ports with the test server certificate, and
+/// `extra` flags.
+fn tls_broker(extra: &[&str]) -> Broker {
+    let mut args = vec![
+        "--stomp-tls-listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--https-listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--tls-cert".to_owned(),
+        cert_file("server.pem"),
+        "--tls-key".to_owned(),
+        cert_file("server-key.pem"),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Broker::start(&args)
+}
+
+fn stomp_tls(broker: &Broker) -> std::net::SocketAddr {
+    broker.stomp_tls_addr.expect("ready line names stomp_tls=")
+}
+
+fn https(broker: &Broker) -> std::net::SocketAddr {
+    broker.https_addr.expect("ready line names https=")
+}
+
+fn jwt(sub: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+        + 3600;
+    jsonwebtoken::encode(
+        &Header::default(),
+        &serde_json::json!({ "sub": sub, "exp": exp }),
+        &EncodingKey::from_secret(JWT_SECRET.as_bytes()).expect("HMAC key"),
+    )
+    .expect("JWT encodes")
+}
+
+#[tokio::test]
+async fn stomp_over_tls_round_trip() {
+    let broker = tls_broker(&[]);
+    let mut alice = tls::stomp_client(
+        stomp_tls(&broker),
+        client_config(None),
+        &[("login", "alice")],
+    )
+    .await;
+    assert_eq!(
+        alice
+            .connected
+            .as_ref()
+            .expect("connected")
+            .value("user-name"),
+        "alice"
+    );
+    alice.subscribe("t", "/topic/tls.round").await;
+    let mut bob =
+        tls::stomp_client(stomp_tls(&broker), client_config(None), &[("login", "bob")]).await;
+    bob.publish("/topic/tls.round", "over TLS").await;
+    let message = alice.expect_message().await;
+    assert_eq!(message.text(), "over TLS");
+    assert_eq!(message.value("user-id"), "bob");
+    // TLS and plain sessions are one broker: a plain publisher reaches the TLS subscriber.
+    let mut carol = broker.client("carol").await;
+    carol.publish("/topic/tls.round", "from plain TCP").await;
+    assert_eq!(alice.expect_message().await.text(), "from plain TCP");
+    alice.disconnect().await;
+}
+
+#[tokio::test]
+async fn wss_round_trip_and_https_routes() {
+    let broker = tls_broker(&[]);
+    let mut alice = tls::wss_client(https(&broker), client_config(None), "alice").await;
+    alice
+        .request(
+            conformance_tests::frame::subscribe("w", "/topic/wss.round"),
+            "sub",
+        )
+        .await;
+    let mut bob =
+        tls::stomp_client(stomp_tls(&broker), client_config(None), &[("login", "bob")]).await;
+    bob.publish("/topic/wss.round", "over WSS").await;
+    let message = alice.expect(Command::Message).await;
+    assert_eq!(message.text(), "over WSS");
+    assert_eq!(message.value("user-id"), "bob");
+
+    // The HTTP routes of --http-listen are served over HTTPS too.
+    let mut stream = tls::connect(https(&broker), client_config(None))
+        .await
+        .expect("TLS to the HTTPS listener");
+    stream
+        .write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request written");
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
+        .await
+        .expect("response in time")
+        .expect("response readable");
+    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+    assert!(response.contains("\"status\":\"ok\""), "{response}");
+}
+
+#[tokio::test]
+async fn a_client_certificate_is_the_user_without_a_passcode() {
+    // Passcodes are checked (JWT), yet the certificate alone logs alice in.
+    let broker = tls_broker(&[
+        "--jwt-secret",
+        JWT_SECRET,
+        "--tls-client-ca",
+        &cert_file("ca.pem"),
+    ]);
+    let mut alice = tls::stomp_client(stomp_tls(&broker), client_config(Some("alice")), &[]).await;
+    assert_eq!(
+        alice
+            .connected
+            .as_ref()
+            .expect("connected")
+            .value("user-name"),
+        "alice"
+    );
+    // A login that names the certificate's user is fine, over WSS too.
+    let mut alice_ws = tls::wss_client(https(&broker), client_config(Some("alice")), "alice").await;
+
+    let token = jwt("bob");
+    let mut bob = TcpClient::connect_with(
+        broker.stomp_addr,
+        &[
+            ("accept-version", "1.2"),
+            ("host", "localhost"),
+            ("passcode", &token),
+        ],
+    )
+    .await;
+    bob.subscribe("in", "/topic/from.certificates").await;
+    let forged = |body: &str| send("/topic/from.certificates", body).header("user-id", "mallory");
+    alice.request(forged("over TLS")).await;
+    alice_ws.request(forged("over WSS"), "sent").await;
+    for body in ["over TLS", "over WSS"] {
+        let message = bob.expect_message().await;
+        assert_eq!(message.text(), body);
+        // The broker-set sender is the certificate's user, whatever the client wrote.
+        assert_eq!(message.value("user-id"), "alice");
+    }
+}
+
+#[tokio::test]
+async fn a_login_naming_someone_else_than_the_certificate_is_refused() {
+    let broker = tls_broker(&["--tls-client-ca", &cert_file("ca.pem")]);
+    let (mut client, reply) = tls::stomp_handshake(
+        stomp_tls(&broker),
+        client_config(Some("alice")),
+        &[("login", "bob"), ("passcode", "anything")],
+    )
+    .await;
+    assert_eq!(reply.command, Command::Error, "{}", reply.describe());
+    assert_eq!(reply.value("message"), "authentication failed");
+    assert!(
+        reply.text().contains("client certificate"),
+        "{}",
+        reply.describe()
+    );
+    client.expect_closed(WAIT).await;
+}
+
+/// A TLS client presenting `client`'s certificate gets no CONNECTED: the handshake fails
+/// (with TLS 1.3 the server's alert arrives on the first read).
+async fn assert_handshake_refused(addr: std::net::SocketAddr, client: Option<&str>) {
+    let Ok(stream) = tls::connect(addr, client_config(client)).await else {
+        return;
+    };
+    let mut client = TcpClient::from_io(stream);
+    let connect = conformance_tests::client::connect_frame(
+        Command::Connect,
+        &[
+            ("accept-version", "1.2"),
+            ("host", "localhost"),
+            ("login", "mallory"),
+        ],
+    );
+    let _ = client
+        .try_send_raw(&conformance_tests::wire::encode(
+            &connect,
+            conformance_tests::Version::V1_2,
+        ))
+        .await;
+    match client.recv_frame_within(WAIT).await {
+        Err(conformance_tests::RecvError::Closed(_)) => {}
+        other => panic!("expected the TLS handshake to fail, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_untrusted_client_certificate_fails_the_handshake() {
+    let broker = tls_broker(&["--tls-client-ca", &cert_file("ca.pem")]);
+    assert_handshake_refused(stomp_tls(&broker), Some("mallory")).await;
+    assert_handshake_refused(https(&broker), Some("mallory")).await;
+    // Optional client certificates: no certificate at all is fine, the login decides.
+    let client = tls::stomp_client(
+        stomp_tls(&broker),
+        client_config(None),
+        &[("login", "carol")],
+    )
+    .await;
+    assert_eq!(
+        client
+            .connected
+            .as_ref()
+            .expect("connected")
+            .value("user-name"),
+        "carol"
+    );
+}
+
+#[tokio::test]
+async fn required_client_certificates_refuse_a_client_without_one() {
+    let broker = tls_broker(&[
+        "--tls-client-ca",
+        &cert_file("ca.pem"),
+        "--tls-client-auth",
+        "required",
+    ]);
+    assert_handshake_refused(stomp_tls(&broker), None).await;
+    let bob = tls::stomp_client(stomp_tls(&broker), client_config(Some("bob")), &[]).await;
+    assert_eq!(
+        bob.connected
+            .as_ref()
+            .expect("connected")
+            .value("user-name"),
+        "bob"
+    );
+}
+
+/// The leaf a fresh handshake with the STOMP TLS listener sees.
+async fn presented_leaf(broker: &Broker) -> Vec<u8> {
+    let stream = tls::connect(stomp_tls(broker), client_config(None))
+        .await
+        .expect("TLS handshake");
+    tls::server_leaf(&stream).to_vec()
+}
+
+fn leaf_of(path: &Path) -> Vec<u8> {
+    tls::pem_certificates(path)[0].to_vec()
+}
+
+fn sighup(broker: &Broker) {
+    let status = Process::new("kill")
+        .args(["-HUP", &broker.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn certificates_reload_on_sighup_and_open_sessions_go_on() {
+    let certs = tls::certs();
+    // The broker's own copies, so swapping them touches no other test.
+    let cert = scratch_file(
+        "cert.pem",
+        &std::fs::read_to_string(certs.join("server.pem")).expect("server.pem"),
+    );
+    let key = cert.with_file_name("key.pem");
+    std::fs::copy(certs.join("server-key.pem"), &key).expect("key copied");
+    let broker = Broker::start(&[
+        "--stomp-tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().expect("UTF-8"),
+        "--tls-key",
+        key.to_str().expect("UTF-8"),
+    ]);
+    let first = leaf_of(&certs.join("server.pem"));
+    let second = leaf_of(&certs.join("server2.pem"));
+    assert_ne!(first, second);
+    assert_eq!(presented_leaf(&broker).await, first);
+
+    let mut old = tls::stomp_client(
+        stomp_tls(&broker),
+        client_config(None),
+        &[("login", "alice")],
+    )
+    .await;
+    old.subscribe("t", "/topic/reload").await;
+
+    std::fs::copy(certs.join("server2.pem"), &cert).expect("cert swapped");
+    std::fs::copy(certs.join("server2-key.pem"), &key).expect("key swapped");
+    sighup(&broker);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while presented_leaf(&broker).await != second {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reload within {WAIT:?}:\n{}",
+            broker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The session from before the reload still receives and sends.
+    let mut new =
+        tls::stomp_client(stomp_tls(&broker), client_config(None), &[("login", "bob")]).await;
+    new.subscribe("t", "/topic/reload.back").await;
+    new.publish("/topic/reload", "after the reload").await;
+    assert_eq!(old.expect_message().await.text(), "after the reload");
+    old.publish("/topic/reload.back", "still here").await;
+    assert_eq!(new.expect_message().await.text(), "still here");
+
+    // A reload that fails keeps the certificates in use.
+    std::fs::write(&cert, "not a certificate\n").expect("cert broken");
+    sighup(&broker);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !broker.log().contains("TLS reload failed") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed reload logged:\n{}",
+            broker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(presented_leaf(&broker).await, second);
+    old.publish("/topic/reload.back", "and after a failed one")
+        .await;
+    assert_eq!(new.expect_message().await.text(), "and after a failed one");
+}
