@@ -33,7 +33,11 @@ STOP_TIMEOUT_S = 10.0
 # Every wait for a frame is bounded by this unless a test says otherwise.
 WAIT_S = 5.0
 
-READY_RE = re.compile(r"^stompbox ready stomp=(?P<stomp>\S+):(?P<sport>\d+) http=(?P<http>\S+):(?P<hport>\d+)$")
+READY_RE = re.compile(
+    r"^stompbox ready stomp=(?P<stomp>\S+):(?P<sport>\d+) http=(?P<http>\S+):(?P<hport>\d+)"
+    # The TLS listeners, when started with --stomp-tls-listen / --https-listen.
+    r"(?: stomp_tls=\S+:(?P<tport>\d+))?(?: https=\S+:(?P<hsport>\d+))?$"
+)
 
 
 def broker_binary() -> Path:
@@ -55,6 +59,8 @@ class Broker:
     http_port: int
     log_path: Path
     data_dir: Path | None = None
+    tls_port: int | None = None
+    https_port: int | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -144,7 +150,10 @@ def start_broker(log_dir: Path, *extra_args: str, data_dir: Path | None = None) 
             pytest.fail(f"broker exited with {process.returncode} before ready:\n{tail}")
         match = READY_RE.match(line.decode(errors="replace").strip())
         if match:
-            return Broker(process, match["stomp"], int(match["sport"]), int(match["hport"]), log_path, data_dir)
+            tls_port, https_port = (int(p) if p else None for p in (match["tport"], match["hsport"]))
+            return Broker(
+                process, match["stomp"], int(match["sport"]), int(match["hport"]), log_path, data_dir, tls_port, https_port
+            )
 
 
 # data_dir -> its streamed storage (STOMPBOX_TEST_STORAGE=streamed); sinks stop at session end.
