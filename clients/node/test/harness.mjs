@@ -27,7 +27,8 @@ export const WAIT_MS = 5_000;
 /** stompjs offers these, highest first, like a browser app would. */
 export const SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 
-const READY_RE = /^stompbox ready stomp=(\S+):(\d+) http=(\S+):(\d+)$/;
+// The TLS listeners follow when started with --stomp-tls-listen / --https-listen.
+const READY_RE = /^stompbox ready stomp=(\S+):(\d+) http=(\S+):(\d+)(?: stomp_tls=\S+:(\d+))?(?: https=\S+:(\d+))?$/;
 
 export function brokerBinary() {
   if (process.env.STOMPBOX_BIN) return process.env.STOMPBOX_BIN;
@@ -53,7 +54,7 @@ export const unique = () => randomUUID().slice(0, 12);
 
 /**
  * Starts `stompbox` on ephemeral ports and resolves once it printed its ready line.
- * @returns {Promise<{host: string, stompPort: number, httpPort: number, wsUrl: string, log: () => string, stop: () => Promise<void>}>}
+ * @returns {Promise<{host: string, stompPort: number, httpPort: number, wsUrl: string, stompTlsPort: number | null, wssUrl: string | null, log: () => string, stop: () => Promise<void>}>}
  */
 export async function startBroker(...extraArgs) {
   const binary = brokerBinary();
@@ -97,12 +98,15 @@ export async function startBroker(...extraArgs) {
     child.kill('SIGKILL');
     throw err;
   }
-  const [, , stompPort, http, httpPort] = m;
+  const [, , stompPort, http, httpPort, stompTlsPort, httpsPort] = m;
   return {
     host: m[1],
     stompPort: Number(stompPort),
     httpPort: Number(httpPort),
     wsUrl: `ws://${http}:${httpPort}/ws`,
+    stompTlsPort: stompTlsPort ? Number(stompTlsPort) : null,
+    // `localhost`, the name the test server certificate is for.
+    wssUrl: httpsPort ? `wss://localhost:${httpsPort}/ws` : null,
     log: () => stderr,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
