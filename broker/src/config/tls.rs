@@ -155,3 +155,85 @@ impl Value for ClientAuth {
         Some(self.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listening(addr: &str) -> TlsConfig {
+        TlsConfig {
+            stomp_tls_listen: Some(addr.parse().expect("address")),
+            tls_cert: Some("server.pem".into()),
+            tls_key: Some("server-key.pem".into()),
+            ..TlsConfig::default()
+        }
+    }
+
+    #[test]
+    fn tls_listeners_are_off_by_default() {
+        let tls = TlsConfig::default();
+        assert!(!tls.is_enabled());
+        assert!(tls.validate().is_ok());
+        assert_eq!(tls.tls_client_auth, ClientAuth::Optional);
+    }
+
+    #[test]
+    fn a_tls_listener_needs_a_certificate_and_a_key() {
+        for missing in ["tls_cert", "tls_key"] {
+            let mut tls = listening("127.0.0.1:61614");
+            tls.https_listen = Some("127.0.0.1:15673".parse().expect("address"));
+            match missing {
+                "tls_cert" => tls.tls_cert = None,
+                _ => tls.tls_key = None,
+            }
+            let err = tls.validate().expect_err("refused").to_string();
+            let flag = format!("--{}", missing.replace('_', "-"));
+            assert!(err.contains(&flag), "{err}");
+            assert!(err.contains("--stomp-tls-listen"), "{err}");
+        }
+        assert!(listening("127.0.0.1:61614").validate().is_ok());
+    }
+
+    #[test]
+    fn required_client_certificates_need_a_client_ca() {
+        let mut tls = listening("127.0.0.1:61614");
+        tls.tls_client_auth = ClientAuth::Required;
+        let err = tls.validate().expect_err("refused").to_string();
+        assert!(err.contains("--tls-client-ca"), "{err}");
+        tls.tls_client_ca = Some("ca.pem".into());
+        assert!(tls.validate().is_ok());
+    }
+
+    #[test]
+    fn a_reachable_tls_listener_needs_authentication() {
+        let open = AuthConfig::default();
+        assert!(check_reachable(&open, &listening("127.0.0.1:61614")).is_ok());
+        let mut public = listening("0.0.0.0:61614");
+        assert!(matches!(
+            check_reachable(&open, &public),
+            Err(ConfigError::Unauthenticated {
+                listener: "--stomp-tls-listen",
+                ..
+            })
+        ));
+        public.stomp_tls_listen = None;
+        public.https_listen = Some("[::]:15673".parse().expect("address"));
+        assert!(matches!(
+            check_reachable(&open, &public),
+            Err(ConfigError::Unauthenticated {
+                listener: "--https-listen",
+                ..
+            })
+        ));
+        // Client certificates, even required, are not that authentication: the HTTP API next
+        // to WSS has its own, and optional ones let anyone without a certificate in.
+        public.tls_client_ca = Some("ca.pem".into());
+        public.tls_client_auth = ClientAuth::Required;
+        assert!(check_reachable(&open, &public).is_err());
+        let with_tokens = AuthConfig {
+            jwt_secret: Some("x".into()),
+            ..AuthConfig::default()
+        };
+        assert!(check_reachable(&with_tokens, &public).is_ok());
+    }
+}
