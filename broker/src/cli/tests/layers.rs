@@ -319,6 +319,15 @@ fn relative_paths_in_the_file_are_relative_to_the_file() {
     assert_eq!(c.auth.users_file, Some(dir.0.join("users.toml")));
     assert_eq!(c.auth.jwt_public_key, Some(dir.0.join("keys/jwt.pem")));
     assert_eq!(c.data_dir, dir.0.join("data"));
+    let path = dir.file(
+        "tls.toml",
+        "tls_cert = \"tls/server.pem\"\ntls_key = \"tls/server-key.pem\"\n\
+         tls_client_ca = \"tls/ca.pem\"\n",
+    );
+    let c = config(&["--config", path.to_str().expect("utf-8 temp path")]);
+    assert_eq!(c.tls.tls_cert, Some(dir.0.join("tls/server.pem")));
+    assert_eq!(c.tls.tls_key, Some(dir.0.join("tls/server-key.pem")));
+    assert_eq!(c.tls.tls_client_ca, Some(dir.0.join("tls/ca.pem")));
     // Flags stay relative to the working directory.
     let c = config(&["--users-file", "users.toml"]);
     assert_eq!(c.auth.users_file, Some(PathBuf::from("users.toml")));
