@@ -339,3 +339,27 @@ async fn certificates_reload_on_sighup_and_open_sessions_go_on() {
         .await;
     assert_eq!(new.expect_message().await.text(), "and after a failed one");
 }
+
+#[tokio::test]
+async fn tls_sessions_keep_the_connect_timeout_and_a_stalled_handshake_is_closed() {
+    let broker = tls_broker(&["--connect-timeout", "300ms"]);
+    // Handshake done, no CONNECT: the same ERROR as over plain TCP.
+    let stream = tls::connect(stomp_tls(&broker), client_config(None))
+        .await
+        .expect("TLS handshake");
+    let mut idle = TcpClient::from_io(stream);
+    idle.expect_error("connect timeout").await;
+    idle.expect_closed(WAIT).await;
+
+    // A TCP connection that never starts the TLS handshake is not kept either.
+    for addr in [stomp_tls(&broker), https(&broker)] {
+        let mut stalled = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("TCP connect");
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(WAIT, stalled.read(&mut byte))
+            .await
+            .expect("the broker closes a stalled handshake within the connect timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+}
