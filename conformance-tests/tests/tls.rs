@@ -363,3 +363,28 @@ async fn tls_sessions_keep_the_connect_timeout_and_a_stalled_handshake_is_closed
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     }
 }
+
+#[tokio::test]
+async fn shutdown_closes_tls_sessions_and_does_not_wait_for_stalled_handshakes() {
+    let mut broker = tls_broker(&["--connect-timeout", "60s"]);
+    let mut session = tls::stomp_client(
+        stomp_tls(&broker),
+        client_config(None),
+        &[("login", "alice")],
+    )
+    .await;
+    let mut wss = tls::wss_client(https(&broker), client_config(None), "bob").await;
+    let _stalled: Vec<_> = futures_util::future::join_all(
+        [stomp_tls(&broker), https(&broker)].map(tokio::net::TcpStream::connect),
+    )
+    .await;
+    broker.sigterm();
+    session.expect_error("server shutting down").await;
+    wss.expect_error("server shutting down").await;
+    let exit = broker.wait_exit(Duration::from_secs(5)).await;
+    assert!(
+        exit.is_some_and(|status| status.success()),
+        "{exit:?}\n{}",
+        broker.log()
+    );
+}

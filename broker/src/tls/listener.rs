@@ -63,7 +63,12 @@ pub async fn accept_stomp_tls(listener: TcpListener, gate: Gate, acceptor: Arc<T
         let broker = Arc::clone(&gate.broker);
         let acceptor = Arc::clone(&acceptor);
         tokio::spawn(gate.tracker.track_future(async move {
-            match acceptor.accept(stream, Endpoint::Stomp).await {
+            let accepted = tokio::select! {
+                accepted = acceptor.accept(stream, Endpoint::Stomp) => accepted,
+                // Shutdown does not wait for handshakes: they are not sessions yet.
+                () = broker.stopping.cancelled() => return,
+            };
+            match accepted {
                 Ok((stream, identity)) => {
                     let transport = TlsTransport::new(stream, TlsPeer { identity });
                     session::serve(Transport::Tls(Box::new(transport)), broker).await;
@@ -86,7 +91,11 @@ pub async fn serve_https(listener: TcpListener, gate: Gate, acceptor: Arc<TlsAcc
         let app = app.clone();
         let stopping = gate.broker.stopping.clone();
         connections.spawn(async move {
-            let (stream, identity) = match acceptor.accept(stream, Endpoint::Https).await {
+            let accepted = tokio::select! {
+                accepted = acceptor.accept(stream, Endpoint::Https) => accepted,
+                () = stopping.cancelled() => return,
+            };
+            let (stream, identity) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     debug!(error = %e, "TLS handshake failed");
