@@ -53,6 +53,12 @@ impl TlsTransport {
             let mut read = ReadBuf::new(&mut scratch);
             match Pin::new(&mut *stream).poll_read(cx, &mut read) {
                 Poll::Pending => Poll::Pending,
+                // The peer closed without close_notify, as most clients do on a plain close.
+                // STOMP frames are self-delimiting, so a truncated tail is a partial frame
+                // that is dropped anyway: this is the same end as a TCP EOF.
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    Poll::Ready(Ok(ReadOutcome::Eof))
+                }
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Ready(Ok(())) if read.filled().is_empty() => {
                     Poll::Ready(Ok(ReadOutcome::Eof))
