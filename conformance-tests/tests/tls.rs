@@ -388,3 +388,39 @@ async fn shutdown_closes_tls_sessions_and_does_not_wait_for_stalled_handshakes()
         broker.log()
     );
 }
+
+#[tokio::test]
+async fn heart_beats_flow_over_tls_and_a_silent_tls_client_is_dropped() {
+    let broker = tls_broker(&["--heartbeat", "200,200", "--heartbeat-grace", "1.5"]);
+    // The client wants one every 300 ms: each must get through rustls's buffer on time.
+    let mut listener = tls::stomp_client(
+        stomp_tls(&broker),
+        client_config(None),
+        &[("login", "alice"), ("heart-beat", "0,300")],
+    )
+    .await;
+    let started = tokio::time::Instant::now();
+    let mut beats = 0;
+    while started.elapsed() < Duration::from_millis(1600) {
+        match listener.recv_item(Duration::from_millis(100)).await {
+            Ok(conformance_tests::wire::Received::HeartBeat) => beats += 1,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(conformance_tests::RecvError::Timeout) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(
+        (3..=7).contains(&beats),
+        "{beats} heart-beats in 1.6 s at 300 ms"
+    );
+
+    // A client that promised heart-beats and sends none: the same ERROR as over TCP.
+    let mut silent = tls::stomp_client(
+        stomp_tls(&broker),
+        client_config(None),
+        &[("login", "bob"), ("heart-beat", "100,0")],
+    )
+    .await;
+    silent.expect_error("heart-beat timeout").await;
+    silent.expect_closed(WAIT).await;
+}
