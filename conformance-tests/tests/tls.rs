@@ -424,3 +424,38 @@ async fn heart_beats_flow_over_tls_and_a_silent_tls_client_is_dropped() {
     silent.expect_error("heart-beat timeout").await;
     silent.expect_closed(WAIT).await;
 }
+
+#[tokio::test]
+async fn the_client_ca_reloads_on_sighup_too() {
+    let certs = tls::certs();
+    // Trusting only the other CA at first: alice's certificate (from the test CA) is refused.
+    let ca = scratch_file(
+        "client-ca.pem",
+        &std::fs::read_to_string(certs.join("other-ca.pem")).expect("other-ca.pem"),
+    );
+    let broker = tls_broker(&["--tls-client-ca", ca.to_str().expect("UTF-8")]);
+    assert_handshake_refused(stomp_tls(&broker), Some("alice")).await;
+
+    std::fs::copy(certs.join("ca.pem"), &ca).expect("client CA swapped");
+    sighup(&broker);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !broker.log().contains("TLS certificates reloaded") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reload logged:\n{}",
+            broker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let alice = tls::stomp_client(stomp_tls(&broker), client_config(Some("alice")), &[]).await;
+    assert_eq!(
+        alice
+            .connected
+            .as_ref()
+            .expect("connected")
+            .value("user-name"),
+        "alice"
+    );
+    // And mallory, signed by the CA no longer trusted, is refused now.
+    assert_handshake_refused(stomp_tls(&broker), Some("mallory")).await;
+}
