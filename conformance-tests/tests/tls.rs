@@ -459,3 +459,92 @@ async fn the_client_ca_reloads_on_sighup_too() {
     // And mallory, signed by the CA no longer trusted, is refused now.
     assert_handshake_refused(stomp_tls(&broker), Some("mallory")).await;
 }
+
+/// A client certificate for `subject`, signed by the test CA, written as
+/// `client-<name>.pem`/`client-<name>-key.pem` into the test PKI directory (openssl, as
+/// scripts/test-certs.sh does).
+fn issue_client_certificate(name: &str, subject: &str) {
+    let dir = tls::certs();
+    let run = |args: &[&str]| {
+        let output = Process::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let key = format!("client-{name}-key.pem");
+    let csr = format!("client-{name}.csr");
+    let ext = format!("client-{name}.ext");
+    std::fs::write(
+        dir.join(&ext),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("extensions written");
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        &key,
+    ]);
+    run(&["req", "-new", "-key", &key, "-subj", subject, "-out", &csr]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-set_serial",
+        "7",
+        "-days",
+        "1",
+        "-sha256",
+        "-extfile",
+        &ext,
+        "-out",
+        &format!("client-{name}.pem"),
+    ]);
+}
+
+#[tokio::test]
+async fn a_verified_certificate_that_names_no_user_is_refused_not_downgraded() {
+    issue_client_certificate("nocn", "/O=Stompbox Test/OU=no common name");
+    issue_client_certificate("slash", "/CN=alice\\/queue");
+    let broker = tls_broker(&["--tls-client-ca", &cert_file("ca.pem")]);
+    for (client, why) in [
+        ("nocn", "exactly one CN"),
+        ("slash", "not a valid user name"),
+    ] {
+        // Dev mode would believe the login: the certificate must not fall back to it.
+        let (mut session, reply) = tls::stomp_handshake(
+            stomp_tls(&broker),
+            client_config(Some(client)),
+            &[("login", "carol")],
+        )
+        .await;
+        assert_eq!(
+            reply.command,
+            Command::Error,
+            "{client}: {}",
+            reply.describe()
+        );
+        assert_eq!(reply.value("message"), "authentication failed");
+        assert!(
+            reply.text().contains("names no user"),
+            "{}",
+            reply.describe()
+        );
+        assert!(reply.text().contains(why), "{}", reply.describe());
+        session.expect_closed(WAIT).await;
+    }
+}
