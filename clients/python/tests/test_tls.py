@@ -44,7 +44,7 @@ def tls_broker(broker_factory, certs):
 
 def tls_connect(broker, certs: Path, login: str | None = None, passcode: str | None = None, *, client: str | None = None):
     """A stomp.py 1.2 connection over SSL verifying the server against the test CA, presenting
-    `client-<client>.pem` when given; returns (conn, collector) once CONNECT was sent."""
+    `client-<client>.pem` when given; returns the Client once CONNECT was sent (not answered)."""
     host_port = ("localhost", broker.tls_port)
     conn = stomp.Connection12([host_port], heartbeats=(0, 0), reconnect_attempts_max=1)
     ssl_args = {"ca_certs": str(certs / "ca.pem")}
