@@ -20,6 +20,8 @@ pub mod command;
 pub mod config;
 pub mod destination;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handle;
 pub mod id;
 pub mod listener;
