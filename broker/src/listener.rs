@@ -1,28 +1,28 @@
 //! The front door: the STOMP/TCP accept loop and the HTTP server that upgrades `/ws` to
 //! STOMP over WebSocket.
 //!
-//! Both take a connection permit before a session starts, so `max_connections` bounds the
-//! sessions and their file descriptors; a connection over the limit is told so and closed
-//! instead of being left hanging in the backlog. Handshakes run in the spawned task, never in
-//! the accept loop.
+//! Both ask [`Admission`] before a session starts (per-address connections and rate, the node's
+//! `max_connections`, the unauthenticated cap), so the limits bound sessions and their file
+//! descriptors; a refused connection is told why (STOMP ERROR, or an HTTP status at the
+//! upgrade) and closed instead of being left hanging in the backlog. Handshakes run in the
+//! spawned task, never in the accept loop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use stomp_codec::{Command, Frame, Version, encode_frame};
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::TaskTracker;
-use tracing::{error, warn};
+use tracing::error;
 
+use crate::admission::{Admission, AdmissionPermit, Refusal};
 use crate::broker::Broker;
 use crate::session;
 use crate::transport::Transport;
@@ -37,26 +37,28 @@ const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 /// by large frames, against 3 KiB saved on every idle connection.
 const WS_READ_BUFFER: usize = 1024;
 
+/// How long a refused connection is given to read why before it is closed.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
 /// What the accept loops share.
 #[derive(Clone)]
 pub struct Gate {
     pub broker: Arc<Broker>,
-    pub permits: Arc<Semaphore>,
+    /// Who may connect: every listener's accept path asks it.
+    pub admission: Arc<Admission>,
     pub tracker: TaskTracker,
 }
 
 impl Gate {
-    /// A session holding its permit to the end, tracked so shutdown can wait for it.
-    fn session(
+    /// A session holding its admission permit to the end, tracked so shutdown can wait for it.
+    pub fn session(
         &self,
         transport: Transport,
-        permit: OwnedSemaphorePermit,
+        permit: AdmissionPermit,
     ) -> impl Future<Output = ()> + Send + use<> {
         let broker = Arc::clone(&self.broker);
-        self.tracker.track_future(async move {
-            session::serve(transport, broker).await;
-            drop(permit);
-        })
+        self.tracker
+            .track_future(session::serve(transport, broker, permit))
     }
 }
 
@@ -68,10 +70,10 @@ pub async fn accept_tcp(listener: TcpListener, gate: Gate) {
             () = gate.broker.stopping.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => {
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
                 backoff = Duration::from_millis(10);
-                stream
+                accepted
             }
             Err(e) => {
                 // Out of descriptors and the like: pause rather than spin.
@@ -81,28 +83,28 @@ pub async fn accept_tcp(listener: TcpListener, gate: Gate) {
                 continue;
             }
         };
-        match Arc::clone(&gate.permits).try_acquire_owned() {
+        match gate.admission.admit(peer.ip()) {
             Ok(permit) => {
                 tokio::spawn(gate.session(Transport::Tcp(TcpTransport::new(stream)), permit));
             }
-            Err(_) => {
-                gate.tracker.spawn(refuse(stream));
+            Err(refusal) => {
+                // With no room to explain, the socket just closes (dropped here).
+                if let Some(slot) = gate.admission.refusal_slot() {
+                    gate.tracker.spawn(refuse(stream, refusal, slot));
+                }
             }
         }
     }
 }
 
-/// Tells a connection over the limit why it is being closed.
-async fn refuse(mut stream: TcpStream) {
-    warn!("connection refused: max connections reached");
-    let frame = Frame::new(Command::Error)
-        .header("message", "too many connections")
-        .with_body("the server is at its connection limit; retry with backoff\n");
-    let mut buf = bytes::BytesMut::new();
-    encode_frame(&frame, Version::V1_2, &mut buf);
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = stream.write_all(&buf).await;
-        let _ = stream.shutdown().await;
+/// Tells a refused connection why in an ERROR frame, then closes it; lingers (bounded) so the
+/// frame is read before the close, rather than lost to a reset over an unread CONNECT.
+async fn refuse(stream: TcpStream, refusal: Refusal, _slot: OwnedSemaphorePermit) {
+    let mut transport = TcpTransport::new(stream);
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        if transport.write(&refusal.error_frame()).await.is_ok() {
+            transport.close(REFUSAL_LINGER).await;
+        }
     })
     .await;
 }
@@ -126,6 +128,7 @@ pub async fn serve_http(listener: TcpListener, gate: Gate) {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stopping.cancelled_owned())
         .await;
@@ -147,7 +150,12 @@ async fn health(State(gate): State<Gate>) -> Response {
     .into_response()
 }
 
-async fn upgrade(State(gate): State<Gate>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(gate): State<Gate>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let allowed = &gate.broker.config.ws_allowed_origins;
     if !allowed.is_empty() {
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
@@ -158,9 +166,10 @@ async fn upgrade(State(gate): State<Gate>, headers: HeaderMap, ws: WebSocketUpgr
     if gate.broker.stopping.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    let Ok(permit) = Arc::clone(&gate.permits).try_acquire_owned() else {
-        warn!("websocket refused: max connections reached");
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    let client = gate.admission.client_address(peer.ip(), &headers);
+    let permit = match gate.admission.admit(client) {
+        Ok(permit) => permit,
+        Err(refusal) => return refusal.into_response(),
     };
     let max_message = gate.broker.config.limits.max_frame_size + 1024;
     ws.protocols(SUBPROTOCOLS)
