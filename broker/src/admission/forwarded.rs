@@ -74,13 +74,19 @@ mod tests {
     }
 
     fn trusted() -> Vec<Cidr> {
-        vec!["127.0.0.0/8".parse().expect("cidr"), "10.0.0.0/8".parse().expect("cidr")]
+        vec![
+            "127.0.0.0/8".parse().expect("cidr"),
+            "10.0.0.0/8".parse().expect("cidr"),
+        ]
     }
 
     #[test]
     fn untrusted_peer_is_the_client_whatever_it_says() {
         let h = headers(&[(X_FORWARDED_FOR, "203.0.113.9"), (X_REAL_IP, "203.0.113.9")]);
-        assert_eq!(client_address(&trusted(), ip("198.51.100.1"), &h), ip("198.51.100.1"));
+        assert_eq!(
+            client_address(&trusted(), ip("198.51.100.1"), &h),
+            ip("198.51.100.1")
+        );
     }
 
     #[test]
@@ -88,18 +94,33 @@ mod tests {
         // The client forged the first entry; nginx appended the real one; a second trusted
         // proxy (10.1.1.1) sits between.
         let h = headers(&[(X_FORWARDED_FOR, "1.2.3.4, 203.0.113.9, 10.1.1.1")]);
-        assert_eq!(client_address(&trusted(), ip("127.0.0.1"), &h), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(&trusted(), ip("127.0.0.1"), &h),
+            ip("203.0.113.9")
+        );
         // Several header lines are one list.
-        let h = headers(&[(X_FORWARDED_FOR, "1.2.3.4"), (X_FORWARDED_FOR, "203.0.113.9")]);
-        assert_eq!(client_address(&trusted(), ip("127.0.0.1"), &h), ip("203.0.113.9"));
+        let h = headers(&[
+            (X_FORWARDED_FOR, "1.2.3.4"),
+            (X_FORWARDED_FOR, "203.0.113.9"),
+        ]);
+        assert_eq!(
+            client_address(&trusted(), ip("127.0.0.1"), &h),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn real_ip_without_forwarded_for_and_garbage_stops_the_walk() {
         let h = headers(&[(X_REAL_IP, "203.0.113.9")]);
-        assert_eq!(client_address(&trusted(), ip("127.0.0.1"), &h), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(&trusted(), ip("127.0.0.1"), &h),
+            ip("203.0.113.9")
+        );
         let h = headers(&[(X_FORWARDED_FOR, "203.0.113.9, unknown, 10.1.1.1")]);
-        assert_eq!(client_address(&trusted(), ip("127.0.0.1"), &h), ip("10.1.1.1"));
+        assert_eq!(
+            client_address(&trusted(), ip("127.0.0.1"), &h),
+            ip("10.1.1.1")
+        );
         assert_eq!(
             client_address(&trusted(), ip("127.0.0.1"), &HeaderMap::new()),
             ip("127.0.0.1")

@@ -236,7 +236,9 @@ mod tests {
         let admission = admission(|_, settings| settings.max_unauthenticated = 1);
         let mut first = admission.admit(ip("192.0.2.1")).expect("first");
         assert_eq!(
-            admission.admit(ip("192.0.2.2")).expect_err("one unauthenticated at a time"),
+            admission
+                .admit(ip("192.0.2.2"))
+                .expect_err("one unauthenticated at a time"),
             Refusal::Busy
         );
         first.authenticated();
@@ -257,6 +259,8 @@ mod tests {
             Refusal::TooManyConnections
         );
         drop(held);
-        let _again = admission.admit(ip("192.0.2.2")).expect("count was given back");
+        let _again = admission
+            .admit(ip("192.0.2.2"))
+            .expect("count was given back");
     }
 }

@@ -69,8 +69,7 @@ impl Refusal {
 /// `message: explanation`.
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let mut response =
-            (self.status(), format!("{}: {self}\n", self.message())).into_response();
+        let mut response = (self.status(), format!("{}: {self}\n", self.message())).into_response();
         if let Some(seconds) = self.retry_after() {
             response
                 .headers_mut()

@@ -132,7 +132,9 @@ mod tests {
         table.admit(key(2), now).expect("other address");
         table.release(key(1), now);
         let later = now + Duration::from_secs(1);
-        table.admit(key(1), later).expect("slot freed, token refilled");
+        table
+            .admit(key(1), later)
+            .expect("slot freed, token refilled");
     }
 
     #[test]
@@ -154,7 +156,9 @@ mod tests {
         table.admit(key(1), now).expect("admitted");
         table.release(key(1), now);
         assert_eq!(table.len(), 1, "bucket still refilling: remembered");
-        table.admit(key(1), now + Duration::from_secs(1)).expect("again");
+        table
+            .admit(key(1), now + Duration::from_secs(1))
+            .expect("again");
         table.release(key(1), now + Duration::from_secs(3));
         assert_eq!(table.len(), 0, "no connection, full bucket: forgotten");
     }

@@ -1,6 +1,6 @@
 //! Failed-login throttling: after enough failed CONNECTs for one user name, or from one
 //! address, further attempts are refused at once, without a password check, for a backoff that
-//! starts at [`FIRST_BACKOFF`] and doubles with each further failure up to a bound.
+//! starts at `login_backoff` and doubles with each further failure up to `login_backoff_max`.
 //!
 //! The two counters differ on purpose, so that an attacker cannot lock a victim out:
 //! - **per address** it blocks: an address over `login_failures_per_ip` is refused whatever
@@ -33,9 +33,6 @@ use tracing::warn;
 use crate::admission::ClientKey;
 use crate::config::AdmissionSettings;
 
-/// The first refusal after the limit; each further failure doubles it.
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-
 /// Records kept per table. With ~40 bytes a record, the two tables stay under 6 MiB.
 const MAX_ENTRIES: usize = 65_536;
 
@@ -58,6 +55,8 @@ pub struct Policy {
     pub per_user: usize,
     pub per_address: usize,
     pub window: Duration,
+    /// The first refusal after the limit; each further failure doubles it.
+    pub backoff: Duration,
     pub backoff_max: Duration,
 }
 
@@ -67,6 +66,7 @@ impl From<&AdmissionSettings> for Policy {
             per_user: settings.login_failures_per_user,
             per_address: settings.login_failures_per_ip,
             window: settings.login_failure_window,
+            backoff: settings.login_backoff,
             backoff_max: settings.login_backoff_max,
         }
     }
@@ -80,19 +80,26 @@ struct Record {
 
 impl Record {
     /// How long an address or user over `limit` is refused after its last failure.
-    fn backoff(&self, limit: usize, max: Duration) -> Option<Duration> {
+    fn backoff(&self, limit: usize, policy: &Policy) -> Option<Duration> {
         let over = self.failures.checked_sub(limit)?;
         let doubling = 1u32 << over.min(20);
-        Some(FIRST_BACKOFF.saturating_mul(doubling).min(max))
+        Some(
+            policy
+                .backoff
+                .saturating_mul(doubling)
+                .min(policy.backoff_max),
+        )
     }
 
     fn blocked_for(&self, limit: usize, policy: &Policy, now: Instant) -> Option<Duration> {
-        let until = self.last + self.backoff(limit, policy.backoff_max)?;
+        let until = self.last + self.backoff(limit, policy)?;
         until.checked_duration_since(now).filter(|d| !d.is_zero())
     }
 
     fn expired(&self, limit: usize, policy: &Policy, now: Instant) -> bool {
-        let keep = policy.window.max(self.backoff(limit, policy.backoff_max).unwrap_or_default());
+        let keep = policy
+            .window
+            .max(self.backoff(limit, policy).unwrap_or_default());
         now.saturating_duration_since(self.last) >= keep
     }
 }
@@ -246,6 +253,7 @@ mod tests {
         per_user: 3,
         per_address: 5,
         window: Duration::from_secs(60),
+        backoff: Duration::from_secs(1),
         backoff_max: Duration::from_secs(8),
     };
 
@@ -318,7 +326,9 @@ mod tests {
             throttle.failed(attempt, now);
         }
         throttle.succeeded(Some("alice"));
-        throttle.check(attempt, now).expect("cleared by the success");
+        throttle
+            .check(attempt, now)
+            .expect("cleared by the success");
         for _ in 0..3 {
             throttle.failed(attempt, now);
         }
@@ -339,13 +349,30 @@ mod tests {
             address: None,
         };
         for _ in 0..10 {
-            throttle.failed(Attempt { login: None, ..proxied }, now);
+            throttle.failed(
+                Attempt {
+                    login: None,
+                    ..proxied
+                },
+                now,
+            );
         }
-        throttle.check(Attempt { login: None, ..proxied }, now).expect("not blocked");
+        throttle
+            .check(
+                Attempt {
+                    login: None,
+                    ..proxied
+                },
+                now,
+            )
+            .expect("not blocked");
         for _ in 0..3 {
             throttle.failed(proxied, now);
         }
-        assert!(matches!(throttle.check(proxied, now), Err(Throttled::User(_))));
+        assert!(matches!(
+            throttle.check(proxied, now),
+            Err(Throttled::User(_))
+        ));
     }
 
     #[test]
@@ -362,6 +389,10 @@ mod tests {
         // Expired records make room again.
         throttle.failed(from("late", "192.0.2.1"), now + POLICY.window);
         assert!(throttle.users.lock().records.len() <= 10);
-        assert!(throttle.check(from("late", "192.0.2.1"), now + POLICY.window).is_ok());
+        assert!(
+            throttle
+                .check(from("late", "192.0.2.1"), now + POLICY.window)
+                .is_ok()
+        );
     }
 }

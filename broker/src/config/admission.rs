@@ -57,10 +57,14 @@ settings! {
     /// A user's or an address's failures are forgotten this long after the last one.
     login_failure_window: Duration = Duration::from_secs(15 * 60),
         "DURATION", "How long failed logins are remembered after the last one";
-    /// The refusal after the limit lasts 1 s and doubles with each further failure, up to
-    /// this. A CONNECT refused for it costs no password check and does not count.
+    /// The first refusal after the limit; it doubles with each further failure (a CONNECT
+    /// refused by the throttle costs no password check and does not count). 1 s slows a
+    /// guesser to a crawl within a few doublings while a user's typos cost seconds.
+    login_backoff: Duration = Duration::from_secs(1),
+        "DURATION", "First refusal after too many failed logins; doubles with each further failure";
+    /// The bound of the doubling: a user who mistyped long ago waits at most this long.
     login_backoff_max: Duration = Duration::from_secs(15 * 60),
-        "DURATION", "Longest refusal after repeated failed logins (starts at 1 s, doubles)";
+        "DURATION", "Longest refusal after repeated failed logins";
 }
 
 impl AdmissionSettings {
@@ -84,6 +88,12 @@ impl AdmissionSettings {
                         .to_owned(),
                 });
             }
+        }
+        if self.login_backoff.is_zero() || self.login_backoff > self.login_backoff_max {
+            return Err(ConfigError::Invalid {
+                key: "login_backoff",
+                reason: "must be above 0 and at most login_backoff_max".to_owned(),
+            });
         }
         if !(self.connect_rate_per_ip.is_finite() && self.connect_rate_per_ip > 0.0) {
             return Err(ConfigError::Invalid {

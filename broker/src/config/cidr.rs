@@ -70,6 +70,9 @@ mod tests {
         assert!(host.contains("::ffff:192.0.2.7".parse().expect("mapped")));
         assert!("not-an-address".parse::<Cidr>().is_err());
         // Host bits are dropped, so what is shown is what matches.
-        assert_eq!("10.1.2.3/8".parse::<Cidr>().expect("cidr").to_string(), "10.0.0.0/8");
+        assert_eq!(
+            "10.1.2.3/8".parse::<Cidr>().expect("cidr").to_string(),
+            "10.0.0.0/8"
+        );
     }
 }
