@@ -204,6 +204,79 @@ async fn websocket_upgrade_over_the_per_address_cap_gets_429() {
     assert_eq!(status, 101, "another address is admitted");
 }
 
+/// Without a trusted proxy, an HTTP connection is admitted as it is accepted, and its upgrade
+/// takes that permit: a WebSocket session counts once, and a third connection is refused
+/// before it sends a request.
+#[tokio::test]
+async fn direct_http_connections_count_once_and_are_refused_at_accept() {
+    let broker = Broker::start(&[
+        NO_EXEMPTION,
+        "--trusted-proxy=",
+        "--max-connections-per-ip",
+        "2",
+    ]);
+    let (status, _, _session) = upgrade_from(&broker, 2, &[]).await;
+    assert_eq!(status, 101);
+    let (status, response, _second) = upgrade_from(&broker, 2, &[]).await;
+    assert_eq!(status, 101, "the session counted once: {response}");
+    // The third is refused as it connects: the answer comes without any request sent.
+    let mut third = open_from(broker.http_addr, 2).await;
+    let mut answer = String::new();
+    tokio::time::timeout(WAIT, third.read_to_string(&mut answer))
+        .await
+        .expect("answered and closed in time")
+        .expect("readable");
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(
+        answer.contains("too many connections from your address"),
+        "{answer}"
+    );
+}
+
+/// An HTTP connection that sends nothing, or its request head a byte at a time, is closed by
+/// the CONNECT deadline like a STOMP/TCP one, and gives its slot back.
+#[tokio::test]
+async fn slow_or_silent_http_connections_are_closed_at_the_connect_deadline() {
+    let broker = Broker::start(&[
+        NO_EXEMPTION,
+        "--trusted-proxy=",
+        "--max-connections-per-ip",
+        "2",
+        "--connect-timeout",
+        "1s",
+    ]);
+    let started = Instant::now();
+    let mut silent = open_from(broker.http_addr, 2).await;
+    let mut slow = open_from(broker.http_addr, 2).await;
+    let head =
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let dribble = tokio::spawn(async move {
+        for byte in head.iter().cycle().take(60) {
+            if slow.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            let mut chunk = [0u8; 256];
+            match tokio::time::timeout(Duration::from_millis(100), slow.read(&mut chunk)).await {
+                Ok(Ok(0) | Err(_)) => break,
+                _ => {}
+            }
+        }
+        started.elapsed()
+    });
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(WAIT, silent.read_to_end(&mut rest))
+        .await
+        .expect("the silent connection is closed in time");
+    let slow_closed = dribble.await.expect("dribbler");
+    assert!(
+        slow_closed < Duration::from_secs(4),
+        "a dribbled request head held the connection {slow_closed:?}"
+    );
+    // Both slots are free again.
+    let (status, response, _session) = upgrade_from(&broker, 2, &[]).await;
+    assert_eq!(status, 101, "{response}");
+}
+
 #[tokio::test]
 async fn websocket_connect_rate_refusal_says_when_to_retry() {
     let broker = Broker::start(&[

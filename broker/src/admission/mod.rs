@@ -135,6 +135,11 @@ impl Admission {
         forwarded::client_address(&self.trusted_proxies, peer, headers)
     }
 
+    /// Whether `ip` is a proxy that names its clients (`trusted_proxy`).
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
+
     /// Whether per-address limits skip `ip`.
     pub fn is_exempt(&self, ip: IpAddr) -> bool {
         self.exempt.iter().any(|net| net.contains(ip))

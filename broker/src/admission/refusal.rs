@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use stomp_codec::{Command, Frame, Version, encode_frame};
 use thiserror::Error;
 
@@ -62,6 +62,25 @@ impl Refusal {
         let mut buf = BytesMut::new();
         encode_frame(&frame, Version::V1_2, &mut buf);
         buf
+    }
+}
+
+impl Refusal {
+    /// A whole HTTP/1.1 response for a connection refused before its request was read.
+    pub fn http_response(&self) -> Bytes {
+        let status = self.status();
+        let body = format!("{}: {self}\n", self.message());
+        let retry_after = self
+            .retry_after()
+            .map(|seconds| format!("retry-after: {seconds}\r\n"))
+            .unwrap_or_default();
+        Bytes::from(format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\
+             connection: close\r\n{retry_after}\r\n{body}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("Refused"),
+            body.len(),
+        ))
     }
 }
 
