@@ -360,6 +360,34 @@ async fn unauthenticated_connections_are_capped_and_authenticated_ones_do_not_co
 }
 
 #[tokio::test]
+async fn unauthenticated_connections_are_capped_per_address() {
+    let broker = Broker::start(&[NO_EXEMPTION, "--max-unauthenticated-per-ip", "2"]);
+    let _a = connect_from(&broker, 2, "a").await;
+    let _b = connect_from(&broker, 2, "b").await;
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        let mut client =
+            TcpClient::from_stream(open_from(broker.stomp_addr, 2).await).expect("client");
+        client.expect_silence(Duration::from_millis(100)).await;
+        idle.push(client);
+    }
+    let (mut refused, reply) = attempt_from(&broker, 2, &[("login", "c")]).await;
+    assert_eq!(
+        reply.value("message"),
+        "too many connections from your address",
+        "{}",
+        reply.describe()
+    );
+    assert!(
+        reply.text().contains("not completed CONNECT"),
+        "{}",
+        reply.describe()
+    );
+    refused.expect_closed(WAIT).await;
+    let _other = connect_from(&broker, 3, "other").await;
+}
+
+#[tokio::test]
 async fn a_slowloris_never_holds_a_slot_past_the_connect_deadline() {
     let broker = Broker::start(&[
         NO_EXEMPTION,

@@ -3,7 +3,8 @@
 //! upgrade, and any other listener: each calls the same function with the client's address).
 //!
 //! A connection is admitted when, in this order:
-//! 1. its address holds fewer than `max_connections_per_ip` connections, and
+//! 1. its address holds fewer than `max_connections_per_ip` connections, and fewer than
+//!    `max_unauthenticated_per_ip` that have not completed CONNECT, and
 //! 2. its address's token bucket (`connect_burst_per_ip`, refilled at `connect_rate_per_ip`
 //!    per second) has a token,
 //! 3. the node holds fewer than `max_connections`, and
@@ -51,6 +52,7 @@ pub struct Admission {
     unauthenticated: Arc<Semaphore>,
     addresses: Mutex<AddressTable>,
     max_per_address: usize,
+    max_unauthenticated_per_address: usize,
     exempt: Vec<Cidr>,
     trusted_proxies: Vec<Cidr>,
     refusals: Arc<Semaphore>,
@@ -69,10 +71,12 @@ impl Admission {
             unauthenticated: Arc::new(Semaphore::new(settings.max_unauthenticated)),
             addresses: Mutex::new(AddressTable::new(
                 settings.max_connections_per_ip,
+                settings.max_unauthenticated_per_ip,
                 refill,
                 settings.max_tracked_addresses,
             )),
             max_per_address: settings.max_connections_per_ip,
+            max_unauthenticated_per_address: settings.max_unauthenticated_per_ip,
             exempt: settings.admission_exempt.clone(),
             trusted_proxies: settings.trusted_proxy.clone(),
             refusals: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
@@ -101,6 +105,9 @@ impl Admission {
                 .admit(key, Instant::now())
                 .map_err(|denied| match denied {
                     Denied::Concurrent => Refusal::TooManyFromAddress(self.max_per_address),
+                    Denied::Unauthenticated => {
+                        Refusal::UnauthenticatedFromAddress(self.max_unauthenticated_per_address)
+                    }
                     Denied::Rate(wait) => Refusal::RateExceeded(wait),
                     Denied::Full => Refusal::Busy,
                 })?;
@@ -108,6 +115,7 @@ impl Admission {
             Some(AddressSlot {
                 admission: Arc::clone(self),
                 key,
+                unauthenticated: true,
             })
         };
         let connection = Arc::clone(&self.connections)
@@ -186,6 +194,9 @@ impl AdmissionPermit {
     /// CONNECT is over: the connection no longer counts as unauthenticated.
     pub fn authenticated(&mut self) {
         self.unauthenticated = None;
+        if let Some(address) = &mut self.address {
+            address.authenticated();
+        }
     }
 }
 
@@ -194,6 +205,16 @@ impl AdmissionPermit {
 struct AddressSlot {
     admission: Arc<Admission>,
     key: ClientKey,
+    /// Still counted as unauthenticated for its address.
+    unauthenticated: bool,
+}
+
+impl AddressSlot {
+    fn authenticated(&mut self) {
+        if std::mem::take(&mut self.unauthenticated) {
+            self.admission.addresses.lock().authenticated(self.key);
+        }
+    }
 }
 
 impl Drop for AddressSlot {
@@ -201,7 +222,7 @@ impl Drop for AddressSlot {
         self.admission
             .addresses
             .lock()
-            .release(self.key, Instant::now());
+            .release(self.key, self.unauthenticated, Instant::now());
     }
 }
 

@@ -13,6 +13,11 @@ use thiserror::Error;
 pub enum Refusal {
     #[error("this address holds its maximum of {0} connections; close one or retry later")]
     TooManyFromAddress(usize),
+    #[error(
+        "this address holds its maximum of {0} connections that have not completed CONNECT; \
+         retry later"
+    )]
+    UnauthenticatedFromAddress(usize),
     #[error("this address opens connections too fast; retry in {} ms", .0.as_millis())]
     RateExceeded(Duration),
     #[error("the server is at its connection limit; retry with backoff")]
@@ -28,7 +33,9 @@ impl Refusal {
     /// The ERROR frame's `message` header (documented in docs/protocol.md).
     pub fn message(&self) -> &'static str {
         match self {
-            Refusal::TooManyFromAddress(_) => "too many connections from your address",
+            Refusal::TooManyFromAddress(_) | Refusal::UnauthenticatedFromAddress(_) => {
+                "too many connections from your address"
+            }
             Refusal::RateExceeded(_) => "connection rate exceeded",
             Refusal::TooManyConnections => "too many connections",
             Refusal::Busy => "server busy",
@@ -38,9 +45,9 @@ impl Refusal {
     /// 429 when the client itself is over a limit, 503 when the node is.
     pub fn status(&self) -> StatusCode {
         match self {
-            Refusal::TooManyFromAddress(_) | Refusal::RateExceeded(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Refusal::TooManyFromAddress(_)
+            | Refusal::UnauthenticatedFromAddress(_)
+            | Refusal::RateExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Refusal::TooManyConnections | Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

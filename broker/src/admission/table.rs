@@ -1,5 +1,6 @@
-//! The per-address state behind the per-address limits: open connections and a token bucket
-//! for each address, with a bounded number of addresses.
+//! The per-address state behind the per-address limits: open connections (and how many of them
+//! have not completed CONNECT) and a token bucket for each address, with a bounded number of
+//! addresses.
 //!
 //! An entry lives while its address has connections or its bucket is refilling; after that it
 //! says nothing a new entry would not, so it goes. When the table is full, entries with no
@@ -21,6 +22,8 @@ use super::client_key::ClientKey;
 pub(super) enum Denied {
     /// The address holds its maximum of connections.
     Concurrent,
+    /// The address holds its maximum of connections that have not completed CONNECT.
+    Unauthenticated,
     /// The address's bucket is empty; a token comes after this long.
     Rate(Duration),
     /// Every tracked address has a connection and the table is at its bound.
@@ -30,6 +33,8 @@ pub(super) enum Denied {
 #[derive(Debug)]
 struct Entry {
     connections: usize,
+    /// Of `connections`, those that have not completed CONNECT.
+    unauthenticated: usize,
     bucket: TokenBucket,
 }
 
@@ -37,21 +42,28 @@ struct Entry {
 pub(super) struct AddressTable {
     entries: HashMap<ClientKey, Entry>,
     max_per_address: usize,
+    max_unauthenticated: usize,
     refill: Refill,
     max_entries: usize,
 }
 
 impl AddressTable {
-    pub(super) fn new(max_per_address: usize, refill: Refill, max_entries: usize) -> Self {
+    pub(super) fn new(
+        max_per_address: usize,
+        max_unauthenticated: usize,
+        refill: Refill,
+        max_entries: usize,
+    ) -> Self {
         Self {
             entries: HashMap::new(),
             max_per_address,
+            max_unauthenticated,
             refill,
             max_entries,
         }
     }
 
-    /// Counts a new connection from `key`, or says why not.
+    /// Counts a new (unauthenticated) connection from `key`, or says why not.
     pub(super) fn admit(&mut self, key: ClientKey, now: Instant) -> Result<(), Denied> {
         if !self.entries.contains_key(&key) && self.entries.len() >= self.max_entries {
             self.sweep(now);
@@ -63,22 +75,37 @@ impl AddressTable {
             Slot::Vacant(_) if full => return Err(Denied::Full),
             Slot::Vacant(entry) => entry.insert(Entry {
                 connections: 0,
+                unauthenticated: 0,
                 bucket: TokenBucket::full(refill, now),
             }),
         };
         if entry.connections >= self.max_per_address {
             return Err(Denied::Concurrent);
         }
+        if entry.unauthenticated >= self.max_unauthenticated {
+            return Err(Denied::Unauthenticated);
+        }
         entry.bucket.take(refill, now).map_err(Denied::Rate)?;
         entry.connections += 1;
+        entry.unauthenticated += 1;
         Ok(())
     }
 
-    /// A connection from `key` ended.
-    pub(super) fn release(&mut self, key: ClientKey, now: Instant) {
+    /// A connection from `key` completed CONNECT (or is past it).
+    pub(super) fn authenticated(&mut self, key: ClientKey) {
+        if let Some(entry) = self.entries.get_mut(&key) {
+            entry.unauthenticated = entry.unauthenticated.saturating_sub(1);
+        }
+    }
+
+    /// A connection from `key` ended; `unauthenticated` if it never completed CONNECT.
+    pub(super) fn release(&mut self, key: ClientKey, unauthenticated: bool, now: Instant) {
         let refill = self.refill;
         if let Some(entry) = self.entries.get_mut(&key) {
             entry.connections = entry.connections.saturating_sub(1);
+            if unauthenticated {
+                entry.unauthenticated = entry.unauthenticated.saturating_sub(1);
+            }
             if entry.connections == 0 && entry.bucket.is_full(refill, now) {
                 self.entries.remove(&key);
             }
@@ -124,13 +151,13 @@ mod tests {
     #[test]
     fn concurrent_cap_then_release_frees_a_slot() {
         let now = Instant::now();
-        let mut table = AddressTable::new(2, REFILL, 100);
+        let mut table = AddressTable::new(2, 100, REFILL, 100);
         table.admit(key(1), now).expect("first");
         table.admit(key(1), now).expect("second");
         assert_eq!(table.admit(key(1), now), Err(Denied::Concurrent));
         // Another address is unaffected.
         table.admit(key(2), now).expect("other address");
-        table.release(key(1), now);
+        table.release(key(1), false, now);
         let later = now + Duration::from_secs(1);
         table
             .admit(key(1), later)
@@ -138,9 +165,25 @@ mod tests {
     }
 
     #[test]
+    fn unauthenticated_cap_per_address() {
+        let now = Instant::now();
+        let mut table = AddressTable::new(10, 1, REFILL, 100);
+        table.admit(key(1), now).expect("first");
+        assert_eq!(table.admit(key(1), now), Err(Denied::Unauthenticated));
+        table.authenticated(key(1));
+        table
+            .admit(key(1), now)
+            .expect("the first has completed CONNECT");
+        table.release(key(1), true, now);
+        table
+            .admit(key(1), now + Duration::from_secs(1))
+            .expect("the unauthenticated one left");
+    }
+
+    #[test]
     fn rate_limits_new_connections() {
         let now = Instant::now();
-        let mut table = AddressTable::new(100, REFILL, 100);
+        let mut table = AddressTable::new(100, 100, REFILL, 100);
         table.admit(key(1), now).expect("burst 1");
         table.admit(key(1), now).expect("burst 2");
         assert_eq!(
@@ -152,21 +195,21 @@ mod tests {
     #[test]
     fn idle_refilled_entries_are_forgotten() {
         let now = Instant::now();
-        let mut table = AddressTable::new(10, REFILL, 100);
+        let mut table = AddressTable::new(10, 100, REFILL, 100);
         table.admit(key(1), now).expect("admitted");
-        table.release(key(1), now);
+        table.release(key(1), false, now);
         assert_eq!(table.len(), 1, "bucket still refilling: remembered");
         table
             .admit(key(1), now + Duration::from_secs(1))
             .expect("again");
-        table.release(key(1), now + Duration::from_secs(3));
+        table.release(key(1), false, now + Duration::from_secs(3));
         assert_eq!(table.len(), 0, "no connection, full bucket: forgotten");
     }
 
     #[test]
     fn the_table_stays_within_its_bound() {
         let now = Instant::now();
-        let mut table = AddressTable::new(10, REFILL, 4);
+        let mut table = AddressTable::new(10, 100, REFILL, 4);
         // Four connected addresses fill it: a fifth cannot be tracked.
         for n in 0..4 {
             table.admit(key(n), now).expect("admitted");
@@ -174,11 +217,11 @@ mod tests {
         assert_eq!(table.admit(key(9), now), Err(Denied::Full));
         // Once they disconnect (buckets still refilling), a flood of new addresses evicts them.
         for n in 0..4 {
-            table.release(key(n), now);
+            table.release(key(n), false, now);
         }
         for n in 100..1000 {
             table.admit(key(n), now).expect("room made");
-            table.release(key(n), now);
+            table.release(key(n), false, now);
             assert!(table.len() <= 4);
         }
     }

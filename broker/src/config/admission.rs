@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::cidr::Cidr;
 use super::error::ConfigError;
+use super::limits::Limits;
 use super::setting::settings;
 
 settings! {
@@ -46,6 +47,12 @@ settings! {
     /// fills this instead of the connection limit, and each slot frees by `connect_timeout`.
     max_unauthenticated: usize = 1024,
         "N", "Connections that have not completed CONNECT, node-wide";
+    /// Connections from one address that have not finished CONNECT. Without it, a slowloris
+    /// from a dozen addresses would fill `max_unauthenticated`; with it, it takes a hundred.
+    /// Ten is plenty for a NAT's users connecting at once: each is unauthenticated for
+    /// milliseconds, or while its password check queues.
+    max_unauthenticated_per_ip: usize = 10,
+        "N", "Connections from one address that have not completed CONNECT";
     /// Failed logins for one user name before its CONNECTs are refused for a while (from
     /// addresses that have failed too: see `login_backoff_max`).
     login_failures_per_user: usize = 5,
@@ -69,13 +76,27 @@ settings! {
 
 impl AdmissionSettings {
     /// Counts of 0 would refuse everyone; a rate of 0 would admit each address `burst` times
-    /// in its life.
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    /// in its life; a table smaller than the connection limit could fill with connected
+    /// addresses and refuse new ones.
+    pub(super) fn validate(&self, limits: &Limits) -> Result<(), ConfigError> {
+        if self.max_tracked_addresses <= limits.max_connections {
+            return Err(ConfigError::Invalid {
+                key: "max_tracked_addresses",
+                reason: format!(
+                    "must be above max_connections ({}), so every connected address fits",
+                    limits.max_connections
+                ),
+            });
+        }
         let nonzero = [
             ("max_connections_per_ip", self.max_connections_per_ip),
             ("connect_burst_per_ip", self.connect_burst_per_ip),
             ("max_tracked_addresses", self.max_tracked_addresses),
             ("max_unauthenticated", self.max_unauthenticated),
+            (
+                "max_unauthenticated_per_ip",
+                self.max_unauthenticated_per_ip,
+            ),
             ("login_failures_per_user", self.login_failures_per_user),
             ("login_failures_per_ip", self.login_failures_per_ip),
         ];

@@ -269,7 +269,7 @@ impl Config {
         self.heartbeat.validate()?;
         node::check_node_id(self.node_id)?;
         self.limits.validate()?;
-        self.admission.validate()?;
+        self.admission.validate(&self.limits)?;
         node::check_log_filter(log_filter)
     }
 }
