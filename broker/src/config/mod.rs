@@ -2,11 +2,11 @@
 //! its `STOMPBOX_*` environment variable, its config-file key and its validation side by side.
 //!
 //! Each section has its own module (`listen`, `auth`, `limits`, `heartbeat`, `node`, `chat`,
-//! `storage`) holding one [`settings!`](setting::settings) declaration: one line per setting
-//! (field, type, default, value name, help). From that line the macro derives the resolved
-//! struct and its `Default`, the clap argument (its `[default: …]` shown from the value
-//! itself), the config-file reader, and the key listing that the example-file test and the
-//! help test check. Why a `macro_rules!` rather than clap derive structs with `Option` fields
+//! `storage`, `admission`) holding one [`settings!`](setting::settings) declaration: one line
+//! per setting (field, type, default, value name, help). From that line the macro derives
+//! the resolved struct and its `Default`, the clap argument (its `[default: …]` shown from the
+//! value itself), the config-file reader, and the key listing that the example-file test and
+//! the help test check. Why a `macro_rules!` rather than clap derive structs with `Option` fields
 //! and `value_source`: clap derive would still need a second, serde, struct for the file and a
 //! third place for the defaults; and why not a configuration crate: none covers clap, env,
 //! TOML and defaults together without writing each setting twice. Sections whose resolved
