@@ -16,7 +16,7 @@ use tracing::warn;
 
 use crate::acl::Acl;
 use crate::app::Application;
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::{AuthError, Authenticator, LoginThrottle, ThrottlePolicy};
 use crate::chat::Chat;
 use crate::chat::peers::{self as chat_peers, Backends, ChatPeers};
 use crate::chat::presence::{Local, PresenceBackend};
@@ -56,6 +56,8 @@ pub struct Broker {
     pub auth: Authenticator,
     /// Slots for credential checks running at once (`--max-auth-checks`).
     pub auth_checks: Arc<Semaphore>,
+    /// Failed-login counts per user and per address (`--login-failures-per-user`, ...).
+    pub login_throttle: LoginThrottle,
     pub acl: Acl,
     pub ids: Arc<IdGenerator>,
     /// What `/app/...` destinations reach, and what hears of sessions' lives: the chat. `None`
@@ -160,6 +162,7 @@ impl Broker {
             router,
             auth: Authenticator::from_config(&config.auth)?,
             auth_checks: Arc::new(Semaphore::new(config.limits.max_auth_checks)),
+            login_throttle: LoginThrottle::new(ThrottlePolicy::from(&config.admission)),
             acl: Acl::new(&config.acl),
             ids,
             app: Some(Arc::new(chat)),

@@ -61,6 +61,8 @@ pub enum StompError {
     ShuttingDown,
     #[error("{0}")]
     ServerBusy(String),
+    #[error("{0}")]
+    LoginThrottled(#[from] crate::auth::Throttled),
 }
 
 impl StompError {
@@ -91,12 +93,13 @@ impl StompError {
             StompError::ConnectTimeout(_) => "connect timeout".into(),
             StompError::ShuttingDown => "server shutting down".into(),
             StompError::ServerBusy(_) => "server busy".into(),
+            StompError::LoginThrottled(_) => "too many failed logins".into(),
         }
     }
 
     pub fn close_reason(&self) -> CloseReason {
         match self {
-            StompError::AuthFailed(_) => CloseReason::AuthFailed,
+            StompError::AuthFailed(_) | StompError::LoginThrottled(_) => CloseReason::AuthFailed,
             StompError::SlowConsumer => CloseReason::SlowConsumer,
             StompError::HeartbeatTimeout(_) => CloseReason::HeartbeatTimeout,
             StompError::ConnectTimeout(_) => CloseReason::ConnectTimeout,

@@ -8,6 +8,7 @@
 //! which `cluster` implements and `broker` wires in.
 
 pub mod acl;
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod broker;
@@ -36,10 +37,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::admission::Admission;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::listener::Gate;
@@ -93,7 +94,7 @@ impl Server {
         let tracker = TaskTracker::new();
         let gate = Gate {
             broker: Arc::clone(&broker),
-            permits: Arc::new(Semaphore::new(broker.config.limits.max_connections)),
+            admission: Admission::new(&broker.config.limits, &broker.config.admission),
             tracker: tracker.clone(),
         };
         let accept = tokio::spawn(listener::accept_tcp(stomp, gate.clone()));

@@ -8,16 +8,19 @@
 //!
 //! With both a users file and JWT keys, a passcode shaped like a JWT goes to the JWT check and
 //! anything else to the users file. Authorization (who may send or subscribe where) is not
-//! here but in `acl`.
+//! here but in `acl`. [`LoginThrottle`] refuses CONNECTs for users and addresses with too many
+//! recent failures before their credentials are checked.
 
 mod error;
 mod jwt;
 mod principal;
+mod throttle;
 mod users;
 
 pub use error::AuthError;
 pub use jwt::LEEWAY_SECS as JWT_LEEWAY_SECS;
 pub use principal::{MAX_NAME_CHARS, Principal};
+pub use throttle::{Attempt, LoginThrottle, Policy as ThrottlePolicy, Throttled};
 pub use users::hash_password;
 
 use crate::config::AuthConfig;

@@ -2,11 +2,11 @@
 //! its `STOMPBOX_*` environment variable, its config-file key and its validation side by side.
 //!
 //! Each section has its own module (`listen`, `auth`, `limits`, `heartbeat`, `node`, `chat`,
-//! `storage`) holding one [`settings!`](setting::settings) declaration: one line per setting
-//! (field, type, default, value name, help). From that line the macro derives the resolved
-//! struct and its `Default`, the clap argument (its `[default: …]` shown from the value
-//! itself), the config-file reader, and the key listing that the example-file test and the
-//! help test check. Why a `macro_rules!` rather than clap derive structs with `Option` fields
+//! `storage`, `admission`) holding one [`settings!`](setting::settings) declaration: one line
+//! per setting (field, type, default, value name, help). From that line the macro derives
+//! the resolved struct and its `Default`, the clap argument (its `[default: …]` shown from the
+//! value itself), the config-file reader, and the key listing that the example-file test and
+//! the help test check. Why a `macro_rules!` rather than clap derive structs with `Option` fields
 //! and `value_source`: clap derive would still need a second, serde, struct for the file and a
 //! third place for the defaults; and why not a configuration crate: none covers clap, env,
 //! TOML and defaults together without writing each setting twice. Sections whose resolved
@@ -28,8 +28,10 @@
 //! authentication unless told `--allow-anonymous`, because dev mode believes any `login`.
 
 mod acl;
+mod admission;
 mod auth;
 mod chat;
+mod cidr;
 mod error;
 mod heartbeat;
 mod limits;
@@ -48,8 +50,10 @@ use std::time::Duration;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 pub use acl::{AclAction, AclRule};
+pub use admission::AdmissionSettings;
 pub use auth::AuthConfig;
 pub use chat::ChatConfig;
+pub use cidr::Cidr;
 pub use error::ConfigError;
 pub use heartbeat::{HeartbeatConfig, HeartbeatOffer, HeartbeatSettings, SlowConsumerPolicy};
 pub use limits::Limits;
@@ -82,6 +86,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub chat: ChatConfig,
     pub storage: StorageConfig,
+    /// Per-address limits, the unauthenticated cap and the failed-login throttle.
+    pub admission: AdmissionSettings,
 }
 
 impl Default for Config {
@@ -108,6 +114,8 @@ pub(crate) struct Settings {
     pub(crate) chat: chat::ChatLayer,
     #[command(flatten)]
     pub(crate) storage: storage::StorageLayer,
+    #[command(flatten)]
+    pub(crate) admission: admission::AdmissionLayer,
 }
 
 impl Settings {
@@ -122,6 +130,7 @@ impl Settings {
             node::NodeLayer::KEYS,
             chat::ChatLayer::KEYS,
             storage::StorageLayer::KEYS,
+            admission::AdmissionLayer::KEYS,
         ]
         .into_iter()
         .flatten()
@@ -138,6 +147,7 @@ impl Settings {
             node::NodeLayer::FILE_KEYS,
             chat::ChatLayer::FILE_KEYS,
             storage::StorageLayer::FILE_KEYS,
+            admission::AdmissionLayer::FILE_KEYS,
         ]
         .into_iter()
         .flatten()
@@ -155,6 +165,7 @@ impl Settings {
             node: node::NodeLayer::defaults(),
             chat: chat::ChatLayer::defaults(),
             storage: storage::StorageLayer::defaults(),
+            admission: admission::AdmissionLayer::defaults(),
         }
     }
 
@@ -169,6 +180,7 @@ impl Settings {
             self.node.shown(),
             self.chat.shown(),
             self.storage.shown(),
+            self.admission.shown(),
         ]
         .concat()
     }
@@ -183,6 +195,7 @@ impl Settings {
             node: self.node.or(lower.node),
             chat: self.chat.or(lower.chat),
             storage: self.storage.or(lower.storage),
+            admission: self.admission.or(lower.admission),
         }
     }
 
@@ -194,7 +207,8 @@ impl Settings {
             || self.heartbeat.read(key, map)?
             || self.node.read(key, map)?
             || self.chat.read(key, map)?
-            || self.storage.read(key, map)?)
+            || self.storage.read(key, map)?
+            || self.admission.read(key, map)?)
     }
 }
 
@@ -243,6 +257,7 @@ impl Config {
             shutdown_timeout: node.shutdown_timeout,
             chat: settings.chat.resolve(),
             storage: settings.storage.resolve().into(),
+            admission: settings.admission.resolve(),
         };
         (config, node.log)
     }
@@ -254,6 +269,7 @@ impl Config {
         self.heartbeat.validate()?;
         node::check_node_id(self.node_id)?;
         self.limits.validate()?;
+        self.admission.validate(&self.limits)?;
         node::check_log_filter(log_filter)
     }
 }

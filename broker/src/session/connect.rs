@@ -2,6 +2,7 @@
 //! heart-beat negotiation, CONNECTED out.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use stomp_codec::{Command, Frame, Item, Version};
@@ -14,6 +15,7 @@ use super::heartbeat::Heartbeat;
 use super::state::{Acks, Session};
 use super::subscription::Subscriptions;
 use super::wire::Wire;
+use crate::auth::{Attempt, Principal};
 use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::{ClientCommand, Connect, Request};
@@ -24,9 +26,13 @@ use crate::transport::ReadOutcome;
 
 /// Waits (bounded by the CONNECT timeout) for CONNECT/STOMP, authenticates, negotiates, and
 /// answers CONNECTED.
+///
+/// `address` is the client's, for the failed-login throttle; `None` when it is exempt from
+/// per-address limits.
 pub(super) async fn handshake(
     wire: &mut Wire,
     broker: &Arc<Broker>,
+    address: Option<IpAddr>,
 ) -> Result<Session, CloseReason> {
     let timeout = broker.config.limits.connect_timeout;
     let deadline = Instant::now() + timeout;
@@ -53,9 +59,63 @@ pub(super) async fn handshake(
         }
     };
     let receipt = frame.headers.get("receipt").map(str::to_string);
-    match connect(wire, broker, frame).await {
+    match connect(wire, broker, frame, address).await {
         Ok(session) => Ok(session),
         Err(error) => Err(wire.fail(Failure { error, receipt }).await),
+    }
+}
+
+/// Checks a password or token, unless the failed-login throttle refuses the attempt first.
+///
+/// Password hashing is deliberately slow (and ~19 MiB each): it runs off the I/O threads, and
+/// only so many at once. The slot goes with the check, so a client that hangs up mid-check
+/// does not free it early. The throttle is asked again once the slot is ours: failures
+/// recorded while this CONNECT queued count against it too.
+async fn check_credentials(
+    broker: &Arc<Broker>,
+    login: Option<String>,
+    passcode: Option<String>,
+    address: Option<IpAddr>,
+) -> Result<Principal, StompError> {
+    let throttle = &broker.login_throttle;
+    let attempt = Attempt {
+        login: login.as_deref(),
+        address,
+    };
+    throttle.check(attempt, std::time::Instant::now())?;
+    let limits = &broker.config.limits;
+    let slot = tokio::time::timeout(
+        limits.auth_queue_timeout,
+        Arc::clone(&broker.auth_checks).acquire_owned(),
+    )
+    .await
+    .map_err(|_| {
+        StompError::ServerBusy(format!(
+            "{} credential checks are running and none finished within {:?}; retry later",
+            limits.max_auth_checks, limits.auth_queue_timeout
+        ))
+    })?
+    .map_err(|_| StompError::ShuttingDown)?;
+    throttle.check(attempt, std::time::Instant::now())?;
+    let auth_broker = Arc::clone(broker);
+    let (checked_login, checked_passcode) = (login.clone(), passcode);
+    let checked = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        auth_broker
+            .auth
+            .authenticate(checked_login.as_deref(), checked_passcode.as_deref())
+    })
+    .await
+    .map_err(|_| StompError::AuthFailed("authentication aborted".into()))?;
+    match checked {
+        Ok(principal) => {
+            throttle.succeeded(attempt.login);
+            Ok(principal)
+        }
+        Err(e) => {
+            throttle.failed(attempt, std::time::Instant::now());
+            Err(StompError::AuthFailed(e.to_string()))
+        }
     }
 }
 
@@ -74,6 +134,7 @@ async fn connect(
     wire: &mut Wire,
     broker: &Arc<Broker>,
     frame: Frame,
+    address: Option<IpAddr>,
 ) -> Result<Session, StompError> {
     if !matches!(frame.command, Command::Connect | Command::Stomp) {
         return Err(StompError::NotConnected);
@@ -98,34 +159,10 @@ async fn connect(
         broker
             .auth
             .authenticate(login.as_deref(), passcode.as_deref())
+            .map_err(|e| StompError::AuthFailed(e.to_string()))?
     } else {
-        // Password hashing is deliberately slow (and ~19 MiB each): keep it off the I/O
-        // threads, and only so many at once. The slot goes with the check, so a client that
-        // hangs up mid-check does not free it early.
-        let limits = &broker.config.limits;
-        let slot = tokio::time::timeout(
-            limits.auth_queue_timeout,
-            Arc::clone(&broker.auth_checks).acquire_owned(),
-        )
-        .await
-        .map_err(|_| {
-            StompError::ServerBusy(format!(
-                "{} credential checks are running and none finished within {:?}; retry later",
-                limits.max_auth_checks, limits.auth_queue_timeout
-            ))
-        })?
-        .map_err(|_| StompError::ShuttingDown)?;
-        let auth_broker = Arc::clone(broker);
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            auth_broker
-                .auth
-                .authenticate(login.as_deref(), passcode.as_deref())
-        })
-        .await
-        .map_err(|_| StompError::AuthFailed("authentication aborted".into()))?
-    }
-    .map_err(|e| StompError::AuthFailed(e.to_string()))?;
+        check_credentials(broker, login, passcode, address).await?
+    };
 
     if broker.stopping.is_cancelled() {
         return Err(StompError::ShuttingDown);

@@ -22,6 +22,7 @@ use stomp_codec::{Command, Frame, Item};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
 
+use crate::admission::AdmissionPermit;
 use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::Request;
@@ -32,13 +33,16 @@ use failure::{CLOSE_LINGER, Failure};
 use state::Session;
 use wire::Wire;
 
-/// Runs one connection to its end and logs why it ended.
-pub async fn serve(transport: Transport, broker: Arc<Broker>) {
+/// Runs one connection to its end and logs why it ended. The connection's share of the
+/// admission limits (`permit`) is held to the end; its unauthenticated part goes at CONNECTED.
+pub async fn serve(transport: Transport, broker: Arc<Broker>, mut permit: AdmissionPermit) {
     let kind = transport.kind();
     let mut wire = Wire::new(transport, &broker.config);
     // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
     // Bound before matching, so the task does not hold the result and the session both.
-    let handshake = Box::pin(connect::handshake(&mut wire, &broker)).await;
+    let address = permit.limited_address();
+    let handshake = Box::pin(connect::handshake(&mut wire, &broker, address)).await;
+    permit.authenticated();
     let mut session = match handshake {
         Ok(session) => session,
         Err(CloseReason::PeerClosed) => {
