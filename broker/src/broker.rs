@@ -136,7 +136,7 @@ impl Broker {
                 (Arc::new(router::Alone), backends)
             }
         };
-        let router = Arc::new(Router::new(config.limits.queue_max_messages, peers));
+        let router = Arc::new(Router::new((&config.limits).into(), peers));
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -146,6 +146,12 @@ impl Broker {
             Arc::clone(&ids),
             config.chat.clone(),
             backends,
+            &tasks,
+            done.clone(),
+        );
+        spawn_queue_expiry(
+            &router,
+            config.limits.queue_idle_expiry,
             &tasks,
             done.clone(),
         );
@@ -204,6 +210,34 @@ impl Broker {
             warn!(error = %e, "closing the chat store");
         }
     }
+}
+
+/// Removes idle empty queues every half expiry (at least every 30 s, at most every 100 ms),
+/// so a queue goes between one and one and a half expiries after its last use.
+fn spawn_queue_expiry(
+    router: &Arc<Router>,
+    expiry: Duration,
+    tasks: &TaskTracker,
+    done: CancellationToken,
+) {
+    if expiry.is_zero() {
+        return;
+    }
+    let every = (expiry / 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
+    let router = Arc::clone(router);
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                () = done.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let expired = router.expire_queues(tokio::time::Instant::now());
+            if expired > 0 {
+                tracing::debug!(expired, "idle empty queues removed");
+            }
+        }
+    });
 }
 
 /// Opens the store `config.storage` names. A store this build was compiled without (cargo

@@ -7,6 +7,7 @@ use stomp_codec::CodecError;
 use thiserror::Error;
 
 use crate::close::CloseReason;
+use crate::router::queue::QueueFull;
 
 #[derive(Debug, Error)]
 pub enum StompError {
@@ -49,8 +50,8 @@ pub enum StompError {
     DuplicateTransaction(String),
     #[error("{0}")]
     TooManyTransactions(String),
-    #[error("queue {0:?} holds its maximum of {1} messages; the message was not accepted")]
-    QueueFull(String, usize),
+    #[error("queue {0:?} {1}")]
+    QueueFull(String, QueueFull),
     #[error("the session's outbound queue exceeded its limit; reconnect and resync")]
     SlowConsumer,
     #[error("no heart-beat or frame received within {0} ms")]
@@ -85,6 +86,7 @@ impl StompError {
             StompError::UnknownTransaction(_) => "unknown transaction".into(),
             StompError::DuplicateTransaction(_) => "duplicate transaction".into(),
             StompError::TooManyTransactions(_) => "too many transactions".into(),
+            StompError::QueueFull(_, QueueFull::TooManyQueues(_)) => "too many queues".into(),
             StompError::QueueFull(..) => "queue full".into(),
             StompError::SlowConsumer => "slow consumer".into(),
             StompError::HeartbeatTimeout(_) => "heart-beat timeout".into(),

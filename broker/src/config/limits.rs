@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::setting::settings;
+use crate::router::queue::QueueLimits;
 
 settings! {
     /// Bounds on what one peer can make the broker hold.
@@ -60,6 +61,34 @@ settings! {
     /// (the client retries later, or elsewhere).
     auth_queue_timeout: Duration = Duration::from_secs(5),
         "DURATION", "Longest a CONNECT waits for its credential check to start";
+    /// Bytes a `/queue` holds (bodies, headers and 256 bytes of bookkeeping per message): with
+    /// the message count, a queue nobody consumes is bounded in memory, whatever the sizes.
+    queue_max_bytes: usize = 64 * 1024 * 1024,
+        "BYTES", "Bytes a /queue holds while no consumer takes them";
+    /// Bytes every `/queue` of the node holds together: many queues, each under its own bound,
+    /// cannot add up to more than this.
+    queue_budget_bytes: usize = 1024 * 1024 * 1024,
+        "BYTES", "Bytes all /queues of this node hold together";
+    /// Queues a node keeps at once: a client cannot make millions of queue names (each holds
+    /// a few hundred bytes even when empty).
+    max_queues: usize = 100_000,
+        "N", "Queues this node keeps at once";
+    /// An empty `/queue` with no subscriber is removed after this long unused, its memory
+    /// returned (0 = never): queue names a client made up do not stay forever.
+    queue_idle_expiry: Duration = Duration::from_secs(300),
+        "DURATION", "An empty /queue without subscribers is removed after this long; 0 = never";
+}
+
+impl From<&Limits> for QueueLimits {
+    fn from(limits: &Limits) -> Self {
+        Self {
+            max_messages: limits.queue_max_messages,
+            max_bytes: limits.queue_max_bytes,
+            budget_bytes: limits.queue_budget_bytes,
+            max_queues: limits.max_queues,
+            idle_expiry: (!limits.queue_idle_expiry.is_zero()).then_some(limits.queue_idle_expiry),
+        }
+    }
 }
 
 impl Limits {
@@ -77,6 +106,9 @@ impl Limits {
             ("queue_max_messages", self.queue_max_messages),
             ("max_auth_checks", self.max_auth_checks),
             ("max_transaction_bytes", self.max_transaction_bytes),
+            ("queue_max_bytes", self.queue_max_bytes),
+            ("queue_budget_bytes", self.queue_budget_bytes),
+            ("max_queues", self.max_queues),
         ];
         for (key, value) in nonzero {
             if value == 0 {

@@ -57,7 +57,7 @@ impl Peers for Alone {
     fn publish_users(&self, _: &[String], _: &str, _: &Message, _: Priority) {}
 
     fn enqueue(&self, local: &Queues, queue: &str, message: Arc<Message>) -> Result<(), QueueFull> {
-        local.get(queue).enqueue(message)
+        local.get(queue)?.enqueue(message)
     }
 }
 

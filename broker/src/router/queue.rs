@@ -1,14 +1,19 @@
 //! A `/queue` destination: competing consumers with round-robin dispatch, prefetch windows,
-//! and redelivery of what a consumer NACKs or leaves unacknowledged.
+//! and redelivery of what a consumer NACKs or leaves unacknowledged; and this node's table of
+//! queues, bounded in number, in messages and bytes per queue, and in bytes over all queues
+//! (the node's budget), whose idle empty queues expire.
 //!
 //! Lock order: a queue's mutex may be held while pushing into a session's outbox (queue →
 //! outbox); a session never takes a queue lock while holding its outbox lock.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
+use tokio::time::Instant;
 
 use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, ReturnAddress, Target};
@@ -37,11 +42,85 @@ struct Entry {
     redelivered: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     messages: VecDeque<Entry>,
+    /// What `messages` weigh ([`Message::weight`]: body, headers, bookkeeping).
+    bytes: usize,
     consumers: Vec<Consumer>,
     next: usize,
+    /// Last SEND, SUBSCRIBE, UNSUBSCRIBE or dispatch: an empty queue with no consumer expires
+    /// once this is older than the idle expiry.
+    used: Instant,
+}
+
+impl State {
+    fn new() -> Self {
+        Self {
+            messages: VecDeque::new(),
+            bytes: 0,
+            consumers: Vec::new(),
+            next: 0,
+            used: Instant::now(),
+        }
+    }
+}
+
+/// The bounds of this node's queues (from `--queue-max-messages`, `--queue-max-bytes`,
+/// `--queue-budget-bytes`, `--max-queues`, `--queue-idle-expiry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Messages one queue holds while no consumer takes them.
+    pub max_messages: usize,
+    /// Bytes one queue holds.
+    pub max_bytes: usize,
+    /// Bytes every queue of this node holds together.
+    pub budget_bytes: usize,
+    /// Queues this node keeps at once.
+    pub max_queues: usize,
+    /// An empty queue without consumers is removed after this long unused (`None`: never).
+    pub idle_expiry: Option<Duration>,
+}
+
+impl QueueLimits {
+    /// Generous bounds for tests of other things.
+    #[cfg(test)]
+    pub fn counting(max_messages: usize) -> Self {
+        Self {
+            max_messages,
+            max_bytes: usize::MAX,
+            budget_bytes: usize::MAX,
+            max_queues: usize::MAX,
+            idle_expiry: None,
+        }
+    }
+}
+
+/// Bytes held by every queue of a node, against the node's budget.
+#[derive(Debug)]
+struct Budget {
+    held: AtomicUsize,
+    max: usize,
+}
+
+impl Budget {
+    /// Takes `bytes` from the budget, or nothing when they do not fit.
+    fn take(&self, bytes: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(bytes).filter(|total| *total <= self.max)
+            })
+            .is_ok()
+    }
+
+    /// Takes `bytes` whatever the bound: messages coming back (redelivery) were admitted once.
+    fn force(&self, bytes: usize) {
+        self.held.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    fn give(&self, bytes: usize) {
+        self.held.fetch_sub(bytes, Ordering::AcqRel);
+    }
 }
 
 /// Hears what a queue's consumers consumed for good (ACKed, or written to an auto-ack
@@ -54,60 +133,111 @@ pub trait Consumption: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct Queues {
     queues: DashMap<String, Arc<Queue>>,
-    max_messages: usize,
+    limits: QueueLimits,
+    budget: Arc<Budget>,
     consumption: Arc<dyn Consumption>,
 }
 
+/// Why a queue did not take a message, or could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueueFull {
+    #[error("holds its maximum of {0} messages; the message was not accepted")]
+    Messages(usize),
+    #[error("would hold more than its maximum of {0} bytes; the message was not accepted")]
+    Bytes(usize),
+    #[error(
+        "would take this node's queues past their budget of {0} bytes; the message was not \
+         accepted"
+    )]
+    Budget(usize),
+    #[error("is new, and this node already keeps its maximum of {0} queues")]
+    TooManyQueues(usize),
+}
+
 impl Queues {
-    pub fn new(max_messages: usize, consumption: Arc<dyn Consumption>) -> Self {
+    pub fn new(limits: QueueLimits, consumption: Arc<dyn Consumption>) -> Self {
         Self {
             queues: DashMap::new(),
-            max_messages,
+            budget: Arc::new(Budget {
+                held: AtomicUsize::new(0),
+                max: limits.budget_bytes,
+            }),
+            limits,
             consumption,
         }
     }
 
-    /// The queue named `name`, created on first use.
-    pub fn get(&self, name: &str) -> Arc<Queue> {
+    /// The queue named `name`, created on first use unless this node keeps its maximum of
+    /// queues already.
+    pub fn get(&self, name: &str) -> Result<Arc<Queue>, QueueFull> {
         if let Some(q) = self.queues.get(name) {
-            return Arc::clone(q.value());
+            return Ok(Arc::clone(q.value()));
+        }
+        // Checked before the entry is taken (a shard lock): the count may overshoot by the
+        // queues being created at this very instant, never by more.
+        let max = self.limits.max_queues;
+        if self.queues.len() >= max {
+            return Err(QueueFull::TooManyQueues(max));
         }
         let queue = self.queues.entry(name.to_string()).or_insert_with(|| {
-            Arc::new(Queue::new(
-                name,
-                self.max_messages,
-                Arc::clone(&self.consumption),
-            ))
+            Arc::new(Queue {
+                name: Arc::from(name),
+                limits: self.limits,
+                budget: Arc::clone(&self.budget),
+                state: Mutex::new(State::new()),
+                consumption: Arc::clone(&self.consumption),
+            })
         });
-        Arc::clone(queue.value())
+        Ok(Arc::clone(queue.value()))
     }
 
     /// Every queue this node has seen.
     pub fn all(&self) -> Vec<Arc<Queue>> {
         self.queues.iter().map(|q| Arc::clone(q.value())).collect()
     }
+
+    /// How many queues this node keeps.
+    pub fn len(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Bytes every queue of this node holds together.
+    pub fn bytes(&self) -> usize {
+        self.budget.held.load(Ordering::Acquire)
+    }
+
+    /// Removes the queues idle for the expiry (no message, no consumer, nobody holding them:
+    /// no session subscribed, no delivery out that may come back); their memory is freed.
+    /// Returns how many went.
+    pub fn expire(&self, now: Instant) -> usize {
+        let Some(expiry) = self.limits.idle_expiry else {
+            return 0;
+        };
+        let before = self.queues.len();
+        // Under the shard's write lock nobody can take a new handle from the map, so a count
+        // of one (the map's) stays one while the queue goes.
+        self.queues
+            .retain(|_, queue| Arc::strong_count(queue) > 1 || !queue.idle_for(now, expiry));
+        before - self.queues.len()
+    }
 }
 
 #[derive(Debug)]
 pub struct Queue {
     pub name: Arc<str>,
-    max_messages: usize,
+    limits: QueueLimits,
+    budget: Arc<Budget>,
     state: Mutex<State>,
     consumption: Arc<dyn Consumption>,
 }
 
-/// The queue is at its bound; the message was not taken.
-#[derive(Debug)]
-pub struct QueueFull(pub usize);
-
 impl Queue {
-    pub fn new(name: &str, max_messages: usize, consumption: Arc<dyn Consumption>) -> Self {
-        Self {
-            name: Arc::from(name),
-            max_messages,
-            state: Mutex::new(State::default()),
-            consumption,
-        }
+    /// Empty, without consumers, and unused for `expiry`.
+    fn idle_for(&self, now: Instant, expiry: Duration) -> bool {
+        let state = self.state.lock();
+        state.messages.is_empty()
+            && state.consumers.is_empty()
+            && now.saturating_duration_since(state.used) >= expiry
     }
 
     /// These messages are consumed for good (no redelivery possible any more).
@@ -130,14 +260,32 @@ impl Queue {
         if !state.consumers.is_empty() {
             return Vec::new();
         }
+        self.budget.give(std::mem::take(&mut state.bytes));
         state.messages.drain(..).map(|e| e.message).collect()
     }
 
+    /// Takes a SEND's message, or refuses it at the queue's bound in messages or bytes, or the
+    /// node's budget.
     pub fn enqueue(self: &Arc<Self>, message: Arc<Message>) -> Result<(), QueueFull> {
         let mut state = self.state.lock();
-        if state.messages.len() >= self.max_messages {
-            return Err(QueueFull(self.max_messages));
+        state.used = Instant::now();
+        let QueueLimits {
+            max_messages,
+            max_bytes,
+            budget_bytes,
+            ..
+        } = self.limits;
+        if state.messages.len() >= max_messages {
+            return Err(QueueFull::Messages(max_messages));
         }
+        let weight = message.weight();
+        if state.bytes + weight > max_bytes {
+            return Err(QueueFull::Bytes(max_bytes));
+        }
+        if !self.budget.take(weight) {
+            return Err(QueueFull::Budget(budget_bytes));
+        }
+        state.bytes += weight;
         state.messages.push_back(Entry {
             message,
             redelivered: false,
@@ -154,6 +302,7 @@ impl Queue {
         tracks_acks: bool,
     ) {
         let mut state = self.state.lock();
+        state.used = Instant::now();
         state.consumers.push(Consumer {
             session,
             subscription,
@@ -166,6 +315,7 @@ impl Queue {
 
     pub fn remove_consumer(&self, session: u64, subscription: &str) {
         let mut state = self.state.lock();
+        state.used = Instant::now();
         state
             .consumers
             .retain(|c| !(c.session.id == session && &*c.subscription == subscription));
@@ -201,12 +351,21 @@ impl Queue {
             c.in_flight = c.in_flight.saturating_sub(messages.len() as u32);
         }
         for (message, redelivered) in messages.into_iter().rev() {
+            self.hold_again(&mut state, &message);
             state.messages.push_front(Entry {
                 message,
                 redelivered,
             });
         }
         self.dispatch(&mut state);
+    }
+
+    /// Counts a message coming back (redelivery, a cluster read) without refusing it: it was
+    /// admitted once, and refusing would lose it. Bounded still, by what was admitted.
+    fn hold_again(&self, state: &mut State, message: &Message) {
+        let weight = message.weight();
+        state.bytes += weight;
+        self.budget.force(weight);
     }
 
     /// Hands waiting messages to consumers with room, round-robin. A consumer whose outbox
@@ -223,6 +382,10 @@ impl Queue {
             let Some(entry) = state.messages.pop_front() else {
                 return;
             };
+            let weight = entry.message.weight();
+            state.bytes -= weight;
+            self.budget.give(weight);
+            state.used = Instant::now();
             let consumer = &mut state.consumers[idx];
             let delivery = Delivery {
                 target: Target::Subscription(Arc::clone(&consumer.subscription)),
@@ -243,6 +406,7 @@ impl Queue {
                 }
                 Err((_, refused)) => {
                     if let Outbound::Deliver(delivery) = refused {
+                        self.hold_again(state, &delivery.message);
                         state.messages.push_front(Entry {
                             message: delivery.message,
                             redelivered: delivery.redelivered,

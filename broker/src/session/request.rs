@@ -283,7 +283,7 @@ impl Session {
                 router.subscribe_topic(&name, subscriber());
                 (Registration::Topic(name), None)
             }
-            Destination::Queue(name) => (Registration::Queue(router.queue(&name)), None),
+            Destination::Queue(name) => (Registration::Queue(router.queue(&name)?), None),
             Destination::User { user, name } => {
                 if let Some(owner) = user.as_deref()
                     && owner != principal
