@@ -50,6 +50,7 @@ pub use sequencer::Outcome;
 use sequencer::{Requester, Sequencer};
 pub use state::ChatCore;
 
+use crate::app::CommitShare;
 use crate::config::ChatConfig;
 use crate::handle::SessionHandle;
 use crate::id::IdGenerator;
@@ -120,12 +121,14 @@ impl Chat {
     }
 
     /// A request from a session. Never waits: the answer (RECEIPT, reply or error) arrives
-    /// through the session's outbox.
+    /// through the session's outbox; `commit`, its share of a COMMIT's RECEIPT, is answered
+    /// after it.
     fn dispatch(
         &self,
         session: &Arc<SessionHandle>,
         request: Result<ChatRequest, Malformed>,
         receipt: Option<String>,
+        commit: Option<CommitShare>,
     ) {
         let user = session.principal.name();
         let (prepared, client_message_id) = match request {
@@ -144,6 +147,7 @@ impl Chat {
             session: Arc::clone(session),
             receipt,
             client_message_id,
+            commit,
         };
         let work = match prepared {
             Ok(work) => work,

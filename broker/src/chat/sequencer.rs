@@ -16,6 +16,7 @@ use super::effect::{self, Effect};
 use super::error::{AppError, ErrorOut};
 use super::reply_queue::ReplyQueue;
 use super::state::ChatCore;
+use crate::app::CommitShare;
 use crate::handle::SessionHandle;
 
 /// Requests accepted but not yet applied; beyond this, new requests are refused with
@@ -64,6 +65,8 @@ pub enum Requester {
         session: Arc<SessionHandle>,
         receipt: Option<String>,
         client_message_id: Option<String>,
+        /// Its share of a COMMIT's RECEIPT (a SEND of a committed transaction).
+        commit: Option<CommitShare>,
     },
     /// The HTTP service API, answered through the channel.
     Service(oneshot::Sender<Result<Outcome, AppError>>),
@@ -176,15 +179,13 @@ fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppErro
             session,
             receipt,
             client_message_id,
+            commit,
         } => {
             let effect = match result {
-                Ok(outcome) => match receipt {
-                    Some(id) => Effect::Frame {
-                        session,
-                        frame: effect::receipt(&id, outcome.message_id),
-                    },
-                    None => return,
-                },
+                Ok(outcome) => receipt.map(|id| Effect::Frame {
+                    session,
+                    frame: effect::receipt(&id, outcome.message_id),
+                }),
                 Err(error) => {
                     let body = ErrorOut {
                         code: error.code(),
@@ -192,14 +193,20 @@ fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppErro
                         receipt_id: receipt.as_deref(),
                         client_message_id: client_message_id.as_deref(),
                     };
-                    Effect::ToSession {
+                    Some(Effect::ToSession {
                         session,
                         queue: ReplyQueue::Errors,
                         payload: core.payload(serde_json::to_value(body).unwrap_or_default()),
-                    }
+                    })
                 }
             };
-            core.apply(effect);
+            if let Some(effect) = effect {
+                core.apply(effect);
+            }
+            // After this request's own answer: the COMMIT's RECEIPT follows its errors.
+            if let Some(commit) = commit {
+                commit.answered();
+            }
         }
     }
 }

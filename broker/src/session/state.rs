@@ -13,6 +13,7 @@ use super::subscription::Subscriptions;
 use super::throttle::Throttle;
 use crate::broker::Broker;
 use crate::command::{AckRef, Publish};
+use crate::destination::Destination;
 use crate::handle::SessionHandle;
 use crate::message::header_bytes;
 
@@ -40,6 +41,12 @@ pub(super) enum TxOp {
 }
 
 impl TxOp {
+    /// A SEND to `/app/...`: the application's, done when it says so.
+    pub(super) fn is_app_send(&self) -> bool {
+        matches!(self, TxOp::Send(publish)
+            if matches!(Destination::parse(&publish.destination), Ok(Destination::App(_))))
+    }
+
     /// Bytes the frame holds while buffered (a fixed overhead for the bookkeeping).
     pub(super) fn weight(&self) -> usize {
         match self {
