@@ -23,11 +23,15 @@ use crate::chat::presence::{Local, PresenceBackend};
 use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, KafkaSettings};
 use crate::id::IdGenerator;
+use crate::rate::TokenBuckets;
 use crate::router::{self, Peers, Router};
 
 /// Longest shutdown waits for background tasks (chat sequencer, presence, cluster tasks) once
 /// `done` is cancelled: each stops at its next step, but one may be in a store or Redis call.
 const TASKS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Most idle send-rate buckets one eviction looks at: a sweep never stalls the runtime.
+const EVICT_MAX: usize = 4096;
 
 /// Why the broker could not start.
 #[derive(Debug, Error)]
@@ -58,6 +62,8 @@ pub struct Broker {
     pub auth_checks: Arc<Semaphore>,
     pub acl: Acl,
     pub ids: Arc<IdGenerator>,
+    /// Per-user buckets of plain SENDs (`--send-rate`): a user past the rate is slowed.
+    pub send_rate: Arc<TokenBuckets>,
     /// What `/app/...` destinations reach, and what hears of sessions' lives: the chat. `None`
     /// leaves a plain STOMP broker.
     pub app: Option<Arc<dyn Application>>,
@@ -155,6 +161,11 @@ impl Broker {
             &tasks,
             done.clone(),
         );
+        let send_rate = Arc::new(TokenBuckets::new(
+            config.limits.send_rate,
+            config.limits.send_burst,
+        ));
+        spawn_send_rate_eviction(&send_rate, &tasks, done.clone());
         if let Some(cluster) = &cluster {
             let core = Arc::clone(chat.core());
             let conversations = Box::new(move |conversation| {
@@ -168,6 +179,7 @@ impl Broker {
             auth_checks: Arc::new(Semaphore::new(config.limits.max_auth_checks)),
             acl: Acl::new(&config.acl),
             ids,
+            send_rate,
             app: Some(Arc::new(chat)),
             store,
             stopping: CancellationToken::new(),
@@ -236,6 +248,25 @@ fn spawn_queue_expiry(
             if expired > 0 {
                 tracing::debug!(expired, "idle empty queues removed");
             }
+        }
+    });
+}
+
+/// Evicts idle users' send-rate buckets, a bounded number a second (as the chat's evictor).
+fn spawn_send_rate_eviction(
+    buckets: &Arc<TokenBuckets>,
+    tasks: &TaskTracker,
+    done: CancellationToken,
+) {
+    let buckets = Arc::clone(buckets);
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                () = done.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            buckets.sweep(tokio::time::Instant::now(), EVICT_MAX);
         }
     });
 }

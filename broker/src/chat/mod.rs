@@ -17,7 +17,6 @@ mod application;
 mod effect;
 pub mod error;
 pub mod http;
-mod idle;
 pub mod model;
 mod op;
 pub mod peers;
@@ -42,7 +41,6 @@ use tracing::warn;
 
 pub use effect::OfflineEvent;
 use error::AppError;
-use idle::IdleMap;
 use peers::Backends;
 use rate::RateLimit;
 use request::{ChatRequest, Malformed};
@@ -54,6 +52,7 @@ use crate::app::CommitShare;
 use crate::config::ChatConfig;
 use crate::handle::SessionHandle;
 use crate::id::IdGenerator;
+use crate::idle::IdleMap;
 use crate::router::Router;
 
 /// How often idle users' rate buckets and typing states are evicted.

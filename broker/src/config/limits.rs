@@ -77,6 +77,16 @@ settings! {
     /// returned (0 = never): queue names a client made up do not stay forever.
     queue_idle_expiry: Duration = Duration::from_secs(300),
         "DURATION", "An empty /queue without subscribers is removed after this long; 0 = never";
+    /// Sustained SENDs per second per user to destinations other than `/app` (0: no limit).
+    /// Past it the user's sessions are slowed, not refused: the broker stops reading their
+    /// sockets until the rate allows the next SEND (flow control, as TCP would give it). Off by
+    /// default: backend services and load tests publish tens of thousands a second under one
+    /// principal; set it where every principal is a person.
+    send_rate: f64 = 0.0,
+        "PER_SEC", "Sustained plain SENDs per second per user (slowed past it); 0 disables";
+    /// SENDs a user may make at once before `send_rate` applies.
+    send_burst: f64 = 1000.0,
+        "N", "Plain SENDs a user may make in a burst";
 }
 
 impl From<&Limits> for QueueLimits {
@@ -117,6 +127,18 @@ impl Limits {
                     reason: "must be at least 1".to_owned(),
                 });
             }
+        }
+        if !(self.send_rate.is_finite() && self.send_rate >= 0.0) {
+            return Err(ConfigError::Invalid {
+                key: "send_rate",
+                reason: "must be a number of SENDs per second, 0 or more".to_owned(),
+            });
+        }
+        if self.send_rate > 0.0 && !(self.send_burst.is_finite() && self.send_burst >= 1.0) {
+            return Err(ConfigError::Invalid {
+                key: "send_burst",
+                reason: "must be at least 1 (no SEND could ever pass)".to_owned(),
+            });
         }
         if self.connect_timeout.is_zero() {
             return Err(ConfigError::Invalid {

@@ -233,7 +233,12 @@ impl Session {
             headers.set("reply-to", format!("/reply-queue/{token}/{name}"));
         }
         // Who sent it is the broker's to say: a client's own value is replaced.
-        headers.set(SENDER_HEADER, self.handle.principal.name());
+        let user = self.handle.principal.name();
+        headers.set(SENDER_HEADER, user);
+        // Past the user's send rate: routed, then nothing more is read until it is repaid.
+        if let Some(debt) = self.broker.send_rate.borrow(user) {
+            self.throttle.pause_for(debt);
+        }
         let router = &self.broker.router;
         let message = Arc::new(Message::new(
             self.broker.ids.next_id(),
