@@ -54,6 +54,8 @@ pub enum StompError {
     QueueFull(String, QueueFull),
     #[error("the session's outbound queue exceeded its limit; reconnect and resync")]
     SlowConsumer,
+    #[error("{0}")]
+    TooManyUnacked(String),
     #[error("no heart-beat or frame received within {0} ms")]
     HeartbeatTimeout(u64),
     #[error("no CONNECT frame within {0} ms")]
@@ -89,6 +91,7 @@ impl StompError {
             StompError::QueueFull(_, QueueFull::TooManyQueues(_)) => "too many queues".into(),
             StompError::QueueFull(..) => "queue full".into(),
             StompError::SlowConsumer => "slow consumer".into(),
+            StompError::TooManyUnacked(_) => "too many unacknowledged".into(),
             StompError::HeartbeatTimeout(_) => "heart-beat timeout".into(),
             StompError::ConnectTimeout(_) => "connect timeout".into(),
             StompError::ShuttingDown => "server shutting down".into(),
@@ -99,7 +102,7 @@ impl StompError {
     pub fn close_reason(&self) -> CloseReason {
         match self {
             StompError::AuthFailed(_) => CloseReason::AuthFailed,
-            StompError::SlowConsumer => CloseReason::SlowConsumer,
+            StompError::SlowConsumer | StompError::TooManyUnacked(_) => CloseReason::SlowConsumer,
             StompError::HeartbeatTimeout(_) => CloseReason::HeartbeatTimeout,
             StompError::ConnectTimeout(_) => CloseReason::ConnectTimeout,
             StompError::ShuttingDown => CloseReason::Shutdown,

@@ -87,6 +87,15 @@ settings! {
     /// SENDs a user may make at once before `send_rate` applies.
     send_burst: f64 = 1000.0,
         "N", "Plain SENDs a user may make in a burst";
+    /// Messages a client-ack subscriber holds unacknowledged (and, for topics, waiting for its
+    /// prefetch window), whatever its prefetch says: a `/queue` consumer at the bound gets
+    /// nothing more until it ACKs; a session past it over its topic and user subscriptions
+    /// gets ERROR `too many unacknowledged` (a topic cannot hold its messages back).
+    max_unacked: usize = 10_000,
+        "N", "Unacknowledged messages one /queue consumer, or one session's topic subscriptions, hold";
+    /// The same bound in bytes (bodies, headers, 256 bytes of bookkeeping per message).
+    max_unacked_bytes: usize = 32 * 1024 * 1024,
+        "BYTES", "Bytes of unacknowledged messages one /queue consumer, or one session's topic subscriptions, hold";
 }
 
 impl From<&Limits> for QueueLimits {
@@ -97,6 +106,8 @@ impl From<&Limits> for QueueLimits {
             budget_bytes: limits.queue_budget_bytes,
             max_queues: limits.max_queues,
             idle_expiry: (!limits.queue_idle_expiry.is_zero()).then_some(limits.queue_idle_expiry),
+            max_unacked: limits.max_unacked,
+            max_unacked_bytes: limits.max_unacked_bytes,
         }
     }
 }
@@ -119,6 +130,8 @@ impl Limits {
             ("queue_max_bytes", self.queue_max_bytes),
             ("queue_budget_bytes", self.queue_budget_bytes),
             ("max_queues", self.max_queues),
+            ("max_unacked", self.max_unacked),
+            ("max_unacked_bytes", self.max_unacked_bytes),
         ];
         for (key, value) in nonzero {
             if value == 0 {

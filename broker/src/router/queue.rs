@@ -28,11 +28,25 @@ struct Consumer {
     /// Auto-ack consumers settle on write; they are never counted in flight.
     tracks_acks: bool,
     in_flight: u32,
+    /// What the in-flight messages weigh ([`Message::weight`]).
+    in_flight_bytes: usize,
 }
 
 impl Consumer {
-    fn has_room(&self) -> bool {
-        !self.tracks_acks || self.prefetch == 0 || self.in_flight < self.prefetch
+    /// Room for one more delivery: within its prefetch window, and within the window every
+    /// acknowledging consumer has even without one (`--max-unacked`, `--max-unacked-bytes`), so
+    /// a consumer that never ACKs stops receiving instead of piling messages up in the broker.
+    fn has_room(&self, limits: &QueueLimits) -> bool {
+        !self.tracks_acks
+            || ((self.prefetch == 0 || self.in_flight < self.prefetch)
+                && (self.in_flight as usize) < limits.max_unacked
+                && self.in_flight_bytes < limits.max_unacked_bytes)
+    }
+
+    /// `count` messages weighing `bytes` left its window (settled, or back in the queue).
+    fn release(&mut self, count: u32, bytes: usize) {
+        self.in_flight = self.in_flight.saturating_sub(count);
+        self.in_flight_bytes = self.in_flight_bytes.saturating_sub(bytes);
     }
 }
 
@@ -80,6 +94,12 @@ pub struct QueueLimits {
     pub max_queues: usize,
     /// An empty queue without consumers is removed after this long unused (`None`: never).
     pub idle_expiry: Option<Duration>,
+    /// Unacknowledged deliveries an acknowledging consumer holds at most, whatever its
+    /// prefetch window says (0 there means unlimited).
+    pub max_unacked: usize,
+    /// What those deliveries weigh at most: past it the consumer gets nothing more until it
+    /// ACKs (one message may take it past, so a message larger than the bound still goes).
+    pub max_unacked_bytes: usize,
 }
 
 impl QueueLimits {
@@ -92,6 +112,8 @@ impl QueueLimits {
             budget_bytes: usize::MAX,
             max_queues: usize::MAX,
             idle_expiry: None,
+            max_unacked: usize::MAX,
+            max_unacked_bytes: usize::MAX,
         }
     }
 }
@@ -250,7 +272,7 @@ impl Queue {
     /// Some consumer has room and nothing waits here: the cluster reader may fetch more.
     pub fn wants_more(&self) -> bool {
         let state = self.state.lock();
-        state.messages.is_empty() && state.consumers.iter().any(Consumer::has_room)
+        state.messages.is_empty() && state.consumers.iter().any(|c| c.has_room(&self.limits))
     }
 
     /// With no consumer left, everything waiting here (for the cluster to hand back to the
@@ -309,6 +331,7 @@ impl Queue {
             prefetch,
             tracks_acks,
             in_flight: 0,
+            in_flight_bytes: 0,
         });
         self.dispatch(&mut state);
     }
@@ -321,15 +344,16 @@ impl Queue {
             .retain(|c| !(c.session.id == session && &*c.subscription == subscription));
     }
 
-    /// `count` deliveries to this consumer were acknowledged: its window opens.
-    pub fn settle(self: &Arc<Self>, session: u64, subscription: &str, count: u32) {
+    /// `count` deliveries weighing `bytes` to this consumer were acknowledged: its window
+    /// opens.
+    pub fn settle(self: &Arc<Self>, session: u64, subscription: &str, count: u32, bytes: usize) {
         let mut state = self.state.lock();
         if let Some(c) = state
             .consumers
             .iter_mut()
             .find(|c| c.session.id == session && &*c.subscription == subscription)
         {
-            c.in_flight = c.in_flight.saturating_sub(count);
+            c.release(count, bytes);
         }
         self.dispatch(&mut state);
     }
@@ -348,7 +372,8 @@ impl Queue {
                 .iter_mut()
                 .find(|c| c.session.id == session && &*c.subscription == subscription)
         {
-            c.in_flight = c.in_flight.saturating_sub(messages.len() as u32);
+            let bytes = messages.iter().map(|(m, _)| m.weight()).sum();
+            c.release(messages.len() as u32, bytes);
         }
         for (message, redelivered) in messages.into_iter().rev() {
             self.hold_again(&mut state, &message);
@@ -374,7 +399,9 @@ impl Queue {
     fn dispatch(self: &Arc<Self>, state: &mut State) {
         while !state.messages.is_empty() && !state.consumers.is_empty() {
             let n = state.consumers.len();
-            let Some(offset) = (0..n).find(|i| state.consumers[(state.next + i) % n].has_room())
+            let limits = &self.limits;
+            let Some(offset) =
+                (0..n).find(|i| state.consumers[(state.next + i) % n].has_room(limits))
             else {
                 return;
             };
@@ -401,6 +428,7 @@ impl Queue {
                 Ok(_) => {
                     if consumer.tracks_acks {
                         consumer.in_flight += 1;
+                        consumer.in_flight_bytes += weight;
                     }
                     state.next = (idx + 1) % n;
                 }
