@@ -39,7 +39,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -77,9 +76,9 @@ pub struct Cluster {
     lease: node::Lease,
     interest: Arc<Interest>,
     health: Arc<Health>,
-    publish_tx: mpsc::Sender<publisher::Outgoing>,
+    publish_tx: publisher::PublishTx,
     /// Taken by [`Cluster::start`]: publishes made before it wait in the queue.
-    publish_rx: Mutex<Option<mpsc::Receiver<publisher::Outgoing>>>,
+    publish_rx: Mutex<Option<publisher::PublishRx>>,
     presence: Arc<SharedPresence>,
     streams: Arc<stream::Streams>,
     /// The tasks whose last act matters at shutdown: the publisher's final flush and the
@@ -105,7 +104,7 @@ impl Cluster {
         let incarnation = format!("{:x}", rand::random::<u64>());
         let token = format!("{}:{incarnation}", std::process::id());
         let lease = node::Lease::acquire(&mut conn, configured, token).await?;
-        let (publish_tx, publish_rx) = mpsc::channel(publisher::QUEUE);
+        let (publish_tx, publish_rx) = publisher::queue(publisher::QUEUE, publisher::QUEUE_BYTES);
         let node_id = lease.node_id;
         let health = Arc::new(Health::default());
         let presence = Arc::new(SharedPresence::new(
@@ -237,11 +236,8 @@ impl Cluster {
     }
 
     fn enqueue(&self, channel: String, bytes: Bytes) {
-        publisher::send(
-            &self.publish_tx,
-            &self.health,
-            Outgoing::Publish { channel, bytes },
-        );
+        self.publish_tx
+            .send(&self.health, Outgoing::Publish { channel, bytes });
     }
 
     /// A `/queue` SEND: appended to the queue's stream, where any node with a consumer takes

@@ -25,7 +25,6 @@ use redis::aio::ConnectionManager;
 use redis::streams::{
     StreamClaimReply, StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadReply,
 };
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -33,7 +32,7 @@ use tracing::{debug, info, warn};
 use super::channel::{FIELD, GROUP, PREFIX};
 use super::envelope::{Envelope, Kind};
 use super::health::Health;
-use super::publisher::{self, Outgoing};
+use super::publisher::{Outgoing, PublishTx};
 use crate::message::Message;
 use crate::router::Router;
 use crate::router::queue::Queue;
@@ -62,7 +61,7 @@ pub struct Streams {
     consumer: String,
     /// Message id → (stream, entry id) of entries read here and not yet consumed.
     pending: DashMap<u64, (String, String)>,
-    publish_tx: mpsc::Sender<Outgoing>,
+    publish_tx: PublishTx,
     health: Arc<Health>,
     max_len: usize,
 }
@@ -71,7 +70,7 @@ impl Streams {
     pub fn new(
         node_id: u16,
         incarnation: &str,
-        publish_tx: mpsc::Sender<Outgoing>,
+        publish_tx: PublishTx,
         health: Arc<Health>,
         max_len: usize,
     ) -> Self {
@@ -86,7 +85,7 @@ impl Streams {
     }
 
     fn send(&self, outgoing: Outgoing) {
-        publisher::send(&self.publish_tx, &self.health, outgoing);
+        self.publish_tx.send(&self.health, outgoing);
     }
 
     pub fn append(&self, queue: &str, message: &Message) {
