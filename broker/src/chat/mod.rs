@@ -130,17 +130,19 @@ impl Chat {
         commit: Option<CommitShare>,
     ) {
         let user = session.principal.name();
-        let (prepared, client_message_id) = match request {
+        let (prepared, client_message_id, weight) = match request {
             Ok(request) => {
                 // Errors of a send name its clientMessageId, so the client knows which one
                 // failed.
                 let client_message_id = request.client_message_id().map(str::to_string);
+                let weight = request.weight();
                 (
                     self.prepare(user, Some(session), request),
                     client_message_id,
+                    weight,
                 )
             }
-            Err(malformed) => (Err(malformed.error), malformed.client_message_id),
+            Err(malformed) => (Err(malformed.error), malformed.client_message_id, 0),
         };
         let requester = Requester::Session {
             session: Arc::clone(session),
@@ -152,17 +154,18 @@ impl Chat {
             Ok(work) => work,
             Err(error) => return sequencer::finish(&self.core, requester, Err(error)),
         };
-        if let Err(requester) = self.sequencer.push(requester, work) {
+        if let Err(requester) = self.sequencer.push(requester, work, weight) {
             sequencer::finish(&self.core, requester, Err(AppError::RateLimited));
         }
     }
 
     /// The service API's way in: runs `request` as `user` and waits for its outcome.
     async fn call(&self, user: &str, request: ChatRequest) -> Result<Outcome, AppError> {
+        let weight = request.weight();
         let work = self.prepare(user, None, request)?;
         let (tx, rx) = oneshot::channel();
         self.sequencer
-            .push(Requester::Service(tx), work)
+            .push(Requester::Service(tx), work, weight)
             .map_err(|_| AppError::RateLimited)?;
         rx.await.map_err(|_| AppError::Unavailable)?
     }
