@@ -109,6 +109,7 @@ impl Broker {
                     configured,
                     config.chat.presence_ttl,
                     config.limits.queue_max_messages,
+                    config.limits.queue_idle_expiry,
                 )
                 .await?;
                 config.node_id = cluster.node_id();

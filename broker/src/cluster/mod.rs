@@ -94,6 +94,7 @@ impl Cluster {
         configured: Option<u16>,
         presence_ttl: Duration,
         queue_max_messages: usize,
+        queue_idle_expiry: Duration,
     ) -> Result<Arc<Self>, ClusterError> {
         let client = redis::Client::open(config.redis_url.as_str())?;
         let manager_config = ConnectionManagerConfig::new()
@@ -120,6 +121,7 @@ impl Cluster {
             publish_tx.clone(),
             Arc::clone(&health),
             queue_max_messages,
+            queue_idle_expiry,
         ));
         Ok(Arc::new(Self {
             node_id,

@@ -42,7 +42,26 @@ pub enum Outgoing {
     },
     /// XACK and XDEL a stream entry this node has seen consumed.
     Ack { stream: String, id: String },
+    /// DEL a queue's stream if it is empty and no node has used it for `idle_ms`.
+    Expire { stream: String, idle_ms: u64 },
 }
+
+/// Deletes a queue's stream (and its consumer group) when it holds no entry, none is pending
+/// with any consumer, and every consumer of the group has been idle (no read) for ARGV[2] ms:
+/// then no node has a consumer reading it, and a SEND after it simply makes the stream again.
+/// Atomic in Redis, so no XADD can slip between the checks and the DEL.
+const EXPIRE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('XLEN', KEYS[1]) > 0 then return 0 end
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if ok then
+  for _, c in ipairs(consumers) do
+    local f = {}
+    for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+    if tonumber(f['pending']) > 0 or tonumber(f['idle']) < tonumber(ARGV[2]) then return 0 end
+  end
+end
+return redis.call('DEL', KEYS[1])
+";
 
 /// The way into the publisher's queue, bounded in commands and in bytes; cheap to clone.
 #[derive(Debug, Clone)]
@@ -124,6 +143,7 @@ impl Outgoing {
             Outgoing::Publish { channel, bytes } => channel.len() + bytes.len(),
             Outgoing::Append { stream, bytes, .. } => stream.len() + bytes.len(),
             Outgoing::Ack { stream, id } => stream.len() + id.len(),
+            Outgoing::Expire { stream, .. } => stream.len(),
         }
     }
 
@@ -150,6 +170,15 @@ impl Outgoing {
             Outgoing::Ack { stream, id } => {
                 pipe.cmd("XACK").arg(stream).arg(GROUP).arg(id).ignore();
                 pipe.cmd("XDEL").arg(stream).arg(id).ignore();
+            }
+            Outgoing::Expire { stream, idle_ms } => {
+                pipe.cmd("EVAL")
+                    .arg(EXPIRE_SCRIPT)
+                    .arg(1)
+                    .arg(stream)
+                    .arg(GROUP)
+                    .arg(*idle_ms)
+                    .ignore();
             }
         }
     }

@@ -64,6 +64,9 @@ pub struct Streams {
     publish_tx: PublishTx,
     health: Arc<Health>,
     max_len: usize,
+    /// `--queue-idle-expiry`: how long every node must have left a stream alone before an
+    /// expiring node may delete it.
+    idle_expiry: Duration,
 }
 
 impl Streams {
@@ -73,6 +76,7 @@ impl Streams {
         publish_tx: PublishTx,
         health: Arc<Health>,
         max_len: usize,
+        idle_expiry: Duration,
     ) -> Self {
         Self {
             node_id,
@@ -81,7 +85,17 @@ impl Streams {
             publish_tx,
             health,
             max_len,
+            idle_expiry,
         }
+    }
+
+    /// This node's `queue` expired (idle and empty here): its stream goes too if it is empty
+    /// and idle for every node (see the script in `publisher.rs`).
+    pub fn expired(&self, queue: &str) {
+        self.send(Outgoing::Expire {
+            stream: key(queue),
+            idle_ms: u64::try_from(self.idle_expiry.as_millis()).unwrap_or(u64::MAX),
+        });
     }
 
     fn send(&self, outgoing: Outgoing) {
@@ -159,10 +173,17 @@ pub async fn run(
     let mut groups: HashSet<String> = HashSet::new();
     let mut next_reclaim = Instant::now();
     let mut failing = false;
+    let mut next_prune = Instant::now();
     loop {
         let queues = router.local_queues();
         for queue in &queues {
             streams.hand_back(queue);
+        }
+        if Instant::now() >= next_prune {
+            // Streams of queues this node no longer keeps (expired) are forgotten here too.
+            next_prune = Instant::now() + RECLAIM_EVERY;
+            let kept: HashSet<String> = queues.iter().map(|q| key(&q.name)).collect();
+            groups.retain(|stream| kept.contains(stream));
         }
         let wanted: HashMap<String, Arc<Queue>> = queues
             .into_iter()
@@ -188,6 +209,12 @@ pub async fn run(
                     info!("reading queue streams again");
                 }
                 Ok(()) => {}
+                // A stream another node deleted as idle (`Streams::expired`) while this node
+                // still had its group in mind: made again at once, not an outage.
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    debug!(error = %e, "a queue stream was deleted as idle; making it again");
+                    groups.clear();
+                }
                 Err(e) => {
                     if !failing {
                         failing = true;

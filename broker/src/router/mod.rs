@@ -85,9 +85,14 @@ impl Router {
         self.queues.all()
     }
 
-    /// Removes the queues idle past `--queue-idle-expiry`; how many went.
+    /// Removes the queues idle past `--queue-idle-expiry` (and tells the peers, which may
+    /// hold the queue's shared side); how many went.
     pub fn expire_queues(&self, now: tokio::time::Instant) -> usize {
-        self.queues.expire(now)
+        let expired = self.queues.expire(now);
+        for name in &expired {
+            self.peers.queue_expired(name);
+        }
+        expired.len()
     }
 
     pub fn add_reply_token(&self, token: String, session: Arc<SessionHandle>) {
@@ -300,6 +305,9 @@ mod tests {
         fn enqueue(&self, _: &Queues, queue: &str, _: Arc<Message>) -> Result<(), QueueFull> {
             self.log(format!("enqueue {queue}"));
             Ok(())
+        }
+        fn queue_expired(&self, queue: &str) {
+            self.log(format!("expired {queue}"));
         }
     }
 

@@ -230,17 +230,22 @@ impl Queues {
 
     /// Removes the queues idle for the expiry (no message, no consumer, nobody holding them:
     /// no session subscribed, no delivery out that may come back); their memory is freed.
-    /// Returns how many went.
-    pub fn expire(&self, now: Instant) -> usize {
+    /// Returns their names.
+    pub fn expire(&self, now: Instant) -> Vec<Arc<str>> {
         let Some(expiry) = self.limits.idle_expiry else {
-            return 0;
+            return Vec::new();
         };
-        let before = self.queues.len();
+        let mut expired = Vec::new();
         // Under the shard's write lock nobody can take a new handle from the map, so a count
         // of one (the map's) stays one while the queue goes.
-        self.queues
-            .retain(|_, queue| Arc::strong_count(queue) > 1 || !queue.idle_for(now, expiry));
-        before - self.queues.len()
+        self.queues.retain(|_, queue| {
+            let keep = Arc::strong_count(queue) > 1 || !queue.idle_for(now, expiry);
+            if !keep {
+                expired.push(Arc::clone(&queue.name));
+            }
+            keep
+        });
+        expired
     }
 }
 
@@ -260,6 +265,12 @@ impl Queue {
         state.messages.is_empty()
             && state.consumers.is_empty()
             && now.saturating_duration_since(state.used) >= expiry
+    }
+
+    /// The queue was used (a SEND that went to the queue's shared stream, in a cluster): its
+    /// idle time starts again.
+    pub fn touch(&self) {
+        self.state.lock().used = Instant::now();
     }
 
     /// These messages are consumed for good (no redelivery possible any more).
