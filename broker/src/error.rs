@@ -7,7 +7,6 @@ use stomp_codec::CodecError;
 use thiserror::Error;
 
 use crate::close::CloseReason;
-use crate::router::queue::QueueFull;
 
 #[derive(Debug, Error)]
 pub enum StompError {
@@ -122,4 +121,20 @@ impl From<CodecError> for StompError {
             other => StompError::Malformed(other.to_string()),
         }
     }
+}
+
+/// Why a queue did not take a message, or could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueueFull {
+    #[error("holds its maximum of {0} messages; the message was not accepted")]
+    Messages(usize),
+    #[error("would hold more than its maximum of {0} bytes; the message was not accepted")]
+    Bytes(usize),
+    #[error(
+        "would take this node's queues past their budget of {0} bytes; the message was not \
+         accepted"
+    )]
+    Budget(usize),
+    #[error("is new, and this node already keeps its maximum of {0} queues")]
+    TooManyQueues(usize),
 }

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::setting::settings;
-use crate::router::queue::QueueLimits;
 
 settings! {
     /// Bounds on what one peer can make the broker hold.
@@ -96,20 +95,6 @@ settings! {
     /// The same bound in bytes (bodies, headers, 256 bytes of bookkeeping per message).
     max_unacked_bytes: usize = 32 * 1024 * 1024,
         "BYTES", "Bytes of unacknowledged messages one /queue consumer, or one session's topic subscriptions, hold";
-}
-
-impl From<&Limits> for QueueLimits {
-    fn from(limits: &Limits) -> Self {
-        Self {
-            max_messages: limits.queue_max_messages,
-            max_bytes: limits.queue_max_bytes,
-            budget_bytes: limits.queue_budget_bytes,
-            max_queues: limits.max_queues,
-            idle_expiry: (!limits.queue_idle_expiry.is_zero()).then_some(limits.queue_idle_expiry),
-            max_unacked: limits.max_unacked,
-            max_unacked_bytes: limits.max_unacked_bytes,
-        }
-    }
 }
 
 impl Limits {

@@ -15,6 +15,8 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use crate::config::Limits;
+pub use crate::error::QueueFull;
 use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, ReturnAddress, Target};
 use crate::outbox::Outbound;
@@ -118,6 +120,20 @@ impl QueueLimits {
     }
 }
 
+impl From<&Limits> for QueueLimits {
+    fn from(limits: &Limits) -> Self {
+        Self {
+            max_messages: limits.queue_max_messages,
+            max_bytes: limits.queue_max_bytes,
+            budget_bytes: limits.queue_budget_bytes,
+            max_queues: limits.max_queues,
+            idle_expiry: (!limits.queue_idle_expiry.is_zero()).then_some(limits.queue_idle_expiry),
+            max_unacked: limits.max_unacked,
+            max_unacked_bytes: limits.max_unacked_bytes,
+        }
+    }
+}
+
 /// Bytes held by every queue of a node, against the node's budget.
 #[derive(Debug)]
 struct Budget {
@@ -160,22 +176,6 @@ pub struct Queues {
     consumption: Arc<dyn Consumption>,
 }
 
-/// Why a queue did not take a message, or could not be made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum QueueFull {
-    #[error("holds its maximum of {0} messages; the message was not accepted")]
-    Messages(usize),
-    #[error("would hold more than its maximum of {0} bytes; the message was not accepted")]
-    Bytes(usize),
-    #[error(
-        "would take this node's queues past their budget of {0} bytes; the message was not \
-         accepted"
-    )]
-    Budget(usize),
-    #[error("is new, and this node already keeps its maximum of {0} queues")]
-    TooManyQueues(usize),
-}
-
 impl Queues {
     pub fn new(limits: QueueLimits, consumption: Arc<dyn Consumption>) -> Self {
         Self {
@@ -216,16 +216,6 @@ impl Queues {
     /// Every queue this node has seen.
     pub fn all(&self) -> Vec<Arc<Queue>> {
         self.queues.iter().map(|q| Arc::clone(q.value())).collect()
-    }
-
-    /// How many queues this node keeps.
-    pub fn len(&self) -> usize {
-        self.queues.len()
-    }
-
-    /// Bytes every queue of this node holds together.
-    pub fn bytes(&self) -> usize {
-        self.budget.held.load(Ordering::Acquire)
     }
 
     /// Removes the queues idle for the expiry (no message, no consumer, nobody holding them:
