@@ -20,6 +20,7 @@ use crate::auth::{AuthError, Authenticator};
 use crate::chat::Chat;
 use crate::chat::peers::{self as chat_peers, Backends, ChatPeers};
 use crate::chat::presence::{Local, PresenceBackend};
+use crate::chore;
 use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, KafkaSettings};
 use crate::id::IdGenerator;
@@ -166,7 +167,13 @@ impl Broker {
             config.limits.send_rate,
             config.limits.send_burst,
         ));
-        spawn_send_rate_eviction(&send_rate, &tasks, done.clone());
+        {
+            // Idle users' buckets, a bounded number a second (as the chat's evictor).
+            let buckets = Arc::clone(&send_rate);
+            chore::spawn_every(&tasks, done.clone(), Duration::from_secs(1), move |now| {
+                buckets.sweep(now, EVICT_MAX);
+            });
+        }
         if let Some(cluster) = &cluster {
             let core = Arc::clone(chat.core());
             let conversations = Box::new(move |conversation| {
@@ -238,36 +245,10 @@ fn spawn_queue_expiry(
     }
     let every = (expiry / 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
     let router = Arc::clone(router);
-    tasks.spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                () = done.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let expired = router.expire_queues(tokio::time::Instant::now());
-            if expired > 0 {
-                tracing::debug!(expired, "idle empty queues removed");
-            }
-        }
-    });
-}
-
-/// Evicts idle users' send-rate buckets, a bounded number a second (as the chat's evictor).
-fn spawn_send_rate_eviction(
-    buckets: &Arc<TokenBuckets>,
-    tasks: &TaskTracker,
-    done: CancellationToken,
-) {
-    let buckets = Arc::clone(buckets);
-    tasks.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                () = done.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            buckets.sweep(tokio::time::Instant::now(), EVICT_MAX);
+    chore::spawn_every(tasks, done, every, move |now| {
+        let expired = router.expire_queues(now);
+        if expired > 0 {
+            tracing::debug!(expired, "idle empty queues removed");
         }
     });
 }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod chat;
+pub mod chore;
 pub mod cli;
 pub mod clock;
 pub mod close;

@@ -34,7 +34,6 @@ use std::time::Duration;
 use chat_store::ChatStore;
 use dashmap::DashMap;
 use tokio::sync::{broadcast, oneshot};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -49,6 +48,7 @@ use sequencer::{Requester, Sequencer};
 pub use state::ChatCore;
 
 use crate::app::CommitShare;
+use crate::chore;
 use crate::config::ChatConfig;
 use crate::handle::SessionHandle;
 use crate::id::IdGenerator;
@@ -238,17 +238,9 @@ impl Chat {
     /// Evicts idle users' rate buckets and typing states, a bounded number per tick.
     fn spawn_evictor(&self, tasks: &TaskTracker, shutdown: CancellationToken) {
         let core = Arc::clone(&self.core);
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(EVICT_EVERY);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                let now = Instant::now();
-                core.rate.sweep(now, EVICT_MAX);
-                core.typing.sweep(now, EVICT_MAX);
-            }
+        chore::spawn_every(tasks, shutdown, EVICT_EVERY, move |now| {
+            core.rate.sweep(now, EVICT_MAX);
+            core.typing.sweep(now, EVICT_MAX);
         });
     }
 }
