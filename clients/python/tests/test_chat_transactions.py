@@ -2,15 +2,19 @@
 `/app/chat.send` of the transaction is stored, as a chat.send's own RECEIPT does — on PostgreSQL
 (committed), and on Kafka + PostgreSQL (acknowledged by Kafka, each send's ack on its own).
 
-The store is held back deterministically: PostgreSQL by a test session holding a lock on the
-messages table (inserts wait on it), Kafka by pausing a private tansu. A RECEIPT that went out
-at COMMIT, before the store had the messages, shows up while the store is held.
+The store is held back deterministically: the embedded SQLite store by a test connection
+holding its write lock, PostgreSQL by a test session holding a lock on the messages table
+(inserts wait on it), Kafka by pausing a private tansu. A RECEIPT that went out at COMMIT,
+before the store had the messages, shows up while the store is held.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import time
+
+import pytest
 
 from test_streamed import services_or_skip, storage, stored, tansu, wait_rows  # noqa: F401 (fixtures)
 
@@ -58,6 +62,34 @@ def commit_chat_sends(alice, conversation: str, contents: list[str], tx: str) ->
     receipt = f"commit-{tx}"
     alice.conn.commit(tx, receipt=receipt)
     return receipt
+
+
+def test_commit_receipt_waits_until_sqlite_stored_the_chat_sends(broker_factory, chat, tmp_path, unique):
+    if streamed.mode():
+        pytest.skip("the embedded store only")
+    data_dir = tmp_path / "store"
+    target = broker_factory(data_dir=data_dir)
+    alice = chat(f"alice-{unique}", target=target)
+    bob = chat(f"bob-{unique}", target=target)
+    conversation = alice.create("DIRECT", [bob.login])["conversationId"]
+    alice.send_message("before", conversation=conversation)
+
+    # The store's writes wait on this lock (its busy timeout is 5 s); reads go on (WAL).
+    held = sqlite3.connect(data_dir / "chat.sqlite3", isolation_level=None)
+    try:
+        held.execute("BEGIN IMMEDIATE")
+        receipt = commit_chat_sends(alice, conversation, ["tx one", "tx two"], f"tx-{unique}")
+        time.sleep(HELD_S)
+        assert not alice.got_receipt(receipt), "COMMIT RECEIPT before SQLite stored its chat sends"
+    finally:
+        held.execute("ROLLBACK")
+        held.close()
+    alice.listener.wait_receipt(receipt)
+    with sqlite3.connect(data_dir / "chat.sqlite3") as reader:
+        rows = reader.execute(
+            "SELECT content FROM messages WHERE conversation_id = ? ORDER BY message_id", (conversation,)
+        ).fetchall()
+    assert [r[0] for r in rows] == ["before", "tx one", "tx two"], rows
 
 
 def test_commit_receipt_waits_until_postgresql_committed_the_chat_sends(
