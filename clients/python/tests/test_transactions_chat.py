@@ -1,6 +1,8 @@
 """Chat SENDs inside a STOMP transaction (issue 12, finding 4): the COMMIT's RECEIPT means every
-`/app/chat.send` of the transaction is stored, as a chat.send's own RECEIPT does — on PostgreSQL
-(committed), and on Kafka + PostgreSQL (acknowledged by Kafka, each send's ack on its own).
+`/app/chat.send` of the transaction is stored, as a chat.send's own RECEIPT does — on the
+embedded store (fsync'd), on PostgreSQL (committed), and on Kafka + PostgreSQL (acknowledged by
+Kafka, each send's ack on its own). Each test makes the store it needs, so this file runs once,
+not again per STOMPBOX_TEST_STORAGE (it is not a `test_chat_*` file).
 
 The store is held back deterministically: the embedded SQLite store by a test connection
 holding its write lock, PostgreSQL by a test session holding a lock on the messages table
