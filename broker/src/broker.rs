@@ -20,14 +20,19 @@ use crate::auth::{AuthError, Authenticator, LoginThrottle, ThrottlePolicy};
 use crate::chat::Chat;
 use crate::chat::peers::{self as chat_peers, Backends, ChatPeers};
 use crate::chat::presence::{Local, PresenceBackend};
+use crate::chore;
 use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, KafkaSettings};
 use crate::id::IdGenerator;
+use crate::rate::TokenBuckets;
 use crate::router::{self, Peers, Router};
 
 /// Longest shutdown waits for background tasks (chat sequencer, presence, cluster tasks) once
 /// `done` is cancelled: each stops at its next step, but one may be in a store or Redis call.
 const TASKS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Most idle send-rate buckets one eviction looks at: a sweep never stalls the runtime.
+const EVICT_MAX: usize = 4096;
 
 /// Why the broker could not start.
 #[derive(Debug, Error)]
@@ -60,6 +65,8 @@ pub struct Broker {
     pub login_throttle: LoginThrottle,
     pub acl: Acl,
     pub ids: Arc<IdGenerator>,
+    /// Per-user buckets of plain SENDs (`--send-rate`): a user past the rate is slowed.
+    pub send_rate: Arc<TokenBuckets>,
     /// What `/app/...` destinations reach, and what hears of sessions' lives: the chat. `None`
     /// leaves a plain STOMP broker.
     pub app: Option<Arc<dyn Application>>,
@@ -105,6 +112,7 @@ impl Broker {
                     configured,
                     config.chat.presence_ttl,
                     config.limits.queue_max_messages,
+                    config.limits.queue_idle_expiry,
                 )
                 .await?;
                 config.node_id = cluster.node_id();
@@ -138,7 +146,7 @@ impl Broker {
                 (Arc::new(router::Alone), backends)
             }
         };
-        let router = Arc::new(Router::new(config.limits.queue_max_messages, peers));
+        let router = Arc::new(Router::new((&config.limits).into(), peers));
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -151,6 +159,23 @@ impl Broker {
             &tasks,
             done.clone(),
         );
+        spawn_queue_expiry(
+            &router,
+            config.limits.queue_idle_expiry,
+            &tasks,
+            done.clone(),
+        );
+        let send_rate = Arc::new(TokenBuckets::new(
+            config.limits.send_rate,
+            config.limits.send_burst,
+        ));
+        {
+            // Idle users' buckets, a bounded number a second (as the chat's evictor).
+            let buckets = Arc::clone(&send_rate);
+            chore::spawn_every(&tasks, done.clone(), Duration::from_secs(1), move |now| {
+                buckets.sweep(now, EVICT_MAX);
+            });
+        }
         if let Some(cluster) = &cluster {
             let core = Arc::clone(chat.core());
             let conversations = Box::new(move |conversation| {
@@ -165,6 +190,7 @@ impl Broker {
             login_throttle: LoginThrottle::new(ThrottlePolicy::from(&config.admission)),
             acl: Acl::new(&config.acl),
             ids,
+            send_rate,
             app: Some(Arc::new(chat)),
             store,
             stopping: CancellationToken::new(),
@@ -207,6 +233,27 @@ impl Broker {
             warn!(error = %e, "closing the chat store");
         }
     }
+}
+
+/// Removes idle empty queues every half expiry (at least every 30 s, at most every 100 ms),
+/// so a queue goes between one and one and a half expiries after its last use.
+fn spawn_queue_expiry(
+    router: &Arc<Router>,
+    expiry: Duration,
+    tasks: &TaskTracker,
+    done: CancellationToken,
+) {
+    if expiry.is_zero() {
+        return;
+    }
+    let every = (expiry / 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
+    let router = Arc::clone(router);
+    chore::spawn_every(tasks, done, every, move |now| {
+        let expired = router.expire_queues(now);
+        if expired > 0 {
+            tracing::debug!(expired, "idle empty queues removed");
+        }
+    });
 }
 
 /// Opens the store `config.storage` names. A store this build was compiled without (cargo
