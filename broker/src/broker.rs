@@ -1,4 +1,5 @@
-//! The state every session shares: configuration, router, credentials, authorization, ids,
+//! The state every session shares: configuration, router, credentials, authorization (both
+//! replaceable by a reload), ids,
 //! and the application on the STOMP core (the chat); and the wiring: the one place (with
 //! `lib.rs`) that knows the cluster, connecting it to the router's and the chat's seams, or
 //! their single-node stand-ins.
@@ -7,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use chat_store::{ChatStore, SqliteStore, StoreError};
 use thiserror::Error;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -56,7 +58,11 @@ pub struct Broker {
     pub auth: Authenticator,
     /// Slots for credential checks running at once (`--max-auth-checks`).
     pub auth_checks: Arc<Semaphore>,
-    pub acl: Acl,
+    /// The `[[acl]]` rules; replaced whole by a reload (`crate::reload`).
+    pub acl: ArcSwap<Acl>,
+    /// Sessions' `reload_rx` change when a reload replaced the users file or the ACL rules,
+    /// and each rechecks itself (`session::revocation`).
+    pub reload_tx: watch::Sender<()>,
     pub ids: Arc<IdGenerator>,
     /// What `/app/...` destinations reach, and what hears of sessions' lives: the chat. `None`
     /// leaves a plain STOMP broker.
@@ -156,11 +162,14 @@ impl Broker {
             });
             cluster.start(Arc::clone(&router), conversations, &tasks, done.clone());
         }
+        let auth = Authenticator::from_config(&config.auth)?;
+        auth.start(&tasks, done.clone());
         Ok(Self {
             router,
-            auth: Authenticator::from_config(&config.auth)?,
+            auth,
             auth_checks: Arc::new(Semaphore::new(config.limits.max_auth_checks)),
-            acl: Acl::new(&config.acl),
+            acl: ArcSwap::from_pointee(Acl::new(&config.acl)),
+            reload_tx: watch::Sender::new(()),
             ids,
             app: Some(Arc::new(chat)),
             store,

@@ -61,6 +61,13 @@ pub enum StompError {
     ShuttingDown,
     #[error("{0}")]
     ServerBusy(String),
+    #[error("the token this session was opened with has expired; reconnect with a fresh one")]
+    TokenExpired,
+    #[error(
+        "this session's user was removed, or its password changed, when the users file was \
+         reloaded"
+    )]
+    CredentialsRevoked,
 }
 
 impl StompError {
@@ -91,6 +98,8 @@ impl StompError {
             StompError::ConnectTimeout(_) => "connect timeout".into(),
             StompError::ShuttingDown => "server shutting down".into(),
             StompError::ServerBusy(_) => "server busy".into(),
+            StompError::TokenExpired => "token expired".into(),
+            StompError::CredentialsRevoked => "credentials revoked".into(),
         }
     }
 
@@ -101,6 +110,8 @@ impl StompError {
             StompError::HeartbeatTimeout(_) => CloseReason::HeartbeatTimeout,
             StompError::ConnectTimeout(_) => CloseReason::ConnectTimeout,
             StompError::ShuttingDown => CloseReason::Shutdown,
+            StompError::TokenExpired => CloseReason::TokenExpired,
+            StompError::CredentialsRevoked => CloseReason::CredentialsRevoked,
             other => CloseReason::ProtocolError(other.message()),
         }
     }

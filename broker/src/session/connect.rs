@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use stomp_codec::{Command, Frame, Item, Version};
 use tokio::time::{Instant, sleep_until};
@@ -14,6 +15,7 @@ use super::heartbeat::Heartbeat;
 use super::state::{Acks, Session};
 use super::subscription::Subscriptions;
 use super::wire::Wire;
+use crate::auth::{AuthError, Authenticated, JWT_LEEWAY_SECS, Proof, Route};
 use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::{ClientCommand, Connect, Request};
@@ -93,39 +95,9 @@ async fn connect(
     } = connect;
     let version = negotiate_version(accept_version.as_deref())?;
 
-    let principal = if broker.auth.is_dev_mode() {
-        // Nothing to verify: no reason to pay for a blocking-pool thread.
-        broker
-            .auth
-            .authenticate(login.as_deref(), passcode.as_deref())
-    } else {
-        // Password hashing is deliberately slow (and ~19 MiB each): keep it off the I/O
-        // threads, and only so many at once. The slot goes with the check, so a client that
-        // hangs up mid-check does not free it early.
-        let limits = &broker.config.limits;
-        let slot = tokio::time::timeout(
-            limits.auth_queue_timeout,
-            Arc::clone(&broker.auth_checks).acquire_owned(),
-        )
+    let Authenticated { principal, proof } = authenticate(broker, login, passcode)
         .await
-        .map_err(|_| {
-            StompError::ServerBusy(format!(
-                "{} credential checks are running and none finished within {:?}; retry later",
-                limits.max_auth_checks, limits.auth_queue_timeout
-            ))
-        })?
-        .map_err(|_| StompError::ShuttingDown)?;
-        let auth_broker = Arc::clone(broker);
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            auth_broker
-                .auth
-                .authenticate(login.as_deref(), passcode.as_deref())
-        })
-        .await
-        .map_err(|_| StompError::AuthFailed("authentication aborted".into()))?
-    }
-    .map_err(|e| StompError::AuthFailed(e.to_string()))?;
+        .map_err(|e| StompError::AuthFailed(e.to_string()))?;
 
     if broker.stopping.is_cancelled() {
         return Err(StompError::ShuttingDown);
@@ -174,5 +146,67 @@ async fn connect(
         reply_token: None,
         activity_reported: Instant::now(),
         throttle: Default::default(),
+        expires_at: expiry(&proof),
+        proof,
+        reload_rx: broker.reload_tx.subscribe(),
     })
+}
+
+/// Runs the check the credentials need: dev mode at once, a token on the runtime (it may
+/// await a JWKS refetch), a password on the blocking pool.
+async fn authenticate(
+    broker: &Arc<Broker>,
+    login: Option<String>,
+    passcode: Option<String>,
+) -> Result<Authenticated, StompError> {
+    let auth = &broker.auth;
+    let failed = |e: AuthError| StompError::AuthFailed(e.to_string());
+    match auth.route(passcode.as_deref()).map_err(failed)? {
+        Route::Believe => auth.believe(login.as_deref()).map_err(failed),
+        Route::Token => auth
+            .verify_token(login.as_deref(), passcode.as_deref())
+            .await
+            .map_err(failed),
+        Route::Password => {
+            // Password hashing is deliberately slow (and ~19 MiB each): keep it off the I/O
+            // threads, and only so many at once. The slot goes with the check, so a client
+            // that hangs up mid-check does not free it early.
+            let limits = &broker.config.limits;
+            let slot = tokio::time::timeout(
+                limits.auth_queue_timeout,
+                Arc::clone(&broker.auth_checks).acquire_owned(),
+            )
+            .await
+            .map_err(|_| {
+                StompError::ServerBusy(format!(
+                    "{} credential checks are running and none finished within {:?}; retry later",
+                    limits.max_auth_checks, limits.auth_queue_timeout
+                ))
+            })?
+            .map_err(|_| StompError::ShuttingDown)?;
+            let auth_broker = Arc::clone(broker);
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                auth_broker
+                    .auth
+                    .verify_password(login.as_deref(), passcode.as_deref())
+            })
+            .await
+            .map_err(|_| StompError::AuthFailed("authentication aborted".into()))?
+            .map_err(failed)
+        }
+    }
+}
+
+/// When a token-authenticated session must end: its `exp` plus the leeway the CONNECT check
+/// allowed, as a runtime instant (the wall clock is read once, here).
+fn expiry(proof: &Proof) -> Option<Instant> {
+    let Proof::Token { exp } = proof else {
+        return None;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let left = (exp + JWT_LEEWAY_SECS).saturating_sub(now);
+    Some(Instant::now() + Duration::from_secs(left))
 }
