@@ -95,9 +95,7 @@ async fn connect(
     } = connect;
     let version = negotiate_version(accept_version.as_deref())?;
 
-    let Authenticated { principal, proof } = authenticate(broker, login, passcode)
-        .await
-        .map_err(|e| StompError::AuthFailed(e.to_string()))?;
+    let Authenticated { principal, proof } = authenticate(broker, login, passcode).await?;
 
     if broker.stopping.is_cancelled() {
         return Err(StompError::ShuttingDown);
