@@ -3,7 +3,8 @@
 //! algorithm; a new key published at the server (rotation) is fetched when the first token
 //! naming it arrives; tokens with made-up `kid`s do not turn into a flood of fetches (at most
 //! one refetch per 30 s); the broker starts while the key server is down and picks the keys up
-//! once it answers.
+//! once it answers; over HTTPS, the key server's certificate must chain to `--jwt-jwks-ca`
+//! (the test PKI of scripts/test-certs.sh) and is refused against the built-in web roots.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,8 +17,12 @@ use conformance_tests::{Broker, Command, Frame, FrameExt, TcpClient, WAIT};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A JWKS document served over HTTP/1.1 on loopback, replaceable while running.
 struct KeyServer {
@@ -33,36 +38,31 @@ impl KeyServer {
     }
 
     fn serve(listener: TcpListener, set: &JwkSet) -> KeyServer {
+        Self::serve_with(listener, set, None)
+    }
+
+    /// Serves over TLS when `tls` is given.
+    fn serve_with(listener: TcpListener, set: &JwkSet, tls: Option<TlsAcceptor>) -> KeyServer {
         let addr = listener.local_addr().expect("bound");
         let document = Arc::new(Mutex::new(serde_json::to_string(set).expect("JSON")));
         let hits = Arc::new(AtomicUsize::new(0));
         let (doc, count) = (Arc::clone(&document), Arc::clone(&hits));
         tokio::spawn(async move {
             loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
+                let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 let (doc, count) = (Arc::clone(&doc), Arc::clone(&count));
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                    match tls {
+                        None => answer(stream, &doc, &count).await,
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                answer(stream, &doc, &count).await;
+                            }
                         }
                     }
-                    count.fetch_add(1, Ordering::SeqCst);
-                    let body = doc.lock().expect("not poisoned").clone();
-                    // A long max-age: every fetch these tests see is one they caused.
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                         cache-control: public, max-age=3600\r\ncontent-length: {}\r\n\
-                         connection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(response.as_bytes()).await;
-                    let _ = stream.shutdown().await;
                 });
             }
         });
@@ -96,6 +96,33 @@ impl KeyServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Reads one request and answers it with the current document.
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    document: &Mutex<String>,
+    hits: &AtomicUsize,
+) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    hits.fetch_add(1, Ordering::SeqCst);
+    let body = document.lock().expect("not poisoned").clone();
+    // A long max-age: every fetch these tests see is one they caused.
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+         cache-control: public, max-age=3600\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 /// A signing key and its public JWK under `kid`.
@@ -256,4 +283,70 @@ impl KeyServer {
         // Let the broker install what it fetched.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The test PKI (CA, and a server leaf for localhost), made by the project's script.
+fn test_certs() -> PathBuf {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = workspace.join(".run/certs");
+    let status = std::process::Command::new("bash")
+        .arg(workspace.join("scripts/test-certs.sh"))
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("scripts/test-certs.sh runs");
+    assert!(status.success(), "scripts/test-certs.sh failed");
+    dir
+}
+
+fn tls_acceptor(certs: &std::path::Path) -> TlsAcceptor {
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(certs.join("server.pem"))
+            .expect("server.pem")
+            .collect::<Result<_, _>>()
+            .expect("PEM certificates");
+    let key = PrivateKeyDer::from_pem_file(certs.join("server-key.pem")).expect("server key");
+    #[allow(deprecated)] // ring, as in the broker
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("certificate and key match");
+    TlsAcceptor::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn jwks_over_https_is_trusted_through_the_configured_ca_only() {
+    let certs = test_certs();
+    let ec = SigningKey::load(Algorithm::ES256, "jwt-test-ec-private.pem", "ec-1");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server = KeyServer::serve_with(listener, &set(&[&ec]), Some(tls_acceptor(&certs)));
+    let url = format!("https://localhost:{}/jwks.json", server.addr.port());
+
+    let ca = certs.join("ca.pem");
+    let trusting = Broker::start(&[
+        "--jwt-jwks-url",
+        &url,
+        "--jwt-jwks-ca",
+        ca.to_str().expect("UTF-8 path"),
+    ]);
+    server.wait_for_hits(1).await;
+    assert_accepted(&trusting, &ec.token("erin"), "erin").await;
+
+    // The built-in web roots do not know the test CA: the handshake fails, no keys.
+    let hits = server.hits();
+    let doubting = Broker::start(&["--jwt-jwks-url", &url]);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !doubting.log().contains("JWKS fetch failed") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed fetch logged:\n{}",
+            doubting.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_refused(&doubting, &ec.token("erin"), "untrusted key server").await;
+    assert_eq!(server.hits(), hits, "no request got past the TLS handshake");
 }
