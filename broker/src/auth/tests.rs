@@ -340,3 +340,120 @@ fn bad_public_key_file_fails_at_startup() {
     .expect_err("not a key");
     assert!(matches!(err, AuthError::JwtPublicKey { .. }));
 }
+
+fn pem_token(alg: Algorithm, private_pem_file: &str, sub: &str, exp: u64) -> String {
+    let pem = std::fs::read(data_file(private_pem_file)).expect("test key present");
+    let key = match alg {
+        Algorithm::ES256 => EncodingKey::from_ec_pem(&pem),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem),
+        _ => EncodingKey::from_rsa_pem(&pem),
+    }
+    .expect("valid test key");
+    jsonwebtoken::encode(&Header::new(alg), &Claims { sub, exp }, &key).expect("signs")
+}
+
+fn public_key_auth(file: &str) -> Authenticator {
+    Authenticator::from_config(&AuthConfig {
+        jwt_public_key: Some(data_file(file)),
+        ..AuthConfig::default()
+    })
+    .expect("builds")
+}
+
+#[tokio::test]
+async fn the_public_key_type_decides_the_one_algorithm_accepted() {
+    let cases = [
+        (
+            "jwt-test-ec-public.pem",
+            Algorithm::ES256,
+            "jwt-test-ec-private.pem",
+        ),
+        (
+            "jwt-test-ed25519-public.pem",
+            Algorithm::EdDSA,
+            "jwt-test-ed25519-private.pem",
+        ),
+        (
+            "jwt-test-rsa-public.pem",
+            Algorithm::RS256,
+            "jwt-test-rsa-private.pem",
+        ),
+    ];
+    for (public, alg, _) in cases {
+        let auth = public_key_auth(public);
+        for (_, other_alg, private) in cases {
+            let token = pem_token(other_alg, private, "kim", now() + 300);
+            let result = auth.authenticate(None, Some(&token)).await;
+            if other_alg == alg {
+                assert_eq!(result.expect("accepted").name(), "kim", "{public}");
+            } else {
+                assert!(
+                    matches!(result, Err(AuthError::InvalidToken)),
+                    "{public} accepted {other_alg:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_token_session_knows_its_expiry() {
+    let exp = now() + 300;
+    let token = hs256_token(SECRET, "alice", exp);
+    let authenticated = hs256_auth()
+        .verify_token(None, Some(&token))
+        .await
+        .expect("accepted");
+    assert!(matches!(authenticated.proof, Proof::Token { exp: e } if e == exp));
+}
+
+#[test]
+fn a_reload_revokes_removed_users_and_changed_passwords_only() {
+    let file = TempUsersFile::new(
+        "reload",
+        &[("alice", "a-pw"), ("bob", "b-pw"), ("carol", "c-pw")],
+    );
+    let auth = Authenticator::from_config(&AuthConfig {
+        users_file: Some(file.0.clone()),
+        ..AuthConfig::default()
+    })
+    .expect("builds");
+    let alice = auth
+        .verify_password(Some("alice"), Some("a-pw"))
+        .expect("ok");
+    let bob = auth.verify_password(Some("bob"), Some("b-pw")).expect("ok");
+    let carol = auth
+        .verify_password(Some("carol"), Some("c-pw"))
+        .expect("ok");
+
+    // Rewritten: bob gone, carol with a new password (a fresh salt: a new hash).
+    let text = format!(
+        "[users]\nalice = \"{}\"\ncarol = \"{}\"\n",
+        std::fs::read_to_string(&file.0)
+            .expect("readable")
+            .lines()
+            .find_map(|l| l.strip_prefix("alice = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .expect("alice's line"),
+        users::cheap_hash("c-new")
+    );
+    std::fs::write(&file.0, text).expect("writable");
+    let update = auth.read_users().expect("valid").expect("a users file");
+    assert_eq!(update.len(), 2);
+    // Not in force before it is installed.
+    assert!(auth.still_valid(&bob.principal, &bob.proof));
+    auth.install_users(update);
+
+    assert!(auth.still_valid(&alice.principal, &alice.proof));
+    assert!(!auth.still_valid(&bob.principal, &bob.proof));
+    assert!(!auth.still_valid(&carol.principal, &carol.proof));
+    assert!(auth.verify_password(Some("carol"), Some("c-new")).is_ok());
+    // Tokens and dev-mode logins do not depend on the users file.
+    assert!(auth.still_valid(&bob.principal, &Proof::Token { exp: 0 }));
+    assert!(auth.still_valid(&bob.principal, &Proof::Believed));
+
+    // A broken file is an error and changes nothing.
+    std::fs::write(&file.0, "[users]\nalice = \"not a hash\"\n").expect("writable");
+    assert!(auth.read_users().is_err());
+    assert!(auth.verify_password(Some("alice"), Some("a-pw")).is_ok());
+}
