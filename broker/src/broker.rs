@@ -1,4 +1,5 @@
-//! The state every session shares: configuration, router, credentials, authorization, ids,
+//! The state every session shares: configuration, router, credentials, authorization (both
+//! replaceable by a reload), ids,
 //! and the application on the STOMP core (the chat); and the wiring: the one place (with
 //! `lib.rs`) that knows the cluster, connecting it to the router's and the chat's seams, or
 //! their single-node stand-ins.
@@ -7,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use chat_store::{ChatStore, SqliteStore, StoreError};
 use thiserror::Error;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -63,7 +65,11 @@ pub struct Broker {
     pub auth_checks: Arc<Semaphore>,
     /// Failed-login counts per user and per address (`--login-failures-per-user`, ...).
     pub login_throttle: LoginThrottle,
-    pub acl: Acl,
+    /// The `[[acl]]` rules; replaced whole by a reload (`crate::reload`).
+    pub acl: ArcSwap<Acl>,
+    /// Sessions' `reload_rx` change when a reload replaced the users file or the ACL rules,
+    /// and each rechecks itself (`session::revocation`).
+    pub reload_tx: watch::Sender<()>,
     pub ids: Arc<IdGenerator>,
     /// Per-user buckets of plain SENDs (`--send-rate`): a user past the rate is slowed.
     pub send_rate: Arc<TokenBuckets>,
@@ -183,12 +189,15 @@ impl Broker {
             });
             cluster.start(Arc::clone(&router), conversations, &tasks, done.clone());
         }
+        let auth = Authenticator::from_config(&config.auth)?;
+        auth.start(&tasks, done.clone());
         Ok(Self {
             router,
-            auth: Authenticator::from_config(&config.auth)?,
+            auth,
             auth_checks: Arc::new(Semaphore::new(config.limits.max_auth_checks)),
             login_throttle: LoginThrottle::new(ThrottlePolicy::from(&config.admission)),
-            acl: Acl::new(&config.acl),
+            acl: ArcSwap::from_pointee(Acl::new(&config.acl)),
+            reload_tx: watch::Sender::new(()),
             ids,
             send_rate,
             app: Some(Arc::new(chat)),

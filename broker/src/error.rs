@@ -65,6 +65,13 @@ pub enum StompError {
     ServerBusy(String),
     #[error("{0}")]
     LoginThrottled(#[from] crate::auth::Throttled),
+    #[error("the token this session was opened with has expired; reconnect with a fresh one")]
+    TokenExpired,
+    #[error(
+        "this session's user was removed, or its password changed, when the users file was \
+         reloaded"
+    )]
+    CredentialsRevoked,
 }
 
 impl StompError {
@@ -98,6 +105,8 @@ impl StompError {
             StompError::ShuttingDown => "server shutting down".into(),
             StompError::ServerBusy(_) => "server busy".into(),
             StompError::LoginThrottled(_) => "too many failed logins".into(),
+            StompError::TokenExpired => "token expired".into(),
+            StompError::CredentialsRevoked => "credentials revoked".into(),
         }
     }
 
@@ -108,6 +117,8 @@ impl StompError {
             StompError::HeartbeatTimeout(_) => CloseReason::HeartbeatTimeout,
             StompError::ConnectTimeout(_) => CloseReason::ConnectTimeout,
             StompError::ShuttingDown => CloseReason::Shutdown,
+            StompError::TokenExpired => CloseReason::TokenExpired,
+            StompError::CredentialsRevoked => CloseReason::CredentialsRevoked,
             other => CloseReason::ProtocolError(other.message()),
         }
     }

@@ -31,6 +31,7 @@ pub mod listener;
 pub mod message;
 pub mod outbox;
 pub mod rate;
+pub mod reload;
 pub mod router;
 pub mod session;
 pub mod transport;
@@ -47,6 +48,7 @@ use crate::admission::Admission;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::listener::Gate;
+use crate::reload::Reloader;
 
 /// Longest time graceful shutdown spends spreading session closes, so clients do not all
 /// reconnect to the other nodes in the same instant.
@@ -57,6 +59,7 @@ pub struct Server {
     broker: Arc<Broker>,
     stomp: TcpListener,
     http: TcpListener,
+    reloader: Reloader,
 }
 
 impl Server {
@@ -64,10 +67,13 @@ impl Server {
         let stomp = listener::bind(config.stomp_listen).await?;
         let http = listener::bind(config.http_listen).await?;
         let broker = Arc::new(Broker::open(config).await?);
+        // Before the ready line: from then on a SIGHUP reloads instead of killing.
+        let reloader = Reloader::install()?;
         Ok(Self {
             broker,
             stomp,
             http,
+            reloader,
         })
     }
 
@@ -86,11 +92,12 @@ impl Server {
             broker,
             stomp,
             http,
+            reloader,
         } = self;
         if broker.auth.is_dev_mode() {
             warn!(
                 "DEV MODE: no authentication configured; the login header is trusted as the \
-                 user name. Configure --users-file or --jwt-secret/--jwt-public-key before \
+                 user name. Configure --users-file or --jwt-secret/--jwt-public-key/--jwt-jwks-url before \
                  exposing this broker."
             );
         }
@@ -100,6 +107,7 @@ impl Server {
             admission: Admission::new(&broker.config.limits, &broker.config.admission),
             tracker: tracker.clone(),
         };
+        let reload = tokio::spawn(reloader.run(Arc::clone(&broker)));
         let accept = tokio::spawn(listener::accept_tcp(stomp, gate.clone()));
         let http = tokio::spawn(listener::serve_http(http, gate));
 
@@ -108,6 +116,7 @@ impl Server {
         broker.stopping.cancel();
         let _ = accept.await;
         let _ = http.await;
+        let _ = reload.await;
         // Then close established sessions one by one, spread out so their clients do not all
         // reconnect to the other nodes in the same instant.
         let sessions = broker.router.sessions();

@@ -77,6 +77,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Per-destination authorization rules, first match wins; no rules means allow all.
     pub acl: Vec<AclRule>,
+    /// The `--config` file these settings came from; a reload re-reads its `[[acl]]` rules.
+    pub config_file: Option<PathBuf>,
     pub limits: Limits,
     pub heartbeat: HeartbeatConfig,
     pub slow_consumer: SlowConsumerPolicy,
@@ -219,12 +221,14 @@ impl Config {
         flags: Settings,
         file: Option<&Path>,
     ) -> Result<(Config, String), ConfigError> {
+        let file_path = file;
         let file = match file {
             Some(path) => FileLayer::load(path)?,
             None => FileLayer::default(),
         };
-        let (config, log_filter) = Self::from_layers(flags, file);
+        let (mut config, log_filter) = Self::from_layers(flags, file);
         config.validate(&log_filter)?;
+        config.config_file = file_path.map(Path::to_path_buf);
         Ok((config, log_filter))
     }
 
@@ -250,6 +254,7 @@ impl Config {
             }),
             auth: settings.auth.resolve(),
             acl,
+            config_file: None,
             limits: settings.limits.resolve(),
             heartbeat: HeartbeatConfig::from(&heartbeat),
             slow_consumer: heartbeat.slow_consumer,
@@ -289,6 +294,11 @@ const ACL_KEY: &str = "acl";
 static FILE_KEYS: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| Settings::file_keys().chain([ACL_KEY]).collect());
 
+/// The `[[acl]]` rules of the config file at `path` (a reload re-reads only these).
+pub fn acl_rules(path: &Path) -> Result<Vec<AclRule>, ConfigError> {
+    Ok(FileLayer::load(path)?.acl)
+}
+
 impl FileLayer {
     fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
@@ -310,6 +320,7 @@ impl FileLayer {
         for path in [
             auth.users_file.as_mut().and_then(Option::as_mut),
             auth.jwt_public_key.as_mut().and_then(Option::as_mut),
+            auth.jwt_jwks_ca.as_mut().and_then(Option::as_mut),
             self.settings.node.data_dir.as_mut(),
         ]
         .into_iter()

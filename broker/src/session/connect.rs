@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use stomp_codec::{Command, Frame, Item, Version};
 use tokio::time::{Instant, sleep_until};
@@ -15,7 +16,7 @@ use super::heartbeat::Heartbeat;
 use super::state::{Acks, Session};
 use super::subscription::Subscriptions;
 use super::wire::Wire;
-use crate::auth::{Attempt, Principal};
+use crate::auth::{Attempt, AuthError, Authenticated, JWT_LEEWAY_SECS, Proof, Route};
 use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::{ClientCommand, Connect, Request};
@@ -65,60 +66,6 @@ pub(super) async fn handshake(
     }
 }
 
-/// Checks a password or token, unless the failed-login throttle refuses the attempt first.
-///
-/// Password hashing is deliberately slow (and ~19 MiB each): it runs off the I/O threads, and
-/// only so many at once. The slot goes with the check, so a client that hangs up mid-check
-/// does not free it early. The throttle is asked again once the slot is ours: failures
-/// recorded while this CONNECT queued count against it too.
-async fn check_credentials(
-    broker: &Arc<Broker>,
-    login: Option<String>,
-    passcode: Option<String>,
-    address: Option<IpAddr>,
-) -> Result<Principal, StompError> {
-    let throttle = &broker.login_throttle;
-    let attempt = Attempt {
-        login: login.as_deref(),
-        address,
-    };
-    throttle.check(attempt, std::time::Instant::now())?;
-    let limits = &broker.config.limits;
-    let slot = tokio::time::timeout(
-        limits.auth_queue_timeout,
-        Arc::clone(&broker.auth_checks).acquire_owned(),
-    )
-    .await
-    .map_err(|_| {
-        StompError::ServerBusy(format!(
-            "{} credential checks are running and none finished within {:?}; retry later",
-            limits.max_auth_checks, limits.auth_queue_timeout
-        ))
-    })?
-    .map_err(|_| StompError::ShuttingDown)?;
-    throttle.check(attempt, std::time::Instant::now())?;
-    let auth_broker = Arc::clone(broker);
-    let (checked_login, checked_passcode) = (login.clone(), passcode);
-    let checked = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        auth_broker
-            .auth
-            .authenticate(checked_login.as_deref(), checked_passcode.as_deref())
-    })
-    .await
-    .map_err(|_| StompError::AuthFailed("authentication aborted".into()))?;
-    match checked {
-        Ok(principal) => {
-            throttle.succeeded(attempt.login);
-            Ok(principal)
-        }
-        Err(e) => {
-            throttle.failed(attempt, std::time::Instant::now());
-            Err(StompError::AuthFailed(e.to_string()))
-        }
-    }
-}
-
 fn negotiate_version(accept: Option<&str>) -> Result<Version, StompError> {
     let Some(accept) = accept else {
         return Ok(Version::V1_0);
@@ -154,15 +101,7 @@ async fn connect(
     } = connect;
     let version = negotiate_version(accept_version.as_deref())?;
 
-    let principal = if broker.auth.is_dev_mode() {
-        // Nothing to verify: no reason to pay for a blocking-pool thread.
-        broker
-            .auth
-            .authenticate(login.as_deref(), passcode.as_deref())
-            .map_err(|e| StompError::AuthFailed(e.to_string()))?
-    } else {
-        check_credentials(broker, login, passcode, address).await?
-    };
+    let Authenticated { principal, proof } = authenticate(broker, login, passcode, address).await?;
 
     if broker.stopping.is_cancelled() {
         return Err(StompError::ShuttingDown);
@@ -211,5 +150,90 @@ async fn connect(
         reply_token: None,
         activity_reported: Instant::now(),
         throttle: Default::default(),
+        expires_at: expiry(&proof),
+        proof,
+        reload_rx: broker.reload_tx.subscribe(),
     })
+}
+
+/// Runs the check the credentials need: dev mode at once, a token on the runtime (it may
+/// await a JWKS refetch), a password on the blocking pool; a token or a password only if the
+/// failed-login throttle does not refuse the attempt first.
+async fn authenticate(
+    broker: &Arc<Broker>,
+    login: Option<String>,
+    passcode: Option<String>,
+    address: Option<IpAddr>,
+) -> Result<Authenticated, StompError> {
+    let auth = &broker.auth;
+    let failed = |e: AuthError| StompError::AuthFailed(e.to_string());
+    let route = auth.route(passcode.as_deref()).map_err(failed)?;
+    if let Route::Believe = route {
+        return auth.believe(login.as_deref()).map_err(failed);
+    }
+    let throttle = &broker.login_throttle;
+    let attempt = Attempt {
+        login: login.as_deref(),
+        address,
+    };
+    throttle.check(attempt, std::time::Instant::now())?;
+    let checked = match route {
+        Route::Believe | Route::Token => {
+            auth.verify_token(login.as_deref(), passcode.as_deref())
+                .await
+        }
+        Route::Password => {
+            // Password hashing is deliberately slow (and ~19 MiB each): keep it off the I/O
+            // threads, and only so many at once. The slot goes with the check, so a client
+            // that hangs up mid-check does not free it early. The throttle is asked again once
+            // the slot is ours: failures recorded while this CONNECT queued count against it.
+            let limits = &broker.config.limits;
+            let slot = tokio::time::timeout(
+                limits.auth_queue_timeout,
+                Arc::clone(&broker.auth_checks).acquire_owned(),
+            )
+            .await
+            .map_err(|_| {
+                StompError::ServerBusy(format!(
+                    "{} credential checks are running and none finished within {:?}; retry later",
+                    limits.max_auth_checks, limits.auth_queue_timeout
+                ))
+            })?
+            .map_err(|_| StompError::ShuttingDown)?;
+            throttle.check(attempt, std::time::Instant::now())?;
+            let auth_broker = Arc::clone(broker);
+            let (checked_login, checked_passcode) = (login.clone(), passcode.clone());
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                auth_broker
+                    .auth
+                    .verify_password(checked_login.as_deref(), checked_passcode.as_deref())
+            })
+            .await
+            .map_err(|_| StompError::AuthFailed("authentication aborted".into()))?
+        }
+    };
+    match checked {
+        Ok(authenticated) => {
+            throttle.succeeded(attempt.login);
+            Ok(authenticated)
+        }
+        Err(e) => {
+            throttle.failed(attempt, std::time::Instant::now());
+            Err(failed(e))
+        }
+    }
+}
+
+/// When a token-authenticated session must end: its `exp` plus the leeway the CONNECT check
+/// allowed, as a runtime instant (the wall clock is read once, here).
+fn expiry(proof: &Proof) -> Option<Instant> {
+    let Proof::Token { exp } = proof else {
+        return None;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let left = (exp + JWT_LEEWAY_SECS).saturating_sub(now);
+    Some(Instant::now() + Duration::from_secs(left))
 }

@@ -131,7 +131,7 @@ impl Session {
             }
             None => {}
         }
-        if !self.broker.acl.allows(user, action, raw) {
+        if !self.broker.acl.load().allows(user, action, raw) {
             return Err(StompError::AccessDenied(format!(
                 "user {user:?} may not {} {raw:?}",
                 match action {

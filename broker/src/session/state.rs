@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use stomp_codec::Version;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::heartbeat::Heartbeat;
 use super::subscription::Subscriptions;
 use super::throttle::Throttle;
+use crate::auth::Proof;
 use crate::broker::Broker;
 use crate::command::{AckRef, Publish};
 use crate::destination::Destination;
@@ -98,4 +100,10 @@ pub(super) struct Session {
     /// wants to: `Application::activity_interval`).
     pub(super) activity_reported: Instant,
     pub(super) throttle: Throttle,
+    /// What vouched for the principal; rechecked after a reload.
+    pub(super) proof: Proof,
+    /// When the token the session was opened with expires (its `exp` plus the leeway).
+    pub(super) expires_at: Option<Instant>,
+    /// Changes when SIGHUP reloaded the users file and ACL rules (`crate::reload`).
+    pub(super) reload_rx: watch::Receiver<()>,
 }
