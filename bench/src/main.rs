@@ -2,6 +2,7 @@
 //! unchanged against Stompbox, RabbitMQ and ActiveMQ, plus the report that compares them.
 
 mod conn;
+mod hostile;
 mod outcome;
 mod report;
 mod scenario;
@@ -59,6 +60,9 @@ enum Cmd {
         #[command(flatten)]
         args: scenario::reconnect::Args,
     },
+    /// Abuse (oversized/malformed frames, header floods, slowloris, a connection flood) against
+    /// a running broker while a well-behaved client is served; fails if it was not.
+    Hostile(hostile::Args),
     /// Every scenario for a second or two against a Stompbox started here; fails on any loss.
     Smoke(smoke::Args),
     /// Builds the comparison table, docs/benchmarks.md and PNG plots from --json results.
@@ -92,6 +96,7 @@ fn main() -> anyhow::Result<()> {
                 let o = scenario::reconnect::run(&common, &args).await?;
                 (common, o)
             }
+            Cmd::Hostile(args) => return hostile::run(&args).await,
             Cmd::Smoke(args) => return smoke::run(&args).await,
             Cmd::Report(args) => return report::run(&args),
         };

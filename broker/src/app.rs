@@ -9,13 +9,16 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use stomp_codec::{Command, Frame};
 
 use crate::destination::Destination;
 use crate::handle::SessionHandle;
+use crate::outbox::Outbound;
 
 /// How a client settled messages the application published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +40,16 @@ pub trait Application: Send + Sync + Debug {
     /// A SEND to `/app/<action>` (outside a transaction, or at its COMMIT). When `receipt` is
     /// `Some` the application owns the RECEIPT: it answers (or reports the error) through the
     /// session's outbox once the request is done, so a RECEIPT means "done", not "received".
+    /// At a COMMIT whose frame asked for a RECEIPT, `commit` is this SEND's share of it: the
+    /// application lets go of it ([`CommitShare::answered`]) once the request is done in the
+    /// same sense, and the COMMIT's RECEIPT goes out when every share is answered.
     fn send(
         &self,
         session: &Arc<SessionHandle>,
         action: &str,
         body: Bytes,
         receipt: Option<String>,
+        commit: Option<CommitShare>,
     );
 
     /// The session ACKed or NACKed messages the application published with
@@ -74,4 +81,60 @@ pub trait Application: Send + Sync + Debug {
 
     /// HTTP routes the application serves on the broker's HTTP port, beside `/ws`.
     fn routes(&self) -> axum::Router;
+}
+
+/// A COMMIT's RECEIPT, owed once every `/app` SEND of the transaction is done (stored, or its
+/// error reported to the session): held in shares, one per SEND and one for the COMMIT itself,
+/// and sent when the last share is answered. A share dropped unanswered (the application
+/// stopped before answering, the COMMIT failed half way) withholds it: a RECEIPT must never
+/// claim what did not happen.
+#[derive(Debug)]
+struct CommitReceipt {
+    session: Arc<SessionHandle>,
+    receipt: String,
+    withheld: AtomicBool,
+}
+
+impl Drop for CommitReceipt {
+    fn drop(&mut self) {
+        if self.withheld.load(Ordering::Acquire) {
+            return;
+        }
+        let frame = Frame::new(Command::Receipt).header("receipt-id", self.receipt.as_str());
+        // A session that has gone refuses it, and nobody is left to tell.
+        let _ = self.session.outbox.try_push(Outbound::Frame(frame));
+    }
+}
+
+/// One holder's share of a COMMIT's RECEIPT (see [`Application::send`]).
+#[derive(Debug)]
+pub struct CommitShare(Option<Arc<CommitReceipt>>);
+
+impl CommitShare {
+    /// The COMMIT's own share of the RECEIPT `receipt` owed to `session`.
+    pub fn new(session: Arc<SessionHandle>, receipt: String) -> Self {
+        Self(Some(Arc::new(CommitReceipt {
+            session,
+            receipt,
+            withheld: AtomicBool::new(false),
+        })))
+    }
+
+    /// Another share, for one more request the RECEIPT waits for.
+    pub fn share(&self) -> Self {
+        Self(self.0.clone())
+    }
+
+    /// This share's request is done; the last one answered sends the RECEIPT.
+    pub fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CommitShare {
+    fn drop(&mut self) {
+        if let Some(receipt) = self.0.take() {
+            receipt.withheld.store(true, Ordering::Release);
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! The state every session shares: configuration, router, credentials, authorization, ids,
+//! The state every session shares: configuration, router, credentials, authorization (both
+//! replaceable by a reload), ids,
 //! and the application on the STOMP core (the chat); and the wiring: the one place (with
 //! `lib.rs`) that knows the cluster, connecting it to the router's and the chat's seams, or
 //! their single-node stand-ins.
@@ -7,27 +8,33 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use chat_store::{ChatStore, SqliteStore, StoreError};
 use thiserror::Error;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 use crate::acl::Acl;
 use crate::app::Application;
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::{AuthError, Authenticator, LoginThrottle, ThrottlePolicy};
 use crate::chat::Chat;
 use crate::chat::peers::{self as chat_peers, Backends, ChatPeers};
 use crate::chat::presence::{Local, PresenceBackend};
+use crate::chore;
 use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, KafkaSettings};
 use crate::id::IdGenerator;
+use crate::rate::TokenBuckets;
 use crate::router::{self, Peers, Router};
 
 /// Longest shutdown waits for background tasks (chat sequencer, presence, cluster tasks) once
 /// `done` is cancelled: each stops at its next step, but one may be in a store or Redis call.
 const TASKS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Most idle send-rate buckets one eviction looks at: a sweep never stalls the runtime.
+const EVICT_MAX: usize = 4096;
 
 /// Why the broker could not start.
 #[derive(Debug, Error)]
@@ -56,8 +63,16 @@ pub struct Broker {
     pub auth: Authenticator,
     /// Slots for credential checks running at once (`--max-auth-checks`).
     pub auth_checks: Arc<Semaphore>,
-    pub acl: Acl,
+    /// Failed-login counts per user and per address (`--login-failures-per-user`, ...).
+    pub login_throttle: LoginThrottle,
+    /// The `[[acl]]` rules; replaced whole by a reload (`crate::reload`).
+    pub acl: ArcSwap<Acl>,
+    /// Sessions' `reload_rx` change when a reload replaced the users file or the ACL rules,
+    /// and each rechecks itself (`session::revocation`).
+    pub reload_tx: watch::Sender<()>,
     pub ids: Arc<IdGenerator>,
+    /// Per-user buckets of plain SENDs (`--send-rate`): a user past the rate is slowed.
+    pub send_rate: Arc<TokenBuckets>,
     /// What `/app/...` destinations reach, and what hears of sessions' lives: the chat. `None`
     /// leaves a plain STOMP broker.
     pub app: Option<Arc<dyn Application>>,
@@ -103,6 +118,7 @@ impl Broker {
                     configured,
                     config.chat.presence_ttl,
                     config.limits.queue_max_messages,
+                    config.limits.queue_idle_expiry,
                 )
                 .await?;
                 config.node_id = cluster.node_id();
@@ -136,7 +152,7 @@ impl Broker {
                 (Arc::new(router::Alone), backends)
             }
         };
-        let router = Arc::new(Router::new(config.limits.queue_max_messages, peers));
+        let router = Arc::new(Router::new((&config.limits).into(), peers));
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -149,6 +165,23 @@ impl Broker {
             &tasks,
             done.clone(),
         );
+        spawn_queue_expiry(
+            &router,
+            config.limits.queue_idle_expiry,
+            &tasks,
+            done.clone(),
+        );
+        let send_rate = Arc::new(TokenBuckets::new(
+            config.limits.send_rate,
+            config.limits.send_burst,
+        ));
+        {
+            // Idle users' buckets, a bounded number a second (as the chat's evictor).
+            let buckets = Arc::clone(&send_rate);
+            chore::spawn_every(&tasks, done.clone(), Duration::from_secs(1), move |now| {
+                buckets.sweep(now, EVICT_MAX);
+            });
+        }
         if let Some(cluster) = &cluster {
             let core = Arc::clone(chat.core());
             let conversations = Box::new(move |conversation| {
@@ -156,12 +189,17 @@ impl Broker {
             });
             cluster.start(Arc::clone(&router), conversations, &tasks, done.clone());
         }
+        let auth = Authenticator::from_config(&config.auth)?;
+        auth.start(&tasks, done.clone());
         Ok(Self {
             router,
-            auth: Authenticator::from_config(&config.auth)?,
+            auth,
             auth_checks: Arc::new(Semaphore::new(config.limits.max_auth_checks)),
-            acl: Acl::new(&config.acl),
+            login_throttle: LoginThrottle::new(ThrottlePolicy::from(&config.admission)),
+            acl: ArcSwap::from_pointee(Acl::new(&config.acl)),
+            reload_tx: watch::Sender::new(()),
             ids,
+            send_rate,
             app: Some(Arc::new(chat)),
             store,
             stopping: CancellationToken::new(),
@@ -204,6 +242,27 @@ impl Broker {
             warn!(error = %e, "closing the chat store");
         }
     }
+}
+
+/// Removes idle empty queues every half expiry (at least every 30 s, at most every 100 ms),
+/// so a queue goes between one and one and a half expiries after its last use.
+fn spawn_queue_expiry(
+    router: &Arc<Router>,
+    expiry: Duration,
+    tasks: &TaskTracker,
+    done: CancellationToken,
+) {
+    if expiry.is_zero() {
+        return;
+    }
+    let every = (expiry / 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
+    let router = Arc::clone(router);
+    chore::spawn_every(tasks, done, every, move |now| {
+        let expired = router.expire_queues(now);
+        if expired > 0 {
+            tracing::debug!(expired, "idle empty queues removed");
+        }
+    });
 }
 
 /// Opens the store `config.storage` names. A store this build was compiled without (cargo

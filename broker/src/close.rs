@@ -17,6 +17,10 @@ pub enum CloseReason {
     HeartbeatTimeout,
     SlowConsumer,
     Shutdown,
+    /// The JWT the session was opened with passed its `exp`.
+    TokenExpired,
+    /// A reload removed the session's user or changed its password.
+    CredentialsRevoked,
     /// A transport error (reset, broken pipe...).
     Io(String),
 }
@@ -32,6 +36,8 @@ impl fmt::Display for CloseReason {
             CloseReason::HeartbeatTimeout => f.write_str("heart-beat timeout"),
             CloseReason::SlowConsumer => f.write_str("slow consumer"),
             CloseReason::Shutdown => f.write_str("server shutdown"),
+            CloseReason::TokenExpired => f.write_str("token expired"),
+            CloseReason::CredentialsRevoked => f.write_str("credentials revoked"),
             CloseReason::Io(e) => write!(f, "i/o error: {e}"),
         }
     }

@@ -49,10 +49,12 @@ pub enum StompError {
     DuplicateTransaction(String),
     #[error("{0}")]
     TooManyTransactions(String),
-    #[error("queue {0:?} holds its maximum of {1} messages; the message was not accepted")]
-    QueueFull(String, usize),
+    #[error("queue {0:?} {1}")]
+    QueueFull(String, QueueFull),
     #[error("the session's outbound queue exceeded its limit; reconnect and resync")]
     SlowConsumer,
+    #[error("{0}")]
+    TooManyUnacked(String),
     #[error("no heart-beat or frame received within {0} ms")]
     HeartbeatTimeout(u64),
     #[error("no CONNECT frame within {0} ms")]
@@ -61,6 +63,15 @@ pub enum StompError {
     ShuttingDown,
     #[error("{0}")]
     ServerBusy(String),
+    #[error("{0}")]
+    LoginThrottled(#[from] crate::auth::Throttled),
+    #[error("the token this session was opened with has expired; reconnect with a fresh one")]
+    TokenExpired,
+    #[error(
+        "this session's user was removed, or its password changed, when the users file was \
+         reloaded"
+    )]
+    CredentialsRevoked,
 }
 
 impl StompError {
@@ -85,22 +96,29 @@ impl StompError {
             StompError::UnknownTransaction(_) => "unknown transaction".into(),
             StompError::DuplicateTransaction(_) => "duplicate transaction".into(),
             StompError::TooManyTransactions(_) => "too many transactions".into(),
+            StompError::QueueFull(_, QueueFull::TooManyQueues(_)) => "too many queues".into(),
             StompError::QueueFull(..) => "queue full".into(),
             StompError::SlowConsumer => "slow consumer".into(),
+            StompError::TooManyUnacked(_) => "too many unacknowledged".into(),
             StompError::HeartbeatTimeout(_) => "heart-beat timeout".into(),
             StompError::ConnectTimeout(_) => "connect timeout".into(),
             StompError::ShuttingDown => "server shutting down".into(),
             StompError::ServerBusy(_) => "server busy".into(),
+            StompError::LoginThrottled(_) => "too many failed logins".into(),
+            StompError::TokenExpired => "token expired".into(),
+            StompError::CredentialsRevoked => "credentials revoked".into(),
         }
     }
 
     pub fn close_reason(&self) -> CloseReason {
         match self {
-            StompError::AuthFailed(_) => CloseReason::AuthFailed,
-            StompError::SlowConsumer => CloseReason::SlowConsumer,
+            StompError::AuthFailed(_) | StompError::LoginThrottled(_) => CloseReason::AuthFailed,
+            StompError::SlowConsumer | StompError::TooManyUnacked(_) => CloseReason::SlowConsumer,
             StompError::HeartbeatTimeout(_) => CloseReason::HeartbeatTimeout,
             StompError::ConnectTimeout(_) => CloseReason::ConnectTimeout,
             StompError::ShuttingDown => CloseReason::Shutdown,
+            StompError::TokenExpired => CloseReason::TokenExpired,
+            StompError::CredentialsRevoked => CloseReason::CredentialsRevoked,
             other => CloseReason::ProtocolError(other.message()),
         }
     }
@@ -117,4 +135,20 @@ impl From<CodecError> for StompError {
             other => StompError::Malformed(other.to_string()),
         }
     }
+}
+
+/// Why a queue did not take a message, or could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueueFull {
+    #[error("holds its maximum of {0} messages; the message was not accepted")]
+    Messages(usize),
+    #[error("would hold more than its maximum of {0} bytes; the message was not accepted")]
+    Bytes(usize),
+    #[error(
+        "would take this node's queues past their budget of {0} bytes; the message was not \
+         accepted"
+    )]
+    Budget(usize),
+    #[error("is new, and this node already keeps its maximum of {0} queues")]
+    TooManyQueues(usize),
 }

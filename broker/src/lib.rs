@@ -8,10 +8,12 @@
 //! which `cluster` implements and `broker` wires in.
 
 pub mod acl;
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod chat;
+pub mod chore;
 pub mod cli;
 pub mod clock;
 pub mod close;
@@ -20,11 +22,16 @@ pub mod command;
 pub mod config;
 pub mod destination;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handle;
 pub mod id;
+pub mod idle;
 pub mod listener;
 pub mod message;
 pub mod outbox;
+pub mod rate;
+pub mod reload;
 pub mod router;
 pub mod session;
 pub mod tls;
@@ -35,13 +42,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::admission::Admission;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::listener::Gate;
+use crate::reload::Reloader;
 use crate::tls::TlsListeners;
 
 /// Longest time graceful shutdown spends spreading session closes, so clients do not all
@@ -53,6 +61,7 @@ pub struct Server {
     broker: Arc<Broker>,
     stomp: TcpListener,
     http: TcpListener,
+    reloader: Reloader,
     /// STOMP over TLS and HTTPS, when configured.
     tls: Option<TlsListeners>,
 }
@@ -63,10 +72,13 @@ impl Server {
         let http = listener::bind(config.http_listen).await?;
         let tls = TlsListeners::bind(&config).await?;
         let broker = Arc::new(Broker::open(config).await?);
+        // Before the ready line: from then on a SIGHUP reloads instead of killing.
+        let reloader = Reloader::install()?;
         Ok(Self {
             broker,
             stomp,
             http,
+            reloader,
             tls,
         })
     }
@@ -96,21 +108,24 @@ impl Server {
             broker,
             stomp,
             http,
+            reloader,
             tls,
         } = self;
         if broker.auth.is_dev_mode() {
             warn!(
                 "DEV MODE: no authentication configured; the login header is trusted as the \
-                 user name. Configure --users-file or --jwt-secret/--jwt-public-key before \
+                 user name. Configure --users-file or --jwt-secret/--jwt-public-key/--jwt-jwks-url before \
                  exposing this broker."
             );
         }
         let tracker = TaskTracker::new();
         let gate = Gate {
             broker: Arc::clone(&broker),
-            permits: Arc::new(Semaphore::new(broker.config.limits.max_connections)),
+            admission: Admission::new(&broker.config.limits, &broker.config.admission),
             tracker: tracker.clone(),
         };
+        let tls_acceptor = tls.as_ref().map(TlsListeners::acceptor);
+        let reload = tokio::spawn(reloader.run(Arc::clone(&broker), tls_acceptor));
         let accept = tokio::spawn(listener::accept_tcp(stomp, gate.clone()));
         let tls = tls.map(|tls| tls.spawn(&gate)).unwrap_or_default();
         let http = tokio::spawn(listener::serve_http(http, gate));
@@ -120,6 +135,7 @@ impl Server {
         broker.stopping.cancel();
         let _ = accept.await;
         let _ = http.await;
+        let _ = reload.await;
         for task in tls {
             let _ = task.await;
         }

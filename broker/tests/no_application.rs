@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_store::SqliteStore;
+use stompbox::admission::Admission;
 use stompbox::broker::Broker;
 use stompbox::config::Config;
 use stompbox::session;
@@ -22,12 +23,14 @@ async fn plain_broker() -> std::net::SocketAddr {
     let mut broker = Broker::with_store(Config::default(), store, None).expect("broker");
     broker.app = None;
     let broker = Arc::new(broker);
+    let admission = Admission::new(&broker.config.limits, &broker.config.admission);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        while let Ok((stream, peer)) = listener.accept().await {
+            let permit = admission.admit(peer.ip()).expect("admitted");
             let transport = Transport::Tcp(TcpTransport::new(stream));
-            tokio::spawn(session::serve(transport, Arc::clone(&broker)));
+            tokio::spawn(session::serve(transport, Arc::clone(&broker), permit));
         }
     });
     addr

@@ -10,6 +10,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::error::AuthError;
 use super::principal::Principal;
+use super::{Authenticated, Proof};
 
 /// What a verified client certificate says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,13 +43,16 @@ impl ClientIdentity {
 
     /// The session's principal given the CONNECT `login`: the certificate's user, unless the
     /// login names someone else. The passcode is not consulted: the certificate is the proof.
-    pub fn authenticate(&self, login: Option<&str>) -> Result<Principal, AuthError> {
+    pub fn authenticate(&self, login: Option<&str>) -> Result<Authenticated, AuthError> {
         match self {
             Self::User(principal) => match login.filter(|l| !l.is_empty()) {
                 Some(login) if login != principal.name() => {
                     Err(AuthError::CertificateLoginMismatch)
                 }
-                _ => Ok(principal.clone()),
+                _ => Ok(Authenticated {
+                    principal: principal.clone(),
+                    proof: Proof::Certificate,
+                }),
             },
             Self::Unnamed(why) => Err(AuthError::CertificateUnnamed(why)),
         }
@@ -67,7 +71,9 @@ mod tests {
     fn the_certificate_user_is_the_principal_and_a_matching_login_is_fine() {
         let alice = user("alice");
         for login in [None, Some(""), Some("alice")] {
-            assert_eq!(alice.authenticate(login).expect("ok").name(), "alice");
+            let authenticated = alice.authenticate(login).expect("ok");
+            assert_eq!(authenticated.principal.name(), "alice");
+            assert!(matches!(authenticated.proof, Proof::Certificate));
         }
     }
 

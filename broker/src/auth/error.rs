@@ -25,6 +25,15 @@ pub enum AuthError {
     /// A JWT whose `exp` is past (beyond the leeway); the client should fetch a new one.
     #[error("token expired")]
     TokenExpired,
+    /// The token's `kid` is in no key set held, even after a (rate-limited) JWKS refetch.
+    #[error("token signing key unknown")]
+    UnknownKey,
+    /// `--jwt-issuer` is set and the token's `iss` is absent or different.
+    #[error("token issuer not accepted")]
+    WrongIssuer,
+    /// `--jwt-audience` is set and the token's `aud` is absent or does not contain it.
+    #[error("token audience not accepted")]
+    WrongAudience,
     /// Both `login` and a JWT were given and `login` differs from the token's `sub`.
     #[error("login does not match token subject")]
     LoginMismatch,
@@ -54,8 +63,12 @@ pub enum AuthError {
         user: String,
         reason: String,
     },
-    #[error("JWT public key {path} is not a usable RSA PEM public key: {reason}")]
+    #[error("JWT public key {path} is not usable: {reason}")]
     JwtPublicKey { path: PathBuf, reason: String },
+    #[error("JWKS URL {url:?}: {reason}")]
+    JwksUrl { url: String, reason: String },
+    #[error("JWKS CA file {path}: {reason}")]
+    JwksCa { path: PathBuf, reason: String },
     #[error("JWT secret must not be empty")]
     EmptyJwtSecret,
     /// Hashing a password (the `hash-password` subcommand) failed.

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier};
@@ -20,9 +21,10 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier};
 use super::error::AuthError;
 use super::principal::Principal;
 
-/// Loaded users file: principal name to parsed PHC hash.
+/// Loaded users file: principal name to parsed PHC hash, and the PHC string as written (what
+/// a password session remembers, to tell after a reload whether its password still stands).
 pub(crate) struct UserStore {
-    users: HashMap<String, PasswordHash>,
+    users: HashMap<String, (PasswordHash, Arc<str>)>,
 }
 
 impl std::fmt::Debug for UserStore {
@@ -79,18 +81,23 @@ impl UserStore {
             if hash.salt.is_none() || hash.hash.is_none() {
                 return Err(entry_error(&name, "hash lacks salt or output".to_owned()));
             }
-            users.insert(name, hash);
+            users.insert(name, (hash, Arc::from(phc)));
         }
         Ok(Self { users })
     }
 
-    /// Checks `password` for `login`. Slow by design (argon2): call off the async runtime.
-    pub(crate) fn verify(&self, login: &str, password: &str) -> Result<Principal, AuthError> {
+    /// Checks `password` for `login`; the principal and the PHC string that matched. Slow by
+    /// design (argon2): call off the async runtime.
+    pub(crate) fn verify(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<(Principal, Arc<str>), AuthError> {
         let argon2 = Argon2::default();
         match self.users.get_key_value(login) {
-            Some((name, hash)) => {
+            Some((name, (hash, phc))) => {
                 match argon2.verify_password(password.as_bytes(), hash) {
-                    Ok(()) => Ok(Principal(name.as_str().into())),
+                    Ok(()) => Ok((Principal(name.as_str().into()), Arc::clone(phc))),
                     Err(argon2::password_hash::Error::PasswordInvalid) => {
                         Err(AuthError::BadCredentials)
                     }
@@ -105,12 +112,22 @@ impl UserStore {
             None => {
                 // Spend the same argon2 work as for a real user so response time does not
                 // reveal which names exist. The result is ignored: the user is unknown.
-                if let Some(decoy) = self.users.values().next() {
+                if let Some((decoy, _)) = self.users.values().next() {
                     let _ = argon2.verify_password(password.as_bytes(), decoy);
                 }
                 Err(AuthError::BadCredentials)
             }
         }
+    }
+
+    /// Number of users.
+    pub(crate) fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// The PHC string of `name`, as the file writes it.
+    pub(crate) fn hash_of(&self, name: &str) -> Option<&str> {
+        self.users.get(name).map(|(_, phc)| &**phc)
     }
 
     #[cfg(test)]
@@ -154,7 +171,7 @@ mod tests {
     #[test]
     fn correct_password_yields_the_principal() {
         let users = store(&[("alice", "wonderland"), ("bob", "builder")]);
-        let principal = users.verify("alice", "wonderland").expect("accepted");
+        let (principal, _) = users.verify("alice", "wonderland").expect("accepted");
         assert_eq!(principal.name(), "alice");
     }
 

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 
 use super::request::ChatRequest;
 use super::{Chat, reply_queue, room};
-use crate::app::{Application, Refused, Settled};
+use crate::app::{Application, CommitShare, Refused, Settled};
 use crate::destination::Destination;
 use crate::handle::SessionHandle;
 
@@ -27,15 +27,16 @@ impl Application for Chat {
         action: &str,
         body: Bytes,
         receipt: Option<String>,
+        commit: Option<CommitShare>,
     ) {
         let request = ChatRequest::try_from((action, &body[..]));
-        self.dispatch(session, request, receipt);
+        self.dispatch(session, request, receipt, commit);
     }
 
     /// A recipient's ACK of chat messages is their DELIVERED receipt; a NACK means nothing.
     fn settled(&self, session: &Arc<SessionHandle>, settled: Settled, message_ids: Vec<u64>) {
         if settled == Settled::Ack {
-            self.dispatch(session, Ok(ChatRequest::Acked(message_ids)), None);
+            self.dispatch(session, Ok(ChatRequest::Acked(message_ids)), None, None);
         }
     }
 

@@ -17,7 +17,6 @@ mod application;
 mod effect;
 pub mod error;
 pub mod http;
-mod idle;
 pub mod model;
 mod op;
 pub mod peers;
@@ -35,24 +34,26 @@ use std::time::Duration;
 use chat_store::ChatStore;
 use dashmap::DashMap;
 use tokio::sync::{broadcast, oneshot};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 pub use effect::OfflineEvent;
 use error::AppError;
-use idle::IdleMap;
 use peers::Backends;
 use rate::RateLimit;
-use request::{ChatRequest, Malformed};
+pub(crate) use request::ChatRequest;
+use request::Malformed;
 pub use sequencer::Outcome;
 use sequencer::{Requester, Sequencer};
 pub use state::ChatCore;
 
+use crate::app::CommitShare;
+use crate::chore;
 use crate::config::ChatConfig;
 use crate::handle::SessionHandle;
 use crate::id::IdGenerator;
+use crate::idle::IdleMap;
 use crate::router::Router;
 
 /// How often idle users' rate buckets and typing states are evicted.
@@ -120,46 +121,52 @@ impl Chat {
     }
 
     /// A request from a session. Never waits: the answer (RECEIPT, reply or error) arrives
-    /// through the session's outbox.
+    /// through the session's outbox; `commit`, its share of a COMMIT's RECEIPT, is answered
+    /// after it.
     fn dispatch(
         &self,
         session: &Arc<SessionHandle>,
         request: Result<ChatRequest, Malformed>,
         receipt: Option<String>,
+        commit: Option<CommitShare>,
     ) {
         let user = session.principal.name();
-        let (prepared, client_message_id) = match request {
+        let (prepared, client_message_id, weight) = match request {
             Ok(request) => {
                 // Errors of a send name its clientMessageId, so the client knows which one
                 // failed.
                 let client_message_id = request.client_message_id().map(str::to_string);
+                let weight = request.weight();
                 (
                     self.prepare(user, Some(session), request),
                     client_message_id,
+                    weight,
                 )
             }
-            Err(malformed) => (Err(malformed.error), malformed.client_message_id),
+            Err(malformed) => (Err(malformed.error), malformed.client_message_id, 0),
         };
         let requester = Requester::Session {
             session: Arc::clone(session),
             receipt,
             client_message_id,
+            commit,
         };
         let work = match prepared {
             Ok(work) => work,
             Err(error) => return sequencer::finish(&self.core, requester, Err(error)),
         };
-        if let Err(requester) = self.sequencer.push(requester, work) {
+        if let Err(requester) = self.sequencer.push(requester, work, weight) {
             sequencer::finish(&self.core, requester, Err(AppError::RateLimited));
         }
     }
 
     /// The service API's way in: runs `request` as `user` and waits for its outcome.
     async fn call(&self, user: &str, request: ChatRequest) -> Result<Outcome, AppError> {
+        let weight = request.weight();
         let work = self.prepare(user, None, request)?;
         let (tx, rx) = oneshot::channel();
         self.sequencer
-            .push(Requester::Service(tx), work)
+            .push(Requester::Service(tx), work, weight)
             .map_err(|_| AppError::RateLimited)?;
         rx.await.map_err(|_| AppError::Unavailable)?
     }
@@ -232,17 +239,9 @@ impl Chat {
     /// Evicts idle users' rate buckets and typing states, a bounded number per tick.
     fn spawn_evictor(&self, tasks: &TaskTracker, shutdown: CancellationToken) {
         let core = Arc::clone(&self.core);
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(EVICT_EVERY);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                let now = Instant::now();
-                core.rate.sweep(now, EVICT_MAX);
-                core.typing.sweep(now, EVICT_MAX);
-            }
+        chore::spawn_every(tasks, shutdown, EVICT_EVERY, move |now| {
+            core.rate.sweep(now, EVICT_MAX);
+            core.typing.sweep(now, EVICT_MAX);
         });
     }
 }

@@ -93,6 +93,33 @@ pub enum ChatRequest {
 }
 
 impl ChatRequest {
+    /// Bytes the request holds while it waits in the sequencer (its strings and lists, and a
+    /// fixed overhead): what the sequencer's byte bound counts.
+    pub fn weight(&self) -> usize {
+        let names = |names: &[String]| names.iter().map(|n| n.len() + 24).sum::<usize>();
+        256 + match self {
+            ChatRequest::Send(send) => {
+                send.content.len()
+                    + send.conversation_id.as_ref().map_or(0, String::len)
+                    + send.recipient_id.as_ref().map_or(0, String::len)
+                    + send.client_message_id.as_ref().map_or(0, String::len)
+                    + send.content_type.as_ref().map_or(0, String::len)
+            }
+            ChatRequest::Delivered(ids) | ChatRequest::Acked(ids) => ids.len() * 8,
+            ChatRequest::CreateConversation(create) => {
+                names(&create.members) + create.name.as_ref().map_or(0, String::len)
+            }
+            ChatRequest::UpdateMembers(update) => {
+                update.conversation_id.len() + names(&update.add) + names(&update.remove)
+            }
+            ChatRequest::PresenceQuery(query) => names(&query.user_ids),
+            ChatRequest::Read(read) => read.conversation_id.len(),
+            ChatRequest::Typing(typing) => typing.conversation_id.len(),
+            ChatRequest::History(history) => history.conversation_id.len(),
+            ChatRequest::Sync(_) | ChatRequest::ListConversations => 0,
+        }
+    }
+
     /// The sender's own id of a message (errors about it name it).
     pub fn client_message_id(&self) -> Option<&str> {
         match self {

@@ -4,6 +4,7 @@
 //! asked: a session (RECEIPT, or an error on `/user/queue/errors`) or an HTTP API call.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -16,11 +17,17 @@ use super::effect::{self, Effect};
 use super::error::{AppError, ErrorOut};
 use super::reply_queue::ReplyQueue;
 use super::state::ChatCore;
+use crate::app::CommitShare;
 use crate::handle::SessionHandle;
 
 /// Requests accepted but not yet applied; beyond this, new requests are refused with
 /// `RATE_LIMITED` instead of queueing without bound.
 const MAX_PENDING: usize = 8192;
+/// What those requests weigh ([`ChatRequest::weight`](super::request::ChatRequest::weight)),
+/// waiting or running: the count alone would let 8,192 requests of 4 MiB bodies (a
+/// `chat.delivered` of half a million ids) pile up while the store is slow. Past it, new
+/// requests are refused with `RATE_LIMITED` too. 64 MiB holds thousands of full-size messages.
+const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 /// Futures the sequencer runs at once (a group commit's worth and then some).
 const MAX_IN_FLIGHT: usize = 1024;
 
@@ -64,6 +71,8 @@ pub enum Requester {
         session: Arc<SessionHandle>,
         receipt: Option<String>,
         client_message_id: Option<String>,
+        /// Its share of a COMMIT's RECEIPT (a SEND of a committed transaction).
+        commit: Option<CommitShare>,
     },
     /// The HTTP service API, answered through the channel.
     Service(oneshot::Sender<Result<Outcome, AppError>>),
@@ -74,12 +83,15 @@ pub enum Requester {
 struct Job {
     requester: Requester,
     work: Work,
+    weight: usize,
 }
 
 /// The way into the sequencer.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     jobs_tx: mpsc::Sender<Job>,
+    /// What the requests accepted and not yet applied weigh.
+    pending_bytes: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Job {
@@ -94,25 +106,48 @@ impl Sequencer {
     /// Starts the sequencer task; it stops with `shutdown` once nothing is in flight.
     pub fn start(core: Arc<ChatCore>, tasks: &TaskTracker, shutdown: CancellationToken) -> Self {
         let (jobs_tx, jobs_rx) = mpsc::channel(MAX_PENDING);
-        tasks.spawn(sequence(jobs_rx, core, shutdown));
-        Self { jobs_tx }
+        let pending_bytes = Arc::new(AtomicUsize::new(0));
+        tasks.spawn(sequence(
+            jobs_rx,
+            core,
+            Arc::clone(&pending_bytes),
+            shutdown,
+        ));
+        Self {
+            jobs_tx,
+            pending_bytes,
+        }
     }
 
-    /// Queues `work` behind every request accepted before it; hands the requester back when
-    /// the queue is full (or the sequencer gone).
-    pub fn push(&self, requester: Requester, work: Work) -> Result<(), Requester> {
-        self.jobs_tx
-            .try_send(Job { requester, work })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => {
-                    job.requester
-                }
+    /// Queues `work` (a request weighing `weight` bytes) behind every request accepted before
+    /// it; hands the requester back when the queue is full in requests or bytes (or the
+    /// sequencer is gone).
+    pub fn push(&self, requester: Requester, work: Work, weight: usize) -> Result<(), Requester> {
+        let fits = self
+            .pending_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(weight).filter(|b| *b <= MAX_PENDING_BYTES)
             })
+            .is_ok();
+        if !fits {
+            return Err(requester);
+        }
+        let job = Job {
+            requester,
+            work,
+            weight,
+        };
+        self.jobs_tx.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => {
+                self.pending_bytes.fetch_sub(job.weight, Ordering::AcqRel);
+                job.requester
+            }
+        })
     }
 
-    /// Queues work nobody waits for; dropped when the queue is full.
+    /// Queues work nobody waits for (small: a presence change); dropped when the queue is full.
     pub fn push_quietly(&self, work: Work) {
-        let _ = self.push(Requester::Nobody, work);
+        let _ = self.push(Requester::Nobody, work, 0);
     }
 }
 
@@ -120,6 +155,7 @@ impl Sequencer {
 async fn sequence(
     mut jobs_rx: mpsc::Receiver<Job>,
     core: Arc<ChatCore>,
+    pending_bytes: Arc<AtomicUsize>,
     shutdown: CancellationToken,
 ) {
     let mut running = FuturesOrdered::new();
@@ -127,12 +163,15 @@ async fn sequence(
         tokio::select! {
             () = shutdown.cancelled(), if running.is_empty() => return,
             job = jobs_rx.recv(), if running.len() < MAX_IN_FLIGHT => {
-                let Some(Job { requester, work }) = job else { return };
+                let Some(Job { requester, work, weight }) = job else { return };
                 // Built here, in arrival order (a send takes its message id now).
                 let future = work();
-                running.push_back(async move { (requester, future.await) });
+                running.push_back(async move { (requester, weight, future.await) });
             }
-            Some((requester, result)) = running.next() => finish(&core, requester, result),
+            Some((requester, weight, result)) = running.next() => {
+                pending_bytes.fetch_sub(weight, Ordering::AcqRel);
+                finish(&core, requester, result);
+            }
         }
     }
 }
@@ -176,15 +215,13 @@ fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppErro
             session,
             receipt,
             client_message_id,
+            commit,
         } => {
             let effect = match result {
-                Ok(outcome) => match receipt {
-                    Some(id) => Effect::Frame {
-                        session,
-                        frame: effect::receipt(&id, outcome.message_id),
-                    },
-                    None => return,
-                },
+                Ok(outcome) => receipt.map(|id| Effect::Frame {
+                    session,
+                    frame: effect::receipt(&id, outcome.message_id),
+                }),
                 Err(error) => {
                     let body = ErrorOut {
                         code: error.code(),
@@ -192,14 +229,45 @@ fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppErro
                         receipt_id: receipt.as_deref(),
                         client_message_id: client_message_id.as_deref(),
                     };
-                    Effect::ToSession {
+                    Some(Effect::ToSession {
                         session,
                         queue: ReplyQueue::Errors,
                         payload: core.payload(serde_json::to_value(body).unwrap_or_default()),
-                    }
+                    })
                 }
             };
-            core.apply(effect);
+            if let Some(effect) = effect {
+                core.apply(effect);
+            }
+            // After this request's own answer: the COMMIT's RECEIPT follows its errors.
+            if let Some(commit) = commit {
+                commit.answered();
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nothing() -> Work {
+        later(async { Ok(Outcome::default()) })
+    }
+
+    #[test]
+    fn the_queue_refuses_requests_past_its_bytes() {
+        let (jobs_tx, _jobs_rx) = mpsc::channel(MAX_PENDING);
+        let sequencer = Sequencer {
+            jobs_tx,
+            pending_bytes: Arc::new(AtomicUsize::new(0)),
+        };
+        let half = MAX_PENDING_BYTES / 2;
+        assert!(sequencer.push(Requester::Nobody, nothing(), half).is_ok());
+        assert!(sequencer.push(Requester::Nobody, nothing(), half).is_ok());
+        assert!(
+            sequencer.push(Requester::Nobody, nothing(), 1).is_err(),
+            "past the bytes, though far under the count"
+        );
     }
 }

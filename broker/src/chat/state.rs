@@ -13,12 +13,12 @@ use tokio_util::task::TaskTracker;
 
 use super::effect::{Effect, OfflineEvent, Payload};
 use super::error::AppError;
-use super::idle::IdleMap;
 use super::peers::ChatPeers;
 use super::presence::PresenceBackend;
 use super::rate::RateLimit;
 use crate::config::ChatConfig;
 use crate::id::IdGenerator;
+use crate::idle::IdleMap;
 use crate::router::Router;
 
 #[derive(Debug)]

@@ -39,7 +39,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -77,9 +76,9 @@ pub struct Cluster {
     lease: node::Lease,
     interest: Arc<Interest>,
     health: Arc<Health>,
-    publish_tx: mpsc::Sender<publisher::Outgoing>,
+    publish_tx: publisher::PublishTx,
     /// Taken by [`Cluster::start`]: publishes made before it wait in the queue.
-    publish_rx: Mutex<Option<mpsc::Receiver<publisher::Outgoing>>>,
+    publish_rx: Mutex<Option<publisher::PublishRx>>,
     presence: Arc<SharedPresence>,
     streams: Arc<stream::Streams>,
     /// The tasks whose last act matters at shutdown: the publisher's final flush and the
@@ -95,6 +94,7 @@ impl Cluster {
         configured: Option<u16>,
         presence_ttl: Duration,
         queue_max_messages: usize,
+        queue_idle_expiry: Duration,
     ) -> Result<Arc<Self>, ClusterError> {
         let client = redis::Client::open(config.redis_url.as_str())?;
         let manager_config = ConnectionManagerConfig::new()
@@ -105,7 +105,7 @@ impl Cluster {
         let incarnation = format!("{:x}", rand::random::<u64>());
         let token = format!("{}:{incarnation}", std::process::id());
         let lease = node::Lease::acquire(&mut conn, configured, token).await?;
-        let (publish_tx, publish_rx) = mpsc::channel(publisher::QUEUE);
+        let (publish_tx, publish_rx) = publisher::queue(publisher::QUEUE, publisher::QUEUE_BYTES);
         let node_id = lease.node_id;
         let health = Arc::new(Health::default());
         let presence = Arc::new(SharedPresence::new(
@@ -121,6 +121,7 @@ impl Cluster {
             publish_tx.clone(),
             Arc::clone(&health),
             queue_max_messages,
+            queue_idle_expiry,
         ));
         Ok(Arc::new(Self {
             node_id,
@@ -237,11 +238,8 @@ impl Cluster {
     }
 
     fn enqueue(&self, channel: String, bytes: Bytes) {
-        publisher::send(
-            &self.publish_tx,
-            &self.health,
-            Outgoing::Publish { channel, bytes },
-        );
+        self.publish_tx
+            .send(&self.health, Outgoing::Publish { channel, bytes });
     }
 
     /// A `/queue` SEND: appended to the queue's stream, where any node with a consumer takes

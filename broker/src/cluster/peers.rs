@@ -57,10 +57,18 @@ impl Peers for Cluster {
     }
 
     /// Appended to the queue's stream, where any node with a consumer takes it (competing
-    /// consumers cluster-wide); the local queue is fed from there by the stream reader.
-    fn enqueue(&self, _: &Queues, queue: &str, message: Arc<Message>) -> Result<(), QueueFull> {
+    /// consumers cluster-wide); the local queue is fed from there by the stream reader. The
+    /// local queue is made (or touched) all the same: it counts against `--max-queues`, so a
+    /// client cannot make unbounded stream names through this node, and its expiry is what
+    /// removes the stream once it is idle and empty.
+    fn enqueue(&self, local: &Queues, queue: &str, message: Arc<Message>) -> Result<(), QueueFull> {
+        local.get(queue)?.touch();
         self.append_to_queue(queue, &message);
         Ok(())
+    }
+
+    fn queue_expired(&self, queue: &str) {
+        self.streams.expired(queue);
     }
 }
 

@@ -2,13 +2,15 @@
 //! PUBLISH (and, for `/queue`, XADD/XACK) commands over one multiplexed connection, so a burst of N deliveries costs about
 //! N / [`BATCH`] round trips instead of N.
 //!
-//! Full queue policy: the envelope is dropped and counted (`Health::dropped`). Cross-node
-//! `/topic` and `/user` delivery is at most once like local delivery; a queue this deep means
-//! Redis is unreachable or far slower than the node, and waiting would stall sessions.
+//! Full queue policy (at [`QUEUE`] commands or [`QUEUE_BYTES`] bytes): the envelope is
+//! dropped and counted (`Health::dropped`). Cross-node `/topic` and `/user` delivery is at most
+//! once like local delivery; a queue this deep means Redis is unreachable or far slower than the
+//! node, and waiting would stall sessions.
 
 use bytes::Bytes;
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -20,6 +22,9 @@ use super::health::Health;
 /// Envelopes waiting to be published. 16,384 covers a fan-out burst to a large group many
 /// times over while bounding memory to a few MiB of typical chat messages.
 pub const QUEUE: usize = 16_384;
+/// Bytes of commands waiting: the count alone would let 16,384 envelopes of 4 MiB frames
+/// (64 GiB) pile up while Redis is away; 64 MiB is thousands of chat messages.
+pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// PUBLISH commands per pipeline: large enough to amortize the round trip, small enough that
 /// the first message of a batch does not wait long for the last.
 const BATCH: usize = 256;
@@ -37,16 +42,111 @@ pub enum Outgoing {
     },
     /// XACK and XDEL a stream entry this node has seen consumed.
     Ack { stream: String, id: String },
+    /// DEL a queue's stream if it is empty and no node has used it for `idle_ms`.
+    Expire { stream: String, idle_ms: u64 },
 }
 
-/// Queues a command for the publisher; a full queue drops it and counts the drop.
-pub fn send(publish_tx: &mpsc::Sender<Outgoing>, health: &Health, outgoing: Outgoing) {
-    if publish_tx.try_send(outgoing).is_err() {
-        health.dropped();
+/// Deletes a queue's stream (and its consumer group) when it holds no entry, none is pending
+/// with any consumer, and every consumer of the group has been idle (no read) for ARGV[2] ms:
+/// then no node has a consumer reading it, and a SEND after it simply makes the stream again.
+/// Atomic in Redis, so no XADD can slip between the checks and the DEL.
+const EXPIRE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('XLEN', KEYS[1]) > 0 then return 0 end
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if ok then
+  for _, c in ipairs(consumers) do
+    local f = {}
+    for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+    if tonumber(f['pending']) > 0 or tonumber(f['idle']) < tonumber(ARGV[2]) then return 0 end
+  end
+end
+return redis.call('DEL', KEYS[1])
+";
+
+/// The way into the publisher's queue, bounded in commands and in bytes; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PublishTx {
+    tx: mpsc::Sender<Outgoing>,
+    bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+/// The publisher's end of the queue.
+#[derive(Debug)]
+pub struct PublishRx {
+    rx: mpsc::Receiver<Outgoing>,
+    bytes: Arc<AtomicUsize>,
+}
+
+/// A queue of at most `max` commands and `max_bytes` bytes.
+pub fn queue(max: usize, max_bytes: usize) -> (PublishTx, PublishRx) {
+    let (tx, rx) = mpsc::channel(max);
+    let bytes = Arc::new(AtomicUsize::new(0));
+    let publish_tx = PublishTx {
+        tx,
+        bytes: Arc::clone(&bytes),
+        max_bytes,
+    };
+    (publish_tx, PublishRx { rx, bytes })
+}
+
+impl PublishTx {
+    /// Queues a command for the publisher; a full queue drops it and counts the drop.
+    pub fn send(&self, health: &Health, outgoing: Outgoing) {
+        let weight = outgoing.weight();
+        let fits = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(weight).filter(|b| *b <= self.max_bytes)
+            })
+            .is_ok();
+        if !fits {
+            return health.dropped();
+        }
+        if self.tx.try_send(outgoing).is_err() {
+            self.bytes.fetch_sub(weight, Ordering::AcqRel);
+            health.dropped();
+        }
+    }
+}
+
+impl PublishRx {
+    /// Up to `limit` commands into `batch` (waiting for the first); 0 when closed and empty.
+    async fn recv_many(&mut self, batch: &mut Vec<Outgoing>, limit: usize) -> usize {
+        let from = batch.len();
+        let n = self.rx.recv_many(batch, limit).await;
+        self.taken(&batch[from..]);
+        n
+    }
+
+    fn try_recv(&mut self) -> Option<Outgoing> {
+        let outgoing = self.rx.try_recv().ok()?;
+        self.taken(std::slice::from_ref(&outgoing));
+        Some(outgoing)
+    }
+
+    fn close(&mut self) {
+        self.rx.close();
+    }
+
+    /// These left the queue: their bytes are free again.
+    fn taken(&self, taken: &[Outgoing]) {
+        let bytes: usize = taken.iter().map(Outgoing::weight).sum();
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 }
 
 impl Outgoing {
+    /// Bytes the command holds while queued (a fixed overhead for the bookkeeping).
+    fn weight(&self) -> usize {
+        64 + match self {
+            Outgoing::Publish { channel, bytes } => channel.len() + bytes.len(),
+            Outgoing::Append { stream, bytes, .. } => stream.len() + bytes.len(),
+            Outgoing::Ack { stream, id } => stream.len() + id.len(),
+            Outgoing::Expire { stream, .. } => stream.len(),
+        }
+    }
+
     fn add_to(&self, pipe: &mut redis::Pipeline) {
         match self {
             Outgoing::Publish { channel, bytes } => {
@@ -71,12 +171,21 @@ impl Outgoing {
                 pipe.cmd("XACK").arg(stream).arg(GROUP).arg(id).ignore();
                 pipe.cmd("XDEL").arg(stream).arg(id).ignore();
             }
+            Outgoing::Expire { stream, idle_ms } => {
+                pipe.cmd("EVAL")
+                    .arg(EXPIRE_SCRIPT)
+                    .arg(1)
+                    .arg(stream)
+                    .arg(GROUP)
+                    .arg(*idle_ms)
+                    .ignore();
+            }
         }
     }
 }
 
 pub async fn run(
-    mut rx: mpsc::Receiver<Outgoing>,
+    mut rx: PublishRx,
     mut conn: ConnectionManager,
     health: Arc<Health>,
     done: CancellationToken,
@@ -90,7 +199,7 @@ pub async fn run(
                 // One last batch: what sessions closing at shutdown told other nodes.
                 rx.close();
                 while batch.len() < QUEUE {
-                    let Ok(outgoing) = rx.try_recv() else { break };
+                    let Some(outgoing) = rx.try_recv() else { break };
                     batch.push(outgoing);
                 }
                 if let Err(e) = flush(&mut batch, &mut conn, &health).await {
@@ -144,4 +253,29 @@ async fn flush(
         Err(_) => health.publish_failed(n),
     }
     sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(size: usize) -> Outgoing {
+        Outgoing::Publish {
+            channel: "c".into(),
+            bytes: Bytes::from(vec![0u8; size]),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_in_bytes_and_frees_what_leaves() {
+        let health = Health::default();
+        let (tx, mut rx) = queue(100, 1000);
+        tx.send(&health, publish(500));
+        tx.send(&health, publish(500));
+        assert_eq!(health.snapshot(0).dropped, 1, "past 1,000 bytes: dropped");
+        let mut batch = Vec::new();
+        assert_eq!(rx.recv_many(&mut batch, 10).await, 1);
+        tx.send(&health, publish(500));
+        assert_eq!(health.snapshot(0).dropped, 1, "room again once taken");
+    }
 }

@@ -25,7 +25,6 @@ use redis::aio::ConnectionManager;
 use redis::streams::{
     StreamClaimReply, StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadReply,
 };
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -33,7 +32,7 @@ use tracing::{debug, info, warn};
 use super::channel::{FIELD, GROUP, PREFIX};
 use super::envelope::{Envelope, Kind};
 use super::health::Health;
-use super::publisher::{self, Outgoing};
+use super::publisher::{Outgoing, PublishTx};
 use crate::message::Message;
 use crate::router::Router;
 use crate::router::queue::Queue;
@@ -62,18 +61,22 @@ pub struct Streams {
     consumer: String,
     /// Message id → (stream, entry id) of entries read here and not yet consumed.
     pending: DashMap<u64, (String, String)>,
-    publish_tx: mpsc::Sender<Outgoing>,
+    publish_tx: PublishTx,
     health: Arc<Health>,
     max_len: usize,
+    /// `--queue-idle-expiry`: how long every node must have left a stream alone before an
+    /// expiring node may delete it.
+    idle_expiry: Duration,
 }
 
 impl Streams {
     pub fn new(
         node_id: u16,
         incarnation: &str,
-        publish_tx: mpsc::Sender<Outgoing>,
+        publish_tx: PublishTx,
         health: Arc<Health>,
         max_len: usize,
+        idle_expiry: Duration,
     ) -> Self {
         Self {
             node_id,
@@ -82,11 +85,21 @@ impl Streams {
             publish_tx,
             health,
             max_len,
+            idle_expiry,
         }
     }
 
+    /// This node's `queue` expired (idle and empty here): its stream goes too if it is empty
+    /// and idle for every node (see the script in `publisher.rs`).
+    pub fn expired(&self, queue: &str) {
+        self.send(Outgoing::Expire {
+            stream: key(queue),
+            idle_ms: u64::try_from(self.idle_expiry.as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+
     fn send(&self, outgoing: Outgoing) {
-        publisher::send(&self.publish_tx, &self.health, outgoing);
+        self.publish_tx.send(&self.health, outgoing);
     }
 
     pub fn append(&self, queue: &str, message: &Message) {
@@ -160,10 +173,17 @@ pub async fn run(
     let mut groups: HashSet<String> = HashSet::new();
     let mut next_reclaim = Instant::now();
     let mut failing = false;
+    let mut next_prune = Instant::now();
     loop {
         let queues = router.local_queues();
         for queue in &queues {
             streams.hand_back(queue);
+        }
+        if Instant::now() >= next_prune {
+            // Streams of queues this node no longer keeps (expired) are forgotten here too.
+            next_prune = Instant::now() + RECLAIM_EVERY;
+            let kept: HashSet<String> = queues.iter().map(|q| key(&q.name)).collect();
+            groups.retain(|stream| kept.contains(stream));
         }
         let wanted: HashMap<String, Arc<Queue>> = queues
             .into_iter()
@@ -189,6 +209,12 @@ pub async fn run(
                     info!("reading queue streams again");
                 }
                 Ok(()) => {}
+                // A stream another node deleted as idle (`Streams::expired`) while this node
+                // still had its group in mind: made again at once, not an outage.
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    debug!(error = %e, "a queue stream was deleted as idle; making it again");
+                    groups.clear();
+                }
                 Err(e) => {
                     if !failing {
                         failing = true;

@@ -60,6 +60,41 @@ settings! {
     /// (the client retries later, or elsewhere).
     auth_queue_timeout: Duration = Duration::from_secs(5),
         "DURATION", "Longest a CONNECT waits for its credential check to start";
+    /// Bytes a `/queue` holds (bodies, headers and 256 bytes of bookkeeping per message): with
+    /// the message count, a queue nobody consumes is bounded in memory, whatever the sizes.
+    queue_max_bytes: usize = 64 * 1024 * 1024,
+        "BYTES", "Bytes a /queue holds while no consumer takes them";
+    /// Bytes every `/queue` of the node holds together: many queues, each under its own bound,
+    /// cannot add up to more than this.
+    queue_budget_bytes: usize = 1024 * 1024 * 1024,
+        "BYTES", "Bytes all /queues of this node hold together";
+    /// Queues a node keeps at once: a client cannot make millions of queue names (each holds
+    /// a few hundred bytes even when empty).
+    max_queues: usize = 100_000,
+        "N", "Queues this node keeps at once";
+    /// An empty `/queue` with no subscriber is removed after this long unused, its memory
+    /// returned (0 = never): queue names a client made up do not stay forever.
+    queue_idle_expiry: Duration = Duration::from_secs(300),
+        "DURATION", "An empty /queue without subscribers is removed after this long; 0 = never";
+    /// Sustained SENDs per second per user to destinations other than `/app` (0: no limit).
+    /// Past it the user's sessions are slowed, not refused: the broker stops reading their
+    /// sockets until the rate allows the next SEND (flow control, as TCP would give it). Off by
+    /// default: backend services and load tests publish tens of thousands a second under one
+    /// principal; set it where every principal is a person.
+    send_rate: f64 = 0.0,
+        "PER_SEC", "Sustained plain SENDs per second per user (slowed past it); 0 disables";
+    /// SENDs a user may make at once before `send_rate` applies.
+    send_burst: f64 = 1000.0,
+        "N", "Plain SENDs a user may make in a burst";
+    /// Messages a client-ack subscriber holds unacknowledged (and, for topics, waiting for its
+    /// prefetch window), whatever its prefetch says: a `/queue` consumer at the bound gets
+    /// nothing more until it ACKs; a session past it over its topic and user subscriptions
+    /// gets ERROR `too many unacknowledged` (a topic cannot hold its messages back).
+    max_unacked: usize = 10_000,
+        "N", "Unacknowledged messages one /queue consumer, or one session's topic subscriptions, hold";
+    /// The same bound in bytes (bodies, headers, 256 bytes of bookkeeping per message).
+    max_unacked_bytes: usize = 32 * 1024 * 1024,
+        "BYTES", "Bytes of unacknowledged messages one /queue consumer, or one session's topic subscriptions, hold";
 }
 
 impl Limits {
@@ -77,6 +112,11 @@ impl Limits {
             ("queue_max_messages", self.queue_max_messages),
             ("max_auth_checks", self.max_auth_checks),
             ("max_transaction_bytes", self.max_transaction_bytes),
+            ("queue_max_bytes", self.queue_max_bytes),
+            ("queue_budget_bytes", self.queue_budget_bytes),
+            ("max_queues", self.max_queues),
+            ("max_unacked", self.max_unacked),
+            ("max_unacked_bytes", self.max_unacked_bytes),
         ];
         for (key, value) in nonzero {
             if value == 0 {
@@ -85,6 +125,18 @@ impl Limits {
                     reason: "must be at least 1".to_owned(),
                 });
             }
+        }
+        if !(self.send_rate.is_finite() && self.send_rate >= 0.0) {
+            return Err(ConfigError::Invalid {
+                key: "send_rate",
+                reason: "must be a number of SENDs per second, 0 or more".to_owned(),
+            });
+        }
+        if self.send_rate > 0.0 && !(self.send_burst.is_finite() && self.send_burst >= 1.0) {
+            return Err(ConfigError::Invalid {
+                key: "send_burst",
+                reason: "must be at least 1 (no SEND could ever pass)".to_owned(),
+            });
         }
         if self.connect_timeout.is_zero() {
             return Err(ConfigError::Invalid {

@@ -2,11 +2,11 @@
 //! its `STOMPBOX_*` environment variable, its config-file key and its validation side by side.
 //!
 //! Each section has its own module (`listen`, `auth`, `limits`, `heartbeat`, `node`, `chat`,
-//! `storage`) holding one [`settings!`](setting::settings) declaration: one line per setting
-//! (field, type, default, value name, help). From that line the macro derives the resolved
-//! struct and its `Default`, the clap argument (its `[default: …]` shown from the value
-//! itself), the config-file reader, and the key listing that the example-file test and the
-//! help test check. Why a `macro_rules!` rather than clap derive structs with `Option` fields
+//! `storage`, `admission`) holding one [`settings!`](setting::settings) declaration: one line
+//! per setting (field, type, default, value name, help). From that line the macro derives
+//! the resolved struct and its `Default`, the clap argument (its `[default: …]` shown from the
+//! value itself), the config-file reader, and the key listing that the example-file test and
+//! the help test check. Why a `macro_rules!` rather than clap derive structs with `Option` fields
 //! and `value_source`: clap derive would still need a second, serde, struct for the file and a
 //! third place for the defaults; and why not a configuration crate: none covers clap, env,
 //! TOML and defaults together without writing each setting twice. Sections whose resolved
@@ -28,8 +28,10 @@
 //! authentication unless told `--allow-anonymous`, because dev mode believes any `login`.
 
 mod acl;
+mod admission;
 mod auth;
 mod chat;
+mod cidr;
 mod error;
 mod heartbeat;
 mod limits;
@@ -49,8 +51,10 @@ use std::time::Duration;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 pub use acl::{AclAction, AclRule};
+pub use admission::AdmissionSettings;
 pub use auth::AuthConfig;
 pub use chat::ChatConfig;
+pub use cidr::Cidr;
 pub use error::ConfigError;
 pub use heartbeat::{HeartbeatConfig, HeartbeatOffer, HeartbeatSettings, SlowConsumerPolicy};
 pub use limits::Limits;
@@ -75,6 +79,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Per-destination authorization rules, first match wins; no rules means allow all.
     pub acl: Vec<AclRule>,
+    /// The `--config` file these settings came from; a reload re-reads its `[[acl]]` rules.
+    pub config_file: Option<PathBuf>,
     pub limits: Limits,
     pub heartbeat: HeartbeatConfig,
     pub slow_consumer: SlowConsumerPolicy,
@@ -84,6 +90,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub chat: ChatConfig,
     pub storage: StorageConfig,
+    /// Per-address limits, the unauthenticated cap and the failed-login throttle.
+    pub admission: AdmissionSettings,
     /// STOMP over TLS and HTTPS listeners, their certificate, and client certificates.
     pub tls: TlsConfig,
 }
@@ -113,6 +121,8 @@ pub(crate) struct Settings {
     #[command(flatten)]
     pub(crate) storage: storage::StorageLayer,
     #[command(flatten)]
+    pub(crate) admission: admission::AdmissionLayer,
+    #[command(flatten)]
     pub(crate) tls: tls::TlsLayer,
 }
 
@@ -128,6 +138,7 @@ impl Settings {
             node::NodeLayer::KEYS,
             chat::ChatLayer::KEYS,
             storage::StorageLayer::KEYS,
+            admission::AdmissionLayer::KEYS,
             tls::TlsLayer::KEYS,
         ]
         .into_iter()
@@ -145,6 +156,7 @@ impl Settings {
             node::NodeLayer::FILE_KEYS,
             chat::ChatLayer::FILE_KEYS,
             storage::StorageLayer::FILE_KEYS,
+            admission::AdmissionLayer::FILE_KEYS,
             tls::TlsLayer::FILE_KEYS,
         ]
         .into_iter()
@@ -163,6 +175,7 @@ impl Settings {
             node: node::NodeLayer::defaults(),
             chat: chat::ChatLayer::defaults(),
             storage: storage::StorageLayer::defaults(),
+            admission: admission::AdmissionLayer::defaults(),
             tls: tls::TlsLayer::defaults(),
         }
     }
@@ -178,6 +191,7 @@ impl Settings {
             self.node.shown(),
             self.chat.shown(),
             self.storage.shown(),
+            self.admission.shown(),
             self.tls.shown(),
         ]
         .concat()
@@ -193,6 +207,7 @@ impl Settings {
             node: self.node.or(lower.node),
             chat: self.chat.or(lower.chat),
             storage: self.storage.or(lower.storage),
+            admission: self.admission.or(lower.admission),
             tls: self.tls.or(lower.tls),
         }
     }
@@ -206,6 +221,7 @@ impl Settings {
             || self.node.read(key, map)?
             || self.chat.read(key, map)?
             || self.storage.read(key, map)?
+            || self.admission.read(key, map)?
             || self.tls.read(key, map)?)
     }
 }
@@ -217,12 +233,14 @@ impl Config {
         flags: Settings,
         file: Option<&Path>,
     ) -> Result<(Config, String), ConfigError> {
+        let file_path = file;
         let file = match file {
             Some(path) => FileLayer::load(path)?,
             None => FileLayer::default(),
         };
-        let (config, log_filter) = Self::from_layers(flags, file);
+        let (mut config, log_filter) = Self::from_layers(flags, file);
         config.validate(&log_filter)?;
+        config.config_file = file_path.map(Path::to_path_buf);
         Ok((config, log_filter))
     }
 
@@ -248,6 +266,7 @@ impl Config {
             }),
             auth: settings.auth.resolve(),
             acl,
+            config_file: None,
             limits: settings.limits.resolve(),
             heartbeat: HeartbeatConfig::from(&heartbeat),
             slow_consumer: heartbeat.slow_consumer,
@@ -255,6 +274,7 @@ impl Config {
             shutdown_timeout: node.shutdown_timeout,
             chat: settings.chat.resolve(),
             storage: settings.storage.resolve().into(),
+            admission: settings.admission.resolve(),
             tls: settings.tls.resolve(),
         };
         (config, node.log)
@@ -267,6 +287,7 @@ impl Config {
         self.heartbeat.validate()?;
         node::check_node_id(self.node_id)?;
         self.limits.validate()?;
+        self.admission.validate(&self.limits)?;
         self.tls.validate()?;
         tls::check_reachable(&self.auth, &self.tls)?;
         node::check_log_filter(log_filter)
@@ -287,6 +308,11 @@ const ACL_KEY: &str = "acl";
 /// Every key the file accepts, for "unknown field …, expected one of …".
 static FILE_KEYS: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| Settings::file_keys().chain([ACL_KEY]).collect());
+
+/// The `[[acl]]` rules of the config file at `path` (a reload re-reads only these).
+pub fn acl_rules(path: &Path) -> Result<Vec<AclRule>, ConfigError> {
+    Ok(FileLayer::load(path)?.acl)
+}
 
 impl FileLayer {
     fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -309,6 +335,7 @@ impl FileLayer {
         for path in [
             auth.users_file.as_mut().and_then(Option::as_mut),
             auth.jwt_public_key.as_mut().and_then(Option::as_mut),
+            auth.jwt_jwks_ca.as_mut().and_then(Option::as_mut),
             self.settings.node.data_dir.as_mut(),
         ]
         .into_iter()

@@ -6,6 +6,7 @@
 //! `--some-key` and the environment variable `STOMPBOX_SOME_KEY`. A file may also spell a key
 //! by its alias (`ws_allowed_origins` for the repeatable `ws_allowed_origin`).
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use clap::builder::{BoolishValueParser, ValueParser};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 /// A type a setting can hold: how flags, environment variables and the file spell it.
@@ -175,18 +177,29 @@ impl Value for Duration {
     }
 }
 
-/// A list: the flag repeats or takes commas; a list from one source replaces the next's.
-impl Value for Vec<String> {
+/// A list: the flag repeats or takes commas; a list from one source replaces the next's. An
+/// empty item is no item, so `--flag=` gives an empty list over a file's or a default's list.
+impl<T> Value for Vec<T>
+where
+    T: FromStr + fmt::Display + DeserializeOwned + Clone + Send + Sync + 'static,
+    T::Err: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     fn parser() -> ValueParser {
-        clap::value_parser!(String)
+        ValueParser::new(|text: &str| match text.trim() {
+            "" => Ok(None),
+            item => item.parse::<T>().map(Some),
+        })
     }
 
     fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        <Vec<String> as Deserialize>::deserialize(deserializer)
+        <Vec<T> as Deserialize>::deserialize(deserializer)
     }
 
     fn shown(&self) -> Option<String> {
-        (!self.is_empty()).then(|| self.join(","))
+        (!self.is_empty()).then(|| {
+            let items: Vec<String> = self.iter().map(T::to_string).collect();
+            items.join(",")
+        })
     }
 
     fn shape(arg: Arg) -> Arg {
@@ -195,7 +208,11 @@ impl Value for Vec<String> {
 
     fn from_matches(matches: &ArgMatches, id: &str) -> Option<Self> {
         given(matches, id)
-            .then(|| matches.get_many::<String>(id).map(|v| v.cloned().collect()))
+            .then(|| {
+                matches
+                    .get_many::<Option<T>>(id)
+                    .map(|items| items.flatten().cloned().collect())
+            })
             .flatten()
     }
 }

@@ -23,7 +23,7 @@ use crate::outbox::Outbound;
 use fanout::fan_out;
 pub use fanout::{FanOut, Priority, Select};
 pub use peers::{Alone, Peers, Route};
-use queue::{Queue, Queues};
+use queue::{Queue, QueueLimits, Queues};
 use topic::{Subscriber, TopicTable};
 
 #[derive(Debug)]
@@ -42,11 +42,11 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(queue_max_messages: usize, peers: Arc<dyn Peers>) -> Self {
+    pub fn new(queue_limits: QueueLimits, peers: Arc<dyn Peers>) -> Self {
         Self {
             topics: TopicTable::new(true),
             users: TopicTable::new(false),
-            queues: Queues::new(queue_max_messages, Arc::clone(&peers) as _),
+            queues: Queues::new(queue_limits, Arc::clone(&peers) as _),
             replies: DashMap::new(),
             sessions: DashMap::new(),
             peers,
@@ -72,14 +72,27 @@ impl Router {
             .collect()
     }
 
-    /// The queue named `name`, created on first use.
-    pub fn queue(&self, name: &str) -> Arc<Queue> {
-        self.queues.get(name)
+    /// The queue named `name`, created on first use (unless this node keeps its maximum of
+    /// queues: ERROR `too many queues`).
+    pub fn queue(&self, name: &str) -> Result<Arc<Queue>, StompError> {
+        self.queues
+            .get(name)
+            .map_err(|full| StompError::QueueFull(name.to_string(), full))
     }
 
-    /// Every queue this node has seen (cluster mode's stream reader walks them).
+    /// Every queue this node keeps (cluster mode's stream reader walks them).
     pub fn local_queues(&self) -> Vec<Arc<Queue>> {
         self.queues.all()
+    }
+
+    /// Removes the queues idle past `--queue-idle-expiry` (and tells the peers, which may
+    /// hold the queue's shared side); how many went.
+    pub fn expire_queues(&self, now: tokio::time::Instant) -> usize {
+        let expired = self.queues.expire(now);
+        for name in &expired {
+            self.peers.queue_expired(name);
+        }
+        expired.len()
     }
 
     pub fn add_reply_token(&self, token: String, session: Arc<SessionHandle>) {
@@ -95,7 +108,7 @@ impl Router {
     pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {
         self.peers
             .enqueue(&self.queues, name, message)
-            .map_err(|full| StompError::QueueFull(name.to_string(), full.0))
+            .map_err(|full| StompError::QueueFull(name.to_string(), full))
     }
 
     /// Delivers a reply to the session owning `token`; a reply for a session that has gone is
@@ -251,7 +264,7 @@ mod tests {
     use stomp_codec::Headers;
     use tokio_util::sync::CancellationToken;
 
-    use super::queue::{Consumption, QueueFull, Queues};
+    use super::queue::{Consumption, QueueFull, QueueLimits, Queues};
     use super::topic::Subscriber;
     use super::{Peers, Priority, Route, Router, Select};
     use crate::auth::Principal;
@@ -293,6 +306,9 @@ mod tests {
             self.log(format!("enqueue {queue}"));
             Ok(())
         }
+        fn queue_expired(&self, queue: &str) {
+            self.log(format!("expired {queue}"));
+        }
     }
 
     fn session(id: u64, user: &str) -> Arc<SessionHandle> {
@@ -317,7 +333,7 @@ mod tests {
     #[test]
     fn peers_hear_interest_and_publishes_and_peer_copies_stay_local() {
         let peers = Arc::new(Recorder::default());
-        let router = Router::new(8, Arc::clone(&peers) as _);
+        let router = Router::new(QueueLimits::counting(8), Arc::clone(&peers) as _);
         let ann = session(1, "ann");
         let sub = |id: &str| Subscriber {
             session: Arc::clone(&ann),

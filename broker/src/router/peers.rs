@@ -41,6 +41,10 @@ pub trait Peers: Consumption {
     /// A `/queue` SEND: into wherever this node's queues (`local`) take their messages from
     /// (the local queue itself, or a queue shared by every node's consumers).
     fn enqueue(&self, local: &Queues, queue: &str, message: Arc<Message>) -> Result<(), QueueFull>;
+
+    /// This node removed its idle, empty `queue` (`--queue-idle-expiry`): whatever is shared
+    /// of it may go too, if no other node uses it.
+    fn queue_expired(&self, queue: &str);
 }
 
 /// No other nodes (single-node mode): nothing crosses, every queue is this node's own.
@@ -57,8 +61,10 @@ impl Peers for Alone {
     fn publish_users(&self, _: &[String], _: &str, _: &Message, _: Priority) {}
 
     fn enqueue(&self, local: &Queues, queue: &str, message: Arc<Message>) -> Result<(), QueueFull> {
-        local.get(queue).enqueue(message)
+        local.get(queue)?.enqueue(message)
     }
+
+    fn queue_expired(&self, _: &str) {}
 }
 
 impl Consumption for Alone {

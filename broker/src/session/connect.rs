@@ -2,7 +2,9 @@
 //! heart-beat negotiation, CONNECTED out.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use stomp_codec::{Command, Frame, Item, Version};
 use tokio::time::{Instant, sleep_until};
@@ -14,6 +16,7 @@ use super::heartbeat::Heartbeat;
 use super::state::{Acks, Session};
 use super::subscription::Subscriptions;
 use super::wire::Wire;
+use crate::auth::{Attempt, AuthError, Authenticated, JWT_LEEWAY_SECS, Proof, Route};
 use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::{ClientCommand, Connect, Request};
@@ -24,9 +27,13 @@ use crate::transport::ReadOutcome;
 
 /// Waits (bounded by the CONNECT timeout) for CONNECT/STOMP, authenticates, negotiates, and
 /// answers CONNECTED.
+///
+/// `address` is the client's, for the failed-login throttle; `None` when it is exempt from
+/// per-address limits.
 pub(super) async fn handshake(
     wire: &mut Wire,
     broker: &Arc<Broker>,
+    address: Option<IpAddr>,
 ) -> Result<Session, CloseReason> {
     let timeout = broker.config.limits.connect_timeout;
     let deadline = Instant::now() + timeout;
@@ -53,7 +60,7 @@ pub(super) async fn handshake(
         }
     };
     let receipt = frame.headers.get("receipt").map(str::to_string);
-    match connect(wire, broker, frame).await {
+    match connect(wire, broker, frame, address).await {
         Ok(session) => Ok(session),
         Err(error) => Err(wire.fail(Failure { error, receipt }).await),
     }
@@ -74,6 +81,7 @@ async fn connect(
     wire: &mut Wire,
     broker: &Arc<Broker>,
     frame: Frame,
+    address: Option<IpAddr>,
 ) -> Result<Session, StompError> {
     if !matches!(frame.command, Command::Connect | Command::Stomp) {
         return Err(StompError::NotConnected);
@@ -93,42 +101,14 @@ async fn connect(
     } = connect;
     let version = negotiate_version(accept_version.as_deref())?;
 
-    let principal = if let Some(identity) = wire.identity() {
-        // A verified client certificate is the proof: no passcode, no credential check.
-        identity.authenticate(login.as_deref())
-    } else if broker.auth.is_dev_mode() {
-        // Nothing to verify: no reason to pay for a blocking-pool thread.
-        broker
-            .auth
-            .authenticate(login.as_deref(), passcode.as_deref())
-    } else {
-        // Password hashing is deliberately slow (and ~19 MiB each): keep it off the I/O
-        // threads, and only so many at once. The slot goes with the check, so a client that
-        // hangs up mid-check does not free it early.
-        let limits = &broker.config.limits;
-        let slot = tokio::time::timeout(
-            limits.auth_queue_timeout,
-            Arc::clone(&broker.auth_checks).acquire_owned(),
-        )
-        .await
-        .map_err(|_| {
-            StompError::ServerBusy(format!(
-                "{} credential checks are running and none finished within {:?}; retry later",
-                limits.max_auth_checks, limits.auth_queue_timeout
-            ))
-        })?
-        .map_err(|_| StompError::ShuttingDown)?;
-        let auth_broker = Arc::clone(broker);
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            auth_broker
-                .auth
-                .authenticate(login.as_deref(), passcode.as_deref())
-        })
-        .await
-        .map_err(|_| StompError::AuthFailed("authentication aborted".into()))?
-    }
-    .map_err(|e| StompError::AuthFailed(e.to_string()))?;
+    let Authenticated { principal, proof } = match wire.identity() {
+        // A verified client certificate is the proof: no passcode, no credential check, and
+        // nothing for the failed-login throttle to count (no guess is possible).
+        Some(identity) => identity
+            .authenticate(login.as_deref())
+            .map_err(|e| StompError::AuthFailed(e.to_string()))?,
+        None => authenticate(broker, login, passcode, address).await?,
+    };
 
     if broker.stopping.is_cancelled() {
         return Err(StompError::ShuttingDown);
@@ -177,5 +157,90 @@ async fn connect(
         reply_token: None,
         activity_reported: Instant::now(),
         throttle: Default::default(),
+        expires_at: expiry(&proof),
+        proof,
+        reload_rx: broker.reload_tx.subscribe(),
     })
+}
+
+/// Runs the check the credentials need: dev mode at once, a token on the runtime (it may
+/// await a JWKS refetch), a password on the blocking pool; a token or a password only if the
+/// failed-login throttle does not refuse the attempt first.
+async fn authenticate(
+    broker: &Arc<Broker>,
+    login: Option<String>,
+    passcode: Option<String>,
+    address: Option<IpAddr>,
+) -> Result<Authenticated, StompError> {
+    let auth = &broker.auth;
+    let failed = |e: AuthError| StompError::AuthFailed(e.to_string());
+    let route = auth.route(passcode.as_deref()).map_err(failed)?;
+    if let Route::Believe = route {
+        return auth.believe(login.as_deref()).map_err(failed);
+    }
+    let throttle = &broker.login_throttle;
+    let attempt = Attempt {
+        login: login.as_deref(),
+        address,
+    };
+    throttle.check(attempt, std::time::Instant::now())?;
+    let checked = match route {
+        Route::Believe | Route::Token => {
+            auth.verify_token(login.as_deref(), passcode.as_deref())
+                .await
+        }
+        Route::Password => {
+            // Password hashing is deliberately slow (and ~19 MiB each): keep it off the I/O
+            // threads, and only so many at once. The slot goes with the check, so a client
+            // that hangs up mid-check does not free it early. The throttle is asked again once
+            // the slot is ours: failures recorded while this CONNECT queued count against it.
+            let limits = &broker.config.limits;
+            let slot = tokio::time::timeout(
+                limits.auth_queue_timeout,
+                Arc::clone(&broker.auth_checks).acquire_owned(),
+            )
+            .await
+            .map_err(|_| {
+                StompError::ServerBusy(format!(
+                    "{} credential checks are running and none finished within {:?}; retry later",
+                    limits.max_auth_checks, limits.auth_queue_timeout
+                ))
+            })?
+            .map_err(|_| StompError::ShuttingDown)?;
+            throttle.check(attempt, std::time::Instant::now())?;
+            let auth_broker = Arc::clone(broker);
+            let (checked_login, checked_passcode) = (login.clone(), passcode.clone());
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                auth_broker
+                    .auth
+                    .verify_password(checked_login.as_deref(), checked_passcode.as_deref())
+            })
+            .await
+            .map_err(|_| StompError::AuthFailed("authentication aborted".into()))?
+        }
+    };
+    match checked {
+        Ok(authenticated) => {
+            throttle.succeeded(attempt.login);
+            Ok(authenticated)
+        }
+        Err(e) => {
+            throttle.failed(attempt, std::time::Instant::now());
+            Err(failed(e))
+        }
+    }
+}
+
+/// When a token-authenticated session must end: its `exp` plus the leeway the CONNECT check
+/// allowed, as a runtime instant (the wall clock is read once, here).
+fn expiry(proof: &Proof) -> Option<Instant> {
+    let Proof::Token { exp } = proof else {
+        return None;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let left = (exp + JWT_LEEWAY_SECS).saturating_sub(now);
+    Some(Instant::now() + Duration::from_secs(left))
 }

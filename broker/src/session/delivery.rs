@@ -11,6 +11,7 @@ use super::subscription::{Registration, Subscription};
 use super::wire::Wire;
 use crate::app::Settled;
 use crate::command::AckRef;
+use crate::config::Limits;
 use crate::error::StompError;
 use crate::message::{Delivery, MessageHead, Target};
 use crate::outbox::Outbound;
@@ -38,6 +39,21 @@ fn emit(sub: &mut Subscription, acks: &mut Acks, version: Version, wire: &mut Wi
     wire.encode(|dst| head.encode(&d.message, version, dst));
 }
 
+/// What the session's topic and user subscriptions hold back is within its bounds.
+fn held_within(acks: &Acks, limits: &Limits) -> Result<(), Failure> {
+    let (messages, bytes) = (acks.held_messages, acks.held_bytes);
+    if messages > limits.max_unacked || bytes > limits.max_unacked_bytes {
+        return Err(StompError::TooManyUnacked(format!(
+            "this session holds {messages} messages ({bytes} bytes) unacknowledged or waiting \
+             for a prefetch window on its topic and user subscriptions; the bounds are {} \
+             messages and {} bytes: ACK what you received",
+            limits.max_unacked, limits.max_unacked_bytes
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 impl Session {
     /// Moves everything routed to this session onto the wire.
     pub(super) fn drain_outbox(&mut self, wire: &mut Wire) -> Result<(), Failure> {
@@ -59,8 +75,7 @@ impl Session {
         let id = match &d.target {
             Target::Subscription(id) => Arc::clone(id),
             Target::TempQueue(name) => {
-                self.deliver_reply(wire, name, d.clone());
-                return Ok(());
+                return self.deliver_reply(wire, name, d.clone());
             }
             Target::User(name) => {
                 let key = crate::router::Router::user_key(self.handle.principal.name(), name);
@@ -85,27 +100,41 @@ impl Session {
             }
             return Ok(());
         };
-        if sub.window_full() {
+        let window_full = sub.window_full();
+        // A topic's message is held here until ACKed (or until its window opens): counted,
+        // and refused past the session's bounds before it goes out. A queue's stays the
+        // queue's to bound.
+        if sub.queue().is_none() && (window_full || sub.ack.tracks_acks()) {
+            self.acks.hold(&d.message);
+            held_within(&self.acks, &self.broker.config.limits)?;
+        }
+        if window_full {
             sub.backlog.push_back(d);
             if sub.backlog.len() > self.broker.config.limits.outbound_max_frames {
                 return Err(StompError::SlowConsumer.into());
             }
-            return Ok(());
+        } else {
+            emit(sub, &mut self.acks, self.version, wire, d);
         }
-        emit(sub, &mut self.acks, self.version, wire, d);
         Ok(())
     }
 
     /// A reply to one of our `/temp-queue`s: on the explicit subscription to it if there is
     /// one, else with the temp-queue's own name as subscription (RabbitMQ's behaviour).
-    fn deliver_reply(&mut self, wire: &mut Wire, name: &str, d: Delivery) {
+    fn deliver_reply(&mut self, wire: &mut Wire, name: &str, d: Delivery) -> Result<(), Failure> {
         let destination: Arc<str> = Arc::from(format!("/temp-queue/{name}"));
         let explicit = self
             .subscriptions
             .iter_mut()
             .find(|s| matches!(&s.registration, Registration::TempQueue(n) if n == name));
         match explicit {
-            Some(sub) => emit(sub, &mut self.acks, self.version, wire, d),
+            Some(sub) => {
+                if sub.ack.tracks_acks() {
+                    self.acks.hold(&d.message);
+                    held_within(&self.acks, &self.broker.config.limits)?;
+                }
+                emit(sub, &mut self.acks, self.version, wire, d);
+            }
             None => {
                 let head = MessageHead {
                     subscription: &destination,
@@ -118,6 +147,7 @@ impl Session {
                 wire.encode(|dst| head.encode(&d.message, version, dst));
             }
         }
+        Ok(())
     }
 
     /// Finds the subscription and ack tag an ACK/NACK refers to.
@@ -171,8 +201,12 @@ impl Session {
             return;
         };
         let settled = sub.settle(tag);
-        for (t, _) in &settled {
+        let held_here = sub.queue().is_none();
+        for (t, message) in &settled {
             self.acks.owner.remove(t);
+            if held_here {
+                self.acks.release(message);
+            }
         }
         if let Some(app) = &self.broker.app {
             let ids: Vec<u64> = settled
@@ -191,8 +225,9 @@ impl Session {
                 queue.requeue(back, Some((session, id)));
             } else {
                 let ids: Vec<u64> = settled.iter().map(|(_, m)| m.id).collect();
+                let bytes = settled.iter().map(|(_, m)| m.weight()).sum();
                 queue.consumed(&ids);
-                queue.settle(session, id, settled.len() as u32);
+                queue.settle(session, id, settled.len() as u32, bytes);
             }
         }
         // A topic NACK discards: there is no one else to give the message to.
@@ -200,6 +235,7 @@ impl Session {
             let Some(d) = sub.backlog.pop_front() else {
                 break;
             };
+            // From the backlog to the pending: held all along.
             emit(sub, &mut self.acks, self.version, wire, d);
         }
     }
@@ -228,6 +264,12 @@ impl Session {
         }
         for tag in sub.pending.keys() {
             self.acks.owner.remove(tag);
+        }
+        if sub.queue().is_none() {
+            let backlog = sub.backlog.iter().map(|d| &d.message);
+            for message in sub.pending.values().chain(backlog) {
+                self.acks.release(message);
+            }
         }
         Some(sub)
     }

@@ -3,14 +3,16 @@
 //! The session task owns everything about its connection: the transport, the codec, its
 //! subscriptions, pending acknowledgements and open transactions. Other tasks reach it only
 //! through its outbox (deliveries) and its cancellation token (shutdown). Its loop waits on
-//! four things at once — shutdown, the outbox, the socket, heart-beat deadlines — handles what
-//! arrived without awaiting, then writes everything it produced as one batch.
+//! five things at once — shutdown, a reload, the outbox, the socket, one timer for every
+//! deadline (heart-beats, the publisher pause, the token's expiry) — handles what arrived
+//! without awaiting, then writes everything it produced as one batch.
 
 mod connect;
 mod delivery;
 mod failure;
 pub mod heartbeat;
 mod request;
+mod revocation;
 mod state;
 pub mod subscription;
 mod throttle;
@@ -22,6 +24,7 @@ use stomp_codec::{Command, Frame, Item};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
 
+use crate::admission::AdmissionPermit;
 use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::Request;
@@ -32,13 +35,16 @@ use failure::{CLOSE_LINGER, Failure};
 use state::Session;
 use wire::Wire;
 
-/// Runs one connection to its end and logs why it ended.
-pub async fn serve(transport: Transport, broker: Arc<Broker>) {
+/// Runs one connection to its end and logs why it ended. The connection's share of the
+/// admission limits (`permit`) is held to the end; its unauthenticated part goes at CONNECTED.
+pub async fn serve(transport: Transport, broker: Arc<Broker>, mut permit: AdmissionPermit) {
     let kind = transport.kind();
     let mut wire = Wire::new(transport, &broker.config);
     // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
     // Bound before matching, so the task does not hold the result and the session both.
-    let handshake = Box::pin(connect::handshake(&mut wire, &broker)).await;
+    let address = permit.limited_address();
+    let handshake = Box::pin(connect::handshake(&mut wire, &broker, address)).await;
+    permit.authenticated();
     let mut session = match handshake {
         Ok(session) => session,
         Err(CloseReason::PeerClosed) => {
@@ -102,14 +108,22 @@ impl Session {
                 }
                 self.heartbeat.sent();
             }
+            // Read before the select: its futures borrow parts of the session.
+            let deadline = self.next_deadline();
+            let reading = self.throttle.resume_at().is_none();
             tokio::select! {
                 biased;
                 () = handle.cancel.cancelled() => return Err(StompError::ShuttingDown.into()),
+                // Cancel-safe; an error means the broker (the sender) is gone: shutdown.
+                changed = self.reload_rx.changed() => match changed {
+                    Ok(()) => self.recheck()?,
+                    Err(_) => return Err(StompError::ShuttingDown.into()),
+                },
                 () = handle.outbox.ready() => self.drain_outbox(wire)?,
-                // One timer for every deadline (heart-beats both ways, the publisher pause):
-                // a session's resident state is per-connection memory.
-                () = sleep_until_opt(self.next_deadline()) => self.on_deadline(wire)?,
-                read = wire.read(), if self.throttle.resume_at().is_none() => match read {
+                // One timer for every deadline (heart-beats both ways, the publisher pause, the
+                // token's expiry): a session's resident state is per-connection memory.
+                () = sleep_until_opt(deadline) => self.on_deadline(wire)?,
+                read = wire.read(), if reading => match read {
                     Ok(ReadOutcome::Data) => {
                         self.alive();
                         if let Some(reason) = self.process_input(wire)? {
@@ -129,16 +143,20 @@ impl Session {
             self.heartbeat.send_deadline(),
             self.heartbeat.recv_deadline(),
             self.throttle.resume_at(),
+            self.expires_at,
         ]
         .into_iter()
         .flatten()
         .min()
     }
 
-    /// Whatever of the deadlines has passed: a silent peer is an error; a due heart-beat is
-    /// queued (the flush resets its deadline); a publisher pause ends.
+    /// Whatever of the deadlines has passed: an expired token or a silent peer is an error; a
+    /// due heart-beat is queued (the flush resets its deadline); a publisher pause ends.
     fn on_deadline(&mut self, wire: &mut Wire) -> Result<(), Failure> {
         let now = Instant::now();
+        if self.token_expired(now) {
+            return Err(StompError::TokenExpired.into());
+        }
         if self.heartbeat.recv_deadline().is_some_and(|d| d <= now) {
             let ms = self.heartbeat.recv_timeout_ms();
             return Err(StompError::HeartbeatTimeout(ms).into());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::state::{Session, Transaction, TxOp};
 use super::subscription::{Registration, Subscription};
 use super::wire::Wire;
-use crate::app::Refused;
+use crate::app::{CommitShare, Refused};
 use crate::command::{AckMode, AckRef, ClientCommand, Publish};
 use crate::config::AclAction;
 use crate::destination::Destination;
@@ -40,7 +40,7 @@ impl Session {
                         let deferred = matches!(destination, Destination::App(_))
                             .then(|| receipt.take())
                             .flatten();
-                        self.send(publish, destination, deferred)?;
+                        self.send(publish, destination, deferred, None)?;
                     }
                 }
             }
@@ -80,15 +80,29 @@ impl Session {
                     .transactions
                     .remove(&transaction)
                     .ok_or(StompError::UnknownTransaction(transaction))?;
+                // With `/app` SENDs inside, the RECEIPT waits until the application has done
+                // every one of them (a chat message is stored), not only until they are routed.
+                let commit = held
+                    .ops
+                    .iter()
+                    .any(TxOp::is_app_send)
+                    .then(|| receipt.take())
+                    .flatten()
+                    .map(|id| CommitShare::new(Arc::clone(&self.handle), id));
                 for op in held.ops {
                     match op {
                         TxOp::Send(publish) => {
                             let destination = Destination::parse(&publish.destination)?;
-                            self.send(publish, destination, None)?;
+                            let share = commit.as_ref().map(CommitShare::share);
+                            self.send(publish, destination, None, share)?;
                         }
                         TxOp::Ack(target) => self.settle_if_pending(wire, &target, false),
                         TxOp::Nack(target) => self.settle_if_pending(wire, &target, true),
                     }
+                }
+                // Deliveries this COMMIT routed to us are in the outbox already, ahead of it.
+                if let Some(commit) = commit {
+                    commit.answered();
                 }
             }
             ClientCommand::Abort { transaction } => {
@@ -117,7 +131,7 @@ impl Session {
             }
             None => {}
         }
-        if !self.broker.acl.allows(user, action, raw) {
+        if !self.broker.acl.load().allows(user, action, raw) {
             return Err(StompError::AccessDenied(format!(
                 "user {user:?} may not {} {raw:?}",
                 match action {
@@ -186,11 +200,14 @@ impl Session {
         token
     }
 
+    /// Routes a SEND, or hands an `/app` one to the application with the RECEIPT (`receipt`)
+    /// or the share of a COMMIT's RECEIPT (`commit`) it owes once done.
     fn send(
         &mut self,
         publish: Publish,
         destination: Destination,
         receipt: Option<String>,
+        commit: Option<CommitShare>,
     ) -> Result<(), StompError> {
         let Publish {
             destination: raw,
@@ -204,7 +221,7 @@ impl Session {
                 .app
                 .as_ref()
                 .ok_or_else(|| StompError::UnknownDestination(raw.clone()))?;
-            app.send(&self.handle, action, body, receipt);
+            app.send(&self.handle, action, body, receipt, commit);
             return Ok(());
         }
         if let Some(name) = headers
@@ -216,7 +233,12 @@ impl Session {
             headers.set("reply-to", format!("/reply-queue/{token}/{name}"));
         }
         // Who sent it is the broker's to say: a client's own value is replaced.
-        headers.set(SENDER_HEADER, self.handle.principal.name());
+        let user = self.handle.principal.name();
+        headers.set(SENDER_HEADER, user);
+        // Past the user's send rate: routed, then nothing more is read until it is repaid.
+        if let Some(debt) = self.broker.send_rate.borrow(user) {
+            self.throttle.pause_for(debt);
+        }
         let router = &self.broker.router;
         let message = Arc::new(Message::new(
             self.broker.ids.next_id(),
@@ -283,7 +305,7 @@ impl Session {
                 router.subscribe_topic(&name, subscriber());
                 (Registration::Topic(name), None)
             }
-            Destination::Queue(name) => (Registration::Queue(router.queue(&name)), None),
+            Destination::Queue(name) => (Registration::Queue(router.queue(&name)?), None),
             Destination::User { user, name } => {
                 if let Some(owner) = user.as_deref()
                     && owner != principal

@@ -6,24 +6,47 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use stomp_codec::Version;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::heartbeat::Heartbeat;
 use super::subscription::Subscriptions;
 use super::throttle::Throttle;
+use crate::auth::Proof;
 use crate::broker::Broker;
 use crate::command::{AckRef, Publish};
+use crate::destination::Destination;
 use crate::handle::SessionHandle;
-use crate::message::header_bytes;
+use crate::message::{Message, header_bytes};
 
-/// Per-session record of issued ack tags: which subscription each belongs to.
+/// Per-session record of issued ack tags: which subscription each belongs to; and what the
+/// session's topic, user and temp-queue subscriptions hold back (delivered and unacknowledged,
+/// or waiting for a prefetch window), bounded by `--max-unacked` and `--max-unacked-bytes`.
+/// (A `/queue` subscription's holdings are bounded by its queue, which stops dispatching.)
 #[derive(Debug, Default)]
 pub(super) struct Acks {
     pub(super) next_tag: u64,
     pub(super) owner: HashMap<u64, Arc<str>>,
+    pub(super) held_messages: usize,
+    pub(super) held_bytes: usize,
 }
 
 impl Acks {
+    /// A subscription (not a queue's) holds `message` now.
+    pub(super) fn hold(&mut self, message: &Message) {
+        self.held_messages += 1;
+        self.held_bytes += message.weight();
+    }
+
+    /// It no longer does.
+    pub(super) fn release(&mut self, message: &Message) {
+        self.held_messages = self.held_messages.saturating_sub(1);
+        self.held_bytes = self.held_bytes.saturating_sub(message.weight());
+    }
+}
+
+impl Acks {
+    /// A tag for a delivery on `subscription` that awaits its ACK.
     pub(super) fn issue(&mut self, subscription: &Arc<str>) -> u64 {
         self.next_tag += 1;
         self.owner.insert(self.next_tag, Arc::clone(subscription));
@@ -40,6 +63,12 @@ pub(super) enum TxOp {
 }
 
 impl TxOp {
+    /// A SEND to `/app/...`: the application's, done when it says so.
+    pub(super) fn is_app_send(&self) -> bool {
+        matches!(self, TxOp::Send(publish)
+            if matches!(Destination::parse(&publish.destination), Ok(Destination::App(_))))
+    }
+
     /// Bytes the frame holds while buffered (a fixed overhead for the bookkeeping).
     pub(super) fn weight(&self) -> usize {
         match self {
@@ -71,4 +100,10 @@ pub(super) struct Session {
     /// wants to: `Application::activity_interval`).
     pub(super) activity_reported: Instant,
     pub(super) throttle: Throttle,
+    /// What vouched for the principal; rechecked after a reload.
+    pub(super) proof: Proof,
+    /// When the token the session was opened with expires (its `exp` plus the leeway).
+    pub(super) expires_at: Option<Instant>,
+    /// Changes when SIGHUP reloaded the users file and ACL rules (`crate::reload`).
+    pub(super) reload_rx: watch::Receiver<()>,
 }

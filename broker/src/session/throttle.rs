@@ -4,6 +4,9 @@
 //! publishing client) rather than overflowing them into slow-consumer disconnects. A subscriber
 //! that is truly stuck still overflows and is disconnected: the pause is short and capped, so one
 //! stuck subscriber slows a topic's publishers only until the policy removes it.
+//!
+//! The same pause carries the per-user send rate (`--send-rate`): a SEND past the rate is
+//! routed, and the session then reads nothing until the user's bucket has repaid it.
 
 use std::time::Duration;
 
@@ -27,10 +30,16 @@ impl Throttle {
     pub fn after_publish(&mut self, pressed: bool) {
         if pressed {
             self.pause = (self.pause * 2).clamp(FIRST_PAUSE, MAX_PAUSE);
-            self.resume_at = Some(Instant::now() + self.pause);
+            self.pause_for(self.pause);
         } else {
             self.pause = Duration::ZERO;
         }
+    }
+
+    /// Reading pauses for `pause` from now, unless it is paused for longer already.
+    pub fn pause_for(&mut self, pause: Duration) {
+        let until = Instant::now() + pause;
+        self.resume_at = Some(self.resume_at.map_or(until, |at| at.max(until)));
     }
 
     /// Until when reading is paused, if it is.

@@ -11,8 +11,6 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
 
 use super::error::TlsError;
 use super::server_config::ServerConfigs;
@@ -82,31 +80,5 @@ impl TlsAcceptor {
             .and_then(|chain| chain.first())
             .map(|leaf| ClientIdentity::from_der(leaf));
         Ok((stream, identity))
-    }
-
-    /// Reloads on every SIGHUP until `stopping`. `hangup` is installed at startup, before the
-    /// broker says it is ready, since SIGHUP's default action ends the process.
-    pub async fn reload_on_hangup(
-        self: Arc<Self>,
-        mut hangup: tokio::signal::unix::Signal,
-        stopping: CancellationToken,
-    ) {
-        loop {
-            tokio::select! {
-                () = stopping.cancelled() => return,
-                received = hangup.recv() => {
-                    if received.is_none() {
-                        return;
-                    }
-                }
-            }
-            match self.reload() {
-                Ok(()) => info!("SIGHUP: TLS certificates reloaded; new handshakes use them"),
-                Err(e) => error!(
-                    error = %e,
-                    "SIGHUP: TLS reload failed; keeping the previous certificates"
-                ),
-            }
-        }
     }
 }

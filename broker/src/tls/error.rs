@@ -24,7 +24,7 @@ pub enum TlsError {
     },
     #[error("client certificate verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
-    /// Binding a TLS listener, or installing the SIGHUP handler.
+    /// Binding a TLS listener.
     #[error(transparent)]
     Listen(#[from] std::io::Error),
     /// Protocol versions, or a key that does not fit the certificate.

@@ -1,45 +1,48 @@
 //! The TLS listeners: STOMP over TLS, and HTTPS serving the same routes as HTTP (WSS at
 //! `/ws`).
 //!
-//! Both accept like their plain twins in `listener` and share their [`Gate`]: the connection
-//! permit is taken at accept (STOMP) or at the WebSocket upgrade (HTTPS), and the handshake
-//! runs in the connection's own task, never in the accept loop. What a verified client
-//! certificate names travels with the transport ([`TlsPeer`]) to the session's CONNECT; over
-//! HTTPS it is added to every request, where the `/ws` upgrade picks it up.
+//! Both accept like their plain twins in `listener` and share their [`Gate`]: a connection is
+//! admitted (per-address limits, `max_connections`) as it is accepted, before any handshake;
+//! the handshake runs in the connection's own task, never in the accept loop. What a verified
+//! client certificate names travels with the transport ([`TlsPeer`]) to the session's
+//! CONNECT; over HTTPS it is added to every request, where the `/ws` upgrade picks it up.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
-use tracing::{debug, error, warn};
+use tracing::{debug, error};
 
 use super::acceptor::{Endpoint, TlsAcceptor};
-use crate::listener::{Gate, routes};
+use crate::listener::{Gate, routes, serve_connection};
 use crate::session;
 use crate::transport::Transport;
 use crate::transport::tls::{TlsPeer, TlsTransport};
 
 /// First pause after a failed accept (out of descriptors and the like), doubled up to
-/// [`MAX_BACKOFF`], as the plain listener does.
+/// [`MAX_BACKOFF`], as the plain listeners do.
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Accepts until shutdown begins; `None` then.
-async fn accept(listener: &TcpListener, gate: &Gate, backoff: &mut Duration) -> Option<TcpStream> {
+async fn accept(
+    listener: &TcpListener,
+    gate: &Gate,
+    backoff: &mut Duration,
+) -> Option<(TcpStream, SocketAddr)> {
     loop {
         let accepted = tokio::select! {
             () = gate.broker.stopping.cancelled() => return None,
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 *backoff = FIRST_BACKOFF;
                 let _ = stream.set_nodelay(true);
-                return Some(stream);
+                return Some((stream, peer));
             }
             Err(e) => {
                 error!(error = %e, "accept failed; backing off");
@@ -53,11 +56,10 @@ async fn accept(listener: &TcpListener, gate: &Gate, backoff: &mut Duration) -> 
 /// Accepts STOMP-over-TLS connections until shutdown begins.
 pub async fn accept_stomp_tls(listener: TcpListener, gate: Gate, acceptor: Arc<TlsAcceptor>) {
     let mut backoff = FIRST_BACKOFF;
-    while let Some(stream) = accept(&listener, &gate, &mut backoff).await {
-        let Ok(permit) = Arc::clone(&gate.permits).try_acquire_owned() else {
-            // Telling it why would cost a handshake, which is what an overloaded broker
-            // should not spend; the client sees the connection close.
-            warn!("TLS connection refused: max connections reached");
+    while let Some((stream, peer)) = accept(&listener, &gate, &mut backoff).await {
+        // A refused connection is closed without the ERROR frame a plain one gets: telling it
+        // why would cost a handshake, which is what a refused peer should not get.
+        let Ok(permit) = gate.admission.admit(peer.ip()) else {
             continue;
         };
         let broker = Arc::clone(&gate.broker);
@@ -71,22 +73,32 @@ pub async fn accept_stomp_tls(listener: TcpListener, gate: Gate, acceptor: Arc<T
             match accepted {
                 Ok((stream, identity)) => {
                     let transport = TlsTransport::new(stream, TlsPeer { identity });
-                    session::serve(Transport::Tls(Box::new(transport)), broker).await;
+                    session::serve(Transport::Tls(Box::new(transport)), broker, permit).await;
                 }
                 Err(e) => debug!(error = %e, "TLS handshake failed"),
             }
-            drop(permit);
         }));
     }
 }
 
 /// Serves HTTPS until shutdown begins, then lets each connection finish its request (an
 /// upgraded WebSocket is a session by then, closed by the shutdown sequence like any other).
+/// Admission as over HTTP: at accept for a direct client, at the upgrade for a trusted proxy's.
 pub async fn serve_https(listener: TcpListener, gate: Gate, acceptor: Arc<TlsAcceptor>) {
     let app = routes(gate.clone());
+    let head_timeout = gate.broker.config.limits.connect_timeout;
     let connections = TaskTracker::new();
     let mut backoff = FIRST_BACKOFF;
-    while let Some(stream) = accept(&listener, &gate, &mut backoff).await {
+    while let Some((stream, peer)) = accept(&listener, &gate, &mut backoff).await {
+        let permit = if gate.admission.is_trusted_proxy(peer.ip()) {
+            None
+        } else {
+            match gate.admission.admit(peer.ip()) {
+                Ok(permit) => Some(permit),
+                // Closed without an answer, for the reason the STOMP TLS listener gives.
+                Err(_) => continue,
+            }
+        };
         let acceptor = Arc::clone(&acceptor);
         let app = app.clone();
         let stopping = gate.broker.stopping.clone();
@@ -102,24 +114,17 @@ pub async fn serve_https(listener: TcpListener, gate: Gate, acceptor: Arc<TlsAcc
                     return;
                 }
             };
-            let peer = TlsPeer { identity };
-            let service = hyper::service::service_fn(move |mut request| {
-                request.extensions_mut().insert(peer.clone());
-                app.clone().oneshot(request)
-            });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            let served = tokio::select! {
-                served = connection.as_mut() => served,
-                () = stopping.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = served {
-                debug!(error = %e, "https connection ended with an error");
-            }
+            let tls = TlsPeer { identity };
+            serve_connection(
+                TokioIo::new(stream),
+                peer,
+                Some(tls),
+                app,
+                permit,
+                head_timeout,
+                stopping,
+            )
+            .await;
         });
     }
     connections.close();

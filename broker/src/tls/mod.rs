@@ -2,8 +2,8 @@
 //! (`--https-listen`), with certificates reloaded on SIGHUP and optional client certificates
 //! that authenticate the session (docs/security/tls.md).
 //!
-//! [`TlsListeners`] is what `Server` holds: the bound sockets, the [`TlsAcceptor`] with the
-//! current certificates, and the SIGHUP handler, installed before the broker says it is ready.
+//! [`TlsListeners`] is what `Server` holds: the bound sockets and the [`TlsAcceptor`] with the
+//! current certificates, which `reload` (SIGHUP) reloads with the users file and ACL rules.
 //! Sessions over TLS are sessions like any other: the transport (`transport::tls`, or a
 //! WebSocket marked as upgraded over HTTPS) is the only difference, and the client
 //! certificate's user (`auth::ClientIdentity`) is checked at CONNECT.
@@ -20,7 +20,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -31,7 +30,6 @@ pub struct TlsListeners {
     acceptor: Arc<TlsAcceptor>,
     stomp: Option<TcpListener>,
     https: Option<TcpListener>,
-    hangup: Signal,
 }
 
 impl TlsListeners {
@@ -51,12 +49,10 @@ impl TlsListeners {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
-        let hangup = signal(SignalKind::hangup())?;
         Ok(Some(Self {
             acceptor,
             stomp,
             https,
-            hangup,
         }))
     }
 
@@ -68,11 +64,14 @@ impl TlsListeners {
         self.https.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Starts the accept loops and the SIGHUP reloader; each ends when shutdown begins.
+    /// The handshakes' certificates, for the SIGHUP reload.
+    pub fn acceptor(&self) -> Arc<TlsAcceptor> {
+        Arc::clone(&self.acceptor)
+    }
+
+    /// Starts the accept loops; each ends when shutdown begins.
     pub fn spawn(self, gate: &Gate) -> Vec<JoinHandle<()>> {
-        let mut tasks = vec![tokio::spawn(
-            Arc::clone(&self.acceptor).reload_on_hangup(self.hangup, gate.broker.stopping.clone()),
-        )];
+        let mut tasks = Vec::new();
         if let Some(stomp) = self.stomp {
             let acceptor = Arc::clone(&self.acceptor);
             tasks.push(tokio::spawn(listener::accept_stomp_tls(
