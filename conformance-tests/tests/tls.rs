@@ -548,3 +548,45 @@ async fn a_verified_certificate_that_names_no_user_is_refused_not_downgraded() {
         session.expect_closed(WAIT).await;
     }
 }
+
+#[tokio::test]
+async fn admission_counts_tls_connections_and_refuses_before_the_handshake() {
+    // Nothing exempt and no trusted proxy (loopback is both by default), so the per-address cap
+    // applies to the loopback address tests use, at accept on every listener.
+    let broker = tls_broker(&[
+        "--admission-exempt=",
+        "--trusted-proxy=",
+        "--max-connections-per-ip",
+        "2",
+    ]);
+    let mut stomp =
+        tls::stomp_client(stomp_tls(&broker), client_config(None), &[("login", "a")]).await;
+    let _wss = tls::wss_client(https(&broker), client_config(None), "b").await;
+
+    // The two TLS connections count: a plain one from the same address is refused as usual.
+    let mut plain = TcpClient::open(broker.stomp_addr).await;
+    let reply = plain
+        .handshake(conformance_tests::client::connect_frame(
+            Command::Connect,
+            &[
+                ("accept-version", "1.2"),
+                ("host", "localhost"),
+                ("login", "c"),
+            ],
+        ))
+        .await;
+    assert_eq!(reply.command, Command::Error, "{}", reply.describe());
+    assert_eq!(
+        reply.value("message"),
+        "too many connections from your address"
+    );
+    // A third TLS connection is closed before any handshake, on either TLS listener.
+    for addr in [stomp_tls(&broker), https(&broker)] {
+        assert!(
+            tls::connect(addr, client_config(None)).await.is_err(),
+            "a TLS connection to {addr} over the per-address cap got a handshake"
+        );
+    }
+    // The admitted session is unaffected.
+    stomp.subscribe("s", "/topic/admitted").await;
+}
