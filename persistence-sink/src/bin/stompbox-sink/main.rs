@@ -36,6 +36,8 @@ async fn main() -> anyhow::Result<()> {
     spawn_signal_handler(shutdown.clone())?;
 
     let kafka = cli.kafka();
+    // A property librdkafka refuses would otherwise surface as "not ready; retrying" forever.
+    kafka.check().context("--kafka-option")?;
     let Some(()) = until_up("kafka topics", &shutdown, || ensure_topics(&kafka)).await else {
         return Ok(());
     };
