@@ -50,6 +50,18 @@ pub(super) fn client(config: &ClusterConfig) -> Result<redis::Client, ClusterErr
     )?)
 }
 
+/// The first connection's failure. A plain URL whose server hung up at once is most often a
+/// TLS-only Redis (it drops a connection whose first bytes are not a TLS handshake): say so.
+pub(super) fn connect_error(err: redis::RedisError, config: &ClusterConfig) -> ClusterError {
+    let plain = config.redis_url.starts_with("redis://");
+    let hung_up = err.is_connection_dropped() && !err.is_connection_refusal();
+    if plain && hung_up {
+        ClusterError::HungUp(err)
+    } else {
+        ClusterError::Redis(err)
+    }
+}
+
 /// The PEM file's bytes, once it is known to hold a certificate (the redis crate would accept
 /// an empty trust store and fail every handshake later, less clearly).
 fn read_ca(path: &Path) -> Result<Vec<u8>, ClusterError> {

@@ -103,7 +103,9 @@ impl Cluster {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(1);
-        let mut conn = ConnectionManager::new_with_config(client.clone(), manager_config).await?;
+        let mut conn = ConnectionManager::new_with_config(client.clone(), manager_config)
+            .await
+            .map_err(|e| link::connect_error(e, config))?;
         let incarnation = format!("{:x}", rand::random::<u64>());
         let token = format!("{}:{incarnation}", std::process::id());
         let lease = node::Lease::acquire(&mut conn, configured, token).await?;
