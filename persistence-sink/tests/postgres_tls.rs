@@ -269,6 +269,15 @@ async fn the_sink_writes_over_tls_and_takes_kafka_options() -> anyhow::Result<()
     );
     let group = common::unique("tls-group");
 
+    // A server certificate that does not verify ends the start (no retrying), saying why.
+    let wrong_ca = url.replace("/ca.pem", "/other-ca.pem");
+    let bad = SinkProcess::start(&kafka, &wrong_ca, &group, &log, &[]);
+    let e = bad.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        e.contains("invalid peer certificate: UnknownIssuer"),
+        "wrong CA: {e}"
+    );
+
     // A property librdkafka does not know fails the start, with librdkafka's message.
     let bad = SinkProcess::start(
         &kafka,

@@ -126,14 +126,6 @@ impl TryFrom<TlsOptions> for PostgresTls {
     }
 }
 
-impl Default for PostgresTls {
-    /// libpq's default: `sslmode=prefer`, nothing checked.
-    fn default() -> Self {
-        PostgresTls::try_from(TlsOptions::default())
-            .expect("sslmode=prefer without files needs no file and cannot fail")
-    }
-}
-
 /// ring, named rather than taken from the process default. rustls 0.23.48 deprecates ring's
 /// provider for lacking post-quantum key exchange, which only aws-lc-rs offers — and aws-lc-rs
 /// needs cmake and a C toolchain's worth of build; classical ECDHE is what PostgreSQL servers
