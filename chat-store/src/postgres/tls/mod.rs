@@ -128,8 +128,8 @@ impl TryFrom<TlsOptions> for PostgresTls {
 
 /// ring, named rather than taken from the process default. rustls 0.23.48 deprecates ring's
 /// provider for lacking post-quantum key exchange, which only aws-lc-rs offers — and aws-lc-rs
-/// needs cmake and a C toolchain's worth of build; classical ECDHE is what PostgreSQL servers
-/// negotiate today anyway.
+/// needs cmake to build. ring still negotiates classical ECDHE (X25519, P-256) with any
+/// server.
 #[allow(deprecated)]
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
