@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The real services the persistence tests need, private to this work tree:
 #
-#   scripts/services.sh up [postgres|tansu|redis]...
+#   scripts/services.sh up [postgres|tansu|redis|redis-tls]...
 #                               start what is not running (installs what is missing), write the
-#                               env file; without names, all three
+#                               env file; without names, all four
 #   scripts/services.sh restart redis
 #                               stop redis by PID and start it again on the same port (the
 #                               cluster tests' Redis-restart case); starts it if it was down
@@ -13,12 +13,19 @@
 # - PostgreSQL 15: a private cluster (initdb into .run/services/postgres/data) on a free port of
 #   127.0.0.1, trust auth for the bootstrap superuser `stompbox`. Tuned for tests (fsync off):
 #   a test cluster, never a production one (docs/persistence.md has the production settings).
+#   TLS on as well (ssl=on, the server leaf of scripts/test-certs.sh, for localhost/127.0.0.1):
+#   plain and TLS connections on the same port; the role `alice` may log in only over TLS with
+#   the client certificate CN=alice (pg_hba `cert`), for the sslcert/sslkey test.
 # - tansu: a Kafka-API broker (crates.io), in-memory storage, on a free port of 127.0.0.1.
 # - Redis 7 (Debian redis-server): a private instance on a free port of 127.0.0.1, no persistence
 #   (no RDB, no AOF: cluster state in Redis is soft state, rebuilt by the nodes after a restart).
+# - redis-tls: a second, TLS-only Redis (--port 0 --tls-port), the same test PKI, no client
+#   certificates required; only the TLS tests use it, so it never shares channels with them.
 #
 # The env file (.run/services.env, or $STOMPBOX_SERVICES_ENV) holds STOMPBOX_POSTGRES_URL,
 # STOMPBOX_KAFKA_BROKERS and STOMPBOX_REDIS_URL; the tests read it. `up` is idempotent and fast when all is up.
+# For the TLS tests also STOMPBOX_POSTGRES_TLS_URL (sslmode=verify-full with sslrootcert),
+# STOMPBOX_REDIS_TLS_URL (rediss://) and STOMPBOX_TEST_CERTS (the test PKI's directory).
 # As root, postgres runs as the `postgres` user (it refuses to run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +37,8 @@ pg_bin="${STOMPBOX_PG_BIN:-/usr/lib/postgresql/15/bin}"
 pg_dir="$run_dir/postgres"
 tansu_dir="$run_dir/tansu"
 redis_dir="$run_dir/redis"
+redis_tls_dir="$run_dir/redis-tls"
+certs_dir="${STOMPBOX_CERTS_DIR:-$root_dir/.run/certs}"
 # Why 30 s: a cold initdb plus first start takes ~3 s here; tansu listens in under 1 s.
 ready_timeout=30
 
@@ -60,6 +69,37 @@ install_postgres() {
 
 postgres_pid() { read_pid "$pg_dir/data/postmaster.pid"; }
 
+# The test PKI (idempotent: regenerated only when missing or about to expire).
+test_certs() { "$root_dir/scripts/test-certs.sh" "$certs_dir" >/dev/null; }
+
+# Copies the server certificate into the data directory (postgres must own its key, mode
+# 0600), and lets only alice's client certificate log in as `alice`. Prints `changed` when a
+# running server must reload to see it.
+postgres_tls_files() {
+    local data="$pg_dir/data" changed=0 pair from to
+    test_certs
+    for pair in "server.pem:server.crt" "server-key.pem:server.key" "ca.pem:root.crt"; do
+        from="$certs_dir/${pair%%:*}"
+        to="$data/${pair##*:}"
+        if ! cmp -s "$from" "$to"; then
+            cp "$from" "$to"
+            chmod 600 "$to"
+            if (( EUID == 0 )); then chown postgres: "$to"; fi
+            changed=1
+        fi
+    done
+    # First match wins: alice over TCP needs TLS and her certificate (CN=alice).
+    if ! grep -q '^hostssl all alice ' "$data/pg_hba.conf"; then
+        { echo "hostssl all alice 127.0.0.1/32 cert"
+            echo "host all alice 0.0.0.0/0 reject"
+            cat "$data/pg_hba.conf"; } >"$data/pg_hba.conf.new"
+        mv "$data/pg_hba.conf.new" "$data/pg_hba.conf"
+        if (( EUID == 0 )); then chown postgres: "$data/pg_hba.conf"; fi
+        changed=1
+    fi
+    if (( changed )); then echo changed; fi
+}
+
 postgres_up() {
     install_postgres
     mkdir -p "$pg_dir"
@@ -72,11 +112,20 @@ postgres_up() {
         as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U stompbox --auth=trust -E UTF8 --no-locale \
             >"$pg_dir/initdb.log" 2>&1 || { cat "$pg_dir/initdb.log" >&2; exit 1; }
     fi
-    local pid port
+    local pid port tls_changed
+    tls_changed="$(postgres_tls_files)"
     pid="$(postgres_pid)"
     port="$(cat "$pg_dir/port" 2>/dev/null || true)"
     if alive "$pid" && [[ -n "$port" ]] && as_pg "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
-        return
+        if [[ -f "$pg_dir/tls" ]]; then
+            if [[ -n "$tls_changed" ]]; then
+                log "postgres: new certificates or pg_hba, reloading"
+                as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" reload >/dev/null
+            fi
+            return
+        fi
+        # Started by an older services.sh, without TLS: restart it with TLS.
+        postgres_down
     fi
     port="$(free_port)"
     echo "$port" >"$pg_dir/port"
@@ -85,9 +134,12 @@ postgres_up() {
     # *machine* for speed; a killed postgres process still recovers from its WAL.
     as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w -t "$ready_timeout" \
         -o "-p $port -c listen_addresses=127.0.0.1 -k $pg_dir -c fsync=off \
-            -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start \
+            -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+            -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key \
+            -c ssl_ca_file=root.crt" start \
         >/dev/null || { tail -n 30 "$pg_dir/postgres.log" >&2; exit 1; }
     postgres_pid >"$pg_dir/pid"
+    touch "$pg_dir/tls"
 }
 
 postgres_down() {
@@ -102,7 +154,7 @@ postgres_down() {
             sleep 0.1
         done
     fi
-    rm -f "$pg_dir/pid"
+    rm -f "$pg_dir/pid" "$pg_dir/tls"
 }
 
 # ---- tansu (Kafka API) ------------------------------------------------------------------------
@@ -168,6 +220,25 @@ redis_up() {
 
 redis_down() { stop_recorded redis "$redis_dir"; }
 
+# TLS only (--port 0): a plain client reaches nothing but a TLS handshake here.
+redis_tls_up() {
+    install_redis
+    test_certs
+    recorded_running "$redis_tls_dir" && return
+    local port
+    port="$(free_port)"
+    mkdir -p "$redis_tls_dir"
+    log "starting redis-tls on 127.0.0.1:$port (TLS only, no persistence)"
+    spawn_listening redis-tls "$redis_tls_dir" "$port" redis-server \
+        --bind 127.0.0.1 --port 0 --tls-port "$port" --dir "$redis_tls_dir" \
+        --tls-cert-file "$certs_dir/server.pem" --tls-key-file "$certs_dir/server-key.pem" \
+        --tls-ca-cert-file "$certs_dir/ca.pem" --tls-auth-clients no \
+        --save "" --appendonly no --daemonize no --protected-mode yes \
+        --maxclients 10000 --logfile ""
+}
+
+redis_tls_down() { stop_recorded redis-tls "$redis_tls_dir"; }
+
 # Same port, so the URL the nodes hold stays right: they must come back on their own.
 redis_restart() {
     install_redis
@@ -187,12 +258,19 @@ write_env() {
         echo "# written by scripts/services.sh up; removed by down"
         if alive "$(postgres_pid)"; then
             echo "STOMPBOX_POSTGRES_URL=postgres://stompbox@127.0.0.1:$(cat "$pg_dir/port")/postgres"
+            echo "STOMPBOX_POSTGRES_TLS_URL=postgres://stompbox@localhost:$(cat "$pg_dir/port")/postgres?sslmode=verify-full&sslrootcert=$certs_dir/ca.pem"
         fi
         if alive "$(read_pid "$tansu_dir/pid")"; then
             echo "STOMPBOX_KAFKA_BROKERS=127.0.0.1:$(cat "$tansu_dir/port")"
         fi
         if alive "$(read_pid "$redis_dir/pid")"; then
             echo "STOMPBOX_REDIS_URL=redis://127.0.0.1:$(cat "$redis_dir/port")/"
+        fi
+        if alive "$(read_pid "$redis_tls_dir/pid")"; then
+            echo "STOMPBOX_REDIS_TLS_URL=rediss://localhost:$(cat "$redis_tls_dir/port")/"
+        fi
+        if [[ -s "$certs_dir/ca.pem" ]]; then
+            echo "STOMPBOX_TEST_CERTS=$certs_dir"
         fi
     } >"$tmp"
     mv "$tmp" "$env_file"
@@ -206,18 +284,21 @@ status() {
     if alive "$pid"; then echo "tansu: up (pid $pid, port $(cat "$tansu_dir/port"))"; else echo "tansu: down"; fi
     pid="$(read_pid "$redis_dir/pid")"
     if alive "$pid"; then echo "redis: up (pid $pid, port $(cat "$redis_dir/port"))"; else echo "redis: down"; fi
+    pid="$(read_pid "$redis_tls_dir/pid")"
+    if alive "$pid"; then echo "redis-tls: up (pid $pid, TLS port $(cat "$redis_tls_dir/port"))"; else echo "redis-tls: down"; fi
     if [[ -f "$env_file" ]]; then echo "env file $env_file:"; cat "$env_file"; fi
 }
 
 case "${1:-}" in
 up)
     shift
-    (( $# == 0 )) && set -- postgres tansu redis
+    (( $# == 0 )) && set -- postgres tansu redis redis-tls
     for service in "$@"; do
         case "$service" in
         postgres) postgres_up ;;
         tansu) tansu_up ;;
         redis) redis_up ;;
+        redis-tls) redis_tls_up ;;
         *) echo "unknown service: $service" >&2; exit 2 ;;
         esac
     done
@@ -231,6 +312,7 @@ restart)
     status
     ;;
 down)
+    redis_tls_down
     redis_down
     tansu_down
     postgres_down

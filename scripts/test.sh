@@ -25,6 +25,9 @@ finish() {
 }
 trap finish EXIT
 
+section "build prerequisites (scripts/setup-build.sh: OpenSSL headers for librdkafka)"
+./scripts/setup-build.sh
+
 section "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -99,9 +99,14 @@ fn psql(server: &str, sql: &str) {
 /// `STOMPBOX_POSTGRES_URL` from the environment, else from `.run/services.env` (or
 /// `$STOMPBOX_SERVICES_ENV`).
 fn postgres_server() -> Option<String> {
-    const KEY: &str = "STOMPBOX_POSTGRES_URL";
-    if let Ok(url) = std::env::var(KEY) {
-        return Some(url);
+    service("STOMPBOX_POSTGRES_URL")
+}
+
+/// A variable of `scripts/services.sh up` (`STOMPBOX_REDIS_TLS_URL`, `STOMPBOX_TEST_CERTS`,
+/// …): the environment first, else the env file.
+pub fn service(key: &str) -> Option<String> {
+    if let Ok(value) = std::env::var(key) {
+        return Some(value);
     }
     let file = std::env::var_os("STOMPBOX_SERVICES_ENV").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.run/services.env"),
@@ -111,6 +116,20 @@ fn postgres_server() -> Option<String> {
         .ok()?
         .lines()
         .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| k.trim() == KEY)
+        .find(|(k, _)| k.trim() == key)
         .map(|(_, v)| v.trim().to_string())
+}
+
+/// [`service`], or `None` after saying why — a panic instead under
+/// `STOMPBOX_REQUIRE_SERVICES=1`, so a run cannot pass by skipping.
+pub fn required_service(key: &str, test: &str) -> Option<String> {
+    let value = service(key);
+    if value.is_none() {
+        let why = format!("{test}: no {key}; run `scripts/services.sh up`");
+        if std::env::var("STOMPBOX_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+            panic!("{why} (required: STOMPBOX_REQUIRE_SERVICES=1)");
+        }
+        eprintln!("SKIPPED {why}");
+    }
+    value
 }

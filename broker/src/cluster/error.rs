@@ -7,6 +7,15 @@ use thiserror::Error;
 pub enum ClusterError {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// A plain `redis://` link the server closed at once.
+    #[error(
+        "redis: {0} (the server closed a plain connection: if it only speaks TLS, the URL is \
+         rediss://)"
+    )]
+    HungUp(redis::RedisError),
+    /// A `rediss://` link that cannot be set up (the CA file, an unsupported option).
+    #[error("redis TLS: {0}")]
+    Tls(String),
     #[error("no free node id in Redis: all {0} are leased by live nodes")]
     NoFreeNodeId(u16),
     #[error("node id {0} is leased by another live node; pick another or omit --node-id")]

@@ -1,6 +1,7 @@
 //! Cluster mode: several nodes share one Redis, so any user reaches any user on any node.
 //!
 //! Map (the channel scheme, envelope and failure behaviour: docs/decisions/2026-11-28-cluster.md):
+//! - [`link`]: the Redis client, plain or TLS (`rediss://`, `--redis-ca`);
 //! - [`node`]: the node id lease (ids feed the Snowflake message ids);
 //! - [`channel`]: channel names; [`envelope`]: what travels on them;
 //! - [`interest`]: per-channel counts of local subscriptions, the truth the subscriber follows;
@@ -26,6 +27,7 @@ mod error;
 mod health;
 mod inbound;
 pub mod interest;
+mod link;
 mod node;
 mod peers;
 pub mod presence;
@@ -96,12 +98,14 @@ impl Cluster {
         queue_max_messages: usize,
         queue_idle_expiry: Duration,
     ) -> Result<Arc<Self>, ClusterError> {
-        let client = redis::Client::open(config.redis_url.as_str())?;
+        let client = link::client(config)?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(1);
-        let mut conn = ConnectionManager::new_with_config(client.clone(), manager_config).await?;
+        let mut conn = ConnectionManager::new_with_config(client.clone(), manager_config)
+            .await
+            .map_err(|e| link::connect_error(e, config))?;
         let incarnation = format!("{:x}", rand::random::<u64>());
         let token = format!("{}:{incarnation}", std::process::id());
         let lease = node::Lease::acquire(&mut conn, configured, token).await?;

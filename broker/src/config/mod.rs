@@ -262,6 +262,7 @@ impl Config {
             node_id: node.node_id,
             cluster: node.redis_url.map(|redis_url| ClusterConfig {
                 redis_url,
+                redis_ca: node.redis_ca,
                 claim_node_id,
             }),
             auth: settings.auth.resolve(),
@@ -337,6 +338,11 @@ impl FileLayer {
             auth.jwt_public_key.as_mut().and_then(Option::as_mut),
             auth.jwt_jwks_ca.as_mut().and_then(Option::as_mut),
             self.settings.node.data_dir.as_mut(),
+            self.settings
+                .node
+                .redis_ca
+                .as_mut()
+                .and_then(Option::as_mut),
         ]
         .into_iter()
         .chain(self.settings.tls.paths_mut())

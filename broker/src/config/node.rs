@@ -23,8 +23,11 @@ settings! {
         "N", "Node id, unique per node of a cluster; feeds message ids";
     /// Cluster mode; unset is the single-node broker.
     redis_url: Option<String> = None,
-        "URL", "Redis of a cluster (redis://host:port); enables cluster mode. Without --node-id the node claims a free id there",
+        "URL", "Redis of a cluster (redis://host:port, or rediss:// for TLS); enables cluster mode. Without --node-id the node claims a free id there",
         hide_env_values(true);
+    /// The private CA of a `rediss://` Redis; unset trusts the system's roots.
+    redis_ca: Option<PathBuf> = None,
+        "FILE", "PEM of the CA that signed the Redis server's certificate (rediss:// only); default: the system's roots";
     /// How long shutdown spends closing sessions before it gives up on stragglers.
     shutdown_timeout: Duration = Duration::from_secs(10),
         "DURATION", "Time shutdown spends closing sessions before giving up on stragglers";
@@ -36,8 +39,10 @@ settings! {
 /// Cluster mode: nodes sharing one Redis for cross-node routing and presence.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// `redis://[:password@]host:port[/db]`.
+    /// `redis://[:password@]host:port[/db]`, `rediss://` for TLS.
     pub redis_url: String,
+    /// PEM of the CA a `rediss://` server's certificate must lead to; `None`: the system's.
+    pub redis_ca: Option<PathBuf>,
     /// No node id was configured: claim a free one in Redis (a lease), so a fleet of
     /// identical nodes needs no per-node setting.
     pub claim_node_id: bool,

@@ -1,13 +1,18 @@
 //! Where chat messages live: the embedded store, PostgreSQL, or Kafka in front of PostgreSQL.
 //! The Kafka defaults are `KafkaConfig`'s (one set, shared with the sink).
 
+use std::str::FromStr;
 use std::time::Duration;
+
+use clap::ArgMatches;
+use clap::builder::ValueParser;
+use serde::Deserializer;
 
 // The one place this crate names the Kafka settings' type.
 use chat_store::kafka::KafkaConfig;
 
 use super::error::ConfigError;
-use super::setting::settings;
+use super::setting::{Value, settings};
 
 /// Messages accepted but not yet acknowledged by Kafka, at most. Past it new sends are
 /// refused at once (`UNAVAILABLE`) instead of queueing without bound while Kafka is down.
@@ -40,6 +45,67 @@ settings! {
     /// See [`KafkaSettings::max_pending`].
     kafka_max_pending: usize = DEFAULT_MAX_PENDING,
         "N", "Messages waiting for Kafka's ack, at most; past it sends are refused";
+    /// librdkafka properties for every Kafka client: TLS, SASL, tuning. The flag is singular
+    /// because it repeats; never comma-split (librdkafka values may hold commas).
+    kafka_options as "kafka_option" | "kafka_options": Vec<KafkaOption> = Vec::new(),
+        "KEY=VALUE", "librdkafka property for the Kafka clients, e.g. security.protocol=SSL, ssl.ca.location=FILE, sasl.mechanism=PLAIN; repeat for several; a bad one fails the start",
+        hide_env_values(true);
+}
+
+/// One librdkafka property, `key=value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaOption {
+    pub key: String,
+    pub value: String,
+}
+
+impl FromStr for KafkaOption {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => Ok(KafkaOption {
+                key: key.trim().to_owned(),
+                value: value.to_owned(),
+            }),
+            _ => Err(format!("{s:?} is not KEY=VALUE (a librdkafka property)")),
+        }
+    }
+}
+
+impl std::fmt::Display for KafkaOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// A repeated flag (no comma splitting), or a list of `"key=value"` strings in the file.
+impl Value for Vec<KafkaOption> {
+    fn parser() -> ValueParser {
+        ValueParser::new(|text: &str| text.parse::<KafkaOption>())
+    }
+
+    fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <Vec<String> as serde::Deserialize>::deserialize(deserializer)?
+            .iter()
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
+
+    fn shown(&self) -> Option<String> {
+        // Never shown: values may be secrets (sasl.password), and the default is empty.
+        None
+    }
+
+    fn shape(arg: clap::Arg) -> clap::Arg {
+        arg.action(clap::ArgAction::Append)
+    }
+
+    fn from_matches(matches: &ArgMatches, id: &str) -> Option<Self> {
+        matches
+            .get_many::<KafkaOption>(id)
+            .map(|values| values.cloned().collect())
+    }
 }
 
 /// Where chat messages live. Neither set: the embedded SQLite store under `data_dir` (one
@@ -81,6 +147,9 @@ impl From<StorageSettings> for StorageConfig {
             kafka.partitions = settings.kafka_partitions;
             kafka.replication = settings.kafka_replication;
             kafka.delivery_timeout = settings.kafka_timeout;
+            kafka.options = (settings.kafka_options.iter())
+                .map(|o| (o.key.clone(), o.value.clone()))
+                .collect();
             KafkaSettings {
                 kafka,
                 max_pending: settings.kafka_max_pending,

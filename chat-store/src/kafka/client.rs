@@ -21,7 +21,17 @@ impl KafkaConfig {
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in &self.options {
+            config.set(key, value);
+        }
         config
+    }
+
+    /// Hands every property to librdkafka now, without connecting: an unknown key or a bad
+    /// value (or `security.protocol=SSL` in a librdkafka built without OpenSSL) fails here with
+    /// librdkafka's own message, instead of in a retry loop later.
+    pub fn check(&self) -> Result<(), KafkaError> {
+        self.client_config().create_native_config().map(drop)
     }
 }
 

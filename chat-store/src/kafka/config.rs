@@ -24,6 +24,11 @@ pub struct KafkaConfig {
     /// 3 in production (with `min.insync.replicas=2`); 1 for a single test broker.
     pub replication: i32,
     pub delivery_timeout: Duration,
+    /// librdkafka client properties for every client of these topics (producer, consumer,
+    /// admin), as `(key, value)`: the security settings (`security.protocol`, `ssl.*`,
+    /// `sasl.*`) and any tuning. Set before the producer's and consumer's own settings, which
+    /// win: idempotence, `acks=all`, manual offset commits are not the operator's to change.
+    pub options: Vec<(String, String)>,
 }
 
 impl KafkaConfig {
@@ -35,6 +40,7 @@ impl KafkaConfig {
             partitions: DEFAULT_PARTITIONS,
             replication: 1,
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
+            options: Vec::new(),
         }
     }
 }

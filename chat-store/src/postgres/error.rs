@@ -22,11 +22,14 @@ pub fn is_transient(err: &tokio_postgres::Error) -> bool {
         || *code == SqlState::LOCK_NOT_AVAILABLE
 }
 
-/// The server's message with its SQLSTATE, or the client's error.
+/// The server's message with its SQLSTATE, or the client's error with its cause
+/// (tokio-postgres' own text is only the kind: "error performing TLS handshake", without
+/// which certificate check failed).
 fn describe(err: &tokio_postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => err.to_string(),
+    match (err.as_db_error(), std::error::Error::source(err)) {
+        (Some(db), _) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        (None, Some(cause)) => format!("{err}: {cause}"),
+        (None, None) => err.to_string(),
     }
 }
 

@@ -2,6 +2,8 @@
 //! migrations and the partition maintenance at connect, then keeps the partitions ahead with a
 //! background task. Each operation is one transaction.
 //!
+//! [`tls`]: libpq's `sslmode` and certificate keys, honoured on rustls.
+//!
 //! With the `kafka` feature, [`apply`] writes the Kafka records into the same schema (the
 //! sink's database half), so every statement on the schema stays in this module.
 
@@ -17,12 +19,12 @@ pub(crate) mod progress;
 mod query;
 pub(crate) mod row;
 mod schema;
+pub mod tls;
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 use crate::{
     Appended, ChatStore, Conversation, NewConversation, ReadMark, ReceiptStatus, StatusChange,
@@ -32,6 +34,7 @@ use crate::{
 pub use error::is_transient;
 pub use partition::PartitionReport;
 pub use progress::Position;
+pub use tls::{PostgresTls, SslMode, TlsOptions};
 
 use self::error::{is_missing_partition, pool_error, store_error};
 
@@ -52,10 +55,14 @@ const DEFAULT_RETENTION_MONTHS: u32 = 60;
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3_600);
 
 /// Where and how to connect; [`PostgresConfig::from_str`] takes a `postgres://` URL or a
-/// `key=value` connection string.
+/// `key=value` connection string, with libpq's TLS keys (`sslmode` up to `verify-full`,
+/// `sslrootcert`, `sslcert`, `sslkey`: [`tls`]).
 #[derive(Debug, Clone)]
 pub struct PostgresConfig {
+    /// Everything but TLS (its `ssl_mode` is set from `tls`: tokio-postgres only knows
+    /// whether to ask for TLS, not what to check).
     pub connection: tokio_postgres::Config,
+    pub tls: PostgresTls,
     pub pool_size: usize,
     /// Partitions created ahead of the current month.
     pub partitions_ahead: u32,
@@ -70,10 +77,14 @@ impl FromStr for PostgresConfig {
     type Err = StoreError;
 
     fn from_str(url: &str) -> Result<Self, Self::Err> {
-        let connection = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+        let bad =
+            |e: &dyn std::fmt::Display| StoreError::Invalid(format!("bad PostgreSQL URL: {e}"));
+        let (rest, tls) = tls::split(url).map_err(|e| bad(&e))?;
+        let mut connection = tokio_postgres::Config::from_str(&rest).map_err(|e| bad(&e))?;
+        connection.ssl_mode(tls.mode.into());
         Ok(PostgresConfig {
             connection,
+            tls: PostgresTls::try_from(tls).map_err(|e| bad(&e))?,
             pool_size: DEFAULT_POOL_SIZE,
             partitions_ahead: DEFAULT_PARTITIONS_AHEAD,
             retention_months: DEFAULT_RETENTION_MONTHS,
@@ -152,7 +163,7 @@ impl PostgresStore {
     pub async fn connect(config: PostgresConfig) -> Result<Self, StoreError> {
         let manager = Manager::from_config(
             config.connection.clone(),
-            NoTls,
+            config.tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

@@ -56,6 +56,16 @@ pub fn postgres_url(test: &str) -> Option<String> {
     service("STOMPBOX_POSTGRES_URL", test)
 }
 
+/// The same PostgreSQL over TLS: `postgres://…@localhost:…?sslmode=verify-full&sslrootcert=…`.
+pub fn postgres_tls_url(test: &str) -> Option<String> {
+    service("STOMPBOX_POSTGRES_TLS_URL", test)
+}
+
+/// The directory of the test PKI (`scripts/test-certs.sh`): ca.pem, other-ca.pem, client-*.pem.
+pub fn test_certs(test: &str) -> Option<PathBuf> {
+    service("STOMPBOX_TEST_CERTS", test).map(PathBuf::from)
+}
+
 /// The Kafka bootstrap servers (`host:port`).
 pub fn kafka_brokers(test: &str) -> Option<String> {
     service("STOMPBOX_KAFKA_BROKERS", test)

@@ -4,6 +4,7 @@
 
 mod layers;
 mod refusals;
+mod services;
 
 use super::*;
 use crate::config::setting::DurationSetting;

@@ -16,8 +16,14 @@ pub struct Cli {
     /// Kafka bootstrap servers, `host:port[,host:port…]`.
     #[arg(long, env = "STOMPBOX_KAFKA_BROKERS")]
     pub kafka_brokers: String,
-    /// PostgreSQL, a `postgres://` URL or a `key=value` connection string.
-    #[arg(long, env = "STOMPBOX_POSTGRES_URL")]
+    /// librdkafka property for the Kafka clients (`security.protocol=SSL`,
+    /// `ssl.ca.location=FILE`, `sasl.mechanism=PLAIN`, …); repeat for several. A bad key or
+    /// value fails the start with librdkafka's message.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = kafka_option)]
+    pub kafka_options: Vec<(String, String)>,
+    /// PostgreSQL, a `postgres://` URL or a `key=value` connection string; TLS as libpq
+    /// (`sslmode=verify-full&sslrootcert=FILE`, `sslcert`, `sslkey`).
+    #[arg(long, env = "STOMPBOX_POSTGRES_URL", hide_env_values = true)]
     pub postgres_url: String,
     /// Consumer group: sinks sharing it share the partitions.
     #[arg(long, env = "STOMPBOX_SINK_GROUP_ID", default_value = "stompbox-sink")]
@@ -67,6 +73,7 @@ impl Cli {
         kafka.events_topic.clone_from(&self.events_topic);
         kafka.dead_letter_topic.clone_from(&self.dead_letter_topic);
         kafka.partitions = self.partitions;
+        kafka.options.clone_from(&self.kafka_options);
         kafka
     }
 
@@ -87,5 +94,15 @@ impl Cli {
         // The partitions applied in parallel, plus one for partition maintenance.
         config.pool_size = config.pool_size.max(self.connections + 1);
         Ok(config)
+    }
+}
+
+/// `KEY=VALUE` of `--kafka-option`, split at the first `=` (values may hold `=` and `,`).
+fn kafka_option(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("{text:?} is not KEY=VALUE (a librdkafka property)")),
     }
 }

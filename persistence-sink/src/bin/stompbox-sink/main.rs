@@ -36,14 +36,30 @@ async fn main() -> anyhow::Result<()> {
     spawn_signal_handler(shutdown.clone())?;
 
     let kafka = cli.kafka();
-    let Some(()) = until_up("kafka topics", &shutdown, || ensure_topics(&kafka)).await else {
+    // A property librdkafka refuses would otherwise surface as "not ready; retrying" forever.
+    kafka.check().context("--kafka-option")?;
+    // Kafka's errors while it starts are not told apart from lasting ones: always wait.
+    let Some(()) = until_up(
+        "kafka topics",
+        &shutdown,
+        || ensure_topics(&kafka),
+        |_| false,
+    )
+    .await?
+    else {
         return Ok(());
     };
     let postgres = cli.postgres()?;
-    let Some(store) = until_up("postgres", &shutdown, || {
-        PostgresStore::connect(postgres.clone())
-    })
+    // PostgreSQL's are: a server that is down or starting is waited for; a certificate that
+    // does not verify, a refused login or a failing migration end the start with the reason.
+    let Some(store) = until_up(
+        "postgres",
+        &shutdown,
+        || PostgresStore::connect(postgres.clone()),
+        |e| !e.is_transient(),
+    )
     .await
+    .context("postgres")?
     else {
         return Ok(());
     };
@@ -80,20 +96,23 @@ fn spawn_signal_handler(shutdown: CancellationToken) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Retries `attempt` with capped backoff until it succeeds; `None` when shut down first.
+/// Retries `attempt` with capped backoff until it succeeds; `None` when shut down first, the
+/// error when `permanent` says retrying cannot help.
 async fn until_up<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
     what: &str,
     shutdown: &CancellationToken,
     mut attempt: impl FnMut() -> F,
-) -> Option<T> {
+    permanent: impl Fn(&E) -> bool,
+) -> Result<Option<T>, E> {
     let mut backoff = Duration::from_millis(100);
     loop {
         match attempt().await {
-            Ok(value) => return Some(value),
+            Ok(value) => return Ok(Some(value)),
+            Err(e) if permanent(&e) => return Err(e),
             Err(e) => tracing::warn!(error = %e, ?backoff, "{what} not ready; retrying"),
         }
         tokio::select! {
-            () = shutdown.cancelled() => return None,
+            () = shutdown.cancelled() => return Ok(None),
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(START_BACKOFF_MAX);
