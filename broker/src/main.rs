@@ -39,6 +39,12 @@ async fn main() -> anyhow::Result<()> {
     writeln!(stdout, "{ready}").context("stdout")?;
     stdout.flush().context("stdout")?;
     tracing::info!(%stomp, ws = %format!("ws://{http}/ws"), "stompbox listening");
+    if let Some(addr) = server.stomp_tls_addr() {
+        tracing::info!(stomp_tls = %addr, "STOMP over TLS listening");
+    }
+    if let Some(addr) = server.https_addr() {
+        tracing::info!(wss = %format!("wss://{addr}/ws"), "HTTPS listening");
+    }
 
     server.run(shutdown).await;
     Ok(())
