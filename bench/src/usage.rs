@@ -60,3 +60,14 @@ pub fn raise_nofile() -> u64 {
         Err(_) => 0,
     }
 }
+
+/// User + system CPU seconds `pid` has used so far (`/proc/<pid>/stat`, in clock ticks of
+/// 1/100 s, Linux's USER_HZ on every architecture we run on).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}

@@ -109,10 +109,10 @@ pub async fn accept_tcp(listener: TcpListener, gate: Gate) {
 /// lingers (bounded) so the answer is read before the close, rather than lost to a reset over
 /// an unread request.
 async fn refuse(stream: TcpStream, answer: Bytes, _slot: OwnedSemaphorePermit) {
-    let mut transport = TcpTransport::new(stream);
-    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-        if transport.write(&answer).await.is_ok() {
-            transport.close(REFUSAL_LINGER).await;
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async move {
+        let mut tcp = TcpTransport::new(stream);
+        if tcp.write(&answer).await.is_ok() {
+            Transport::Tcp(tcp).close(REFUSAL_LINGER).await;
         }
     })
     .await;

@@ -90,11 +90,14 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     tokio::time::sleep(SETTLE).await;
     report.baseline = sampler.snapshot();
 
+    let cpu = usage::Cpu::now();
     let stop = CancellationToken::new();
     let attacks = attack::spawn_all(args, stop.clone());
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     stop.cancel();
     report.during = sampler.snapshot();
+    let used = usage::Cpu::now().since(&cpu);
+    report.attacker_cpu_s = (used.user + used.system).as_secs_f64();
     for (name, handle) in attacks {
         report.attacks.insert(name, handle.await?);
     }

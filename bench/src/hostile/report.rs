@@ -19,6 +19,8 @@ pub struct Snapshot {
     pub peak_rss_kib: u64,
     pub open_fds: u64,
     pub peak_open_fds: u64,
+    /// CPU seconds the broker has used since it started.
+    pub broker_cpu_s: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -33,6 +35,8 @@ pub struct Report {
     pub attacks: Tallies,
     pub victim: Victim,
     pub broker_alive: bool,
+    /// CPU seconds the load generator (attackers and victim) used during the attacks.
+    pub attacker_cpu_s: f64,
 }
 
 impl Report {
@@ -48,6 +52,7 @@ impl Report {
             attacks: Tallies::new(),
             victim: Victim::default(),
             broker_alive: false,
+            attacker_cpu_s: 0.0,
         }
     }
 
@@ -68,6 +73,12 @@ impl Report {
             mib(self.during.peak_rss_kib),
             mib(self.after.rss_kib),
             self.during.peak_open_fds
+        );
+        println!(
+            "CPU during the attacks: broker {:.1} s, load generator {:.1} s, over {} s on this machine",
+            self.during.broker_cpu_s - self.baseline.broker_cpu_s,
+            self.attacker_cpu_s,
+            self.seconds
         );
         println!(
             "{:<22} {:>8} {:>8} {:>8} {:>8} {:>12} {:>9}",
@@ -106,6 +117,7 @@ impl Report {
 
 /// Samples the broker's RSS and descriptor count in the background.
 pub struct Sampler {
+    pid: u32,
     rss: Arc<AtomicU64>,
     peak_rss: Arc<AtomicU64>,
     fds: Arc<AtomicU64>,
@@ -115,6 +127,7 @@ pub struct Sampler {
 impl Sampler {
     pub fn start(pid: u32, every: Duration) -> Self {
         let sampler = Self {
+            pid,
             rss: Arc::default(),
             peak_rss: Arc::default(),
             fds: Arc::default(),
@@ -149,6 +162,7 @@ impl Sampler {
             peak_rss_kib: self.peak_rss.load(Ordering::Relaxed),
             open_fds: self.fds.load(Ordering::Relaxed),
             peak_open_fds: self.peak_fds.load(Ordering::Relaxed),
+            broker_cpu_s: usage::cpu_seconds(self.pid).unwrap_or(0.0),
         }
     }
 

@@ -19,6 +19,9 @@ use bytes::BytesMut;
 
 use crate::auth::ClientIdentity;
 
+/// Most bytes a closing connection reads and discards while it lingers.
+pub const CLOSE_DRAIN_MAX: usize = 1024 * 1024;
+
 #[derive(Debug)]
 pub enum Transport {
     Tcp(tcp::TcpTransport),
@@ -48,15 +51,30 @@ impl Transport {
         }
     }
 
-    /// Closes our side, then reads and discards until the peer closes or `linger` passes, so
-    /// that unread input does not make the kernel reset the connection and lose our last
-    /// frame.
+    /// Closes our side, then reads and discards until the peer closes, `linger` passes or
+    /// [`CLOSE_DRAIN_MAX`] bytes were discarded, so that unread input does not make the kernel
+    /// reset the connection and lose our last frame. The byte bound is for the peer that
+    /// keeps writing (an oversized frame streamed at line rate): it is not reading our ERROR
+    /// anyway, and draining it for the whole linger cost a core hundreds of MB/s in the
+    /// hostile-input run (docs/security.md).
     pub async fn close(&mut self, linger: Duration) {
         match self {
-            Transport::Tcp(t) => t.close(linger).await,
-            Transport::Ws(t) => t.close(linger).await,
-            Transport::Tls(t) => t.close(linger).await,
+            Transport::Tcp(t) => t.shutdown().await,
+            Transport::Ws(t) => t.send_close().await,
+            Transport::Tls(t) => t.shutdown(linger).await,
         }
+        let mut scratch = BytesMut::new();
+        let mut drained = 0;
+        let _ = tokio::time::timeout(linger, async {
+            while drained <= CLOSE_DRAIN_MAX {
+                scratch.clear();
+                match self.read(&mut scratch).await {
+                    Ok(ReadOutcome::Data | ReadOutcome::Liveness) => drained += scratch.len(),
+                    Ok(ReadOutcome::Eof) | Err(_) => break,
+                }
+            }
+        })
+        .await;
     }
 
     pub fn kind(&self) -> &'static str {

@@ -4,7 +4,6 @@
 //! after the socket reports readable, and is released once all complete frames are taken.
 
 use std::io;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
@@ -56,18 +55,8 @@ impl TcpTransport {
         self.stream.write_all(batch).await
     }
 
-    pub async fn close(&mut self, linger: Duration) {
+    /// Shuts our side: the peer reads what we wrote, then end of stream.
+    pub async fn shutdown(&mut self) {
         let _ = self.stream.shutdown().await;
-        let mut scratch = BytesMut::new();
-        let _ = tokio::time::timeout(linger, async {
-            loop {
-                scratch.clear();
-                match self.read(&mut scratch).await {
-                    Ok(ReadOutcome::Data) => continue,
-                    _ => break,
-                }
-            }
-        })
-        .await;
     }
 }

@@ -78,19 +78,8 @@ impl TlsTransport {
         self.stream.flush().await
     }
 
-    /// Sends close_notify and shuts our side, then drains as TCP does.
-    pub async fn close(&mut self, linger: Duration) {
+    /// Sends close_notify and shuts our side, waiting at most `linger` for it to go out.
+    pub async fn shutdown(&mut self, linger: Duration) {
         let _ = tokio::time::timeout(linger, self.stream.shutdown()).await;
-        let mut scratch = BytesMut::new();
-        let _ = tokio::time::timeout(linger, async {
-            loop {
-                scratch.clear();
-                match self.read(&mut scratch).await {
-                    Ok(ReadOutcome::Data) => continue,
-                    _ => break,
-                }
-            }
-        })
-        .await;
     }
 }

@@ -6,7 +6,6 @@
 //! UTF-8, binary otherwise, so binary bodies survive browsers.
 
 use std::io;
-use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use bytes::{Bytes, BytesMut};
@@ -65,15 +64,8 @@ impl WsTransport {
         self.socket.flush().await.map_err(io_error)
     }
 
-    pub async fn close(&mut self, linger: Duration) {
+    /// Sends the WebSocket close message.
+    pub async fn send_close(&mut self) {
         let _ = self.socket.send(Message::Close(None)).await;
-        let mut scratch = BytesMut::new();
-        let _ = tokio::time::timeout(linger, async {
-            while let Ok(ReadOutcome::Data | ReadOutcome::Liveness) = self.read(&mut scratch).await
-            {
-                scratch.clear();
-            }
-        })
-        .await;
     }
 }
