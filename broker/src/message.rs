@@ -51,14 +51,12 @@ pub struct Message {
 impl Message {
     pub fn new(id: u64, destination: Arc<str>, sent: &Headers, body: Bytes) -> Self {
         let mut headers = Headers::with_capacity(sent.len());
-        let mut seen: Vec<&str> = Vec::with_capacity(sent.len());
         for (name, value) in sent.iter() {
-            // First occurrence wins (STOMP 1.2); forward it once.
-            if TRANSPORT_HEADERS.contains(&name) || seen.contains(&name) {
-                continue;
+            // Repeated entries pass through in order, as other brokers forward them: the first
+            // stays the value (STOMP 1.2), the later ones are the header's history.
+            if !TRANSPORT_HEADERS.contains(&name) {
+                headers.push(name, value);
             }
-            seen.push(name);
-            headers.push(name, value);
         }
         Self {
             id,

@@ -13,6 +13,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("storage error: {0}")]
     Internal(String),
+    /// The runtime is shutting down and cancelled the operation before it ran: not a failure
+    /// of the store, and nothing to report beyond the shutdown itself.
+    #[error("the store is closing")]
+    Closed,
 }
 
 impl StoreError {

@@ -103,8 +103,10 @@ async fn header_values_are_escaped_for_each_subscribers_version() {
     assert!(contains(&raw, br"path:C:\dir"));
 }
 
+/// Issue 17, item 5: repeated entries reach subscribers in order (the spec's header history);
+/// the first is the value.
 #[tokio::test]
-async fn first_of_repeated_headers_wins() {
+async fn repeated_headers_pass_through_in_order_and_the_first_wins() {
     let broker = Broker::start(&[]);
     let mut subscriber = broker.client("sub").await;
     subscriber.subscribe("s", "/topic/repeat").await;
@@ -114,6 +116,13 @@ async fn first_of_repeated_headers_wins() {
         .await;
     let message = subscriber.expect_message().await;
     assert_eq!(message.value("x-tag"), "first");
+    let tags: Vec<&str> = message
+        .headers
+        .iter()
+        .filter(|(name, _)| *name == "x-tag")
+        .map(|(_, value)| value)
+        .collect();
+    assert_eq!(tags, ["first", "second"]);
 }
 
 #[tokio::test]

@@ -75,6 +75,11 @@ impl From<StoreError> for AppError {
                 tracing::error!(error = %m, "chat store error");
                 AppError::Internal
             }
+            // Shutdown cancelled the request: the close reason says so, once per session.
+            StoreError::Closed => {
+                tracing::debug!("chat store closing");
+                AppError::Unavailable
+            }
         }
     }
 }

@@ -57,7 +57,14 @@ impl ReadPool {
             result
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?;
+        .map_err(|e| {
+            if e.is_cancelled() {
+                // The runtime is shutting down: the read never ran.
+                StoreError::Closed
+            } else {
+                StoreError::Internal(format!("read task failed: {e}"))
+            }
+        })?;
         drop(permit);
         result
     }
