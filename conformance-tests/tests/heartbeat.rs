@@ -194,3 +194,30 @@ async fn first_server_heart_beat_arrives_within_the_interval() {
     client.send(&frame).await;
     client.expect_receipt("end").await;
 }
+
+/// Issue 17, item 4: with the default configuration a client asking for heart-beats every
+/// second gets them every second both ways (the default offer was 10 s, which overrode it).
+#[tokio::test]
+async fn the_default_broker_honours_a_one_second_ask() {
+    let broker = Broker::start(&[]);
+    let mut client = connect_with_heart_beat(&broker, "1000,1000").await;
+    let connected = client.connected.as_ref().expect("connected");
+    let server = pair(connected.value("heart-beat"));
+    assert_eq!(client_view((1000, 1000), server), (1000, 1000));
+    let started = Instant::now();
+    let mut beats = 0;
+    while started.elapsed() < Duration::from_millis(2600) {
+        // Our side of the bargain: something at least every second.
+        client.send_raw(b"\n").await;
+        match client.recv_item(Duration::from_millis(100)).await {
+            Ok(Received::HeartBeat) => beats += 1,
+            Ok(Received::Frame { frame, .. }) => panic!("unexpected {}", frame.describe()),
+            Err(RecvError::Timeout) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(
+        (2..=4).contains(&beats),
+        "{beats} heart-beats in 2.6 s at a 1 s interval"
+    );
+}

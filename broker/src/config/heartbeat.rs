@@ -15,12 +15,15 @@ settings! {
     /// The heart-beat settings as written; [`HeartbeatConfig`] is what sessions use.
     pub struct HeartbeatSettings, layer HeartbeatLayer, heading Some("Heart-beats and slow consumers");
 
-    /// The server's heart-beat offer, both directions.
+    /// The server's heart-beat offer, both directions: by STOMP's negotiation (the larger of
+    /// the two sides' figures wins) it is the floor under what a client asks for. 1 s, so a
+    /// client gets the heart-beats it asks for down to a second, as RabbitMQ honours a
+    /// client's figures (issue 17); it was 10 s, which overrode every faster ask.
     offer as "heartbeat": HeartbeatOffer = HeartbeatOffer {
-            send: Duration::from_secs(10),
-            recv: Duration::from_secs(10),
+            send: Duration::from_secs(1),
+            recv: Duration::from_secs(1),
         },
-        "SEND_MS,RECV_MS", "Server heart-beat offer in ms, as in the STOMP header; 0 disables";
+        "SEND_MS,RECV_MS", "Server heart-beat offer in ms, the floor under what clients ask for; 0 disables";
     /// See [`HeartbeatConfig::grace`].
     grace as "heartbeat_grace": f64 = 2.0,
         "F", "Multiplier on the inbound heart-beat interval before a silent peer is dropped, >= 1";

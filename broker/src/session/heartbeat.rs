@@ -72,6 +72,23 @@ mod tests {
     }
 
     #[test]
+    fn the_default_offer_honours_a_client_down_to_a_second() {
+        let default = HeartbeatConfig::default();
+        let (header, hb) = Heartbeat::negotiate((1000, 1000), &default);
+        assert_eq!(header, "1000,1000");
+        assert_eq!(hb.send_every, Some(Duration::from_millis(1000)));
+        assert_eq!(hb.recv_timeout, Some(Duration::from_millis(2000)));
+
+        let (_, hb) = Heartbeat::negotiate((5000, 20000), &default);
+        assert_eq!(hb.send_every, Some(Duration::from_millis(20000)));
+        assert_eq!(hb.recv_timeout, Some(Duration::from_millis(10000)));
+
+        let (_, hb) = Heartbeat::negotiate((100, 200), &default);
+        assert_eq!(hb.send_every, Some(Duration::from_millis(1000)));
+        assert_eq!(hb.recv_timeout, Some(Duration::from_millis(2000)));
+    }
+
+    #[test]
     fn larger_interval_wins_and_zero_disables() {
         let (header, hb) = Heartbeat::negotiate((5000, 20000), &server(10000, 10000));
         assert_eq!(header, "10000,10000");
