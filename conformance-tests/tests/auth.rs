@@ -96,6 +96,36 @@ async fn users_file_refuses_bad_credentials() {
     assert_eq!(reply.command, Command::Connected);
 }
 
+/// Issue 17, item 6: `--default-user` (RabbitMQ's STOMP `default_user`, opt-in) makes a
+/// CONNECT with neither login nor passcode that user; a CONNECT naming a user still needs its
+/// password, and the default user's ACL rules apply.
+#[tokio::test]
+async fn default_user_takes_connects_without_credentials_only() {
+    let users = format!("[users]\nalice = \"{}\"\n", hash_password("s3cret"));
+    let users = scratch_file("users-default.toml", &users);
+    let acl = scratch_file(
+        "acl-default.toml",
+        "[[acl]]\nuser = \"anon\"\naction = \"send\"\nprefix = \"/topic/\"\nallow = false\n",
+    );
+    let broker = Broker::start(&[
+        "--users-file",
+        users.to_str().expect("UTF-8 path"),
+        "--config",
+        acl.to_str().expect("UTF-8 path"),
+        "--default-user",
+        "anon",
+    ]);
+    let (mut anon, reply) = attempt(&broker, &[]).await;
+    assert_eq!(reply.command, Command::Connected, "{}", reply.describe());
+    assert_eq!(reply.value("user-name"), "anon");
+    assert_refused(&broker, &[("login", "alice")]).await;
+    assert_refused(&broker, &[("login", "alice"), ("passcode", "wrong")]).await;
+    let (_alice, reply) = attempt(&broker, &[("login", "alice"), ("passcode", "s3cret")]).await;
+    assert_eq!(reply.value("user-name"), "alice");
+    anon.send_raw(b"SEND\ndestination:/topic/x\n\nno\0").await;
+    anon.expect_error("access denied").await;
+}
+
 /// Password checks are slow and large by design (argon2): past `--max-auth-checks` at once, a
 /// CONNECT waits at most `--auth-queue-timeout` for a slot and then gets ERROR `server busy`,
 /// instead of every check running at once.

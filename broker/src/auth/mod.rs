@@ -68,6 +68,8 @@ pub enum Proof {
     Token { exp: u64 },
     /// A TLS client certificate, verified at the handshake against `--tls-client-ca`.
     Certificate,
+    /// No credentials at all, mapped to `--default-user`.
+    DefaultUser,
 }
 
 /// Which check a CONNECT's credentials need.
@@ -79,6 +81,8 @@ pub enum Route {
     Password,
     /// [`Authenticator::verify_token`]: async, may wait for a JWKS refetch.
     Token,
+    /// No login and no passcode, with `--default-user` set: [`Authenticator::default_user`].
+    DefaultUser,
 }
 
 /// A re-read users file, checked, not yet in force.
@@ -108,6 +112,8 @@ struct Users {
 pub struct Authenticator {
     users: Option<Users>,
     jwt: Option<JwtVerifier>,
+    /// `--default-user`: who a CONNECT without credentials is, if anyone.
+    default_user: Option<Principal>,
 }
 
 impl Authenticator {
@@ -123,7 +129,16 @@ impl Authenticator {
             }),
         };
         let jwt = JwtVerifier::from_config(config)?;
-        Ok(Self { users, jwt })
+        let default_user = config
+            .default_user
+            .as_deref()
+            .map(Principal::try_from)
+            .transpose()?;
+        Ok(Self {
+            users,
+            jwt,
+            default_user,
+        })
     }
 
     /// Starts the background work (the JWKS refresher), stopped by `done`.
@@ -140,13 +155,16 @@ impl Authenticator {
 
     /// Which check these CONNECT headers need. Empty headers count as absent (some clients
     /// always send both).
-    pub fn route(&self, passcode: Option<&str>) -> Result<Route, AuthError> {
+    pub fn route(&self, login: Option<&str>, passcode: Option<&str>) -> Result<Route, AuthError> {
         if self.is_dev_mode() {
             return Ok(Route::Believe);
         }
-        let passcode = passcode
-            .filter(|p| !p.is_empty())
-            .ok_or(AuthError::MissingCredentials)?;
+        let login = login.filter(|l| !l.is_empty());
+        let passcode = passcode.filter(|p| !p.is_empty());
+        if login.is_none() && passcode.is_none() && self.default_user.is_some() {
+            return Ok(Route::DefaultUser);
+        }
+        let passcode = passcode.ok_or(AuthError::MissingCredentials)?;
         Ok(match (&self.users, &self.jwt) {
             (None, _) => Route::Token,
             (Some(_), Some(_)) if jwt::looks_like_jwt(passcode) => Route::Token,
@@ -160,6 +178,18 @@ impl Authenticator {
         Ok(Authenticated {
             principal: Principal::try_from(login)?,
             proof: Proof::Believed,
+        })
+    }
+
+    /// `--default-user`, for a CONNECT that carries no credentials at all.
+    pub fn default_user(&self) -> Result<Authenticated, AuthError> {
+        let principal = self
+            .default_user
+            .clone()
+            .ok_or(AuthError::MissingCredentials)?;
+        Ok(Authenticated {
+            principal,
+            proof: Proof::DefaultUser,
         })
     }
 
@@ -237,7 +267,10 @@ impl Authenticator {
                 users.store.load().hash_of(principal.name()) == Some(&**phc)
             }
             (Proof::Password(_), None) => false,
-            (Proof::Believed | Proof::Token { .. } | Proof::Certificate, _) => true,
+            (
+                Proof::Believed | Proof::Token { .. } | Proof::Certificate | Proof::DefaultUser,
+                _,
+            ) => true,
         }
     }
 
@@ -248,8 +281,9 @@ impl Authenticator {
         login: Option<&str>,
         passcode: Option<&str>,
     ) -> Result<Principal, AuthError> {
-        let authenticated = match self.route(passcode)? {
+        let authenticated = match self.route(login, passcode)? {
             Route::Believe => self.believe(login),
+            Route::DefaultUser => self.default_user(),
             Route::Password => self.verify_password(login, passcode),
             Route::Token => self.verify_token(login, passcode).await,
         }?;

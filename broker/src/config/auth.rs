@@ -31,6 +31,10 @@ settings! {
     /// Required `aud` of every JWT.
     jwt_audience: Option<String> = None,
         "AUDIENCE", "Required aud claim of every JWT (one of its values); a token without it or with another is refused";
+    /// The user a CONNECT with neither `login` nor `passcode` becomes (RabbitMQ's STOMP
+    /// `default_user`), when credentials are configured; off by default.
+    default_user: Option<String> = None,
+        "NAME", "With credentials configured, a CONNECT with neither login nor passcode becomes this user (its ACL rules apply); off by default";
     /// Permit binding a non-loopback address with no authentication configured.
     allow_anonymous: bool = false,
         "BOOL", "Allow listening beyond loopback with no authentication configured (dev mode: any login is believed). Takes an optional =true/=false";

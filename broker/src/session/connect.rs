@@ -174,9 +174,13 @@ async fn authenticate(
 ) -> Result<Authenticated, StompError> {
     let auth = &broker.auth;
     let failed = |e: AuthError| StompError::AuthFailed(e.to_string());
-    let route = auth.route(passcode.as_deref()).map_err(failed)?;
-    if let Route::Believe = route {
-        return auth.believe(login.as_deref()).map_err(failed);
+    let route = auth
+        .route(login.as_deref(), passcode.as_deref())
+        .map_err(failed)?;
+    match route {
+        Route::Believe => return auth.believe(login.as_deref()).map_err(failed),
+        Route::DefaultUser => return auth.default_user().map_err(failed),
+        Route::Password | Route::Token => {}
     }
     let throttle = &broker.login_throttle;
     let attempt = Attempt {
@@ -185,7 +189,7 @@ async fn authenticate(
     };
     throttle.check(attempt, std::time::Instant::now())?;
     let checked = match route {
-        Route::Believe | Route::Token => {
+        Route::Believe | Route::DefaultUser | Route::Token => {
             auth.verify_token(login.as_deref(), passcode.as_deref())
                 .await
         }
