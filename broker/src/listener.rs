@@ -69,27 +69,44 @@ impl Gate {
     }
 }
 
-/// Accepts STOMP/TCP connections until shutdown begins.
-pub async fn accept_tcp(listener: TcpListener, gate: Gate) {
-    let mut backoff = Duration::from_millis(10);
+/// First pause after a failed accept (out of descriptors and the like), doubled up to
+/// [`MAX_BACKOFF`]: pause rather than spin.
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The next connection, with TCP_NODELAY set, until shutdown begins (`None` then); every
+/// accept loop, plain and TLS, goes through it. Without TCP_NODELAY, Nagle holds small frames
+/// back waiting for ACKs: the same fan-out measured a 6.8 ms median over WebSocket against
+/// 0.66 ms over TCP.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    gate: &Gate,
+    backoff: &mut Duration,
+) -> Option<(TcpStream, SocketAddr)> {
     loop {
         let accepted = tokio::select! {
-            () = gate.broker.stopping.cancelled() => return,
+            () = gate.broker.stopping.cancelled() => return None,
             accepted = listener.accept() => accepted,
         };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => {
-                backoff = Duration::from_millis(10);
-                accepted
+        match accepted {
+            Ok((stream, peer)) => {
+                *backoff = FIRST_BACKOFF;
+                let _ = stream.set_nodelay(true);
+                return Some((stream, peer));
             }
             Err(e) => {
-                // Out of descriptors and the like: pause rather than spin.
                 error!(error = %e, "accept failed; backing off");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
+                tokio::time::sleep(*backoff).await;
+                *backoff = (*backoff * 2).min(MAX_BACKOFF);
             }
-        };
+        }
+    }
+}
+
+/// Accepts STOMP/TCP connections until shutdown begins.
+pub async fn accept_tcp(listener: TcpListener, gate: Gate) {
+    let mut backoff = FIRST_BACKOFF;
+    while let Some((stream, peer)) = accept(&listener, &gate, &mut backoff).await {
         match gate.admission.admit(peer.ip()) {
             Ok(permit) => {
                 tokio::spawn(gate.session(Transport::Tcp(TcpTransport::new(stream)), permit));
@@ -144,27 +161,8 @@ pub async fn serve_http(listener: TcpListener, gate: Gate) {
     let app = routes(gate.clone());
     let head_timeout = gate.broker.config.limits.connect_timeout;
     let connections = TaskTracker::new();
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let accepted = tokio::select! {
-            () = stopping.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => {
-                backoff = Duration::from_millis(10);
-                accepted
-            }
-            Err(e) => {
-                error!(error = %e, "http accept failed; backing off");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        // Without TCP_NODELAY, Nagle holds small WebSocket frames back waiting for ACKs: the
-        // same fan-out measured a 6.8 ms median over WebSocket against 0.66 ms over TCP.
-        let _ = stream.set_nodelay(true);
+    let mut backoff = FIRST_BACKOFF;
+    while let Some((stream, peer)) = accept(&listener, &gate, &mut backoff).await {
         let permit = if gate.admission.is_trusted_proxy(peer.ip()) {
             None
         } else {

@@ -19,6 +19,20 @@ use crate::client::TcpClient;
 /// shared with other builds.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// An argon2id hash of `password` for a users file, made by the broker's own
+/// `stompbox hash-password`, so tests write users files exactly as operators do.
+pub fn hash_password(password: &str) -> String {
+    let output = Command::new(binary())
+        .args(["hash-password", "--password", password])
+        .output()
+        .expect("stompbox hash-password runs");
+    assert!(output.status.success(), "hash-password failed");
+    String::from_utf8(output.stdout)
+        .expect("UTF-8 hash")
+        .trim()
+        .to_owned()
+}
+
 /// Path of the broker binary: `$STOMPBOX_BIN`, or the workspace's debug build, built once per
 /// test process (concurrent test binaries simply wait on cargo's lock).
 pub fn binary() -> &'static Path {

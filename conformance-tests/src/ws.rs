@@ -22,6 +22,21 @@ use crate::wire::{self, Received};
 /// All STOMP subprotocols, highest first, as stomp.js offers them.
 pub const ALL_SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
+/// The upgrade request for `url`, offering `protocols` (none: no `Sec-WebSocket-Protocol`).
+fn upgrade_request(
+    url: &str,
+    protocols: &[&str],
+) -> Result<tungstenite::handshake::client::Request, tungstenite::Error> {
+    let mut request = url.into_client_request()?;
+    if !protocols.is_empty() {
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_str(&protocols.join(", ")).expect("valid header value"),
+        );
+    }
+    Ok(request)
+}
+
 /// One inbound WebSocket message, decoded.
 #[derive(Debug, Clone)]
 pub struct WsReceived {
@@ -48,13 +63,7 @@ impl WsClient {
         protocols: &[&str],
         origin: Option<&str>,
     ) -> Result<WsClient, tungstenite::Error> {
-        let mut request = url.into_client_request()?;
-        if !protocols.is_empty() {
-            request.headers_mut().insert(
-                "Sec-WebSocket-Protocol",
-                HeaderValue::from_str(&protocols.join(", ")).expect("valid header value"),
-            );
-        }
+        let mut request = upgrade_request(url, protocols)?;
         if let Some(origin) = origin {
             request.headers_mut().insert(
                 "Origin",
@@ -64,16 +73,7 @@ impl WsClient {
         let (ws, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
             .await
             .map_err(|_| tungstenite::Error::Io(std::io::ErrorKind::TimedOut.into()))??;
-        let protocol = response
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok(WsClient {
-            ws,
-            version: Version::V1_2,
-            protocol,
-        })
+        Ok(WsClient::upgraded(ws, &response))
     }
 
     /// Opens with `v12.stomp` and completes a 1.2 CONNECT as `login`.
@@ -93,27 +93,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsClient<S> {
         url: &str,
         protocols: &[&str],
     ) -> Result<WsClient<S>, tungstenite::Error> {
-        let mut request = url.into_client_request()?;
-        if !protocols.is_empty() {
-            request.headers_mut().insert(
-                "Sec-WebSocket-Protocol",
-                HeaderValue::from_str(&protocols.join(", ")).expect("valid header value"),
-            );
-        }
+        let request = upgrade_request(url, protocols)?;
         let (ws, response) =
             tokio::time::timeout(WAIT, tokio_tungstenite::client_async(request, stream))
                 .await
                 .map_err(|_| tungstenite::Error::Io(std::io::ErrorKind::TimedOut.into()))??;
+        Ok(WsClient::upgraded(ws, &response))
+    }
+
+    /// The client on an upgraded socket, with the subprotocol the server chose.
+    fn upgraded(
+        ws: WebSocketStream<S>,
+        response: &tungstenite::handshake::client::Response,
+    ) -> Self {
         let protocol = response
             .headers()
             .get("Sec-WebSocket-Protocol")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(WsClient {
+        WsClient {
             ws,
             version: Version::V1_2,
             protocol,
-        })
+        }
     }
 
     /// Completes a 1.2 CONNECT as `login` on an open WebSocket.

@@ -9,7 +9,6 @@
 //! `--admission-exempt=` because loopback is exempt by default.
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command as Process;
 use std::time::Duration;
 
 use conformance_tests::client::connect_frame;
@@ -432,20 +431,8 @@ async fn a_slowloris_never_holds_a_slot_past_the_connect_deadline() {
     let _served = eventually_connected(&broker, 3).await;
 }
 
-fn hash_password(password: &str) -> String {
-    let output = Process::new(broker::binary())
-        .args(["hash-password", "--password", password])
-        .output()
-        .expect("stompbox hash-password runs");
-    assert!(output.status.success(), "hash-password failed");
-    String::from_utf8(output.stdout)
-        .expect("UTF-8 hash")
-        .trim()
-        .to_owned()
-}
-
 fn broker_with_alice(extra: &[&str]) -> Broker {
-    let users = format!("[users]\nalice = \"{}\"\n", hash_password("s3cret"));
+    let users = format!("[users]\nalice = \"{}\"\n", broker::hash_password("s3cret"));
     let path = conformance_tests::scratch_file("users.toml", &users);
     let mut args = vec![
         "--users-file",

@@ -1,7 +1,6 @@
 //! Authentication (users file, HS256 JWT) and authorization (`[[acl]]` rules): the principal
 //! in CONNECTED, `authentication failed`, and `access denied`.
 
-use std::process::Command as Process;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use conformance_tests::client::connect_frame;
@@ -12,20 +11,8 @@ use serde_json::json;
 
 const JWT_SECRET: &str = "conformance-secret-0123456789abcdef";
 
-fn hash_password(password: &str) -> String {
-    let output = Process::new(broker::binary())
-        .args(["hash-password", "--password", password])
-        .output()
-        .expect("stompbox hash-password runs");
-    assert!(output.status.success(), "hash-password failed");
-    String::from_utf8(output.stdout)
-        .expect("UTF-8 hash")
-        .trim()
-        .to_owned()
-}
-
 fn broker_with_users() -> Broker {
-    let users = format!("[users]\nalice = \"{}\"\n", hash_password("s3cret"));
+    let users = format!("[users]\nalice = \"{}\"\n", broker::hash_password("s3cret"));
     let path = scratch_file("users.toml", &users);
     Broker::start(&["--users-file", path.to_str().expect("UTF-8 path")])
 }
@@ -101,7 +88,7 @@ async fn users_file_refuses_bad_credentials() {
 /// password, and the default user's ACL rules apply.
 #[tokio::test]
 async fn default_user_takes_connects_without_credentials_only() {
-    let users = format!("[users]\nalice = \"{}\"\n", hash_password("s3cret"));
+    let users = format!("[users]\nalice = \"{}\"\n", broker::hash_password("s3cret"));
     let users = scratch_file("users-default.toml", &users);
     let acl = scratch_file(
         "acl-default.toml",
@@ -131,7 +118,7 @@ async fn default_user_takes_connects_without_credentials_only() {
 /// instead of every check running at once.
 #[tokio::test]
 async fn password_checks_beyond_the_cap_get_server_busy() {
-    let users = format!("[users]\nalice = \"{}\"\n", hash_password("s3cret"));
+    let users = format!("[users]\nalice = \"{}\"\n", broker::hash_password("s3cret"));
     let path = scratch_file("users.toml", &users);
     let broker = Broker::start(&[
         "--users-file",

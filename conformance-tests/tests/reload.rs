@@ -11,18 +11,6 @@ use conformance_tests::client::connect_frame;
 use conformance_tests::frame::subscribe;
 use conformance_tests::{Broker, Command, FrameExt, TcpClient, WAIT, broker, scratch_file};
 
-fn hash_password(password: &str) -> String {
-    let output = Process::new(broker::binary())
-        .args(["hash-password", "--password", password])
-        .output()
-        .expect("stompbox hash-password runs");
-    assert!(output.status.success(), "hash-password failed");
-    String::from_utf8(output.stdout)
-        .expect("UTF-8 hash")
-        .trim()
-        .to_owned()
-}
-
 fn users_file(entries: &[(&str, &str)]) -> String {
     let mut text = String::from("[users]\n");
     for (name, hash) in entries {
@@ -82,9 +70,9 @@ async fn wait_for_log(broker: &Broker, needle: &str) {
 #[tokio::test]
 async fn sighup_closes_sessions_of_removed_users_and_changed_passwords_only() {
     let (alice, bob, carol) = (
-        hash_password("alice-pw"),
-        hash_password("bob-pw"),
-        hash_password("carol-pw"),
+        broker::hash_password("alice-pw"),
+        broker::hash_password("bob-pw"),
+        broker::hash_password("carol-pw"),
     );
     let path = scratch_file(
         "users.toml",
@@ -107,7 +95,7 @@ async fn sighup_closes_sessions_of_removed_users_and_changed_passwords_only() {
     );
 
     // Bob removed, carol's password changed, alice untouched.
-    let carol_new = hash_password("carol-new-pw");
+    let carol_new = broker::hash_password("carol-new-pw");
     replace(
         &path,
         &users_file(&[("alice", &alice), ("carol", &carol_new)]),

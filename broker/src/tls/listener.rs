@@ -7,51 +7,18 @@
 //! client certificate names travels with the transport ([`TlsPeer`]) to the session's
 //! CONNECT; over HTTPS it is added to every request, where the `/ws` upgrade picks it up.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, error};
+use tracing::debug;
 
 use super::acceptor::{Endpoint, TlsAcceptor};
-use crate::listener::{Gate, routes, serve_connection};
+use crate::listener::{FIRST_BACKOFF, Gate, accept, routes, serve_connection};
 use crate::session;
 use crate::transport::Transport;
 use crate::transport::tls::{TlsPeer, TlsTransport};
-
-/// First pause after a failed accept (out of descriptors and the like), doubled up to
-/// [`MAX_BACKOFF`], as the plain listeners do.
-const FIRST_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
-
-/// Accepts until shutdown begins; `None` then.
-async fn accept(
-    listener: &TcpListener,
-    gate: &Gate,
-    backoff: &mut Duration,
-) -> Option<(TcpStream, SocketAddr)> {
-    loop {
-        let accepted = tokio::select! {
-            () = gate.broker.stopping.cancelled() => return None,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                *backoff = FIRST_BACKOFF;
-                let _ = stream.set_nodelay(true);
-                return Some((stream, peer));
-            }
-            Err(e) => {
-                error!(error = %e, "accept failed; backing off");
-                tokio::time::sleep(*backoff).await;
-                *backoff = (*backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
-}
 
 /// Accepts STOMP-over-TLS connections until shutdown begins.
 pub async fn accept_stomp_tls(listener: TcpListener, gate: Gate, acceptor: Arc<TlsAcceptor>) {
