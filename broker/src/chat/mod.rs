@@ -153,10 +153,10 @@ impl Chat {
         };
         let work = match prepared {
             Ok(work) => work,
-            Err(error) => return sequencer::finish(&self.core, requester, Err(error)),
+            Err(error) => return sequencer::refuse(&self.core, requester, error),
         };
         if let Err(requester) = self.sequencer.push(requester, work, weight) {
-            sequencer::finish(&self.core, requester, Err(AppError::RateLimited));
+            sequencer::refuse(&self.core, requester, AppError::RateLimited);
         }
     }
 

@@ -95,4 +95,9 @@ impl ChatCore {
     pub fn apply(&self, effect: Effect) {
         effect.apply(&self.router, &self.offline_tx);
     }
+
+    /// Resolves once the effects applied so far have left for the other nodes.
+    pub fn flushed(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.router.flushed()
+    }
 }

@@ -201,6 +201,12 @@ impl Router {
         total
     }
 
+    /// Resolves once every publish so far has left for the other nodes (see
+    /// [`Peers::flushed`]).
+    pub fn flushed(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.peers.flushed()
+    }
+
     /// A `/topic/<name>` copy (a room copy when `members` is set) from another node, to the
     /// local subscriptions `select` picks.
     pub fn deliver_topic_from_peer(
