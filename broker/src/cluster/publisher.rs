@@ -258,18 +258,26 @@ async fn flush(
         }
     }
     if n == 0 {
-        marks.into_iter().for_each(|mark| drop(mark.send(())));
+        answer(marks);
         return Ok(());
     }
     let sent = pipe.query_async::<()>(conn).await;
     match &sent {
         Ok(()) => {
             health.published(n);
-            marks.into_iter().for_each(|mark| drop(mark.send(())));
+            answer(marks);
         }
         Err(_) => health.publish_failed(n),
     }
     sent
+}
+
+/// Tells whoever waits on `marks` that what came before them was sent (a waiter that gave up
+/// is no error).
+fn answer(marks: Vec<oneshot::Sender<()>>) {
+    for mark in marks {
+        let _ = mark.send(());
+    }
 }
 
 #[cfg(test)]
