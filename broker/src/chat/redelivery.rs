@@ -95,12 +95,24 @@ mod tests {
         let delivered = ids.next_id();
         assert!(!redelivery.needed(&ids, true, delivered), "delivered here");
         let elsewhere = IdGenerator::new(2).next_id();
-        assert!(redelivery.needed(&ids, true, elsewhere), "another node took it");
-        assert!(!redelivery.needed(&ids, true, elsewhere), "delivered here by then");
+        assert!(
+            redelivery.needed(&ids, true, elsewhere),
+            "another node took it"
+        );
+        assert!(
+            !redelivery.needed(&ids, true, elsewhere),
+            "delivered here by then"
+        );
         let failed = ids.next_id();
         redelivery.write_failed(failed);
-        assert!(redelivery.needed(&ids, true, failed), "stored but not delivered");
-        assert!(!redelivery.needed(&ids, true, failed), "delivered by the first retry");
+        assert!(
+            redelivery.needed(&ids, true, failed),
+            "stored but not delivered"
+        );
+        assert!(
+            !redelivery.needed(&ids, true, failed),
+            "delivered by the first retry"
+        );
     }
 
     #[test]
@@ -125,6 +137,9 @@ mod tests {
         for _ in 0..MAX_REMEMBERED {
             redelivery.write_failed(ids.next_id());
         }
-        assert!(!redelivery.needed(&ids, true, first), "the oldest was forgotten");
+        assert!(
+            !redelivery.needed(&ids, true, first),
+            "the oldest was forgotten"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Whether a sink is moving the events topic into PostgreSQL, watched from the broker, so a
 //! missing sink is said at once instead of showing only as reads failing `UNAVAILABLE`.
 //!
-//! From start and every [`CHECK_EVERY`], one barrier round (markers on every partition that
+//! From start (once the topics exist) and every [`CHECK_EVERY`] ([`RECHECK_EVERY`] while
+//! behind), one barrier round (markers on every partition that
 //! only a sink can apply; it shares rounds with reads, so it costs nothing extra while reads
 //! run). When a round fails, the lag is measured — records in Kafka not yet in PostgreSQL,
 //! from Kafka's high watermarks and the sink's `sink_progress` — and a warning names the
@@ -17,10 +18,12 @@ use super::producer::Producers;
 use crate::SinkLag;
 use crate::postgres::PostgresStore;
 
-/// Pause between checks: a missing sink is reported within a round's timeout (5 s) of start,
-/// then every ~15 s while it stays missing; a healthy sink costs one marker per partition per
-/// check.
+/// Pause between checks while the sink keeps up: it costs one marker per partition per check.
 const CHECK_EVERY: Duration = Duration::from_secs(10);
+/// Pause after a failed check (itself a round's timeout, 5 s, long): a missing sink is
+/// reported within ~5 s of start and every ~6 s while it lasts, and its return is noticed
+/// as soon.
+const RECHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The watched state; `None` while the sink keeps up.
 pub(crate) type LagState = Arc<Mutex<Option<SinkLag>>>;
@@ -34,17 +37,18 @@ pub(crate) struct Watched {
     pub(crate) group: String,
 }
 
-/// Starts the watch; it ends once the returned state is dropped (with the store).
-pub(crate) fn start(watched: Watched) -> LagState {
-    let state = LagState::default();
-    tokio::spawn(watch(watched, Arc::downgrade(&state)));
-    state
-}
-
-async fn watch(watched: Watched, state: Weak<Mutex<Option<SinkLag>>>) {
+/// Watches until `state` is dropped (with the store). Started once the topics exist: before
+/// that every round fails at once, and Kafka being unreachable is warned about by the topic
+/// creation's retries.
+pub(crate) async fn watch(watched: Watched, state: Weak<Mutex<Option<SinkLag>>>) {
     loop {
         let round = watched.barrier.wait().await;
         let Some(state) = state.upgrade() else { return };
+        let pause = if round.is_ok() {
+            CHECK_EVERY
+        } else {
+            RECHECK_EVERY
+        };
         match round {
             Ok(()) => {
                 let was = state.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -67,17 +71,19 @@ async fn watch(watched: Watched, state: Weak<Mutex<Option<SinkLag>>>) {
                     lag
                 };
                 let behind_s = lag.since.elapsed().unwrap_or_default().as_secs();
-                let records = lag.records.map_or_else(|| "unknown".into(), |n| n.to_string());
+                let records = lag
+                    .records
+                    .map_or_else(|| "unknown".into(), |n| n.to_string());
                 tracing::warn!(group = %lag.group, topic = %watched.topic, lag = %records,
                     behind_s, error = %e,
-                    "persistence is behind: no sink in consumer group {} is moving {} into \
-                     PostgreSQL ({records} records not applied); sync and history answer \
-                     UNAVAILABLE until stompbox-sink runs and catches up",
+                    "persistence is behind: the sink (consumer group {}) is not moving {} \
+                     into PostgreSQL ({records} records not applied); sync and history answer \
+                     UNAVAILABLE until a stompbox-sink runs and catches up",
                     lag.group, watched.topic);
             }
         }
         drop(state);
-        tokio::time::sleep(CHECK_EVERY).await;
+        tokio::time::sleep(pause).await;
     }
 }
 

@@ -66,7 +66,7 @@ pub struct StreamedStore {
 
 impl StreamedStore {
     /// Starts the producer, the barrier, and a task that creates the topics as soon as Kafka
-    /// answers — Kafka down at start delays RECEIPTs, not the broker.
+    /// answers — Kafka down at start delays RECEIPTs, not the broker — then watches the sink.
     pub fn start(
         postgres: PostgresStore,
         config: KafkaConfig,
@@ -82,14 +82,20 @@ impl StreamedStore {
             config.events_topic.clone(),
             Arc::clone(&in_flight),
         );
-        let lag = lag::start(lag::Watched {
+        let lag = lag::LagState::default();
+        let watched = lag::Watched {
             barrier: barrier.clone(),
             producers: producers.clone(),
             postgres: Arc::clone(&postgres),
             topic: config.events_topic.clone(),
             group: config.sink_group.clone(),
+        };
+        let watch = lag::watch(watched, Arc::downgrade(&lag));
+        let producers_now = producers.clone();
+        tokio::spawn(async move {
+            create_topics(config, producers_now).await;
+            watch.await;
         });
-        tokio::spawn(create_topics(config, producers.clone()));
         Ok(Self {
             lookups: Lookups::start(Arc::clone(&postgres)),
             postgres,

@@ -210,3 +210,10 @@ def test_a_broker_without_a_sink_warns_naming_the_consumer_group_and_the_lag(bro
     # The barrier's markers themselves wait in Kafka, one per partition: the lag is counted.
     lag = re.search(r"\blag=(\d+)", line)
     assert lag and int(lag[1]) >= streamed.PARTITIONS, line
+
+    # While it lasts, and no longer: a sink started now is noticed within a check or two.
+    store.sink.start()
+    deadline = time.monotonic() + 20.0
+    while "persistence caught up" not in target.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"the sink's return went unnoticed:\n{target.log_tail()}"
+        time.sleep(0.1)
