@@ -44,8 +44,8 @@ done
 
 for mode in "${modes[@]}"; do
     log="$log_dir/$mode.log"
-    # pytest's last summary line ("== 61 passed, 1 skipped in 40.1s ==") and our wall time.
-    summary=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$log" | tail -1 | tr -d '=' || true)
+    # pytest's last summary line ("59 passed, 1 skipped in 40.1s") and our wall time.
+    summary=$(grep -E '(passed|failed|error).* in [0-9.]+s' "$log" | tail -1 | tr -d '=' || true)
     printf '%-17s %-60s %s\n' "$mode" "${summary:-no summary}" "$(grep -o '[0-9]*s$' <(tail -1 "$log"))"
 done
 for mode in "${failed[@]}"; do

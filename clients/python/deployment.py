@@ -36,6 +36,8 @@ from pathlib import Path
 
 import pytest
 
+import streamed
+
 MODES = ("embedded", "postgres", "streamed", "cluster", "cluster-streamed")
 # Nodes of a cluster mode: the production shape the issue names.
 CLUSTER_NODES = 3
@@ -71,7 +73,7 @@ def single_node_only(reason: str):
     return pytest.mark.skipif(clustered(), reason=f"single node by nature: {reason}")
 
 
-class Redis:
+class Redis(streamed.Child):
     """A private redis-server on a Unix socket (no TCP port to collide on), no persistence."""
 
     def __init__(self):
@@ -102,13 +104,7 @@ class Redis:
         return done.stdout.strip() if done.returncode == 0 else None
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        super().stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -22,8 +22,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import deployment
-
 REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("STOMPBOX_PG_BIN", "/usr/lib/postgresql/15/bin"))
 READY_S = 30.0
@@ -37,6 +35,9 @@ def mode() -> str | None:
     chosen = os.environ.get("STOMPBOX_TEST_STORAGE") or None
     if chosen not in (None, "streamed", "postgres"):
         raise RuntimeError(f"STOMPBOX_TEST_STORAGE={chosen!r}: use streamed or postgres")
+    # Imported here: deployment builds on this module (its Redis is a `Child`).
+    import deployment
+
     return deployment.storage()
 
 
