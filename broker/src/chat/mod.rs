@@ -22,6 +22,7 @@ mod op;
 pub mod peers;
 pub mod presence;
 mod rate;
+mod redelivery;
 mod reply_queue;
 mod request;
 mod room;
@@ -42,6 +43,7 @@ pub use effect::OfflineEvent;
 use error::AppError;
 use peers::Backends;
 use rate::RateLimit;
+use redelivery::Redelivery;
 pub(crate) use request::ChatRequest;
 use request::Malformed;
 pub use sequencer::Outcome;
@@ -89,6 +91,7 @@ impl Chat {
             presence,
             peers,
             rate: RateLimit::new(&config),
+            redelivery: Redelivery::default(),
             config,
             conversations: DashMap::new(),
             typing: IdleMap::new(op::TYPING_COALESCE),

@@ -14,8 +14,11 @@
 //! - DELIVERED/READ: what moves is decided by running the store's own rules against
 //!   PostgreSQL in a rolled-back transaction (after the barrier, so the messages are there),
 //!   then the event goes to Kafka and the sink applies it, never backwards.
+//! - A missing or stalled sink is warned about from start, naming its consumer group and the
+//!   lag, for as long as it lasts ([`lag`]); `sink_lag` tells readiness.
 
 mod barrier;
+mod lag;
 mod lookup;
 mod producer;
 mod recent;
@@ -31,7 +34,7 @@ use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
     Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    StatusChange, StoreError, StoredMessage, UserId,
+    SinkLag, StatusChange, StoreError, StoredMessage, UserId,
 };
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;
@@ -58,11 +61,12 @@ pub struct StreamedStore {
     in_flight: Arc<InFlight>,
     barrier: Barrier,
     pending: Arc<Semaphore>,
+    lag: lag::LagState,
 }
 
 impl StreamedStore {
     /// Starts the producer, the barrier, and a task that creates the topics as soon as Kafka
-    /// answers — Kafka down at start delays RECEIPTs, not the broker.
+    /// answers — Kafka down at start delays RECEIPTs, not the broker — then watches the sink.
     pub fn start(
         postgres: PostgresStore,
         config: KafkaConfig,
@@ -78,7 +82,20 @@ impl StreamedStore {
             config.events_topic.clone(),
             Arc::clone(&in_flight),
         );
-        tokio::spawn(create_topics(config, producers.clone()));
+        let lag = lag::LagState::default();
+        let watched = lag::Watched {
+            barrier: barrier.clone(),
+            producers: producers.clone(),
+            postgres: Arc::clone(&postgres),
+            topic: config.events_topic.clone(),
+            group: config.sink_group.clone(),
+        };
+        let watch = lag::watch(watched, Arc::downgrade(&lag));
+        let producers_now = producers.clone();
+        tokio::spawn(async move {
+            create_topics(config, producers_now).await;
+            watch.await;
+        });
         Ok(Self {
             lookups: Lookups::start(Arc::clone(&postgres)),
             postgres,
@@ -87,6 +104,7 @@ impl StreamedStore {
             in_flight,
             barrier,
             pending: Arc::new(Semaphore::new(max_pending)),
+            lag,
         })
     }
 
@@ -332,6 +350,10 @@ impl ChatStore for StreamedStore {
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError> {
         self.barrier.wait().await?;
         self.postgres.receipts(message_id).await
+    }
+
+    fn sink_lag(&self) -> Option<SinkLag> {
+        self.lag.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     async fn close(&self) -> Result<(), StoreError> {
