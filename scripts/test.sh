@@ -87,6 +87,11 @@ for storage in postgres streamed; do
     (cd clients/python && STOMPBOX_TEST_STORAGE=$storage ../../.venv/bin/python -m pytest tests/test_chat_*.py)
 done
 
+# The Grafana dashboard and the alert rules (deploy/) against a private Prometheus scraping a
+# broker on Kafka with its sink and a 3-node cluster under traffic (well under a minute).
+section "Prometheus: dashboard and alert rule expressions (scripts/prometheus-check.sh)"
+./scripts/prometheus-check.sh
+
 # The cluster files (cluster-*.test.mjs) start 3 nodes behind nginx (scripts/cluster.sh) on the
 # Redis and PostgreSQL above; each is bounded to under 2 minutes.
 section "node client suite (@stomp/stompjs over WebSocket, cluster failure tests)"

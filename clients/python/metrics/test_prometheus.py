@@ -86,7 +86,8 @@ def alert_rules() -> list[tuple[str, str]]:
 
 
 def is_latency(expr: str) -> bool:
-    return "histogram_quantile" in expr and "_seconds_bucket" in expr
+    """A latency measure (not its alert's `bool` form, which reads 0 or 1)."""
+    return "histogram_quantile" in expr and "_seconds_bucket" in expr and " bool " not in expr
 
 
 class Prometheus:
@@ -131,6 +132,17 @@ class Prometheus:
             time.sleep(0.2)
         self.stop()
         pytest.fail(f"prometheus not ready; log:\n{self.log.read_text()[-3000:]}")
+
+    def scraped_all(self, targets: int) -> None:
+        """Waits until every target was scraped and is up, so the traffic that follows shows
+        up as an increase between two samples (what rate() needs)."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            up = [float(s["value"][1]) for s in self.query("up")]
+            if len(up) == targets and all(v == 1 for v in up):
+                return
+            assert time.monotonic() < deadline, f"targets up: {up} (want {targets})"
+            time.sleep(0.5)
 
     def query(self, expr: str) -> list[dict]:
         url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
@@ -249,6 +261,7 @@ def test_dashboard_and_alert_expressions_return_plausible_data(
         },
     )
     try:
+        prometheus.scraped_all(targets=1 + len(cluster) + 1)
         # A refused CONNECT (a user name that cannot be a principal): an auth failure series.
         refused = connect("bad/name", target=single, expect_connected=False)
         refused.listener.error()
