@@ -87,6 +87,11 @@ section "python client suite (stomp.py over TCP)"
 section "python chat suite in every deployment mode (scripts/chat-matrix.sh)"
 ./scripts/chat-matrix.sh
 
+# The Grafana dashboard and the alert rules (deploy/) against a private Prometheus scraping a
+# broker on Kafka with its sink and a 3-node cluster under traffic (well under a minute).
+section "Prometheus: dashboard and alert rule expressions (scripts/prometheus-check.sh)"
+./scripts/prometheus-check.sh
+
 # The cluster files (cluster-*.test.mjs) start 3 nodes behind nginx (scripts/cluster.sh) on the
 # Redis and PostgreSQL above; each is bounded to under 2 minutes.
 section "node client suite (@stomp/stompjs over WebSocket, cluster failure tests)"

@@ -29,6 +29,7 @@ pub mod id;
 pub mod idle;
 pub mod listener;
 pub mod message;
+pub mod metrics;
 pub mod outbox;
 pub mod rate;
 pub mod reload;

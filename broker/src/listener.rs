@@ -135,7 +135,8 @@ async fn refuse(stream: TcpStream, answer: Bytes, _slot: OwnedSemaphorePermit) {
     .await;
 }
 
-/// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health` and the application's.
+/// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health`, `/metrics` and the
+/// application's.
 pub fn routes(gate: Gate) -> axum::Router {
     // The application's own HTTP API (the chat's `/api/...`), if it has one.
     let api = gate
@@ -146,6 +147,7 @@ pub fn routes(gate: Gate) -> axum::Router {
     axum::Router::new()
         .route("/ws", get(upgrade))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .with_state(gate)
         .merge(api)
 }
@@ -249,6 +251,26 @@ async fn health(State(gate): State<Gate>) -> Response {
         "cluster": cluster,
     }))
     .into_response()
+}
+
+/// The Prometheus exposition (`crate::metrics`), with what is read at scrape time set first:
+/// readiness, and sessions per user from the router's registry.
+async fn metrics(State(gate): State<Gate>) -> Response {
+    let broker = &gate.broker;
+    let m = crate::metrics::get();
+    let redis_down = broker
+        .cluster_health()
+        .is_some_and(|cluster| !cluster.redis_connected);
+    m.ready
+        .set(i64::from(!broker.stopping.is_cancelled() && !redis_down));
+    let sessions = broker.router.sessions();
+    m.session
+        .count_users(sessions.iter().map(|s| s.principal.name()));
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        m.render(),
+    )
+        .into_response()
 }
 
 /// `tls` is there when the upgrade came over HTTPS (`serve_connection` adds it to each request).

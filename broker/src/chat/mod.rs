@@ -47,7 +47,7 @@ use redelivery::Redelivery;
 pub(crate) use request::ChatRequest;
 use request::Malformed;
 pub use sequencer::Outcome;
-use sequencer::{Requester, Sequencer};
+use sequencer::{Asked, Requester, Sequencer};
 pub use state::ChatCore;
 
 use crate::app::CommitShare;
@@ -134,6 +134,7 @@ impl Chat {
         commit: Option<CommitShare>,
     ) {
         let user = session.principal.name();
+        let asked = Asked::now(request.as_ref().map_or("malformed", ChatRequest::operation));
         let (prepared, client_message_id, weight) = match request {
             Ok(request) => {
                 // Errors of a send name its clientMessageId, so the client knows which one
@@ -153,6 +154,7 @@ impl Chat {
             receipt,
             client_message_id,
             commit,
+            asked,
         };
         let work = match prepared {
             Ok(work) => work,
@@ -165,6 +167,14 @@ impl Chat {
 
     /// The service API's way in: runs `request` as `user` and waits for its outcome.
     async fn call(&self, user: &str, request: ChatRequest) -> Result<Outcome, AppError> {
+        let operation = request.operation();
+        let result = self.call_inner(user, request).await;
+        let outcome = result.as_ref().map_or_else(AppError::code, |_| "ok");
+        crate::metrics::get().chat.answered(operation, outcome);
+        result
+    }
+
+    async fn call_inner(&self, user: &str, request: ChatRequest) -> Result<Outcome, AppError> {
         let weight = request.weight();
         let work = self.prepare(user, None, request)?;
         let (tx, rx) = oneshot::channel();

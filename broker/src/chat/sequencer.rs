@@ -86,11 +86,40 @@ pub enum Requester {
         client_message_id: Option<String>,
         /// Its share of a COMMIT's RECEIPT (a SEND of a committed transaction).
         commit: Option<CommitShare>,
+        /// What was asked and when, for the metrics.
+        asked: Asked,
     },
     /// The HTTP service API, answered through the channel.
     Service(oneshot::Sender<Result<Outcome, AppError>>),
     /// Nobody waits (presence announcements).
     Nobody,
+}
+
+/// A session's request as it reached the chat: its operation and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked {
+    operation: &'static str,
+    at: std::time::Instant,
+}
+
+impl Asked {
+    pub fn now(operation: &'static str) -> Self {
+        Self {
+            operation,
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// Counts the answer (`ok` or the error's code); a stored `send` with a RECEIPT also
+    /// times SEND → RECEIPT.
+    fn answered(self, result: &Result<Outcome, AppError>, receipt: bool) {
+        let metrics = &crate::metrics::get().chat;
+        let outcome = result.as_ref().map_or_else(AppError::code, |_| "ok");
+        metrics.answered(self.operation, outcome);
+        if receipt && outcome == "ok" && self.operation == "send" {
+            metrics.send_receipt(self.at.elapsed());
+        }
+    }
 }
 
 struct Job {
@@ -181,6 +210,7 @@ async fn sequence(
                 let Some(Job { requester, work, weight }) = job else { return };
                 // Built here, in arrival order (a send takes its message id now).
                 let future = work();
+                crate::metrics::get().chat.concurrent.observe((running.len() + 1) as f64);
                 running.push_back(async move { (requester, weight, future.await) });
             }
             Some((requester, weight, result)) = running.next() => {
@@ -274,7 +304,9 @@ fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppErro
             receipt,
             client_message_id,
             commit,
+            asked,
         } => {
+            asked.answered(&result, receipt.is_some());
             let effect = match result {
                 Ok(outcome) => receipt.map(|id| Effect::Frame {
                     session,

@@ -277,6 +277,7 @@ impl Cluster {
             kind: Kind::Conversation,
             origin: self.node_id,
             message_id: 0,
+            published_us: crate::clock::now_us(),
             chat: false,
             droppable: false,
             destination: String::new(),

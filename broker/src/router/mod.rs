@@ -108,7 +108,12 @@ impl Router {
     pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {
         self.peers
             .enqueue(&self.queues, name, message)
-            .map_err(|full| StompError::QueueFull(name.to_string(), full))
+            .map_err(|full| {
+                crate::metrics::get()
+                    .delivery
+                    .dropped(crate::metrics::delivery::DropReason::QueueFull);
+                StompError::QueueFull(name.to_string(), full)
+            })
     }
 
     /// Delivers a reply to the session owning `token`; a reply for a session that has gone is
