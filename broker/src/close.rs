@@ -21,6 +21,8 @@ pub enum CloseReason {
     TokenExpired,
     /// A reload removed the session's user or changed its password.
     CredentialsRevoked,
+    /// An operator closed it through the admin API; the reason they gave.
+    Disconnected(String),
     /// A transport error (reset, broken pipe...).
     Io(String),
 }
@@ -38,6 +40,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Shutdown => f.write_str("server shutdown"),
             CloseReason::TokenExpired => f.write_str("token expired"),
             CloseReason::CredentialsRevoked => f.write_str("credentials revoked"),
+            CloseReason::Disconnected(r) => write!(f, "disconnected by operator: {r}"),
             CloseReason::Io(e) => write!(f, "i/o error: {e}"),
         }
     }

@@ -168,6 +168,25 @@ impl EventProducer {
         })
     }
 
+    /// Whether Kafka answers for the events topic within `timeout` (its metadata, with at
+    /// least one partition): the producer's probe for the broker's readiness.
+    pub async fn reachable(&self, timeout: Duration) -> Result<(), String> {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let metadata = producer
+                .client()
+                .fetch_metadata(Some(&topic), timeout)
+                .map_err(|e| format!("no metadata within {timeout:?}: {e}"))?;
+            match metadata.topics().iter().find(|t| t.name() == topic) {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
+                _ => Err(format!("topic {topic} is not there (yet)")),
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("metadata request failed: {e}")))
+    }
+
     /// The events topic's partition count, from the cluster's metadata (blocking call, so on
     /// the blocking pool); `None` while the topic does not exist or Kafka cannot be reached.
     pub async fn partition_count(&self) -> Option<i32> {
