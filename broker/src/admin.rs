@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -110,36 +110,49 @@ async fn user_sessions(State(broker): State<Arc<Broker>>, Path(user): Path<Strin
     Json(json!({"user": user, "sessions": sessions})).into_response()
 }
 
-/// The `reason` of a JSON body `{reason?}` (an empty body is no reason).
-fn reason(body: &[u8]) -> Result<String, Response> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(DEFAULT_REASON.into());
+/// The `reason` of a disconnect's JSON body `{reason?}` (an empty body is no reason);
+/// 400 when the body is not that.
+struct Reason(String);
+
+impl<S: Send + Sync> FromRequest<S> for Reason {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Self::try_from(&body[..]).map_err(|message| {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"code": "BAD_REQUEST", "message": message})),
+            )
+                .into_response()
+        })
     }
-    let bad = |message: String| {
-        (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"code": "BAD_REQUEST", "message": message})),
-        )
-            .into_response()
-    };
-    let value: Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
-    match value.get("reason") {
-        None | Some(Value::Null) => Ok(DEFAULT_REASON.into()),
-        Some(Value::String(r)) if r.len() <= MAX_REASON => Ok(r.clone()),
-        Some(Value::String(_)) => Err(bad(format!("reason: at most {MAX_REASON} bytes"))),
-        Some(_) => Err(bad("reason must be a string".into())),
+}
+
+impl TryFrom<&[u8]> for Reason {
+    type Error = String;
+
+    fn try_from(body: &[u8]) -> Result<Self, String> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(DEFAULT_REASON.into()));
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        match value.get("reason") {
+            None | Some(Value::Null) => Ok(Self(DEFAULT_REASON.into())),
+            Some(Value::String(r)) if r.len() <= MAX_REASON => Ok(Self(r.clone())),
+            Some(Value::String(_)) => Err(format!("reason: at most {MAX_REASON} bytes")),
+            Some(_) => Err("reason must be a string".into()),
+        }
     }
 }
 
 async fn disconnect_user(
     State(broker): State<Arc<Broker>>,
     Path(user): Path<String>,
-    body: Bytes,
+    Reason(reason): Reason,
 ) -> Response {
-    let reason = match reason(&body) {
-        Ok(reason) => reason,
-        Err(bad) => return bad,
-    };
     let sessions = sessions_of(&broker, &user);
     for session in &sessions {
         session.disconnect(reason.clone());
@@ -151,12 +164,8 @@ async fn disconnect_user(
 async fn disconnect_session(
     State(broker): State<Arc<Broker>>,
     Path(name): Path<String>,
-    body: Bytes,
+    Reason(reason): Reason,
 ) -> Response {
-    let reason = match reason(&body) {
-        Ok(reason) => reason,
-        Err(bad) => return bad,
-    };
     let found = broker
         .router
         .sessions()

@@ -32,7 +32,10 @@ async fn admin_requests_without_the_token_are_refused() {
         ("POST", "/admin/drain"),
     ] {
         for bearer in [None, Some("wrong"), Some("admin-secret-")] {
-            let (status, _) = broker.http(method, path, bearer, None).await.unwrap();
+            let (status, _) = broker
+                .http(method, path, bearer, None)
+                .await
+                .expect("answered as documented");
             assert_eq!(status, 401, "{method} {path} with {bearer:?}");
         }
     }
@@ -48,12 +51,12 @@ async fn no_admin_api_without_a_configured_token() {
     let (status, _) = broker
         .http("GET", "/admin/node", Some(TOKEN), None)
         .await
-        .unwrap();
+        .expect("answered as documented");
     assert_eq!(status, 404);
     let (status, _) = broker
         .http("POST", "/admin/drain", Some(""), None)
         .await
-        .unwrap();
+        .expect("answered as documented");
     assert_eq!(status, 404);
 }
 
@@ -89,15 +92,21 @@ async fn sessions_of_a_user_show_transport_address_and_subscriptions() {
     assert_eq!(s["user"], "alice");
     assert_eq!(s["transport"], "tcp");
     assert_eq!(s["address"], "127.0.0.1");
-    assert!(s["since_ms"].as_u64().unwrap() > 1_700_000_000_000, "{s}");
+    assert!(
+        s["since_ms"].as_u64().expect("answered as documented") > 1_700_000_000_000,
+        "{s}"
+    );
     let subs: Vec<(String, String)> = s["subscriptions"]
         .as_array()
-        .unwrap()
+        .expect("answered as documented")
         .iter()
         .map(|x| {
             (
-                x["id"].as_str().unwrap().to_owned(),
-                x["destination"].as_str().unwrap().to_owned(),
+                x["id"].as_str().expect("answered as documented").to_owned(),
+                x["destination"]
+                    .as_str()
+                    .expect("answered as documented")
+                    .to_owned(),
             )
         })
         .collect();
@@ -164,7 +173,7 @@ async fn kicking_one_session_leaves_the_users_others() {
     let (_, listed) = admin(&broker, "GET", "/admin/users/alice/sessions", None).await;
     let name = listed["sessions"][0]["session"]
         .as_str()
-        .unwrap()
+        .expect("answered as documented")
         .to_owned();
     let path = format!("/admin/sessions/{name}/disconnect");
     let (status, body) = admin(&broker, "POST", &path, None).await;

@@ -46,7 +46,9 @@ async fn publish_reaches_topic_subscribers_with_headers_and_its_id() {
     assert_eq!(message.value("content-type"), "text/plain");
     assert_eq!(
         message.value("message-id"),
-        answer["messageId"].as_str().unwrap()
+        answer["messageId"]
+            .as_str()
+            .expect("answered as documented")
     );
     // Not from a user: no sender for a subscriber to trust.
     assert_eq!(message.opt("user-id"), None);
@@ -134,14 +136,14 @@ async fn publish_without_the_service_token_is_refused() {
         let (status, _) = broker
             .http("POST", "/api/publish", bearer, Some(&body))
             .await
-            .unwrap();
+            .expect("answered as documented");
         assert_eq!(status, 401, "{bearer:?}");
     }
     let plain = Broker::start(&[]);
     let (status, _) = plain
         .http("POST", "/api/publish", Some(TOKEN), Some(&body))
         .await
-        .unwrap();
+        .expect("answered as documented");
     assert_eq!(status, 404);
 }
 

@@ -41,7 +41,12 @@ fn parts(body: &Value) -> Vec<String> {
         .as_array()
         .expect("not_ready")
         .iter()
-        .map(|p| p["part"].as_str().unwrap().to_owned())
+        .map(|p| {
+            p["part"]
+                .as_str()
+                .expect("answered as documented")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -55,9 +60,10 @@ async fn a_fresh_node_is_live_and_ready() {
     let (status, live) = broker
         .http("GET", "/health/live", None, None)
         .await
-        .unwrap();
+        .expect("answered as documented");
     assert_eq!(status, 200, "{live}");
-    let health: Value = serde_json::from_str(&broker.http_get("/health").await).unwrap();
+    let health: Value =
+        serde_json::from_str(&broker.http_get("/health").await).expect("answered as documented");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["ready"], true);
 }
@@ -75,7 +81,7 @@ async fn readiness_follows_redis_away_and_back() {
     let (status, _) = broker
         .http("GET", "/health/live", None, None)
         .await
-        .unwrap();
+        .expect("answered as documented");
     assert_eq!(status, 200);
 
     redis.restart();

@@ -138,7 +138,7 @@ async fn drain_goes_not_ready_then_stops_accepting_then_closes_sessions() {
     let (_, body) = broker
         .http("GET", "/health/ready", None, None)
         .await
-        .unwrap();
+        .expect("answered as documented");
     assert!(body.contains("draining"), "{body}");
     watcher.publish("/topic/drain", "still served").await;
     assert_eq!(watcher.expect_message().await.text(), "still served");
@@ -155,9 +155,9 @@ async fn drain_goes_not_ready_then_stops_accepting_then_closes_sessions() {
     let (status, posted) = broker
         .http("POST", "/api/messages", Some(token), Some(&chat))
         .await
-        .unwrap();
+        .expect("answered as documented");
     assert_eq!(status, 201, "{posted}");
-    let posted: serde_json::Value = serde_json::from_str(&posted).unwrap();
+    let posted: serde_json::Value = serde_json::from_str(&posted).expect("answered as documented");
 
     // 2. Then the session is closed with the reconnect-elsewhere ERROR; by then the
     // listeners are closed, so a reconnect must go to another node.
@@ -177,12 +177,14 @@ async fn drain_goes_not_ready_then_stops_accepting_then_closes_sessions() {
 
     // 3. Nothing accepted was lost: the chat message is in the store.
     let restarted = Broker::start_in(Some(&data), &["--service-token", token]);
-    let conversation = posted["conversationId"].as_str().unwrap();
+    let conversation = posted["conversationId"]
+        .as_str()
+        .expect("answered as documented");
     let path = format!("/api/conversations/{conversation}/messages?asUser=watcher");
     let (status, history) = restarted
         .http("GET", &path, Some(token), None)
         .await
-        .unwrap();
+        .expect("answered as documented");
     assert_eq!(status, 200, "{history}");
     assert!(history.contains("stored before drain"), "{history}");
     drop(restarted);
@@ -196,7 +198,7 @@ async fn admin_drain_runs_the_same_sequence_and_exits() {
     let (status, _) = broker
         .http("POST", "/admin/drain", Some("adm"), None)
         .await
-        .unwrap();
+        .expect("answered as documented");
     assert_eq!(status, 202);
     client.expect_error("server shutting down").await;
     let status = broker.wait_exit(EXIT_WITHIN).await.expect("exited");
