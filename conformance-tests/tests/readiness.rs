@@ -111,3 +111,89 @@ async fn readiness_follows_postgres_away_and_back() {
     ));
     until_ready_is(&broker, 200).await;
 }
+
+/// A private tansu (Kafka API, memory storage) on a free port, killed on drop; `None` when no
+/// tansu is installed (`scripts/services.sh up tansu` installs it).
+struct Tansu {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Tansu {
+    fn start() -> Option<Tansu> {
+        let home = std::env::var("CARGO_HOME")
+            .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+        let bin = [
+            std::path::PathBuf::from(format!("{home}/bin/tansu")),
+            std::path::PathBuf::from("/usr/local/bin/tansu"),
+        ]
+        .into_iter()
+        .find(|p| p.exists())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Tansu { child, port })
+    }
+
+    /// SIGSTOP or SIGCONT: a Kafka that stops answering, then answers again with its state.
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn readiness_follows_kafka_away_and_back() {
+    let Some(database) = Database::create("readiness_follows_kafka") else {
+        return;
+    };
+    let Some(tansu) = Tansu::start() else {
+        let why = "readiness_follows_kafka: no tansu; run `scripts/services.sh up tansu`";
+        assert!(
+            std::env::var("STOMPBOX_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "{why}"
+        );
+        eprintln!("SKIPPED {why}");
+        return;
+    };
+    let kafka = format!("127.0.0.1:{}", tansu.port);
+    let broker = Broker::start(&["--postgres-url", &database.url, "--kafka-brokers", &kafka]);
+    until_ready_is(&broker, 200).await;
+
+    tansu.signal("-STOP");
+    let body = until_ready_is(&broker, 503).await;
+    assert_eq!(parts(&body), ["kafka"], "{body}");
+
+    tansu.signal("-CONT");
+    until_ready_is(&broker, 200).await;
+}
