@@ -28,6 +28,7 @@ use crate::config::{Config, KafkaSettings};
 use crate::id::IdGenerator;
 use crate::metrics::store::MeteredStore;
 use crate::rate::TokenBuckets;
+use crate::readiness::{Readiness, ReadyReport};
 use crate::router::{self, Peers, Router};
 
 /// Longest shutdown waits for background tasks (chat sequencer, presence, cluster tasks) once
@@ -83,6 +84,8 @@ pub struct Broker {
     pub stopping: CancellationToken,
     /// Cancelled once every session has ended: background tasks (chat) stop.
     pub done: CancellationToken,
+    /// Whether this node should be given clients (`/health/ready`), and the drain trigger.
+    pub readiness: Arc<Readiness>,
     /// Background tasks (chat sequencer and presence, cluster tasks), joined at shutdown.
     tasks: TaskTracker,
     /// This node's membership in a cluster (`--redis-url`).
@@ -127,7 +130,10 @@ impl Broker {
             }
             None => None,
         };
-        Self::with_store(config, store, cluster)
+        let broker = Self::with_store(config, store, cluster)?;
+        // Ready from the first request on when the store is: no "not probed yet" window.
+        broker.readiness.probe(&*broker.store).await;
+        Ok(broker)
     }
 
     pub fn with_store(
@@ -192,6 +198,8 @@ impl Broker {
         }
         let auth = Authenticator::from_config(&config.auth)?;
         auth.start(&tasks, done.clone());
+        let readiness = Arc::new(Readiness::default());
+        readiness.spawn_probe(Arc::clone(&store), &tasks, done.clone());
         Ok(Self {
             router,
             auth,
@@ -205,6 +213,7 @@ impl Broker {
             store,
             stopping: CancellationToken::new(),
             done,
+            readiness,
             tasks,
             cluster,
             next_session: AtomicU64::new(1),
@@ -219,6 +228,18 @@ impl Broker {
     /// The Redis link's state, in cluster mode (for `/health`).
     pub fn cluster_health(&self) -> Option<HealthSnapshot> {
         self.cluster.as_ref().map(|c| c.health())
+    }
+
+    /// What `/health/ready` answers: the store's last probe, the Redis link in cluster
+    /// mode, draining.
+    pub fn ready_report(&self) -> ReadyReport {
+        let redis = self.cluster.as_ref().map(|c| c.health().redis_connected);
+        self.readiness.report(redis)
+    }
+
+    /// Whether `/health/ready` answers 200 now (for a readiness gauge).
+    pub fn is_ready(&self) -> bool {
+        self.ready_report().ready
     }
 
     /// After `done` was cancelled: lets the cluster finish its last acts (final publishes, the

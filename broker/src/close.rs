@@ -21,6 +21,8 @@ pub enum CloseReason {
     TokenExpired,
     /// A reload removed the session's user or changed its password.
     CredentialsRevoked,
+    /// An operator closed it through the admin API; the reason they gave.
+    Disconnected(String),
     /// A transport error (reset, broken pipe...).
     Io(String),
 }
@@ -40,6 +42,7 @@ impl CloseReason {
             CloseReason::Shutdown => "shutdown",
             CloseReason::TokenExpired => "token_expired",
             CloseReason::CredentialsRevoked => "credentials_revoked",
+            CloseReason::Disconnected(_) => "operator_disconnect",
             CloseReason::Io(_) => "io_error",
         }
     }
@@ -58,6 +61,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Shutdown => f.write_str("server shutdown"),
             CloseReason::TokenExpired => f.write_str("token expired"),
             CloseReason::CredentialsRevoked => f.write_str("credentials revoked"),
+            CloseReason::Disconnected(r) => write!(f, "disconnected by operator: {r}"),
             CloseReason::Io(e) => write!(f, "i/o error: {e}"),
         }
     }

@@ -11,7 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use stomp_codec::{Headers, Version, encode_header};
 
 /// Headers of a SEND that concern the hop from client to broker, never forwarded.
-const TRANSPORT_HEADERS: &[&str] = &[
+pub(crate) const TRANSPORT_HEADERS: &[&str] = &[
     "destination",
     "receipt",
     "transaction",

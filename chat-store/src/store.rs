@@ -11,6 +11,14 @@ use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
 pub type Durability =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send>>;
 
+/// A part of a store that cannot take writes now ([`ChatStore::probe`]), and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unready {
+    /// `sqlite`, `postgres`, `kafka`.
+    pub part: &'static str,
+    pub reason: String,
+}
+
 #[async_trait::async_trait]
 pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// DIRECT: get-or-create (idempotent; same id for both orders). GROUP: create (id chosen by
@@ -103,6 +111,14 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         &self,
         message_id: u64,
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError>;
+
+    /// A cheap check that the store can take writes now, for the broker's readiness: each
+    /// part that cannot says why (empty: ready). Bounded by the caller, which counts a probe
+    /// that does not answer in time as not ready. Stores with nothing to check keep this
+    /// default.
+    async fn probe(&self) -> Vec<Unready> {
+        Vec::new()
+    }
 
     /// Called once at shutdown, after the last operation: finishes what the store still holds
     /// in memory (the streamed store's records queued for Kafka), within a bound of its own.

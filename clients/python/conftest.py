@@ -113,6 +113,9 @@ def start_node(log_dir: Path, *extra_args: str, data_dir: Path) -> Broker:
     log_path = log_dir / f"{name}.log"
     # A developer's STOMPBOX_* settings (config file, heartbeat, auth) must not leak into tests.
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOMPBOX_")}
+    # Stop at once: no load balancer polls a test broker's readiness (a flag would override).
+    env["STOMPBOX_DRAIN_DELAY"] = "0"
+    env["STOMPBOX_DRAIN_PERIOD"] = "0"
     log = open(log_path, "wb")
     process = subprocess.Popen(
         [

@@ -111,6 +111,11 @@ impl Broker {
                 command.env_remove(name);
             }
         }
+        // Stop at once: no load balancer polls a test broker's readiness. Variables rather
+        // than flags, so an older binary (STOMPBOX_BIN) that lacks them still starts; a test's
+        // own flags override them.
+        command.env("STOMPBOX_DRAIN_DELAY", "0");
+        command.env("STOMPBOX_DRAIN_PERIOD", "0");
         let mut child = command
             .args([
                 "--stomp-listen",
@@ -194,24 +199,52 @@ impl Broker {
 
     /// `GET path` on the HTTP listener; the response body (HTTP/1.0, so the server closes).
     pub async fn http_get(&self, path: &str) -> String {
+        self.http("GET", path, None, None)
+            .await
+            .expect("http listener answers")
+            .1
+    }
+
+    /// `method path` on the HTTP listener, with `Authorization: Bearer <bearer>` and a JSON
+    /// `body` when given: the status and the response body, or the error when the listener
+    /// does not answer (closed, as during shutdown). HTTP/1.0, so the server closes.
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.http_addr)
-            .await
-            .expect("http listener accepts");
-        let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .expect("request written");
+        let mut stream = tokio::net::TcpStream::connect(self.http_addr).await?;
+        let mut request = format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\n");
+        if let Some(token) = bearer {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() || method == "POST" {
+            request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).await?;
         let mut response = String::new();
         tokio::time::timeout(crate::WAIT, stream.read_to_string(&mut response))
             .await
-            .expect("http response in time")
-            .expect("http response readable");
-        match response.split_once("\r\n\r\n") {
+            .map_err(|_| std::io::Error::other("no HTTP response in time"))??;
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+        let body = match response.split_once("\r\n\r\n") {
             Some((_, body)) => body.to_string(),
-            None => response,
-        }
+            None => String::new(),
+        };
+        Ok((status, body))
     }
 
     /// Sends SIGTERM, the graceful-shutdown signal.

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
+use crate::destination::Destination;
 use crate::error::StompError;
 use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Target};
@@ -167,6 +168,46 @@ impl Router {
         if let Some((user, _)) = key.split_once('/') {
             self.peers.interest_removed(Route::User(user));
         }
+    }
+
+    /// Routes a message sent to `destination`, as a SEND does (the publish API too): a
+    /// topic, a queue, a user's queue (`own` is the sender, for `/user/queue/...`), a reply.
+    /// `/app` is the application's and `/temp-queue` a name only a `reply-to` may use: both
+    /// are refused here.
+    pub fn route(
+        &self,
+        destination: Destination,
+        message: Arc<Message>,
+        own: &str,
+    ) -> Result<FanOut, StompError> {
+        Ok(match destination {
+            Destination::Topic(name) => self.publish_topic(&name, &message),
+            Destination::Queue(name) => {
+                self.send_to_queue(&name, message)?;
+                FanOut::default()
+            }
+            Destination::User { user, name } => {
+                let user = user.as_deref().unwrap_or(own);
+                self.publish_users(&[user.to_string()], &name, &message, Priority::Normal)
+            }
+            Destination::ReplyQueue { token, name } => {
+                self.send_reply(&token, &name, message);
+                FanOut::default()
+            }
+            Destination::TempQueue(_) => {
+                return Err(StompError::InvalidHeader(
+                    "destination",
+                    "a /temp-queue/ is named in reply-to; replies go to the /reply-queue/ \
+                     destination the requester's reply-to was rewritten to"
+                        .into(),
+                ));
+            }
+            Destination::App(_) => {
+                return Err(StompError::UnknownDestination(
+                    message.destination.to_string(),
+                ));
+            }
+        })
     }
 
     /// A `/topic/<name>` publish: local subscribers now, other nodes through the peers.
@@ -329,6 +370,7 @@ mod tests {
             principal: Principal(Arc::from(user)),
             outbox: Outbox::new(16, 1 << 20, SlowConsumerPolicy::Disconnect),
             cancel: CancellationToken::new(),
+            record: Default::default(),
         })
     }
 

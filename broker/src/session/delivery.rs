@@ -256,6 +256,7 @@ impl Session {
     /// back for redelivery.
     pub(super) fn remove_subscription(&mut self, id: &str) -> Option<Subscription> {
         let sub = self.subscriptions.remove(id)?;
+        self.handle.record.unsubscribed(id);
         let router = &self.broker.router;
         let session = self.handle.id;
         match &sub.registration {

@@ -45,7 +45,7 @@ pub async fn serve(transport: Transport, broker: Arc<Broker>, mut permit: Admiss
     // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
     // Bound before matching, so the task does not hold the result and the session both.
     let address = permit.limited_address();
-    let handshake = Box::pin(connect::handshake(&mut wire, &broker, address)).await;
+    let handshake = Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
     permit.authenticated();
     let mut session = match handshake {
         Ok(session) => session,
@@ -64,7 +64,7 @@ pub async fn serve(transport: Transport, broker: Arc<Broker>, mut permit: Admiss
     metrics.closed(&reason);
     info!(
         session = %session.handle.name,
-        user = %session.handle.principal.name(),
+        principal = %session.handle.principal.name(),
         transport = kind,
         %reason,
         "session closed"
@@ -118,7 +118,7 @@ impl Session {
             let reading = self.throttle.resume_at().is_none();
             tokio::select! {
                 biased;
-                () = handle.cancel.cancelled() => return Err(StompError::ShuttingDown.into()),
+                () = handle.cancel.cancelled() => return Err(handle.closing_error().into()),
                 // Cancel-safe; an error means the broker (the sender) is gone: shutdown.
                 changed = self.reload_rx.changed() => match changed {
                     Ok(()) => self.recheck()?,

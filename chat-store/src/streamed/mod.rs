@@ -34,7 +34,7 @@ use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
     Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    SinkLag, StatusChange, StoreError, StoredMessage, UserId,
+    SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;
@@ -51,6 +51,9 @@ const TOPIC_RETRY_MAX: Duration = Duration::from_secs(5);
 /// milliseconds; an unreachable one must not hold the broker's exit. Records left unflushed
 /// are ones whose senders got no RECEIPT, so they send them again.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the readiness probe waits for Kafka's metadata: under the broker's probe bound, so
+/// an unreachable Kafka is reported as such rather than as a probe that timed out.
+const KAFKA_PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 #[derive(Debug)]
 pub struct StreamedStore {
@@ -354,6 +357,43 @@ impl ChatStore for StreamedStore {
 
     fn sink_lag(&self) -> Option<SinkLag> {
         self.lag.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// PostgreSQL's probe, Kafka's metadata for the events topic, and room among the
+    /// messages waiting for Kafka's ack (none left: sends are refused at once).
+    async fn probe(&self) -> Vec<Unready> {
+        let (_, producer) = self.producers.current();
+        let (postgres, kafka) = tokio::join!(
+            self.postgres.probe(),
+            producer.reachable(KAFKA_PROBE_TIMEOUT)
+        );
+        let mut unready = postgres;
+        if let Err(reason) = kafka {
+            unready.push(Unready {
+                part: "kafka",
+                reason,
+            });
+        } else if self.pending.available_permits() == 0 {
+            unready.push(Unready {
+                part: "kafka",
+                reason: "every slot for messages awaiting Kafka's ack is taken".into(),
+            });
+        }
+        // No sink keeping up: reads (sync, history) answer UNAVAILABLE, so this node is no
+        // place to send clients to.
+        if let Some(lag) = self.sink_lag() {
+            let behind = lag
+                .records
+                .map_or_else(|| "an unknown number of".to_string(), |n| n.to_string());
+            unready.push(Unready {
+                part: "sink",
+                reason: format!(
+                    "sink consumer group {:?} is {behind} records behind PostgreSQL",
+                    lag.group
+                ),
+            });
+        }
+        unready
     }
 
     async fn close(&self) -> Result<(), StoreError> {
