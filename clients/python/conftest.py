@@ -3,6 +3,10 @@ test needs its own flags) and a listener that turns stomp.py callbacks into boun
 
 The broker binary is `$STOMPBOX_BIN`, else `<repo>/target/debug/stompbox` (or under
 `$CARGO_TARGET_DIR`); `scripts/test.sh` builds it and sets `STOMPBOX_BIN`.
+
+`STOMPBOX_TEST_MODE` (deployment.py) chooses the deployment every broker started here has: one
+node on the embedded store (default), on PostgreSQL, on Kafka + a sink, or a 3-node cluster
+standing where a broker would (`connect` spreads each login's sessions over its nodes).
 """
 
 from __future__ import annotations
