@@ -26,6 +26,7 @@ use crate::chore;
 use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, KafkaSettings};
 use crate::id::IdGenerator;
+use crate::metrics::store::MeteredStore;
 use crate::rate::TokenBuckets;
 use crate::readiness::{Readiness, ReadyReport};
 use crate::router::{self, Peers, Router};
@@ -288,14 +289,25 @@ fn spawn_queue_expiry(
 
 /// Opens the store `config.storage` names. A store this build was compiled without (cargo
 /// features `postgres`, `kafka`) fails the start, naming the feature, rather than being ignored.
+/// The store, timed (`metrics::store::MeteredStore`) under its kind's name.
 async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StartError> {
+    let metrics = &crate::metrics::get().store;
     let storage = &config.storage;
     let Some(url) = &storage.postgres_url else {
-        return Ok(Arc::new(SqliteStore::open(
-            &config.data_dir.join(STORE_FILE),
-        )?));
+        let sqlite = SqliteStore::open(&config.data_dir.join(STORE_FILE))?;
+        return Ok(Arc::new(MeteredStore::new(
+            Arc::new(sqlite),
+            "sqlite",
+            metrics,
+        )));
     };
-    open_postgres(url, storage.kafka.as_ref()).await
+    let kind = if storage.kafka.is_some() {
+        "kafka"
+    } else {
+        "postgres"
+    };
+    let store = open_postgres(url, storage.kafka.as_ref()).await?;
+    Ok(Arc::new(MeteredStore::new(store, kind, metrics)))
 }
 
 /// PostgreSQL directly, or behind Kafka when `kafka` is set.

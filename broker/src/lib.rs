@@ -33,6 +33,7 @@ pub mod id;
 pub mod idle;
 pub mod listener;
 pub mod message;
+pub mod metrics;
 pub mod outbox;
 pub mod publish;
 pub mod rate;

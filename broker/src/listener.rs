@@ -135,8 +135,8 @@ async fn refuse(stream: TcpStream, answer: Bytes, _slot: OwnedSemaphorePermit) {
     .await;
 }
 
-/// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health/...`, `/admin/...`,
-/// `/api/publish` and the application's.
+/// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health/...`, `/metrics`,
+/// `/admin/...`, `/api/publish` and the application's.
 pub fn routes(gate: Gate) -> axum::Router {
     // The application's own HTTP API (the chat's `/api/...`), if it has one.
     let api = gate
@@ -147,6 +147,7 @@ pub fn routes(gate: Gate) -> axum::Router {
     let broker = Arc::clone(&gate.broker);
     axum::Router::new()
         .route("/ws", get(upgrade))
+        .route("/metrics", get(metrics))
         .with_state(gate)
         .merge(health::routes(Arc::clone(&broker)))
         .merge(admin::routes(Arc::clone(&broker)))
@@ -240,6 +241,22 @@ pub(crate) async fn serve_connection<I>(
             let _ = connection.await;
         }
     }
+}
+
+/// The Prometheus exposition (`crate::metrics`), with what is read at scrape time set first:
+/// readiness, and sessions per user from the router's registry.
+async fn metrics(State(gate): State<Gate>) -> Response {
+    let broker = &gate.broker;
+    let m = crate::metrics::get();
+    m.ready.set(i64::from(broker.is_ready()));
+    let sessions = broker.router.sessions();
+    m.session
+        .count_users(sessions.iter().map(|s| s.principal.name()));
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        m.render(),
+    )
+        .into_response()
 }
 
 /// `tls` is there when the upgrade came over HTTPS (`serve_connection` adds it to each request).

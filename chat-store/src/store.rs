@@ -127,4 +127,24 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     async fn close(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// `Some` while writes accepted here are not reaching the store that reads come from
+    /// (the streamed store: no sink is moving Kafka into PostgreSQL, or Kafka is down), so
+    /// reads fail `Unavailable`; what readiness reads. Stores that read what they write keep
+    /// this default.
+    fn sink_lag(&self) -> Option<SinkLag> {
+        None
+    }
+}
+
+/// Persistence behind: the streamed store's sink is missing or not keeping up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkLag {
+    /// The sink's consumer group, as configured (`KafkaConfig::sink_group`).
+    pub group: String,
+    /// Records in Kafka not yet in PostgreSQL, over every partition; `None` when Kafka
+    /// cannot be asked.
+    pub records: Option<u64>,
+    /// When the lag was first seen (continuously since).
+    pub since: std::time::SystemTime,
 }

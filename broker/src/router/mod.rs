@@ -109,7 +109,12 @@ impl Router {
     pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {
         self.peers
             .enqueue(&self.queues, name, message)
-            .map_err(|full| StompError::QueueFull(name.to_string(), full))
+            .map_err(|full| {
+                crate::metrics::get()
+                    .delivery
+                    .dropped(crate::metrics::delivery::DropReason::QueueFull);
+                StompError::QueueFull(name.to_string(), full)
+            })
     }
 
     /// Delivers a reply to the session owning `token`; a reply for a session that has gone is
@@ -240,6 +245,12 @@ impl Router {
         }
         self.peers.publish_users(users, queue, message, priority);
         total
+    }
+
+    /// Resolves once every publish so far has left for the other nodes (see
+    /// [`Peers::flushed`]).
+    pub fn flushed(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.peers.flushed()
     }
 
     /// A `/topic/<name>` copy (a room copy when `members` is set) from another node, to the

@@ -108,7 +108,7 @@ async fn connect(
         // nothing for the failed-login throttle to count (no guess is possible).
         Some(identity) => identity
             .authenticate(login.as_deref())
-            .map_err(|e| StompError::AuthFailed(e.to_string()))?,
+            .map_err(auth_failed)?,
         None => authenticate(broker, login, passcode, address).await?,
     };
 
@@ -166,6 +166,12 @@ async fn connect(
     })
 }
 
+/// A refused CONNECT's error, counted by reason.
+fn auth_failed(e: AuthError) -> StompError {
+    crate::metrics::get().session.auth_failed(e.label());
+    StompError::AuthFailed(e.to_string())
+}
+
 /// Runs the check the credentials need: dev mode at once, a token on the runtime (it may
 /// await a JWKS refetch), a password on the blocking pool; a token or a password only if the
 /// failed-login throttle does not refuse the attempt first.
@@ -176,7 +182,7 @@ async fn authenticate(
     address: Option<IpAddr>,
 ) -> Result<Authenticated, StompError> {
     let auth = &broker.auth;
-    let failed = |e: AuthError| StompError::AuthFailed(e.to_string());
+    let failed = auth_failed;
     let route = auth
         .route(login.as_deref(), passcode.as_deref())
         .map_err(failed)?;
@@ -190,7 +196,9 @@ async fn authenticate(
         login: login.as_deref(),
         address,
     };
-    throttle.check(attempt, std::time::Instant::now())?;
+    throttle
+        .check(attempt, std::time::Instant::now())
+        .inspect_err(|_| crate::metrics::get().session.auth_failed("throttled"))?;
     let checked = match route {
         Route::Believe | Route::DefaultUser | Route::Token => {
             auth.verify_token(login.as_deref(), passcode.as_deref())
@@ -214,7 +222,9 @@ async fn authenticate(
                 ))
             })?
             .map_err(|_| StompError::ShuttingDown)?;
-            throttle.check(attempt, std::time::Instant::now())?;
+            throttle
+                .check(attempt, std::time::Instant::now())
+                .inspect_err(|_| crate::metrics::get().session.auth_failed("throttled"))?;
             let auth_broker = Arc::clone(broker);
             let (checked_login, checked_passcode) = (login.clone(), passcode.clone());
             tokio::task::spawn_blocking(move || {

@@ -39,6 +39,8 @@ use wire::Wire;
 /// admission limits (`permit`) is held to the end; its unauthenticated part goes at CONNECTED.
 pub async fn serve(transport: Transport, broker: Arc<Broker>, mut permit: AdmissionPermit) {
     let kind = transport.kind();
+    let metrics = &crate::metrics::get().session;
+    let _open = metrics.opened(kind);
     let mut wire = Wire::new(transport, &broker.config);
     // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
     // Bound before matching, so the task does not hold the result and the session both.
@@ -47,16 +49,19 @@ pub async fn serve(transport: Transport, broker: Arc<Broker>, mut permit: Admiss
     permit.authenticated();
     let mut session = match handshake {
         Ok(session) => session,
-        Err(CloseReason::PeerClosed) => {
-            debug!(transport = kind, "connection closed before CONNECTED");
-            return;
-        }
         Err(reason) => {
-            info!(transport = kind, %reason, "connection closed before CONNECTED");
+            metrics.closed(&reason);
+            if reason == CloseReason::PeerClosed {
+                debug!(transport = kind, "connection closed before CONNECTED");
+            } else {
+                info!(transport = kind, %reason, "connection closed before CONNECTED");
+            }
             return;
         }
     };
+    metrics.connected(kind);
     let reason = session.run(&mut wire).await;
+    metrics.closed(&reason);
     info!(
         session = %session.handle.name,
         principal = %session.handle.principal.name(),

@@ -200,4 +200,21 @@ impl EventProducer {
         .await
         .unwrap_or_else(|e| Err(format!("metadata request failed: {e}")))
     }
+
+    /// Each partition's low and high watermarks (the first offset held, and the next to be
+    /// written), in partition order (blocking calls, so on the blocking pool); `None` while
+    /// Kafka cannot be reached.
+    pub async fn watermarks(&self, partitions: i32) -> Option<Vec<(i64, i64)>> {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            (0..partitions)
+                .map(|p| producer.client().fetch_watermarks(&topic, p, ADMIN_TIMEOUT))
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+        })
+        .await
+        .ok()
+        .flatten()
+    }
 }

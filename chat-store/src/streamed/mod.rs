@@ -14,8 +14,11 @@
 //! - DELIVERED/READ: what moves is decided by running the store's own rules against
 //!   PostgreSQL in a rolled-back transaction (after the barrier, so the messages are there),
 //!   then the event goes to Kafka and the sink applies it, never backwards.
+//! - A missing or stalled sink is warned about from start, naming its consumer group and the
+//!   lag, for as long as it lasts ([`lag`]); `sink_lag` tells readiness.
 
 mod barrier;
+mod lag;
 mod lookup;
 mod producer;
 mod recent;
@@ -31,7 +34,7 @@ use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
     Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    StatusChange, StoreError, StoredMessage, Unready, UserId,
+    SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;
@@ -61,11 +64,12 @@ pub struct StreamedStore {
     in_flight: Arc<InFlight>,
     barrier: Barrier,
     pending: Arc<Semaphore>,
+    lag: lag::LagState,
 }
 
 impl StreamedStore {
     /// Starts the producer, the barrier, and a task that creates the topics as soon as Kafka
-    /// answers — Kafka down at start delays RECEIPTs, not the broker.
+    /// answers — Kafka down at start delays RECEIPTs, not the broker — then watches the sink.
     pub fn start(
         postgres: PostgresStore,
         config: KafkaConfig,
@@ -81,7 +85,20 @@ impl StreamedStore {
             config.events_topic.clone(),
             Arc::clone(&in_flight),
         );
-        tokio::spawn(create_topics(config, producers.clone()));
+        let lag = lag::LagState::default();
+        let watched = lag::Watched {
+            barrier: barrier.clone(),
+            producers: producers.clone(),
+            postgres: Arc::clone(&postgres),
+            topic: config.events_topic.clone(),
+            group: config.sink_group.clone(),
+        };
+        let watch = lag::watch(watched, Arc::downgrade(&lag));
+        let producers_now = producers.clone();
+        tokio::spawn(async move {
+            create_topics(config, producers_now).await;
+            watch.await;
+        });
         Ok(Self {
             lookups: Lookups::start(Arc::clone(&postgres)),
             postgres,
@@ -90,6 +107,7 @@ impl StreamedStore {
             in_flight,
             barrier,
             pending: Arc::new(Semaphore::new(max_pending)),
+            lag,
         })
     }
 
@@ -337,6 +355,10 @@ impl ChatStore for StreamedStore {
         self.postgres.receipts(message_id).await
     }
 
+    fn sink_lag(&self) -> Option<SinkLag> {
+        self.lag.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// PostgreSQL's probe, Kafka's metadata for the events topic, and room among the
     /// messages waiting for Kafka's ack (none left: sends are refused at once).
     async fn probe(&self) -> Vec<Unready> {
@@ -355,6 +377,20 @@ impl ChatStore for StreamedStore {
             unready.push(Unready {
                 part: "kafka",
                 reason: "every slot for messages awaiting Kafka's ack is taken".into(),
+            });
+        }
+        // No sink keeping up: reads (sync, history) answer UNAVAILABLE, so this node is no
+        // place to send clients to.
+        if let Some(lag) = self.sink_lag() {
+            let behind = lag
+                .records
+                .map_or_else(|| "an unknown number of".to_string(), |n| n.to_string());
+            unready.push(Unready {
+                part: "sink",
+                reason: format!(
+                    "sink consumer group {:?} is {behind} records behind PostgreSQL",
+                    lag.group
+                ),
             });
         }
         unready
