@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
@@ -34,12 +35,16 @@ pub async fn drain(broker: &Arc<Broker>, listeners: Vec<JoinHandle<()>>, session
     let open = broker.router.sessions();
     info!(sessions = open.len(), drain_period = ?config.drain_period,
         "draining: listeners closed, closing sessions");
-    let step = config.drain_period / (open.len().max(1) as u32);
-    for session in open {
-        session.cancel.cancel();
-        if !step.is_zero() {
-            tokio::time::sleep(step).await;
+    // Each session has its moment in the period; the timer ticks by the millisecond, so with
+    // more sessions than milliseconds several are due at each tick and closed together.
+    let start = Instant::now();
+    let count = open.len().max(1) as f64;
+    for (i, session) in open.into_iter().enumerate() {
+        let due = start + config.drain_period.mul_f64(i as f64 / count);
+        if due > Instant::now() {
+            tokio::time::sleep_until(due).await;
         }
+        session.cancel.cancel();
     }
     // Any session that finished its handshake while the others were being closed.
     for session in broker.router.sessions() {

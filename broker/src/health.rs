@@ -43,8 +43,8 @@ async fn live(State(broker): State<Arc<Broker>>) -> Response {
 }
 
 /// 200 `{"ready":true,"draining":false,"not_ready":[]}`, or 503 with `not_ready` listing
-/// `{part, reason}` for each of `draining`, `redis`, `sqlite`, `postgres`, `kafka`, `store`
-/// that is not ready.
+/// `{part, reason}` for each of `draining`, `redis`, `sqlite`, `postgres`, `kafka`, `sink`,
+/// `store` that is not ready.
 async fn ready(State(broker): State<Arc<Broker>>) -> Response {
     let report = broker.ready_report();
     let status = if report.ready {

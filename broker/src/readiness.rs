@@ -36,7 +36,7 @@ pub struct Readiness {
 pub struct ReadyReport {
     pub ready: bool,
     pub draining: bool,
-    /// `{part, reason}`: `draining`, `redis`, `sqlite`, `postgres`, `kafka`, `store`.
+    /// `{part, reason}`: `draining`, `redis`, `sqlite`, `postgres`, `kafka`, `sink`, `store`.
     pub not_ready: Vec<Unready>,
 }
 

@@ -20,12 +20,15 @@ async fn ready(broker: &Broker) -> (u16, Value) {
     (status, serde_json::from_str(&body).expect("JSON"))
 }
 
-/// Polls `/health/ready` until its status is `want`; the last answer.
+/// Polls `/health/ready` until its status is `want`; the last answer. Prints how long the
+/// flip took (a measurement, not an assertion: `-- --nocapture` shows it).
 async fn until_ready_is(broker: &Broker, want: u16) -> Value {
-    let deadline = Instant::now() + FLIP_WITHIN;
+    let started = Instant::now();
+    let deadline = started + FLIP_WITHIN;
     loop {
         let (status, body) = ready(broker).await;
         if status == want {
+            println!("/health/ready {want} after {:?}", started.elapsed());
             return body;
         }
         assert!(

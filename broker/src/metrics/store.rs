@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use chat_store::{
     Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    StatusChange, StoreError, StoredMessage, UserId,
+    SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 
@@ -214,5 +214,14 @@ impl ChatStore for MeteredStore {
 
     async fn close(&self) -> Result<(), StoreError> {
         self.inner.close().await
+    }
+
+    // Readiness asks the store itself: a wrapper that kept the defaults would always be ready.
+    async fn probe(&self) -> Vec<Unready> {
+        self.inner.probe().await
+    }
+
+    fn sink_lag(&self) -> Option<SinkLag> {
+        self.inner.sink_lag()
     }
 }
