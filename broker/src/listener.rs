@@ -35,6 +35,7 @@ use crate::transport::Transport;
 use crate::transport::tcp::TcpTransport;
 use crate::transport::tls::TlsPeer;
 use crate::transport::ws::WsTransport;
+use crate::web_root;
 
 /// Subprotocols offered, best first.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -135,7 +136,8 @@ async fn refuse(stream: TcpStream, answer: Bytes, _slot: OwnedSemaphorePermit) {
     .await;
 }
 
-/// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health` and the application's.
+/// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health`, the application's, and
+/// `--web-root`'s files.
 pub fn routes(gate: Gate) -> axum::Router {
     // The application's own HTTP API (the chat's `/api/...`), if it has one.
     let api = gate
@@ -143,11 +145,17 @@ pub fn routes(gate: Gate) -> axum::Router {
         .app
         .as_ref()
         .map_or_else(axum::Router::new, |app| app.routes());
-    axum::Router::new()
+    // `--web-root`'s files answer whatever no route above claims.
+    let web_root = gate.broker.config.web_root.as_deref().map(web_root::router);
+    let routes = axum::Router::new()
         .route("/ws", get(upgrade))
         .route("/health", get(health))
         .with_state(gate)
-        .merge(api)
+        .merge(api);
+    match web_root {
+        Some(files) => routes.fallback_service(files),
+        None => routes,
+    }
 }
 
 /// Serves HTTP (WebSocket upgrades at `/ws`) until shutdown begins.
