@@ -37,7 +37,7 @@ public final class StompboxSpringTest {
     /** Everything a session's handler saw: the session once CONNECTED, and ERROR frames. */
     static final class Handler extends StompSessionHandlerAdapter {
         final CompletableFuture<StompHeaders> connected = new CompletableFuture<>();
-        final BlockingQueue<Frame> errors = new LinkedBlockingQueue<>();
+        final Inbox errors = new Inbox();
 
         @Override
         public void afterConnected(StompSession session, StompHeaders headers) {
@@ -46,12 +46,12 @@ public final class StompboxSpringTest {
 
         @Override
         public java.lang.reflect.Type getPayloadType(StompHeaders headers) {
-            return byte[].class;
+            return errors.getPayloadType(headers);
         }
 
         @Override
         public void handleFrame(StompHeaders headers, Object payload) {
-            errors.add(new Frame(headers, text(payload)));
+            errors.handleFrame(headers, payload);
         }
 
         @Override
@@ -195,7 +195,13 @@ public final class StompboxSpringTest {
     record Session(StompSession stomp, Handler handler, StompHeaders connected) {}
 
     static Session connect(String login, String passcode, long[] heartbeat) throws Exception {
+        return connect(login, passcode, heartbeat, null);
+    }
+
+    /** `host` is the CONNECT header Spring's relay fills from its virtual host setting. */
+    static Session connect(String login, String passcode, long[] heartbeat, String host) throws Exception {
         StompHeaders headers = new StompHeaders();
+        if (host != null) headers.setHost(host);
         headers.setLogin(login);
         headers.setPasscode(passcode);
         headers.setHeartbeat(heartbeat);
@@ -249,8 +255,7 @@ public final class StompboxSpringTest {
         headers.setPasscode("wrong");
         Handler handler = new Handler();
         client.connect(headers, handler);
-        Frame error = handler.errors.poll(WAIT_S, TimeUnit.SECONDS);
-        check(error != null, "no ERROR for a wrong passcode");
+        Frame error = handler.errors.next();
         equal("authentication failed", error.headers().getFirst("message"), "ERROR message");
         check(!handler.connected.isDone(), "CONNECTED despite a wrong passcode");
     }
@@ -366,7 +371,7 @@ public final class StompboxSpringTest {
      * as a user.
      */
     private static void relayStyle() throws Exception {
-        Session system = connect("system", "system-pw", new long[] {10000, 10000});
+        Session system = connect("system", "system-pw", new long[] {10000, 10000}, "spring-vhost");
         Session alice = connect("alice");
         String resolved = "/queue/notifications-user" + unique();
         Inbox perSession = subscribe(alice, resolved, null);

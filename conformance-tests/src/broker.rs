@@ -64,6 +64,16 @@ pub fn binary() -> &'static Path {
     })
 }
 
+/// An HTTP response as [`Broker::http_get_response`] read it.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// The status code; 0 when the response had no head.
+    pub status: u16,
+    /// Status line and headers.
+    pub head: String,
+    pub body: String,
+}
+
 /// A running broker. Dropping it kills the process (SIGKILL) and reaps it.
 #[derive(Debug)]
 pub struct Broker {
@@ -194,6 +204,12 @@ impl Broker {
 
     /// `GET path` on the HTTP listener; the response body (HTTP/1.0, so the server closes).
     pub async fn http_get(&self, path: &str) -> String {
+        self.http_get_response(path).await.body
+    }
+
+    /// `GET path` on the HTTP listener, the path sent as given (no client normalises it):
+    /// status, head and body (HTTP/1.0, so the server closes).
+    pub async fn http_get_response(&self, path: &str) -> HttpResponse {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(self.http_addr)
             .await
@@ -208,9 +224,19 @@ impl Broker {
             .await
             .expect("http response in time")
             .expect("http response readable");
-        match response.split_once("\r\n\r\n") {
-            Some((_, body)) => body.to_string(),
-            None => response,
+        // No blank line: keep it all as the body, as `http_get` always did.
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .unwrap_or(("", response.as_str()));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        HttpResponse {
+            status,
+            head: head.to_owned(),
+            body: body.to_owned(),
         }
     }
 

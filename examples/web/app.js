@@ -230,9 +230,9 @@ function openConversation(conversationId) {
 
 // --- rendering -------------------------------------------------------------------------------
 
-function el(tag, props = {}, ...children) {
+function el(tag, { dataset = {}, ...props } = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
-  for (const [k, v] of Object.entries(props.dataset ?? {})) node.dataset[k] = v;
+  Object.assign(node.dataset, dataset);
   node.append(...children);
   return node;
 }

@@ -41,6 +41,12 @@ async function openAs(browser, url, user, context) {
 
 const conv = (name) => `.conv[data-name="${name}"]`;
 
+/** Clicks a conversation in the list; inside the page, as the list re-renders on every event. */
+async function openConversation(page, name) {
+  await page.waitForSelector(conv(name), { timeout: WAIT_MS });
+  await page.$eval(conv(name), (n) => n.click());
+}
+
 /** Types into the composer key by key (so the page sees typing), then sends. */
 async function say(page, text) {
   await page.type('#composer-text', text);
@@ -78,7 +84,7 @@ test('two users chat in the browser: ticks, typing, group, scroll-back, broker r
   await alice.page.keyboard.press('Enter');
   await alice.page.waitForSelector(conv('bob'), { timeout: WAIT_MS });
   await bob.page.waitForSelector(conv('alice'), { timeout: WAIT_MS });
-  await alice.page.click(conv('bob'));
+  await openConversation(alice.page, 'bob');
   // Presence: bob is online, so his dot is green.
   await alice.page.waitForSelector(`${conv('bob')} .dot[data-presence="online"]`, { timeout: WAIT_MS });
 
@@ -89,7 +95,7 @@ test('two users chat in the browser: ticks, typing, group, scroll-back, broker r
     { timeout: WAIT_MS }, conv('alice'));
 
   // Bob opens it: READ for alice.
-  await bob.page.click(conv('alice'));
+  await openConversation(bob.page, 'alice');
   await messageShown(bob.page, 'Hi Bob!');
   await tickIs(alice.page, 'Hi Bob!', 'READ');
 
@@ -111,17 +117,17 @@ test('two users chat in the browser: ticks, typing, group, scroll-back, broker r
   await alice.page.type('#new-group-members', 'bob, carol');
   await alice.page.click('#new-group button');
   await alice.page.waitForSelector(conv('team'), { timeout: WAIT_MS });
-  await alice.page.click(conv('team'));
+  await openConversation(alice.page, 'team');
   await say(alice.page, 'Standup in 5');
   await bob.page.waitForSelector(conv('team'), { timeout: WAIT_MS });
-  await bob.page.click(conv('team'));
+  await openConversation(bob.page, 'team');
   await messageShown(bob.page, 'Standup in 5');
   assert.equal(await bob.page.$eval('.msg .from', (n) => n.textContent), 'alice');
   // carol never logged in: the lowest status over the members is SENT.
   await tickIs(alice.page, 'Standup in 5', 'SENT');
 
   // Scroll-back: 40 more messages; a fresh page of bob's shows the newest page, then older ones.
-  await alice.page.click(conv('bob'));
+  await openConversation(alice.page, 'bob');
   for (let i = 1; i <= 40; i++) {
     await alice.page.$eval('#composer-text', (n, v) => { n.value = v; }, `note ${i}`);
     await alice.page.click('#send');
@@ -130,7 +136,7 @@ test('two users chat in the browser: ticks, typing, group, scroll-back, broker r
   await tickIs(alice.page, 'note 40', 'DELIVERED');
   await bob.page.close();
   const bob2 = await openAs(browser, broker.url, 'bob', bob.ctx);
-  await bob2.page.click(conv('alice'));
+  await openConversation(bob2.page, 'alice');
   await messageShown(bob2.page, 'note 40');
   const firstPage = await bob2.page.$$eval('.msg', (n) => n.length);
   assert.ok(firstPage <= 30, `the first page is one history page, not everything (${firstPage})`);
@@ -199,10 +205,10 @@ test('the page falls back to SockJS when WebSockets are blocked', async (t) => {
   await page.type('#new-direct-user', 'bob');
   await page.keyboard.press('Enter');
   await page.waitForSelector(conv('bob'), { timeout: WAIT_MS });
-  await page.click(conv('bob'));
+  await openConversation(page, 'bob');
   await say(page, 'over SockJS');
   await bob.page.waitForSelector(conv('alice'), { timeout: WAIT_MS });
-  await bob.page.click(conv('alice'));
+  await openConversation(bob.page, 'alice');
   await messageShown(bob.page, 'over SockJS');
   await tickIs(page, 'over SockJS', 'READ');
 });
