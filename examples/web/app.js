@@ -2,7 +2,7 @@
 // SENT/DELIVERED/READ ticks, typing indicator, history scroll-back, and reconnect with sync.
 // Speaks the built-in chat contract of docs/protocol.md ("Chat"); no build step, no framework.
 
-import { connect } from './connection.js';
+import { brokerUrls, connect } from './connection.js';
 
 /** Typing stops being shown this long after the last "typing" event (senders repeat it). */
 const TYPING_SHOWN_MS = 5000;
@@ -301,6 +301,8 @@ function login(user, passcode) {
     login: user,
     passcode,
     transport: params.get('transport') ?? 'auto',
+    // `?broker=https://chat.example.com`: a broker other than the one that served the page.
+    urls: params.get('broker') ? brokerUrls(new URL(params.get('broker'))) : brokerUrls(),
     onTransport: (name) => { transport = name; },
     onConnect: () => {
       const c = state.client;
