@@ -68,7 +68,7 @@ async function messageShown(page, text) {
   );
 }
 
-test('two users chat in the browser: ticks, typing, group, scroll-back, broker restart with sync', async (t) => {
+test('two users chat in the browser: ticks, typing, presence, group, scroll-back, broker restart with sync', async (t) => {
   const broker = await startBroker();
   const browser = await launchBrowser();
   t.after(async () => {
@@ -156,6 +156,8 @@ test('two users chat in the browser: ticks, typing, group, scroll-back, broker r
   // Sync after reconnect: bob is away while alice writes; his next page gets it by sync (the
   // unread count and preview, before he opens anything: history would not count as unread).
   await bob2.page.close();
+  // His last session ended: his dot on alice's page goes grey.
+  await alice.page.waitForSelector(`${conv('bob')} .dot[data-presence="offline"]`, { timeout: WAIT_MS });
   await say(alice.page, 'While you were away');
   await tickIs(alice.page, 'While you were away', 'SENT');
   const bob3 = await openAs(browser, broker.url, 'bob', bob.ctx);
