@@ -8,6 +8,8 @@ import { brokerUrls, connect } from './connection.js';
 const TYPING_SHOWN_MS = 5000;
 /** A pause this long in typing sends `typing:false`. */
 const TYPING_IDLE_MS = 2500;
+/** While typing goes on, `typing:true` is repeated this often, so it outlives TYPING_SHOWN_MS. */
+const TYPING_REPEAT_MS = 3000;
 const HISTORY_PAGE = 30;
 const STATUS_RANK = { PENDING: 0, SENT: 1, DELIVERED: 2, READ: 3 };
 const TICKS = { PENDING: '🕓', SENT: '✓', DELIVERED: '✓✓', READ: '✓✓' };
@@ -31,6 +33,7 @@ const state = {
   pending: new Map(),
   lastSeenId: '0',
   typingSent: false,
+  typingSentAt: 0,
   typingTimer: null,
 };
 
@@ -203,8 +206,10 @@ function send(content) {
 function setTyping(typing) {
   clearTimeout(state.typingTimer);
   if (typing) state.typingTimer = setTimeout(() => setTyping(false), TYPING_IDLE_MS);
-  if (typing === state.typingSent || !state.open || !state.client?.connected) return;
+  const repeat = typing && Date.now() - state.typingSentAt > TYPING_REPEAT_MS;
+  if ((typing === state.typingSent && !repeat) || !state.open || !state.client?.connected) return;
   state.typingSent = typing;
+  state.typingSentAt = Date.now();
   publish('/app/chat.typing', { conversationId: state.open, typing });
 }
 
