@@ -106,7 +106,8 @@ section "Spring STOMP client suite (clients/java, scripts/java-test.sh)"
 ./scripts/java-test.sh
 
 # The chat page (examples/web, served with --web-root) in Debian's headless Chromium: two users,
-# ticks, typing, scroll-back, a broker restart with sync; screenshots into docs/images/.
+# ticks, typing, presence, scroll-back, a broker restart with sync (SCREENSHOTS_DIR=docs/images
+# refreshes the README's screenshots).
 section "browser suite (examples/web in headless Chromium, clients/browser)"
 ./scripts/setup-chromium.sh
 ./scripts/setup-web.sh

@@ -1,10 +1,11 @@
 // The chat page (examples/web) in Debian's headless Chromium, two users in two browser contexts
 // (separate storage, as two people on two machines), against a real broker serving the page
-// with --web-root. Screenshots go to docs/images/ (the README shows them).
+// with --web-root. Its screenshots are the README's (docs/images/, see SCREENSHOTS below).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import puppeteer from 'puppeteer-core';
@@ -14,7 +15,13 @@ import { REPO, startBroker } from './broker.mjs';
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 /** Bound on every wait for something to appear on a page. */
 const WAIT_MS = 10_000;
-const SCREENSHOTS = path.join(REPO, 'docs/images');
+/**
+ * Where the screenshots go: a scratch directory, so a test run leaves the tree clean;
+ * `SCREENSHOTS_DIR=docs/images` (from the repository root) refreshes the README's.
+ */
+const SCREENSHOTS = process.env.SCREENSHOTS_DIR
+  ? path.resolve(REPO, process.env.SCREENSHOTS_DIR)
+  : path.join(tmpdir(), 'stompbox-screenshots');
 
 async function launchBrowser() {
   return puppeteer.launch({
