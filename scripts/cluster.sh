@@ -79,7 +79,9 @@ start_node() {
     # The caller's STOMPBOX_* settings would reach the node through clap's env fallback.
     local unset=()
     while read -r name; do unset+=(-u "$name"); done < <(compgen -e | grep '^STOMPBOX_' || true)
-    setsid env "${unset[@]}" "$bin" "${args[@]}" "$@" \
+    # A local cluster stops at once: no load balancer polls its readiness (--drain-delay).
+    setsid env "${unset[@]}" STOMPBOX_DRAIN_DELAY=0 STOMPBOX_DRAIN_PERIOD=0 \
+        "$bin" "${args[@]}" "$@" \
         >"$node_dir/node.out" 2>"$node_dir/node.log" </dev/null &
     echo $! >"$node_dir/pid"
 }

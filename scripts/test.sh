@@ -80,12 +80,17 @@ section "python client suite (stomp.py over TCP)"
 # want: an empty suite is a broken suite, not a green one.
 (cd clients/python && ../../.venv/bin/python -m pytest)
 
-# The chat contract is the same on every store: the chat suites again, unchanged, with chat on
-# PostgreSQL directly, then on Kafka -> stompbox-sink -> PostgreSQL (clients/python/streamed.py).
-for storage in postgres streamed; do
-    section "python chat suite with STOMPBOX_TEST_STORAGE=$storage"
-    (cd clients/python && STOMPBOX_TEST_STORAGE=$storage ../../.venv/bin/python -m pytest tests/test_chat_*.py)
-done
+# The chat contract is the same in every deployment: the chat suites again, unchanged, in the
+# other modes of clients/python/deployment.py (the run above was the embedded one): PostgreSQL,
+# Kafka -> stompbox-sink -> PostgreSQL, 3 nodes on Redis + PostgreSQL, 3 nodes on Redis + Kafka
+# + the sink + PostgreSQL; the modes in parallel, each with its own brokers and stores.
+section "python chat suite in every deployment mode (scripts/chat-matrix.sh)"
+./scripts/chat-matrix.sh
+
+# The Grafana dashboard and the alert rules (deploy/) against a private Prometheus scraping a
+# broker on Kafka with its sink and a 3-node cluster under traffic (well under a minute).
+section "Prometheus: dashboard and alert rule expressions (scripts/prometheus-check.sh)"
+./scripts/prometheus-check.sh
 
 # The cluster files (cluster-*.test.mjs) start 3 nodes behind nginx (scripts/cluster.sh) on the
 # Redis and PostgreSQL above; each is bounded to under 2 minutes.

@@ -26,7 +26,9 @@ use crate::chore;
 use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, KafkaSettings};
 use crate::id::IdGenerator;
+use crate::metrics::store::MeteredStore;
 use crate::rate::TokenBuckets;
+use crate::readiness::{Readiness, ReadyReport};
 use crate::router::{self, Peers, Router};
 
 /// Longest shutdown waits for background tasks (chat sequencer, presence, cluster tasks) once
@@ -82,6 +84,8 @@ pub struct Broker {
     pub stopping: CancellationToken,
     /// Cancelled once every session has ended: background tasks (chat) stop.
     pub done: CancellationToken,
+    /// Whether this node should be given clients (`/health/ready`), and the drain trigger.
+    pub readiness: Arc<Readiness>,
     /// Background tasks (chat sequencer and presence, cluster tasks), joined at shutdown.
     tasks: TaskTracker,
     /// This node's membership in a cluster (`--redis-url`).
@@ -126,7 +130,10 @@ impl Broker {
             }
             None => None,
         };
-        Self::with_store(config, store, cluster)
+        let broker = Self::with_store(config, store, cluster)?;
+        // Ready from the first request on when the store is: no "not probed yet" window.
+        broker.readiness.probe(&*broker.store).await;
+        Ok(broker)
     }
 
     pub fn with_store(
@@ -191,6 +198,8 @@ impl Broker {
         }
         let auth = Authenticator::from_config(&config.auth)?;
         auth.start(&tasks, done.clone());
+        let readiness = Arc::new(Readiness::default());
+        readiness.spawn_probe(Arc::clone(&store), &tasks, done.clone());
         Ok(Self {
             router,
             auth,
@@ -204,6 +213,7 @@ impl Broker {
             store,
             stopping: CancellationToken::new(),
             done,
+            readiness,
             tasks,
             cluster,
             next_session: AtomicU64::new(1),
@@ -218,6 +228,18 @@ impl Broker {
     /// The Redis link's state, in cluster mode (for `/health`).
     pub fn cluster_health(&self) -> Option<HealthSnapshot> {
         self.cluster.as_ref().map(|c| c.health())
+    }
+
+    /// What `/health/ready` answers: the store's last probe, the Redis link in cluster
+    /// mode, draining.
+    pub fn ready_report(&self) -> ReadyReport {
+        let redis = self.cluster.as_ref().map(|c| c.health().redis_connected);
+        self.readiness.report(redis)
+    }
+
+    /// Whether `/health/ready` answers 200 now (for a readiness gauge).
+    pub fn is_ready(&self) -> bool {
+        self.ready_report().ready
     }
 
     /// After `done` was cancelled: lets the cluster finish its last acts (final publishes, the
@@ -267,14 +289,25 @@ fn spawn_queue_expiry(
 
 /// Opens the store `config.storage` names. A store this build was compiled without (cargo
 /// features `postgres`, `kafka`) fails the start, naming the feature, rather than being ignored.
+/// The store, timed (`metrics::store::MeteredStore`) under its kind's name.
 async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StartError> {
+    let metrics = &crate::metrics::get().store;
     let storage = &config.storage;
     let Some(url) = &storage.postgres_url else {
-        return Ok(Arc::new(SqliteStore::open(
-            &config.data_dir.join(STORE_FILE),
-        )?));
+        let sqlite = SqliteStore::open(&config.data_dir.join(STORE_FILE))?;
+        return Ok(Arc::new(MeteredStore::new(
+            Arc::new(sqlite),
+            "sqlite",
+            metrics,
+        )));
     };
-    open_postgres(url, storage.kafka.as_ref()).await
+    let kind = if storage.kafka.is_some() {
+        "kafka"
+    } else {
+        "postgres"
+    };
+    let store = open_postgres(url, storage.kafka.as_ref()).await?;
+    Ok(Arc::new(MeteredStore::new(store, kind, metrics)))
 }
 
 /// PostgreSQL directly, or behind Kafka when `kafka` is set.

@@ -11,3 +11,11 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// Microseconds since the Unix epoch (0 before it): the cluster envelope's publish time, from
+/// which the receiving node measures propagation below a millisecond.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}

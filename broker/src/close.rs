@@ -1,5 +1,5 @@
 //! Why a connection closed: every session ends with exactly one [`CloseReason`], which is
-//! logged (and later counted in metrics), so an operator can tell a client that left from one
+//! logged and counted (`stompbox_closes_total{reason}`), so an operator can tell a client that left from one
 //! the broker threw out.
 
 use std::fmt;
@@ -21,8 +21,31 @@ pub enum CloseReason {
     TokenExpired,
     /// A reload removed the session's user or changed its password.
     CredentialsRevoked,
+    /// An operator closed it through the admin API; the reason they gave.
+    Disconnected(String),
     /// A transport error (reset, broken pipe...).
     Io(String),
+}
+
+impl CloseReason {
+    /// The reason's kind, without its detail: the metrics label (a fixed set of names, so a
+    /// protocol error's message or an I/O error's text never becomes a series of its own).
+    pub fn label(&self) -> &'static str {
+        match self {
+            CloseReason::ClientDisconnect => "client_disconnect",
+            CloseReason::PeerClosed => "peer_closed",
+            CloseReason::ProtocolError(_) => "protocol_error",
+            CloseReason::AuthFailed => "auth_failed",
+            CloseReason::ConnectTimeout => "connect_timeout",
+            CloseReason::HeartbeatTimeout => "heartbeat_timeout",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::TokenExpired => "token_expired",
+            CloseReason::CredentialsRevoked => "credentials_revoked",
+            CloseReason::Disconnected(_) => "operator_disconnect",
+            CloseReason::Io(_) => "io_error",
+        }
+    }
 }
 
 impl fmt::Display for CloseReason {
@@ -38,6 +61,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Shutdown => f.write_str("server shutdown"),
             CloseReason::TokenExpired => f.write_str("token expired"),
             CloseReason::CredentialsRevoked => f.write_str("credentials revoked"),
+            CloseReason::Disconnected(r) => write!(f, "disconnected by operator: {r}"),
             CloseReason::Io(e) => write!(f, "i/o error: {e}"),
         }
     }

@@ -72,6 +72,9 @@ pub enum StompError {
          reloaded"
     )]
     CredentialsRevoked,
+    /// An operator closed the session (`POST /admin/.../disconnect`); the reason they gave.
+    #[error("{0}")]
+    Disconnected(String),
 }
 
 impl StompError {
@@ -107,6 +110,7 @@ impl StompError {
             StompError::LoginThrottled(_) => "too many failed logins".into(),
             StompError::TokenExpired => "token expired".into(),
             StompError::CredentialsRevoked => "credentials revoked".into(),
+            StompError::Disconnected(_) => "disconnected by operator".into(),
         }
     }
 
@@ -119,6 +123,7 @@ impl StompError {
             StompError::ShuttingDown => CloseReason::Shutdown,
             StompError::TokenExpired => CloseReason::TokenExpired,
             StompError::CredentialsRevoked => CloseReason::CredentialsRevoked,
+            StompError::Disconnected(reason) => CloseReason::Disconnected(reason.clone()),
             other => CloseReason::ProtocolError(other.message()),
         }
     }

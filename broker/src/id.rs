@@ -20,6 +20,9 @@ pub const MAX_NODE_ID: u16 = (1 << NODE_BITS) - 1;
 #[derive(Debug)]
 pub struct IdGenerator {
     node: u64,
+    /// The first id this generator can issue, node bits cleared: (ms at creation << 22). Ids
+    /// of this node id below it were issued by an earlier process (before a restart).
+    floor: u64,
     /// The last id issued, with the node bits cleared: (ms << 22) | seq.
     last: AtomicU64,
 }
@@ -28,8 +31,17 @@ impl IdGenerator {
     pub fn new(node_id: u16) -> Self {
         Self {
             node: u64::from(node_id.min(MAX_NODE_ID)),
+            floor: now_ms().saturating_sub(EPOCH_MS) << (NODE_BITS + SEQ_BITS),
             last: AtomicU64::new(0),
         }
+    }
+
+    /// Whether `id` came from this generator: this node id, and not before it was created. A
+    /// node restarted on the same id does not claim its previous life's ids (unless the
+    /// clock stepped back across the restart, which ids cannot tell).
+    pub fn issued(&self, id: u64) -> bool {
+        let node_mask = u64::from(MAX_NODE_ID) << SEQ_BITS;
+        (id & node_mask) >> SEQ_BITS == self.node && id & !node_mask >= self.floor
     }
 
     /// The next id: lock-free; when more than 4,096 ids are taken in one millisecond, the
@@ -83,6 +95,17 @@ mod tests {
             ms.abs_diff(now_ms()) < 60_000,
             "timestamp far from now: {ms}"
         );
+    }
+
+    #[test]
+    fn a_generator_knows_its_own_ids_only() {
+        let before = IdGenerator::new(3).next_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let ids = IdGenerator::new(3);
+        let mine = ids.next_id();
+        assert!(ids.issued(mine));
+        assert!(!ids.issued(before), "the same node id's earlier process");
+        assert!(!ids.issued(IdGenerator::new(4).next_id()), "another node");
     }
 
     #[test]

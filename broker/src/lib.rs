@@ -8,9 +8,11 @@
 //! which `cluster` implements and `broker` wires in.
 
 pub mod acl;
+pub mod admin;
 pub mod admission;
 pub mod app;
 pub mod auth;
+pub mod bearer;
 pub mod broker;
 pub mod chat;
 pub mod chore;
@@ -21,16 +23,21 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod destination;
+pub mod drain;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handle;
+pub mod health;
 pub mod id;
 pub mod idle;
 pub mod listener;
 pub mod message;
+pub mod metrics;
 pub mod outbox;
+pub mod publish;
 pub mod rate;
+pub mod readiness;
 pub mod reload;
 pub mod router;
 pub mod session;
@@ -40,7 +47,6 @@ pub mod web_root;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
@@ -52,10 +58,6 @@ use crate::config::Config;
 use crate::listener::Gate;
 use crate::reload::Reloader;
 use crate::tls::TlsListeners;
-
-/// Longest time graceful shutdown spends spreading session closes, so clients do not all
-/// reconnect to the other nodes in the same instant.
-const MAX_CLOSE_SPREAD: Duration = Duration::from_secs(5);
 
 /// A broker with its listeners bound, not yet serving.
 pub struct Server {
@@ -102,8 +104,9 @@ impl Server {
         self.tls.as_ref().and_then(TlsListeners::https_addr)
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, closes sessions gradually
-    /// with an ERROR that says why, and waits for them up to the configured timeout.
+    /// Serves until `shutdown` resolves or an operator asks for a drain, then drains
+    /// (`drain.rs`: not ready, stop accepting, close sessions gradually with an ERROR that
+    /// says why, wait for them) and stops the background work.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server {
             broker,
@@ -131,39 +134,14 @@ impl Server {
         let tls = tls.map(|tls| tls.spawn(&gate)).unwrap_or_default();
         let http = tokio::spawn(listener::serve_http(http, gate));
 
-        shutdown.await;
-        // Stop accepting first: listeners close, handshakes in progress are refused.
-        broker.stopping.cancel();
-        let _ = accept.await;
-        let _ = http.await;
-        let _ = reload.await;
-        for task in tls {
-            let _ = task.await;
+        // A signal, or an operator's `POST /admin/drain`.
+        tokio::select! {
+            () = shutdown => {}
+            () = broker.readiness.draining() => {}
         }
-        // Then close established sessions one by one, spread out so their clients do not all
-        // reconnect to the other nodes in the same instant.
-        let sessions = broker.router.sessions();
-        info!(sessions = sessions.len(), "shutting down");
-        let spread = MAX_CLOSE_SPREAD.min(Duration::from_millis(sessions.len() as u64));
-        let step = spread / (sessions.len().max(1) as u32);
-        for session in sessions {
-            session.cancel.cancel();
-            if !step.is_zero() {
-                tokio::time::sleep(step).await;
-            }
-        }
-        // Any session that finished its handshake while we were closing the others.
-        for session in broker.router.sessions() {
-            session.cancel.cancel();
-        }
-        tracker.close();
-        let timeout = broker.config.shutdown_timeout;
-        if tokio::time::timeout(timeout, tracker.wait()).await.is_err() {
-            warn!(
-                remaining = tracker.len(),
-                "shutdown timeout: abandoning sessions"
-            );
-        }
+        let mut listeners = vec![accept, http, reload];
+        listeners.extend(tls);
+        drain::drain(&broker, listeners, &tracker).await;
         // Background work (chat sequencer, cluster tasks) ends after the sessions it serves.
         broker.done.cancel();
         broker.stopped().await;

@@ -30,12 +30,11 @@ use tracing::error;
 
 use crate::admission::{Admission, AdmissionPermit};
 use crate::broker::Broker;
-use crate::session;
 use crate::transport::Transport;
 use crate::transport::tcp::TcpTransport;
 use crate::transport::tls::TlsPeer;
 use crate::transport::ws::WsTransport;
-use crate::web_root;
+use crate::{admin, health, publish, session, web_root};
 
 /// Subprotocols offered, best first.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -136,8 +135,8 @@ async fn refuse(stream: TcpStream, answer: Bytes, _slot: OwnedSemaphorePermit) {
     .await;
 }
 
-/// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health`, the application's, and
-/// `--web-root`'s files.
+/// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health/...`, `/metrics`,
+/// `/admin/...`, `/api/publish`, the application's, and `--web-root`'s files.
 pub fn routes(gate: Gate) -> axum::Router {
     // The application's own HTTP API (the chat's `/api/...`), if it has one.
     let api = gate
@@ -147,10 +146,14 @@ pub fn routes(gate: Gate) -> axum::Router {
         .map_or_else(axum::Router::new, |app| app.routes());
     // `--web-root`'s files answer whatever no route above claims.
     let web_root = gate.broker.config.web_root.as_deref().map(web_root::router);
+    let broker = Arc::clone(&gate.broker);
     let routes = axum::Router::new()
         .route("/ws", get(upgrade))
-        .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .with_state(gate)
+        .merge(health::routes(Arc::clone(&broker)))
+        .merge(admin::routes(Arc::clone(&broker)))
+        .merge(publish::routes(broker))
         .merge(api);
     match web_root {
         Some(files) => routes.fallback_service(files),
@@ -246,17 +249,20 @@ pub(crate) async fn serve_connection<I>(
     }
 }
 
-/// Liveness and the Redis link, for load balancers and the cluster test harness:
-/// `{"status":"ok","node_id":N,"cluster":null | {redis_connected, redis_reconnects, ...}}`.
-async fn health(State(gate): State<Gate>) -> Response {
+/// The Prometheus exposition (`crate::metrics`), with what is read at scrape time set first:
+/// readiness, and sessions per user from the router's registry.
+async fn metrics(State(gate): State<Gate>) -> Response {
     let broker = &gate.broker;
-    let cluster = broker.cluster_health();
-    axum::Json(serde_json::json!({
-        "status": if broker.stopping.is_cancelled() { "stopping" } else { "ok" },
-        "node_id": broker.config.node_id,
-        "cluster": cluster,
-    }))
-    .into_response()
+    let m = crate::metrics::get();
+    m.ready.set(i64::from(broker.is_ready()));
+    let sessions = broker.router.sessions();
+    m.session
+        .count_users(sessions.iter().map(|s| s.principal.name()));
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        m.render(),
+    )
+        .into_response()
 }
 
 /// `tls` is there when the upgrade came over HTTPS (`serve_connection` adds it to each request).

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use anyhow::Context;
 use stompbox::Server;
 use stompbox::cli::{self, Command};
+use stompbox::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -16,11 +17,15 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(log_filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line; the event's fields (`session`, `principal`, `reason`, ...)
+        // under `fields`, for a log pipeline to index.
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+    }
 
     let server = Server::bind(config).await?;
     let shutdown = shutdown_signal()?;

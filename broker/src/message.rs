@@ -11,7 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use stomp_codec::{Headers, Version, encode_header};
 
 /// Headers of a SEND that concern the hop from client to broker, never forwarded.
-const TRANSPORT_HEADERS: &[&str] = &[
+pub(crate) const TRANSPORT_HEADERS: &[&str] = &[
     "destination",
     "receipt",
     "transaction",
@@ -45,6 +45,9 @@ pub struct Message {
     /// ([`Application::settled`](crate::app::Application::settled)): the chat counts a
     /// recipient's ACK of a chat message as DELIVERED.
     pub app_ack: bool,
+    /// When this node accepted it (or received it from a peer): the start of its delivery
+    /// latency (`stompbox_delivery_latency_seconds`).
+    pub accepted: std::time::Instant,
     tails: [OnceLock<Bytes>; 3],
 }
 
@@ -64,6 +67,7 @@ impl Message {
             headers,
             body,
             app_ack: false,
+            accepted: std::time::Instant::now(),
             tails: Default::default(),
         }
     }

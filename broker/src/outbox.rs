@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use crate::config::SlowConsumerPolicy;
 use crate::message::Delivery;
+use crate::metrics::delivery::DropReason;
 
 #[derive(Debug)]
 pub enum Outbound {
@@ -91,11 +92,16 @@ impl Outbox {
                 return Err((PushError::Closed, item));
             }
             if state.items.len() >= self.max_frames || state.bytes + weight > self.max_bytes {
+                let metrics = &crate::metrics::get().delivery;
                 match self.policy {
                     SlowConsumerPolicy::Drop => {
+                        metrics.dropped(DropReason::OutboxFull);
                         return Err((PushError::Full, item));
                     }
-                    SlowConsumerPolicy::Disconnect => state.overflowed = true,
+                    SlowConsumerPolicy::Disconnect => {
+                        metrics.dropped(DropReason::SlowConsumer);
+                        state.overflowed = true;
+                    }
                 }
                 drop(state);
                 self.notify.notify_one();
@@ -127,11 +133,14 @@ impl Outbox {
         let weight = item.weight();
         {
             let mut state = self.state.lock();
-            if state.closed
-                || state.overflowed
-                || state.items.len() >= self.max_frames / 2
-                || state.bytes + weight > self.max_bytes / 2
+            if state.closed || state.overflowed {
+                return false;
+            }
+            if state.items.len() >= self.max_frames / 2 || state.bytes + weight > self.max_bytes / 2
             {
+                crate::metrics::get()
+                    .delivery
+                    .dropped(DropReason::TypingShed);
                 return false;
             }
             state.bytes += weight;

@@ -46,7 +46,7 @@ pub use error::StoreError;
 pub use message::{Appended, StoredMessage};
 pub use receipt::{ReadMark, ReceiptStatus, StatusChange};
 pub use sqlite::SqliteStore;
-pub use store::{ChatStore, Durability};
+pub use store::{ChatStore, Durability, SinkLag, Unready};
 
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresStore};

@@ -11,6 +11,14 @@ use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
 pub type Durability =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send>>;
 
+/// A part of a store that cannot take writes now ([`ChatStore::probe`]), and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unready {
+    /// `sqlite`, `postgres`, `kafka`.
+    pub part: &'static str,
+    pub reason: String,
+}
+
 #[async_trait::async_trait]
 pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     /// DIRECT: get-or-create (idempotent; same id for both orders). GROUP: create (id chosen by
@@ -104,6 +112,14 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         message_id: u64,
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError>;
 
+    /// A cheap check that the store can take writes now, for the broker's readiness: each
+    /// part that cannot says why (empty: ready). Bounded by the caller, which counts a probe
+    /// that does not answer in time as not ready. Stores with nothing to check keep this
+    /// default.
+    async fn probe(&self) -> Vec<Unready> {
+        Vec::new()
+    }
+
     /// Called once at shutdown, after the last operation: finishes what the store still holds
     /// in memory (the streamed store's records queued for Kafka), within a bound of its own.
     /// `Err` says what may not have been written; the store stays usable either way. Stores
@@ -111,4 +127,24 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     async fn close(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// `Some` while writes accepted here are not reaching the store that reads come from
+    /// (the streamed store: no sink is moving Kafka into PostgreSQL, or Kafka is down), so
+    /// reads fail `Unavailable`; what readiness reads. Stores that read what they write keep
+    /// this default.
+    fn sink_lag(&self) -> Option<SinkLag> {
+        None
+    }
+}
+
+/// Persistence behind: the streamed store's sink is missing or not keeping up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkLag {
+    /// The sink's consumer group, as configured (`KafkaConfig::sink_group`).
+    pub group: String,
+    /// Records in Kafka not yet in PostgreSQL, over every partition; `None` when Kafka
+    /// cannot be asked.
+    pub records: Option<u64>,
+    /// When the lag was first seen (continuously since).
+    pub since: std::time::SystemTime,
 }

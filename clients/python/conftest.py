@@ -3,6 +3,10 @@ test needs its own flags) and a listener that turns stomp.py callbacks into boun
 
 The broker binary is `$STOMPBOX_BIN`, else `<repo>/target/debug/stompbox` (or under
 `$CARGO_TARGET_DIR`); `scripts/test.sh` builds it and sets `STOMPBOX_BIN`.
+
+`STOMPBOX_TEST_MODE` (deployment.py) chooses the deployment every broker started here has: one
+node on the embedded store (default), on PostgreSQL, on Kafka + a sink, or a 3-node cluster
+standing where a broker would (`connect` spreads each login's sessions over its nodes).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 import pytest
 import stomp
 
+import deployment
 import streamed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,13 +45,7 @@ READY_RE = re.compile(
 )
 
 
-def broker_binary() -> Path:
-    if explicit := os.environ.get("STOMPBOX_BIN"):
-        return Path(explicit)
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    if not target.is_absolute():
-        target = REPO / target
-    return target / "debug" / "stompbox"
+broker_binary = streamed.broker_binary
 
 
 @dataclass
@@ -72,6 +71,10 @@ class Broker:
         except OSError:
             return "<no log>"
 
+    def node_for(self, login: str) -> "Broker":
+        """Where `login`'s next session connects: here (a `deployment.Cluster` spreads them)."""
+        return self
+
     def kill(self) -> None:
         """SIGKILL, as a crash or `kill -9` would: no graceful shutdown, no final flush."""
         if self.process.poll() is None:
@@ -88,22 +91,35 @@ class Broker:
                 self.process.wait(timeout=STOP_TIMEOUT_S)
 
 
-def start_broker(log_dir: Path, *extra_args: str, data_dir: Path | None = None) -> Broker:
+def start_broker(log_dir: Path, *extra_args: str, data_dir: Path | None = None) -> Broker | deployment.Cluster:
+    """A broker in the deployment mode of the run (`deployment.py`): one node, or a cluster of
+    three standing where a broker would. `data_dir` is the store's identity: a broker started
+    again on it (after a crash) finds the same messages, whatever the store."""
+    # Never the repo's cwd, never shared between brokers -- unless a test restarts a broker on
+    # the previous one's store (`data_dir=`), as after a crash.
+    data_dir = data_dir or log_dir / f"stompbox-{uuid.uuid4().hex[:8]}-data"
+    if (mode := deployment.storage()) and "--postgres-url" not in extra_args:
+        # PostgreSQL (and Kafka + a sink) instead of the embedded store, per store identity.
+        if data_dir not in STORAGES:
+            STORAGES[data_dir] = streamed.Storage.create(log_dir, with_kafka=mode == "streamed")
+        extra_args = (*STORAGES[data_dir].broker_args(broker_binary()), *extra_args)
+    if deployment.clustered():
+        return deployment.start_cluster(start_node, log_dir, extra_args, data_dir)
+    return start_node(log_dir, *extra_args, data_dir=data_dir)
+
+
+def start_node(log_dir: Path, *extra_args: str, data_dir: Path) -> Broker:
+    """One `stompbox` process with exactly these flags, once it printed its ready line."""
     binary = broker_binary()
     if not binary.exists():
         pytest.fail(f"broker binary {binary} not found; run `cargo build -p stompbox` or set STOMPBOX_BIN")
     name = f"stompbox-{uuid.uuid4().hex[:8]}"
     log_path = log_dir / f"{name}.log"
-    # Never the repo's cwd, never shared between brokers -- unless a test restarts a broker on
-    # the previous one's store (`data_dir=`), as after a crash.
-    data_dir = data_dir or log_dir / f"{name}-data"
-    if (mode := streamed.mode()) and "--postgres-url" not in extra_args:
-        # PostgreSQL (and Kafka + a sink) instead of the embedded store, per store identity.
-        if data_dir not in STORAGES:
-            STORAGES[data_dir] = streamed.Storage.create(log_dir, with_kafka=mode == "streamed")
-        extra_args = (*STORAGES[data_dir].broker_args(), *extra_args)
     # A developer's STOMPBOX_* settings (config file, heartbeat, auth) must not leak into tests.
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOMPBOX_")}
+    # Stop at once: no load balancer polls a test broker's readiness (a flag would override).
+    env["STOMPBOX_DRAIN_DELAY"] = "0"
+    env["STOMPBOX_DRAIN_PERIOD"] = "0"
     log = open(log_path, "wb")
     process = subprocess.Popen(
         [
@@ -317,7 +333,7 @@ def connect(broker):
         expect_connected: bool = True,
         listener: Collector | None = None,
     ) -> Client:
-        target = target or broker
+        target = (target or broker).node_for(login)
         cls = {"1.2": stomp.Connection12, "1.1": stomp.Connection11}[version]
         conn = cls(
             [target.address],

@@ -11,6 +11,7 @@ runs (`.run/services.env`); the outage tests start private ones (`Tansu`).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -29,11 +30,15 @@ PARTITIONS = 2
 
 
 def mode() -> str | None:
-    """`streamed`, `postgres`, or None (the embedded store)."""
+    """`streamed`, `postgres`, or None (the embedded store): the store of the run's deployment
+    mode (`deployment.py`; `STOMPBOX_TEST_STORAGE` names a single-node one)."""
     chosen = os.environ.get("STOMPBOX_TEST_STORAGE") or None
     if chosen not in (None, "streamed", "postgres"):
         raise RuntimeError(f"STOMPBOX_TEST_STORAGE={chosen!r}: use streamed or postgres")
-    return chosen
+    # Imported here: deployment builds on this module (its Redis is a `Child`).
+    import deployment
+
+    return deployment.storage()
 
 
 def services() -> dict[str, str]:
@@ -54,6 +59,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def broker_binary() -> Path:
+    """`$STOMPBOX_BIN`, else `<repo>/target/debug/stompbox` (or under `$CARGO_TARGET_DIR`)."""
+    if explicit := os.environ.get("STOMPBOX_BIN"):
+        return Path(explicit)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return (target if target.is_absolute() else REPO / target) / "debug" / "stompbox"
+
+
 def sink_binary() -> Path:
     if explicit := os.environ.get("STOMPBOX_SINK_BIN"):
         return Path(explicit)
@@ -61,6 +74,12 @@ def sink_binary() -> Path:
         return Path(broker).with_name("stompbox-sink")
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     return (target if target.is_absolute() else REPO / target) / "debug" / "stompbox-sink"
+
+
+@functools.cache
+def knows_flag(binary: Path, flag: str) -> bool:
+    done = subprocess.run([str(binary), "--help"], capture_output=True, text=True, env=clean_env(), timeout=30)
+    return flag in done.stdout
 
 
 def clean_env() -> dict[str, str]:
@@ -176,15 +195,20 @@ class Storage:
             sink.start()
         return storage
 
-    def broker_args(self) -> list[str]:
+    def broker_args(self, binary: Path | None = None) -> list[str]:
         if self.kafka is None:
             return ["--postgres-url", self.postgres_url]
-        return [
+        args = [
             "--postgres-url", self.postgres_url,
             "--kafka-brokers", self.kafka,
             "--kafka-topic", self.topic,
             "--kafka-partitions", str(PARTITIONS),
         ]
+        if knows_flag(binary or broker_binary(), "--kafka-sink-group"):
+            # The group our sink consumes in, for the broker's lag warning (an older binary,
+            # run to show a test failing before a fix, lacks the flag).
+            args += ["--kafka-sink-group", f"{self.topic}.sink"]
+        return args
 
     def rows(self, sql: str) -> list[list[str]]:
         out = psql(self.postgres_url, sql)

@@ -64,10 +64,10 @@ pub fn binary() -> &'static Path {
     })
 }
 
-/// An HTTP response as [`Broker::http_get_response`] read it.
+/// An HTTP response as [`Broker::http_response`] read it.
 #[derive(Debug)]
 pub struct HttpResponse {
-    /// The status code; 0 when the response had no head.
+    /// The status code.
     pub status: u16,
     /// Status line and headers.
     pub head: String,
@@ -121,6 +121,11 @@ impl Broker {
                 command.env_remove(name);
             }
         }
+        // Stop at once: no load balancer polls a test broker's readiness. Variables rather
+        // than flags, so an older binary (STOMPBOX_BIN) that lacks them still starts; a test's
+        // own flags override them.
+        command.env("STOMPBOX_DRAIN_DELAY", "0");
+        command.env("STOMPBOX_DRAIN_PERIOD", "0");
         let mut child = command
             .args([
                 "--stomp-listen",
@@ -204,40 +209,66 @@ impl Broker {
 
     /// `GET path` on the HTTP listener; the response body (HTTP/1.0, so the server closes).
     pub async fn http_get(&self, path: &str) -> String {
-        self.http_get_response(path).await.body
+        self.http("GET", path, None, None)
+            .await
+            .expect("http listener answers")
+            .1
     }
 
-    /// `GET path` on the HTTP listener, the path sent as given (no client normalises it):
-    /// status, head and body (HTTP/1.0, so the server closes).
-    pub async fn http_get_response(&self, path: &str) -> HttpResponse {
+    /// `method path` on the HTTP listener, with `Authorization: Bearer <bearer>` and a JSON
+    /// `body` when given: the status and the response body, or the error when the listener
+    /// does not answer (closed, as during shutdown). HTTP/1.0, so the server closes.
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
+        let response = self.http_response(method, path, bearer, body).await?;
+        Ok((response.status, response.body))
+    }
+
+    /// [`Broker::http`] with the response head too; the path is sent as given (no client
+    /// normalises it).
+    pub async fn http_response(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&str>,
+    ) -> std::io::Result<HttpResponse> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.http_addr)
-            .await
-            .expect("http listener accepts");
-        let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .expect("request written");
+        let mut stream = tokio::net::TcpStream::connect(self.http_addr).await?;
+        let mut request = format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\n");
+        if let Some(token) = bearer {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() || method == "POST" {
+            request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).await?;
         let mut response = String::new();
         tokio::time::timeout(crate::WAIT, stream.read_to_string(&mut response))
             .await
-            .expect("http response in time")
-            .expect("http response readable");
-        // No blank line: keep it all as the body, as `http_get` always did.
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .unwrap_or(("", response.as_str()));
-        let status = head
-            .split(' ')
+            .map_err(|_| std::io::Error::other("no HTTP response in time"))??;
+        let status = response
+            .split_whitespace()
             .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or(0);
-        HttpResponse {
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        Ok(HttpResponse {
             status,
             head: head.to_owned(),
             body: body.to_owned(),
-        }
+        })
     }
 
     /// Sends SIGTERM, the graceful-shutdown signal.

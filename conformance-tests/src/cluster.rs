@@ -75,6 +75,19 @@ impl Database {
     }
 }
 
+impl Database {
+    /// Runs `sql` on the server as the suite's user (connected to the server's own
+    /// database, so it may act on this one: refuse or end its connections).
+    pub fn server_sql(&self, sql: &str) {
+        psql(&self.server, sql);
+    }
+
+    /// The database's name (for [`Database::server_sql`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 impl Drop for Database {
     fn drop(&mut self) {
         psql(

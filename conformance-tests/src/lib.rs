@@ -10,6 +10,7 @@ pub mod client;
 pub mod cluster;
 pub mod frame;
 pub mod redis;
+pub mod scrape;
 pub mod tls;
 pub mod wire;
 pub mod ws;

@@ -107,6 +107,27 @@ impl Redis {
         let _ = std::fs::remove_file(&self.socket);
     }
 
+    /// Stops the server without closing anything (SIGSTOP): connections stay up and every
+    /// command waits, as with a Redis that stalls rather than refuses.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill can be run");
+        assert!(status.success(), "kill {signal} redis-server");
+    }
+
     /// Kills the server and starts an empty one at the same address.
     pub fn restart(&mut self) {
         self.kill();

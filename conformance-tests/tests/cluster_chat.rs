@@ -97,6 +97,44 @@ async fn chat_across_nodes_on_postgres() {
     chat_across(&redis, &a, &b).await;
 }
 
+/// A RECEIPT says the message is stored *and* that its copies for other nodes have left for
+/// Redis. Redis stopped (SIGSTOP: it stalls instead of refusing) holds the RECEIPT back; once
+/// it runs again the RECEIPT comes and the member on the other node has the message. An
+/// earlier broker answered before publishing (here, right after its 250 ms presence lookup
+/// gave up), so a node killed between the two lost the copies for members connected
+/// elsewhere, who stayed connected and never synced for it.
+#[tokio::test]
+async fn a_receipt_waits_until_the_copies_for_other_nodes_have_left() {
+    let redis = Redis::start();
+    let store = Store::new("receipt");
+    let a = node(&redis, Some(&store.0), &[]);
+    let b = node(&redis, Some(&store.0), &[]);
+    let mut bob = b.client("bob").await;
+    bob.subscribe("m", "/user/queue/messages").await;
+    subscribed(&redis, "sbx:u:bob").await;
+    let mut alice = a.client("alice").await;
+    let first = json!({"recipientId": "bob", "content": "first"});
+    app(&mut alice, "chat.send", first).await;
+    assert_eq!(json_of(&bob.expect_message().await)["content"], "first");
+
+    redis.pause();
+    let held = json!({"recipientId": "bob", "content": "held"});
+    let send = frame::send("/app/chat.send", held.to_string()).header("receipt", "held");
+    alice.send(&send).await;
+    alice.expect_silence(Duration::from_millis(1000)).await;
+    redis.resume();
+    let receipt = alice.recv_frame().await;
+    assert_eq!(
+        (receipt.command, receipt.value("receipt-id")),
+        (Command::Receipt, "held"),
+        "{}",
+        receipt.describe()
+    );
+    let m = json_of(&bob.expect_message().await);
+    assert_eq!(m["content"], "held");
+    assert_eq!(m["messageId"], receipt.value("message-id"));
+}
+
 async fn chat_across(redis: &Redis, a: &Broker, b: &Broker) {
     let mut bob = b.client("bob").await;
     bob.subscribe("m", "/user/queue/messages").await;

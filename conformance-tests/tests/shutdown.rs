@@ -1,7 +1,9 @@
 //! Graceful shutdown on SIGTERM: every client is told `server shutting down`, the process
-//! exits 0 in bounded time, and no new connection is accepted.
+//! exits 0 in bounded time, and no new connection is accepted. With a drain delay, in this
+//! order: not ready first while still serving and accepting, then no new connections, then
+//! the sessions closed; nothing accepted is lost.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conformance_tests::ws::WsClient;
 use conformance_tests::{Broker, Command, FrameExt, TcpClient, WAIT};
@@ -94,4 +96,111 @@ async fn messages_routed_before_shutdown_are_delivered_first() {
     subscriber.expect_error("server shutting down").await;
     let status = broker.wait_exit(EXIT_WITHIN).await.expect("exited");
     assert!(status.success());
+}
+
+/// `/health/ready`'s status, or `None` once the HTTP listener no longer answers.
+async fn ready_status(broker: &Broker) -> Option<u16> {
+    broker
+        .http("GET", "/health/ready", None, None)
+        .await
+        .ok()
+        .map(|(status, _)| status)
+}
+
+#[tokio::test]
+async fn drain_goes_not_ready_then_stops_accepting_then_closes_sessions() {
+    let token = "svc";
+    let data = std::env::temp_dir().join(format!("stompbox-drain-{}", std::process::id()));
+    let args = [
+        "--drain-delay",
+        "2s",
+        "--drain-period",
+        "200ms",
+        "--shutdown-timeout",
+        "2s",
+        "--service-token",
+        token,
+    ];
+    let mut broker = Broker::start_in(Some(&data), &args);
+    let mut watcher = broker.client("watcher").await;
+    watcher.subscribe("s", "/topic/drain").await;
+    let mut worker = broker.client("worker").await;
+    worker.subscribe("q", "/queue/drain.jobs").await;
+    assert_eq!(ready_status(&broker).await, Some(200));
+
+    broker.sigterm();
+    // 1. Not ready, while the session is still served and new connections are accepted.
+    let deadline = Instant::now() + WAIT;
+    while ready_status(&broker).await != Some(503) {
+        assert!(Instant::now() < deadline, "never went not-ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, body) = broker
+        .http("GET", "/health/ready", None, None)
+        .await
+        .expect("answered as documented");
+    assert!(body.contains("draining"), "{body}");
+    watcher.publish("/topic/drain", "still served").await;
+    assert_eq!(watcher.expect_message().await.text(), "still served");
+    let mut late = broker.client("late").await;
+    // Accepted while not ready: a queue message, and a chat message stored (its answer comes
+    // after durable storage).
+    late.publish("/queue/drain.jobs", "job").await;
+    assert_eq!(worker.expect_message().await.text(), "job");
+    let chat = serde_json::json!({
+        "senderId": "bot", "recipientId": "watcher", "content": "stored before drain",
+        "clientMessageId": "drain-1",
+    })
+    .to_string();
+    let (status, posted) = broker
+        .http("POST", "/api/messages", Some(token), Some(&chat))
+        .await
+        .expect("answered as documented");
+    assert_eq!(status, 201, "{posted}");
+    let posted: serde_json::Value = serde_json::from_str(&posted).expect("answered as documented");
+
+    // 2. Then the session is closed with the reconnect-elsewhere ERROR; by then the
+    // listeners are closed, so a reconnect must go to another node.
+    let error = watcher.expect_error("server shutting down").await;
+    assert!(
+        error.text().contains("reconnect to another node"),
+        "{}",
+        error.text()
+    );
+    assert!(
+        TcpClient::try_open(broker.stomp_addr).await.is_err(),
+        "still accepting after closing sessions"
+    );
+    late.expect_error("server shutting down").await;
+    let status = broker.wait_exit(EXIT_WITHIN).await.expect("exited");
+    assert!(status.success(), "exit status {status}");
+
+    // 3. Nothing accepted was lost: the chat message is in the store.
+    let restarted = Broker::start_in(Some(&data), &["--service-token", token]);
+    let conversation = posted["conversationId"]
+        .as_str()
+        .expect("answered as documented");
+    let path = format!("/api/conversations/{conversation}/messages?asUser=watcher");
+    let (status, history) = restarted
+        .http("GET", &path, Some(token), None)
+        .await
+        .expect("answered as documented");
+    assert_eq!(status, 200, "{history}");
+    assert!(history.contains("stored before drain"), "{history}");
+    drop(restarted);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test]
+async fn admin_drain_runs_the_same_sequence_and_exits() {
+    let mut broker = Broker::start(&["--admin-token", "adm", "--drain-delay", "300ms"]);
+    let mut client = broker.client("c").await;
+    let (status, _) = broker
+        .http("POST", "/admin/drain", Some("adm"), None)
+        .await
+        .expect("answered as documented");
+    assert_eq!(status, 202);
+    client.expect_error("server shutting down").await;
+    let status = broker.wait_exit(EXIT_WITHIN).await.expect("exited");
+    assert!(status.success(), "exit status {status}");
 }

@@ -119,6 +119,13 @@ async fn slow_consumer_is_disconnected_with_error_frame() {
         "slow consumer got the whole flood"
     );
     slow.expect_closed(WAIT).await;
+    // Counted as a drop and as the session's close reason.
+    broker
+        .metric_reaches("stompbox_drops_total{reason=\"slow_consumer\"}", 1.0)
+        .await;
+    broker
+        .metric_reaches("stompbox_closes_total{reason=\"slow_consumer\"}", 1.0)
+        .await;
 }
 
 #[tokio::test]
@@ -155,6 +162,12 @@ async fn drop_policy_loses_messages_but_keeps_the_slow_consumer() {
         delivered < FLOOD_MESSAGES,
         "nothing was dropped: the test did not overflow the outbound queue"
     );
+    // The flood and `flood_past`'s closing "after" reached its outbox or were dropped there.
+    let dropped = FLOOD_MESSAGES + 1 - delivered;
+    let counted = broker
+        .metric("stompbox_drops_total{reason=\"outbox_full\"}")
+        .await;
+    assert_eq!(counted, dropped as f64, "outbox_full drops counted");
     // Still connected and served once it reads again.
     publisher.publish("/topic/flood", "marker").await;
     assert_eq!(slow.expect_message().await.text(), "marker");

@@ -27,7 +27,10 @@ fn site(name: &str) -> (PathBuf, PathBuf) {
 
 /// `GET path`: status code, head (lower-cased), body.
 async fn get(broker: &Broker, path: &str) -> (u16, String, String) {
-    let response = broker.http_get_response(path).await;
+    let response = broker
+        .http_response("GET", path, None, None)
+        .await
+        .expect("http listener answers");
     (
         response.status,
         response.head.to_ascii_lowercase(),

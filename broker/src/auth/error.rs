@@ -75,3 +75,24 @@ pub enum AuthError {
     #[error("cannot hash password: {0}")]
     Hash(String),
 }
+
+impl AuthError {
+    /// The failure's kind for `stompbox_auth_failures_total{reason}`: a fixed set of names,
+    /// never the detail (which may carry a user name).
+    pub fn label(&self) -> &'static str {
+        match self {
+            AuthError::BadCredentials => "bad_credentials",
+            AuthError::MissingCredentials => "missing_credentials",
+            AuthError::InvalidName(_) => "invalid_name",
+            AuthError::InvalidToken => "invalid_token",
+            AuthError::TokenExpired => "token_expired",
+            AuthError::UnknownKey => "unknown_key",
+            AuthError::WrongIssuer => "wrong_issuer",
+            AuthError::WrongAudience => "wrong_audience",
+            AuthError::LoginMismatch => "login_mismatch",
+            AuthError::CertificateLoginMismatch => "certificate_login_mismatch",
+            AuthError::CertificateUnnamed(_) => "certificate_unnamed",
+            _ => "other",
+        }
+    }
+}

@@ -120,6 +120,11 @@ pub fn receipt(receipt_id: &str, message_id: Option<u64>) -> Frame {
 }
 
 impl Effect {
+    /// Whether it reaches other nodes too (through the router's peers).
+    pub fn crosses_nodes(&self) -> bool {
+        matches!(self, Effect::ToUser { .. } | Effect::ToTopic { .. })
+    }
+
     pub fn apply(self, router: &Router, offline_tx: &broadcast::Sender<OfflineEvent>) {
         match self {
             Effect::ToUser {

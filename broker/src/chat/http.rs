@@ -10,14 +10,12 @@
 //! | `POST /api/messages` | `{senderId, conversationId \| recipientId, content, clientMessageId?, contentType?}` | `senderId` |
 //! | `GET /api/conversations/{id}/messages` | `?asUser=&before=&limit=` | `asUser` (member) |
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -28,11 +26,11 @@ use super::Chat;
 use super::error::AppError;
 use super::model::{self, IdString};
 use super::request::ChatRequest;
+use crate::bearer::BearerToken;
 
 #[derive(Clone)]
 struct Api {
     chat: Chat,
-    token: Arc<str>,
 }
 
 /// The API's routes, or none when no service token is configured.
@@ -40,46 +38,17 @@ pub fn routes(chat: Chat, token: Option<&str>) -> axum::Router {
     let Some(token) = token else {
         return axum::Router::new();
     };
-    let api = Api {
-        chat,
-        token: Arc::from(token),
-    };
+    let api = Api { chat };
     axum::Router::new()
         .route("/api/conversations", post(create))
         .route("/api/conversations/{id}/members", post(members))
         .route("/api/conversations/{id}/messages", get(history))
         .route("/api/messages", post(send))
-        // The token is checked before anything looks at the request: an unauthenticated
-        // caller learns nothing about what a valid body would be.
-        .route_layer(middleware::from_fn_with_state(api.clone(), require_token))
+        .route_layer(middleware::from_fn_with_state(
+            BearerToken::from(token),
+            BearerToken::require,
+        ))
         .with_state(api)
-}
-
-async fn require_token(State(api): State<Api>, request: Request, next: Next) -> Response {
-    if authorized(&api, request.headers()) {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"code": "UNAUTHORIZED", "message": "missing or wrong service token"})),
-        )
-            .into_response()
-    }
-}
-
-fn authorized(api: &Api, headers: &HeaderMap) -> bool {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    // Compare in constant time: the token is a secret.
-    presented.is_some_and(|p| {
-        p.len() == api.token.len()
-            && p.bytes()
-                .zip(api.token.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    })
 }
 
 fn failure(error: &AppError) -> Response {

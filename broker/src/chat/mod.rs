@@ -22,6 +22,7 @@ mod op;
 pub mod peers;
 pub mod presence;
 mod rate;
+mod redelivery;
 mod reply_queue;
 mod request;
 mod room;
@@ -42,10 +43,11 @@ pub use effect::OfflineEvent;
 use error::AppError;
 use peers::Backends;
 use rate::RateLimit;
+use redelivery::Redelivery;
 pub(crate) use request::ChatRequest;
 use request::Malformed;
 pub use sequencer::Outcome;
-use sequencer::{Requester, Sequencer};
+use sequencer::{Asked, Requester, Sequencer};
 pub use state::ChatCore;
 
 use crate::app::CommitShare;
@@ -89,6 +91,7 @@ impl Chat {
             presence,
             peers,
             rate: RateLimit::new(&config),
+            redelivery: Redelivery::default(),
             config,
             conversations: DashMap::new(),
             typing: IdleMap::new(op::TYPING_COALESCE),
@@ -131,6 +134,7 @@ impl Chat {
         commit: Option<CommitShare>,
     ) {
         let user = session.principal.name();
+        let asked = Asked::now(request.as_ref().map_or("malformed", ChatRequest::operation));
         let (prepared, client_message_id, weight) = match request {
             Ok(request) => {
                 // Errors of a send name its clientMessageId, so the client knows which one
@@ -150,18 +154,27 @@ impl Chat {
             receipt,
             client_message_id,
             commit,
+            asked,
         };
         let work = match prepared {
             Ok(work) => work,
-            Err(error) => return sequencer::finish(&self.core, requester, Err(error)),
+            Err(error) => return sequencer::refuse(&self.core, requester, error),
         };
         if let Err(requester) = self.sequencer.push(requester, work, weight) {
-            sequencer::finish(&self.core, requester, Err(AppError::RateLimited));
+            sequencer::refuse(&self.core, requester, AppError::RateLimited);
         }
     }
 
     /// The service API's way in: runs `request` as `user` and waits for its outcome.
     async fn call(&self, user: &str, request: ChatRequest) -> Result<Outcome, AppError> {
+        let operation = request.operation();
+        let result = self.call_inner(user, request).await;
+        let outcome = result.as_ref().map_or_else(AppError::code, |_| "ok");
+        crate::metrics::get().chat.answered(operation, outcome);
+        result
+    }
+
+    async fn call_inner(&self, user: &str, request: ChatRequest) -> Result<Outcome, AppError> {
         let weight = request.weight();
         let work = self.prepare(user, None, request)?;
         let (tx, rx) = oneshot::channel();

@@ -28,9 +28,11 @@ pub trait ChatPeers: Send + Sync + Debug {
     /// it never stalls the sequencer for long.
     fn until_user_live<'a>(&'a self, user: &'a str) -> BoxFuture<'a, ()>;
 
-    /// Whether a retried send the store already holds (a duplicate) is delivered again:
-    /// another node may have stored the original and died before delivering it (members drop
-    /// copies by messageId). A single node delivers right after storing, so never twice.
+    /// Whether a retried send the store already holds (a duplicate) may need delivering
+    /// again when this node did not deliver the original: another node may have stored it
+    /// and died before delivering it, while its members stayed connected elsewhere (they drop
+    /// copies by messageId). A single node's restart closes every session, so never. What
+    /// this node delivered itself it never delivers again (`chat/redelivery.rs`).
     fn redeliver_duplicates(&self) -> bool;
 }
 

@@ -120,6 +120,23 @@ impl ChatRequest {
         }
     }
 
+    /// The operation's name, the `operation` label of `stompbox_chat_requests_total`.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            ChatRequest::Send(_) => "send",
+            ChatRequest::Delivered(_) => "delivered",
+            ChatRequest::Acked(_) => "acked",
+            ChatRequest::Read(_) => "read",
+            ChatRequest::Typing(_) => "typing",
+            ChatRequest::Sync(_) => "sync",
+            ChatRequest::History(_) => "history",
+            ChatRequest::CreateConversation(_) => "create_conversation",
+            ChatRequest::UpdateMembers(_) => "update_members",
+            ChatRequest::ListConversations => "list_conversations",
+            ChatRequest::PresenceQuery(_) => "presence",
+        }
+    }
+
     /// The sender's own id of a message (errors about it name it).
     pub fn client_message_id(&self) -> Option<&str> {
         match self {

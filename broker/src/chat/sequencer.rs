@@ -2,9 +2,15 @@
 //! their asynchronous halves concurrently (so the store can group-commit many appends into
 //! one fsync) and applies their outcomes strictly in arrival order, then answers whoever
 //! asked: a session (RECEIPT, or an error on `/user/queue/errors`) or an HTTP API call.
+//!
+//! An answer promises what it says: a RECEIPT comes once the message is durable *and*, in a
+//! cluster, once its copies for other nodes have left for Redis. Otherwise a node killed
+//! between the two would have answered "stored" for a message that members connected to
+//! other nodes never receive live (and, staying connected, never sync for).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -30,6 +36,13 @@ const MAX_PENDING: usize = 8192;
 const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 /// Futures the sequencer runs at once (a group commit's worth and then some).
 const MAX_IN_FLIGHT: usize = 1024;
+/// Answers waiting for their effects to leave for other nodes; past it, no new request is
+/// taken until some are answered.
+const MAX_ANSWERING: usize = 8192;
+/// How long an answer waits for its effects to leave for other nodes. Redis answers in well
+/// under a millisecond; one that stalls this long (stopped, not refusing) is treated as
+/// unreachable rather than stalling every RECEIPT behind it.
+const CROSSING_WAIT: Duration = Duration::from_secs(2);
 
 /// An operation's asynchronous half, built when the sequencer takes the request: the moment
 /// that fixes its place in line, so a message id taken then is in arrival order.
@@ -73,11 +86,40 @@ pub enum Requester {
         client_message_id: Option<String>,
         /// Its share of a COMMIT's RECEIPT (a SEND of a committed transaction).
         commit: Option<CommitShare>,
+        /// What was asked and when, for the metrics.
+        asked: Asked,
     },
     /// The HTTP service API, answered through the channel.
     Service(oneshot::Sender<Result<Outcome, AppError>>),
     /// Nobody waits (presence announcements).
     Nobody,
+}
+
+/// A session's request as it reached the chat: its operation and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked {
+    operation: &'static str,
+    at: std::time::Instant,
+}
+
+impl Asked {
+    pub fn now(operation: &'static str) -> Self {
+        Self {
+            operation,
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// Counts the answer (`ok` or the error's code); a stored `send` with a RECEIPT also
+    /// times SEND → RECEIPT.
+    fn answered(self, result: &Result<Outcome, AppError>, receipt: bool) {
+        let metrics = &crate::metrics::get().chat;
+        let outcome = result.as_ref().map_or_else(AppError::code, |_| "ok");
+        metrics.answered(self.operation, outcome);
+        if receipt && outcome == "ok" && self.operation == "send" {
+            metrics.send_receipt(self.at.elapsed());
+        }
+    }
 }
 
 struct Job {
@@ -159,33 +201,54 @@ async fn sequence(
     shutdown: CancellationToken,
 ) {
     let mut running = FuturesOrdered::new();
+    // In arrival order too: Redis takes the publishes in order, so none waits on a later one.
+    let mut answering = FuturesOrdered::new();
     loop {
         tokio::select! {
-            () = shutdown.cancelled(), if running.is_empty() => return,
-            job = jobs_rx.recv(), if running.len() < MAX_IN_FLIGHT => {
+            () = shutdown.cancelled(), if running.is_empty() && answering.is_empty() => return,
+            job = jobs_rx.recv(), if running.len() < MAX_IN_FLIGHT && answering.len() < MAX_ANSWERING => {
                 let Some(Job { requester, work, weight }) = job else { return };
                 // Built here, in arrival order (a send takes its message id now).
                 let future = work();
+                crate::metrics::get().chat.concurrent.observe((running.len() + 1) as f64);
                 running.push_back(async move { (requester, weight, future.await) });
             }
             Some((requester, weight, result)) = running.next() => {
                 pending_bytes.fetch_sub(weight, Ordering::AcqRel);
-                finish(&core, requester, result);
+                if let Some(answer) = finish(&core, requester, result) {
+                    answering.push_back(answer);
+                }
             }
+            Some(()) = answering.next() => {}
         }
     }
 }
 
-/// Applies an operation's effects, then answers whoever asked — at once, or when the
-/// message is durable if the store accepted it first (the sequencer does not wait for that:
-/// the next message's delivery must not queue behind this one's Kafka ack).
-pub fn finish(core: &Arc<ChatCore>, requester: Requester, result: Result<Outcome, AppError>) {
+/// Answers a request refused before it ran (it had no effects).
+pub fn refuse(core: &Arc<ChatCore>, requester: Requester, error: AppError) {
+    answer(core, requester, Err(error));
+}
+
+/// Applies an operation's effects, then answers whoever asked: at once when nothing crossed
+/// to other nodes; once the message is durable, if the store accepted it first (spawned: the
+/// next message's delivery and answer must not queue behind this one's Kafka ack); otherwise
+/// once the effects have left for the other nodes (returned, for the sequencer to await in
+/// order).
+pub fn finish(
+    core: &Arc<ChatCore>,
+    requester: Requester,
+    result: Result<Outcome, AppError>,
+) -> Option<BoxFuture<'static, ()>> {
+    let mut crossed = false;
     let mut result = result.map(|mut outcome| {
         for effect in std::mem::take(&mut outcome.effects) {
+            crossed |= effect.crosses_nodes();
             core.apply(effect);
         }
         outcome
     });
+    let waits = crossed && !matches!(requester, Requester::Nobody);
+    let flushed = if waits { core.flushed() } else { None };
     let durable = result.as_mut().ok().and_then(|o| o.durable.take());
     if let Some(Durable(durable)) = durable {
         let message_id = result.as_ref().ok().and_then(|o| o.message_id);
@@ -198,11 +261,36 @@ pub fn finish(core: &Arc<ChatCore>, requester: Requester, result: Result<Outcome
                     reason: e.to_string(),
                 }),
             };
+            crossing(flushed).await;
             answer(&core, requester, result);
         });
-        return;
+        return None;
     }
-    answer(core, requester, result);
+    let Some(flushed) = flushed else {
+        answer(core, requester, result);
+        return None;
+    };
+    let core = Arc::clone(core);
+    Some(
+        async move {
+            crossing(Some(flushed)).await;
+            answer(&core, requester, result);
+        }
+        .boxed(),
+    )
+}
+
+/// Waits (at most [`CROSSING_WAIT`]) for effects to leave for other nodes. A failed or slow
+/// send answers all the same: the message is stored, and members elsewhere get it by sync.
+async fn crossing(flushed: Option<oneshot::Receiver<()>>) {
+    let Some(flushed) = flushed else { return };
+    match tokio::time::timeout(CROSSING_WAIT, flushed).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => tracing::debug!("answered though the copies for other nodes were not sent"),
+        Err(_) => tracing::warn!(
+            "redis did not take the copies for other nodes within {CROSSING_WAIT:?}; answered anyway"
+        ),
+    }
 }
 
 fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppError>) {
@@ -216,7 +304,9 @@ fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppErro
             receipt,
             client_message_id,
             commit,
+            asked,
         } => {
+            asked.answered(&result, receipt.is_some());
             let effect = match result {
                 Ok(outcome) => receipt.map(|id| Effect::Frame {
                     session,

@@ -16,6 +16,7 @@ use super::error::AppError;
 use super::peers::ChatPeers;
 use super::presence::PresenceBackend;
 use super::rate::RateLimit;
+use super::redelivery::Redelivery;
 use crate::config::ChatConfig;
 use crate::id::IdGenerator;
 use crate::idle::IdleMap;
@@ -36,6 +37,8 @@ pub struct ChatCore {
     /// Last typing state sent per (user, conversation) and when, for coalescing.
     pub(super) typing: IdleMap<(String, String), (bool, Instant)>,
     pub(super) rate: RateLimit,
+    /// Whether a retry delivers the original again (only where this node cannot know it was).
+    pub(super) redelivery: Redelivery,
     pub(super) offline_tx: broadcast::Sender<OfflineEvent>,
     /// Where the chat's tasks run (joined at shutdown), answers that wait for durability too.
     pub(super) tasks: TaskTracker,
@@ -94,5 +97,10 @@ impl ChatCore {
 
     pub fn apply(&self, effect: Effect) {
         effect.apply(&self.router, &self.offline_tx);
+    }
+
+    /// Resolves once the effects applied so far have left for the other nodes.
+    pub fn flushed(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.router.flushed()
     }
 }

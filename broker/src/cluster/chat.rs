@@ -17,7 +17,7 @@ impl ChatPeers for Cluster {
     }
 
     /// The node that stored the original may have died before delivering it, and members who
-    /// stayed connected elsewhere would never see it.
+    /// stayed connected elsewhere would never see it (unless this node delivered it).
     fn redeliver_duplicates(&self) -> bool {
         true
     }

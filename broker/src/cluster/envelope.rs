@@ -6,11 +6,13 @@
 //! scans and a truncated or hostile payload is a [`EnvelopeError`], never a panic.
 //!
 //! ```text
-//! u8  version (1)
+//! u8  version (2; 1 is still read: it has no publish time)
 //! u8  kind     1 topic, 2 user, 3 room (topic for members only), 4 conversation changed,
 //!              5 queue message (a stream entry)
 //! u16 origin node id (receivers drop their own: no echo)
 //! u64 message id
+//! u64 published: microseconds since the Unix epoch when the envelope was built (version 2
+//!     only), for the receiver's `stompbox_cluster_propagation_seconds`
 //! u8  flags    bit 0: chat message (its ACK means DELIVERED), bit 1: droppable (typing)
 //! str destination   (u16 length + UTF-8) as the MESSAGE frame shows it, e.g. /topic/a.b
 //! str route key     topic name, or `<user>/<queue>` for the user table
@@ -27,7 +29,10 @@ use thiserror::Error;
 
 use crate::message::Message;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The version before the publish time: still decoded, so envelopes already in Redis streams
+/// (`/queue`) when a node is upgraded are delivered.
+const VERSION_1: u8 = 1;
 const FLAG_CHAT: u8 = 1;
 const FLAG_DROPPABLE: u8 = 2;
 
@@ -90,6 +95,9 @@ pub struct Envelope {
     pub kind: Kind,
     pub origin: u16,
     pub message_id: u64,
+    /// Microseconds since the Unix epoch when built (`clock::now_us`); 0 when unknown (a
+    /// version 1 envelope).
+    pub published_us: u64,
     pub chat: bool,
     pub droppable: bool,
     pub destination: String,
@@ -106,6 +114,7 @@ impl Envelope {
             kind,
             origin,
             message_id: message.id,
+            published_us: crate::clock::now_us(),
             chat: message.app_ack,
             droppable,
             destination: message.destination.to_string(),
@@ -146,6 +155,7 @@ impl Envelope {
         buf.put_u8(self.kind.code());
         buf.put_u16(self.origin);
         buf.put_u64(self.message_id);
+        buf.put_u64(self.published_us);
         let mut flags = 0;
         if self.chat {
             flags |= FLAG_CHAT;
@@ -178,12 +188,13 @@ impl TryFrom<&[u8]> for Envelope {
     fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
         let mut r = Reader(bytes);
         let version = r.u8()?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_1 {
             return Err(EnvelopeError::Version(version));
         }
         let kind = Kind::from_code(r.u8()?)?;
         let origin = r.u16()?;
         let message_id = r.u64()?;
+        let published_us = if version == VERSION_1 { 0 } else { r.u64()? };
         let flags = r.u8()?;
         let destination = r.str()?;
         let route = r.str()?;
@@ -206,6 +217,7 @@ impl TryFrom<&[u8]> for Envelope {
             kind,
             origin,
             message_id,
+            published_us,
             chat: flags & FLAG_CHAT != 0,
             droppable: flags & FLAG_DROPPABLE != 0,
             destination,
@@ -281,6 +293,7 @@ mod tests {
             kind: Kind::Room,
             origin: 513,
             message_id: u64::MAX - 7,
+            published_us: 1_765_000_000_123_456,
             chat: true,
             droppable: false,
             destination: "/topic/conversation.g:1".into(),
@@ -320,10 +333,34 @@ mod tests {
             Envelope::try_from(&bytes[..]),
             Err(EnvelopeError::UnknownKind(9))
         );
-        bytes[0] = 2;
+        bytes[0] = 3;
         assert_eq!(
             Envelope::try_from(&bytes[..]),
-            Err(EnvelopeError::Version(2))
+            Err(EnvelopeError::Version(3))
         );
+    }
+
+    /// A version 1 envelope (before the publish time), byte for byte as such a node wrote it,
+    /// still decodes: its publish time reads as unknown.
+    #[test]
+    fn version_1_envelopes_still_decode() {
+        let mut v1 = vec![1u8, 1, 0, 7];
+        v1.extend_from_slice(&42u64.to_be_bytes());
+        v1.push(FLAG_CHAT);
+        for s in ["/topic/a", "a"] {
+            v1.extend_from_slice(&(s.len() as u16).to_be_bytes());
+            v1.extend_from_slice(s.as_bytes());
+        }
+        v1.extend_from_slice(&0u16.to_be_bytes());
+        v1.extend_from_slice(&0u16.to_be_bytes());
+        v1.extend_from_slice(&2u32.to_be_bytes());
+        v1.extend_from_slice(b"hi");
+        let envelope = Envelope::try_from(&v1[..]).expect("a version 1 envelope decodes");
+        assert_eq!(envelope.origin, 7);
+        assert_eq!(envelope.message_id, 42);
+        assert_eq!(envelope.published_us, 0);
+        assert!(envelope.chat);
+        assert_eq!(envelope.destination, "/topic/a");
+        assert_eq!(&envelope.body[..], b"hi");
     }
 }

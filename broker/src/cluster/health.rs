@@ -1,7 +1,14 @@
 //! What the node knows about its link to Redis, for logs and the `/health` endpoint: whether
-//! the subscriber connection is up, how often it had to reconnect, and what was lost.
+//! the subscriber connection is up, how often it had to reconnect, and what was lost. Each
+//! event also counts in the process's metrics (`metrics::cluster`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::metrics::cluster::ClusterMetrics;
+
+fn metrics() -> &'static ClusterMetrics {
+    &crate::metrics::get().cluster
+}
 
 #[derive(Debug, Default)]
 pub struct Health {
@@ -31,13 +38,16 @@ impl Health {
     /// Records a (re)connection; `true` when it is a reconnect rather than the first connect.
     pub fn connected(&self, first: bool) {
         self.connected.store(true, Ordering::Relaxed);
+        metrics().set_connected(true);
         if !first {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
+            metrics().reconnects.inc();
         }
     }
 
     pub fn disconnected(&self) {
         self.connected.store(false, Ordering::Relaxed);
+        metrics().set_connected(false);
     }
 
     pub fn is_connected(&self) -> bool {
@@ -46,22 +56,27 @@ impl Health {
 
     pub fn published(&self, n: u64) {
         self.published.fetch_add(n, Ordering::Relaxed);
+        metrics().published.inc_by(n);
     }
 
     pub fn publish_failed(&self, n: u64) {
         self.publish_failures.fetch_add(n, Ordering::Relaxed);
+        metrics().publish_failures.inc_by(n);
     }
 
     pub fn dropped(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
+        metrics().dropped.inc();
     }
 
     pub fn received(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
+        metrics().received.inc();
     }
 
     pub fn malformed(&self) {
         self.malformed.fetch_add(1, Ordering::Relaxed);
+        metrics().malformed.inc();
     }
 
     pub fn snapshot(&self, node_id: u16) -> HealthSnapshot {

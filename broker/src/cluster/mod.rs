@@ -246,6 +246,18 @@ impl Cluster {
             .send(&self.health, Outgoing::Publish { channel, bytes });
     }
 
+    /// Resolves once every command queued so far has been sent to Redis; `None` while Redis
+    /// is unreachable (waiting would only delay answers: those copies are being lost, and
+    /// sync is how members recover them).
+    pub fn flushed(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        if !self.health.is_connected() {
+            return None;
+        }
+        let (mark, flushed) = tokio::sync::oneshot::channel();
+        self.publish_tx.send(&self.health, Outgoing::Mark(mark));
+        Some(flushed)
+    }
+
     /// A `/queue` SEND: appended to the queue's stream, where any node with a consumer takes
     /// it (competing consumers cluster-wide).
     pub fn append_to_queue(&self, queue: &str, message: &Message) {
@@ -265,6 +277,7 @@ impl Cluster {
             kind: Kind::Conversation,
             origin: self.node_id,
             message_id: 0,
+            published_us: crate::clock::now_us(),
             chat: false,
             droppable: false,
             destination: String::new(),

@@ -70,6 +70,10 @@ impl Peers for Cluster {
     fn queue_expired(&self, queue: &str) {
         self.streams.expired(queue);
     }
+
+    fn flushed(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        Cluster::flushed(self)
+    }
 }
 
 impl Consumption for Cluster {

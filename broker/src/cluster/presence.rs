@@ -195,6 +195,12 @@ impl SharedPresence {
     ) -> redis::RedisResult<Option<Change>> {
         let now = now_ms();
         let ttl = self.ttl.as_millis() as u64;
+        // The label lookup is per round trip to Redis, which costs far more.
+        let name = if online { "touch" } else { "leave" };
+        let _timer = crate::metrics::get()
+            .cluster
+            .presence_script(name)
+            .start_timer();
         let changed: i64 = script
             .key(user_key(user))
             .key(due_key())
@@ -215,6 +221,10 @@ impl SharedPresence {
 
     /// Users whose every session lapsed (their nodes died or went silent), now offline.
     pub async fn sweep_lapsed(&self) -> redis::RedisResult<Vec<Change>> {
+        let _timer = crate::metrics::get()
+            .cluster
+            .presence_script("sweep")
+            .start_timer();
         let flat: Vec<String> = self
             .sweep
             .key(due_key())

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -44,6 +44,10 @@ pub enum Outgoing {
     Ack { stream: String, id: String },
     /// DEL a queue's stream if it is empty and no node has used it for `idle_ms`.
     Expire { stream: String, idle_ms: u64 },
+    /// Not a command: answered once every command queued before it has been sent to Redis
+    /// (dropped unanswered when that failed), so a chat RECEIPT can promise that the other
+    /// nodes' copies have left this node (see `Peers::flushed`).
+    Mark(oneshot::Sender<()>),
 }
 
 /// Deletes a queue's stream (and its consumer group) when it holds no entry, none is pending
@@ -144,6 +148,7 @@ impl Outgoing {
             Outgoing::Append { stream, bytes, .. } => stream.len() + bytes.len(),
             Outgoing::Ack { stream, id } => stream.len() + id.len(),
             Outgoing::Expire { stream, .. } => stream.len(),
+            Outgoing::Mark(_) => 0,
         }
     }
 
@@ -180,6 +185,7 @@ impl Outgoing {
                     .arg(*idle_ms)
                     .ignore();
             }
+            Outgoing::Mark(_) => {}
         }
     }
 }
@@ -232,27 +238,46 @@ pub async fn run(
     }
 }
 
-/// Sends `batch` as one pipeline and empties it; the outcome is counted either way.
+/// Sends `batch` as one pipeline and empties it; the outcome is counted either way. The
+/// batch's marks are answered when it was sent, dropped when it failed.
 async fn flush(
     batch: &mut Vec<Outgoing>,
     conn: &mut ConnectionManager,
     health: &Health,
 ) -> redis::RedisResult<()> {
-    if batch.is_empty() {
+    let mut pipe = redis::pipe();
+    let mut marks = Vec::new();
+    let mut n = 0u64;
+    for outgoing in batch.drain(..) {
+        match outgoing {
+            Outgoing::Mark(mark) => marks.push(mark),
+            command => {
+                command.add_to(&mut pipe);
+                n += 1;
+            }
+        }
+    }
+    if n == 0 {
+        answer(marks);
         return Ok(());
     }
-    let mut pipe = redis::pipe();
-    for outgoing in batch.iter() {
-        outgoing.add_to(&mut pipe);
-    }
-    let n = batch.len() as u64;
-    batch.clear();
     let sent = pipe.query_async::<()>(conn).await;
     match &sent {
-        Ok(()) => health.published(n),
+        Ok(()) => {
+            health.published(n);
+            answer(marks);
+        }
         Err(_) => health.publish_failed(n),
     }
     sent
+}
+
+/// Tells whoever waits on `marks` that what came before them was sent (a waiter that gave up
+/// is no error).
+fn answer(marks: Vec<oneshot::Sender<()>>) {
+    for mark in marks {
+        let _ = mark.send(());
+    }
 }
 
 #[cfg(test)]

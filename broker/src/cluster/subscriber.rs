@@ -101,6 +101,8 @@ async fn serve(
         return Lost::Link(e);
     }
     health.connected(first);
+    let channels = &crate::metrics::get().cluster;
+    channels.set_channels(subscribed.len());
     if first {
         info!(channels = subscribed.len(), "redis subscriber connected");
     } else {
@@ -123,6 +125,7 @@ async fn serve(
                 if let Err(e) = reconcile(&mut sink, interest, &mut subscribed).await {
                     return Lost::Link(e);
                 }
+                channels.set_channels(subscribed.len());
             }
             _ = ping.tick() => {
                 // In subscribed mode PING answers ["pong", ""], not a string: accept any reply.

@@ -38,6 +38,10 @@ settings! {
     /// Permit binding a non-loopback address with no authentication configured.
     allow_anonymous: bool = false,
         "BOOL", "Allow listening beyond loopback with no authentication configured (dev mode: any login is believed). Takes an optional =true/=false";
+    /// Bearer token of the operators' HTTP API at `/admin/...`; unset: no admin API.
+    admin_token: Option<String> = None,
+        "TOKEN", "Bearer token of the admin HTTP API at /admin (sessions, disconnects, drain); unset disables it (prefer the env var: flags show in `ps`)",
+        hide_env_values(true);
 }
 
 impl AuthConfig {

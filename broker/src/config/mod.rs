@@ -59,7 +59,7 @@ pub use error::ConfigError;
 pub use heartbeat::{HeartbeatConfig, HeartbeatOffer, HeartbeatSettings, SlowConsumerPolicy};
 pub use limits::Limits;
 pub use listen::ListenSettings;
-pub use node::{ClusterConfig, DEFAULT_LOG_FILTER, NodeSettings};
+pub use node::{ClusterConfig, DEFAULT_LOG_FILTER, LogFormat, NodeSettings};
 pub use storage::{KafkaSettings, StorageConfig, StorageSettings};
 pub use tls::{ClientAuth, TlsConfig};
 
@@ -96,6 +96,11 @@ pub struct Config {
     pub admission: AdmissionSettings,
     /// STOMP over TLS and HTTPS listeners, their certificate, and client certificates.
     pub tls: TlsConfig,
+    /// How a draining node answers not-ready before its listeners close (`--drain-delay`).
+    pub drain_delay: Duration,
+    /// Time over which a draining node closes its sessions (`--drain-period`).
+    pub drain_period: Duration,
+    pub log_format: LogFormat,
 }
 
 impl Default for Config {
@@ -280,6 +285,9 @@ impl Config {
             storage: settings.storage.resolve().into(),
             admission: settings.admission.resolve(),
             tls: settings.tls.resolve(),
+            drain_delay: node.drain_delay,
+            drain_period: node.drain_period,
+            log_format: node.log_format,
         };
         (config, node.log)
     }

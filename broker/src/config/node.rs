@@ -34,6 +34,57 @@ settings! {
     /// A `tracing_subscriber::EnvFilter` directive string.
     log: String = DEFAULT_LOG_FILTER.to_owned(),
         "FILTER", "Log filter in tracing EnvFilter syntax, e.g. `info,stompbox=debug`";
+    /// Log lines as text for people, or one JSON object per line for a log pipeline.
+    log_format: LogFormat = LogFormat::Text,
+        "FORMAT", "Log line format: text, or json (one object per line, fields as keys)";
+    /// How long a draining node answers not-ready while still serving and accepting, so load
+    /// balancers polling `/health/ready` stop sending it clients before its listeners close.
+    drain_delay: Duration = Duration::from_secs(5),
+        "DURATION", "On SIGTERM (or POST /admin/drain), how long /health/ready answers 503 before the listeners close";
+    /// Time over which a draining node closes its sessions, evenly spaced, so their clients do
+    /// not all reconnect to the other nodes in the same instant.
+    drain_period: Duration = Duration::from_secs(5),
+        "DURATION", "Time over which a draining node closes its sessions (evenly spaced), after the drain delay";
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines (colours on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (the event's fields
+    /// as keys: a closed session's `session`, `principal`, `reason`).
+    Json,
+}
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        })
+    }
+}
+
+impl super::setting::Value for LogFormat {
+    fn parser() -> clap::builder::ValueParser {
+        use clap::builder::{PossibleValuesParser, TypedValueParser};
+        let parser = PossibleValuesParser::new(["text", "json"]).map(|s| match s.as_str() {
+            "json" => LogFormat::Json,
+            _ => LogFormat::Text,
+        });
+        clap::builder::ValueParser::new(parser)
+    }
+
+    fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <Self as serde::Deserialize>::deserialize(deserializer)
+    }
+
+    fn shown(&self) -> Option<String> {
+        Some(self.to_string())
+    }
 }
 
 /// Cluster mode: nodes sharing one Redis for cross-node routing and presence.

@@ -50,6 +50,9 @@ settings! {
     kafka_options as "kafka_option" | "kafka_options": Vec<KafkaOption> = Vec::new(),
         "KEY=VALUE", "librdkafka property for the Kafka clients, e.g. security.protocol=SSL, ssl.ca.location=FILE, sasl.mechanism=PLAIN; repeat for several; a bad one fails the start",
         hide_env_values(true);
+    /// Named when persistence lags; the sink's own `--group-id` is what it is.
+    kafka_sink_group: String = kafka_defaults().sink_group,
+        "NAME", "Consumer group of the stompbox-sink that moves the topic into PostgreSQL (its --group-id); named in the warning while it lags";
 }
 
 /// One librdkafka property, `key=value`.
@@ -147,6 +150,7 @@ impl From<StorageSettings> for StorageConfig {
             kafka.partitions = settings.kafka_partitions;
             kafka.replication = settings.kafka_replication;
             kafka.delivery_timeout = settings.kafka_timeout;
+            kafka.sink_group = settings.kafka_sink_group;
             kafka.options = (settings.kafka_options.iter())
                 .map(|o| (o.key.clone(), o.value.clone()))
                 .collect();

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
+use crate::destination::Destination;
 use crate::error::StompError;
 use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Target};
@@ -108,7 +109,12 @@ impl Router {
     pub fn send_to_queue(&self, name: &str, message: Arc<Message>) -> Result<(), StompError> {
         self.peers
             .enqueue(&self.queues, name, message)
-            .map_err(|full| StompError::QueueFull(name.to_string(), full))
+            .map_err(|full| {
+                crate::metrics::get()
+                    .delivery
+                    .dropped(crate::metrics::delivery::DropReason::QueueFull);
+                StompError::QueueFull(name.to_string(), full)
+            })
     }
 
     /// Delivers a reply to the session owning `token`; a reply for a session that has gone is
@@ -164,6 +170,46 @@ impl Router {
         }
     }
 
+    /// Routes a message sent to `destination`, as a SEND does (the publish API too): a
+    /// topic, a queue, a user's queue (`own` is the sender, for `/user/queue/...`), a reply.
+    /// `/app` is the application's and `/temp-queue` a name only a `reply-to` may use: both
+    /// are refused here.
+    pub fn route(
+        &self,
+        destination: Destination,
+        message: Arc<Message>,
+        own: &str,
+    ) -> Result<FanOut, StompError> {
+        Ok(match destination {
+            Destination::Topic(name) => self.publish_topic(&name, &message),
+            Destination::Queue(name) => {
+                self.send_to_queue(&name, message)?;
+                FanOut::default()
+            }
+            Destination::User { user, name } => {
+                let user = user.as_deref().unwrap_or(own);
+                self.publish_users(&[user.to_string()], &name, &message, Priority::Normal)
+            }
+            Destination::ReplyQueue { token, name } => {
+                self.send_reply(&token, &name, message);
+                FanOut::default()
+            }
+            Destination::TempQueue(_) => {
+                return Err(StompError::InvalidHeader(
+                    "destination",
+                    "a /temp-queue/ is named in reply-to; replies go to the /reply-queue/ \
+                     destination the requester's reply-to was rewritten to"
+                        .into(),
+                ));
+            }
+            Destination::App(_) => {
+                return Err(StompError::UnknownDestination(
+                    message.destination.to_string(),
+                ));
+            }
+        })
+    }
+
     /// A `/topic/<name>` publish: local subscribers now, other nodes through the peers.
     pub fn publish_topic(&self, name: &str, message: &Arc<Message>) -> FanOut {
         self.publish_room(name, message, None)
@@ -199,6 +245,12 @@ impl Router {
         }
         self.peers.publish_users(users, queue, message, priority);
         total
+    }
+
+    /// Resolves once every publish so far has left for the other nodes (see
+    /// [`Peers::flushed`]).
+    pub fn flushed(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.peers.flushed()
     }
 
     /// A `/topic/<name>` copy (a room copy when `members` is set) from another node, to the
@@ -318,6 +370,7 @@ mod tests {
             principal: Principal(Arc::from(user)),
             outbox: Outbox::new(16, 1 << 20, SlowConsumerPolicy::Disconnect),
             cancel: CancellationToken::new(),
+            record: Default::default(),
         })
     }
 

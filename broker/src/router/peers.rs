@@ -45,6 +45,14 @@ pub trait Peers: Consumption {
     /// This node removed its idle, empty `queue` (`--queue-idle-expiry`): whatever is shared
     /// of it may go too, if no other node uses it.
     fn queue_expired(&self, queue: &str);
+
+    /// Resolves once everything handed to the peers before this call has left for them, so
+    /// an answer that promises delivery (a chat RECEIPT) can wait for it: a node that dies
+    /// after answering must not take other nodes' copies with it. `None`: nothing to wait for
+    /// (no peers, or they cannot be reached now).
+    fn flushed(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        None
+    }
 }
 
 /// No other nodes (single-node mode): nothing crosses, every queue is this node's own.

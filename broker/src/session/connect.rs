@@ -21,18 +21,19 @@ use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::{ClientCommand, Connect, Request};
 use crate::error::StompError;
-use crate::handle::SessionHandle;
+use crate::handle::{SessionHandle, SessionRecord};
 use crate::outbox::Outbox;
 use crate::transport::ReadOutcome;
 
 /// Waits (bounded by the CONNECT timeout) for CONNECT/STOMP, authenticates, negotiates, and
 /// answers CONNECTED.
 ///
-/// `address` is the client's, for the failed-login throttle; `None` when it is exempt from
-/// per-address limits.
+/// `client` is the client's address; `address` the same for the failed-login throttle,
+/// `None` when it is exempt from per-address limits.
 pub(super) async fn handshake(
     wire: &mut Wire,
     broker: &Arc<Broker>,
+    client: IpAddr,
     address: Option<IpAddr>,
 ) -> Result<Session, CloseReason> {
     let timeout = broker.config.limits.connect_timeout;
@@ -60,7 +61,7 @@ pub(super) async fn handshake(
         }
     };
     let receipt = frame.headers.get("receipt").map(str::to_string);
-    match connect(wire, broker, frame, address).await {
+    match connect(wire, broker, frame, client, address).await {
         Ok(session) => Ok(session),
         Err(error) => Err(wire.fail(Failure { error, receipt }).await),
     }
@@ -81,6 +82,7 @@ async fn connect(
     wire: &mut Wire,
     broker: &Arc<Broker>,
     frame: Frame,
+    client: IpAddr,
     address: Option<IpAddr>,
 ) -> Result<Session, StompError> {
     if !matches!(frame.command, Command::Connect | Command::Stomp) {
@@ -106,7 +108,7 @@ async fn connect(
         // nothing for the failed-login throttle to count (no guess is possible).
         Some(identity) => identity
             .authenticate(login.as_deref())
-            .map_err(|e| StompError::AuthFailed(e.to_string()))?,
+            .map_err(auth_failed)?,
         None => authenticate(broker, login, passcode, address).await?,
     };
 
@@ -125,6 +127,7 @@ async fn connect(
             broker.config.slow_consumer,
         ),
         cancel: CancellationToken::new(),
+        record: SessionRecord::new(wire.kind(), client, unix_ms()),
     });
     broker.router.register(Arc::clone(&handle));
     if let Some(app) = &broker.app {
@@ -163,6 +166,12 @@ async fn connect(
     })
 }
 
+/// A refused CONNECT's error, counted by reason.
+fn auth_failed(e: AuthError) -> StompError {
+    crate::metrics::get().session.auth_failed(e.label());
+    StompError::AuthFailed(e.to_string())
+}
+
 /// Runs the check the credentials need: dev mode at once, a token on the runtime (it may
 /// await a JWKS refetch), a password on the blocking pool; a token or a password only if the
 /// failed-login throttle does not refuse the attempt first.
@@ -173,7 +182,7 @@ async fn authenticate(
     address: Option<IpAddr>,
 ) -> Result<Authenticated, StompError> {
     let auth = &broker.auth;
-    let failed = |e: AuthError| StompError::AuthFailed(e.to_string());
+    let failed = auth_failed;
     let route = auth
         .route(login.as_deref(), passcode.as_deref())
         .map_err(failed)?;
@@ -187,7 +196,9 @@ async fn authenticate(
         login: login.as_deref(),
         address,
     };
-    throttle.check(attempt, std::time::Instant::now())?;
+    throttle
+        .check(attempt, std::time::Instant::now())
+        .inspect_err(|_| crate::metrics::get().session.auth_failed("throttled"))?;
     let checked = match route {
         Route::Believe | Route::DefaultUser | Route::Token => {
             auth.verify_token(login.as_deref(), passcode.as_deref())
@@ -211,7 +222,9 @@ async fn authenticate(
                 ))
             })?
             .map_err(|_| StompError::ShuttingDown)?;
-            throttle.check(attempt, std::time::Instant::now())?;
+            throttle
+                .check(attempt, std::time::Instant::now())
+                .inspect_err(|_| crate::metrics::get().session.auth_failed("throttled"))?;
             let auth_broker = Arc::clone(broker);
             let (checked_login, checked_passcode) = (login.clone(), passcode.clone());
             tokio::task::spawn_blocking(move || {
@@ -247,4 +260,11 @@ fn expiry(proof: &Proof) -> Option<Instant> {
         .map_or(0, |d| d.as_secs());
     let left = (exp + JWT_LEEWAY_SECS).saturating_sub(now);
     Some(Instant::now() + Duration::from_secs(left))
+}
+
+/// The wall clock in Unix milliseconds (when a session connected, for operators).
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

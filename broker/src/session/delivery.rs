@@ -19,6 +19,11 @@ use crate::outbox::Outbound;
 /// Encodes one delivery on `subscription` into the output, recording it as pending when the
 /// subscription acknowledges.
 fn emit(sub: &mut Subscription, acks: &mut Acks, version: Version, wire: &mut Wire, d: Delivery) {
+    let metrics = &crate::metrics::get().delivery;
+    metrics.deliveries.inc();
+    metrics
+        .delivery_latency
+        .observe(d.message.accepted.elapsed().as_secs_f64());
     let tag = sub.ack.tracks_acks().then(|| acks.issue(&sub.id));
     match (tag, &d.queue) {
         (Some(tag), _) => {
@@ -37,6 +42,9 @@ fn emit(sub: &mut Subscription, acks: &mut Acks, version: Version, wire: &mut Wi
         redelivered: d.redelivered,
     };
     wire.encode(|dst| head.encode(&d.message, version, dst));
+    crate::metrics::get()
+        .session
+        .frame_out(stomp_codec::Command::Message);
 }
 
 /// What the session's topic and user subscriptions hold back is within its bounds.
@@ -58,6 +66,10 @@ impl Session {
     /// Moves everything routed to this session onto the wire.
     pub(super) fn drain_outbox(&mut self, wire: &mut Wire) -> Result<(), Failure> {
         let drained = self.handle.outbox.drain();
+        crate::metrics::get()
+            .delivery
+            .outbox_depth
+            .observe(drained.items.len() as f64);
         wire.reserve(drained.bytes);
         for item in drained.items {
             match item {
@@ -244,6 +256,7 @@ impl Session {
     /// back for redelivery.
     pub(super) fn remove_subscription(&mut self, id: &str) -> Option<Subscription> {
         let sub = self.subscriptions.remove(id)?;
+        self.handle.record.unsubscribed(id);
         let router = &self.broker.router;
         let session = self.handle.id;
         match &sub.registration {

@@ -39,27 +39,32 @@ use wire::Wire;
 /// admission limits (`permit`) is held to the end; its unauthenticated part goes at CONNECTED.
 pub async fn serve(transport: Transport, broker: Arc<Broker>, mut permit: AdmissionPermit) {
     let kind = transport.kind();
+    let metrics = &crate::metrics::get().session;
+    let _open = metrics.opened(kind);
     let mut wire = Wire::new(transport, &broker.config);
     // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
     // Bound before matching, so the task does not hold the result and the session both.
     let address = permit.limited_address();
-    let handshake = Box::pin(connect::handshake(&mut wire, &broker, address)).await;
+    let handshake = Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
     permit.authenticated();
     let mut session = match handshake {
         Ok(session) => session,
-        Err(CloseReason::PeerClosed) => {
-            debug!(transport = kind, "connection closed before CONNECTED");
-            return;
-        }
         Err(reason) => {
-            info!(transport = kind, %reason, "connection closed before CONNECTED");
+            metrics.closed(&reason);
+            if reason == CloseReason::PeerClosed {
+                debug!(transport = kind, "connection closed before CONNECTED");
+            } else {
+                info!(transport = kind, %reason, "connection closed before CONNECTED");
+            }
             return;
         }
     };
+    metrics.connected(kind);
     let reason = session.run(&mut wire).await;
+    metrics.closed(&reason);
     info!(
         session = %session.handle.name,
-        user = %session.handle.principal.name(),
+        principal = %session.handle.principal.name(),
         transport = kind,
         %reason,
         "session closed"
@@ -113,7 +118,7 @@ impl Session {
             let reading = self.throttle.resume_at().is_none();
             tokio::select! {
                 biased;
-                () = handle.cancel.cancelled() => return Err(StompError::ShuttingDown.into()),
+                () = handle.cancel.cancelled() => return Err(handle.closing_error().into()),
                 // Cancel-safe; an error means the broker (the sender) is gone: shutdown.
                 changed = self.reload_rx.changed() => match changed {
                     Ok(()) => self.recheck()?,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::revocation::subscribed_to;
 use super::state::{Session, Transaction, TxOp};
 use super::subscription::{Registration, Subscription};
 use super::wire::Wire;
@@ -11,8 +12,8 @@ use crate::config::AclAction;
 use crate::destination::Destination;
 use crate::error::StompError;
 use crate::message::{Message, SENDER_HEADER};
+use crate::router::Router;
 use crate::router::topic::Subscriber;
-use crate::router::{FanOut, Priority, Router};
 
 impl Session {
     /// Carries out one client command. `Ok(true)` after DISCONNECT.
@@ -246,34 +247,7 @@ impl Session {
             &headers,
             body,
         ));
-        let fan_out = match destination {
-            Destination::Topic(name) => router.publish_topic(&name, &message),
-            Destination::Queue(name) => {
-                router.send_to_queue(&name, message)?;
-                FanOut::default()
-            }
-            Destination::User { user, name } => {
-                let user = user.as_deref().unwrap_or(self.handle.principal.name());
-                router.publish_users(&[user.to_string()], &name, &message, Priority::Normal)
-            }
-            Destination::ReplyQueue { token, name } => {
-                router.send_reply(&token, &name, message);
-                FanOut::default()
-            }
-            Destination::TempQueue(_) => {
-                return Err(StompError::InvalidHeader(
-                    "destination",
-                    "a /temp-queue/ is named in reply-to; replies go to the /reply-queue/ \
-                     destination the requester's reply-to was rewritten to"
-                        .into(),
-                ));
-            }
-            Destination::App(_) => {
-                return Err(StompError::UnknownDestination(
-                    message.destination.to_string(),
-                ));
-            }
-        };
+        let fan_out = router.route(destination, message, self.handle.principal.name())?;
         self.throttle.after_publish(fan_out.pressed);
         Ok(())
     }
@@ -329,6 +303,9 @@ impl Session {
         };
         let subscription =
             Subscription::new(Arc::clone(&id), registration, shown_as, ack, prefetch);
+        if let Some(destination) = subscribed_to(&subscription) {
+            self.handle.record.subscribed(&id, destination);
+        }
         self.subscriptions.insert(subscription);
         // Only now may the queue dispatch to us: deliveries need the subscription in place.
         if let Some(queue) = queue {

@@ -47,8 +47,9 @@ impl Session {
     }
 }
 
-/// The destination a subscription was made with, as the ACL rules match it.
-fn subscribed_to(subscription: &Subscription) -> Option<String> {
+/// The destination a subscription was made with, as the ACL rules match it (and as the admin
+/// API lists it).
+pub(super) fn subscribed_to(subscription: &Subscription) -> Option<String> {
     Some(match &subscription.registration {
         Registration::Topic(name) => format!("/topic/{name}"),
         Registration::Queue(queue) => format!("/queue/{}", queue.name),

@@ -31,6 +31,7 @@ impl Throttle {
         if pressed {
             self.pause = (self.pause * 2).clamp(FIRST_PAUSE, MAX_PAUSE);
             self.pause_for(self.pause);
+            crate::metrics::get().delivery.paused(self.pause);
         } else {
             self.pause = Duration::ZERO;
         }

@@ -65,12 +65,19 @@ impl Wire {
 
     /// Cancel-safe read of more input.
     pub(super) async fn read(&mut self) -> io::Result<ReadOutcome> {
-        self.transport.read(&mut self.input).await
+        let before = self.input.len();
+        let outcome = self.transport.read(&mut self.input).await;
+        let read = self.input.len().saturating_sub(before);
+        crate::metrics::get().session.bytes_in.inc_by(read as u64);
+        outcome
     }
 
     /// The next complete item in the input, if any.
     pub(super) fn decode(&mut self) -> Result<Option<Item>, CodecError> {
         let item = self.codec.decode(&mut self.input)?;
+        if let Some(Item::Frame(frame)) = &item {
+            crate::metrics::get().session.frame_in(frame.command);
+        }
         if self.input.is_empty() && self.input.capacity() > 0 {
             // Idle connections hold no read buffer (frames decoded from it keep their own
             // reference to the bytes they need).
@@ -80,6 +87,7 @@ impl Wire {
     }
 
     pub(super) fn push(&mut self, frame: &Frame) {
+        crate::metrics::get().session.frame_out(frame.command);
         let version = self.codec.version();
         self.encode(|dst| encode_frame(frame, version, dst));
     }
@@ -110,6 +118,10 @@ impl Wire {
         }
         // Taking the buffer releases it after the write: idle sessions hold no write buffer.
         let batch = std::mem::take(&mut self.output);
+        crate::metrics::get()
+            .session
+            .bytes_out
+            .inc_by(batch.len() as u64);
         let result = self.transport.write(batch, &self.frame_ends).await;
         self.frame_ends.clear();
         if self.frame_ends.capacity() > 64 {

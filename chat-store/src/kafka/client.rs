@@ -168,19 +168,50 @@ impl EventProducer {
         })
     }
 
-    /// The events topic's partition count, from the cluster's metadata (blocking call, so on
-    /// the blocking pool); `None` while the topic does not exist or Kafka cannot be reached.
+    /// Whether Kafka answers for the events topic within `timeout` (its metadata, with at
+    /// least one partition): the producer's probe for the broker's readiness.
+    pub async fn reachable(&self, timeout: Duration) -> Result<(), String> {
+        self.partitions(timeout).await.map(|_| ())
+    }
+
+    /// The events topic's partition count, from the cluster's metadata; `None` while the
+    /// topic does not exist or Kafka cannot be reached.
     pub async fn partition_count(&self) -> Option<i32> {
+        self.partitions(ADMIN_TIMEOUT).await.ok()
+    }
+
+    /// The events topic's partition count, or why there is none; a blocking call, so on the
+    /// blocking pool.
+    async fn partitions(&self, timeout: Duration) -> Result<i32, String> {
         let producer = self.producer.clone();
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || {
             let metadata = producer
                 .client()
-                .fetch_metadata(Some(&topic), ADMIN_TIMEOUT)
-                .ok()?;
-            let found = metadata.topics().iter().find(|t| t.name() == topic)?;
-            (found.error().is_none() && !found.partitions().is_empty())
-                .then(|| found.partitions().len() as i32)
+                .fetch_metadata(Some(&topic), timeout)
+                .map_err(|e| format!("no metadata within {timeout:?}: {e}"))?;
+            match metadata.topics().iter().find(|t| t.name() == topic) {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                    Ok(t.partitions().len() as i32)
+                }
+                _ => Err(format!("topic {topic} is not there (yet)")),
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("metadata request failed: {e}")))
+    }
+
+    /// Each partition's low and high watermarks (the first offset held, and the next to be
+    /// written), in partition order (blocking calls, so on the blocking pool); `None` while
+    /// Kafka cannot be reached.
+    pub async fn watermarks(&self, partitions: i32) -> Option<Vec<(i64, i64)>> {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            (0..partitions)
+                .map(|p| producer.client().fetch_watermarks(&topic, p, ADMIN_TIMEOUT))
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
         })
         .await
         .ok()

@@ -29,6 +29,9 @@ pub struct KafkaConfig {
     /// `sasl.*`) and any tuning. Set before the producer's and consumer's own settings, which
     /// win: idempotence, `acks=all`, manual offset commits are not the operator's to change.
     pub options: Vec<(String, String)>,
+    /// The consumer group of the sink moving the events topic into PostgreSQL
+    /// (`stompbox-sink --group-id`): the broker names it when persistence lags.
+    pub sink_group: String,
 }
 
 impl KafkaConfig {
@@ -41,6 +44,7 @@ impl KafkaConfig {
             replication: 1,
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
             options: Vec::new(),
+            sink_group: "stompbox-sink".into(),
         }
     }
 }

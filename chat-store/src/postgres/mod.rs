@@ -28,7 +28,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::{
     Appended, ChatStore, Conversation, NewConversation, ReadMark, ReceiptStatus, StatusChange,
-    StoreError, StoredMessage, UserId,
+    StoreError, StoredMessage, Unready, UserId,
 };
 
 pub use error::is_transient;
@@ -248,6 +248,30 @@ async fn maintain_forever(pool: Pool, config: PostgresConfig) {
 
 #[async_trait::async_trait]
 impl ChatStore for PostgresStore {
+    /// A pooled connection answers, and the server is a primary (a standby in recovery is
+    /// read-only).
+    async fn probe(&self) -> Vec<Unready> {
+        let in_recovery: Result<bool, StoreError> = async {
+            on_connection!(self, client => async {
+                let row = client
+                    .query_one("SELECT pg_is_in_recovery()", &[])
+                    .await
+                    .map_err(store_error)?;
+                Ok(row.get::<_, bool>(0))
+            })
+        }
+        .await;
+        let reason = match in_recovery {
+            Ok(false) => return Vec::new(),
+            Ok(true) => "the server is in recovery (a read-only standby)".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        vec![Unready {
+            part: "postgres",
+            reason,
+        }]
+    }
+
     async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, StoreError> {
         in_transaction!(self, tx => mutation::create_conversation(&tx, new))
     }

@@ -18,7 +18,7 @@ use crate::conversation::{Conversation, NewConversation, UserId};
 use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
-use crate::store::ChatStore;
+use crate::store::{ChatStore, Unready};
 use reader::ReadPool;
 use writer::Writer;
 
@@ -88,6 +88,18 @@ impl SqliteStore {
 
 #[async_trait::async_trait]
 impl ChatStore for SqliteStore {
+    /// An empty job through the writer: its thread runs, and the file's write lock can be
+    /// taken (`BEGIN IMMEDIATE`); nothing is written.
+    async fn probe(&self) -> Vec<Unready> {
+        match self.writer.write(|_| Ok(())).await {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![Unready {
+                part: "sqlite",
+                reason: e.to_string(),
+            }],
+        }
+    }
+
     async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, StoreError> {
         self.writer
             .write(move |conn| mutation::create_conversation(conn, new))

@@ -14,8 +14,11 @@
 //! - DELIVERED/READ: what moves is decided by running the store's own rules against
 //!   PostgreSQL in a rolled-back transaction (after the barrier, so the messages are there),
 //!   then the event goes to Kafka and the sink applies it, never backwards.
+//! - A missing or stalled sink is warned about from start, naming its consumer group and the
+//!   lag, for as long as it lasts ([`lag`]); `sink_lag` tells readiness.
 
 mod barrier;
+mod lag;
 mod lookup;
 mod producer;
 mod recent;
@@ -31,7 +34,7 @@ use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
     Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    StatusChange, StoreError, StoredMessage, UserId,
+    SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;
@@ -48,6 +51,9 @@ const TOPIC_RETRY_MAX: Duration = Duration::from_secs(5);
 /// milliseconds; an unreachable one must not hold the broker's exit. Records left unflushed
 /// are ones whose senders got no RECEIPT, so they send them again.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the readiness probe waits for Kafka's metadata: under the broker's probe bound, so
+/// an unreachable Kafka is reported as such rather than as a probe that timed out.
+const KAFKA_PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 #[derive(Debug)]
 pub struct StreamedStore {
@@ -58,11 +64,12 @@ pub struct StreamedStore {
     in_flight: Arc<InFlight>,
     barrier: Barrier,
     pending: Arc<Semaphore>,
+    lag: lag::LagState,
 }
 
 impl StreamedStore {
     /// Starts the producer, the barrier, and a task that creates the topics as soon as Kafka
-    /// answers — Kafka down at start delays RECEIPTs, not the broker.
+    /// answers — Kafka down at start delays RECEIPTs, not the broker — then watches the sink.
     pub fn start(
         postgres: PostgresStore,
         config: KafkaConfig,
@@ -78,7 +85,20 @@ impl StreamedStore {
             config.events_topic.clone(),
             Arc::clone(&in_flight),
         );
-        tokio::spawn(create_topics(config, producers.clone()));
+        let lag = lag::LagState::default();
+        let watched = lag::Watched {
+            barrier: barrier.clone(),
+            producers: producers.clone(),
+            postgres: Arc::clone(&postgres),
+            topic: config.events_topic.clone(),
+            group: config.sink_group.clone(),
+        };
+        let watch = lag::watch(watched, Arc::downgrade(&lag));
+        let producers_now = producers.clone();
+        tokio::spawn(async move {
+            create_topics(config, producers_now).await;
+            watch.await;
+        });
         Ok(Self {
             lookups: Lookups::start(Arc::clone(&postgres)),
             postgres,
@@ -87,6 +107,7 @@ impl StreamedStore {
             in_flight,
             barrier,
             pending: Arc::new(Semaphore::new(max_pending)),
+            lag,
         })
     }
 
@@ -332,6 +353,47 @@ impl ChatStore for StreamedStore {
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError> {
         self.barrier.wait().await?;
         self.postgres.receipts(message_id).await
+    }
+
+    fn sink_lag(&self) -> Option<SinkLag> {
+        self.lag.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// PostgreSQL's probe, Kafka's metadata for the events topic, and room among the
+    /// messages waiting for Kafka's ack (none left: sends are refused at once).
+    async fn probe(&self) -> Vec<Unready> {
+        let (_, producer) = self.producers.current();
+        let (postgres, kafka) = tokio::join!(
+            self.postgres.probe(),
+            producer.reachable(KAFKA_PROBE_TIMEOUT)
+        );
+        let mut unready = postgres;
+        if let Err(reason) = kafka {
+            unready.push(Unready {
+                part: "kafka",
+                reason,
+            });
+        } else if self.pending.available_permits() == 0 {
+            unready.push(Unready {
+                part: "kafka",
+                reason: "every slot for messages awaiting Kafka's ack is taken".into(),
+            });
+        }
+        // No sink keeping up: reads (sync, history) answer UNAVAILABLE, so this node is no
+        // place to send clients to.
+        if let Some(lag) = self.sink_lag() {
+            let behind = lag
+                .records
+                .map_or_else(|| "an unknown number of".to_string(), |n| n.to_string());
+            unready.push(Unready {
+                part: "sink",
+                reason: format!(
+                    "sink consumer group {:?} is {behind} records behind PostgreSQL",
+                    lag.group
+                ),
+            });
+        }
+        unready
     }
 
     async fn close(&self) -> Result<(), StoreError> {

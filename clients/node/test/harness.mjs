@@ -65,6 +65,9 @@ export async function startBroker(...extraArgs) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'stompbox-node-'));
   // A developer's STOMPBOX_* settings (config file, heartbeat, auth) must not leak into tests.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STOMPBOX_')));
+  // Stop at once: no load balancer polls a test broker's readiness (a flag would override).
+  env.STOMPBOX_DRAIN_DELAY = '0';
+  env.STOMPBOX_DRAIN_PERIOD = '0';
   // STOMPBOX_TEST_STORAGE: PostgreSQL (and Kafka + a sink) instead of the embedded store.
   const mode = storageMode();
   const storage = mode ? await createStorage(mode, env) : { args: [], stop: async () => {} };

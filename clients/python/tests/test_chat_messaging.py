@@ -6,6 +6,7 @@ import re
 import threading
 import time
 
+import deployment
 from conftest import WAIT_S
 
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -98,6 +99,32 @@ def test_idempotent_retry_returns_the_original_id_and_delivers_nothing_new(chat,
     assert [m["messageId"] for m in history["messages"]] == [original, other]
 
 
+@deployment.cluster_only("a retry through a node other than the one that stored the original")
+def test_retry_through_another_node_delivers_the_original_once_more(chat, unique):
+    alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
+    alice_phone = chat(alice.login)  # her next session: on the next node
+    conversation = alice.create("DIRECT", [bob.login])["conversationId"]
+    alice_phone.event("conversations")
+    original = alice.send_message("once", conversation=conversation, clientMessageId=f"cm-{unique}")
+    assert json.loads(bob.frame("messages").body)["messageId"] == original
+    alice.frame("messages"), alice_phone.frame("messages")
+    # With Kafka another node finds the original once the sink stored it; history waits for that.
+    alice.call("chat.history", {"conversationId": conversation})
+    alice.event("history")
+
+    # The phone's node did not store it, so cannot know it was delivered: it delivers it again,
+    # under the original id -- once: its second retry delivers nothing.
+    assert alice_phone.send_message("once", conversation=conversation, clientMessageId=f"cm-{unique}") == original
+    assert json.loads(bob.frame("messages").body)["messageId"] == original
+    assert alice_phone.send_message("once", conversation=conversation, clientMessageId=f"cm-{unique}") == original
+    # And the node that stored it delivers nothing on a retry either.
+    assert alice.send_message("once", conversation=conversation, clientMessageId=f"cm-{unique}") == original
+    bob.none("messages", 0.5)
+
+    alice.call("chat.history", {"conversationId": conversation})
+    assert [m["messageId"] for m in alice.event("history")["messages"]] == [original]
+
+
 def test_group_of_fifty_each_session_receives_each_message_exactly_once(chat, unique):
     members = [f"m{i:02d}-{unique}" for i in range(50)]
     queues = ("messages", "conversations")
@@ -167,6 +194,7 @@ def test_members_watch_the_conversation_topic_and_others_are_denied(chat, unique
     alice, bob = chat(f"alice-{unique}"), chat(f"bob-{unique}")
     conversation = alice.create("DIRECT", [bob.login])["conversationId"]
     room = f"/topic/conversation.{conversation}"
+    bob.event("conversations")  # a member may watch once told (in a cluster, by its own node)
     bob.client.subscribe(room, "room")
     m = alice.send_message("to the room", conversation=conversation)
     frame = bob.listener.message()
@@ -199,6 +227,7 @@ def test_removed_member_no_longer_hears_the_room_topic(chat, unique):
     owner, ann = chat(f"owner-{unique}"), chat(f"ann-{unique}")
     gid = owner.create("GROUP", [ann.login], name="room")["conversationId"]
     room = f"/topic/conversation.{gid}"
+    ann.event("conversations")  # a member may watch once told (in a cluster, by its own node)
     ann.client.subscribe(room, "room")
     owner.send_message("while a member", conversation=gid)
     assert json.loads(ann.listener.message().body)["content"] == "while a member"
@@ -214,6 +243,7 @@ def test_member_added_later_may_watch_the_room(chat, unique):
     owner, ann = chat(f"owner-{unique}"), chat(f"ann-{unique}")
     gid = owner.create("GROUP", [], name="later")["conversationId"]
     owner.call("conversation.members", {"conversationId": gid, "add": [ann.login]})
+    ann.event("conversations")  # a member may watch once told (in a cluster, by its own node)
     ann.client.subscribe(f"/topic/conversation.{gid}", "room")  # RECEIPT, not ERROR
     m = owner.send_message("welcome", conversation=gid)
     assert ann.listener.message().headers["message-id"] == m
@@ -242,6 +272,10 @@ def test_pipelined_retries_of_one_message_store_and_deliver_it_once(chat, unique
     bob.none("messages", 0.5)
 
 
+@deployment.single_node_only(
+    "delivery order is id order among the messages one node accepted (docs/protocol.md, Sending: "
+    "Order); three senders on three nodes take ids on three clocks"
+)
 def test_concurrent_senders_are_delivered_to_every_member_in_id_order(chat, unique):
     alice, bob, carol = (chat(f"{n}-{unique}") for n in ("alice", "bob", "carol"))
     gid = alice.create("GROUP", [bob.login, carol.login], name="busy")["conversationId"]

@@ -10,6 +10,7 @@ and sync has no gap.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -192,3 +193,27 @@ def test_a_message_kafka_does_not_acknowledge_in_time_is_reported_not_stored(
     assert len(in_doubt) == 1, f"stored twice: {rows}"
     # The retry re-sent the message in doubt: one id everywhere (RECEIPT, live copy, row).
     assert retried == seen["messageId"] == in_doubt[0][0]
+
+
+def test_a_broker_without_a_sink_warns_naming_the_consumer_group_and_the_lag(broker_factory, storage):
+    store = storage(start_sink=False)
+    target = broker_factory(*store.broker_args())
+    # A round of the sync barrier (5 s) fails first: the warning comes within that of start.
+    deadline = time.monotonic() + 20.0
+    while not (warned := [line for line in target.log_path.read_text(errors="replace").splitlines()
+                          if "persistence is behind" in line]):
+        assert time.monotonic() < deadline, f"no warning about the missing sink:\n{target.log_tail()}"
+        time.sleep(0.1)
+    line = warned[0]
+    assert "WARN" in line, line
+    assert f"consumer group {store.topic}.sink" in line, line
+    # The barrier's markers themselves wait in Kafka, one per partition: the lag is counted.
+    lag = re.search(r"\blag=(\d+)", line)
+    assert lag and int(lag[1]) >= streamed.PARTITIONS, line
+
+    # While it lasts, and no longer: a sink started now is noticed within a check or two.
+    store.sink.start()
+    deadline = time.monotonic() + 20.0
+    while "persistence caught up" not in target.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"the sink's return went unnoticed:\n{target.log_tail()}"
+        time.sleep(0.1)

@@ -88,16 +88,26 @@ async fn send(
         client_message_id: request.client_message_id,
         timestamp_ms: id::timestamp_ms(message_id),
     };
-    let (appended, durable) = core.store.accept(stored.clone()).await?;
+    let (appended, durable) = match core.store.accept(stored.clone()).await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            // The store may hold it all the same (a commit whose answer was lost): its retry
+            // must deliver it, since nothing was delivered now.
+            core.redelivery.write_failed(message_id);
+            return Err(e.into());
+        }
+    };
     let stored = match appended {
         Appended::Stored => stored,
         // A retry: the original id, and nothing stored twice.
         Appended::Duplicate { original } => {
-            // In a cluster the node that stored the original may have died before delivering
-            // it, and members who stayed connected elsewhere would never see it: deliver it
-            // again (members drop copies by messageId). A single node delivers right after
-            // storing, so there nothing is delivered twice.
-            let effects = if core.peers.redeliver_duplicates() {
+            // Delivered again only where this node cannot know the original was delivered
+            // (chat/redelivery.rs); members drop copies by messageId.
+            let clustered = core.peers.redeliver_duplicates();
+            let effects = if core
+                .redelivery
+                .needed(&core.ids, clustered, original.message_id)
+            {
                 deliveries(&conversation, &original)
             } else {
                 Vec::new()
