@@ -106,4 +106,16 @@ fi
 section "node chat suite on Kafka -> stompbox-sink -> PostgreSQL (STOMPBOX_TEST_STORAGE=streamed)"
 (cd clients/node && STOMPBOX_TEST_STORAGE=streamed node --test --test-concurrency=1 --test-timeout=120000 test/chat.test.mjs)
 
+# Spring's own STOMP client (DefaultStompSession over TCP) from Debian's Spring 4.3 and JDK.
+section "Spring STOMP client suite (clients/java, scripts/java-test.sh)"
+./scripts/java-test.sh
+
+# The chat page (examples/web, served with --web-root) in Debian's headless Chromium: two users,
+# ticks, typing, presence, scroll-back, a broker restart with sync (SCREENSHOTS_DIR=docs/images
+# refreshes the README's screenshots).
+section "browser suite (examples/web in headless Chromium, clients/browser)"
+./scripts/setup-chromium.sh
+./scripts/setup-web.sh
+(cd clients/browser && node --test --test-concurrency=1 --test-timeout=60000 test/*.test.mjs)
+
 section "all passed in $((SECONDS - started))s"

@@ -43,6 +43,7 @@ pub mod router;
 pub mod session;
 pub mod tls;
 pub mod transport;
+pub mod web_root;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

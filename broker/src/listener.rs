@@ -34,7 +34,7 @@ use crate::transport::Transport;
 use crate::transport::tcp::TcpTransport;
 use crate::transport::tls::TlsPeer;
 use crate::transport::ws::WsTransport;
-use crate::{admin, health, publish, session};
+use crate::{admin, health, publish, session, web_root};
 
 /// Subprotocols offered, best first.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -136,7 +136,7 @@ async fn refuse(stream: TcpStream, answer: Bytes, _slot: OwnedSemaphorePermit) {
 }
 
 /// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health/...`, `/metrics`,
-/// `/admin/...`, `/api/publish` and the application's.
+/// `/admin/...`, `/api/publish`, the application's, and `--web-root`'s files.
 pub fn routes(gate: Gate) -> axum::Router {
     // The application's own HTTP API (the chat's `/api/...`), if it has one.
     let api = gate
@@ -144,15 +144,21 @@ pub fn routes(gate: Gate) -> axum::Router {
         .app
         .as_ref()
         .map_or_else(axum::Router::new, |app| app.routes());
+    // `--web-root`'s files answer whatever no route above claims.
+    let web_root = gate.broker.config.web_root.as_deref().map(web_root::router);
     let broker = Arc::clone(&gate.broker);
-    axum::Router::new()
+    let routes = axum::Router::new()
         .route("/ws", get(upgrade))
         .route("/metrics", get(metrics))
         .with_state(gate)
         .merge(health::routes(Arc::clone(&broker)))
         .merge(admin::routes(Arc::clone(&broker)))
         .merge(publish::routes(broker))
-        .merge(api)
+        .merge(api);
+    match web_root {
+        Some(files) => routes.fallback_service(files),
+        None => routes,
+    }
 }
 
 /// Serves HTTP (WebSocket upgrades at `/ws`) until shutdown begins.

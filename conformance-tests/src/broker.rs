@@ -64,6 +64,16 @@ pub fn binary() -> &'static Path {
     })
 }
 
+/// An HTTP response as [`Broker::http_response`] read it.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Status line and headers.
+    pub head: String,
+    pub body: String,
+}
+
 /// A running broker. Dropping it kills the process (SIGKILL) and reaps it.
 #[derive(Debug)]
 pub struct Broker {
@@ -215,6 +225,19 @@ impl Broker {
         bearer: Option<&str>,
         body: Option<&str>,
     ) -> std::io::Result<(u16, String)> {
+        let response = self.http_response(method, path, bearer, body).await?;
+        Ok((response.status, response.body))
+    }
+
+    /// [`Broker::http`] with the response head too; the path is sent as given (no client
+    /// normalises it).
+    pub async fn http_response(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&str>,
+    ) -> std::io::Result<HttpResponse> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(self.http_addr).await?;
         let mut request = format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\n");
@@ -240,11 +263,12 @@ impl Broker {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
-        let body = match response.split_once("\r\n\r\n") {
-            Some((_, body)) => body.to_string(),
-            None => String::new(),
-        };
-        Ok((status, body))
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        Ok(HttpResponse {
+            status,
+            head: head.to_owned(),
+            body: body.to_owned(),
+        })
     }
 
     /// Sends SIGTERM, the graceful-shutdown signal.

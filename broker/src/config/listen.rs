@@ -3,6 +3,7 @@
 //! authentication.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use super::auth::AuthConfig;
 use super::error::ConfigError;
@@ -22,6 +23,10 @@ settings! {
     /// cookies). The flag is singular because it repeats; in a file a list reads better plural.
     ws_allowed_origins as "ws_allowed_origin" | "ws_allowed_origins": Vec<String> = Vec::new(),
         "ORIGIN", "Allowed WebSocket Origin; repeat or comma-separate for several; none set allows any origin";
+    /// Static files served on the HTTP listeners (the chat page, `examples/web`); routes the
+    /// broker owns (`/ws`, `/health`, `/api/...`) come first.
+    web_root: Option<PathBuf> = None,
+        "DIR", "Serve DIR's files over HTTP (e.g. examples/web, the chat page); unset serves none";
 }
 
 /// Refuses a listener other hosts can reach when no authentication is configured (dev mode
@@ -43,4 +48,16 @@ pub(super) fn check_reachable(
         }
     }
     Ok(())
+}
+
+/// A `--web-root` that is not a directory is a typo: refused at startup rather than answering
+/// 404 to every page.
+pub(super) fn check_web_root(web_root: Option<&Path>) -> Result<(), ConfigError> {
+    match web_root {
+        Some(dir) if !dir.is_dir() => Err(ConfigError::Invalid {
+            key: "web_root",
+            reason: format!("{} is not a directory", dir.display()),
+        }),
+        _ => Ok(()),
+    }
 }

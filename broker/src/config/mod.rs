@@ -86,6 +86,8 @@ pub struct Config {
     pub slow_consumer: SlowConsumerPolicy,
     /// WebSocket `Origin` allow-list; empty allows any origin (auth is by passcode, not cookies).
     pub ws_allowed_origins: Vec<String>,
+    /// `--web-root`: a directory served as static files on the HTTP listeners.
+    pub web_root: Option<PathBuf>,
     /// How long shutdown spends closing sessions before it gives up on stragglers.
     pub shutdown_timeout: Duration,
     pub chat: ChatConfig,
@@ -277,6 +279,7 @@ impl Config {
             heartbeat: HeartbeatConfig::from(&heartbeat),
             slow_consumer: heartbeat.slow_consumer,
             ws_allowed_origins: listen.ws_allowed_origins,
+            web_root: listen.web_root,
             shutdown_timeout: node.shutdown_timeout,
             chat: settings.chat.resolve(),
             storage: settings.storage.resolve().into(),
@@ -292,6 +295,7 @@ impl Config {
     /// Rejects settings that would make the broker unsafe or useless, saying what to change.
     fn validate(&self, log_filter: &str) -> Result<(), ConfigError> {
         listen::check_reachable(&self.auth, self.stomp_listen, self.http_listen)?;
+        listen::check_web_root(self.web_root.as_deref())?;
         self.storage.validate()?;
         self.heartbeat.validate()?;
         node::check_node_id(self.node_id)?;
@@ -345,6 +349,11 @@ impl FileLayer {
             auth.users_file.as_mut().and_then(Option::as_mut),
             auth.jwt_public_key.as_mut().and_then(Option::as_mut),
             auth.jwt_jwks_ca.as_mut().and_then(Option::as_mut),
+            self.settings
+                .listen
+                .web_root
+                .as_mut()
+                .and_then(Option::as_mut),
             self.settings.node.data_dir.as_mut(),
             self.settings
                 .node
