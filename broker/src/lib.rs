@@ -34,6 +34,7 @@ pub mod rate;
 pub mod reload;
 pub mod router;
 pub mod session;
+pub mod sockjs;
 pub mod tls;
 pub mod transport;
 

@@ -31,6 +31,7 @@ use tracing::error;
 use crate::admission::{Admission, AdmissionPermit};
 use crate::broker::Broker;
 use crate::session;
+use crate::sockjs;
 use crate::transport::Transport;
 use crate::transport::tcp::TcpTransport;
 use crate::transport::tls::TlsPeer;
@@ -135,7 +136,8 @@ async fn refuse(stream: TcpStream, answer: Bytes, _slot: OwnedSemaphorePermit) {
     .await;
 }
 
-/// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health` and the application's.
+/// The HTTP routes, served by HTTP and HTTPS alike: `/ws` (and SockJS under it), `/health`
+/// and the application's.
 pub fn routes(gate: Gate) -> axum::Router {
     // The application's own HTTP API (the chat's `/api/...`), if it has one.
     let api = gate
@@ -145,8 +147,15 @@ pub fn routes(gate: Gate) -> axum::Router {
         .map_or_else(axum::Router::new, |app| app.routes());
     axum::Router::new()
         .route("/ws", get(upgrade))
+        // Spring's raw WebSocket beside its SockJS endpoint: the same as `/ws`.
+        .route("/ws/websocket", get(upgrade))
         .route("/health", get(health))
-        .with_state(gate)
+        .with_state(gate.clone())
+        .merge(sockjs::routes(sockjs::Entry {
+            broker: gate.broker,
+            admission: gate.admission,
+            tracker: gate.tracker,
+        }))
         .merge(api)
 }
 

@@ -58,7 +58,7 @@ pub use cidr::Cidr;
 pub use error::ConfigError;
 pub use heartbeat::{HeartbeatConfig, HeartbeatOffer, HeartbeatSettings, SlowConsumerPolicy};
 pub use limits::Limits;
-pub use listen::ListenSettings;
+pub use listen::{ListenSettings, SockJsConfig};
 pub use node::{ClusterConfig, DEFAULT_LOG_FILTER, NodeSettings};
 pub use storage::{KafkaSettings, StorageConfig, StorageSettings};
 pub use tls::{ClientAuth, TlsConfig};
@@ -86,6 +86,8 @@ pub struct Config {
     pub slow_consumer: SlowConsumerPolicy,
     /// WebSocket `Origin` allow-list; empty allows any origin (auth is by passcode, not cookies).
     pub ws_allowed_origins: Vec<String>,
+    /// SockJS heart-beat, disconnect delay and streaming limit.
+    pub sockjs: SockJsConfig,
     /// How long shutdown spends closing sessions before it gives up on stragglers.
     pub shutdown_timeout: Duration,
     pub chat: ChatConfig,
@@ -271,6 +273,7 @@ impl Config {
             limits: settings.limits.resolve(),
             heartbeat: HeartbeatConfig::from(&heartbeat),
             slow_consumer: heartbeat.slow_consumer,
+            sockjs: SockJsConfig::from(&listen),
             ws_allowed_origins: listen.ws_allowed_origins,
             shutdown_timeout: node.shutdown_timeout,
             chat: settings.chat.resolve(),

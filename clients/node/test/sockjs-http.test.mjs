@@ -1,0 +1,233 @@
+// Stompbox's SockJS endpoint at the HTTP level, with raw requests: the URL layout Spring uses,
+// framing per transport (including htmlfile and jsonp, which sockjs-client cannot run in Node),
+// the session timeout, a second receiver refused, CORS with credentials and the origin
+// allow-list, the JSESSIONID cookie, and bad input answered as SockJS servers answer it.
+
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, describe, test } from 'node:test';
+
+import { sleep, startBroker, unique, within, WAIT_MS } from './harness.mjs';
+
+const CONNECT = 'CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:x\n\n\0';
+
+/** One request; resolves with status, headers and the whole body (or `until` bytes of it). */
+function request(broker, method, path, { headers = {}, body, until } = {}) {
+  return within(WAIT_MS, new Promise((resolve, reject) => {
+    const req = http.request({ host: broker.host, port: broker.httpPort, method, path, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      const done = () => resolve({ status: res.statusCode, headers: res.headers, body: text });
+      res.on('data', (chunk) => {
+        text += chunk;
+        if (until && until(text)) {
+          done();
+          req.destroy();
+        }
+      });
+      res.on('end', done);
+    });
+    req.on('error', (err) => (err.code === 'ECONNRESET' ? null : reject(err)));
+    req.end(body);
+  }), `${method} ${path}`);
+}
+
+const sid = () => `s${unique().replace(/-/g, '')}`;
+const xhr = (b, s, opts) => request(b, 'POST', `/ws/000/${s}/xhr`, opts);
+const send = (b, s, messages, opts = {}) =>
+  request(b, 'POST', `/ws/000/${s}/xhr_send`, { ...opts, body: typeof messages === 'string' ? messages : JSON.stringify(messages) });
+
+/** Polls until a frame other than `h` arrives. */
+async function poll(b, s) {
+  for (;;) {
+    const r = await xhr(b, s);
+    if (r.body !== 'h\n') return r;
+  }
+}
+
+let broker;
+before(async () => {
+  broker = await startBroker('--sockjs-disconnect-delay', '1s', '--sockjs-heartbeat', '2s');
+});
+after(async () => broker?.stop());
+
+describe('SockJS at the HTTP level', () => {
+  test('GET /ws/info says what Spring says, with CORS for the caller and no caching', async () => {
+    const r = await request(broker, 'GET', '/ws/info', { headers: { origin: 'http://app.example' } });
+    assert.equal(r.status, 200);
+    const info = JSON.parse(r.body);
+    assert.equal(info.websocket, true);
+    assert.equal(info.cookie_needed, true);
+    assert.deepEqual(info.origins, ['*:*']);
+    assert.equal(typeof info.entropy, 'number');
+    assert.match(r.headers['content-type'], /^application\/json/);
+    assert.equal(r.headers['access-control-allow-origin'], 'http://app.example');
+    assert.equal(r.headers['access-control-allow-credentials'], 'true');
+    assert.match(r.headers['cache-control'], /no-store/);
+    const pre = await request(broker, 'OPTIONS', '/ws/info', {
+      headers: { origin: 'http://app.example', 'access-control-request-headers': 'x-foo' },
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers['access-control-allow-methods'], 'OPTIONS, GET');
+    assert.equal(pre.headers['access-control-allow-headers'], 'x-foo');
+    assert.ok(Number(pre.headers['access-control-max-age']) > 0);
+  });
+
+  test('GET /ws/iframe.html is cacheable, with an ETag that answers 304', async () => {
+    const r = await request(broker, 'GET', '/ws/iframe.html');
+    assert.equal(r.status, 200);
+    assert.match(r.body, /SockJS\.bootstrap_iframe\(\)/);
+    assert.ok(r.headers.etag);
+    const again = await request(broker, 'GET', '/ws/iframe.html', { headers: { 'if-none-match': r.headers.etag } });
+    assert.equal(again.status, 304);
+  });
+
+  test('xhr + xhr_send carry a STOMP session: o, then a[...] frames; JSESSIONID set or echoed', async () => {
+    const s = sid();
+    const open = await xhr(broker, s);
+    assert.equal(open.status, 200);
+    assert.equal(open.body, 'o\n');
+    assert.match(open.headers['set-cookie'][0], /^JSESSIONID=dummy;\s*path=\//i);
+    const sent = await send(broker, s, [CONNECT], { headers: { cookie: 'JSESSIONID=abc123' } });
+    assert.equal(sent.status, 204);
+    assert.match(sent.headers['set-cookie'][0], /^JSESSIONID=abc123;/);
+    const connected = await poll(broker, s);
+    assert.match(connected.body, /^a\["CONNECTED\\nversion:1\.2\\n/);
+    assert.match(connected.body, /\\u0000"\]\n$/);
+  });
+
+  test('a second receiver while one is open gets c[2010,...]', async () => {
+    const s = sid();
+    await xhr(broker, s);
+    const first = xhr(broker, s); // held open: nothing to send yet
+    await sleep(200);
+    const second = await xhr(broker, s);
+    assert.equal(second.body, 'c[2010,"Another connection still open"]\n');
+    assert.equal((await first).body, 'h\n');
+  });
+
+  test('the session closes when nobody polls for the disconnect delay; sends then get 404', async () => {
+    const s = sid();
+    await xhr(broker, s);
+    assert.equal((await send(broker, s, [CONNECT])).status, 204);
+    await sleep(2000); // the delay is 1 s here
+    assert.equal((await send(broker, s, ['x'])).status, 404);
+    // The same id now opens a new session.
+    assert.equal((await xhr(broker, s)).body, 'o\n');
+  });
+
+  test('DISCONNECT ends the STOMP session: the RECEIPT, then c[3000,"Go away!"] on every poll', async () => {
+    const s = sid();
+    await xhr(broker, s);
+    await send(broker, s, [CONNECT]);
+    await poll(broker, s);
+    await send(broker, s, ['DISCONNECT\nreceipt:bye\n\n\0']);
+    const receipt = await poll(broker, s);
+    assert.match(receipt.body, /RECEIPT\\nreceipt-id:bye/);
+    let closed = receipt.body.includes('c[3000') ? receipt : await poll(broker, s);
+    assert.match(closed.body, /c\[3000,"Go away!"\]\n$/);
+    closed = await xhr(broker, s);
+    assert.equal(closed.body, 'c[3000,"Go away!"]\n');
+  });
+
+  test('bad input: unknown session 404, empty body 500, broken JSON 500, dotted ids 404', async () => {
+    assert.equal((await send(broker, sid(), ['x'])).status, 404);
+    const s = sid();
+    await xhr(broker, s);
+    const empty = await send(broker, s, '');
+    assert.equal(empty.status, 500);
+    assert.equal(empty.body, 'Payload expected.');
+    const broken = await send(broker, s, '["a",');
+    assert.equal(broken.status, 500);
+    assert.equal(broken.body, 'Broken JSON encoding.');
+    const notStrings = await send(broker, s, '[1,2]');
+    assert.equal(notStrings.status, 500);
+    assert.equal((await xhr(broker, 'a.b')).status, 404);
+    assert.equal((await request(broker, 'POST', '/ws/0.0/abc/xhr')).status, 404);
+    assert.equal((await request(broker, 'POST', `/ws/000/${sid()}/nosuch`)).status, 404);
+  });
+
+  test('xhr_streaming: 2 KiB prelude of h, then o, then frames as lines', async () => {
+    const s = sid();
+    const opened = await request(broker, 'POST', `/ws/000/${s}/xhr_streaming`, { until: (t) => t.endsWith('o\n') });
+    assert.equal(opened.body, `${'h'.repeat(2048)}\no\n`);
+    assert.match(opened.headers['content-type'], /^application\/javascript/);
+    const pre = await request(broker, 'OPTIONS', `/ws/000/${s}/xhr_streaming`, { headers: { origin: 'http://x.example' } });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers['access-control-allow-methods'], 'OPTIONS, POST');
+  });
+
+  test('eventsource: data: lines', async () => {
+    const s = sid();
+    const stream = request(broker, 'GET', `/ws/000/${s}/eventsource`, { until: (t) => t.includes('CONNECTED') });
+    await sleep(200);
+    await send(broker, s, [CONNECT]);
+    const r = await stream;
+    assert.match(r.headers['content-type'], /^text\/event-stream/);
+    assert.ok(r.body.startsWith('\r\ndata: o\r\n\r\ndata: a["CONNECTED'), r.body.slice(0, 80));
+  });
+
+  test('htmlfile: a padded page calling the callback, then script tags', async () => {
+    assert.equal((await request(broker, 'GET', `/ws/000/${sid()}/htmlfile`)).body, '"callback" parameter required');
+    assert.equal((await request(broker, 'GET', `/ws/000/${sid()}/htmlfile?c=x%3Calert`)).body, 'invalid "callback" parameter');
+    const s = sid();
+    const stream = request(broker, 'GET', `/ws/000/${s}/htmlfile?c=cb`, { until: (t) => t.includes('CONNECTED') });
+    await sleep(200);
+    await send(broker, s, [CONNECT]);
+    const r = await stream;
+    assert.match(r.headers['content-type'], /^text\/html/);
+    assert.match(r.body, /var c = parent\.cb;/);
+    const prelude = r.body.indexOf('\r\n');
+    assert.ok(prelude >= 1024, 'prelude padded to 1 KiB');
+    assert.ok(r.body.includes('<script>\np("o");\n</script>\r\n'));
+    assert.match(r.body, /<script>\np\("a\[\\"CONNECTED\\\\nversion:1\.2/);
+  });
+
+  test('jsonp + jsonp_send (form and raw bodies)', async () => {
+    const s = sid();
+    const open = await request(broker, 'GET', `/ws/000/${s}/jsonp?c=cb`);
+    assert.equal(open.body, '/**/cb("o");\r\n');
+    const form = await request(broker, 'POST', `/ws/000/${s}/jsonp_send`, {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `d=${encodeURIComponent(JSON.stringify([CONNECT]))}`,
+    });
+    assert.equal(form.status, 200);
+    assert.equal(form.body, 'ok');
+    const connected = await request(broker, 'GET', `/ws/000/${s}/jsonp?c=cb`);
+    assert.match(connected.body, /^\/\*\*\/cb\("a\[\\"CONNECTED/);
+    const raw = await request(broker, 'POST', `/ws/000/${s}/jsonp_send`, { body: JSON.stringify(['SEND\ndestination:/topic/x\n\nhi\0']) });
+    assert.equal(raw.body, 'ok');
+    const missing = await request(broker, 'POST', `/ws/000/${s}/jsonp_send`, {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'x=1',
+    });
+    assert.equal(missing.status, 500);
+    assert.equal(missing.body, 'Payload expected.');
+  });
+
+  test('an idle receiver gets h after the heart-beat interval', async () => {
+    const s = sid();
+    await xhr(broker, s);
+    const r = await xhr(broker, s); // 2 s heart-beat here
+    assert.equal(r.body, 'h\n');
+  });
+});
+
+describe('SockJS with --ws-allowed-origin', () => {
+  let strict;
+  before(async () => {
+    strict = await startBroker('--ws-allowed-origin', 'http://good.example');
+  });
+  after(async () => strict?.stop());
+
+  test('a listed origin is served with CORS; another is refused 403; none is same-origin', async () => {
+    const good = await request(strict, 'GET', '/ws/info', { headers: { origin: 'http://good.example' } });
+    assert.equal(good.status, 200);
+    assert.equal(good.headers['access-control-allow-origin'], 'http://good.example');
+    const bad = await request(strict, 'GET', '/ws/info', { headers: { origin: 'http://evil.example' } });
+    assert.equal(bad.status, 403);
+    assert.equal((await xhr(strict, sid(), { headers: { origin: 'http://evil.example' } })).status, 403);
+    assert.equal((await send(strict, sid(), ['x'], { headers: { origin: 'http://evil.example' } })).status, 403);
+    assert.equal((await xhr(strict, sid())).body, 'o\n');
+  });
+});
