@@ -30,7 +30,6 @@ use tracing::error;
 
 use crate::admission::{Admission, AdmissionPermit};
 use crate::broker::Broker;
-use crate::session;
 use crate::sockjs;
 use crate::transport::Transport;
 use crate::transport::tcp::TcpTransport;
@@ -64,9 +63,18 @@ impl Gate {
         transport: Transport,
         permit: AdmissionPermit,
     ) -> impl Future<Output = ()> + Send + use<> {
-        let broker = Arc::clone(&self.broker);
-        self.tracker
-            .track_future(session::serve(transport, broker, permit))
+        sockjs::Entry::from(self).session(transport, permit)
+    }
+}
+
+/// The part of the gate the SockJS routes (and every session start) need.
+impl From<&Gate> for sockjs::Entry {
+    fn from(gate: &Gate) -> Self {
+        Self {
+            broker: Arc::clone(&gate.broker),
+            admission: Arc::clone(&gate.admission),
+            tracker: gate.tracker.clone(),
+        }
     }
 }
 
@@ -145,17 +153,14 @@ pub fn routes(gate: Gate) -> axum::Router {
         .app
         .as_ref()
         .map_or_else(axum::Router::new, |app| app.routes());
+    let sockjs = sockjs::routes(sockjs::Entry::from(&gate));
     axum::Router::new()
         .route("/ws", get(upgrade))
         // Spring's raw WebSocket beside its SockJS endpoint: the same as `/ws`.
         .route("/ws/websocket", get(upgrade))
         .route("/health", get(health))
-        .with_state(gate.clone())
-        .merge(sockjs::routes(sockjs::Entry {
-            broker: gate.broker,
-            admission: gate.admission,
-            tracker: gate.tracker,
-        }))
+        .with_state(gate)
+        .merge(sockjs)
         .merge(api)
 }
 

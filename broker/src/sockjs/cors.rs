@@ -7,13 +7,15 @@ use axum::http::header::{self, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::refused::Refused;
+
 /// How long a browser may cache a preflight or the iframe page: a year, as SockJS servers do.
 const CACHE_SECONDS: u32 = 31_536_000;
 
 /// The request's `Origin` when it is allowed. A request without one is not cross-origin (a
 /// same-origin GET, or a client outside a browser) and passes, as in Spring; one that names
-/// an origin outside a configured allow-list is refused with 403.
-pub fn check_origin(allowed: &[String], request: &HeaderMap) -> Result<(), Response> {
+/// an origin outside a configured allow-list is refused (403).
+pub fn check_origin(allowed: &[String], request: &HeaderMap) -> Result<(), Refused> {
     let Some(origin) = request.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -21,11 +23,7 @@ pub fn check_origin(allowed: &[String], request: &HeaderMap) -> Result<(), Respo
         || origin
             .to_str()
             .is_ok_and(|o| allowed.iter().any(|a| a == o));
-    if ok {
-        Ok(())
-    } else {
-        Err((StatusCode::FORBIDDEN, "origin not allowed\n").into_response())
-    }
+    if ok { Ok(()) } else { Err(Refused::Origin) }
 }
 
 /// Adds the CORS headers: the caller's origin echoed with credentials allowed (`*` cannot

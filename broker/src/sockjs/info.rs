@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::SockJs;
 use super::cors;
+use super::server::SockJs;
 
 /// The sockjs-client script the iframe page loads, the version Spring's default points at.
 const CLIENT_URL: &str = "https://cdn.jsdelivr.net/npm/sockjs-client@1.6.1/dist/sockjs.min.js";
@@ -17,7 +17,7 @@ pub async fn info(State(sockjs): State<SockJs>, headers: HeaderMap) -> Response 
     if let Err(refused) =
         cors::check_origin(&sockjs.gate.broker.config.ws_allowed_origins, &headers)
     {
-        return refused;
+        return refused.into_response();
     }
     let body = serde_json::json!({
         "websocket": true,

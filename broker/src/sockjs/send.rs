@@ -6,14 +6,18 @@
 
 use std::collections::HashMap;
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
+use super::cors;
 use super::frame::Payload;
-use super::polling::server_error;
-use super::{SockJs, cors, session_id};
+use super::refused::Refused;
+use super::server::{SockJs, session_id};
+
+const TEXT: &str = "text/plain;charset=UTF-8";
 
 pub async fn xhr_send(
     State(sockjs): State<SockJs>,
@@ -23,15 +27,11 @@ pub async fn xhr_send(
 ) -> Response {
     match sockjs.deliver(ids, &headers, &body).await {
         Ok(()) => {
-            let mut response = StatusCode::NO_CONTENT.into_response();
-            let out = response.headers_mut();
-            cors::content_type(out, "text/plain;charset=UTF-8");
-            cors::add_cors(&headers, out);
-            cors::add_cookie(&headers, out);
-            cors::add_no_cache(out);
+            let mut response = sockjs.respond(&headers, TEXT, Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
             response
         }
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -49,21 +49,14 @@ pub async fn jsonp_send(
         let fields: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
         match fields.get("d") {
             Some(d) => Bytes::from(d.clone()),
-            None => return server_error("Payload expected."),
+            None => return Refused::PayloadExpected.into_response(),
         }
     } else {
         body
     };
     match sockjs.deliver(ids, &headers, &payload).await {
-        Ok(()) => {
-            let mut response = "ok".into_response();
-            let out = response.headers_mut();
-            cors::content_type(out, "text/plain;charset=UTF-8");
-            cors::add_cookie(&headers, out);
-            cors::add_no_cache(out);
-            response
-        }
-        Err(refused) => refused,
+        Ok(()) => sockjs.respond(&headers, TEXT, Body::from("ok")),
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -75,23 +68,18 @@ impl SockJs {
         (server, session): (String, String),
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(), Response> {
-        let id = session_id(&server, &session).ok_or(StatusCode::NOT_FOUND.into_response())?;
+    ) -> Result<(), Refused> {
+        let id = session_id(&server, &session).ok_or(Refused::NotFound)?;
         cors::check_origin(&self.gate.broker.config.ws_allowed_origins, headers)?;
-        let session = self
-            .registry
-            .get(&id)
-            .ok_or(StatusCode::NOT_FOUND.into_response())?;
+        let session = self.registry.get(&id).ok_or(Refused::NotFound)?;
         if body.is_empty() {
-            return Err(server_error("Payload expected."));
+            return Err(Refused::PayloadExpected);
         }
-        let text = std::str::from_utf8(body).map_err(|_| server_error("Broken JSON encoding."))?;
-        let Payload(messages) = text
-            .parse()
-            .map_err(|_| server_error("Broken JSON encoding."))?;
+        let text = std::str::from_utf8(body).map_err(|_| Refused::BrokenJson)?;
+        let Payload(messages) = text.parse()?;
         for message in messages {
             if session.inbound_tx.send(Bytes::from(message)).await.is_err() {
-                return Err(StatusCode::NOT_FOUND.into_response());
+                return Err(Refused::NotFound);
             }
         }
         Ok(())

@@ -5,7 +5,6 @@
 //! `session::serve` like any other) and the sender of the client's messages. Removing it from
 //! the registry abandons the link: the STOMP session's writes fail and its reads end.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +14,8 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::Entry;
-use crate::admission::Refusal;
+use super::entry::Entry;
+use crate::admission::AdmissionPermit;
 use crate::transport::Transport;
 use crate::transport::sockjs::{INBOUND_MESSAGES, Link, SockJsTransport};
 
@@ -105,10 +104,9 @@ impl Registry {
         self.sessions.get(id).map(|s| Arc::clone(&s))
     }
 
-    /// Opens a session: admitted as `client`, its STOMP session started. The caller is its
-    /// first receiver. Refused when the client is over its admission limits.
-    pub fn open(&self, gate: &Entry, id: &str, client: IpAddr) -> Result<Attached, Refusal> {
-        let permit = gate.admission.admit(client)?;
+    /// Opens a session and starts its STOMP session, which holds `permit`. The caller is its
+    /// first receiver.
+    pub fn open(&self, gate: &Entry, id: &str, permit: AdmissionPermit) -> Attached {
         let link = Link::new(MAX_PENDING);
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_MESSAGES);
         let session = Arc::new(SockJsSession {
@@ -126,7 +124,7 @@ impl Registry {
         }
         let transport = Transport::SockJs(SockJsTransport::new(link, inbound_rx));
         tokio::spawn(gate.session(transport, permit));
-        Ok(attached)
+        attached
     }
 
     /// Closes every session without a receiver since `deadline`.

@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::frame::{Close, Frame, Payload};
+use super::refused::Refused;
+use super::server::{SockJs, session_id};
 use super::session::MAX_PENDING;
-use super::{SockJs, cors, session_id};
 use crate::transport::Transport;
 use crate::transport::sockjs::{INBOUND_MESSAGES, Link, SockJsTransport};
 
@@ -29,20 +30,13 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     if session_id(&server, &session).is_none() {
-        return StatusCode::NOT_FOUND.into_response();
+        return Refused::NotFound.into_response();
     }
-    let gate = sockjs.gate;
-    if let Err(refused) = cors::check_origin(&gate.broker.config.ws_allowed_origins, &headers) {
-        return refused;
-    }
-    if gate.broker.stopping.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
-    }
-    let client = gate.admission.client_address(peer.ip(), &headers);
-    let permit = match gate.admission.admit(client) {
+    let permit = match sockjs.admit(peer, &headers) {
         Ok(permit) => permit,
-        Err(refusal) => return refusal.into_response(),
+        Err(refused) => return refused.into_response(),
     };
+    let gate = sockjs.gate;
     // Frames are JSON-escaped STOMP frames: up to twice the size, and then some.
     let max_message = gate.broker.config.limits.max_frame_size * 2 + 64 * 1024;
     let heartbeat = gate.broker.config.sockjs.heartbeat;

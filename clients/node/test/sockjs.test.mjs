@@ -127,16 +127,9 @@ describe('chat over xhr-streaming', () => {
     return { login, client, q };
   }
 
-  async function call(s, action, body) {
-    const receipt = `app-${unique()}`;
-    const got = s.client.receipt(receipt);
-    s.client.client.publish({
-      destination: `/app/${action}`,
-      body: JSON.stringify(body),
-      headers: { receipt, 'content-type': 'application/json' },
-    });
-    return got;
-  }
+  /** SENDs `body` to /app/<action>; resolves with its RECEIPT. */
+  const call = (s, action, body) =>
+    s.client.publish({ destination: `/app/${action}`, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
 
   const json = async (inbox) => JSON.parse((await inbox.next()).body);
 
