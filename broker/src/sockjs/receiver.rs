@@ -2,13 +2,17 @@
 //! of the transports' wrappings. A polling receiver (`xhr`, `jsonp`) ends after one frame; a
 //! streaming one (`xhr_streaming`, `eventsource`, `htmlfile`) keeps going until it has carried
 //! the streaming limit, after which the client opens the next. An idle receiver gets `h` every
-//! heart-beat interval. The receiver holds the session's [`Attached`] slot for its life.
+//! heart-beat interval. The receiver holds the session's [`Attached`] slot for its life. When
+//! the broker begins to shut down, a receiver closes the session (`c[3000,...]`) and ends at
+//! once: shutdown waits for HTTP responses in progress before it closes sessions, so one that
+//! waited for its session to close would hold shutdown up.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
 
 use super::frame::{Close, Frame, Quoted};
 use super::session::Attached;
@@ -52,7 +56,7 @@ pub fn body(
     attached: Attached,
     wrapping: Wrapping,
     mode: Mode,
-    heartbeat: Duration,
+    pace: Pace,
     first: String,
     opened: bool,
 ) -> Body {
@@ -60,7 +64,7 @@ pub fn body(
         attached,
         wrapping,
         mode,
-        heartbeat,
+        pace,
         sent: 0,
         first: Some(first),
         // A polling request that opened the session carries only `o`.
@@ -74,11 +78,18 @@ pub fn refused(wrapping: &Wrapping, prelude: String) -> Body {
     Body::from(prelude + &wrapping.wrap(&Frame::Close(Close::AnotherConnection)))
 }
 
+/// When an idle receiver speaks, and when it stops.
+pub struct Pace {
+    pub heartbeat: Duration,
+    /// The broker's shutdown.
+    pub stopping: CancellationToken,
+}
+
 struct Receiver {
     attached: Attached,
     wrapping: Wrapping,
     mode: Mode,
-    heartbeat: Duration,
+    pace: Pace,
     sent: usize,
     first: Option<String>,
     done: bool,
@@ -109,7 +120,7 @@ impl Receiver {
             Mode::Polling => usize::MAX,
             Mode::Streaming(limit) => limit.saturating_sub(self.sent),
         };
-        let heartbeat = tokio::time::sleep(self.heartbeat);
+        let heartbeat = tokio::time::sleep(self.pace.heartbeat);
         tokio::pin!(heartbeat);
         loop {
             let changed = link.changed();
@@ -130,6 +141,10 @@ impl Receiver {
             tokio::select! {
                 () = &mut changed => {}
                 () = &mut heartbeat => return self.wrapping.wrap(&Frame::Heartbeat),
+                () = self.pace.stopping.cancelled() => {
+                    self.done = true;
+                    return self.wrapping.wrap(&Frame::Close(Close::GoAway));
+                }
             }
         }
     }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::cors;
 pub use super::entry::Entry;
 use super::frame::Frame;
-use super::receiver::{self, Mode, Wrapping};
+use super::receiver::{self, Mode, Pace, Wrapping};
 use super::refused::Refused;
 use super::session::Registry;
 use crate::admission::AdmissionPermit;
@@ -102,8 +102,11 @@ impl SockJs {
         } else {
             prelude
         };
-        let heartbeat = self.gate.broker.config.sockjs.heartbeat;
-        let body = receiver::body(attached, wrapping, mode, heartbeat, first, opened);
+        let pace = Pace {
+            heartbeat: self.gate.broker.config.sockjs.heartbeat,
+            stopping: self.gate.broker.stopping.clone(),
+        };
+        let body = receiver::body(attached, wrapping, mode, pace, first, opened);
         Ok(self.respond(headers, content_type, body))
     }
 

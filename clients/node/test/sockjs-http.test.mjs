@@ -231,3 +231,24 @@ describe('SockJS with --ws-allowed-origin', () => {
     assert.equal((await xhr(strict, sid())).body, 'o\n');
   });
 });
+
+describe('SockJS and shutdown', () => {
+  test('SIGTERM with a stream and a poll open: both end with c[3000], the broker stops by itself', async () => {
+    const b = await startBroker();
+    const s = sid();
+    const stream = request(b, 'POST', `/ws/000/${s}/xhr_streaming`);
+    await sleep(200);
+    await send(b, s, [CONNECT]);
+    const p = sid();
+    await xhr(b, p);
+    const held = xhr(b, p); // waits for a frame
+    await sleep(200);
+    await b.stop();
+    const streamed = await stream;
+    assert.match(streamed.body, /a\["CONNECTED/);
+    assert.match(streamed.body, /c\[3000,"Go away!"\]\n$/);
+    assert.equal((await held).body, 'c[3000,"Go away!"]\n');
+    // Logged at the end of a graceful shutdown; a broker that hung was SIGKILLed before it.
+    assert.match(b.log(), /\bstopped\b/);
+  });
+});
