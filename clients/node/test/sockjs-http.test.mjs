@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
-import { sleep, startBroker, unique, within, WAIT_MS } from './harness.mjs';
+import { sleep, startBroker, TestClient, unique, within, WAIT_MS } from './harness.mjs';
 
 const CONNECT = 'CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:x\n\n\0';
 
@@ -250,5 +250,36 @@ describe('SockJS and shutdown', () => {
     assert.equal((await held).body, 'c[3000,"Go away!"]\n');
     // Logged at the end of a graceful shutdown; a broker that hung was SIGKILLed before it.
     assert.match(b.log(), /\bstopped\b/);
+  });
+});
+
+describe('SockJS and slow consumers', () => {
+  let b;
+  before(async () => {
+    b = await startBroker('--outbound-max-frames', '50', '--sockjs-disconnect-delay', '30s');
+  });
+  after(async () => b?.stop());
+
+  test('a poller that stops polling backs up into its outbox and is closed as a slow consumer', async () => {
+    const s = sid();
+    const topic = `/topic/slow-${unique()}`;
+    await xhr(b, s);
+    await send(b, s, [CONNECT, `SUBSCRIBE\nid:0\ndestination:${topic}\nreceipt:sub\n\n\0`]);
+    let seen = '';
+    while (!seen.includes('receipt-id:sub')) seen += (await poll(b, s)).body;
+    // 3 MB at a session that does not poll: more than its 1 MiB SockJS queue and its outbox.
+    const publisher = await new TestClient(b).connect();
+    const body = 'z'.repeat(10 * 1024);
+    for (let i = 0; i < 300; i += 1) publisher.client.publish({ destination: topic, body });
+    await publisher.publish({ destination: `/topic/other-${unique()}`, body: 'done' }, 20_000);
+    let frames = '';
+    for (;;) {
+      const r = await poll(b, s);
+      frames += r.body.slice(-2000);
+      if (r.body.startsWith('c[')) break;
+    }
+    assert.match(frames, /ERROR\\nmessage:slow consumer/);
+    assert.match(frames, /c\[3000,"Go away!"\]\n$/);
+    await publisher.close();
   });
 });
