@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
+import WebSocket from 'ws';
+
 import { sleep, startBroker, TestClient, unique, within, WAIT_MS } from './harness.mjs';
 
 const CONNECT = 'CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:x\n\n\0';
@@ -203,6 +205,37 @@ describe('SockJS at the HTTP level', () => {
     });
     assert.equal(missing.status, 500);
     assert.equal(missing.body, 'Payload expected.');
+  });
+
+  test('GET /ws/websocket is plain STOMP over WebSocket, as /ws (Spring serves it beside SockJS)', async () => {
+    const c = await new TestClient({ ...broker, wsUrl: broker.wsUrl.replace(/\/ws$/, '/ws/websocket') }).connect();
+    assert.equal(c.frames.connected.headers.version, '1.2');
+    const destination = `/topic/raw-${unique()}`;
+    const inbox = await c.subscribe(destination);
+    await c.publish({ destination, body: 'raw' });
+    assert.equal((await inbox.next()).body, 'raw');
+    await c.close();
+  });
+
+  test('the SockJS WebSocket: o, a[...] frames both ways; a message that is not JSON closes it', async () => {
+    const ws = new WebSocket(`${broker.wsUrl}/000/${sid()}/websocket`);
+    const messages = [];
+    let wake = () => {};
+    ws.on('message', (data) => {
+      messages.push(String(data));
+      wake();
+    });
+    const closed = new Promise((resolve) => ws.on('close', resolve));
+    const next = () =>
+      within(WAIT_MS, new Promise((resolve) => {
+        const check = () => (messages.length ? resolve(messages.shift()) : (wake = check));
+        check();
+      }), 'SockJS WebSocket frame');
+    assert.equal(await next(), 'o');
+    ws.send(JSON.stringify([CONNECT]));
+    assert.match(await next(), /^a\["CONNECTED\\nversion:1\.2/);
+    ws.send('not json');
+    await within(WAIT_MS, closed, 'close after broken JSON');
   });
 
   test('an idle receiver gets h after the heart-beat interval', async () => {
