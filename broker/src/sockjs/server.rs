@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::HeaderMap;
@@ -19,6 +20,7 @@ use super::refused::Refused;
 use super::session::Registry;
 use crate::admission::AdmissionPermit;
 use crate::config::Config;
+use crate::transport::tls::TlsPeer;
 
 /// What the SockJS handlers share: the listener's gate and its sessions.
 #[derive(Clone)]
@@ -43,6 +45,12 @@ pub(super) fn session_id(server: &str, session: &str) -> Option<String> {
 
 /// A receiving request, whatever its transport: finds the session (or opens it, answering
 /// `o`), attaches as its receiver and streams `wrapping`-wrapped frames after `prelude`.
+/// Who is asking: the connection's peer, and over HTTPS the TLS layer's word on it.
+struct Client {
+    peer: SocketAddr,
+    tls: Option<TlsPeer>,
+}
+
 pub struct Receive {
     pub wrapping: Wrapping,
     pub mode: Mode,
@@ -61,10 +69,15 @@ pub async fn receive<T: Receiving>(
     Path(ids): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<HashMap<String, String>>,
+    tls: Option<Extension<TlsPeer>>,
     headers: HeaderMap,
 ) -> Response {
+    let client = Client {
+        peer,
+        tls: tls.map(|Extension(tls)| tls),
+    };
     T::receive(&sockjs.gate.broker.config, &query)
-        .and_then(|receive| sockjs.try_receive(ids, peer, &headers, receive))
+        .and_then(|receive| sockjs.try_receive(ids, client, &headers, receive))
         .unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -72,7 +85,7 @@ impl SockJs {
     fn try_receive(
         &self,
         (server, session): (String, String),
-        peer: SocketAddr,
+        client: Client,
         headers: &HeaderMap,
         receive: Receive,
     ) -> Result<Response, Refused> {
@@ -93,8 +106,9 @@ impl SockJs {
                 (attached, false)
             }
             None => {
-                let permit = self.admit(peer, headers)?;
-                (self.registry.open(&self.gate, &id, permit), true)
+                let permit = self.admit(client.peer, headers)?;
+                let attached = self.registry.open(&self.gate, &id, permit, client.tls);
+                (attached, true)
             }
         };
         let first = if opened {

@@ -18,6 +18,7 @@ use super::entry::Entry;
 use crate::admission::AdmissionPermit;
 use crate::transport::Transport;
 use crate::transport::sockjs::{INBOUND_MESSAGES, Link, SockJsTransport};
+use crate::transport::tls::TlsPeer;
 
 /// Most bytes a session queues for its receivers before the STOMP session's writes wait: a
 /// streaming response's worth and then some, so a 100 KiB message fits whole.
@@ -106,7 +107,14 @@ impl Registry {
 
     /// Opens a session and starts its STOMP session, which holds `permit`. The caller is its
     /// first receiver.
-    pub fn open(&self, gate: &Entry, id: &str, permit: AdmissionPermit) -> Attached {
+    /// `tls` is the HTTPS layer's word on the client, for a client certificate's user.
+    pub fn open(
+        &self,
+        gate: &Entry,
+        id: &str,
+        permit: AdmissionPermit,
+        tls: Option<TlsPeer>,
+    ) -> Attached {
         let link = Link::new(MAX_PENDING);
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_MESSAGES);
         let session = Arc::new(SockJsSession {
@@ -122,7 +130,7 @@ impl Registry {
             // The same id opened twice at once: the newer wins, the older is gone.
             old.link.abandon();
         }
-        let transport = Transport::SockJs(SockJsTransport::new(link, inbound_rx));
+        let transport = Transport::SockJs(SockJsTransport::new(link, inbound_rx, tls));
         tokio::spawn(gate.session(transport, permit));
         attached
     }

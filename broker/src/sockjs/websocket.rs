@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
@@ -21,11 +22,13 @@ use super::server::{SockJs, session_id};
 use super::session::MAX_PENDING;
 use crate::transport::Transport;
 use crate::transport::sockjs::{INBOUND_MESSAGES, Link, SockJsTransport};
+use crate::transport::tls::TlsPeer;
 
 pub async fn upgrade(
     State(sockjs): State<SockJs>,
     Path((server, session)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsPeer>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -45,7 +48,11 @@ pub async fn upgrade(
         .on_upgrade(move |socket| async move {
             let link = Link::new(MAX_PENDING);
             let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_MESSAGES);
-            let transport = Transport::SockJs(SockJsTransport::new(Arc::clone(&link), inbound_rx));
+            let transport = Transport::SockJs(SockJsTransport::new(
+                Arc::clone(&link),
+                inbound_rx,
+                tls.map(|Extension(tls)| tls),
+            ));
             tokio::spawn(gate.session(transport, permit));
             pump(socket, &link, inbound_tx, heartbeat).await;
             link.abandon();

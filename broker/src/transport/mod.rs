@@ -97,8 +97,9 @@ impl Transport {
     /// Who the peer's verified TLS client certificate names, if it presented one.
     pub fn identity(&self) -> Option<&ClientIdentity> {
         let peer = match self {
-            Transport::Tcp(_) | Transport::SockJs(_) => None,
+            Transport::Tcp(_) => None,
             Transport::Ws(t) => t.tls(),
+            Transport::SockJs(t) => t.tls(),
             Transport::Tls(t) => Some(t.peer()),
         };
         peer.and_then(|peer| peer.identity.as_ref())

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc};
 
 use super::outcome::ReadOutcome;
+use super::tls::TlsPeer;
 
 /// Messages the client sent that the session has not read yet. Small: each may be a whole
 /// `xhr_send` body's worth of frames, and a full channel holds the sender back (its HTTP
@@ -141,11 +142,21 @@ impl Link {
 pub struct SockJsTransport {
     link: Arc<Link>,
     inbound_rx: mpsc::Receiver<Bytes>,
+    /// Set when the request that opened the session came over HTTPS.
+    tls: Option<TlsPeer>,
 }
 
 impl SockJsTransport {
-    pub fn new(link: Arc<Link>, inbound_rx: mpsc::Receiver<Bytes>) -> Self {
-        Self { link, inbound_rx }
+    pub fn new(link: Arc<Link>, inbound_rx: mpsc::Receiver<Bytes>, tls: Option<TlsPeer>) -> Self {
+        Self {
+            link,
+            inbound_rx,
+            tls,
+        }
+    }
+
+    pub fn tls(&self) -> Option<&TlsPeer> {
+        self.tls.as_ref()
     }
 
     /// Cancel-safe (`mpsc::Receiver::recv` is).

@@ -4,7 +4,13 @@
 // allow-list, the JSESSIONID cookie, and bad input answered as SockJS servers answer it.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
 import WebSocket from 'ws';
@@ -14,9 +20,13 @@ import { sleep, startBroker, TestClient, unique, within, WAIT_MS } from './harne
 const CONNECT = 'CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:x\n\n\0';
 
 /** One request; resolves with status, headers and the whole body (or `until` bytes of it). */
-function request(broker, method, path, { headers = {}, body, until } = {}) {
+function request(broker, method, path, { headers = {}, body, until, tls } = {}) {
+  // `tls`: over the HTTPS listener, with these `https.request` options (CA, client certificate).
+  const [lib, target] = tls
+    ? [https, { host: 'localhost', port: Number(new URL(broker.wssUrl).port), ...tls }]
+    : [http, { host: broker.host, port: broker.httpPort }];
   return within(WAIT_MS, new Promise((resolve, reject) => {
-    const req = http.request({ host: broker.host, port: broker.httpPort, method, path, headers }, (res) => {
+    const req = lib.request({ ...target, method, path, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       const done = () => resolve({ status: res.statusCode, headers: res.headers, body: text });
@@ -314,5 +324,35 @@ describe('SockJS and slow consumers', () => {
     assert.match(frames, /ERROR\\nmessage:slow consumer/);
     assert.match(frames, /c\[3000,"Go away!"\]\n$/);
     await publisher.close();
+  });
+});
+
+describe('SockJS over HTTPS', () => {
+  const certs = mkdtempSync(path.join(tmpdir(), 'stompbox-sockjs-certs-'));
+  const file = (name) => path.join(certs, name);
+  let b;
+  before(async () => {
+    const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+    execFileSync(path.join(repo, 'scripts/test-certs.sh'), [certs], { stdio: 'ignore' });
+    b = await startBroker('--https-listen', '127.0.0.1:0', '--tls-cert', file('server.pem'),
+      '--tls-key', file('server-key.pem'), '--tls-client-ca', file('ca.pem'));
+  });
+  after(async () => b?.stop());
+
+  test('a client certificate names the user of a SockJS session opened over HTTPS', async () => {
+    const tls = {
+      ca: readFileSync(file('ca.pem')),
+      cert: readFileSync(file('client-alice.pem')),
+      key: readFileSync(file('client-alice-key.pem')),
+      agent: false,
+    };
+    const s = sid();
+    assert.equal((await request(b, 'POST', `/ws/000/${s}/xhr`, { tls })).body, 'o\n');
+    const connect = 'CONNECT\naccept-version:1.2\nhost:/\n\n\0';
+    const sent = await request(b, 'POST', `/ws/000/${s}/xhr_send`, { tls, body: JSON.stringify([connect]) });
+    assert.equal(sent.status, 204);
+    const connected = await request(b, 'POST', `/ws/000/${s}/xhr`, { tls });
+    assert.match(connected.body, /^a\["CONNECTED\\n/);
+    assert.match(connected.body, /user-name:alice\\n/);
   });
 });
