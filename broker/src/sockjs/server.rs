@@ -22,7 +22,7 @@ use crate::admission::AdmissionPermit;
 use crate::config::Config;
 use crate::transport::tls::TlsPeer;
 
-/// What the SockJS handlers share: the listener's gate and its sessions.
+/// What the SockJS handlers share: the listener's entry and its sessions.
 #[derive(Clone)]
 pub struct SockJs {
     pub(super) gate: Entry,
@@ -43,14 +43,14 @@ pub(super) fn session_id(server: &str, session: &str) -> Option<String> {
     (valid(server) && valid(session)).then(|| session.to_owned())
 }
 
-/// A receiving request, whatever its transport: finds the session (or opens it, answering
-/// `o`), attaches as its receiver and streams `wrapping`-wrapped frames after `prelude`.
 /// Who is asking: the connection's peer, and over HTTPS the TLS layer's word on it.
 struct Client {
     peer: SocketAddr,
     tls: Option<TlsPeer>,
 }
 
+/// How a receiving transport answers: each frame wrapped by `wrapping`, after `prelude`, for
+/// one frame or until the streaming limit (`mode`).
 pub struct Receive {
     pub wrapping: Wrapping,
     pub mode: Mode,
@@ -63,7 +63,8 @@ pub trait Receiving {
     fn receive(config: &Config, query: &HashMap<String, String>) -> Result<Receive, Refused>;
 }
 
-/// The handler of every receiving transport `T`.
+/// The handler of every receiving transport `T`: finds the session (or opens it, answering
+/// `o`), attaches as its receiver and streams its frames.
 pub async fn receive<T: Receiving>(
     State(sockjs): State<SockJs>,
     Path(ids): Path<(String, String)>,
