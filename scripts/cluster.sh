@@ -93,8 +93,10 @@ render_nginx() {
     for addr in "$@"; do
         servers+="        server $addr max_fails=1 fail_timeout=5s;\n"
     done
-    # Drop the template's server lines, put ours where the first one was, move the listen port.
+    # Drop the template's server lines, put ours where the first one of each upstream was,
+    # move the listen port.
     awk -v servers="$servers" -v listen="        listen 127.0.0.1:$lb_port;" '
+        /^[[:space:]]*upstream / { done = 0 }
         /^[[:space:]]*server 127\.0\.0\.1:[0-9]+/ { if (!done) { printf "%s", servers; done = 1 } next }
         /^[[:space:]]*listen 127\.0\.0\.1:[0-9]+;/ { print listen; next }
         { print }' "$template" >"$nginx_dir/nginx.conf"

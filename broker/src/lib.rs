@@ -41,6 +41,7 @@ pub mod readiness;
 pub mod reload;
 pub mod router;
 pub mod session;
+pub mod sockjs;
 pub mod tls;
 pub mod transport;
 pub mod web_root;

@@ -30,11 +30,12 @@ use tracing::error;
 
 use crate::admission::{Admission, AdmissionPermit};
 use crate::broker::Broker;
+use crate::sockjs;
 use crate::transport::Transport;
 use crate::transport::tcp::TcpTransport;
 use crate::transport::tls::TlsPeer;
 use crate::transport::ws::WsTransport;
-use crate::{admin, health, publish, session, web_root};
+use crate::{admin, health, publish, web_root};
 
 /// Subprotocols offered, best first.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -63,9 +64,18 @@ impl Gate {
         transport: Transport,
         permit: AdmissionPermit,
     ) -> impl Future<Output = ()> + Send + use<> {
-        let broker = Arc::clone(&self.broker);
-        self.tracker
-            .track_future(session::serve(transport, broker, permit))
+        sockjs::Entry::from(self).session(transport, permit)
+    }
+}
+
+/// The part of the gate the SockJS routes (and every session start) need.
+impl From<&Gate> for sockjs::Entry {
+    fn from(gate: &Gate) -> Self {
+        Self {
+            broker: Arc::clone(&gate.broker),
+            admission: Arc::clone(&gate.admission),
+            tracker: gate.tracker.clone(),
+        }
     }
 }
 
@@ -135,8 +145,8 @@ async fn refuse(stream: TcpStream, answer: Bytes, _slot: OwnedSemaphorePermit) {
     .await;
 }
 
-/// The HTTP routes, served by HTTP and HTTPS alike: `/ws`, `/health/...`, `/metrics`,
-/// `/admin/...`, `/api/publish`, the application's, and `--web-root`'s files.
+/// The HTTP routes, served by HTTP and HTTPS alike: `/ws` (and SockJS under it), `/health/...`,
+/// `/metrics`, `/admin/...`, `/api/publish`, the application's, and `--web-root`'s files.
 pub fn routes(gate: Gate) -> axum::Router {
     // The application's own HTTP API (the chat's `/api/...`), if it has one.
     let api = gate
@@ -147,10 +157,14 @@ pub fn routes(gate: Gate) -> axum::Router {
     // `--web-root`'s files answer whatever no route above claims.
     let web_root = gate.broker.config.web_root.as_deref().map(web_root::router);
     let broker = Arc::clone(&gate.broker);
+    let sockjs = sockjs::routes(sockjs::Entry::from(&gate));
     let routes = axum::Router::new()
         .route("/ws", get(upgrade))
+        // Spring's raw WebSocket beside its SockJS endpoint: the same as `/ws`.
+        .route("/ws/websocket", get(upgrade))
         .route("/metrics", get(metrics))
         .with_state(gate)
+        .merge(sockjs)
         .merge(health::routes(Arc::clone(&broker)))
         .merge(admin::routes(Arc::clone(&broker)))
         .merge(publish::routes(broker))

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::auth::AuthConfig;
 use super::error::ConfigError;
@@ -27,6 +28,36 @@ settings! {
     /// broker owns (`/ws`, `/health`, `/api/...`) come first.
     web_root: Option<PathBuf> = None,
         "DIR", "Serve DIR's files over HTTP (e.g. examples/web, the chat page); unset serves none";
+    /// SockJS (`/ws/...`): how often an open receiver gets an `h` frame when idle. 25 s is
+    /// SockJS's and Spring's default, under the 30 s idle cut of common proxies.
+    sockjs_heartbeat: Duration = Duration::from_secs(25),
+        "DURATION", "SockJS heart-beat frame interval on idle receivers";
+    /// SockJS: how long a session may go without a receiver (a poll, a stream) before it is
+    /// closed. 5 s is SockJS's and Spring's default.
+    sockjs_disconnect_delay: Duration = Duration::from_secs(5),
+        "DURATION", "SockJS session closes after this long without a poll or stream";
+    /// SockJS: bytes one streaming response carries before the client is made to open a new
+    /// one, so proxies and browsers do not buffer an endless response. Spring's default.
+    sockjs_stream_limit: usize = 128 * 1024,
+        "BYTES", "Bytes per SockJS streaming response before the client reopens it";
+}
+
+/// The SockJS server's timings and limits (`sockjs::`).
+#[derive(Debug, Clone, Copy)]
+pub struct SockJsConfig {
+    pub heartbeat: Duration,
+    pub disconnect_delay: Duration,
+    pub stream_limit: usize,
+}
+
+impl From<&ListenSettings> for SockJsConfig {
+    fn from(listen: &ListenSettings) -> Self {
+        Self {
+            heartbeat: listen.sockjs_heartbeat,
+            disconnect_delay: listen.sockjs_disconnect_delay,
+            stream_limit: listen.sockjs_stream_limit,
+        }
+    }
 }
 
 /// Refuses a listener other hosts can reach when no authentication is configured (dev mode

@@ -58,7 +58,7 @@ pub use cidr::Cidr;
 pub use error::ConfigError;
 pub use heartbeat::{HeartbeatConfig, HeartbeatOffer, HeartbeatSettings, SlowConsumerPolicy};
 pub use limits::Limits;
-pub use listen::ListenSettings;
+pub use listen::{ListenSettings, SockJsConfig};
 pub use node::{ClusterConfig, DEFAULT_LOG_FILTER, LogFormat, NodeSettings};
 pub use storage::{KafkaSettings, StorageConfig, StorageSettings};
 pub use tls::{ClientAuth, TlsConfig};
@@ -88,6 +88,8 @@ pub struct Config {
     pub ws_allowed_origins: Vec<String>,
     /// `--web-root`: a directory served as static files on the HTTP listeners.
     pub web_root: Option<PathBuf>,
+    /// SockJS heart-beat, disconnect delay and streaming limit.
+    pub sockjs: SockJsConfig,
     /// How long shutdown spends closing sessions before it gives up on stragglers.
     pub shutdown_timeout: Duration,
     pub chat: ChatConfig,
@@ -278,6 +280,7 @@ impl Config {
             limits: settings.limits.resolve(),
             heartbeat: HeartbeatConfig::from(&heartbeat),
             slow_consumer: heartbeat.slow_consumer,
+            sockjs: SockJsConfig::from(&listen),
             ws_allowed_origins: listen.ws_allowed_origins,
             web_root: listen.web_root,
             shutdown_timeout: node.shutdown_timeout,

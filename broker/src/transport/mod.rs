@@ -1,11 +1,12 @@
-//! The byte pipes a session runs over: STOMP over TCP, over TLS, and over WebSocket (plain or
-//! inside HTTPS).
+//! The byte pipes a session runs over: STOMP over TCP, over TLS, over WebSocket (plain or
+//! inside HTTPS), and over a SockJS session.
 //!
 //! Both present the same three operations to the session: read some bytes into the session's
 //! buffer (cancel-safe, so it can sit in `select!`), write a batch of encoded frames, and close
 //! with a linger so an ERROR frame reaches the peer before the socket goes.
 
 mod outcome;
+pub mod sockjs;
 pub mod tcp;
 pub mod tls;
 pub mod ws;
@@ -29,6 +30,7 @@ pub enum Transport {
     Ws(Box<ws::WsTransport>),
     /// Boxed: rustls's connection state is larger still.
     Tls(Box<tls::TlsTransport>),
+    SockJs(sockjs::SockJsTransport),
 }
 
 impl Transport {
@@ -38,6 +40,7 @@ impl Transport {
             Transport::Tcp(t) => t.read(buf).await,
             Transport::Ws(t) => t.read(buf).await,
             Transport::Tls(t) => t.read(buf).await,
+            Transport::SockJs(t) => t.read(buf).await,
         }
     }
 
@@ -48,6 +51,7 @@ impl Transport {
             Transport::Tcp(t) => t.write(&batch).await,
             Transport::Ws(t) => t.write(batch.freeze(), frame_ends).await,
             Transport::Tls(t) => t.write(&batch).await,
+            Transport::SockJs(t) => t.write(&batch, frame_ends).await,
         }
     }
 
@@ -62,6 +66,9 @@ impl Transport {
             Transport::Tcp(t) => t.shutdown().await,
             Transport::Ws(t) => t.send_close().await,
             Transport::Tls(t) => t.shutdown(linger).await,
+            // Nothing to drain: the receivers deliver the queue and the close frame, and the
+            // SockJS session outlives this one until its client stops polling.
+            Transport::SockJs(t) => return t.close(),
         }
         let mut scratch = BytesMut::new();
         let mut drained = 0;
@@ -83,6 +90,7 @@ impl Transport {
             Transport::Ws(t) if t.tls().is_some() => "wss",
             Transport::Ws(_) => "ws",
             Transport::Tls(_) => "tls",
+            Transport::SockJs(_) => "sockjs",
         }
     }
 
@@ -91,6 +99,7 @@ impl Transport {
         let peer = match self {
             Transport::Tcp(_) => None,
             Transport::Ws(t) => t.tls(),
+            Transport::SockJs(t) => t.tls(),
             Transport::Tls(t) => Some(t.peer()),
         };
         peer.and_then(|peer| peer.identity.as_ref())

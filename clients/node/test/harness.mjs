@@ -198,12 +198,12 @@ export class TestClient {
     return inbox;
   }
 
-  /** Publishes and waits for its RECEIPT (the message was routed). */
+  /** Publishes and waits for its RECEIPT (the message was routed); resolves with the RECEIPT. */
   async publish(params, ms = WAIT_MS) {
     const receipt = `pub-${unique()}`;
     const got = this.receipt(receipt, ms);
     this.client.publish({ ...params, headers: { ...(params.headers ?? {}), receipt } });
-    await got;
+    return got;
   }
 
   /** A promise for RECEIPT `id`; register before sending the frame that carries it. */
