@@ -127,11 +127,6 @@ impl SessionMetrics {
         self.frames_out[command as usize].inc();
     }
 
-    /// `n` MESSAGE frames at once (a drained outbox).
-    pub fn messages_out(&self, n: u64) {
-        self.frames_out[Command::Message as usize].inc_by(n);
-    }
-
     /// A CONNECT refused; `reason` is one of a fixed set of names (`auth_reason` in
     /// `session/connect.rs`).
     pub fn auth_failed(&self, reason: &'static str) {
