@@ -40,14 +40,21 @@ settings! {
     /// one, so proxies and browsers do not buffer an endless response. Spring's default.
     sockjs_stream_limit: usize = 128 * 1024,
         "BYTES", "Bytes per SockJS streaming response before the client reopens it";
+    /// SockJS: the sockjs-client script `/ws/iframe.html` loads (the iframe transports run it
+    /// on the broker's origin). Spring's default is the public CDN; a site that must not depend
+    /// on it serves its own copy (e.g. with `--web-root`) and names it here.
+    sockjs_client_url: String = "https://cdn.jsdelivr.net/npm/sockjs-client@1.6.1/dist/sockjs.min.js".to_string(),
+        "URL", "sockjs-client script the SockJS iframe page loads";
 }
 
 /// The SockJS server's timings and limits (`sockjs::`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SockJsConfig {
     pub heartbeat: Duration,
     pub disconnect_delay: Duration,
     pub stream_limit: usize,
+    /// The script `/ws/iframe.html` loads.
+    pub client_url: String,
 }
 
 impl From<&ListenSettings> for SockJsConfig {
@@ -56,6 +63,7 @@ impl From<&ListenSettings> for SockJsConfig {
             heartbeat: listen.sockjs_heartbeat,
             disconnect_delay: listen.sockjs_disconnect_delay,
             stream_limit: listen.sockjs_stream_limit,
+            client_url: listen.sockjs_client_url.clone(),
         }
     }
 }
