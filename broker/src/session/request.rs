@@ -58,7 +58,9 @@ impl Session {
                 let recovered = self.subscribe(id, destination, ack, prefetch, resume.as_ref())?;
                 // A resume's RECEIPT says whether the replay (already in the outbox, so ahead
                 // of the RECEIPT) is complete.
-                if let (Some(recovered), Some(id)) = (recovered, receipt.take()) {
+                if let Some(recovered) = recovered
+                    && let Some(id) = receipt.take()
+                {
                     self.drain_outbox(wire).map_err(|f| f.error)?;
                     wire.push(
                         &Frame::new(Command::Receipt)
