@@ -24,11 +24,12 @@ use crate::chat::peers::{self as chat_peers, Backends, ChatPeers};
 use crate::chat::presence::{Local, PresenceBackend};
 use crate::chore;
 use crate::cluster::{Cluster, HealthSnapshot};
-use crate::config::{Config, KafkaSettings};
+use crate::config::{Config, HistoryRule, KafkaSettings};
 use crate::id::IdGenerator;
 use crate::metrics::store::MeteredStore;
 use crate::rate::TokenBuckets;
 use crate::readiness::{Readiness, ReadyReport};
+use crate::router::history::History;
 use crate::router::{self, Peers, Router};
 
 /// Longest shutdown waits for background tasks (chat sequencer, presence, cluster tasks) once
@@ -159,7 +160,13 @@ impl Broker {
                 (Arc::new(router::Alone), backends)
             }
         };
-        let router = Arc::new(Router::new((&config.limits).into(), peers));
+        // A cluster keeps no topic history yet: offsets of one node would mean nothing on
+        // another (docs/protocol.md, "Resumable topics").
+        let history = match &cluster {
+            Some(_) => History::off(),
+            None => History::new(config.limits.topic_history.clone()),
+        };
+        let router = Arc::new(Router::new((&config.limits).into(), peers).with_history(history));
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -178,6 +185,7 @@ impl Broker {
             &tasks,
             done.clone(),
         );
+        spawn_history_expiry(&router, &config.limits.topic_history, &tasks, done.clone());
         let send_rate = Arc::new(TokenBuckets::new(
             config.limits.send_rate,
             config.limits.send_burst,
@@ -283,6 +291,27 @@ fn spawn_queue_expiry(
         let expired = router.expire_queues(now);
         if expired > 0 {
             tracing::debug!(expired, "idle empty queues removed");
+        }
+    });
+}
+
+/// Drops topic histories whose messages all aged out, checking at half the shortest age
+/// bound (between 1 s and 1 min): an idle topic's history does not hold memory for good.
+fn spawn_history_expiry(
+    router: &Arc<Router>,
+    rules: &[HistoryRule],
+    tasks: &TaskTracker,
+    done: CancellationToken,
+) {
+    let Some(shortest) = rules.iter().map(|r| r.max_age).min() else {
+        return;
+    };
+    let every = (shortest / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let router = Arc::clone(router);
+    chore::spawn_every(tasks, done, every, move |now| {
+        let expired = router.history().expire(now.into_std());
+        if expired > 0 {
+            tracing::debug!(expired, "idle topic histories dropped");
         }
     });
 }

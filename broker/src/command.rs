@@ -4,6 +4,7 @@
 use stomp_codec::{Command, Frame, Headers, Version};
 
 use crate::error::StompError;
+use crate::router::history::Position;
 
 /// How a subscription acknowledges (STOMP 1.2 "SUBSCRIBE ack Header").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,8 @@ pub enum ClientCommand {
         destination: String,
         ack: AckMode,
         prefetch: u32,
+        /// `resume-epoch` and `resume-offset`: where a resumable `/topic` subscription was.
+        resume: Option<Position>,
     },
     Unsubscribe {
         id: String,
@@ -185,11 +188,27 @@ impl Request {
                         StompError::InvalidHeader("prefetch-count", format!("{v:?}"))
                     })?,
                 };
+                let resume = match (headers.get("resume-epoch"), headers.get("resume-offset")) {
+                    (None, None) => None,
+                    (Some(epoch), Some(offset)) => Some(Position {
+                        epoch: epoch.to_string(),
+                        offset: offset.trim().parse().map_err(|_| {
+                            StompError::InvalidHeader("resume-offset", format!("{offset:?}"))
+                        })?,
+                    }),
+                    (None, Some(_)) => {
+                        return Err(StompError::MissingHeader("SUBSCRIBE", "resume-epoch"));
+                    }
+                    (Some(_), None) => {
+                        return Err(StompError::MissingHeader("SUBSCRIBE", "resume-offset"));
+                    }
+                };
                 ClientCommand::Subscribe {
                     id,
                     destination,
                     ack,
                     prefetch,
+                    resume,
                 }
             }
             Command::Unsubscribe => {

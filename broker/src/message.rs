@@ -28,6 +28,14 @@ pub(crate) const TRANSPORT_HEADERS: &[&str] = &[
 /// carry none.
 pub const SENDER_HEADER: &str = "user-id";
 
+/// The position of a MESSAGE in its topic's history (see `router/history.rs`): 1, 2, 3, ...
+/// without gaps within one epoch.
+pub const OFFSET_HEADER: &str = "offset";
+
+/// The history a MESSAGE's `offset` counts in; a new one (a restart, a history dropped when
+/// idle) starts counting again, so an offset means nothing under another epoch.
+pub const EPOCH_HEADER: &str = "epoch";
+
 /// Bytes `headers` hold as `name:value` lines: what a buffered frame's headers cost.
 pub fn header_bytes(headers: &Headers) -> usize {
     headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum()
@@ -68,6 +76,24 @@ impl Message {
             body,
             app_ack: false,
             accepted: std::time::Instant::now(),
+            tails: Default::default(),
+        }
+    }
+
+    /// This message as a topic with history publishes it: the same, with the broker's
+    /// `offset` and `epoch` headers (a sender's own values are replaced, so a subscriber can
+    /// trust them). Built once per publish, shared by every subscriber and the history.
+    pub fn positioned(&self, epoch: &str, offset: u64) -> Self {
+        let mut headers = self.headers.clone();
+        headers.set(OFFSET_HEADER, offset.to_string());
+        headers.set(EPOCH_HEADER, epoch);
+        Self {
+            id: self.id,
+            destination: Arc::clone(&self.destination),
+            headers,
+            body: self.body.clone(),
+            app_ack: self.app_ack,
+            accepted: self.accepted,
             tails: Default::default(),
         }
     }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::error::ConfigError;
+use super::history::HistoryRule;
 use super::setting::settings;
 
 settings! {
@@ -95,6 +96,12 @@ settings! {
     /// The same bound in bytes (bodies, headers, 256 bytes of bookkeeping per message).
     max_unacked_bytes: usize = 32 * 1024 * 1024,
         "BYTES", "Bytes of unacknowledged messages one /queue consumer, or one session's topic subscriptions, hold";
+    /// Topics that keep a recent history a SUBSCRIBE can resume from (`resume-offset`,
+    /// `resume-epoch`), as `/topic/<pattern>=<messages>/<bytes>/<age>`, first match wins. Chat
+    /// rooms keep one by default; other topics none, as most topics are fire-and-forget and
+    /// history costs memory per topic. Single node only (a cluster keeps none yet).
+    topic_history: Vec<HistoryRule> = HistoryRule::conversations(),
+        "RULE", "Topics that keep a resumable history: /topic/<pattern>=<messages>/<bytes>/<age>, repeatable";
 }
 
 impl Limits {

@@ -64,12 +64,7 @@ pub(super) fn fan_out(
         if !admit(sub.session.principal.name()) {
             return;
         }
-        let item = Outbound::Deliver(Delivery {
-            target: Target::Subscription(Arc::clone(&sub.subscription)),
-            message: Arc::clone(message),
-            redelivered: false,
-            queue: None,
-        });
+        let item = delivery(sub, message);
         match priority {
             Priority::Normal => {
                 if let Ok(pressure) = sub.session.outbox.try_push(item) {
@@ -88,4 +83,14 @@ pub(super) fn fan_out(
         Select::Patterns(accept) => table.for_each_pattern(name, accept, &mut push),
     }
     outcome
+}
+
+/// `message` on its way to the subscription `sub`, as a fan-out (or a history replay) sends it.
+pub(super) fn delivery(sub: &Subscriber, message: &Arc<Message>) -> Outbound {
+    Outbound::Deliver(Delivery {
+        target: Target::Subscription(Arc::clone(&sub.subscription)),
+        message: Arc::clone(message),
+        redelivered: false,
+        queue: None,
+    })
 }

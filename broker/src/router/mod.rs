@@ -8,6 +8,7 @@
 //! `deliver_*_from_peer`.
 
 mod fanout;
+pub mod history;
 pub mod peers;
 pub mod queue;
 pub mod topic;
@@ -21,8 +22,9 @@ use crate::error::StompError;
 use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
-use fanout::fan_out;
 pub use fanout::{FanOut, Priority, Select};
+use fanout::{delivery, fan_out};
+use history::{History, Position};
 pub use peers::{Alone, Peers, Route};
 use queue::{Queue, QueueLimits, Queues};
 use topic::{Subscriber, TopicTable};
@@ -40,6 +42,8 @@ pub struct Router {
     sessions: DashMap<u64, Arc<SessionHandle>>,
     /// The other nodes ([`Alone`] on a single node).
     peers: Arc<dyn Peers>,
+    /// Recent messages of the topics that keep a resumable history.
+    history: History,
 }
 
 impl Router {
@@ -51,7 +55,18 @@ impl Router {
             replies: DashMap::new(),
             sessions: DashMap::new(),
             peers,
+            history: History::off(),
         }
+    }
+
+    /// This router with topic histories (`History::off()` unless this is called).
+    pub fn with_history(self, history: History) -> Self {
+        Self { history, ..self }
+    }
+
+    /// The topic histories (their expiry chore, their footprint).
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     pub fn user_key(user: &str, name: &str) -> String {
@@ -152,6 +167,45 @@ impl Router {
         self.peers.interest_added(self.topic_route(name));
     }
 
+    /// A `/topic` subscription resuming after `from`: replays the messages the topic's
+    /// history holds after it, then delivers live. True when the replay is complete (it was
+    /// `recovered`); false when the history cannot tell (another epoch, a position older than
+    /// it holds, a topic or a wildcard without history): then it only delivers live.
+    pub fn subscribe_topic_from(
+        &self,
+        name: &str,
+        subscriber: Subscriber,
+        from: &Position,
+    ) -> bool {
+        if self.topics.is_pattern(name) {
+            self.subscribe_topic(name, subscriber);
+            return false;
+        }
+        // Under the ring's lock, which every publish to `name` takes to fan out: nothing can
+        // be published between the replay's end and the live subscription's start.
+        let recovered = self.history.with_ring(name, |ring| {
+            let replay = ring.and_then(|ring| ring.since(from, std::time::Instant::now()));
+            let principal = subscriber.session.principal.name();
+            for entry in replay.iter().flatten() {
+                let admitted = entry
+                    .members
+                    .as_deref()
+                    .is_none_or(|m| m.iter().any(|member| member == principal));
+                if admitted {
+                    // A full outbox is the slow-consumer policy's, as for a live message.
+                    let _ = subscriber
+                        .session
+                        .outbox
+                        .try_push(delivery(&subscriber, &entry.message));
+                }
+            }
+            self.topics.subscribe(name, subscriber);
+            replay.is_some()
+        });
+        self.peers.interest_added(self.topic_route(name));
+        recovered
+    }
+
     pub fn unsubscribe_topic(&self, name: &str, session: u64, subscription: &str) {
         self.topics.unsubscribe(name, session, subscription);
         self.peers.interest_removed(self.topic_route(name));
@@ -223,8 +277,22 @@ impl Router {
         message: &Arc<Message>,
         members: Option<&[String]>,
     ) -> FanOut {
-        let fan_out = self.deliver_topic(name, message, Select::All, members);
-        self.peers.publish_topic(name, message, members);
+        // A topic with history: the offset is assigned and the copy fanned out under the
+        // ring's lock, so a resuming SUBSCRIBE sees each message in its replay or live.
+        let (fan_out, message) = self.history.with_ring(name, |ring| match ring {
+            Some(ring) => {
+                let message = ring.append(message, members, std::time::Instant::now());
+                (
+                    self.deliver_topic(name, &message, Select::All, members),
+                    message,
+                )
+            }
+            None => (
+                self.deliver_topic(name, message, Select::All, members),
+                Arc::clone(message),
+            ),
+        });
+        self.peers.publish_topic(name, &message, members);
         fan_out
     }
 

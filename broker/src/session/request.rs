@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use stomp_codec::{Command, Frame};
+
 use super::revocation::subscribed_to;
 use super::state::{Session, Transaction, TxOp};
 use super::subscription::{Registration, Subscription};
@@ -13,6 +15,7 @@ use crate::destination::Destination;
 use crate::error::StompError;
 use crate::message::{Message, SENDER_HEADER};
 use crate::router::Router;
+use crate::router::history::Position;
 use crate::router::topic::Subscriber;
 
 impl Session {
@@ -50,7 +53,22 @@ impl Session {
                 destination,
                 ack,
                 prefetch,
-            } => self.subscribe(id, destination, ack, prefetch)?,
+                resume,
+            } => {
+                let recovered = self.subscribe(id, destination, ack, prefetch, resume.as_ref())?;
+                // A resume's RECEIPT says whether the replay (already in the outbox, so ahead
+                // of the RECEIPT) is complete.
+                if let Some(recovered) = recovered
+                    && let Some(id) = receipt.take()
+                {
+                    self.drain_outbox(wire).map_err(|f| f.error)?;
+                    wire.push(
+                        &Frame::new(Command::Receipt)
+                            .header("receipt-id", id)
+                            .header("recovered", recovered.to_string()),
+                    );
+                }
+            }
             ClientCommand::Unsubscribe { id } => {
                 self.remove_subscription(&id)
                     .ok_or(StompError::UnknownSubscription(id))?;
@@ -258,7 +276,8 @@ impl Session {
         raw: String,
         ack: AckMode,
         prefetch: u32,
-    ) -> Result<(), StompError> {
+        resume: Option<&Position>,
+    ) -> Result<Option<bool>, StompError> {
         if self.subscriptions.contains(&id) {
             return Err(StompError::DuplicateSubscription(id));
         }
@@ -274,9 +293,16 @@ impl Session {
             subscription: Arc::clone(&id),
         };
         let principal = self.handle.principal.name();
+        // Only a `/topic` with history can resume; anywhere else a resume is not recovered.
+        let mut recovered = resume.map(|_| false);
         let (registration, shown_as) = match destination {
             Destination::Topic(name) => {
-                router.subscribe_topic(&name, subscriber());
+                match resume {
+                    Some(from) => {
+                        recovered = Some(router.subscribe_topic_from(&name, subscriber(), from));
+                    }
+                    None => router.subscribe_topic(&name, subscriber()),
+                }
                 (Registration::Topic(name), None)
             }
             Destination::Queue(name) => (Registration::Queue(router.queue(&name)?), None),
@@ -311,6 +337,6 @@ impl Session {
         if let Some(queue) = queue {
             queue.add_consumer(Arc::clone(&self.handle), id, prefetch, ack.tracks_acks());
         }
-        Ok(())
+        Ok(recovered)
     }
 }

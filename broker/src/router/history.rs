@@ -1,0 +1,301 @@
+//! Topic history: per exact topic name, a bounded ring of its recent messages, each with an
+//! `offset` (1, 2, 3, ... without gaps) counted within the ring's `epoch`, so a subscriber that
+//! lost its connection can SUBSCRIBE again from the last offset it saw and miss nothing.
+//!
+//! Which topics keep one, and how much, is the `topic_history` setting ([`HistoryRule`]). A
+//! ring's lock is held while a publish assigns the offset and fans out, and while a resuming
+//! SUBSCRIBE takes its replay and registers (see [`History::with_ring`]): a message is either
+//! in the replay or delivered live to the new subscription, never both, never neither.
+//!
+//! Epochs: the process draws a random number at start and numbers the rings it creates, so a
+//! restart, or a ring dropped when idle and made again, is a new epoch, and an offset of an old
+//! one is never taken for a position in the new one. Single node: a cluster keeps no history
+//! yet (the broker builds the router with [`History::off`]); this is the seam where a shared
+//! (Redis) history would go.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+use super::topic::matches;
+use crate::config::HistoryRule;
+use crate::message::Message;
+
+/// Where a subscriber was: the `resume-epoch` and `resume-offset` of its SUBSCRIBE (the last
+/// MESSAGE it processed; 0 means "before the first").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub epoch: String,
+    pub offset: u64,
+}
+
+/// The histories of this node's topics.
+#[derive(Debug)]
+pub struct History {
+    rules: Vec<HistoryRule>,
+    /// Random per process: epochs of this run differ from any other run's.
+    process: u64,
+    /// Rings made so far: each ring's epoch is `process` and its number.
+    made: AtomicU64,
+    rings: DashMap<String, Arc<Mutex<Ring>>>,
+}
+
+impl History {
+    /// Histories for the topics `rules` name (first match wins; 0 messages is none).
+    pub fn new(rules: Vec<HistoryRule>) -> Self {
+        Self {
+            rules,
+            process: rand::random(),
+            made: AtomicU64::new(0),
+            rings: DashMap::new(),
+        }
+    }
+
+    /// No topic keeps history.
+    pub fn off() -> Self {
+        Self::new(Vec::new())
+    }
+
+    /// Runs `f` with `name`'s ring locked (`None`: the topic keeps no history). The ring is
+    /// made on first use. Everything `f` does is atomic with respect to the topic's publishes.
+    pub(super) fn with_ring<R>(&self, name: &str, f: impl FnOnce(Option<&mut Ring>) -> R) -> R {
+        if self.rules.is_empty() {
+            return f(None);
+        }
+        let mut f = Some(f);
+        loop {
+            let Some(ring) = self.ring(name) else {
+                return (f.take().expect("called once"))(None);
+            };
+            let mut ring = ring.lock();
+            // Expiry dropped it between the lookup and the lock: take the one now in the map.
+            if ring.dropped {
+                continue;
+            }
+            return (f.take().expect("called once"))(Some(&mut ring));
+        }
+    }
+
+    fn ring(&self, name: &str) -> Option<Arc<Mutex<Ring>>> {
+        if let Some(ring) = self.rings.get(name) {
+            return Some(Arc::clone(ring.value()));
+        }
+        let rule = self.rules.iter().find(|r| matches(&r.pattern, name))?;
+        if rule.max_messages == 0 {
+            return None;
+        }
+        let entry = self.rings.entry(name.to_string()).or_insert_with(|| {
+            let number = self.made.fetch_add(1, Ordering::Relaxed);
+            let epoch = format!("{:016x}-{number}", self.process);
+            Arc::new(Mutex::new(Ring::new(Arc::from(epoch), rule)))
+        });
+        Some(Arc::clone(entry.value()))
+    }
+
+    /// Drops the rings whose every message is older than their age bound (their memory goes
+    /// back; a later publish starts a new epoch). How many went.
+    pub fn expire(&self, now: Instant) -> usize {
+        let before = self.rings.len();
+        self.rings.retain(|_, ring| {
+            let mut ring = ring.lock();
+            ring.trim(now);
+            ring.dropped = ring.entries.is_empty();
+            !ring.dropped
+        });
+        before - self.rings.len()
+    }
+
+    /// Topics holding history now, and the bytes their messages weigh (for benchmarks and,
+    /// later, metrics).
+    pub fn footprint(&self) -> (usize, usize) {
+        let bytes = self.rings.iter().map(|r| r.value().lock().bytes).sum();
+        (self.rings.len(), bytes)
+    }
+}
+
+/// One retained message.
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    offset: u64,
+    pub message: Arc<Message>,
+    /// A chat room copy's members: a replay reaches them only, as the live copy did.
+    pub members: Option<Arc<[String]>>,
+    at: Instant,
+    weight: usize,
+}
+
+/// One topic's history.
+#[derive(Debug)]
+pub(super) struct Ring {
+    epoch: Arc<str>,
+    /// The offset the next message gets; offsets start at 1.
+    next: u64,
+    entries: VecDeque<Entry>,
+    bytes: usize,
+    max_messages: usize,
+    max_bytes: usize,
+    max_age: Duration,
+    /// Removed from the map by expiry: whoever still holds it looks again.
+    dropped: bool,
+}
+
+impl Ring {
+    fn new(epoch: Arc<str>, rule: &HistoryRule) -> Self {
+        Self {
+            epoch,
+            next: 1,
+            entries: VecDeque::new(),
+            bytes: 0,
+            max_messages: rule.max_messages,
+            max_bytes: rule.max_bytes,
+            max_age: rule.max_age,
+            dropped: false,
+        }
+    }
+
+    /// Gives `message` the next offset and keeps it: the copy every subscriber gets.
+    pub(super) fn append(
+        &mut self,
+        message: &Message,
+        members: Option<&[String]>,
+        now: Instant,
+    ) -> Arc<Message> {
+        let offset = self.next;
+        self.next += 1;
+        let message = Arc::new(message.positioned(&self.epoch, offset));
+        let members: Option<Arc<[String]>> = members.map(Arc::from);
+        let weight = message.weight()
+            + members
+                .as_deref()
+                .map_or(0, |m| m.iter().map(|u| u.len() + 24).sum());
+        self.bytes += weight;
+        self.entries.push_back(Entry {
+            offset,
+            message: Arc::clone(&message),
+            members,
+            at: now,
+            weight,
+        });
+        self.trim(now);
+        message
+    }
+
+    /// The messages after `from`, oldest first; `None` when they cannot all be given: another
+    /// epoch, an offset this epoch never reached, or one older than the history still holds.
+    pub(super) fn since(&mut self, from: &Position, now: Instant) -> Option<Vec<Entry>> {
+        self.trim(now);
+        let oldest = self.entries.front().map_or(self.next, |e| e.offset);
+        let known = *from.epoch == *self.epoch && from.offset < self.next;
+        if !known || from.offset + 1 < oldest {
+            return None;
+        }
+        let skip = usize::try_from(from.offset + 1 - oldest).unwrap_or(usize::MAX);
+        Some(self.entries.iter().skip(skip).cloned().collect())
+    }
+
+    /// Forgets the oldest messages past any bound. The newest message stays even when it alone
+    /// is over the byte bound, so a live subscriber can always resume from its predecessor.
+    fn trim(&mut self, now: Instant) {
+        while let Some(oldest) = self.entries.front() {
+            let over = self.entries.len() > self.max_messages
+                || (self.bytes > self.max_bytes && self.entries.len() > 1)
+                || now.duration_since(oldest.at) > self.max_age;
+            if !over {
+                break;
+            }
+            self.bytes -= oldest.weight;
+            self.entries.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use stomp_codec::Headers;
+
+    use super::*;
+
+    fn message(body: &'static str) -> Message {
+        Message::new(
+            1,
+            Arc::from("/topic/t"),
+            &Headers::default(),
+            Bytes::from_static(body.as_bytes()),
+        )
+    }
+
+    fn offsets(entries: &[Entry]) -> Vec<u64> {
+        entries.iter().map(|e| e.offset).collect()
+    }
+
+    #[test]
+    fn resume_gives_what_came_after_unless_trimmed_or_another_epoch() {
+        let history = History::new(vec!["/topic/t.*=3/1000000/1h".parse().expect("rule")]);
+        let now = Instant::now();
+        let epoch = history.with_ring("t.a", |ring| {
+            let ring = ring.expect("a rule matches");
+            for _ in 0..5 {
+                ring.append(&message("x"), None, now);
+            }
+            ring.epoch.to_string()
+        });
+        let at = |offset| Position {
+            epoch: epoch.clone(),
+            offset,
+        };
+        history.with_ring("t.a", |ring| {
+            let ring = ring.expect("kept");
+            assert_eq!(
+                ring.since(&at(3), now).map(|e| offsets(&e)),
+                Some(vec![4, 5])
+            );
+            assert_eq!(
+                ring.since(&at(2), now).map(|e| offsets(&e)),
+                Some(vec![3, 4, 5])
+            );
+            assert_eq!(ring.since(&at(5), now).map(|e| offsets(&e)), Some(vec![]));
+            assert!(ring.since(&at(1), now).is_none(), "2 was trimmed");
+            assert!(ring.since(&at(6), now).is_none(), "never reached");
+            let other = Position {
+                epoch: "another".into(),
+                offset: 4,
+            };
+            assert!(ring.since(&other, now).is_none());
+        });
+        assert!(history.with_ring("u.a", |ring| ring.is_none()), "no rule");
+    }
+
+    #[test]
+    fn an_idle_ring_expires_and_comes_back_under_a_new_epoch() {
+        let history = History::new(vec!["/topic/t=10/1000000/1s".parse().expect("rule")]);
+        let then = Instant::now();
+        let first = history.with_ring("t", |ring| {
+            ring.expect("ring").append(&message("x"), None, then)
+        });
+        assert_eq!(history.expire(then), 0);
+        assert_eq!(history.expire(then + Duration::from_secs(2)), 1);
+        let second = history.with_ring("t", |ring| {
+            ring.expect("ring").append(&message("x"), None, then)
+        });
+        assert_eq!(first.headers.get("offset"), Some("1"));
+        assert_eq!(second.headers.get("offset"), Some("1"));
+        assert_ne!(first.headers.get("epoch"), second.headers.get("epoch"));
+    }
+
+    #[test]
+    fn bytes_bound_keeps_at_least_the_newest() {
+        let history = History::new(vec!["/topic/t=10/300/1h".parse().expect("rule")]);
+        let now = Instant::now();
+        history.with_ring("t", |ring| {
+            let ring = ring.expect("ring");
+            ring.append(&message("a"), None, now);
+            ring.append(&message("b"), None, now);
+            assert_eq!(ring.entries.len(), 1, "each weighs over 256 bytes");
+        });
+    }
+}
