@@ -59,8 +59,17 @@ impl ServerConfigs {
                 provider,
             )?),
         };
-        let stomp = builder.with_single_cert(chain, key)?;
+        let mut stomp = builder.with_single_cert(chain, key)?;
+        // No TLS 1.3 session tickets on raw STOMP (as RabbitMQ's Erlang TLS by default): a
+        // ticket arrives after the handshake, and a client that reads and writes its TLS socket
+        // from two threads (stomp.py: a receiver thread, CONNECT from the caller) can corrupt
+        // its next record while its reader takes the ticket ("cannot decrypt peer's message"
+        // here, about one connection in four in tests/test_tls.py). STOMP connections live
+        // long; resumption saves little. HTTPS (browsers, which resume often) keeps them.
+        let tickets = stomp.send_tls13_tickets;
+        stomp.send_tls13_tickets = 0;
         let mut https = stomp.clone();
+        https.send_tls13_tickets = tickets;
         https.alpn_protocols = vec![HTTPS_ALPN.to_vec()];
         Ok(Self {
             stomp: Arc::new(stomp),

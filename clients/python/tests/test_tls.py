@@ -9,7 +9,6 @@ import base64
 import hashlib
 import hmac
 import json
-import ssl
 import subprocess
 import time
 import uuid
