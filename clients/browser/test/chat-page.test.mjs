@@ -147,6 +147,9 @@ test('two users chat in the browser: ticks, typing, presence, group, scroll-back
   await messageShown(bob2.page, 'note 40');
   const firstPage = await bob2.page.$$eval('.msg', (n) => n.length);
   assert.ok(firstPage <= 30, `the first page is one history page, not everything (${firstPage})`);
+  // The button shows once the history answer says there is more (sync may have shown the
+  // newest messages before that answer came).
+  await bob2.page.waitForSelector('#older', { visible: true, timeout: WAIT_MS });
   await bob2.page.click('#older');
   await messageShown(bob2.page, 'Hi Bob!');
   assert.equal(await bob2.page.$$eval('.msg', (n) => n.length), 42);
