@@ -253,9 +253,7 @@ impl Cluster {
         if !self.health.is_connected() {
             return None;
         }
-        let (mark, flushed) = tokio::sync::oneshot::channel();
-        self.publish_tx.send(&self.health, Outgoing::Mark(mark));
-        Some(flushed)
+        Some(self.publish_tx.mark())
     }
 
     /// A `/queue` SEND: appended to the queue's stream, where any node with a consumer takes

@@ -97,6 +97,21 @@ pub fn queue(max: usize, max_bytes: usize) -> (PublishTx, PublishRx) {
 impl PublishTx {
     /// Queues a command for the publisher; a full queue drops it and counts the drop.
     pub fn send(&self, health: &Health, outgoing: Outgoing) {
+        if !self.queue(outgoing) {
+            health.dropped();
+        }
+    }
+
+    /// Queues a mark behind everything queued so far (see [`Outgoing::Mark`]). A full queue
+    /// drops it uncounted (it is no delivery): its receiver then resolves at once.
+    pub fn mark(&self) -> oneshot::Receiver<()> {
+        let (mark, flushed) = oneshot::channel();
+        self.queue(Outgoing::Mark(mark));
+        flushed
+    }
+
+    /// Into the queue if it fits in commands and bytes; false when it was dropped.
+    fn queue(&self, outgoing: Outgoing) -> bool {
         let weight = outgoing.weight();
         let fits = self
             .bytes
@@ -105,12 +120,13 @@ impl PublishTx {
             })
             .is_ok();
         if !fits {
-            return health.dropped();
+            return false;
         }
         if self.tx.try_send(outgoing).is_err() {
             self.bytes.fetch_sub(weight, Ordering::AcqRel);
-            health.dropped();
+            return false;
         }
+        true
     }
 }
 
