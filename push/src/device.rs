@@ -102,7 +102,8 @@ mod tests {
 
     #[test]
     fn the_three_registration_shapes_parse() {
-        let fcm: Device = serde_json::from_str(r#"{"platform":"fcm","token":"abc"}"#).expect("parses");
+        let fcm: Device =
+            serde_json::from_str(r#"{"platform":"fcm","token":"abc"}"#).expect("parses");
         assert_eq!(fcm.platform(), Platform::Fcm);
         assert_eq!(fcm.address(), "abc");
         let web: Device = serde_json::from_str(
