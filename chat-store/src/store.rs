@@ -3,6 +3,7 @@
 //! the types; nothing here names a backend.
 
 use crate::conversation::{Conversation, NewConversation, UserId};
+use crate::cursor::{Cursor, Sequenced};
 use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
@@ -70,6 +71,18 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         after: u64,
         limit: usize,
     ) -> Result<(Vec<StoredMessage>, bool), StoreError>;
+
+    /// Messages of every conversation `user` is a member of after `cursor` there (see
+    /// [`Cursor`]), each with its position, ordered by (conversation, position), at most
+    /// `limit`; the bool says whether more exist. What exact sync reads: a conversation's
+    /// positions are assigned in the order its messages become visible here, so nothing
+    /// can later appear at or before a position already returned.
+    async fn messages_since(
+        &self,
+        user: &str,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<(Vec<Sequenced>, bool), StoreError>;
 
     /// One conversation's messages with id < before (or the newest if None), at most `limit`,
     /// returned ascending by id; bool = more older ones exist. `NotFound` for an unknown id.

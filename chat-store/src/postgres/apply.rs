@@ -147,9 +147,41 @@ async fn insert_messages(
     } else {
         insert_skipping_replays(tx, &ids, pending).await?
     };
+    if inserted > 0 {
+        number(tx, &ids).await?;
+    }
     applied.messages_inserted += inserted;
     applied.messages_skipped += pending.len() as u64 - inserted;
     pending.clear();
+    Ok(())
+}
+
+/// Gives the rows just inserted (those of `ids` without a position: a replay skipped by the
+/// insert has one already) their positions in their conversations, in `ids`' order — the
+/// records' order in their Kafka partition, which holds all of a conversation's records — by
+/// moving each conversation's `last_seq` once. Same transaction as the insert, so a reader
+/// never sees a row without its position, and positions become visible in order.
+async fn number(tx: &tokio_postgres::Transaction<'_>, ids: &[i64]) -> Result<(), StoreError> {
+    tx.execute(
+        "WITH fresh AS ( \
+             SELECT m.message_id, m.created_at, m.conversation_id, \
+                    row_number() OVER (PARTITION BY m.conversation_id ORDER BY k.pos) AS n \
+             FROM (SELECT id, min(pos) AS pos \
+                   FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, pos) GROUP BY id) AS k \
+             JOIN messages m ON m.message_id = k.id AND m.seq IS NULL), \
+         counted AS ( \
+             SELECT conversation_id, count(*) AS added FROM fresh GROUP BY conversation_id), \
+         moved AS ( \
+             UPDATE conversations c SET last_seq = c.last_seq + counted.added \
+             FROM counted WHERE c.id = counted.conversation_id \
+             RETURNING c.id, c.last_seq - counted.added AS base) \
+         UPDATE messages m SET seq = moved.base + fresh.n \
+         FROM fresh JOIN moved ON moved.id = fresh.conversation_id \
+         WHERE m.message_id = fresh.message_id AND m.created_at = fresh.created_at",
+        &[&ids],
+    )
+    .await
+    .map_err(error::store_error)?;
     Ok(())
 }
 

@@ -131,7 +131,8 @@ pub(crate) fn append(conn: &Connection, message: StoredMessage) -> Result<Append
     }
     conn.prepare_cached(
         "INSERT INTO messages (message_id, conversation_id, sender_id, content, content_type, \
-         client_message_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         client_message_id, created_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+         (SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE conversation_id = ?2))",
     )?
     .execute(params![
         id,

@@ -33,8 +33,8 @@ use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
-    Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
+    Appended, ChatStore, Conversation, Cursor, Durability, NewConversation, ReadMark,
+    ReceiptStatus, Sequenced, SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;
@@ -267,6 +267,16 @@ impl ChatStore for StreamedStore {
     ) -> Result<(Vec<StoredMessage>, bool), StoreError> {
         self.barrier.wait().await?;
         self.postgres.messages_after(user, after, limit).await
+    }
+
+    async fn messages_since(
+        &self,
+        user: &str,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<(Vec<Sequenced>, bool), StoreError> {
+        self.barrier.wait().await?;
+        self.postgres.messages_since(user, cursor, limit).await
     }
 
     async fn history(

@@ -9,6 +9,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod sync;
+
+pub use sync::{
+    a_conversation_the_cursor_does_not_name_starts_after_its_message_id,
+    a_cursor_continues_each_conversation_with_limit_and_more,
+    a_retry_or_a_refused_message_takes_no_position,
+    positions_follow_the_order_messages_were_stored_not_their_ids,
+};
+
 use crate::{
     Appended, ChatStore, Conversation, ConversationKind, NewConversation, ReceiptStatus, Role,
     StatusChange, StoreError, StoredMessage, direct_id,
@@ -40,7 +49,11 @@ macro_rules! conformance_tests {
             read_watermark_moves_only_forward_and_names_the_senders,
             read_implies_delivered,
             mark_read_of_unknown_conversation_or_by_non_member_is_refused,
-            group_message_has_a_receipt_per_member_but_the_sender
+            group_message_has_a_receipt_per_member_but_the_sender,
+            positions_follow_the_order_messages_were_stored_not_their_ids,
+            a_cursor_continues_each_conversation_with_limit_and_more,
+            a_conversation_the_cursor_does_not_name_starts_after_its_message_id,
+            a_retry_or_a_refused_message_takes_no_position
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
