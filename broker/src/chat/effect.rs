@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chat_store::StoredMessage;
+use chat_store::{Sequenced, StoredMessage};
 use stomp_codec::{Command, Frame, Headers};
 use tokio::sync::broadcast;
 
@@ -54,6 +54,15 @@ impl Payload {
     pub fn message(stored: &StoredMessage) -> Self {
         Payload {
             id: stored.message_id,
+            json: Bytes::from(serde_json::to_vec(&MessageOut::from(stored)).unwrap_or_default()),
+            chat: true,
+        }
+    }
+
+    /// A stored message with its position in its conversation (a sync replay).
+    pub fn sequenced(stored: &Sequenced) -> Self {
+        Payload {
+            id: stored.message.message_id,
             json: Bytes::from(serde_json::to_vec(&MessageOut::from(stored)).unwrap_or_default()),
             chat: true,
         }
