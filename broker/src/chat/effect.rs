@@ -61,9 +61,18 @@ impl Payload {
 
     /// A stored message with its position in its conversation (a sync replay).
     pub fn sequenced(stored: &Sequenced) -> Self {
+        Self::placed(&stored.message, Some(stored.seq))
+    }
+
+    /// A stored message and, where the store gave it already, its position.
+    pub fn placed(stored: &StoredMessage, seq: Option<u64>) -> Self {
+        let out = MessageOut {
+            seq,
+            ..MessageOut::from(stored)
+        };
         Payload {
-            id: stored.message.message_id,
-            json: Bytes::from(serde_json::to_vec(&MessageOut::from(stored)).unwrap_or_default()),
+            id: stored.message_id,
+            json: Bytes::from(serde_json::to_vec(&out).unwrap_or_default()),
             chat: true,
         }
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chat_store::{Conversation, ConversationKind, ReceiptStatus, Sequenced, StoredMessage, UserId};
+use chat_store::{Conversation, ConversationKind, ReceiptStatus, StoredMessage, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Most members a group may have (a presence query names at most as many users).
@@ -159,15 +159,6 @@ pub struct MessageOut<'a> {
     /// of the streamed store, whose positions the sink gives later).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
-}
-
-impl<'a> From<&'a Sequenced> for MessageOut<'a> {
-    fn from(m: &'a Sequenced) -> Self {
-        MessageOut {
-            seq: Some(m.seq),
-            ..MessageOut::from(&m.message)
-        }
-    }
 }
 
 impl<'a> From<&'a StoredMessage> for MessageOut<'a> {

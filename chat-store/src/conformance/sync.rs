@@ -29,8 +29,13 @@ pub async fn positions_follow_the_order_messages_were_stored_not_their_ids(
 ) -> Result<(), StoreError> {
     group(store, "g", "alice", &["alice", "bob"]).await;
     // Ids from nodes whose clocks disagree: a later message can carry a smaller id.
-    for id in [50, 10, 30] {
-        store.append(message(id, "g", "alice")).await?;
+    for (id, position) in [(50, 1), (10, 2), (30, 3)] {
+        match store.append(message(id, "g", "alice")).await? {
+            // A store that places a message as it stores it says where (live copies carry it).
+            Appended::Stored { seq: Some(seq) } => assert_eq!(seq, position, "{id}"),
+            Appended::Stored { seq: None } => {}
+            other => panic!("{id}: {other:?}"),
+        }
     }
     let (page, more) = store.messages_since("bob", &Cursor::default(), 10).await?;
     assert_eq!(

@@ -214,7 +214,9 @@ pub(crate) async fn append(
     )
     .await
     .map_err(store_error)?;
-    Ok(Appended::Stored)
+    Ok(Appended::Stored {
+        seq: Some(row::u64_of(seq)),
+    })
 }
 
 pub(crate) async fn mark_delivered(

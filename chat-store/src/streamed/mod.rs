@@ -256,7 +256,7 @@ impl ChatStore for StreamedStore {
             }
         }
         let durability = self.send_message(message)?;
-        Ok((Appended::Stored, Some(durability)))
+        Ok((Appended::Stored { seq: None }, Some(durability)))
     }
 
     async fn messages_after(

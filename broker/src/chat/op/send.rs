@@ -97,8 +97,8 @@ async fn send(
             return Err(e.into());
         }
     };
-    let stored = match appended {
-        Appended::Stored => stored,
+    let (stored, seq) = match appended {
+        Appended::Stored { seq } => (stored, seq),
         // A retry: the original id, and nothing stored twice.
         Appended::Duplicate { original } => {
             // Delivered again only where this node cannot know the original was delivered
@@ -108,7 +108,7 @@ async fn send(
                 .redelivery
                 .needed(&core.ids, clustered, original.message_id)
             {
-                deliveries(&conversation, &original)
+                deliveries(&conversation, &original, None)
             } else {
                 Vec::new()
             };
@@ -142,7 +142,7 @@ async fn send(
             });
         }
     }
-    effects.extend(deliveries(&conversation, &stored));
+    effects.extend(deliveries(&conversation, &stored, seq));
     Ok(Outcome {
         effects,
         reply: Some(json!({
@@ -156,8 +156,12 @@ async fn send(
 }
 
 /// The live copies of a stored message: every member's `/user/queue/messages`, and the room.
-fn deliveries(conversation: &chat_store::Conversation, stored: &StoredMessage) -> Vec<Effect> {
-    let payload = Payload::message(stored);
+fn deliveries(
+    conversation: &chat_store::Conversation,
+    stored: &StoredMessage,
+    seq: Option<u64>,
+) -> Vec<Effect> {
+    let payload = Payload::placed(stored, seq);
     let members: Vec<String> = conversation
         .members
         .iter()
