@@ -125,6 +125,14 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         message_id: u64,
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError>;
 
+    /// Whether concurrent appends to one conversation are placed (given their positions) in
+    /// whichever order they reach the store's lock rather than the order they were called in:
+    /// PostgreSQL's, one transaction each. The caller then starts a conversation's appends one
+    /// after another, in its own order. Stores that place in call order keep this default.
+    fn places_concurrent_appends(&self) -> bool {
+        false
+    }
+
     /// A cheap check that the store can take writes now, for the broker's readiness: each
     /// part that cannot says why (empty: ready). Bounded by the caller, which counts a probe
     /// that does not answer in time as not ready. Stores with nothing to check keep this

@@ -169,6 +169,10 @@ impl ChatStore for MeteredStore {
         self.inner.messages_after(user, after, limit).await
     }
 
+    fn places_concurrent_appends(&self) -> bool {
+        self.inner.places_concurrent_appends()
+    }
+
     async fn messages_since(
         &self,
         user: &str,

@@ -317,6 +317,10 @@ impl ChatStore for PostgresStore {
         on_connection!(self, client => query::messages_after(client, user, after, limit))
     }
 
+    fn places_concurrent_appends(&self) -> bool {
+        true
+    }
+
     async fn messages_since(
         &self,
         user: &str,
