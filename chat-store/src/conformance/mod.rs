@@ -368,9 +368,10 @@ pub async fn append_to_unknown_conversation_or_by_non_member_is_refused(
     Ok(())
 }
 
-pub async fn messages_after_spans_conversations_in_id_order_with_limit_and_more(
-    store: &dyn ChatStore,
-) -> Result<(), StoreError> {
+/// Alice's two conversations (direct with bob, `g` with carol) and one she is not in
+/// (`private`), with messages 1–6 interleaved: 1 and 4 in the pair, 2 and 5 in `g`, 3 and 6 in
+/// `private`. Returns the pair.
+pub async fn interleaved(store: &dyn ChatStore) -> Result<Conversation, StoreError> {
     let pair = direct(store, "alice", "bob").await;
     group(store, "g", "carol", &["carol", "alice"]).await;
     group(store, "private", "bob", &["bob", "dave"]).await;
@@ -380,6 +381,13 @@ pub async fn messages_after_spans_conversations_in_id_order_with_limit_and_more(
     store.append(message(4, &pair.id, "bob")).await?;
     store.append(message(5, "g", "alice")).await?;
     store.append(message(6, "private", "dave")).await?;
+    Ok(pair)
+}
+
+pub async fn messages_after_spans_conversations_in_id_order_with_limit_and_more(
+    store: &dyn ChatStore,
+) -> Result<(), StoreError> {
+    interleaved(store).await?;
 
     let (page, more) = store.messages_after("alice", 0, 3).await?;
     assert_eq!(ids(&page), vec![1, 2, 4]);

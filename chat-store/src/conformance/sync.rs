@@ -2,7 +2,7 @@
 //! the order the store took the messages in — not their ids, which come from the nodes'
 //! clocks — and a cursor continues each conversation where it stopped.
 
-use super::{direct, group, message};
+use super::{group, interleaved, message};
 use crate::{Appended, ChatStore, Cursor, Sequenced, StoreError};
 
 fn seen(page: &[Sequenced]) -> Vec<(String, u64, u64)> {
@@ -56,14 +56,7 @@ pub async fn positions_follow_the_order_messages_were_stored_not_their_ids(
 pub async fn a_cursor_continues_each_conversation_with_limit_and_more(
     store: &dyn ChatStore,
 ) -> Result<(), StoreError> {
-    let pair = direct(store, "alice", "bob").await;
-    group(store, "g", "carol", &["carol", "alice"]).await;
-    group(store, "private", "bob", &["bob", "dave"]).await;
-    store.append(message(1, &pair.id, "alice")).await?;
-    store.append(message(2, "g", "carol")).await?;
-    store.append(message(3, "private", "bob")).await?;
-    store.append(message(4, &pair.id, "bob")).await?;
-    store.append(message(5, "g", "alice")).await?;
+    let pair = interleaved(store).await?;
 
     let start = Cursor::default();
     let (page, more) = store.messages_since("alice", &start, 3).await?;
