@@ -76,6 +76,8 @@ section "bench smoke"; cargo run -q -p stompbox-bench -- smoke
 
 section "python client suite (stomp.py over TCP)"
 ./scripts/setup-python.sh
+# test_cluster_sync.py runs nodes with skewed wall clocks through libfaketime (LD_PRELOAD).
+./scripts/setup-faketime.sh
 # pytest exits 5 when it collected nothing; under `set -e` that already fails, which is what we
 # want: an empty suite is a broken suite, not a green one.
 (cd clients/python && ../../.venv/bin/python -m pytest)

@@ -26,6 +26,7 @@ mod claim;
 mod clock;
 pub mod conformance;
 mod conversation;
+mod cursor;
 mod error;
 pub mod kafka;
 mod message;
@@ -44,6 +45,7 @@ pub use conversation::{
     Conversation, ConversationId, ConversationKind, Member, NewConversation, Role, UserId,
     direct_id, direct_pair,
 };
+pub use cursor::{Cursor, Sequenced};
 pub use error::StoreError;
 pub use message::{Appended, StoredMessage};
 pub use receipt::{ReadMark, ReceiptStatus, StatusChange};

@@ -21,8 +21,12 @@ pub struct StoredMessage {
 /// What [`crate::ChatStore::append`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
-    /// The message is now durably stored.
-    Stored,
+    /// The message is now durably stored (or, from `accept`, on its way).
+    Stored {
+        /// Its position in its conversation (`Cursor`), where the store gives it at once;
+        /// `None` from the streamed store, whose sink gives it later.
+        seq: Option<u64>,
+    },
     /// The same sender already stored a message with this `client_message_id`; nothing new was
     /// stored, and `original` is what the retry should be answered with.
     Duplicate { original: StoredMessage },

@@ -3,6 +3,7 @@
 //! the types; nothing here names a backend.
 
 use crate::conversation::{Conversation, NewConversation, UserId};
+use crate::cursor::{Cursor, Sequenced};
 use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
@@ -71,6 +72,18 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         limit: usize,
     ) -> Result<(Vec<StoredMessage>, bool), StoreError>;
 
+    /// Messages of every conversation `user` is a member of after `cursor` there (see
+    /// [`Cursor`]), each with its position, ordered by (conversation, position), at most
+    /// `limit`; the bool says whether more exist. What exact sync reads: a conversation's
+    /// positions are assigned in the order its messages become visible here, so nothing
+    /// can later appear at or before a position already returned.
+    async fn messages_since(
+        &self,
+        user: &str,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<(Vec<Sequenced>, bool), StoreError>;
+
     /// One conversation's messages with id < before (or the newest if None), at most `limit`,
     /// returned ascending by id; bool = more older ones exist. `NotFound` for an unknown id.
     async fn history(
@@ -111,6 +124,14 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         &self,
         message_id: u64,
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError>;
+
+    /// Whether concurrent appends to one conversation are placed (given their positions) in
+    /// whichever order they reach the store's lock rather than the order they were called in:
+    /// PostgreSQL's, one transaction each. The caller then starts a conversation's appends one
+    /// after another, in its own order. Stores that place in call order keep this default.
+    fn places_concurrent_appends(&self) -> bool {
+        false
+    }
 
     /// A cheap check that the store can take writes now, for the broker's readiness: each
     /// part that cannot says why (empty: ready). Bounded by the caller, which counts a probe

@@ -108,8 +108,9 @@ def start_broker(log_dir: Path, *extra_args: str, data_dir: Path | None = None) 
     return start_node(log_dir, *extra_args, data_dir=data_dir)
 
 
-def start_node(log_dir: Path, *extra_args: str, data_dir: Path) -> Broker:
-    """One `stompbox` process with exactly these flags, once it printed its ready line."""
+def start_node(log_dir: Path, *extra_args: str, data_dir: Path, env_extra: dict[str, str] | None = None) -> Broker:
+    """One `stompbox` process with exactly these flags, once it printed its ready line.
+    `env_extra`: variables added to its environment (a skewed clock's LD_PRELOAD)."""
     binary = broker_binary()
     if not binary.exists():
         pytest.fail(f"broker binary {binary} not found; run `cargo build -p stompbox` or set STOMPBOX_BIN")
@@ -120,6 +121,7 @@ def start_node(log_dir: Path, *extra_args: str, data_dir: Path) -> Broker:
     # Stop at once: no load balancer polls a test broker's readiness (a flag would override).
     env["STOMPBOX_DRAIN_DELAY"] = "0"
     env["STOMPBOX_DRAIN_PERIOD"] = "0"
+    env.update(env_extra or {})
     log = open(log_path, "wb")
     process = subprocess.Popen(
         [

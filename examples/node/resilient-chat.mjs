@@ -6,12 +6,14 @@
 //   uniform random time in [0, min(cap, base * 2^n)). When a node dies all its clients lose
 //   their socket in the same millisecond; full jitter spreads their return over the window
 //   instead of sending them back as one wave (and again as one wave at every doubling).
-// - After every (re)connect: subscribe, then sync from the last message id seen, rewound by
-//   `syncOverlapMs`. Ids are Snowflakes (milliseconds << 22 | node << 12 | sequence), so ids of
-//   *different* nodes are ordered by their clocks, not by when each message reached you: a
-//   message from a slow node can arrive after a newer one from a fast node. Syncing from a
-//   little before the last id closes that window; the overlap comes back as duplicates, dropped
-//   here by messageId.
+// - After every (re)connect: subscribe, then sync from the cursor (docs/protocol.md, "Sync
+//   after reconnect"): per conversation, the last position the server has placed for us, plus
+//   the ids we got live since (`seen`), which the server does not send again. Positions are
+//   given in the order the store made messages visible, so syncing from exactly where we were
+//   misses nothing, whatever the nodes' clocks: no rewind, no overlap to drop. (Ids are
+//   Snowflakes ordered by each node's clock; syncing from "the largest id seen" could miss a
+//   message stored later by a node whose clock is behind.) A message can still come both live
+//   and in a replay when it arrives while the sync is being read: dropped here by messageId.
 // - Sends carry a clientMessageId and are kept until their RECEIPT (which the server sends only
 //   after the message is stored). Unacknowledged sends are sent again, with the same
 //   clientMessageId, after the next sync: the server answers a retry with the original id and
@@ -25,13 +27,13 @@ export function fullJitter(attempt, { baseMs, capMs }, random = Math.random) {
   return Math.floor(random() * Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30)));
 }
 
-/** Bits below a Snowflake's millisecond field (10 node bits + 12 sequence bits). */
-const TIME_SHIFT = 22n;
-
-/** `id` moved back by `ms` milliseconds of Snowflake time (never below 0). */
-export function rewind(id, ms) {
-  const earlier = BigInt(id) - (BigInt(ms) << TIME_SHIFT);
-  return earlier > 0n ? earlier.toString() : '0';
+/** The cursor after a sync answer's: per conversation the larger position (never backwards). */
+export function advance(cursor, answered = {}) {
+  const next = { ...cursor };
+  for (const [conversation, position] of Object.entries(answered)) {
+    next[conversation] = Math.max(next[conversation] ?? 0, position);
+  }
+  return next;
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -52,7 +54,6 @@ export class ResilientChat {
     passcode = '',
     backoff = { baseMs: 250, capMs: 8000 },
     heartbeat = { outgoing: 10_000, incoming: 10_000 },
-    syncOverlapMs = 5000,
     resendAfterMs = 10_000,
     onMessage = () => {},
     onPresence = () => {},
@@ -60,9 +61,12 @@ export class ResilientChat {
     onError = () => {},
     beforeReconnect = async () => {},
   }) {
-    Object.assign(this, { login, backoff, syncOverlapMs, resendAfterMs });
+    Object.assign(this, { login, backoff, resendAfterMs });
     Object.assign(this, { onMessage, onPresence, onConversation, onError, beforeReconnect });
-    this.lastId = '0';
+    this.lastId = '0'; // the largest id seen (for display; sync starts from the cursor)
+    this.cursor = {}; // conversationId -> last position the server placed for us
+    this.unplaced = new Set(); // ids got live past the cursor: sent as `seen` by the next sync
+    this.ahead = new Map(); // conversationId -> Map(position -> id) got live past the cursor
     this.seen = new Map(); // messageId -> message: what the application has shown
     this.duplicates = 0; // copies dropped (sync overlapping live delivery)
     this.pending = new Map(); // clientMessageId -> { body, resolve, reject, tries, timer }
@@ -130,11 +134,12 @@ export class ResilientChat {
     });
   }
 
-  /** Syncs again from `afterMessageId` on the live connection; resolves when the replay ended. */
+  /** Syncs again on the live connection, from scratch (every message after `afterMessageId`
+   * in every conversation, as if none were held); resolves when the replay ended. */
   resync(afterMessageId = '0') {
     const done = new Promise((resolve) => this.readyWaiters.push(resolve));
     this.synced = false;
-    this.#sync(afterMessageId);
+    this.#publishSync({ cursor: {}, afterMessageId });
     return done;
   }
 
@@ -159,7 +164,7 @@ export class ResilientChat {
     this.client.subscribe('/user/queue/errors', json((e) => this.#onAppError(e)));
     this.client.subscribe('/user/queue/sync', json((s) => this.#onSync(s)));
     // Frames on one connection are handled in order: the subscriptions exist before the sync.
-    this.#sync(rewind(this.lastId, this.syncOverlapMs));
+    this.#sync();
   }
 
   #onClose() {
@@ -169,12 +174,19 @@ export class ResilientChat {
     for (const p of this.pending.values()) clearTimeout(p.timer);
   }
 
-  #sync(afterMessageId) {
-    this.client.publish({ destination: '/app/chat.sync', body: JSON.stringify({ afterMessageId }) });
+  #sync() {
+    this.#publishSync({ cursor: this.cursor, seen: [...this.unplaced] });
   }
 
-  #onSync({ upToMessageId, more }) {
-    if (more) return this.#sync(upToMessageId);
+  #publishSync(body) {
+    this.client.publish({ destination: '/app/chat.sync', body: JSON.stringify(body) });
+  }
+
+  #onSync({ more, cursor, positions = {} }) {
+    this.cursor = advance(this.cursor, cursor);
+    for (const id of Object.keys(positions)) this.unplaced.delete(id);
+    for (const conversationId of this.ahead.keys()) this.#closeUp(conversationId);
+    if (more) return this.#sync();
     this.synced = true;
     for (const id of this.pending.keys()) this.#publishSend(id);
     this.readyWaiters.splice(0).forEach((resolve) => resolve());
@@ -186,8 +198,34 @@ export class ResilientChat {
       return;
     }
     this.seen.set(msg.messageId, msg);
+    if (msg.seq !== undefined && msg.seq <= (this.cursor[msg.conversationId] ?? 0)) {
+      // A replay (or a live copy the cursor already covers).
+    } else {
+      this.unplaced.add(msg.messageId); // live: placed by the next sync, or by its neighbours
+      if (msg.seq !== undefined) {
+        const ahead = this.ahead.get(msg.conversationId) ?? new Map();
+        this.ahead.set(msg.conversationId, ahead.set(msg.seq, msg.messageId));
+        this.#closeUp(msg.conversationId);
+      }
+    }
     if (BigInt(msg.messageId) > BigInt(this.lastId)) this.lastId = msg.messageId;
     this.onMessage(msg);
+  }
+
+  /** Moves a conversation's cursor over the positions got live right after it: only over
+   * consecutive ones, since a message from another node can arrive after its successor. */
+  #closeUp(conversationId) {
+    const ahead = this.ahead.get(conversationId);
+    if (!ahead) return;
+    let at = this.cursor[conversationId] ?? 0;
+    while (ahead.has(at + 1)) at += 1;
+    for (const [position, id] of ahead) {
+      if (position > at) continue;
+      ahead.delete(position);
+      this.unplaced.delete(id);
+    }
+    if (at > 0) this.cursor = { ...this.cursor, [conversationId]: at };
+    if (ahead.size === 0) this.ahead.delete(conversationId);
   }
 
   #publishSend(clientMessageId) {

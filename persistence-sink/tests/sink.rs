@@ -155,3 +155,68 @@ async fn a_large_batch_that_is_partly_a_replay_inserts_only_the_new_rows() -> an
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (300, 300));
     Ok(())
 }
+
+/// Exact sync's positions (`chat_store::Cursor`) come from the sink in streamed mode: each
+/// conversation's new rows are numbered in record (partition) order, not id order, and a
+/// replayed record — by the insert or by the COPY path — keeps the position it had.
+#[tokio::test]
+async fn the_sink_numbers_each_conversation_in_record_order_and_a_replay_keeps_its_position()
+-> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("sink positions").await else {
+        return Ok(());
+    };
+    group(&*fixture, "g", "alice", &["alice", "bob"]).await;
+    group(&*fixture, "h", "alice", &["alice", "bob"]).await;
+    let mut client = fixture.store.client().await?;
+    // Ids out of order, as nodes with skewed clocks produce them; two conversations interleaved.
+    let small: Vec<Event> = [(50, "g"), (7, "h"), (10, "g"), (30, "g"), (3, "h")]
+        .into_iter()
+        .map(|(id, c)| Event::Message(message(id, c, "alice")))
+        .collect();
+    apply_batch(&mut client, &small).await?;
+    // A replay of the last two with two new ones; then a COPY-sized batch overlapping it.
+    let replay: Vec<Event> = [(30, "g"), (3, "h"), (20, "g"), (1, "h")]
+        .into_iter()
+        .map(|(id, c)| Event::Message(message(id, c, "alice")))
+        .collect();
+    apply_batch(&mut client, &replay).await?;
+    let large: Vec<Event> = [20, 1]
+        .into_iter()
+        .chain(1000..1200)
+        .map(|id| Event::Message(message(id, if id == 1 { "h" } else { "g" }, "alice")))
+        .collect();
+    let applied = apply_batch(&mut client, &large).await?;
+    assert_eq!(applied.messages_inserted, 200);
+    let positions = |conversation: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query(
+                    "SELECT message_id, seq FROM messages WHERE conversation_id = $1 ORDER BY seq",
+                    &[&conversation],
+                )
+                .await
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+                        .collect::<Vec<_>>()
+                })
+        }
+    };
+    let g = positions("g").await?;
+    assert_eq!(&g[..4], &[(50, 1), (10, 2), (30, 3), (20, 4)]);
+    assert_eq!(g.len(), 204);
+    assert!(
+        g.iter()
+            .enumerate()
+            .all(|(i, (_, seq))| *seq == i as i64 + 1),
+        "no gap, no repeat"
+    );
+    assert_eq!(positions("h").await?, vec![(7, 1), (3, 2), (1, 3)]);
+    let last: i64 = client
+        .query_one("SELECT last_seq FROM conversations WHERE id = 'g'", &[])
+        .await?
+        .get(0);
+    assert_eq!(last, 204);
+    Ok(())
+}

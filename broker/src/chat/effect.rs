@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chat_store::StoredMessage;
+use chat_store::{Sequenced, StoredMessage};
 use stomp_codec::{Command, Frame, Headers};
 use tokio::sync::broadcast;
 
@@ -55,6 +55,24 @@ impl Payload {
         Payload {
             id: stored.message_id,
             json: Bytes::from(serde_json::to_vec(&MessageOut::from(stored)).unwrap_or_default()),
+            chat: true,
+        }
+    }
+
+    /// A stored message with its position in its conversation (a sync replay).
+    pub fn sequenced(stored: &Sequenced) -> Self {
+        Self::placed(&stored.message, Some(stored.seq))
+    }
+
+    /// A stored message and, where the store gave it already, its position.
+    pub fn placed(stored: &StoredMessage, seq: Option<u64>) -> Self {
+        let out = MessageOut {
+            seq,
+            ..MessageOut::from(stored)
+        };
+        Payload {
+            id: stored.message_id,
+            json: Bytes::from(serde_json::to_vec(&out).unwrap_or_default()),
             chat: true,
         }
     }

@@ -28,6 +28,7 @@ mod request;
 mod room;
 mod sequencer;
 mod state;
+mod turn;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +98,7 @@ impl Chat {
             typing: IdleMap::new(op::TYPING_COALESCE),
             offline_tx,
             tasks: tasks.clone(),
+            turns: Arc::default(),
         });
         let sequencer = Sequencer::start(Arc::clone(&core), tasks, shutdown.clone());
         {

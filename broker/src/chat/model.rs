@@ -1,6 +1,8 @@
 //! The JSON bodies of the chat contract (docs/protocol.md, "Chat"): what clients send to
 //! `/app/...` and what they receive on `/user/queue/...`.
 
+use std::collections::BTreeMap;
+
 use chat_store::{Conversation, ConversationKind, ReceiptStatus, StoredMessage, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -85,7 +87,14 @@ pub struct PresenceQuery {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Sync {
-    pub after_message_id: IdString,
+    /// The older starting point: messages with a larger id. With a `cursor`, what applies to
+    /// the conversations the cursor does not name.
+    pub after_message_id: Option<IdString>,
+    /// Exact sync: per conversation, the last position (`seq`) the client holds.
+    pub cursor: Option<BTreeMap<String, u64>>,
+    /// With a `cursor`: ids the client already holds past it (got live); they are not sent
+    /// again (the answer's `positions` places them), though the cursor moves past them.
+    pub seen: Option<Vec<IdString>>,
     pub limit: Option<usize>,
 }
 
@@ -146,6 +155,10 @@ pub struct MessageOut<'a> {
     pub content_type: &'a str,
     pub timestamp: String,
     pub client_message_id: Option<&'a str>,
+    /// Its position in its conversation, where known when it is sent (not on a live message
+    /// of the streamed store, whose positions the sink gives later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 impl<'a> From<&'a StoredMessage> for MessageOut<'a> {
@@ -158,6 +171,7 @@ impl<'a> From<&'a StoredMessage> for MessageOut<'a> {
             content_type: &m.content_type,
             timestamp: rfc3339(m.timestamp_ms),
             client_message_id: m.client_message_id.as_deref(),
+            seq: None,
         }
     }
 }

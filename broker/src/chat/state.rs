@@ -42,6 +42,9 @@ pub struct ChatCore {
     pub(super) offline_tx: broadcast::Sender<OfflineEvent>,
     /// Where the chat's tasks run (joined at shutdown), answers that wait for durability too.
     pub(super) tasks: TaskTracker,
+    /// Appends in arrival order per conversation, when the store needs it
+    /// (`ChatStore::places_concurrent_appends`).
+    pub(super) turns: Arc<super::turn::Turns>,
 }
 
 impl ChatCore {

@@ -169,6 +169,19 @@ impl ChatStore for MeteredStore {
         self.inner.messages_after(user, after, limit).await
     }
 
+    fn places_concurrent_appends(&self) -> bool {
+        self.inner.places_concurrent_appends()
+    }
+
+    async fn messages_since(
+        &self,
+        user: &str,
+        cursor: &chat_store::Cursor,
+        limit: usize,
+    ) -> Result<(Vec<chat_store::Sequenced>, bool), StoreError> {
+        self.inner.messages_since(user, cursor, limit).await
+    }
+
     async fn history(
         &self,
         conversation: &str,

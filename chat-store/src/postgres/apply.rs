@@ -15,7 +15,7 @@
 //! The Kafka half (consumer group, batching, offset commits, dead letters) is the sink's
 //! `pipeline` (persistence-sink).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
@@ -134,18 +134,20 @@ async fn insert_messages(
     check_conversations(tx, pending).await?;
     let before = pending.len();
     drop_client_id_retries(tx, pending).await?;
+    drop_stored(tx, pending).await?;
     applied.messages_skipped += (before - pending.len()) as u64;
     if pending.is_empty() {
         return Ok(());
     }
+    let seqs = place(tx, pending).await?;
     let ids = pending
         .iter()
         .map(|m| row::sql_int(m.message_id, "message id"))
         .collect::<Result<Vec<i64>, _>>()?;
     let inserted = if pending.len() >= message_copy::COPY_MIN_ROWS {
-        copy_or_insert(tx, &ids, pending).await?
+        copy_or_insert(tx, &ids, &seqs, pending).await?
     } else {
-        insert_skipping_replays(tx, &ids, pending).await?
+        insert_skipping_replays(tx, &ids, &seqs, pending).await?
     };
     applied.messages_inserted += inserted;
     applied.messages_skipped += pending.len() as u64 - inserted;
@@ -153,17 +155,87 @@ async fn insert_messages(
     Ok(())
 }
 
+/// Drops messages already stored (a replayed record): they keep the position they have, and
+/// the rest get the next ones with no gap.
+async fn drop_stored(
+    tx: &tokio_postgres::Transaction<'_>,
+    pending: &mut Vec<&StoredMessage>,
+) -> Result<(), StoreError> {
+    let ids = pending
+        .iter()
+        .map(|m| row::sql_int(m.message_id, "message id"))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let stored: std::collections::HashSet<i64> = tx
+        .query(
+            "SELECT message_id FROM messages WHERE message_id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(error::store_error)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !stored.is_empty() {
+        pending.retain(|m| !stored.contains(&(m.message_id as i64)));
+    }
+    Ok(())
+}
+
+/// The positions of `pending` in their conversations, in their order — the records' order in
+/// their Kafka partition, which holds all of a conversation's records — taken by moving each
+/// conversation's `last_seq` once, in the transaction that inserts the rows: a reader never
+/// sees a row without its position, and positions become visible in order. (Two sink
+/// instances applying the same batch during a rebalance both take positions; the loser's
+/// insert skips its rows, leaving a gap. Positions stay increasing; clients never wait on one.)
+async fn place(
+    tx: &tokio_postgres::Transaction<'_>,
+    pending: &[&StoredMessage],
+) -> Result<Vec<i64>, StoreError> {
+    let mut added: BTreeMap<&str, i64> = BTreeMap::new();
+    for m in pending {
+        *added.entry(m.conversation_id.as_str()).or_default() += 1;
+    }
+    let conversations: Vec<&str> = added.keys().copied().collect();
+    let counts: Vec<i64> = added.values().copied().collect();
+    let mut next: HashMap<String, i64> = tx
+        .query(
+            "UPDATE conversations c SET last_seq = c.last_seq + n.added \
+             FROM unnest($1::text[], $2::bigint[]) AS n(id, added) WHERE c.id = n.id \
+             RETURNING c.id, c.last_seq - n.added",
+            &[&conversations, &counts],
+        )
+        .await
+        .map_err(error::store_error)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    pending
+        .iter()
+        .map(|m| {
+            let at = next.get_mut(m.conversation_id.as_str()).ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "a message of conversation {:?}, which does not exist",
+                    m.conversation_id
+                ))
+            })?;
+            *at += 1;
+            Ok(*at)
+        })
+        .collect()
+}
+
 /// The COPY fast path; on a unique violation (some record is a replay) the same rows again
 /// with the conflict-tolerant insert, after rolling the COPY back to its savepoint.
 async fn copy_or_insert(
     tx: &tokio_postgres::Transaction<'_>,
     ids: &[i64],
+    seqs: &[i64],
     pending: &[&StoredMessage],
 ) -> Result<u64, StoreError> {
     tx.batch_execute("SAVEPOINT message_copy")
         .await
         .map_err(error::store_error)?;
-    match message_copy::copy(tx, ids, pending).await {
+    match message_copy::copy(tx, ids, seqs, pending).await {
         Ok(copied) => {
             tx.batch_execute("RELEASE SAVEPOINT message_copy")
                 .await
@@ -174,7 +246,7 @@ async fn copy_or_insert(
             tx.batch_execute("ROLLBACK TO SAVEPOINT message_copy")
                 .await
                 .map_err(error::store_error)?;
-            insert_skipping_replays(tx, ids, pending).await
+            insert_skipping_replays(tx, ids, seqs, pending).await
         }
         Err(e) => Err(error::store_error(e)),
     }
@@ -184,6 +256,7 @@ async fn copy_or_insert(
 async fn insert_skipping_replays(
     tx: &tokio_postgres::Transaction<'_>,
     ids: &[i64],
+    seqs: &[i64],
     pending: &[&StoredMessage],
 ) -> Result<u64, StoreError> {
     let times: Vec<_> = pending.iter().map(|m| row::time(m.timestamp_ms)).collect();
@@ -197,9 +270,9 @@ async fn insert_skipping_replays(
         .collect();
     tx.execute(
         "INSERT INTO messages (message_id, conversation_id, sender_id, content, content_type, \
-         client_message_id, created_at) \
+         client_message_id, created_at, seq) \
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                              $6::text[], $7::timestamptz[]) \
+                              $6::text[], $7::timestamptz[], $8::bigint[]) \
          ON CONFLICT DO NOTHING",
         &[
             &ids,
@@ -209,6 +282,7 @@ async fn insert_skipping_replays(
             &types,
             &client_ids,
             &times,
+            &seqs,
         ],
     )
     .await

@@ -16,18 +16,19 @@ use crate::postgres::row;
 /// they save; measured with the sink bench (docs/persistence.md).
 pub(crate) const COPY_MIN_ROWS: usize = 64;
 
-/// Copies `messages` (with their ids, already checked to fit a BIGINT) into `messages`; the
+/// Copies `messages` (with their ids, already checked to fit a BIGINT, and positions) into `messages`; the
 /// row count, or the error (a unique violation for a replay). Runs inside the caller's
 /// savepoint.
 pub(crate) async fn copy(
     tx: &Transaction<'_>,
     ids: &[i64],
+    seqs: &[i64],
     messages: &[&StoredMessage],
 ) -> Result<u64, tokio_postgres::Error> {
     let sink = tx
         .copy_in(
             "COPY messages (message_id, conversation_id, sender_id, content, content_type, \
-             client_message_id, created_at) FROM STDIN (FORMAT binary)",
+             client_message_id, created_at, seq) FROM STDIN (FORMAT binary)",
         )
         .await?;
     let writer = BinaryCopyInWriter::new(
@@ -40,10 +41,11 @@ pub(crate) async fn copy(
             Type::TEXT,
             Type::TEXT,
             Type::TIMESTAMPTZ,
+            Type::INT8,
         ],
     );
     pin_mut!(writer);
-    for (id, m) in ids.iter().zip(messages) {
+    for ((id, seq), m) in ids.iter().zip(seqs).zip(messages) {
         let at = row::time(m.timestamp_ms);
         writer
             .as_mut()
@@ -55,6 +57,7 @@ pub(crate) async fn copy(
                 &m.content_type,
                 &m.client_message_id,
                 &at,
+                seq,
             ])
             .await?;
     }

@@ -27,8 +27,8 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::{
-    Appended, ChatStore, Conversation, NewConversation, ReadMark, ReceiptStatus, StatusChange,
-    StoreError, StoredMessage, Unready, UserId,
+    Appended, ChatStore, Conversation, Cursor, NewConversation, ReadMark, ReceiptStatus, Sequenced,
+    StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 
 pub use error::is_transient;
@@ -315,6 +315,19 @@ impl ChatStore for PostgresStore {
         limit: usize,
     ) -> Result<(Vec<StoredMessage>, bool), StoreError> {
         on_connection!(self, client => query::messages_after(client, user, after, limit))
+    }
+
+    fn places_concurrent_appends(&self) -> bool {
+        true
+    }
+
+    async fn messages_since(
+        &self,
+        user: &str,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<(Vec<Sequenced>, bool), StoreError> {
+        on_connection!(self, client => query::messages_since(client, user, cursor, limit))
     }
 
     async fn history(

@@ -189,9 +189,18 @@ pub(crate) async fn append(
             )))
         };
     }
+    // The conversation's row lock, held to commit: its messages commit in position order.
+    let seq: i64 = tx
+        .query_one(
+            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+            &[&message.conversation_id],
+        )
+        .await
+        .map_err(store_error)?
+        .get(0);
     tx.execute(
         "INSERT INTO messages (message_id, conversation_id, sender_id, content, content_type, \
-         client_message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         client_message_id, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             &id,
             &message.conversation_id,
@@ -200,11 +209,14 @@ pub(crate) async fn append(
             &message.content_type,
             &message.client_message_id,
             &row::time(message.timestamp_ms),
+            &seq,
         ],
     )
     .await
     .map_err(store_error)?;
-    Ok(Appended::Stored)
+    Ok(Appended::Stored {
+        seq: Some(row::u64_of(seq)),
+    })
 }
 
 pub(crate) async fn mark_delivered(

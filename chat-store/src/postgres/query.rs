@@ -4,8 +4,13 @@
 use tokio_postgres::GenericClient;
 
 use crate::postgres::error::store_error;
-use crate::postgres::row::{self, MESSAGE_COLUMNS, probe_limit, sql_bound, u64_of};
-use crate::{Conversation, ConversationKind, Member, Role, StoreError, StoredMessage, UserId};
+use crate::postgres::row::{
+    self, MESSAGE_COLUMNS, SEQUENCED_COLUMNS, probe_limit, sql_bound, u64_of,
+};
+use crate::{
+    Conversation, ConversationKind, Cursor, Member, Role, Sequenced, StoreError, StoredMessage,
+    UserId,
+};
 
 fn kind_of(text: &str) -> Result<ConversationKind, StoreError> {
     match text {
@@ -146,6 +151,52 @@ pub(crate) async fn messages_after(
     let mut all = rows
         .iter()
         .map(row::message)
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = all.len() > limit;
+    all.truncate(limit);
+    Ok((all, more))
+}
+
+/// Per conversation of `user`, the first `limit + 1` messages after the cursor's position
+/// there (for a conversation the cursor does not name: with an id after its
+/// `after_message_id`), one index range scan each, then by (conversation, position).
+pub(crate) async fn messages_since(
+    client: &impl GenericClient,
+    user: &str,
+    cursor: &Cursor,
+    limit: usize,
+) -> Result<(Vec<Sequenced>, bool), StoreError> {
+    let probe = probe_limit(limit);
+    let named: Vec<&str> = cursor.positions.keys().map(String::as_str).collect();
+    let positions: Vec<i64> = cursor.positions.values().map(|p| sql_bound(*p)).collect();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {SEQUENCED_COLUMNS} \
+                 FROM conversation_members cm \
+                 LEFT JOIN unnest($2::text[], $3::bigint[]) AS c(id, at) \
+                        ON c.id = cm.conversation_id \
+                 CROSS JOIN LATERAL ( \
+                     SELECT {SEQUENCED_COLUMNS} FROM messages m \
+                     WHERE m.conversation_id = cm.conversation_id \
+                       AND m.seq > coalesce(c.at, 0) \
+                       AND (c.at IS NOT NULL OR m.message_id > $4) \
+                     ORDER BY m.seq LIMIT $5) AS m \
+                 WHERE cm.user_id = $1 ORDER BY m.conversation_id, m.seq LIMIT $5"
+            ),
+            &[
+                &user,
+                &named,
+                &positions,
+                &sql_bound(cursor.after_message_id),
+                &probe,
+            ],
+        )
+        .await
+        .map_err(store_error)?;
+    let mut all = rows
+        .iter()
+        .map(row::sequenced)
         .collect::<Result<Vec<_>, _>>()?;
     let more = all.len() > limit;
     all.truncate(limit);

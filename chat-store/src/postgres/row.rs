@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_postgres::Row;
 
 use crate::postgres::error::invalid;
-use crate::{ReceiptStatus, StoreError, StoredMessage};
+use crate::{ReceiptStatus, Sequenced, StoreError, StoredMessage};
 
 /// The columns [`message`] reads, in its order.
 pub(crate) const MESSAGE_COLUMNS: &str = "message_id, conversation_id, sender_id, content, \
@@ -36,6 +36,18 @@ pub(crate) fn time(ms: u64) -> SystemTime {
 pub(crate) fn ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// [`message`]'s columns of `messages m`, then the position, for [`sequenced`].
+pub(crate) const SEQUENCED_COLUMNS: &str = "m.message_id, m.conversation_id, m.sender_id, \
+     m.content, m.content_type, m.client_message_id, m.created_at, m.seq";
+
+pub(crate) fn sequenced(row: &Row) -> Result<Sequenced, StoreError> {
+    let seq: Option<i64> = row.try_get(7).map_err(super::error::store_error)?;
+    Ok(Sequenced {
+        message: message(row)?,
+        seq: u64_of(seq.unwrap_or(0)),
+    })
 }
 
 pub(crate) fn message(row: &Row) -> Result<StoredMessage, StoreError> {

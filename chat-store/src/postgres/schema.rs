@@ -29,6 +29,13 @@ pub(crate) const SCHEMA_LOCK: i64 = 0x73746f6d70626f78;
 /// record is in PostgreSQL (or dead-lettered). The sink writes it in the same transaction as
 /// the rows, so it can never run ahead of them; the broker's sync barrier reads it
 /// (`PostgresStore::sink_progress`).
+///
+/// Migration 4 (exact sync, `cursor.rs`): `messages.seq`, a message's position in its
+/// conversation, and `conversations.last_seq`, the last one given. The direct store's `append`
+/// takes the next one with `UPDATE conversations … RETURNING` in the inserting transaction, so
+/// the row lock orders a conversation's commits by position; the sink numbers each batch's
+/// new rows in record (Kafka partition) order the same way. Existing messages are numbered in
+/// id order.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE users (
@@ -94,6 +101,19 @@ CREATE TABLE sink_progress (
     r#"
 ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_conversation_id_fkey;
 ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_sender_id_fkey;
+"#,
+    r#"
+ALTER TABLE conversations ADD COLUMN last_seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN seq BIGINT;
+UPDATE messages m SET seq = r.n
+FROM (SELECT message_id, created_at,
+             row_number() OVER (PARTITION BY conversation_id ORDER BY message_id) AS n
+      FROM messages) r
+WHERE m.message_id = r.message_id AND m.created_at = r.created_at;
+UPDATE conversations c SET last_seq = s.n
+FROM (SELECT conversation_id, max(seq) AS n FROM messages GROUP BY conversation_id) s
+WHERE c.id = s.conversation_id;
+CREATE INDEX messages_by_position ON messages (conversation_id, seq);
 "#,
 ];
 

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::conversation::{Conversation, NewConversation, UserId};
+use crate::cursor::{Cursor, Sequenced};
 use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
@@ -148,6 +149,19 @@ impl ChatStore for SqliteStore {
         let user = user.to_owned();
         self.readers
             .read(move |conn| query::messages_after(conn, &user, after, limit))
+            .await
+    }
+
+    async fn messages_since(
+        &self,
+        user: &str,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<(Vec<Sequenced>, bool), StoreError> {
+        let user = user.to_owned();
+        let cursor = cursor.clone();
+        self.readers
+            .read(move |conn| query::messages_since(conn, &user, &cursor, limit))
             .await
     }
 

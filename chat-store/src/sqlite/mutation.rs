@@ -129,9 +129,15 @@ pub(crate) fn append(conn: &Connection, message: StoredMessage) -> Result<Append
             )))
         };
     }
+    // One more than the conversation's last: exact, since this writer is the only one.
+    let seq: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE conversation_id = ?1",
+        )?
+        .query_row([&message.conversation_id], |r| r.get(0))?;
     conn.prepare_cached(
         "INSERT INTO messages (message_id, conversation_id, sender_id, content, content_type, \
-         client_message_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         client_message_id, created_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         id,
@@ -140,9 +146,12 @@ pub(crate) fn append(conn: &Connection, message: StoredMessage) -> Result<Append
         message.content,
         message.content_type,
         message.client_message_id,
-        created_at
+        created_at,
+        seq
     ])?;
-    Ok(Appended::Stored)
+    Ok(Appended::Stored {
+        seq: Some(seq as u64),
+    })
 }
 
 pub(crate) fn mark_delivered(

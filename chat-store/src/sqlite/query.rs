@@ -4,10 +4,11 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::conversation::{Conversation, Member, UserId};
+use crate::cursor::{Cursor, Sequenced};
 use crate::error::StoreError;
 use crate::message::StoredMessage;
 use crate::receipt::ReceiptStatus;
-use crate::sqlite::row::{self, MESSAGE_COLUMNS, probe_limit, sql_bound};
+use crate::sqlite::row::{self, MESSAGE_COLUMNS, SEQUENCED_COLUMNS, probe_limit, sql_bound};
 
 pub(crate) fn conversation(
     conn: &Connection,
@@ -102,6 +103,48 @@ pub(crate) fn messages_after(
         }
     }
     all.sort_unstable_by_key(|m| m.message_id);
+    let more = all.len() > limit;
+    all.truncate(limit);
+    Ok((all, more))
+}
+
+/// Per conversation of `user`, the first `limit + 1` messages after the cursor's position
+/// there (by position; by id for a conversation the cursor does not name), one index range
+/// scan each; then by conversation and position, so a page cut at `limit` ends every
+/// conversation at a position the next page continues from.
+pub(crate) fn messages_since(
+    conn: &Connection,
+    user: &str,
+    cursor: &Cursor,
+    limit: usize,
+) -> Result<(Vec<Sequenced>, bool), StoreError> {
+    let mut by_position = conn.prepare_cached(&format!(
+        "SELECT {SEQUENCED_COLUMNS} FROM messages \
+         WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+    ))?;
+    let mut by_id = conn.prepare_cached(&format!(
+        "SELECT {SEQUENCED_COLUMNS} FROM messages \
+         WHERE conversation_id = ?1 AND message_id > ?2 ORDER BY seq LIMIT ?3"
+    ))?;
+    let mut all = Vec::new();
+    for id in conversation_ids_of(conn, user)? {
+        let rows = match cursor.positions.get(&id) {
+            Some(at) => by_position.query_map(
+                params![id, sql_bound(*at), probe_limit(limit)],
+                row::sequenced,
+            )?,
+            None => by_id.query_map(
+                params![id, sql_bound(cursor.after_message_id), probe_limit(limit)],
+                row::sequenced,
+            )?,
+        };
+        for message in rows {
+            all.push(message?);
+        }
+    }
+    all.sort_unstable_by(|a, b| {
+        (&a.message.conversation_id, a.seq).cmp(&(&b.message.conversation_id, b.seq))
+    });
     let more = all.len() > limit;
     all.truncate(limit);
     Ok((all, more))

@@ -4,6 +4,7 @@ use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::conversation::{ConversationKind, Role};
+use crate::cursor::Sequenced;
 use crate::error::StoreError;
 use crate::message::StoredMessage;
 use crate::receipt::ReceiptStatus;
@@ -11,6 +12,17 @@ use crate::receipt::ReceiptStatus;
 /// The columns [`message`] reads, in order.
 pub(crate) const MESSAGE_COLUMNS: &str = "message_id, conversation_id, sender_id, content, \
      content_type, client_message_id, created_at";
+
+/// [`MESSAGE_COLUMNS`] and the message's position, for [`sequenced`].
+pub(crate) const SEQUENCED_COLUMNS: &str = "message_id, conversation_id, sender_id, content, \
+     content_type, client_message_id, created_at, seq";
+
+pub(crate) fn sequenced(row: &Row<'_>) -> rusqlite::Result<Sequenced> {
+    Ok(Sequenced {
+        message: message(row)?,
+        seq: row.get::<_, i64>(7)? as u64,
+    })
+}
 
 pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     Ok(StoredMessage {

@@ -19,7 +19,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Statuses are integers (0 SENT, 1 DELIVERED, 2 READ) so "only forward" is `status < ?`.
 /// A SENT receipt has no row: rows appear when a recipient's status first moves, so an append
 /// writes one row whatever the group size.
-const MIGRATIONS: &[&str] = &[r#"
+///
+/// Migration 2: `messages.seq`, a message's position in its conversation (1, 2, …; see
+/// `cursor.rs`): assigned by `append` as one more than the conversation's last, which is
+/// exact because the writer is the only one (and commits in that order). Existing messages
+/// are numbered in id order, the order they were committed in on one node.
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     user_id     TEXT PRIMARY KEY NOT NULL,
     created_at  INTEGER NOT NULL
@@ -63,7 +69,14 @@ CREATE TABLE message_receipts (
     read_at      INTEGER,
     PRIMARY KEY (message_id, user_id)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+ALTER TABLE messages ADD COLUMN seq INTEGER;
+UPDATE messages SET seq = (SELECT count(*) FROM messages m2
+    WHERE m2.conversation_id = messages.conversation_id AND m2.message_id <= messages.message_id);
+CREATE UNIQUE INDEX messages_by_position ON messages (conversation_id, seq);
+"#,
+];
 
 /// Settings for every connection: foreign keys are per connection in SQLite, and so is the
 /// busy timeout.

@@ -33,8 +33,9 @@ use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
-    Appended, ChatStore, ClaimHolder, Conversation, Durability, NewConversation, ReadMark,
-    ReceiptStatus, SharedClaims, SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
+    Appended, ChatStore, ClaimHolder, Conversation, Cursor, Durability, NewConversation, ReadMark,
+    ReceiptStatus, Sequenced, SharedClaims, SinkLag, StatusChange, StoreError, StoredMessage,
+    Unready, UserId,
 };
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;
@@ -295,7 +296,7 @@ impl ChatStore for StreamedStore {
             }
         }
         let durability = self.send_message(message)?;
-        Ok((Appended::Stored, Some(durability)))
+        Ok((Appended::Stored { seq: None }, Some(durability)))
     }
 
     async fn messages_after(
@@ -306,6 +307,16 @@ impl ChatStore for StreamedStore {
     ) -> Result<(Vec<StoredMessage>, bool), StoreError> {
         self.barrier.wait().await?;
         self.postgres.messages_after(user, after, limit).await
+    }
+
+    async fn messages_since(
+        &self,
+        user: &str,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<(Vec<Sequenced>, bool), StoreError> {
+        self.barrier.wait().await?;
+        self.postgres.messages_since(user, cursor, limit).await
     }
 
     async fn history(

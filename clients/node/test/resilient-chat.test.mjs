@@ -1,10 +1,10 @@
-// The arithmetic of examples/node/resilient-chat.mjs: the full-jitter window and the Snowflake
-// rewind its sync starts from. (The reconnect itself is exercised by cluster-failover.test.mjs.)
+// The arithmetic of examples/node/resilient-chat.mjs: the full-jitter window and the sync
+// cursor it keeps. (The reconnect itself is exercised by cluster-failover.test.mjs.)
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { fullJitter, rewind } from '../../../examples/node/resilient-chat.mjs';
+import { advance, fullJitter } from '../../../examples/node/resilient-chat.mjs';
 
 const backoff = { baseMs: 250, capMs: 8000 };
 
@@ -16,11 +16,9 @@ test('full jitter waits a uniform time below min(cap, base * 2^attempt)', () => 
   assert.equal(fullJitter(5000, backoff, () => 0.5), 4000, 'a huge attempt count stays capped');
 });
 
-test('rewind moves a Snowflake id back by whole milliseconds of its time field', () => {
-  const id = ((123_456_789n << 22n) | (7n << 12n) | 42n).toString();
-  const earlier = BigInt(rewind(id, 5000));
-  assert.equal(earlier >> 22n, 123_456_789n - 5000n);
-  assert.equal(earlier & 0x3fffffn, (7n << 12n) | 42n, 'node and sequence bits untouched');
-  assert.equal(rewind('1000', 5000), '0', 'never below zero');
-  assert.equal(rewind('0', 5000), '0');
+test('the cursor takes the larger position per conversation and never moves back', () => {
+  const held = { a: 5, b: 2 };
+  assert.deepEqual(advance(held, { a: 3, b: 4, c: 1 }), { a: 5, b: 4, c: 1 });
+  assert.deepEqual(held, { a: 5, b: 2 }, 'a new object: the old cursor is left as it was');
+  assert.deepEqual(advance(held, undefined), held, 'an answer without a cursor (an old broker)');
 });

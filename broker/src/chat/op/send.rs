@@ -15,6 +15,7 @@ use crate::chat::reply_queue::ReplyQueue;
 use crate::chat::room;
 use crate::chat::sequencer::{Durable, Outcome, Work};
 use crate::chat::state::ChatCore;
+use crate::chat::turn::Turn;
 use crate::id;
 use crate::router::Priority;
 
@@ -35,7 +36,16 @@ pub(super) fn prepare(
     }
     Ok(Box::new(move || {
         let message_id = core.ids.next_id();
-        send(core, user, request, message_id).boxed()
+        // The conversation's place in line too, in the same order (chat/turn.rs).
+        let turn = core.store.places_concurrent_appends().then(|| {
+            let conversation = match (&request.conversation_id, &request.recipient_id) {
+                (Some(id), _) => id.clone(),
+                (None, Some(recipient)) => direct_id(&user, recipient),
+                (None, None) => String::new(),
+            };
+            core.turns.take(&conversation)
+        });
+        send(core, user, request, message_id, turn).boxed()
     }))
 }
 
@@ -44,6 +54,7 @@ async fn send(
     user: String,
     request: model::SendMessage,
     message_id: u64,
+    mut turn: Option<Turn>,
 ) -> Result<Outcome, AppError> {
     let conversation = match (&request.conversation_id, &request.recipient_id) {
         (Some(id), None) => core.membership(&user, id).await?,
@@ -88,7 +99,12 @@ async fn send(
         client_message_id: request.client_message_id,
         timestamp_ms: id::timestamp_ms(message_id),
     };
-    let (appended, durable) = match core.store.accept(stored.clone()).await {
+    if let Some(turn) = &mut turn {
+        turn.ready().await;
+    }
+    let accepted = core.store.accept(stored.clone()).await;
+    drop(turn);
+    let (appended, durable) = match accepted {
         Ok(accepted) => accepted,
         Err(e) => {
             // The store may hold it all the same (a commit whose answer was lost): its retry
@@ -97,8 +113,8 @@ async fn send(
             return Err(e.into());
         }
     };
-    let stored = match appended {
-        Appended::Stored => stored,
+    let (stored, seq) = match appended {
+        Appended::Stored { seq } => (stored, seq),
         // A retry: the original id, and nothing stored twice.
         Appended::Duplicate { original } => {
             // Delivered again only where this node cannot know the original was delivered
@@ -108,7 +124,7 @@ async fn send(
                 .redelivery
                 .needed(&core.ids, clustered, original.message_id)
             {
-                deliveries(&conversation, &original)
+                deliveries(&conversation, &original, None)
             } else {
                 Vec::new()
             };
@@ -142,7 +158,7 @@ async fn send(
             });
         }
     }
-    effects.extend(deliveries(&conversation, &stored));
+    effects.extend(deliveries(&conversation, &stored, seq));
     Ok(Outcome {
         effects,
         reply: Some(json!({
@@ -156,8 +172,12 @@ async fn send(
 }
 
 /// The live copies of a stored message: every member's `/user/queue/messages`, and the room.
-fn deliveries(conversation: &chat_store::Conversation, stored: &StoredMessage) -> Vec<Effect> {
-    let payload = Payload::message(stored);
+fn deliveries(
+    conversation: &chat_store::Conversation,
+    stored: &StoredMessage,
+    seq: Option<u64>,
+) -> Vec<Effect> {
+    let payload = Payload::placed(stored, seq);
     let members: Vec<String> = conversation
         .members
         .iter()

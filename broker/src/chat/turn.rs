@@ -1,0 +1,102 @@
+//! Appends to one conversation in the order this node took them, for a store that runs
+//! appends concurrently and places each message (its position, `chat_store::Cursor`) in the
+//! order they reach it: PostgreSQL, where each append is its own transaction and the one that
+//! takes the conversation's row lock first gets the next position. Without turns, three
+//! messages one client pipelines could be placed 3, 1, 2 though delivered 1, 2, 3.
+//!
+//! A turn is taken when the sequencer takes the request (arrival order, like the message id)
+//! and waited for just before the store is called; dropping it, once the store answered, lets
+//! the next one go. The row lock serializes a conversation's appends anyway, so waiting costs
+//! only the statements before it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+/// Per conversation with an append in flight, the last turn taken: (its ticket, what resolves
+/// when it is dropped).
+#[derive(Debug, Default)]
+pub struct Turns {
+    last: Mutex<HashMap<String, (u64, oneshot::Receiver<()>)>>,
+    tickets: AtomicU64,
+}
+
+/// A place in a conversation's line of appends.
+#[derive(Debug)]
+pub struct Turn {
+    turns: Arc<Turns>,
+    conversation: String,
+    ticket: u64,
+    previous: Option<oneshot::Receiver<()>>,
+    /// Dropped with the turn: the next one's `previous` resolves.
+    _done: oneshot::Sender<()>,
+}
+
+impl Turns {
+    /// The next place in `conversation`'s line (synchronous: call it in arrival order).
+    pub fn take(self: &Arc<Self>, conversation: &str) -> Turn {
+        let (done_tx, done_rx) = oneshot::channel();
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        let previous = self
+            .last
+            .lock()
+            .insert(conversation.to_owned(), (ticket, done_rx))
+            .map(|(_, rx)| rx);
+        Turn {
+            turns: Arc::clone(self),
+            conversation: conversation.to_owned(),
+            ticket,
+            previous,
+            _done: done_tx,
+        }
+    }
+}
+
+impl Turn {
+    /// Waits until every turn taken before this one in its conversation is dropped.
+    pub async fn ready(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            // Err: the previous turn is dropped, which is all this waits for.
+            let _ = previous.await;
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut last = self.turns.last.lock();
+        if last
+            .get(&self.conversation)
+            .is_some_and(|(ticket, _)| *ticket == self.ticket)
+        {
+            last.remove(&self.conversation);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_turn_waits_for_the_ones_taken_before_it_in_its_conversation_only() {
+        let turns = Arc::new(Turns::default());
+        let first = turns.take("a");
+        let mut second = turns.take("a");
+        let mut other = turns.take("b");
+        other.ready().await; // another conversation: at once
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), second.ready());
+        assert!(waiting.await.is_err(), "waits while the first is held");
+        drop(first);
+        second.ready().await;
+        drop(second);
+        drop(other);
+        assert!(
+            turns.last.lock().is_empty(),
+            "nothing kept once the line is empty"
+        );
+    }
+}
