@@ -108,7 +108,7 @@ async fn send(
                 .redelivery
                 .needed(&core.ids, clustered, original.message_id)
             {
-                deliveries(&conversation, &original)
+                deliveries(&core, &conversation, &original)
             } else {
                 Vec::new()
             };
@@ -142,7 +142,7 @@ async fn send(
             });
         }
     }
-    effects.extend(deliveries(&conversation, &stored));
+    effects.extend(deliveries(&core, &conversation, &stored));
     Ok(Outcome {
         effects,
         reply: Some(json!({
@@ -156,20 +156,42 @@ async fn send(
 }
 
 /// The live copies of a stored message: every member's `/user/queue/messages`, and the room.
-fn deliveries(conversation: &chat_store::Conversation, stored: &StoredMessage) -> Vec<Effect> {
+/// A GROUP's copies cross nodes as one for the room (chat/room.rs `split_joined`).
+fn deliveries(
+    core: &ChatCore,
+    conversation: &chat_store::Conversation,
+    stored: &StoredMessage,
+) -> Vec<Effect> {
     let payload = Payload::message(stored);
     let members: Vec<String> = conversation
         .members
         .iter()
         .map(|m| m.user_id.clone())
         .collect();
-    vec![
-        Effect::ToUser {
+    let to_members = match conversation.kind {
+        ConversationKind::Group => {
+            let (settled, joined) = room::split_joined(
+                conversation,
+                stored.timestamp_ms,
+                core.config.room_join_grace,
+            );
+            Effect::ToRoomMembers {
+                room: conversation.id.clone(),
+                members: settled,
+                joined,
+                queue: ReplyQueue::Messages,
+                payload: payload.clone(),
+            }
+        }
+        ConversationKind::Direct => Effect::ToUser {
             users: members.clone(),
             queue: ReplyQueue::Messages,
             payload: payload.clone(),
             priority: Priority::Normal,
         },
+    };
+    vec![
+        to_members,
         Effect::ToTopic {
             name: room::topic(&stored.conversation_id),
             members,
