@@ -13,13 +13,18 @@
 //! after a join the sender's node sends the member their own copy for `--room-join-grace`
 //! (`chat/room.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use chat_store::{Conversation, ConversationKind};
 use parking_lot::Mutex;
 
 use super::channel::Channel;
 use super::interest::Interest;
+
+/// Users without a `/user/queue/*` subscription here whose rooms are still remembered, at
+/// most: a session that is starting (loaded, not yet subscribed) or subscribing again needs
+/// them; past this many the oldest are forgotten (their next session loads them again).
+const MAX_IDLE: usize = 65_536;
 
 #[derive(Debug, Default)]
 pub struct Rooms {
@@ -34,6 +39,8 @@ struct Inner {
     of_user: HashMap<String, HashSet<String>>,
     /// The same, by conversation: which of those users are its members.
     by_room: HashMap<String, HashSet<String>>,
+    /// Users whose last subscription here ended, oldest first (some may be back since).
+    idle: VecDeque<String>,
 }
 
 impl Rooms {
@@ -50,8 +57,8 @@ impl Rooms {
         }
     }
 
-    /// One ended: the last one uncounts the user's rooms and forgets them (the next session
-    /// loads them again).
+    /// One ended: the last one uncounts the user's rooms (remembered a while: a session of
+    /// theirs may be starting here right now).
     pub fn user_unsubscribed(&self, interest: &Interest, user: &str) {
         let mut inner = self.inner.lock();
         let Some(count) = inner.subscribed.get_mut(user) else {
@@ -62,9 +69,16 @@ impl Rooms {
             return;
         }
         inner.subscribed.remove(user);
-        for room in inner.of_user.remove(user).into_iter().flatten() {
+        for room in inner.of_user.get(user).into_iter().flatten() {
             interest.remove(&Channel::Room(room.clone()));
-            inner.forget(&room, user);
+        }
+        inner.idle.push_back(user.to_string());
+        while inner.idle.len() > MAX_IDLE {
+            if let Some(oldest) = inner.idle.pop_front()
+                && !inner.subscribed.contains_key(&oldest)
+            {
+                inner.drop_user(&oldest);
+            }
         }
     }
 
@@ -119,6 +133,12 @@ impl Rooms {
 }
 
 impl Inner {
+    fn drop_user(&mut self, user: &str) {
+        for room in self.of_user.remove(user).into_iter().flatten() {
+            self.forget(&room, user);
+        }
+    }
+
     fn join(&mut self, interest: &Interest, user: &str, room: &str) {
         let added = self
             .of_user
@@ -194,8 +214,8 @@ mod tests {
         assert!(interest.wanted(&g), "ben is still here");
         assert_eq!(
             rooms.of("ann"),
-            vec![],
-            "forgotten with the last subscription"
+            vec![g.clone()],
+            "kept for her next session"
         );
         // ben removed from the group elsewhere: the room goes.
         rooms.changed(&interest, &group("g", &["ann", "cid"]));
@@ -215,6 +235,19 @@ mod tests {
         rooms.user_subscribed(&interest, "ann");
         rooms.changed(&interest, &group("g", &["ann", "ben"]));
         assert!(interest.wanted(&Channel::Room("g".into())));
+    }
+
+    #[test]
+    fn a_session_starting_as_the_last_one_ends_keeps_the_rooms() {
+        let (rooms, interest) = (Rooms::default(), Interest::default());
+        let g = Channel::Room("g".into());
+        rooms.loaded(&interest, "ann", &[group("g", &["ann"])]);
+        rooms.user_subscribed(&interest, "ann");
+        rooms.loaded(&interest, "ann", &[group("g", &["ann"])]); // her next session
+        rooms.user_unsubscribed(&interest, "ann"); // the old one ends
+        assert!(!interest.wanted(&g));
+        rooms.user_subscribed(&interest, "ann"); // the new one subscribes
+        assert!(interest.wanted(&g));
     }
 
     #[test]
