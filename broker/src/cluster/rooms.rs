@@ -82,21 +82,19 @@ impl Rooms {
         }
     }
 
-    /// `user`'s conversations as a session of theirs starts (the whole list).
+    /// `user`'s conversations as a session of theirs starts (the whole list). Adds only: the
+    /// list may have been read before a change whose snapshot this node already applied, and
+    /// a room kept too long costs a subscription, never a delivery (room envelopes name their
+    /// members); removals come from the snapshots.
     pub fn loaded(&self, interest: &Interest, user: &str, conversations: &[Conversation]) {
-        let rooms: HashSet<String> = conversations
-            .iter()
-            .filter(|c| c.kind == ConversationKind::Group && c.is_member(user))
-            .map(|c| c.id.clone())
-            .collect();
         let mut inner = self.inner.lock();
         // Known from now on, rooms or none: a group made later joins it.
-        let before = inner.of_user.entry(user.to_string()).or_default().clone();
-        for room in before.difference(&rooms) {
-            inner.leave(interest, user, room);
-        }
-        for room in rooms.difference(&before) {
-            inner.join(interest, user, room);
+        inner.of_user.entry(user.to_string()).or_default();
+        let rooms = conversations
+            .iter()
+            .filter(|c| c.kind == ConversationKind::Group && c.is_member(user));
+        for conversation in rooms {
+            inner.join(interest, user, &conversation.id);
         }
     }
 
@@ -248,6 +246,16 @@ mod tests {
         assert!(!interest.wanted(&g));
         rooms.user_subscribed(&interest, "ann"); // the new one subscribes
         assert!(interest.wanted(&g));
+    }
+
+    #[test]
+    fn a_list_read_before_a_change_does_not_undo_it() {
+        let (rooms, interest) = (Rooms::default(), Interest::default());
+        rooms.loaded(&interest, "ann", &[]);
+        rooms.user_subscribed(&interest, "ann");
+        rooms.changed(&interest, &group("g", &["ann"])); // added, snapshot applied
+        rooms.loaded(&interest, "ann", &[]); // her second session's list, read just before
+        assert!(interest.wanted(&Channel::Room("g".into())));
     }
 
     #[test]
