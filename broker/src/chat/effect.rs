@@ -88,6 +88,16 @@ pub enum Effect {
         payload: Payload,
         priority: Priority,
     },
+    /// [`Effect::ToUser`] for the members of a GROUP conversation (`room`): other nodes get
+    /// one copy for the room, except for members who joined within `--room-join-grace`
+    /// (`joined`), who get their own, since their nodes may not listen to the room yet.
+    ToRoomMembers {
+        room: String,
+        members: Vec<String>,
+        joined: Vec<String>,
+        queue: ReplyQueue,
+        payload: Payload,
+    },
     /// A reply to the one session that asked.
     ToSession {
         session: Arc<SessionHandle>,
@@ -140,7 +150,10 @@ pub fn receipt(receipt_id: &str, message_id: Option<u64>) -> Frame {
 impl Effect {
     /// Whether it reaches other nodes too (through the router's peers).
     pub fn crosses_nodes(&self) -> bool {
-        matches!(self, Effect::ToUser { .. } | Effect::ToTopic { .. })
+        matches!(
+            self,
+            Effect::ToUser { .. } | Effect::ToRoomMembers { .. } | Effect::ToTopic { .. }
+        )
     }
 
     pub fn apply(self, router: &Router, offline_tx: &broadcast::Sender<OfflineEvent>) {
@@ -153,6 +166,17 @@ impl Effect {
             } => {
                 let m = message(format!("/user/queue/{}", queue.name()), &payload);
                 router.publish_users(&users, queue.name(), &m, priority);
+            }
+            Effect::ToRoomMembers {
+                room,
+                members,
+                joined,
+                queue,
+                payload,
+            } => {
+                let m = message(format!("/user/queue/{}", queue.name()), &payload);
+                let queue = queue.name();
+                router.publish_room_users(&room, &members, &joined, queue, &m);
             }
             Effect::ToSession {
                 session,

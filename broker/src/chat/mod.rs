@@ -204,6 +204,7 @@ impl Chat {
         let user = session.principal.name();
         match self.core.store.conversations_of(user).await {
             Ok(list) => {
+                self.core.peers.conversations_loaded(user, &list);
                 for c in list {
                     self.core.remember(c);
                 }

@@ -23,6 +23,10 @@ pub trait ChatPeers: Send + Sync + Debug {
     /// membership checks must see it).
     fn conversation_changed(&self, conversation: &Conversation);
 
+    /// A session of `user` started and these are all the user's conversations (a cluster
+    /// listens to the GROUP rooms of its users).
+    fn conversations_loaded(&self, user: &str, conversations: &[Conversation]);
+
     /// Resolves once deliveries to `user` from other nodes reach this node live, so a sync
     /// that reads the store afterwards leaves no gap between replay and live delivery. Bounded:
     /// it never stalls the sequencer for long.
@@ -42,6 +46,8 @@ pub struct Alone;
 
 impl ChatPeers for Alone {
     fn conversation_changed(&self, _: &Conversation) {}
+
+    fn conversations_loaded(&self, _: &str, _: &[Conversation]) {}
 
     fn until_user_live<'a>(&'a self, _: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(future::ready(()))

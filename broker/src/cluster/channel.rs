@@ -6,6 +6,7 @@
 //! | `sbx:t:<topic>` | `/topic/<topic>` publishes and chat room copies | a local session subscribes to exactly `<topic>` |
 //! | glob `sbx:t:<literal prefix>*` (PSUBSCRIBE) | the same, for wildcard subscriptions | a local session holds a pattern with that literal prefix |
 //! | `sbx:u:<user>` | every `/user/<user>/queue/*` delivery, chat events included | `<user>` has a local `/user/queue/*` subscription |
+//! | `sbx:r:<conversation>` | a GROUP's messages for its members' `/user/queue/messages`, once for all of them (the envelope lists them) | a member of it has a local `/user/queue/*` subscription (`rooms.rs`) |
 //! | `sbx:ctl` | conversation membership changes (cache invalidation) | always |
 //!
 //! One channel per user, not per (user, queue): a user's devices usually subscribe to all the
@@ -18,6 +19,8 @@ pub const PREFIX: &str = "sbx:";
 const TOPIC: &str = "sbx:t:";
 /// Prefix of the per-user channels; the receiver reads the user from the channel name.
 pub const USER: &str = "sbx:u:";
+/// Prefix of the per-room (GROUP conversation) channels.
+pub const ROOM: &str = "sbx:r:";
 /// Conversation changes, subscribed by every node for the life of its connection.
 pub const CONTROL: &str = "sbx:ctl";
 /// The consumer group every node reads a `/queue`'s stream in (see `stream.rs`).
@@ -30,6 +33,8 @@ pub const FIELD: &str = "e";
 pub enum Channel {
     Topic(String),
     User(String),
+    /// A GROUP conversation's members' copies (its id).
+    Room(String),
     /// A PSUBSCRIBE glob standing for wildcard topic patterns; the string is the glob itself.
     TopicGlob(String),
 }
@@ -70,6 +75,7 @@ impl fmt::Display for Channel {
         match self {
             Channel::Topic(name) => write!(f, "{TOPIC}{name}"),
             Channel::User(user) => write!(f, "{USER}{user}"),
+            Channel::Room(conversation) => write!(f, "{ROOM}{conversation}"),
             Channel::TopicGlob(glob) => f.write_str(glob),
         }
     }

@@ -12,6 +12,10 @@ impl ChatPeers for Cluster {
         Cluster::conversation_changed(self, conversation);
     }
 
+    fn conversations_loaded(&self, user: &str, conversations: &[Conversation]) {
+        self.rooms.loaded(&self.interest, user, conversations);
+    }
+
     fn until_user_live<'a>(&'a self, user: &'a str) -> BoxFuture<'a, ()> {
         Cluster::until_user_live(self, user).boxed()
     }

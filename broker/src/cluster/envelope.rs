@@ -17,7 +17,8 @@
 //! str destination   (u16 length + UTF-8) as the MESSAGE frame shows it, e.g. /topic/a.b
 //! str route key     topic name, or `<user>/<queue>` for the user table
 //! u16 header count, then per header: str name, str value (u16 length, UTF-8)
-//! u16 member count, then per member: str user   (room only; 0 otherwise)
+//! u16 member count, then per member: str user   (a room copy: kind 3, or kind 2 on a room
+//!     channel; 0 otherwise)
 //! u32 body length, then the body
 //! ```
 

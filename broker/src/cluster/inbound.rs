@@ -11,9 +11,11 @@ use chat_store::Conversation;
 use redis::Msg;
 use tracing::debug;
 
-use super::channel::{CONTROL, Channel, USER};
+use super::channel::{CONTROL, Channel, ROOM, USER};
 use super::envelope::{Envelope, Kind};
 use super::health::Health;
+use super::interest::Interest;
+use super::rooms::Rooms;
 use crate::router::{Priority, Router, Select};
 
 /// Takes the conversation snapshots other nodes send when they change a conversation (the
@@ -25,6 +27,9 @@ pub struct Inbound {
     pub router: Arc<Router>,
     pub conversations: ConversationListener,
     pub health: Arc<Health>,
+    /// Rooms follow membership changes other nodes announce.
+    pub interest: Arc<Interest>,
+    pub rooms: Arc<Rooms>,
 }
 
 impl Inbound {
@@ -69,21 +74,33 @@ impl Inbound {
                     .deliver_topic_from_peer(&envelope.route, &message, select, members);
             }
             Kind::User => {
-                let Some(user) = channel.strip_prefix(USER) else {
-                    return;
-                };
                 let message = envelope.message();
                 let priority = if envelope.droppable {
                     Priority::Droppable
                 } else {
                     Priority::Normal
                 };
-                self.router
-                    .deliver_user_from_peer(user, &envelope.route, &message, priority);
+                if let Some(user) = channel.strip_prefix(USER) {
+                    self.router
+                        .deliver_user_from_peer(user, &envelope.route, &message, priority);
+                } else if channel.starts_with(ROOM) {
+                    // A room's copy: for each listed member with sessions here.
+                    for user in &envelope.members {
+                        self.router.deliver_user_from_peer(
+                            user,
+                            &envelope.route,
+                            &message,
+                            priority,
+                        );
+                    }
+                }
             }
             Kind::Conversation if channel == CONTROL => {
                 match serde_json::from_slice::<Conversation>(&envelope.body) {
-                    Ok(conversation) => (self.conversations)(conversation),
+                    Ok(conversation) => {
+                        self.rooms.changed(&self.interest, &conversation);
+                        (self.conversations)(conversation)
+                    }
                     Err(e) => {
                         self.health.malformed();
                         debug!(error = %e, "malformed conversation snapshot dropped");

@@ -5,6 +5,7 @@
 //! - [`node`]: the node id lease (ids feed the Snowflake message ids);
 //! - [`channel`]: channel names; [`envelope`]: what travels on them;
 //! - [`interest`]: per-channel counts of local subscriptions, the truth the subscriber follows;
+//! - [`rooms`]: which GROUP rooms' channels local members want (counted into the interest);
 //! - [`publisher`]: the bounded queue and pipelined PUBLISH task;
 //! - [`stream`]: `/queue` as Redis streams with one consumer group (cluster-wide competing
 //!   consumers);
@@ -34,6 +35,7 @@ mod node;
 mod peers;
 pub mod presence;
 mod publisher;
+mod rooms;
 mod stream;
 mod subscriber;
 
@@ -79,6 +81,7 @@ pub struct Cluster {
     conn: ConnectionManager,
     lease: node::Lease,
     interest: Arc<Interest>,
+    rooms: Arc<rooms::Rooms>,
     health: Arc<Health>,
     publish_tx: publisher::PublishTx,
     /// Taken by [`Cluster::start`]: publishes made before it wait in the queue.
@@ -135,6 +138,7 @@ impl Cluster {
             conn,
             lease,
             interest: Arc::new(Interest::default()),
+            rooms: Arc::new(rooms::Rooms::default()),
             health,
             publish_tx,
             publish_rx: Mutex::new(Some(publish_rx)),
@@ -167,17 +171,24 @@ impl Cluster {
     /// calls it before reading the store: a message stored after that read is then delivered
     /// live, so the replay and live delivery leave no gap between them. Skipped while Redis is
     /// unreachable (the sequencer must not stall on it).
+    /// The user's GROUP rooms' channels count too: a group message reaches the user on those.
     pub async fn until_user_live(&self, user: &str) {
         let channel = Channel::User(user.to_string());
         // No local subscription of the user: nothing would be delivered live anyway.
-        if self.health.is_connected()
-            && self.interest.wanted(&channel)
-            && !self.interest.until_live(&channel, USER_LIVE_WAIT).await
-        {
-            warn!(
-                user,
-                "user channel not confirmed by redis in time; syncing anyway"
-            );
+        if !self.health.is_connected() || !self.interest.wanted(&channel) {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + USER_LIVE_WAIT;
+        for channel in std::iter::once(channel).chain(self.rooms.of(user)) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if self.interest.wanted(&channel) && !self.interest.until_live(&channel, left).await {
+                warn!(
+                    user,
+                    %channel,
+                    "user or room channel not confirmed by redis in time; syncing anyway"
+                );
+                return;
+            }
         }
     }
 
@@ -221,6 +232,8 @@ impl Cluster {
             router: Arc::clone(&router),
             conversations,
             health: Arc::clone(&self.health),
+            interest: Arc::clone(&self.interest),
+            rooms: Arc::clone(&self.rooms),
         };
         tasks.spawn(subscriber::run(
             self.client.clone(),
@@ -277,6 +290,7 @@ impl Cluster {
     /// Tells every other node a conversation's new membership (their caches answer SUBSCRIBE
     /// checks without the store). Sent on the control channel every node listens to.
     pub fn conversation_changed(&self, conversation: &chat_store::Conversation) {
+        self.rooms.changed(&self.interest, conversation);
         let body = match serde_json::to_vec(conversation) {
             Ok(body) => Bytes::from(body),
             Err(e) => return warn!(error = %e, "conversation change not sent to other nodes"),

@@ -27,10 +27,16 @@ impl From<Route<'_>> for Channel {
 impl Peers for Cluster {
     fn interest_added(&self, route: Route<'_>) {
         self.interest().add(route.into());
+        if let Route::User(user) = route {
+            self.rooms.user_subscribed(self.interest(), user);
+        }
     }
 
     fn interest_removed(&self, route: Route<'_>) {
         self.interest().remove(&route.into());
+        if let Route::User(user) = route {
+            self.rooms.user_unsubscribed(self.interest(), user);
+        }
     }
 
     fn publish_topic(&self, name: &str, message: &Message, members: Option<&[String]>) {
@@ -54,6 +60,14 @@ impl Peers for Cluster {
             }
             Err(e) => warn!(error = %e, "user delivery not sent to other nodes"),
         }
+    }
+
+    /// One envelope on the room's channel, listing the members: each node that listens
+    /// delivers it to those of them with sessions there.
+    fn publish_room_users(&self, room: &str, users: &[String], queue: &str, message: &Message) {
+        let mut envelope = Envelope::of(self.node_id(), Kind::User, queue, message, false);
+        envelope.members = users.to_vec();
+        self.publish(&Channel::Room(room.to_string()), &envelope);
     }
 
     /// Appended to the queue's stream, where any node with a consumer takes it (competing

@@ -27,4 +27,9 @@ settings! {
     /// Bearer token of the backend services' HTTP API (`/api/...`); `None` disables the API.
     service_token: Option<String> = None,
         "TOKEN", "Bearer token for the backend services' HTTP API at /api; unset disables the API";
+    /// Cluster mode: how long after joining a GROUP conversation a member's copies of its
+    /// messages still go on the member's own channel rather than the room's, while the
+    /// member's nodes subscribe to the room (milliseconds; the grace covers Redis stalls).
+    room_join_grace: Duration = Duration::from_secs(10),
+        "DURATION", "Cluster mode: for this long after joining a group a member's copies go on their own Redis channel, not the room's";
 }

@@ -305,13 +305,50 @@ impl Router {
         message: &Arc<Message>,
         priority: Priority,
     ) -> FanOut {
+        let total = self.deliver_users(users, queue, message, priority);
+        self.peers.publish_users(users, queue, message, priority);
+        total
+    }
+
+    /// [`Router::publish_users`] (normal priority) for the members of a room (a GROUP
+    /// conversation): to other nodes as one publish for the room (`members`), plus one per
+    /// user for `joined` (members whose nodes may not listen to the room yet). Local sessions
+    /// of both get it now.
+    pub fn publish_room_users(
+        &self,
+        room: &str,
+        members: &[String],
+        joined: &[String],
+        queue: &str,
+        message: &Arc<Message>,
+    ) -> FanOut {
+        let priority = Priority::Normal;
+        let mut total = self.deliver_users(members, queue, message, priority);
+        let more = self.deliver_users(joined, queue, message, priority);
+        total.delivered += more.delivered;
+        total.pressed |= more.pressed;
+        if !members.is_empty() {
+            self.peers.publish_room_users(room, members, queue, message);
+        }
+        if !joined.is_empty() {
+            self.peers.publish_users(joined, queue, message, priority);
+        }
+        total
+    }
+
+    fn deliver_users(
+        &self,
+        users: &[String],
+        queue: &str,
+        message: &Arc<Message>,
+        priority: Priority,
+    ) -> FanOut {
         let mut total = FanOut::default();
         for user in users {
             let fan_out = self.deliver_user(user, queue, message, Select::All, priority);
             total.delivered += fan_out.delivered;
             total.pressed |= fan_out.pressed;
         }
-        self.peers.publish_users(users, queue, message, priority);
         total
     }
 

@@ -38,6 +38,14 @@ pub trait Peers: Consumption {
     /// locally, for their sessions on other nodes.
     fn publish_users(&self, users: &[String], queue: &str, message: &Message, priority: Priority);
 
+    /// [`Peers::publish_users`] (normal priority) for `users`, the members of the room `room`
+    /// (a GROUP conversation): peers may carry it as one message for the room rather than one per
+    /// user (cluster mode: the room's channel, heard by every node with a member online).
+    fn publish_room_users(&self, room: &str, users: &[String], queue: &str, message: &Message) {
+        let _ = room;
+        self.publish_users(users, queue, message, Priority::Normal);
+    }
+
     /// A `/queue` SEND: into wherever this node's queues (`local`) take their messages from
     /// (the local queue itself, or a queue shared by every node's consumers).
     fn enqueue(&self, local: &Queues, queue: &str, message: Arc<Message>) -> Result<(), QueueFull>;

@@ -124,7 +124,7 @@ async fn send(
                 .redelivery
                 .needed(&core.ids, clustered, original.message_id)
             {
-                deliveries(&conversation, &original, None)
+                deliveries(&core, &conversation, &original, None)
             } else {
                 Vec::new()
             };
@@ -158,7 +158,7 @@ async fn send(
             });
         }
     }
-    effects.extend(deliveries(&conversation, &stored, seq));
+    effects.extend(deliveries(&core, &conversation, &stored, seq));
     Ok(Outcome {
         effects,
         reply: Some(json!({
@@ -172,7 +172,9 @@ async fn send(
 }
 
 /// The live copies of a stored message: every member's `/user/queue/messages`, and the room.
+/// A GROUP's copies cross nodes as one for the room (chat/room.rs `split_joined`).
 fn deliveries(
+    core: &ChatCore,
     conversation: &chat_store::Conversation,
     stored: &StoredMessage,
     seq: Option<u64>,
@@ -183,13 +185,30 @@ fn deliveries(
         .iter()
         .map(|m| m.user_id.clone())
         .collect();
-    vec![
-        Effect::ToUser {
+    let to_members = match conversation.kind {
+        ConversationKind::Group => {
+            let (settled, joined) = room::split_joined(
+                conversation,
+                stored.timestamp_ms,
+                core.config.room_join_grace,
+            );
+            Effect::ToRoomMembers {
+                room: conversation.id.clone(),
+                members: settled,
+                joined,
+                queue: ReplyQueue::Messages,
+                payload: payload.clone(),
+            }
+        }
+        ConversationKind::Direct => Effect::ToUser {
             users: members.clone(),
             queue: ReplyQueue::Messages,
             payload: payload.clone(),
             priority: Priority::Normal,
         },
+    };
+    vec![
+        to_members,
         Effect::ToTopic {
             name: room::topic(&stored.conversation_id),
             members,
