@@ -68,3 +68,58 @@ fn run(conn: &Connection, stop_rx: &mpsc::Receiver<()>) {
         let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::{ChatStore, ConversationKind, NewConversation, SqliteStore, StoredMessage};
+
+    /// The WAL is copied back without the writer reaching its own (backstop) threshold: with
+    /// only SQLite's automatic checkpoint, these few pages would stay in the WAL.
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_beside_the_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("chat.sqlite3");
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .create_conversation(NewConversation {
+                id: "c".into(),
+                kind: ConversationKind::Group,
+                name: Some("c".into()),
+                creator: "alice".into(),
+                members: vec!["alice".into()],
+                at_ms: 1,
+            })
+            .await
+            .expect("conversation");
+        let messages = (1..=200)
+            .map(|id| StoredMessage {
+                message_id: id,
+                conversation_id: "c".into(),
+                sender_id: "alice".into(),
+                content: format!("message {id}"),
+                content_type: "text/plain".into(),
+                client_message_id: Some(format!("m{id}")),
+                timestamp_ms: id,
+            })
+            .collect();
+        assert_eq!(store.append_many(messages).await.expect("append"), 200);
+
+        // Until a checkpoint, appended rows live only in the WAL file; SQLite stores text
+        // as is, so the last message's content shows up in the database file once copied.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let file = std::fs::read(&path).expect("read the database file");
+            if file.windows(11).any(|w| w == b"message 200") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the WAL was not checkpointed into the database file"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(store);
+    }
+}
