@@ -26,15 +26,10 @@ const INTERVAL: Duration = Duration::from_millis(250);
 pub(crate) const WRITER_BACKSTOP_PAGES: i64 = 16_384;
 
 /// The checkpointing thread; dropping it stops the thread (joined, so the file is closed).
+#[derive(Debug)]
 pub(crate) struct Checkpointer {
     stop_tx: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Checkpointer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Checkpointer").finish_non_exhaustive()
-    }
 }
 
 impl Checkpointer {
