@@ -52,6 +52,10 @@ struct Args {
     /// Prefix of user names (vary it between runs on the same store).
     #[arg(long, default_value = "bench")]
     prefix: String,
+    /// Also print send→stored per second of sending (p50 / p99 / max), to see latency drift
+    /// over a long run (issue 17: flat as the store grows).
+    #[arg(long)]
+    per_second: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,6 +93,10 @@ struct Tally {
     out_of_order: u64,
     /// Sends answered on /user/queue/errors instead of a RECEIPT, by error code.
     refused: std::collections::BTreeMap<String, u64>,
+    /// send→stored by the second (since the clock started) in which the message was sent.
+    per_second: Vec<Histogram<u64>>,
+    /// When the clock started, in µs since the epoch the stamps count from.
+    started_us: u64,
 }
 
 type Conn = Framed<TcpStream, StompCodec>;
@@ -138,6 +146,49 @@ async fn connect(addr: SocketAddr, login: &str) -> anyhow::Result<Conn> {
 }
 
 impl Tally {
+    /// Records a send→stored latency, overall and in its send second's histogram.
+    fn record_stored(&mut self, sent_us: u64, latency_us: u64) {
+        if let Some(h) = self.stored.as_mut() {
+            let _ = h.record(latency_us);
+        }
+        let second = (sent_us.saturating_sub(self.started_us) / 1_000_000) as usize;
+        if self.per_second.len() <= second {
+            self.per_second.resize_with(second + 1, histogram);
+        }
+        let _ = self.per_second[second].record(latency_us);
+    }
+
+    /// The per-second series, then the first and the last `window` seconds' p99 side by side.
+    fn print_per_second(&self) {
+        println!("second  receipts  send→stored p50 / p99 / max (ms)");
+        for (second, h) in self.per_second.iter().enumerate() {
+            println!(
+                "{second:>6}  {:>8}  {:.2} / {:.2} / {:.2}",
+                h.len(),
+                h.value_at_quantile(0.5) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+                h.max() as f64 / 1000.0
+            );
+        }
+        let window = (self.per_second.len() / 2).min(60);
+        if window == 0 {
+            return;
+        }
+        let merged = |hs: &[Histogram<u64>]| {
+            let mut all = histogram();
+            for h in hs {
+                let _ = all.add(h);
+            }
+            all.value_at_quantile(0.99) as f64 / 1000.0
+        };
+        let n = self.per_second.len();
+        println!(
+            "send→stored p99 first {window} s {:.2} ms, last {window} s {:.2} ms",
+            merged(&self.per_second[..window]),
+            merged(&self.per_second[n - window..])
+        );
+    }
+
     /// Pairs a message's RECEIPT with its delivery (either may come first) into `after_receipt`.
     fn pair_up(&mut self, client_message_id: String, now: u64, delivered: bool) {
         let Some(first) = self.first_seen.remove(&client_message_id) else {
@@ -219,6 +270,7 @@ async fn main() -> anyhow::Result<()> {
     let per_user_interval = Duration::from_secs_f64(users as f64 / args.rate as f64);
     let total_per_user = (args.seconds as f64 / per_user_interval.as_secs_f64()).ceil() as u64;
     let started = Instant::now();
+    tally.lock().started_us = epoch.elapsed().as_micros() as u64;
     let mut tasks = Vec::new();
     for (i, conn) in conns.into_iter().enumerate() {
         let peer = format!("{}{}", args.prefix, i ^ 1);
@@ -276,6 +328,9 @@ async fn main() -> anyhow::Result<()> {
             h.max() as f64 / 1000.0,
         );
     }
+    if args.per_second {
+        t.print_per_second();
+    }
     if lost > 0 || t.duplicates > 0 || t.out_of_order > 0 || t.receipts != t.sent || refused > 0 {
         bail!("chat bench saw loss, duplication, reordering, missing receipts or refused sends");
     }
@@ -303,13 +358,18 @@ async fn run_user(
     let (mut sink, mut stream) = conn.split();
     let sent_at: Arc<Mutex<HashMap<String, u64>>> = Arc::new(Mutex::new(HashMap::new()));
     let writer_sent = Arc::clone(&sent_at);
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let writer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         for seq in 0..count {
             tick.tick().await;
             let now = epoch.elapsed().as_micros() as u64;
-            let receipt = format!("{me}-{seq}");
+            // The run's nonce keeps the ids fresh when runs share a store and a prefix (the
+            // store would answer a reused one as a retry).
+            let receipt = format!("{me}-{seq}-{nonce}");
             writer_sent.lock().insert(receipt.clone(), now);
             let body = serde_json::json!({
                 "recipientId": peer,
@@ -350,9 +410,7 @@ async fn run_user(
                     let mut t = tally.lock();
                     t.receipts += 1;
                     t.sent += 1;
-                    if let Some(h) = t.stored.as_mut() {
-                        let _ = h.record(now.saturating_sub(t0).max(1));
-                    }
+                    t.record_stored(t0, now.saturating_sub(t0).max(1));
                     t.pair_up(id, now, false);
                 }
             }

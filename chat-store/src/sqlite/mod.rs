@@ -1,6 +1,8 @@
 //! [`SqliteStore`]: the embedded [`ChatStore`] — one SQLite file in WAL mode, writes through
-//! the group-commit [`writer`], reads through a small [`reader`] pool.
+//! the group-commit [`writer`], reads through a small [`reader`] pool, WAL checkpoints by the
+//! [`checkpoint`] thread beside the writer.
 
+mod checkpoint;
 mod mutation;
 mod query;
 mod reader;
@@ -20,6 +22,7 @@ use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
 use crate::store::{ChatStore, Unready};
+use checkpoint::Checkpointer;
 use reader::ReadPool;
 use writer::Writer;
 
@@ -29,6 +32,9 @@ use writer::Writer;
 pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReadPool>,
+    /// Held for its Drop; for a file database (the in-memory one has no WAL). Declared after
+    /// the writer, so it stops after the writer has finished its queue.
+    _checkpointer: Option<Checkpointer>,
 }
 
 impl SqliteStore {
@@ -44,6 +50,11 @@ impl SqliteStore {
         schema::configure(&conn)?;
         schema::configure_file_writer(&conn)?;
         schema::migrate(&mut conn)?;
+        let checkpointer = Checkpointer::spawn({
+            let conn = Connection::open(path)?;
+            schema::configure(&conn)?;
+            conn
+        })?;
         let path = path.to_owned();
         let readers = ReadPool::new(Box::new(move || {
             let conn = Connection::open_with_flags(
@@ -56,6 +67,7 @@ impl SqliteStore {
         Ok(Self {
             writer: Writer::spawn(conn)?,
             readers,
+            _checkpointer: Some(checkpointer),
         })
     }
 
@@ -83,7 +95,28 @@ impl SqliteStore {
         Ok(Self {
             writer: Writer::spawn(conn)?,
             readers,
+            _checkpointer: None,
         })
+    }
+}
+
+impl SqliteStore {
+    /// Appends many messages as one job of one transaction: the way to fill a store fast
+    /// (benchmarks, imports), where one job per message would pay a savepoint and a queue
+    /// round trip each. All or nothing: the first error rolls the whole batch back. Returns
+    /// how many were new (the rest were duplicates).
+    pub async fn append_many(&self, messages: Vec<StoredMessage>) -> Result<usize, StoreError> {
+        self.writer
+            .write(move |conn| {
+                let mut stored = 0;
+                for message in messages {
+                    if matches!(mutation::append(conn, message)?, Appended::Stored) {
+                        stored += 1;
+                    }
+                }
+                Ok(stored)
+            })
+            .await
     }
 }
 

@@ -8,11 +8,16 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::error::StoreError;
+use crate::sqlite::checkpoint::WRITER_BACKSTOP_PAGES;
 
 /// How long a connection waits on another's lock before reporting `Unavailable`: a WAL
 /// checkpoint or the in-memory store's rollback journal can hold one briefly; seconds means
 /// something is wrong.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The writer's page cache, in KiB as SQLite's negative `cache_size` says (the default is
+/// 2 MiB): 64 MiB keeps the B-tree pages a busy store writes to in memory.
+const WRITER_CACHE_KIB: i64 = -65_536;
 
 /// Migration `i` brings the database from version `i` to `i + 1`.
 ///
@@ -89,6 +94,9 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
 /// Settings for the writer's connection of a file database: WAL so readers never block the
 /// writer (nor it them), and `synchronous=FULL` so a commit is fsync'd before it returns — the
 /// durability `append` promises (WAL's NORMAL could lose the last commits on power loss).
+/// Checkpoints are the checkpointer's (its own automatic one is only a backstop), and the page
+/// cache holds the indexes' hot pages (one per conversation and sender being written) so an
+/// append reads none from the file.
 pub(crate) fn configure_file_writer(conn: &Connection) -> Result<(), StoreError> {
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -97,6 +105,8 @@ pub(crate) fn configure_file_writer(conn: &Connection) -> Result<(), StoreError>
         )));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)?;
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     Ok(())
 }
 
