@@ -33,6 +33,7 @@ use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
+    PushDevice, Registered,
     Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
     SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
@@ -218,6 +219,27 @@ impl ChatStore for StreamedStore {
         at_ms: u64,
     ) -> Result<Conversation, StoreError> {
         self.postgres.update_members(id, add, remove, at_ms).await
+    }
+
+    // Registration is rare and every node reads it: PostgreSQL directly, not through Kafka.
+    async fn register_device(
+        &self,
+        device: PushDevice,
+        limit: usize,
+    ) -> Result<Registered, StoreError> {
+        self.postgres.register_device(device, limit).await
+    }
+
+    async fn unregister_device(&self, user: &str, address: &str) -> Result<bool, StoreError> {
+        self.postgres.unregister_device(user, address).await
+    }
+
+    async fn devices_of(&self, user: &str) -> Result<Vec<PushDevice>, StoreError> {
+        self.postgres.devices_of(user).await
+    }
+
+    async fn forget_device(&self, address: &str) -> Result<(), StoreError> {
+        self.postgres.forget_device(address).await
     }
 
     async fn append(&self, message: StoredMessage) -> Result<Appended, StoreError> {
