@@ -11,12 +11,15 @@
 
 mod device;
 mod error;
+mod http;
 mod notification;
 mod provider;
 mod providers;
+pub mod webhook;
 
 pub use device::{Device, Platform, WebPushKeys, WebPushSubscription};
 pub use error::PushError;
 pub use notification::Notification;
 pub use provider::Provider;
 pub use providers::{ProviderSettings, Providers};
+pub use webhook::Webhook;

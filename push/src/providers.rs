@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::{Device, Platform, Provider, PushError};
+use crate::{Device, Platform, Provider, PushError, Webhook};
 
 /// Every push setting, as the broker's `--push-*` flags give them (the broker's config
 /// section maps onto this; this crate reads the files they name).
@@ -40,13 +40,23 @@ pub struct ProviderSettings {
 #[derive(Debug, Default, Clone)]
 pub struct Providers {
     by_platform: HashMap<Platform, Arc<dyn Provider>>,
+    /// `--push-webhook-url`: hears every notification once, with the user's devices.
+    pub webhook: Option<Arc<Webhook>>,
 }
 
 impl Providers {
     /// Builds every provider the settings configure; an unusable setting fails startup.
     pub fn from_settings(settings: &ProviderSettings) -> Result<Self, PushError> {
-        let _ = settings;
-        Ok(Providers::default())
+        let mut providers = Providers::default();
+        if let Some(url) = &settings.webhook_url {
+            let secret = settings.webhook_secret.as_deref().unwrap_or_default();
+            providers.webhook = Some(Arc::new(Webhook::new(
+                url,
+                secret,
+                settings.ca_file.as_deref(),
+            )?));
+        }
+        Ok(providers)
     }
 
     pub fn with(mut self, provider: Arc<dyn Provider>) -> Self {
@@ -58,6 +68,10 @@ impl Providers {
     /// provider's own checks.
     pub fn accepts(&self, device: &Device) -> Result<(), PushError> {
         device.check()?;
+        if self.provider(device.platform()).is_none() && self.webhook.is_some() {
+            // The integrator's own stack delivers it; the webhook carries the devices.
+            return Ok(());
+        }
         self.provider(device.platform())
             .ok_or_else(|| {
                 PushError::InvalidDevice(format!(
@@ -72,7 +86,8 @@ impl Providers {
         self.by_platform.get(&platform)
     }
 
+    /// No device provider and no webhook: nothing would ever be sent.
     pub fn is_empty(&self) -> bool {
-        self.by_platform.is_empty()
+        self.by_platform.is_empty() && self.webhook.is_none()
     }
 }
