@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use chat_store::{ChatStore, SqliteStore, StoreError};
+use stompbox_push::Providers;
 use thiserror::Error;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -19,7 +20,7 @@ use tracing::warn;
 use crate::acl::Acl;
 use crate::app::Application;
 use crate::auth::{AuthError, Authenticator, LoginThrottle, ThrottlePolicy};
-use crate::chat::Chat;
+use crate::chat::{Chat, Devices};
 use crate::chat::peers::{self as chat_peers, Backends, ChatPeers};
 use crate::chat::presence::{Local, PresenceBackend};
 use crate::chore;
@@ -27,6 +28,8 @@ use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, HistoryRule, KafkaSettings};
 use crate::id::IdGenerator;
 use crate::metrics::store::MeteredStore;
+use crate::push::Push;
+use crate::push::window::{LocalWindows, Windows};
 use crate::rate::TokenBuckets;
 use crate::readiness::{Readiness, ReadyReport};
 use crate::router::history::History;
@@ -48,6 +51,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cluster: {0}")]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("push notifications: {0}")]
+    Push(#[from] stompbox_push::PushError),
     /// A configured store whose code this build left out (`--no-default-features`).
     #[error(
         "{setting} is set, but this stompbox was built without the `{feature}` cargo feature \
@@ -170,15 +175,43 @@ impl Broker {
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let providers = match config.push.enabled() {
+            true => Providers::from_settings(&config.push.provider_settings())?,
+            false => Providers::default(),
+        };
+        let devices = Devices {
+            providers: providers.clone(),
+            limit: config.push.push_device_limit,
+        };
+        let presence = Arc::clone(&backends.presence);
         let chat = Chat::start(
             Arc::clone(&store),
             Arc::clone(&router),
             Arc::clone(&ids),
             config.chat.clone(),
             backends,
+            devices,
             &tasks,
             done.clone(),
         );
+        if config.push.enabled() {
+            // Windows shared through Redis in a cluster: one notification whichever nodes
+            // stored the messages.
+            let windows: Arc<dyn Windows> = match &cluster {
+                Some(cluster) => Arc::new(cluster.push_windows()),
+                None => Arc::new(LocalWindows::default()),
+            };
+            Push::start(
+                config.push.clone(),
+                providers,
+                Arc::clone(&store),
+                presence,
+                windows,
+                chat.offline_events(),
+                &tasks,
+                done.clone(),
+            );
+        }
         spawn_queue_expiry(
             &router,
             config.limits.queue_idle_expiry,

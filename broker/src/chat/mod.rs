@@ -40,6 +40,7 @@ use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 pub use effect::OfflineEvent;
+pub use op::Devices;
 use error::AppError;
 use peers::Backends;
 use rate::RateLimit;
@@ -63,6 +64,9 @@ const EVICT_EVERY: Duration = Duration::from_secs(1);
 /// Most entries of each map one eviction looks at: a sweep never stalls the runtime, and
 /// several thousand users going idle per second are still kept up with.
 const EVICT_MAX: usize = 4096;
+/// Offline events buffered for the push service: a burst of group messages to offline members
+/// is absorbed; past this the slowest reader lags (counted, `stompbox_push_lagged_total`).
+const OFFLINE_EVENTS: usize = 16 * 1024;
 
 /// The chat application; cheap to clone (every clone is the same chat).
 #[derive(Debug, Clone)]
@@ -80,10 +84,11 @@ impl Chat {
         ids: Arc<IdGenerator>,
         config: ChatConfig,
         Backends { peers, presence }: Backends,
+        devices: Devices,
         tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
-        let (offline_tx, _) = broadcast::channel(1024);
+        let (offline_tx, _) = broadcast::channel(OFFLINE_EVENTS);
         let core = Arc::new(ChatCore {
             store,
             router,
@@ -96,6 +101,7 @@ impl Chat {
             conversations: DashMap::new(),
             typing: IdleMap::new(op::TYPING_COALESCE),
             offline_tx,
+            devices,
             tasks: tasks.clone(),
         });
         let sequencer = Sequencer::start(Arc::clone(&core), tasks, shutdown.clone());

@@ -5,6 +5,7 @@
 mod conversations;
 mod history;
 mod presence;
+mod push;
 mod receipts;
 mod send;
 mod sync;
@@ -19,6 +20,7 @@ use super::state::ChatCore;
 use crate::handle::SessionHandle;
 
 pub use presence::presence_change;
+pub use push::Devices;
 pub use typing::TYPING_COALESCE;
 
 /// The synchronous half of `request` from `user` (through `session`, unless it came from the
@@ -56,6 +58,8 @@ pub fn prepare(
         }
         ChatRequest::UpdateMembers(request) => later(conversations::members(core, user, request)),
         ChatRequest::ListConversations => later(conversations::list(core, user, session)),
+        ChatRequest::PushRegister(device) => later(push::register(core, user, device)),
+        ChatRequest::PushUnregister(device) => later(push::unregister(core, user, device)),
         ChatRequest::PresenceQuery(request) => {
             let session = session_only(Action::PresenceQuery)?;
             later(presence::query(core, session, request))
