@@ -20,9 +20,9 @@ use tracing::warn;
 use crate::acl::Acl;
 use crate::app::Application;
 use crate::auth::{AuthError, Authenticator, LoginThrottle, ThrottlePolicy};
-use crate::chat::{Chat, Devices};
 use crate::chat::peers::{self as chat_peers, Backends, ChatPeers};
 use crate::chat::presence::{Local, PresenceBackend};
+use crate::chat::{Chat, Devices};
 use crate::chore;
 use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, HistoryRule, KafkaSettings};
@@ -147,6 +147,14 @@ impl Broker {
         store: Arc<dyn ChatStore>,
         cluster: Option<Arc<Cluster>>,
     ) -> Result<Self, StartError> {
+        let providers = match config.push.enabled() {
+            true => Providers::from_settings(&config.push.provider_settings())?,
+            false => Providers::default(),
+        };
+        let devices = Devices {
+            providers: providers.clone(),
+            limit: config.push.push_device_limit,
+        };
         let (peers, backends): (Arc<dyn Peers>, Backends) = match &cluster {
             Some(cluster) => {
                 let chat: Arc<dyn ChatPeers> = Arc::clone(cluster) as _;
@@ -154,6 +162,7 @@ impl Broker {
                 let backends = Backends {
                     peers: chat,
                     presence,
+                    devices,
                 };
                 (Arc::clone(cluster) as _, backends)
             }
@@ -161,6 +170,7 @@ impl Broker {
                 let backends = Backends {
                     peers: Arc::new(chat_peers::Alone),
                     presence: Arc::new(Local::new(config.chat.presence_ttl)),
+                    devices,
                 };
                 (Arc::new(router::Alone), backends)
             }
@@ -175,22 +185,12 @@ impl Broker {
         let ids = Arc::new(IdGenerator::new(config.node_id));
         let done = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let providers = match config.push.enabled() {
-            true => Providers::from_settings(&config.push.provider_settings())?,
-            false => Providers::default(),
-        };
-        let devices = Devices {
-            providers: providers.clone(),
-            limit: config.push.push_device_limit,
-        };
-        let presence = Arc::clone(&backends.presence);
         let chat = Chat::start(
             Arc::clone(&store),
             Arc::clone(&router),
             Arc::clone(&ids),
             config.chat.clone(),
             backends,
-            devices,
             &tasks,
             done.clone(),
         );
@@ -204,10 +204,8 @@ impl Broker {
             Push::start(
                 config.push.clone(),
                 providers,
-                Arc::clone(&store),
-                presence,
+                &chat,
                 windows,
-                chat.offline_events(),
                 &tasks,
                 done.clone(),
             );

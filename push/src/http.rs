@@ -25,21 +25,13 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Where requests go, and how to reach it.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
     uri: Uri,
     host: String,
     port: u16,
-    /// `None` for `http://`.
-    tls: Option<TlsConnector>,
-}
-
-impl std::fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("uri", &self.uri)
-            .finish_non_exhaustive()
-    }
+    /// `None` for `http://`; built once, a connector per request is an `Arc` clone.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// A provider's answer.
@@ -61,16 +53,17 @@ impl Endpoint {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let (tls, default_port) = match uri.scheme_str() {
-            Some("https") => (Some(tls_connector(ca_file)?), 443),
-            Some("http") => (None, 80),
+        let tls = match uri.scheme_str() {
+            Some("https") => Some(tls_config(ca_file)?),
+            Some("http") => None,
             _ => return Err(bad("the scheme must be https or http")),
         };
-        let port = uri.port_u16().unwrap_or(default_port);
         Ok(Self {
+            port: uri
+                .port_u16()
+                .unwrap_or(if tls.is_some() { 443 } else { 80 }),
             uri,
             host,
-            port,
             tls,
         })
     }
@@ -99,7 +92,7 @@ impl Endpoint {
             Some(tls) => {
                 let name = ServerName::try_from(self.host.clone())
                     .map_err(|e| PushError::Config(format!("TLS name {}: {e}", self.host)))?;
-                let stream = tls
+                let stream = TlsConnector::from(Arc::clone(tls))
                     .connect(name, tcp)
                     .await
                     .map_err(|e| retry(format!("TLS with {}: {e}", self.host)))?;
@@ -169,7 +162,7 @@ fn retry(reason: String) -> PushError {
 }
 
 /// rustls on ring trusting the webpki roots plus `ca_file`'s certificates.
-pub(crate) fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, PushError> {
+pub(crate) fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, PushError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
@@ -188,5 +181,5 @@ pub(crate) fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, Push
         .map_err(|e| PushError::Config(format!("TLS setup: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(Arc::new(config))
 }

@@ -14,6 +14,7 @@
 //! an id and joining the queue), so within a node delivery order and id order agree.
 
 mod application;
+mod devices;
 mod effect;
 pub mod error;
 pub mod http;
@@ -39,8 +40,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
+pub use devices::Devices;
 pub use effect::OfflineEvent;
-pub use op::Devices;
 use error::AppError;
 use peers::Backends;
 use rate::RateLimit;
@@ -83,8 +84,11 @@ impl Chat {
         router: Arc<Router>,
         ids: Arc<IdGenerator>,
         config: ChatConfig,
-        Backends { peers, presence }: Backends,
-        devices: Devices,
+        Backends {
+            peers,
+            presence,
+            devices,
+        }: Backends,
         tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {

@@ -41,7 +41,7 @@ pub struct ChatCore {
     pub(super) redelivery: Redelivery,
     pub(super) offline_tx: broadcast::Sender<OfflineEvent>,
     /// Push device registration: the providers that accept devices, the per-user limit.
-    pub(super) devices: super::op::Devices,
+    pub(super) devices: super::devices::Devices,
     /// Where the chat's tasks run (joined at shutdown), answers that wait for durability too.
     pub(super) tasks: TaskTracker,
 }

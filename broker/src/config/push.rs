@@ -101,7 +101,10 @@ impl PushConfig {
             return Err(invalid("push_coalesce", "must be more than 0"));
         }
         if self.push_queue == 0 || self.push_queue_bytes == 0 {
-            return Err(invalid("push_queue", "the dispatch queue bounds must be above 0"));
+            return Err(invalid(
+                "push_queue",
+                "the dispatch queue bounds must be above 0",
+            ));
         }
         if self.push_device_limit == 0 {
             return Err(invalid("push_device_limit", "must be at least 1"));

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chat_store::{
-    Appended, ChatStore, PushDevice, Registered, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
+    Appended, ChatStore, Conversation, Durability, NewConversation, PushDevice, ReadMark,
+    ReceiptStatus, Registered, SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 

@@ -120,7 +120,8 @@ impl Dispatcher {
             shutdown: shutdown.clone(),
         });
         for _ in 0..WORKERS {
-            let (queue, sender, shutdown) = (Arc::clone(self), Arc::clone(&sender), shutdown.clone());
+            let (queue, sender, shutdown) =
+                (Arc::clone(self), Arc::clone(&sender), shutdown.clone());
             tasks.spawn(async move {
                 loop {
                     let job = match queue.next() {

@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::chat::OfflineEvent;
 use crate::chat::presence::PresenceBackend;
+use crate::chat::{Chat, OfflineEvent};
 use crate::config::PushConfig;
 use crate::metrics;
 use dispatch::{Dispatcher, Job};
@@ -43,18 +43,19 @@ pub struct Push {
 }
 
 impl Push {
-    /// Starts reading `events` and the dispatch workers; all stop with `shutdown`.
-    #[allow(clippy::too_many_arguments)]
+    /// Starts reading `chat`'s offline events and the dispatch workers; all stop with
+    /// `shutdown`. The chat's store and presence answer the checks at fire time.
     pub fn start(
         config: PushConfig,
         providers: Providers,
-        store: Arc<dyn ChatStore>,
-        presence: Arc<dyn PresenceBackend>,
+        chat: &Chat,
         windows: Arc<dyn Windows>,
-        events: broadcast::Receiver<OfflineEvent>,
         tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
+        let events = chat.offline_events();
+        let store = Arc::clone(&chat.core().store);
+        let presence = Arc::clone(&chat.core().presence);
         let dispatcher = Dispatcher::new(config.push_queue, config.push_queue_bytes);
         let webhook = providers.webhook.is_some();
         dispatcher.start(providers, Arc::clone(&store), tasks, shutdown.clone());
@@ -114,7 +115,13 @@ impl Push {
             return;
         };
         let users = [user.to_owned()];
-        if self.presence.statuses(&users).await.first().is_some_and(|s| s.0) {
+        if self
+            .presence
+            .statuses(&users)
+            .await
+            .first()
+            .is_some_and(|s| s.0)
+        {
             m.cancelled("online");
             return;
         }

@@ -121,8 +121,18 @@ mod tests {
         let w = Duration::from_secs(3);
         let claim = windows.add(&event("bob", 5, "d:a:b", "ann"), w).await;
         assert!(claim.is_some());
-        assert!(windows.add(&event("bob", 7, "d:a:b", "ann"), w).await.is_none());
-        assert!(windows.add(&event("bob", 6, "d:a:b", "ann"), w).await.is_none());
+        assert!(
+            windows
+                .add(&event("bob", 7, "d:a:b", "ann"), w)
+                .await
+                .is_none()
+        );
+        assert!(
+            windows
+                .add(&event("bob", 6, "d:a:b", "ann"), w)
+                .await
+                .is_none()
+        );
         let window = windows
             .take("bob", &claim.expect("opened"))
             .await

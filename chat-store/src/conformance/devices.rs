@@ -50,9 +50,13 @@ pub async fn devices_are_kept_per_user_oldest_first_and_refreshed_by_address(
 pub async fn a_device_registered_by_another_user_moves_to_them(
     store: &dyn ChatStore,
 ) -> Result<(), StoreError> {
-    store.register_device(device("ann", "phone", 1_000), 5).await?;
+    store
+        .register_device(device("ann", "phone", 1_000), 5)
+        .await?;
     assert_eq!(
-        store.register_device(device("bob", "phone", 2_000), 5).await?,
+        store
+            .register_device(device("bob", "phone", 2_000), 5)
+            .await?,
         Registered::Added
     );
     assert!(store.devices_of("ann").await?.is_empty());
@@ -77,9 +81,7 @@ pub async fn the_device_limit_refuses_new_devices_but_not_refreshes(
     Ok(())
 }
 
-pub async fn unregister_and_forget_remove_devices(
-    store: &dyn ChatStore,
-) -> Result<(), StoreError> {
+pub async fn unregister_and_forget_remove_devices(store: &dyn ChatStore) -> Result<(), StoreError> {
     store.register_device(device("ann", "a", 1_000), 5).await?;
     store.register_device(device("ann", "b", 1_001), 5).await?;
     store.register_device(device("bob", "c", 1_002), 5).await?;

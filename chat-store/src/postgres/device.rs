@@ -2,9 +2,9 @@
 
 use tokio_postgres::{GenericClient, Transaction};
 
+use crate::StoreError;
 use crate::device::{PushDevice, Registered};
 use crate::postgres::error::store_error;
-use crate::StoreError;
 
 pub(crate) async fn register(
     tx: &Transaction<'_>,

@@ -28,8 +28,8 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::{
-    Appended, PushDevice, Registered, ChatStore, Conversation, NewConversation, ReadMark, ReceiptStatus, StatusChange,
-    StoreError, StoredMessage, Unready, UserId,
+    Appended, ChatStore, Conversation, NewConversation, PushDevice, ReadMark, ReceiptStatus,
+    Registered, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 
 pub use error::is_transient;

@@ -33,9 +33,8 @@ use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
-    PushDevice, Registered,
-    Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
+    Appended, ChatStore, Conversation, Durability, NewConversation, PushDevice, ReadMark,
+    ReceiptStatus, Registered, SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;

@@ -13,14 +13,6 @@ use crate::chat::sequencer::Outcome;
 use crate::chat::state::ChatCore;
 use crate::clock::now_ms;
 
-/// What registration needs beyond the store: which devices this node can push to, and how
-/// many one user may have.
-#[derive(Debug, Clone, Default)]
-pub struct Devices {
-    pub providers: stompbox_push::Providers,
-    pub limit: usize,
-}
-
 pub(super) async fn register(
     core: Arc<ChatCore>,
     user: String,
