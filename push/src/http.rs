@@ -1,185 +1,186 @@
-//! A bounded HTTP/1.1 POST over plain TCP or rustls, for the providers that speak plain HTTP
-//! (the webhook). One connection per request: a push is one request per user per window, so
-//! a pool would mostly hold idle sockets; the TLS client config is built once.
+//! What every provider's HTTPS exchange shares: the client (rustls on ring, the webpki roots
+//! plus `--push-ca-file`), reading an answer's body without trusting its size, and the two
+//! outcomes every service spells the same way (429/5xx "try later, maybe after Retry-After",
+//! and a network failure).
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::Uri;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Response, StatusCode};
 
 use crate::PushError;
 
-/// Longest one attempt may take (connect, TLS, request, answer): a hung provider costs the
-/// dispatcher one worker this long, never the chat.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most of an answer's body read (only error details are in it).
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// One attempt's bound; the dispatcher retries, so a slow provider costs one attempt, not a
+/// stuck queue.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Error answers are a few hundred bytes; a misbehaving endpoint must not make us buffer more.
+const MAX_ANSWER_BYTES: usize = 16 * 1024;
 
-/// Where requests go, and how to reach it.
-#[derive(Debug, Clone)]
-pub(crate) struct Endpoint {
-    uri: Uri,
-    host: String,
-    port: u16,
-    /// `None` for `http://`; built once, a connector per request is an `Arc` clone.
-    tls: Option<Arc<rustls::ClientConfig>>,
+/// Which HTTP versions a client may speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Versions {
+    /// HTTP/2 when ALPN offers it, else HTTP/1.1 (FCM, Web Push).
+    Any,
+    /// HTTP/2 only: APNs refuses anything else.
+    Http2Only,
 }
 
-/// A provider's answer.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    pub status: u16,
-    pub retry_after: Option<Duration>,
-    pub body: Bytes,
-}
-
-impl Endpoint {
-    /// `ca_file` adds roots to the public ones (a local test provider's CA).
-    pub(crate) fn new(url: &str, ca_file: Option<&Path>) -> Result<Self, PushError> {
-        let bad = |reason: &str| PushError::Config(format!("{url}: {reason}"));
-        let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-        let host = uri
-            .host()
-            .ok_or_else(|| bad("no host"))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let tls = match uri.scheme_str() {
-            Some("https") => Some(tls_config(ca_file)?),
-            Some("http") => None,
-            _ => return Err(bad("the scheme must be https or http")),
-        };
-        Ok(Self {
-            port: uri
-                .port_u16()
-                .unwrap_or(if tls.is_some() { 443 } else { 80 }),
-            uri,
-            host,
-            tls,
-        })
-    }
-
-    /// POSTs `body` with `headers`; a transport failure or timeout is worth a retry.
-    pub(crate) async fn post(
-        &self,
-        headers: &[(&str, String)],
-        body: Bytes,
-    ) -> Result<Answer, PushError> {
-        tokio::time::timeout(ATTEMPT_TIMEOUT, self.post_unbounded(headers, body))
-            .await
-            .map_err(|_| retry(format!("no answer within {ATTEMPT_TIMEOUT:?}")))?
-    }
-
-    async fn post_unbounded(
-        &self,
-        headers: &[(&str, String)],
-        body: Bytes,
-    ) -> Result<Answer, PushError> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| retry(format!("connect to {}: {e}", self.host)))?;
-        match &self.tls {
-            None => self.exchange(tcp, headers, body).await,
-            Some(tls) => {
-                let name = ServerName::try_from(self.host.clone())
-                    .map_err(|e| PushError::Config(format!("TLS name {}: {e}", self.host)))?;
-                let stream = TlsConnector::from(Arc::clone(tls))
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| retry(format!("TLS with {}: {e}", self.host)))?;
-                self.exchange(stream, headers, body).await
-            }
+/// Builds the client a provider sends through. Redirects are not followed: a push endpoint
+/// that redirects is misconfigured, and following one would let a Web Push registration
+/// steer the broker to a host it was not allowed to name.
+pub(crate) fn client(
+    ca_file: Option<&Path>,
+    versions: Versions,
+) -> Result<reqwest::Client, PushError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("stompbox-push/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| PushError::Config(format!("reading {}: {e}", path.display())))?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            PushError::Config(format!("{} is not a PEM bundle: {e}", path.display()))
+        })?;
+        if roots.is_empty() {
+            return Err(PushError::Config(format!(
+                "{} holds no certificate",
+                path.display()
+            )));
+        }
+        for root in roots {
+            builder = builder.add_root_certificate(root);
         }
     }
-
-    async fn exchange<S>(
-        &self,
-        stream: S,
-        headers: &[(&str, String)],
-        body: Bytes,
-    ) -> Result<Answer, PushError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| retry(format!("HTTP handshake: {e}")))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
-        let authority = self.uri.authority().map_or("", |a| a.as_str());
-        let mut request = hyper::Request::post(path)
-            .header(hyper::header::HOST, authority)
-            .header(
-                hyper::header::USER_AGENT,
-                concat!("stompbox/", env!("CARGO_PKG_VERSION")),
-            );
-        for (name, value) in headers {
-            request = request.header(*name, value.as_str());
-        }
-        let request = request
-            .body(Full::new(body))
-            .map_err(|e| PushError::Rejected(format!("request: {e}")))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| retry(format!("HTTP: {e}")))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(hyper::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        Ok(Answer {
-            status,
-            retry_after,
-            body,
-        })
+    if versions == Versions::Http2Only {
+        builder = builder.http2_prior_knowledge();
     }
+    builder
+        .build()
+        .map_err(|e| PushError::Config(format!("building the push HTTP client: {e}")))
 }
 
-fn retry(reason: String) -> PushError {
+/// A request that never got an answer: worth another attempt unless the request itself
+/// could not be built.
+pub(crate) fn unanswered(service: &str, err: reqwest::Error) -> PushError {
+    if err.is_builder() {
+        return PushError::Rejected(format!("{service} request: {err}"));
+    }
     PushError::Retry {
-        reason,
+        reason: format!("{service} unreachable: {err}"),
         after: None,
     }
 }
 
-/// rustls on ring trusting the webpki roots plus `ca_file`'s certificates.
-pub(crate) fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, PushError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = ca_file {
-        let bad = |e: String| PushError::Config(format!("--push-ca-file {}: {e}", path.display()));
-        for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
-            roots
-                .add(cert.map_err(|e| bad(e.to_string()))?)
-                .map_err(|e| bad(e.to_string()))?;
+/// 429, 408 and every 5xx mean "later"; the others are each service's own business.
+pub(crate) fn is_temporary(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+}
+
+/// The answer's status, `Retry-After` and (bounded) body text, read once.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub retry_after: Option<Duration>,
+    pub body: String,
+}
+
+impl Answer {
+    pub(crate) async fn read(mut response: Response) -> Answer {
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let mut body = Vec::new();
+        // A body that breaks off mid-way still classifies by its status.
+        while let Ok(Some(chunk)) = response.chunk().await {
+            let room = MAX_ANSWER_BYTES.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= MAX_ANSWER_BYTES {
+                break;
+            }
+        }
+        Answer {
+            status,
+            retry_after,
+            body: String::from_utf8_lossy(&body).into_owned(),
         }
     }
-    // ring, as everywhere in the project (no aws-lc-rs build).
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| PushError::Config(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+
+    /// The "try later" outcome for a temporary status.
+    pub(crate) fn retry(&self, service: &str) -> PushError {
+        PushError::Retry {
+            reason: format!(
+                "{service} answered {}: {}",
+                self.status,
+                self.body_excerpt()
+            ),
+            after: self.retry_after,
+        }
+    }
+
+    pub(crate) fn rejected(&self, service: &str) -> PushError {
+        PushError::Rejected(format!(
+            "{service} answered {}: {}",
+            self.status,
+            self.body_excerpt()
+        ))
+    }
+
+    /// Enough of the body for a log line.
+    pub(crate) fn body_excerpt(&self) -> &str {
+        let mut end = self.body.len().min(300);
+        while !self.body.is_char_boundary(end) {
+            end -= 1;
+        }
+        &self.body[..end]
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3); a date in the past
+/// means "now".
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn with_retry_after(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(value).expect("header value"),
+        );
+        headers
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(
+            retry_after(&with_retry_after("120")),
+            Some(Duration::from_secs(120))
+        );
+        let later = SystemTime::now() + Duration::from_secs(600);
+        let delay = retry_after(&with_retry_after(&httpdate::fmt_http_date(later)))
+            .expect("an HTTP date parses");
+        assert!(delay > Duration::from_secs(590) && delay <= Duration::from_secs(600));
+        let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(60));
+        assert_eq!(retry_after(&with_retry_after(&past)), Some(Duration::ZERO));
+        assert_eq!(retry_after(&with_retry_after("soon")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
 }

@@ -7,12 +7,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::http::Endpoint;
+use crate::http::{self, Answer};
 use crate::{Device, Notification, PushError};
 
 /// The header carrying the signature.
@@ -21,55 +20,58 @@ pub const SIGNATURE_HEADER: &str = "stompbox-signature";
 /// The webhook provider.
 #[derive(Debug)]
 pub struct Webhook {
-    endpoint: Endpoint,
+    url: reqwest::Url,
     secret: String,
+    client: reqwest::Client,
 }
 
 impl Webhook {
-    pub fn new(
-        url: &str,
-        secret: &str,
-        ca_file: Option<&std::path::Path>,
-    ) -> Result<Self, PushError> {
+    /// `client` is the crate's HTTP client (`--push-ca-file` roots included). Plain `http://`
+    /// is allowed: the URL is the operator's, typically an internal gateway.
+    pub(crate) fn new(url: &str, secret: &str, client: reqwest::Client) -> Result<Self, PushError> {
         if secret.is_empty() {
             return Err(PushError::Config("the webhook secret is empty".into()));
         }
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| PushError::Config(format!("--push-webhook-url {url}: {e}")))?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(PushError::Config(format!(
+                "--push-webhook-url {url}: the scheme must be https or http"
+            )));
+        }
         Ok(Self {
-            endpoint: Endpoint::new(url, ca_file)?,
+            url,
             secret: secret.to_owned(),
+            client,
         })
     }
 
-    /// One attempt: POSTs the notification with `devices`; 2xx is delivered, 429 and 5xx are
-    /// worth a retry (after `Retry-After` when given), anything else is refused for good.
+    /// One attempt: POSTs the notification with `devices`; 2xx is delivered, 408, 429 and 5xx
+    /// are worth a retry (after `Retry-After` when given), anything else is refused for good.
     pub async fn send(
         &self,
         notification: &Notification,
         devices: &[Device],
     ) -> Result<(), PushError> {
-        let body = Bytes::from(body(notification, devices).to_string());
-        let signature = signature(&self.secret, unix_now(), &body);
-        let answer = self
-            .endpoint
-            .post(
-                &[
-                    ("content-type", "application/json".to_owned()),
-                    (SIGNATURE_HEADER, signature),
-                ],
-                body,
-            )
-            .await?;
-        match answer.status {
-            200..=299 => Ok(()),
-            429 | 500..=599 => Err(PushError::Retry {
-                reason: format!("webhook answered {}", answer.status),
-                after: answer.retry_after,
-            }),
-            status => Err(PushError::Rejected(format!(
-                "webhook answered {status}: {}",
-                String::from_utf8_lossy(&answer.body)
-            ))),
+        let body = body(notification, devices).to_string();
+        let signature = signature(&self.secret, unix_now(), body.as_bytes());
+        let response = self
+            .client
+            .post(self.url.clone())
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| http::unanswered("webhook", e))?;
+        if response.status().is_success() {
+            return Ok(());
         }
+        let answer = Answer::read(response).await;
+        if http::is_temporary(answer.status) {
+            return Err(answer.retry("webhook"));
+        }
+        Err(answer.rejected("webhook"))
     }
 }
 
