@@ -9,6 +9,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod devices;
+
+pub use devices::*;
+
 use crate::{
     Appended, ChatStore, Conversation, ConversationKind, NewConversation, ReceiptStatus, Role,
     StatusChange, StoreError, StoredMessage, direct_id,
@@ -40,7 +44,11 @@ macro_rules! conformance_tests {
             read_watermark_moves_only_forward_and_names_the_senders,
             read_implies_delivered,
             mark_read_of_unknown_conversation_or_by_non_member_is_refused,
-            group_message_has_a_receipt_per_member_but_the_sender
+            group_message_has_a_receipt_per_member_but_the_sender,
+            devices_are_kept_per_user_oldest_first_and_refreshed_by_address,
+            a_device_registered_by_another_user_moves_to_them,
+            the_device_limit_refuses_new_devices_but_not_refreshes,
+            unregister_and_forget_remove_devices
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {

@@ -25,6 +25,7 @@
 mod clock;
 pub mod conformance;
 mod conversation;
+mod device;
 mod error;
 pub mod kafka;
 mod message;
@@ -42,6 +43,7 @@ pub use conversation::{
     Conversation, ConversationId, ConversationKind, Member, NewConversation, Role, UserId,
     direct_id, direct_pair,
 };
+pub use device::{PushDevice, Registered};
 pub use error::StoreError;
 pub use message::{Appended, StoredMessage};
 pub use receipt::{ReadMark, ReceiptStatus, StatusChange};

@@ -3,6 +3,7 @@
 //! the types; nothing here names a backend.
 
 use crate::conversation::{Conversation, NewConversation, UserId};
+use crate::device::{PushDevice, Registered};
 use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
@@ -111,6 +112,24 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
         &self,
         message_id: u64,
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError>;
+
+    /// Stores a push device for `device.user_id`, keyed by its address: an address the user
+    /// holds is refreshed, one another user holds moves to this user, and a new one is refused
+    /// with [`Registered::LimitReached`] when the user already has `limit` devices.
+    async fn register_device(
+        &self,
+        device: PushDevice,
+        limit: usize,
+    ) -> Result<Registered, StoreError>;
+
+    /// Removes `user`'s device with `address`; false when the user had none such.
+    async fn unregister_device(&self, user: &str, address: &str) -> Result<bool, StoreError>;
+
+    /// `user`'s devices, oldest registration first.
+    async fn devices_of(&self, user: &str) -> Result<Vec<PushDevice>, StoreError>;
+
+    /// Removes the device with `address` whoever holds it (its provider said it is dead).
+    async fn forget_device(&self, address: &str) -> Result<(), StoreError>;
 
     /// A cheap check that the store can take writes now, for the broker's readiness: each
     /// part that cannot says why (empty: ready). Bounded by the caller, which counts a probe

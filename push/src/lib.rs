@@ -21,6 +21,7 @@ mod notification;
 mod provider;
 mod providers;
 mod vapid;
+pub mod webhook;
 mod webpush;
 
 pub use apns::{ApnsProvider, ApnsSettings};
@@ -30,4 +31,5 @@ pub use fcm::FcmProvider;
 pub use notification::Notification;
 pub use provider::Provider;
 pub use providers::{ProviderSettings, Providers};
+pub use webhook::Webhook;
 pub use webpush::WebPushProvider;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use crate::apns::ApnsSettings;
 use crate::http::{self, Versions};
-use crate::{ApnsProvider, Device, FcmProvider, Platform, Provider, PushError, WebPushProvider};
+use crate::{
+    ApnsProvider, Device, FcmProvider, Platform, Provider, PushError, WebPushProvider, Webhook,
+};
 
 /// Every push setting, as the broker's `--push-*` flags give them (the broker's config
 /// section maps onto this; this crate reads the files they name).
@@ -42,6 +44,8 @@ pub struct ProviderSettings {
 #[derive(Debug, Default, Clone)]
 pub struct Providers {
     by_platform: HashMap<Platform, Arc<dyn Provider>>,
+    /// `--push-webhook-url`: hears every notification once, with the user's devices.
+    pub webhook: Option<Arc<Webhook>>,
 }
 
 impl Providers {
@@ -79,6 +83,11 @@ impl Providers {
                 WebPushProvider::new(key, subject, &settings.webpush_allowed_hosts, client)?;
             providers = providers.with(Arc::new(webpush));
         }
+        if let Some(url) = &settings.webhook_url {
+            let secret = settings.webhook_secret.as_deref().unwrap_or_default();
+            let client = http::client(ca_file, Versions::Any)?;
+            providers.webhook = Some(Arc::new(Webhook::new(url, secret, client)?));
+        }
         Ok(providers)
     }
 
@@ -91,6 +100,10 @@ impl Providers {
     /// provider's own checks.
     pub fn accepts(&self, device: &Device) -> Result<(), PushError> {
         device.check()?;
+        if self.provider(device.platform()).is_none() && self.webhook.is_some() {
+            // The integrator's own stack delivers it; the webhook carries the devices.
+            return Ok(());
+        }
         self.provider(device.platform())
             .ok_or_else(|| {
                 PushError::InvalidDevice(format!(
@@ -105,7 +118,8 @@ impl Providers {
         self.by_platform.get(&platform)
     }
 
+    /// No device provider and no webhook: nothing would ever be sent.
     pub fn is_empty(&self) -> bool {
-        self.by_platform.is_empty()
+        self.by_platform.is_empty() && self.webhook.is_none()
     }
 }

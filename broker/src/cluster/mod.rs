@@ -32,6 +32,7 @@ mod node;
 mod peers;
 pub mod presence;
 mod publisher;
+mod push;
 mod stream;
 mod subscriber;
 
@@ -50,6 +51,7 @@ pub use envelope::{Envelope, Kind};
 pub use error::ClusterError;
 pub use health::HealthSnapshot;
 pub use inbound::ConversationListener;
+pub use push::SharedWindows;
 
 use crate::config::ClusterConfig;
 use crate::message::Message;
@@ -177,6 +179,11 @@ impl Cluster {
                 "user channel not confirmed by redis in time; syncing anyway"
             );
         }
+    }
+
+    /// Push coalescing windows shared by every node (`cluster/push.rs`).
+    pub fn push_windows(&self) -> SharedWindows {
+        SharedWindows::new(self.conn.clone(), self.node_id)
     }
 
     pub fn presence(&self) -> &Arc<SharedPresence> {

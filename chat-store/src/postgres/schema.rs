@@ -95,6 +95,18 @@ CREATE TABLE sink_progress (
 ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_conversation_id_fkey;
 ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_sender_id_fkey;
 "#,
+    // Push devices (`device.rs`): one row per device address, whoever holds it. Registration
+    // is rare and every node reads it, so even the streamed store writes it here directly.
+    r#"
+CREATE TABLE push_devices (
+    address       TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    platform      TEXT NOT NULL,
+    registration  TEXT NOT NULL,
+    registered_at BIGINT NOT NULL
+);
+CREATE INDEX push_devices_by_user ON push_devices (user_id, registered_at);
+"#,
 ];
 
 /// Brings the schema up to date; refuses a schema written by a newer Stompbox.

@@ -19,7 +19,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Statuses are integers (0 SENT, 1 DELIVERED, 2 READ) so "only forward" is `status < ?`.
 /// A SENT receipt has no row: rows appear when a recipient's status first moves, so an append
 /// writes one row whatever the group size.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     user_id     TEXT PRIMARY KEY NOT NULL,
     created_at  INTEGER NOT NULL
@@ -63,7 +64,19 @@ CREATE TABLE message_receipts (
     read_at      INTEGER,
     PRIMARY KEY (message_id, user_id)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // Push devices (`device.rs`): one row per device address, whoever holds it.
+    r#"
+CREATE TABLE push_devices (
+    address       TEXT PRIMARY KEY NOT NULL,
+    user_id       TEXT NOT NULL,
+    platform      TEXT NOT NULL,
+    registration  TEXT NOT NULL,
+    registered_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX push_devices_by_user ON push_devices (user_id, registered_at);
+"#,
+];
 
 /// Settings for every connection: foreign keys are per connection in SQLite, and so is the
 /// busy timeout.
