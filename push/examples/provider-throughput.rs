@@ -4,39 +4,21 @@
 //!
 //!     cargo run --release -p stompbox-push --example provider-throughput -- [N] [CONCURRENCY]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use push_testbed::{Options, Testbed};
-use stompbox_push::{
-    Device, Notification, Platform, Provider, ProviderSettings, Providers, WebPushKeys,
-    WebPushSubscription,
-};
+use stompbox_push::{Device, Notification, Platform, Provider};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let total: usize = args.next().map_or(Ok(2000), |a| a.parse())?;
     let concurrency: usize = args.next().map_or(Ok(32), |a| a.parse())?;
-    let dir = tempfile::tempdir()?;
-    let testbed = Testbed::start(Options::new(dir.path())).await?;
-    let info = testbed.info();
-    let providers = Providers::from_settings(&ProviderSettings {
-        fcm_credentials: Some(info.fcm.credentials.clone()),
-        fcm_endpoint: Some(info.fcm.endpoint.clone()),
-        apns_key: Some(info.apns.key.clone()),
-        apns_key_id: Some(info.apns.key_id.clone()),
-        apns_team_id: Some(info.apns.team_id.clone()),
-        apns_topic: Some(info.apns.topic.clone()),
-        apns_endpoint: Some(info.apns.endpoint.clone()),
-        vapid_key: Some(info.webpush.vapid_key.clone()),
-        vapid_subject: Some(info.webpush.vapid_subject.clone()),
-        webpush_allowed_hosts: vec![info.webpush.allowed_host.clone()],
-        ca_file: Some(info.ca_file.clone()),
-        ..ProviderSettings::default()
-    })?;
-    let subscription = &info.webpush.subscriptions[0];
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let bed = common::start().await;
+    let providers = bed.providers();
     let devices = [
         (
             Platform::Fcm,
@@ -47,21 +29,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (
             Platform::Apns,
             Device::Apns {
-                token: info.apns.tokens[0].clone(),
+                token: bed.testbed.info().apns.tokens[0].clone(),
             },
         ),
-        (
-            Platform::Webpush,
-            Device::Webpush {
-                subscription: WebPushSubscription {
-                    endpoint: text(&subscription["endpoint"]),
-                    keys: WebPushKeys {
-                        p256dh: text(&subscription["keys"]["p256dh"]),
-                        auth: text(&subscription["keys"]["auth"]),
-                    },
-                },
-            },
-        ),
+        (Platform::Webpush, bed.webpush_device(0)),
     ];
     let notification = Arc::new(Notification {
         user: "bob".into(),
