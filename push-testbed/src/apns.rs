@@ -3,7 +3,6 @@
 //! the testbed issued, and no older than an hour; `apns-topic` must be the app's, and the
 //! answers carry Apple's `{"reason": …}`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -18,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::keys;
-use crate::record::{Scripted, now_ms};
+use crate::record::{self, Scripted, now_ms};
 
 const PLATFORM: &str = "apns";
 /// Apple refuses provider tokens issued more than an hour ago.
@@ -122,16 +121,8 @@ async fn send(
         return refuse(StatusCode::BAD_REQUEST, "BadDeviceToken");
     }
     match recorder.scripted(PLATFORM, &[&device]) {
-        Some(Scripted::Outage {
-            status,
-            retry_after,
-        }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let mut response = refuse(status, "ServiceUnavailable");
-            if let Some(after) = retry_after.and_then(|a| a.parse().ok()) {
-                response.headers_mut().insert("retry-after", after);
-            }
-            return response;
+        Some(Scripted::Outage(outage)) => {
+            return outage.answer(|status| refuse(status, "ServiceUnavailable"));
         }
         Some(Scripted::Dead) => return refuse(StatusCode::GONE, "Unregistered"),
         Some(Scripted::Invalid) => return refuse(StatusCode::BAD_REQUEST, "BadDeviceToken"),
@@ -146,10 +137,7 @@ async fn send(
         }
         _ => return refuse(StatusCode::BAD_REQUEST, "PayloadEmpty"),
     };
-    let recorded: BTreeMap<String, String> = RECORDED
-        .iter()
-        .filter_map(|name| header(name).map(|v| ((*name).to_owned(), v.to_owned())))
-        .collect();
+    let recorded = record::headers(&headers, RECORDED);
     recorder.accept(PLATFORM, &device, recorded, payload);
     let mut response = StatusCode::OK.into_response();
     if let Ok(id) = keys::random_hex(16).parse() {

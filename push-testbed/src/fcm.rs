@@ -208,21 +208,12 @@ async fn send(
         );
     }
     match recorder.scripted(PLATFORM, &[&device]) {
-        Some(Scripted::Outage {
-            status,
-            retry_after,
-        }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let mut response = google_error(
-                status,
-                "UNAVAILABLE",
-                "The service is currently unavailable.",
-                fcm_code("UNAVAILABLE"),
-            );
-            if let Some(after) = retry_after.and_then(|a| a.parse().ok()) {
-                response.headers_mut().insert("retry-after", after);
-            }
-            return refuse(status, "scripted outage", response);
+        Some(Scripted::Outage(outage)) => {
+            return outage.answer(|status| {
+                let message = "The service is currently unavailable.";
+                let body = google_error(status, "UNAVAILABLE", message, fcm_code("UNAVAILABLE"));
+                refuse(status, "scripted outage", body)
+            });
         }
         Some(Scripted::Dead) => {
             let status = StatusCode::NOT_FOUND;

@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -76,12 +79,32 @@ impl Failure {
 /// What a scripted device or outage makes the service answer instead of accepting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Scripted {
-    Outage {
-        status: u16,
-        retry_after: Option<String>,
-    },
+    Outage(Outage),
     Dead,
     Invalid,
+}
+
+/// A scripted outage: its status, and the `Retry-After` to send with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outage {
+    status: u16,
+    retry_after: Option<String>,
+}
+
+impl Outage {
+    /// The service's own error answer (`render` gives its body for the status), with the
+    /// scripted `Retry-After`.
+    pub(crate) fn answer(self, render: impl FnOnce(StatusCode) -> Response) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let mut response = render(status);
+        if let Some(after) = self
+            .retry_after
+            .and_then(|a| HeaderValue::from_str(&a).ok())
+        {
+            response.headers_mut().insert(RETRY_AFTER, after);
+        }
+        response
+    }
 }
 
 /// Counters a test checks caching with.
@@ -107,6 +130,17 @@ struct Inner {
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
     inner: Mutex<Inner>,
+}
+
+/// The values of `names` in `headers` (those present and readable).
+pub(crate) fn headers(headers: &HeaderMap, names: &[&str]) -> BTreeMap<String, String> {
+    names
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect()
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -164,10 +198,10 @@ impl Recorder {
             .find(|f| f.times > 0 && f.platform.as_deref().is_none_or(|p| p == platform))
         {
             failure.times -= 1;
-            return Some(Scripted::Outage {
+            return Some(Scripted::Outage(Outage {
                 status: failure.status,
                 retry_after: failure.retry_after.clone(),
-            });
+            }));
         }
         if devices.iter().any(|d| inner.dead.contains(*d)) {
             return Some(Scripted::Dead);

@@ -3,7 +3,7 @@
 //! (RFC 8292) whose ES256 signature, `k`, `aud` and `exp` are checked, and the
 //! `aes128gcm` body (RFC 8291) decrypted with the subscription's key, as the browser does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
@@ -14,17 +14,18 @@ use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
+use hkdf::Hkdf;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use p256::elliptic_curve::Generate;
 use p256::{PublicKey, SecretKey};
 use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use ring::hkdf;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::Sha256;
 
 use crate::Shared;
 use crate::keys;
-use crate::record::{Scripted, now_ms};
+use crate::record::{self, Scripted, now_ms};
 
 const PLATFORM: &str = "webpush";
 const RECORDED: &[&str] = &["ttl", "urgency", "topic", "content-encoding"];
@@ -141,18 +142,12 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new().route("/wp/{id}", post(deliver))
 }
 
+/// HKDF-SHA256 by RustCrypto: the broker's side uses ring's, so a mistake in one does not
+/// cancel out in the other.
 fn hkdf_fill(salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> Result<(), String> {
-    struct Len(usize);
-    impl hkdf::KeyType for Len {
-        fn len(&self) -> usize {
-            self.0
-        }
-    }
-    hkdf::Salt::new(hkdf::HKDF_SHA256, salt)
-        .extract(ikm)
-        .expand(info, Len(out.len()))
-        .and_then(|okm| okm.fill(out))
-        .map_err(|_| "HKDF failed".to_owned())
+    Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand_multi_info(info, out)
+        .map_err(|_| "HKDF output too long".to_owned())
 }
 
 /// RFC 8291 decryption with the subscription's private key: the browser's side.
@@ -255,16 +250,8 @@ async fn deliver(
         );
     }
     match recorder.scripted(PLATFORM, &[&endpoint, &id]) {
-        Some(Scripted::Outage {
-            status,
-            retry_after,
-        }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let mut response = refuse(status, "scripted outage");
-            if let Some(after) = retry_after.and_then(|a| a.parse().ok()) {
-                response.headers_mut().insert("retry-after", after);
-            }
-            return response;
+        Some(Scripted::Outage(outage)) => {
+            return outage.answer(|status| refuse(status, "scripted outage"));
         }
         Some(Scripted::Dead | Scripted::Invalid) => {
             return refuse(StatusCode::GONE, "subscription expired");
@@ -280,10 +267,7 @@ async fn deliver(
     };
     let payload = serde_json::from_slice(&plaintext)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&plaintext).into_owned()));
-    let recorded: BTreeMap<String, String> = RECORDED
-        .iter()
-        .filter_map(|name| header(name).map(|v| ((*name).to_owned(), v.to_owned())))
-        .collect();
+    let recorded = record::headers(&headers, RECORDED);
     recorder.accept(PLATFORM, &endpoint, recorded, payload);
     let mut response = StatusCode::CREATED.into_response();
     if let Ok(location) = format!("{}/msg/{}", webpush.origin, keys::random_hex(8)).parse() {

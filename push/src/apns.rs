@@ -245,7 +245,7 @@ fn token_expired(answer: &Answer) -> bool {
 fn is_hex_token(token: &str) -> bool {
     !token.is_empty()
         && token.len() <= MAX_TOKEN_HEX
-        && token.len() % 2 == 0
+        && token.len().is_multiple_of(2)
         && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -281,46 +281,37 @@ impl Provider for ApnsProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::StatusCode;
-
-    fn answer(status: u16, body: &str) -> Answer {
-        Answer {
-            status: StatusCode::from_u16(status).expect("status"),
-            retry_after: None,
-            body: body.into(),
-        }
-    }
 
     #[test]
     fn apple_reasons_classify_as_documented() {
         let dead = r#"{"reason":"Unregistered","timestamp":1700000000000}"#;
         assert!(matches!(
-            classify(&answer(410, dead)),
+            classify(&Answer::for_tests(410, dead)),
             Err(PushError::DeadDevice(_))
         ));
         let bad = r#"{"reason":"BadDeviceToken"}"#;
         assert!(matches!(
-            classify(&answer(400, bad)),
+            classify(&Answer::for_tests(400, bad)),
             Err(PushError::DeadDevice(_))
         ));
         let topic = r#"{"reason":"BadTopic"}"#;
         assert!(matches!(
-            classify(&answer(400, topic)),
+            classify(&Answer::for_tests(400, topic)),
             Err(PushError::Rejected(_))
         ));
         assert!(matches!(
-            classify(&answer(429, r#"{"reason":"TooManyRequests"}"#)),
+            classify(&Answer::for_tests(429, r#"{"reason":"TooManyRequests"}"#)),
             Err(PushError::Retry { .. })
         ));
         assert!(matches!(
-            classify(&answer(503, "")),
+            classify(&Answer::for_tests(503, "")),
             Err(PushError::Retry { .. })
         ));
-        assert!(token_expired(&answer(
+        assert!(token_expired(&Answer::for_tests(
             403,
             r#"{"reason":"ExpiredProviderToken"}"#
         )));
-        assert!(classify(&answer(200, "")).is_ok());
+        assert!(classify(&Answer::for_tests(200, "")).is_ok());
     }
 
     #[test]

@@ -103,14 +103,14 @@ mod tests {
     #[test]
     fn the_three_registration_shapes_parse() {
         let fcm: Device =
-            serde_json::from_str(r#"{"platform":"fcm","token":"abc"}"#).expect("fcm parses");
+            serde_json::from_str(r#"{"platform":"fcm","token":"abc"}"#).expect("parses");
         assert_eq!(fcm.platform(), Platform::Fcm);
         assert_eq!(fcm.address(), "abc");
         let web: Device = serde_json::from_str(
             r#"{"platform":"webpush","subscription":{"endpoint":"https://push.example/x",
                 "expirationTime":null,"keys":{"p256dh":"BP","auth":"au"}}}"#,
         )
-        .expect("webpush parses");
+        .expect("parses");
         assert_eq!(web.platform(), Platform::Webpush);
         assert_eq!(web.address(), "https://push.example/x");
         assert!(serde_json::from_str::<Device>(r#"{"platform":"sms","token":"1"}"#).is_err());

@@ -169,46 +169,43 @@ impl Provider for FcmProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::StatusCode;
-
-    fn answer(status: u16, body: &str) -> Answer {
-        Answer {
-            status: StatusCode::from_u16(status).expect("status"),
-            retry_after: None,
-            body: body.into(),
-        }
-    }
 
     #[test]
     fn google_errors_classify_as_documented() {
         let unregistered = r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}"#;
         assert!(matches!(
-            classify(&answer(404, unregistered)),
+            classify(&Answer::for_tests(404, unregistered)),
             Err(PushError::DeadDevice(_))
         ));
         let bad_token = r#"{"error":{"code":400,"message":"The registration token is not a valid FCM registration token","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}}"#;
         assert!(matches!(
-            classify(&answer(400, bad_token)),
+            classify(&Answer::for_tests(400, bad_token)),
             Err(PushError::DeadDevice(_))
         ));
         let bad_payload = r#"{"error":{"code":400,"message":"Invalid value at 'message.data[0].value'","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message.data[0].value"}]}]}}"#;
         assert!(matches!(
-            classify(&answer(400, bad_payload)),
+            classify(&Answer::for_tests(400, bad_payload)),
             Err(PushError::Rejected(_))
         ));
         assert!(matches!(
-            classify(&answer(503, "")),
+            classify(&Answer::for_tests(503, "")),
             Err(PushError::Retry { .. })
         ));
         assert!(matches!(
-            classify(&answer(429, "")),
+            classify(&Answer::for_tests(429, "")),
             Err(PushError::Retry { .. })
         ));
         assert!(matches!(
-            classify(&answer(403, "{}")),
+            classify(&Answer::for_tests(403, "{}")),
             Err(PushError::Rejected(_))
         ));
-        assert!(classify(&answer(200, r#"{"name":"projects/p/messages/1"}"#)).is_ok());
+        assert!(
+            classify(&Answer::for_tests(
+                200,
+                r#"{"name":"projects/p/messages/1"}"#
+            ))
+            .is_ok()
+        );
     }
 
     #[test]

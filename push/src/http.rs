@@ -110,6 +110,16 @@ impl Answer {
         }
     }
 
+    /// An answer as a test writes it.
+    #[cfg(test)]
+    pub(crate) fn for_tests(status: u16, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).expect("a valid status"),
+            retry_after: None,
+            body: body.into(),
+        }
+    }
+
     /// The "try later" outcome for a temporary status.
     pub(crate) fn retry(&self, service: &str) -> PushError {
         PushError::Retry {

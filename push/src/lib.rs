@@ -21,7 +21,7 @@ mod notification;
 mod provider;
 mod providers;
 mod vapid;
-mod webhook;
+pub mod webhook;
 mod webpush;
 
 pub use apns::{ApnsProvider, ApnsSettings};

@@ -20,34 +20,33 @@ pub const SIGNATURE_HEADER: &str = "stompbox-signature";
 /// The webhook provider.
 #[derive(Debug)]
 pub struct Webhook {
+    client: reqwest::Client,
     url: reqwest::Url,
     secret: String,
-    client: reqwest::Client,
 }
 
 impl Webhook {
-    /// `client` is the crate's HTTP client (`--push-ca-file` roots included). Plain `http://`
-    /// is allowed: the URL is the operator's, typically an internal gateway.
-    pub(crate) fn new(url: &str, secret: &str, client: reqwest::Client) -> Result<Self, PushError> {
+    /// `client` is the providers' shared HTTPS client (its roots include `--push-ca-file`).
+    pub fn new(url: &str, secret: &str, client: reqwest::Client) -> Result<Self, PushError> {
         if secret.is_empty() {
             return Err(PushError::Config("the webhook secret is empty".into()));
         }
         let url = reqwest::Url::parse(url)
-            .map_err(|e| PushError::Config(format!("--push-webhook-url {url}: {e}")))?;
-        if !matches!(url.scheme(), "https" | "http") {
+            .map_err(|e| PushError::Config(format!("webhook URL {url:?}: {e}")))?;
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
             return Err(PushError::Config(format!(
-                "--push-webhook-url {url}: the scheme must be https or http"
+                "webhook URL {url}: the scheme must be https or http, with a host"
             )));
         }
         Ok(Self {
+            client,
             url,
             secret: secret.to_owned(),
-            client,
         })
     }
 
-    /// One attempt: POSTs the notification with `devices`; 2xx is delivered, 408, 429 and 5xx
-    /// are worth a retry (after `Retry-After` when given), anything else is refused for good.
+    /// One attempt: POSTs the notification with `devices`; 2xx is delivered, 429 and 5xx are
+    /// worth a retry (after `Retry-After` when given), anything else is refused for good.
     pub async fn send(
         &self,
         notification: &Notification,
@@ -63,15 +62,15 @@ impl Webhook {
             .body(body)
             .send()
             .await
-            .map_err(|e| http::unanswered("webhook", e))?;
-        if response.status().is_success() {
-            return Ok(());
-        }
+            .map_err(|e| http::unanswered("the webhook", e))?;
         let answer = Answer::read(response).await;
-        if http::is_temporary(answer.status) {
-            return Err(answer.retry("webhook"));
+        if answer.status.is_success() {
+            Ok(())
+        } else if http::is_temporary(answer.status) {
+            Err(answer.retry("the webhook"))
+        } else {
+            Err(answer.rejected("the webhook"))
         }
-        Err(answer.rejected("webhook"))
     }
 }
 

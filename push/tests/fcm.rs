@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use push_testbed::{Failure, Script};
-use stompbox_push::{Device, Platform, ProviderSettings, Providers, PushError};
+use stompbox_push::{Device, Platform, ProviderSettings, PushError};
 
 fn fcm(token: &str) -> Device {
     Device::Fcm {
@@ -17,13 +17,9 @@ fn fcm(token: &str) -> Device {
 #[tokio::test]
 async fn delivers_with_a_granted_bearer_and_reuses_the_token() {
     let bed = common::start().await;
-    let providers = bed.providers();
-    let provider = providers.provider(Platform::Fcm).expect("FCM configured");
+    let provider = bed.provider(Platform::Fcm);
     for _ in 0..3 {
-        provider
-            .send(&fcm("tok-1"), &common::three_from_priya())
-            .await
-            .expect("sent");
+        common::send(&provider, &fcm("tok-1")).await.expect("sent");
     }
     let received = bed.testbed.received(Some("fcm"));
     assert_eq!(received.len(), 3);
@@ -48,16 +44,11 @@ async fn delivers_with_a_granted_bearer_and_reuses_the_token() {
 #[tokio::test]
 async fn concurrent_sends_share_one_grant() {
     let bed = common::start().await;
-    let providers = bed.providers();
-    let provider = providers.provider(Platform::Fcm).expect("FCM configured");
+    let provider = bed.provider(Platform::Fcm);
     let mut sends = tokio::task::JoinSet::new();
     for i in 0..8 {
         let provider = provider.clone();
-        sends.spawn(async move {
-            provider
-                .send(&fcm(&format!("tok-{i}")), &common::three_from_priya())
-                .await
-        });
+        sends.spawn(async move { common::send(&provider, &fcm(&format!("tok-{i}"))).await });
     }
     while let Some(result) = sends.join_next().await {
         result.expect("joined").expect("sent");
@@ -69,18 +60,11 @@ async fn concurrent_sends_share_one_grant() {
 #[tokio::test]
 async fn the_token_is_refreshed_before_it_expires() {
     let bed = common::start_with(|o| o.access_token_ttl = Duration::from_secs(2)).await;
-    let providers = bed.providers();
-    let provider = providers.provider(Platform::Fcm).expect("FCM configured");
-    provider
-        .send(&fcm("tok-1"), &common::three_from_priya())
-        .await
-        .expect("sent");
+    let provider = bed.provider(Platform::Fcm);
+    common::send(&provider, &fcm("tok-1")).await.expect("sent");
     // A 2 s token is refreshed after half its life.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    provider
-        .send(&fcm("tok-1"), &common::three_from_priya())
-        .await
-        .expect("sent");
+    common::send(&provider, &fcm("tok-1")).await.expect("sent");
     assert_eq!(bed.testbed.stats().oauth_grants, 2);
     assert!(
         bed.testbed.attempts().iter().all(|a| a.status == 200),
@@ -91,18 +75,13 @@ async fn the_token_is_refreshed_before_it_expires() {
 #[tokio::test]
 async fn a_revoked_token_gets_one_fresh_grant_and_one_more_try() {
     let bed = common::start().await;
-    let providers = bed.providers();
-    let provider = providers.provider(Platform::Fcm).expect("FCM configured");
-    provider
-        .send(&fcm("tok-1"), &common::three_from_priya())
-        .await
-        .expect("sent");
+    let provider = bed.provider(Platform::Fcm);
+    common::send(&provider, &fcm("tok-1")).await.expect("sent");
     bed.testbed.script(Script {
         revoke_access_tokens: true,
         ..Script::default()
     });
-    provider
-        .send(&fcm("tok-1"), &common::three_from_priya())
+    common::send(&provider, &fcm("tok-1"))
         .await
         .expect("sent after refresh");
     let statuses: Vec<u16> = bed.testbed.attempts().iter().map(|a| a.status).collect();
@@ -118,70 +97,43 @@ async fn unregistered_and_invalid_tokens_are_dead_devices() {
         invalid: vec!["tok-bad".into()],
         ..Script::default()
     });
-    let providers = bed.providers();
-    let provider = providers.provider(Platform::Fcm).expect("FCM configured");
-    let gone = provider
-        .send(&fcm("tok-gone"), &common::three_from_priya())
-        .await;
+    let provider = bed.provider(Platform::Fcm);
+    let gone = common::send(&provider, &fcm("tok-gone")).await;
     assert!(matches!(gone, Err(PushError::DeadDevice(_))), "{gone:?}");
-    let bad = provider
-        .send(&fcm("tok-bad"), &common::three_from_priya())
-        .await;
+    let bad = common::send(&provider, &fcm("tok-bad")).await;
     assert!(matches!(bad, Err(PushError::DeadDevice(_))), "{bad:?}");
     assert!(bed.testbed.received(None).is_empty());
 }
 
 #[tokio::test]
 async fn an_outage_is_a_retry_with_the_services_retry_after() {
+    common::an_outage_is_a_retry_after_the_services_delay(Platform::Fcm, |_| fcm("tok-1")).await;
+}
+
+#[tokio::test]
+async fn retry_after_may_be_an_http_date() {
     let bed = common::start().await;
     let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
     bed.testbed.script(Script {
-        fail: vec![
-            Failure {
-                platform: Some("fcm".into()),
-                status: 503,
-                retry_after: Some("7".into()),
-                times: 1,
-            },
-            Failure {
-                platform: Some("fcm".into()),
-                status: 429,
-                retry_after: Some(date),
-                times: 1,
-            },
-        ],
+        fail: vec![Failure {
+            platform: None,
+            status: 429,
+            retry_after: Some(date),
+            times: 1,
+        }],
         ..Script::default()
     });
-    let providers = bed.providers();
-    let provider = providers.provider(Platform::Fcm).expect("FCM configured");
-    match provider
-        .send(&fcm("tok-1"), &common::three_from_priya())
-        .await
-    {
-        Err(PushError::Retry { after, .. }) => assert_eq!(after, Some(common::SECONDS_7)),
-        other => panic!("expected a retry, got {other:?}"),
-    }
-    match provider
-        .send(&fcm("tok-1"), &common::three_from_priya())
-        .await
-    {
+    let provider = bed.provider(Platform::Fcm);
+    match common::send(&provider, &fcm("tok-1")).await {
         Err(PushError::Retry {
             after: Some(after), ..
-        }) => {
-            assert!(
-                after > Duration::from_secs(100) && after <= Duration::from_secs(120),
-                "{after:?}"
-            )
-        }
+        }) => assert!(
+            after > Duration::from_secs(100) && after <= Duration::from_secs(120),
+            "{after:?}"
+        ),
         other => panic!("expected a retry with a date, got {other:?}"),
     }
-    provider
-        .send(&fcm("tok-1"), &common::three_from_priya())
-        .await
-        .expect("the outage is over");
-    assert_eq!(bed.testbed.received(None).len(), 1);
 }
-
 #[tokio::test]
 async fn a_grant_signed_with_another_key_is_refused() {
     let bed = common::start().await;
@@ -199,15 +151,14 @@ async fn a_grant_signed_with_another_key_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let forged = dir.path().join("forged.json");
     std::fs::write(&forged, account.to_string()).expect("write");
-    let providers = Providers::from_settings(&ProviderSettings {
-        fcm_credentials: Some(forged),
-        ..bed.settings()
-    })
-    .expect("providers build");
-    let provider = providers.provider(Platform::Fcm).expect("FCM configured");
-    let refused = provider
-        .send(&fcm("tok-1"), &common::three_from_priya())
-        .await;
+    let provider = common::provider(
+        &ProviderSettings {
+            fcm_credentials: Some(forged),
+            ..bed.settings()
+        },
+        Platform::Fcm,
+    );
+    let refused = common::send(&provider, &fcm("tok-1")).await;
     assert!(
         matches!(refused, Err(PushError::Rejected(_))),
         "{refused:?}"
@@ -219,14 +170,13 @@ async fn a_grant_signed_with_another_key_is_refused() {
 #[tokio::test]
 async fn an_endpoint_the_ca_file_does_not_vouch_for_is_unreachable() {
     let bed = common::start().await;
-    let providers = Providers::from_settings(&ProviderSettings {
-        ca_file: None,
-        ..bed.settings()
-    })
-    .expect("providers build");
-    let provider = providers.provider(Platform::Fcm).expect("FCM configured");
-    let result = provider
-        .send(&fcm("tok-1"), &common::three_from_priya())
-        .await;
+    let provider = common::provider(
+        &ProviderSettings {
+            ca_file: None,
+            ..bed.settings()
+        },
+        Platform::Fcm,
+    );
+    let result = common::send(&provider, &fcm("tok-1")).await;
     assert!(matches!(result, Err(PushError::Retry { .. })), "{result:?}");
 }

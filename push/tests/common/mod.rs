@@ -2,11 +2,13 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use push_testbed::{Options, Testbed};
+use push_testbed::{Failure, Options, Script, Testbed};
 use stompbox_push::{
-    Device, Notification, ProviderSettings, Providers, WebPushKeys, WebPushSubscription,
+    Device, Notification, Platform, Provider, ProviderSettings, Providers, PushError, WebPushKeys,
+    WebPushSubscription,
 };
 
 pub struct Bed {
@@ -47,6 +49,11 @@ impl Bed {
         }
     }
 
+    /// The provider of `platform` configured against this testbed.
+    pub fn provider(&self, platform: Platform) -> Arc<dyn Provider> {
+        provider(&self.settings(), platform)
+    }
+
     pub fn providers(&self) -> Providers {
         Providers::from_settings(&self.settings()).expect("providers build")
     }
@@ -55,6 +62,44 @@ impl Bed {
         let subscription = &self.testbed.info().webpush.subscriptions[index];
         subscription_device(subscription)
     }
+}
+
+pub fn provider(settings: &ProviderSettings, platform: Platform) -> Arc<dyn Provider> {
+    Providers::from_settings(settings)
+        .expect("providers build")
+        .provider(platform)
+        .expect("the platform is configured")
+        .clone()
+}
+
+/// One attempt to deliver [`three_from_priya`].
+pub async fn send(provider: &Arc<dyn Provider>, device: &Device) -> Result<(), PushError> {
+    provider.send(device, &three_from_priya()).await
+}
+
+/// A 503 with `Retry-After: 7` is a retry after 7 s; the next attempt goes through.
+pub async fn an_outage_is_a_retry_after_the_services_delay(
+    platform: Platform,
+    device: impl Fn(&Bed) -> Device,
+) {
+    let bed = start().await;
+    bed.testbed.script(Script {
+        fail: vec![Failure {
+            platform: Some(platform.name().into()),
+            status: 503,
+            retry_after: Some("7".into()),
+            times: 1,
+        }],
+        ..Script::default()
+    });
+    let provider = bed.provider(platform);
+    let device = device(&bed);
+    match send(&provider, &device).await {
+        Err(PushError::Retry { after, .. }) => assert_eq!(after, Some(Duration::from_secs(7))),
+        other => panic!("expected a retry, got {other:?}"),
+    }
+    send(&provider, &device).await.expect("the outage is over");
+    assert_eq!(bed.testbed.received(None).len(), 1);
 }
 
 pub fn subscription_device(subscription: &serde_json::Value) -> Device {
@@ -87,5 +132,3 @@ pub fn three_from_priya() -> Notification {
         collapse_id: Some("dm:bob:priya".into()),
     }
 }
-
-pub const SECONDS_7: Duration = Duration::from_secs(7);
