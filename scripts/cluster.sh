@@ -73,7 +73,8 @@ start_node() {
     mkdir -p "$node_dir/data"
     args=(--stomp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$node_dir/data"
         --node-id $((id_base + i)) --redis-url "$STOMPBOX_REDIS_URL")
-    if "$bin" --help | grep -q -- '--postgres-url'; then
+    # NODE_ARGS may name their own store (a fresh database, Kafka): then not the shared one.
+    if "$bin" --help | grep -q -- '--postgres-url' && [[ " $* " != *" --postgres-url "* ]]; then
         args+=(--postgres-url "$STOMPBOX_POSTGRES_URL")
     fi
     # The caller's STOMPBOX_* settings would reach the node through clap's env fallback.

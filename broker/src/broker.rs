@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use chat_store::{ChatStore, SqliteStore, StoreError};
+use chat_store::{ChatStore, SharedClaims, SqliteStore, StoreError};
 use stompbox_push::Providers;
 use thiserror::Error;
 use tokio::sync::{Semaphore, watch};
@@ -107,7 +107,6 @@ impl Broker {
     /// by default), joins the cluster when `--redis-url` is set, and starts the chat
     /// application's tasks (so it must run inside the runtime).
     pub async fn open(mut config: Config) -> Result<Self, StartError> {
-        let store = open_store(&config).await?;
         if config.cluster.is_some() && config.storage.postgres_url.is_none() {
             // Allowed (nodes on one host may share one SQLite file, as the cluster tests do),
             // but never silently: on separate data directories every node has its own history
@@ -136,6 +135,9 @@ impl Broker {
             }
             None => None,
         };
+        // After the cluster: a streamed store takes client ids through its claims.
+        let claims = cluster.as_ref().map(|c| c.client_id_claims());
+        let store = open_store(&config, claims).await?;
         let broker = Self::with_store(config, store, cluster)?;
         // Ready from the first request on when the store is: no "not probed yet" window.
         broker.readiness.probe(&*broker.store).await;
@@ -350,7 +352,11 @@ fn spawn_history_expiry(
 /// Opens the store `config.storage` names. A store this build was compiled without (cargo
 /// features `postgres`, `kafka`) fails the start, naming the feature, rather than being ignored.
 /// The store, timed (`metrics::store::MeteredStore`) under its kind's name.
-async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StartError> {
+/// `claims`: the cluster's, for the streamed store (`None` on a single node).
+async fn open_store(
+    config: &Config,
+    claims: Option<Arc<dyn SharedClaims>>,
+) -> Result<Arc<dyn ChatStore>, StartError> {
     let metrics = &crate::metrics::get().store;
     let storage = &config.storage;
     let Some(url) = &storage.postgres_url else {
@@ -366,7 +372,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StartError> {
     } else {
         "postgres"
     };
-    let store = open_postgres(url, storage.kafka.as_ref()).await?;
+    let store = open_postgres(url, storage.kafka.as_ref(), claims).await?;
     Ok(Arc::new(MeteredStore::new(store, kind, metrics)))
 }
 
@@ -375,6 +381,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StartError> {
 async fn open_postgres(
     url: &str,
     kafka: Option<&KafkaSettings>,
+    claims: Option<Arc<dyn SharedClaims>>,
 ) -> Result<Arc<dyn ChatStore>, StartError> {
     use chat_store::{PostgresConfig, PostgresStore};
 
@@ -384,13 +391,14 @@ async fn open_postgres(
         tracing::info!("chat store: PostgreSQL");
         return Ok(Arc::new(postgres));
     };
-    open_streamed(config, kafka).await
+    open_streamed(config, kafka, claims).await
 }
 
 #[cfg(not(feature = "postgres"))]
 async fn open_postgres(
     _url: &str,
     _kafka: Option<&KafkaSettings>,
+    _claims: Option<Arc<dyn SharedClaims>>,
 ) -> Result<Arc<dyn ChatStore>, StartError> {
     Err(StartError::MissingFeature {
         setting: "--postgres-url",
@@ -402,6 +410,7 @@ async fn open_postgres(
 async fn open_streamed(
     postgres: chat_store::PostgresConfig,
     settings: &KafkaSettings,
+    claims: Option<Arc<dyn SharedClaims>>,
 ) -> Result<Arc<dyn ChatStore>, StartError> {
     use chat_store::{PostgresStore, StreamedStore};
 
@@ -413,6 +422,7 @@ async fn open_streamed(
         postgres,
         kafka.clone(),
         *max_pending,
+        claims,
     )?))
 }
 
@@ -420,6 +430,7 @@ async fn open_streamed(
 async fn open_streamed(
     _postgres: chat_store::PostgresConfig,
     _settings: &KafkaSettings,
+    _claims: Option<Arc<dyn SharedClaims>>,
 ) -> Result<Arc<dyn ChatStore>, StartError> {
     Err(StartError::MissingFeature {
         setting: "--kafka-brokers",

@@ -21,6 +21,7 @@
 //! [`kafka::KafkaConfig`] (plain settings) is there without any feature: the broker's
 //! configuration holds it whether or not the binary can use it.
 
+mod claim;
 #[cfg(feature = "kafka")]
 mod clock;
 pub mod conformance;
@@ -39,6 +40,7 @@ mod store;
 #[cfg(feature = "kafka")]
 mod streamed;
 
+pub use claim::{ClaimHolder, SharedClaims};
 pub use conversation::{
     Conversation, ConversationId, ConversationKind, Member, NewConversation, Role, UserId,
     direct_id, direct_pair,

@@ -22,7 +22,7 @@ async fn close_flushes_every_accepted_message_to_kafka() -> anyhow::Result<()> {
         return Ok(());
     };
     let kafka = common::fresh_topics(brokers, "close", 1).await;
-    let store = StreamedStore::start(fixture.store, kafka, 1_000)?;
+    let store = StreamedStore::start(fixture.store, kafka, 1_000, None)?;
     let mut durable = Vec::new();
     for id in 1..=50 {
         let (_, durability) = store.accept(message(id, "g", "alice")).await?;

@@ -13,6 +13,7 @@
 //! - [`peers`]: the router's seam ([`crate::router::Peers`]) over Redis;
 //! - [`chat`]: the chat's seam ([`crate::chat::peers::ChatPeers`]) over Redis;
 //! - [`presence`]: who is online cluster-wide, in Redis (a chat presence backend);
+//! - [`claims`]: `clientMessageId` claims cluster-wide (the streamed store's retry dedup);
 //! - [`health`]: connection state and counters for `/health`.
 //!
 //! Only the wiring (`broker.rs`, `lib.rs`) names this module: the router and the chat see it
@@ -22,6 +23,7 @@
 mod backoff;
 pub mod channel;
 mod chat;
+mod claims;
 pub mod envelope;
 mod error;
 mod health;
@@ -188,6 +190,14 @@ impl Cluster {
 
     pub fn presence(&self) -> &Arc<SharedPresence> {
         &self.presence
+    }
+
+    /// The cluster-wide claims on client ids a streamed store takes before sending to Kafka.
+    pub fn client_id_claims(&self) -> Arc<dyn chat_store::SharedClaims> {
+        Arc::new(claims::RedisClaims::new(
+            self.conn.clone(),
+            Arc::clone(&self.health),
+        ))
     }
 
     pub fn health(&self) -> HealthSnapshot {

@@ -33,8 +33,9 @@ use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
-    Appended, ChatStore, Conversation, Durability, NewConversation, PushDevice, ReadMark,
-    ReceiptStatus, Registered, SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
+    Appended, ChatStore, ClaimHolder, Conversation, Durability, NewConversation, PushDevice,
+    ReadMark, ReceiptStatus, Registered, SharedClaims, SinkLag, StatusChange, StoreError,
+    StoredMessage, Unready, UserId,
 };
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;
@@ -65,15 +66,20 @@ pub struct StreamedStore {
     barrier: Barrier,
     pending: Arc<Semaphore>,
     lag: lag::LagState,
+    /// The cluster's claims on client ids (`None` on a single node: `recent` and PostgreSQL
+    /// see every attempt there).
+    shared: Option<Arc<dyn SharedClaims>>,
 }
 
 impl StreamedStore {
     /// Starts the producer, the barrier, and a task that creates the topics as soon as Kafka
     /// answers — Kafka down at start delays RECEIPTs, not the broker — then watches the sink.
+    /// `shared`: the claims every node of a cluster takes a client id through.
     pub fn start(
         postgres: PostgresStore,
         config: KafkaConfig,
         max_pending: usize,
+        shared: Option<Arc<dyn SharedClaims>>,
     ) -> Result<Self, StoreError> {
         let producers = Producers::new(config.clone())
             .map_err(|e| StoreError::Internal(format!("Kafka producer: {e}")))?;
@@ -108,6 +114,7 @@ impl StreamedStore {
             barrier,
             pending: Arc::new(Semaphore::new(max_pending)),
             lag,
+            shared,
         })
     }
 
@@ -160,6 +167,30 @@ impl StreamedStore {
             }
             result
         }))
+    }
+
+    /// Sends `original` again under its id (Kafka may hold it, or may not yet: the sink keeps
+    /// one row per id) and answers the retry with it.
+    fn resend(
+        &self,
+        original: StoredMessage,
+    ) -> Result<(Appended, Option<Durability>), StoreError> {
+        let durability = self.send_message(original.clone())?;
+        Ok((Appended::Duplicate { original }, Some(durability)))
+    }
+
+    /// The message another process claimed `message`'s key for, if any. A claim that cannot
+    /// be checked (Redis unreachable) counts as free: sends go on during the outage, and only
+    /// a retry through another node within it may then be stored under a second id.
+    async fn claimed_elsewhere(&self, message: &StoredMessage) -> Option<ClaimHolder> {
+        let shared = self.shared.as_ref()?;
+        match shared.claim(message).await {
+            Ok(holder) => holder.filter(|h| h.message_id != message.message_id),
+            Err(e) => {
+                tracing::debug!(error = %e, "client id claim not checked");
+                None
+            }
+        }
     }
 
     async fn durable(rx: oneshot::Receiver<Result<(), StoreError>>) -> Result<(), StoreError> {
@@ -257,10 +288,7 @@ impl ChatStore for StreamedStore {
             Claim::Claimed => message,
             Claim::Taken(original) => return Ok((Appended::Duplicate { original }, None)),
             // Kafka may hold the first attempt: the same message again, same id.
-            Claim::Resend(original) => {
-                let durability = self.send_message(original.clone())?;
-                return Ok((Appended::Duplicate { original }, Some(durability)));
-            }
+            Claim::Resend(original) => return self.resend(original),
         };
         if let Some(client_id) = &message.client_message_id {
             let found = self.lookups.find(&message.sender_id, client_id).await;
@@ -274,6 +302,18 @@ impl ChatStore for StreamedStore {
                     self.recent.release(&message);
                     return Err(e);
                 }
+            }
+            // Not in PostgreSQL, but another node may have sent it and the sink not stored it
+            // yet: its id is the answer, and it goes to Kafka again under that id, since
+            // whether the other node's attempt reached Kafka is unknown here.
+            if let Some(holder) = self.claimed_elsewhere(&message).await {
+                self.recent.release(&message);
+                let original = holder.original_of(&message);
+                return match self.recent.claim(&original) {
+                    Claim::Claimed => self.resend(original),
+                    Claim::Taken(held) => Ok((Appended::Duplicate { original: held }, None)),
+                    Claim::Resend(held) => self.resend(held),
+                };
             }
         }
         let durability = self.send_message(message)?;

@@ -16,6 +16,7 @@ import WebSocket from 'ws';
 
 import { ResilientChat } from '../../../examples/node/resilient-chat.mjs';
 import { brokerBinary } from './harness.mjs';
+import { createStorage } from './storage.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const run = promisify(execFile);
@@ -55,15 +56,23 @@ async function script(name, args, env = {}) {
 
 /**
  * Starts `nodes` nodes behind nginx with `nodeArgs` added to each node's command line.
+ * `storage: 'streamed'`: the nodes write through Kafka (a fresh topic and database, and a
+ * `stompbox-sink` between them, storage.mjs) instead of to the shared PostgreSQL.
  * @returns {Promise<{lbUrl: string, nodes: {pid: number, id: number, wsUrl: string}[], kill: (i: number) => void, log: (i: number) => string, stop: () => Promise<void>}>}
  */
-export async function startCluster({ nodes = 3, nodeArgs = [] } = {}) {
+export async function startCluster({ nodes = 3, nodeArgs = [], storage = null } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'stompbox-cluster-'));
   const env = { STOMPBOX_CLUSTER_DIR: dir, STOMPBOX_BIN: brokerBinary() };
+  let store = null;
   try {
-    await script('cluster.sh', ['up', '-n', String(nodes), '--', ...nodeArgs], env);
+    if (storage) {
+      await script('services.sh', ['up', 'postgres', 'tansu']);
+      store = await createStorage(storage, process.env);
+    }
+    await script('cluster.sh', ['up', '-n', String(nodes), '--', ...(store?.args ?? []), ...nodeArgs], env);
   } catch (err) {
     await script('cluster.sh', ['down'], env).catch(() => {});
+    await store?.stop();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -96,6 +105,7 @@ export async function startCluster({ nodes = 3, nodeArgs = [] } = {}) {
     /** Stops everything; STOMPBOX_KEEP_CLUSTER_LOGS=1 keeps the directory (node logs) and says where. */
     async stop() {
       await script('cluster.sh', ['down'], env);
+      await store?.stop();
       if (process.env.STOMPBOX_KEEP_CLUSTER_LOGS === '1') console.log(`cluster logs kept in ${dir}`);
       else rmSync(dir, { recursive: true, force: true });
     },
