@@ -50,8 +50,8 @@ if cargo tree -p stompbox --no-default-features -e normal | grep -E "rdkafka|tok
     exit 1
 fi
 
-section "cargo build -p stompbox -p persistence-sink -p examples"
-cargo build -p stompbox -p persistence-sink -p examples
+section "cargo build -p stompbox -p persistence-sink -p examples -p push-testbed"
+cargo build -p stompbox -p persistence-sink -p examples -p push-testbed
 
 # Every suite (conformance tests included) starts brokers from this binary unless the caller
 # points elsewhere, so no test builds its own.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use chat_store::{ChatStore, SharedClaims, SqliteStore, StoreError};
+use stompbox_push::Providers;
 use thiserror::Error;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -19,14 +20,16 @@ use tracing::warn;
 use crate::acl::Acl;
 use crate::app::Application;
 use crate::auth::{AuthError, Authenticator, LoginThrottle, ThrottlePolicy};
-use crate::chat::Chat;
 use crate::chat::peers::{self as chat_peers, Backends, ChatPeers};
 use crate::chat::presence::{Local, PresenceBackend};
+use crate::chat::{Chat, Devices};
 use crate::chore;
 use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, HistoryRule, KafkaSettings};
 use crate::id::IdGenerator;
 use crate::metrics::store::MeteredStore;
+use crate::push::Push;
+use crate::push::window::{LocalWindows, Windows};
 use crate::rate::TokenBuckets;
 use crate::readiness::{Readiness, ReadyReport};
 use crate::router::history::History;
@@ -48,6 +51,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cluster: {0}")]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("push notifications: {0}")]
+    Push(#[from] stompbox_push::PushError),
     /// A configured store whose code this build left out (`--no-default-features`).
     #[error(
         "{setting} is set, but this stompbox was built without the `{feature}` cargo feature \
@@ -144,6 +149,14 @@ impl Broker {
         store: Arc<dyn ChatStore>,
         cluster: Option<Arc<Cluster>>,
     ) -> Result<Self, StartError> {
+        let providers = match config.push.enabled() {
+            true => Providers::from_settings(&config.push.provider_settings())?,
+            false => Providers::default(),
+        };
+        let devices = Devices {
+            providers: providers.clone(),
+            limit: config.push.push_device_limit,
+        };
         let (peers, backends): (Arc<dyn Peers>, Backends) = match &cluster {
             Some(cluster) => {
                 let chat: Arc<dyn ChatPeers> = Arc::clone(cluster) as _;
@@ -151,6 +164,7 @@ impl Broker {
                 let backends = Backends {
                     peers: chat,
                     presence,
+                    devices,
                 };
                 (Arc::clone(cluster) as _, backends)
             }
@@ -158,6 +172,7 @@ impl Broker {
                 let backends = Backends {
                     peers: Arc::new(chat_peers::Alone),
                     presence: Arc::new(Local::new(config.chat.presence_ttl)),
+                    devices,
                 };
                 (Arc::new(router::Alone), backends)
             }
@@ -181,6 +196,22 @@ impl Broker {
             &tasks,
             done.clone(),
         );
+        if config.push.enabled() {
+            // Windows shared through Redis in a cluster: one notification whichever nodes
+            // stored the messages.
+            let windows: Arc<dyn Windows> = match &cluster {
+                Some(cluster) => Arc::new(cluster.push_windows()),
+                None => Arc::new(LocalWindows::default()),
+            };
+            Push::start(
+                config.push.clone(),
+                providers,
+                &chat,
+                windows,
+                &tasks,
+                done.clone(),
+            );
+        }
         spawn_queue_expiry(
             &router,
             config.limits.queue_idle_expiry,

@@ -36,6 +36,7 @@ pub mod message;
 pub mod metrics;
 pub mod outbox;
 pub mod publish;
+pub mod push;
 pub mod rate;
 pub mod readiness;
 pub mod reload;

@@ -27,6 +27,7 @@ mod clock;
 pub mod conformance;
 mod conversation;
 mod cursor;
+mod device;
 mod error;
 pub mod kafka;
 mod message;
@@ -46,6 +47,7 @@ pub use conversation::{
     direct_id, direct_pair,
 };
 pub use cursor::{Cursor, Sequenced};
+pub use device::{PushDevice, Registered};
 pub use error::StoreError;
 pub use message::{Appended, StoredMessage};
 pub use receipt::{ReadMark, ReceiptStatus, StatusChange};

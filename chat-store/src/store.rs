@@ -4,6 +4,7 @@
 
 use crate::conversation::{Conversation, NewConversation, UserId};
 use crate::cursor::{Cursor, Sequenced};
+use crate::device::{PushDevice, Registered};
 use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
@@ -132,6 +133,23 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug + 'static {
     fn places_concurrent_appends(&self) -> bool {
         false
     }
+    /// Stores a push device for `device.user_id`, keyed by its address: an address the user
+    /// holds is refreshed, one another user holds moves to this user, and a new one is refused
+    /// with [`Registered::LimitReached`] when the user already has `limit` devices.
+    async fn register_device(
+        &self,
+        device: PushDevice,
+        limit: usize,
+    ) -> Result<Registered, StoreError>;
+
+    /// Removes `user`'s device with `address`; false when the user had none such.
+    async fn unregister_device(&self, user: &str, address: &str) -> Result<bool, StoreError>;
+
+    /// `user`'s devices, oldest registration first.
+    async fn devices_of(&self, user: &str) -> Result<Vec<PushDevice>, StoreError>;
+
+    /// Removes the device with `address` whoever holds it (its provider said it is dead).
+    async fn forget_device(&self, address: &str) -> Result<(), StoreError>;
 
     /// A cheap check that the store can take writes now, for the broker's readiness: each
     /// part that cannot says why (empty: ready). Bounded by the caller, which counts a probe

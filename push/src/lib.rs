@@ -9,14 +9,27 @@
 //! HTTP/2, payload encryption) in one place and lets each provider be tested against a local
 //! server on its own.
 
+mod apns;
+mod collapse;
 mod device;
+mod ece;
 mod error;
+mod fcm;
+mod google_auth;
+mod http;
 mod notification;
 mod provider;
 mod providers;
+mod vapid;
+pub mod webhook;
+mod webpush;
 
+pub use apns::{ApnsProvider, ApnsSettings};
 pub use device::{Device, Platform, WebPushKeys, WebPushSubscription};
 pub use error::PushError;
+pub use fcm::FcmProvider;
 pub use notification::Notification;
 pub use provider::Provider;
 pub use providers::{ProviderSettings, Providers};
+pub use webhook::Webhook;
+pub use webpush::WebPushProvider;

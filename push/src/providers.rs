@@ -5,7 +5,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::{Device, Platform, Provider, PushError};
+use crate::apns::ApnsSettings;
+use crate::http::{self, Versions};
+use crate::{
+    ApnsProvider, Device, FcmProvider, Platform, Provider, PushError, WebPushProvider, Webhook,
+};
 
 /// Every push setting, as the broker's `--push-*` flags give them (the broker's config
 /// section maps onto this; this crate reads the files they name).
@@ -40,13 +44,51 @@ pub struct ProviderSettings {
 #[derive(Debug, Default, Clone)]
 pub struct Providers {
     by_platform: HashMap<Platform, Arc<dyn Provider>>,
+    /// `--push-webhook-url`: hears every notification once, with the user's devices.
+    pub webhook: Option<Arc<Webhook>>,
 }
 
 impl Providers {
     /// Builds every provider the settings configure; an unusable setting fails startup.
     pub fn from_settings(settings: &ProviderSettings) -> Result<Self, PushError> {
-        let _ = settings;
-        Ok(Providers::default())
+        let mut providers = Providers::default();
+        let ca_file = settings.ca_file.as_deref();
+        if let Some(credentials) = &settings.fcm_credentials {
+            let client = http::client(ca_file, Versions::Any)?;
+            let fcm = FcmProvider::new(credentials, settings.fcm_endpoint.as_deref(), client)?;
+            providers = providers.with(Arc::new(fcm));
+        }
+        if let Some(key) = &settings.apns_key {
+            fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str, PushError> {
+                value.as_deref().ok_or_else(|| {
+                    PushError::Config(format!("--push-apns-key needs --push-apns-{flag}"))
+                })
+            }
+            let apns = ApnsSettings {
+                key,
+                key_id: required(&settings.apns_key_id, "key-id")?,
+                team_id: required(&settings.apns_team_id, "team-id")?,
+                topic: required(&settings.apns_topic, "topic")?,
+                endpoint: settings.apns_endpoint.as_deref(),
+            };
+            let client = http::client(ca_file, Versions::Http2Only)?;
+            providers = providers.with(Arc::new(ApnsProvider::new(&apns, client)?));
+        }
+        if let Some(key) = &settings.vapid_key {
+            let subject = settings.vapid_subject.as_deref().ok_or_else(|| {
+                PushError::Config("--push-vapid-key needs --push-vapid-subject".into())
+            })?;
+            let client = http::client(ca_file, Versions::Any)?;
+            let webpush =
+                WebPushProvider::new(key, subject, &settings.webpush_allowed_hosts, client)?;
+            providers = providers.with(Arc::new(webpush));
+        }
+        if let Some(url) = &settings.webhook_url {
+            let secret = settings.webhook_secret.as_deref().unwrap_or_default();
+            let client = http::client(ca_file, Versions::Any)?;
+            providers.webhook = Some(Arc::new(Webhook::new(url, secret, client)?));
+        }
+        Ok(providers)
     }
 
     pub fn with(mut self, provider: Arc<dyn Provider>) -> Self {
@@ -58,6 +100,10 @@ impl Providers {
     /// provider's own checks.
     pub fn accepts(&self, device: &Device) -> Result<(), PushError> {
         device.check()?;
+        if self.provider(device.platform()).is_none() && self.webhook.is_some() {
+            // The integrator's own stack delivers it; the webhook carries the devices.
+            return Ok(());
+        }
         self.provider(device.platform())
             .ok_or_else(|| {
                 PushError::InvalidDevice(format!(
@@ -72,7 +118,8 @@ impl Providers {
         self.by_platform.get(&platform)
     }
 
+    /// No device provider and no webhook: nothing would ever be sent.
     pub fn is_empty(&self) -> bool {
-        self.by_platform.is_empty()
+        self.by_platform.is_empty() && self.webhook.is_none()
     }
 }

@@ -118,11 +118,7 @@ pub enum Effect {
         frame: Frame,
     },
     /// A recipient was offline when a message was stored: the seam push notifications hang on.
-    Offline {
-        user: String,
-        message_id: u64,
-        conversation_id: String,
-    },
+    Offline(OfflineEvent),
 }
 
 fn message(destination: String, payload: &Payload) -> Arc<Message> {
@@ -203,28 +199,27 @@ impl Effect {
             Effect::Frame { session, frame } => {
                 let _ = session.outbox.try_push(Outbound::Frame(frame));
             }
-            Effect::Offline {
-                user,
-                message_id,
-                conversation_id,
-            } => {
-                tracing::debug!(%user, message_id, "recipient offline: push notification event");
-                // No receiver yet is fine: the push service subscribes when it runs.
-                let _ = offline_tx.send(OfflineEvent {
-                    user,
-                    message_id,
-                    conversation_id,
-                });
+            Effect::Offline(event) => {
+                tracing::debug!(user = %event.user, message_id = event.message_id,
+                    "recipient offline: push notification event");
+                // No receiver is fine: push is off, or not started yet.
+                let _ = offline_tx.send(event);
             }
         }
     }
 }
 
 /// Emitted for every recipient that was offline when a message was stored; the push
-/// notification service consumes these (`Chat::offline_events`).
+/// notification service consumes these (`Chat::offline_events`, `crate::push`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfflineEvent {
     pub user: String,
     pub message_id: u64,
     pub conversation_id: String,
+    pub sender_id: String,
+    /// The group's name; `None` for a one-on-one conversation.
+    pub group_name: Option<String>,
+    /// The message's content (shown only with `--push-preview full`), shared by every
+    /// offline recipient of the message.
+    pub content: Arc<str>,
 }

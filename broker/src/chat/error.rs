@@ -30,6 +30,12 @@ pub enum AppError {
     NotStored { message_id: u64, reason: String },
     #[error("internal error")]
     Internal,
+    /// A push device this broker refuses (bad shape, platform not configured, endpoint host
+    /// not allowed).
+    #[error("{0}")]
+    InvalidDevice(String),
+    #[error("a user may register at most {0} push devices; unregister one first")]
+    TooManyDevices(usize),
 }
 
 impl AppError {
@@ -46,13 +52,18 @@ impl AppError {
             AppError::Unavailable => "UNAVAILABLE",
             AppError::NotStored { .. } => "NOT_STORED",
             AppError::Internal => "INTERNAL",
+            AppError::InvalidDevice(_) => "INVALID_DEVICE",
+            AppError::TooManyDevices(_) => "TOO_MANY_DEVICES",
         }
     }
 
     /// The HTTP status of the same error on the service API.
     pub fn http_status(&self) -> u16 {
         match self {
-            AppError::BadRequest(_) | AppError::ContentTooLarge { .. } => 400,
+            AppError::BadRequest(_)
+            | AppError::ContentTooLarge { .. }
+            | AppError::InvalidDevice(_) => 400,
+            AppError::TooManyDevices(_) => 409,
             AppError::UnknownConversation(_) | AppError::UnknownAction(_) => 404,
             AppError::NotAMember(_) | AppError::Forbidden(_) => 403,
             AppError::RateLimited => 429,

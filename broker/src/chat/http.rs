@@ -9,6 +9,8 @@
 //! | `POST /api/conversations/{id}/members` | `{add?, remove?, asUser}` | `asUser` (creator/admin) |
 //! | `POST /api/messages` | `{senderId, conversationId \| recipientId, content, clientMessageId?, contentType?}` | `senderId` |
 //! | `GET /api/conversations/{id}/messages` | `?asUser=&before=&limit=` | `asUser` (member) |
+//! | `POST /api/push/devices` | `{asUser, platform, token \| subscription}` | `asUser` |
+//! | `DELETE /api/push/devices` | `{asUser, platform, token \| subscription}` | `asUser` |
 
 use axum::Json;
 use axum::body::Bytes;
@@ -44,6 +46,10 @@ pub fn routes(chat: Chat, token: Option<&str>) -> axum::Router {
         .route("/api/conversations/{id}/members", post(members))
         .route("/api/conversations/{id}/messages", get(history))
         .route("/api/messages", post(send))
+        .route(
+            "/api/push/devices",
+            post(register_device).delete(unregister_device),
+        )
         .route_layer(middleware::from_fn_with_state(
             BearerToken::from(token),
             BearerToken::require,
@@ -127,6 +133,20 @@ async fn send(State(api): State<Api>, body: Bytes) -> Response {
         .and_then(|object| split(object, "senderId"))
         .map(|(user, body)| (user, ChatRequest::Send(body)));
     act(&api, typed, StatusCode::CREATED).await
+}
+
+async fn register_device(State(api): State<Api>, body: Bytes) -> Response {
+    let typed = json_object(&body)
+        .and_then(|object| split(object, "asUser"))
+        .map(|(user, device)| (user, ChatRequest::PushRegister(device)));
+    act(&api, typed, StatusCode::OK).await
+}
+
+async fn unregister_device(State(api): State<Api>, body: Bytes) -> Response {
+    let typed = json_object(&body)
+        .and_then(|object| split(object, "asUser"))
+        .map(|(user, device)| (user, ChatRequest::PushUnregister(device)));
+    act(&api, typed, StatusCode::OK).await
 }
 
 #[derive(Debug, Deserialize)]

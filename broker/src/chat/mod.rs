@@ -14,6 +14,7 @@
 //! an id and joining the queue), so within a node delivery order and id order agree.
 
 mod application;
+mod devices;
 mod effect;
 pub mod error;
 pub mod http;
@@ -40,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
+pub use devices::Devices;
 pub use effect::OfflineEvent;
 use error::AppError;
 use peers::Backends;
@@ -64,6 +66,9 @@ const EVICT_EVERY: Duration = Duration::from_secs(1);
 /// Most entries of each map one eviction looks at: a sweep never stalls the runtime, and
 /// several thousand users going idle per second are still kept up with.
 const EVICT_MAX: usize = 4096;
+/// Offline events buffered for the push service: a burst of group messages to offline members
+/// is absorbed; past this the slowest reader lags (counted, `stompbox_push_lagged_total`).
+const OFFLINE_EVENTS: usize = 16 * 1024;
 
 /// The chat application; cheap to clone (every clone is the same chat).
 #[derive(Debug, Clone)]
@@ -80,11 +85,15 @@ impl Chat {
         router: Arc<Router>,
         ids: Arc<IdGenerator>,
         config: ChatConfig,
-        Backends { peers, presence }: Backends,
+        Backends {
+            peers,
+            presence,
+            devices,
+        }: Backends,
         tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
-        let (offline_tx, _) = broadcast::channel(1024);
+        let (offline_tx, _) = broadcast::channel(OFFLINE_EVENTS);
         let core = Arc::new(ChatCore {
             store,
             router,
@@ -97,6 +106,7 @@ impl Chat {
             conversations: DashMap::new(),
             typing: IdleMap::new(op::TYPING_COALESCE),
             offline_tx,
+            devices,
             tasks: tasks.clone(),
             turns: Arc::default(),
         });

@@ -16,6 +16,9 @@ use super::presence::PresenceBackend;
 pub struct Backends {
     pub peers: Arc<dyn ChatPeers>,
     pub presence: Arc<dyn PresenceBackend>,
+    /// Push devices the node's providers accept (`/app/push.register`), and how many a user
+    /// may hold.
+    pub devices: super::devices::Devices,
 }
 
 pub trait ChatPeers: Send + Sync + Debug {

@@ -24,10 +24,12 @@ pub enum Action {
     UpdateMembers,
     ListConversations,
     PresenceQuery,
+    PushRegister,
+    PushUnregister,
 }
 
 impl Action {
-    const ALL: [Action; 10] = [
+    const ALL: [Action; 12] = [
         Action::Send,
         Action::Delivered,
         Action::Read,
@@ -38,6 +40,8 @@ impl Action {
         Action::UpdateMembers,
         Action::ListConversations,
         Action::PresenceQuery,
+        Action::PushRegister,
+        Action::PushUnregister,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +56,8 @@ impl Action {
             Action::UpdateMembers => "conversation.members",
             Action::ListConversations => "conversation.list",
             Action::PresenceQuery => "presence.query",
+            Action::PushRegister => "push.register",
+            Action::PushUnregister => "push.unregister",
         }
     }
 }
@@ -90,6 +96,9 @@ pub enum ChatRequest {
     UpdateMembers(model::UpdateMembers),
     ListConversations,
     PresenceQuery(model::PresenceQuery),
+    /// A device for push notifications (`/app/push.register`).
+    PushRegister(stompbox_push::Device),
+    PushUnregister(stompbox_push::Device),
 }
 
 impl ChatRequest {
@@ -117,6 +126,9 @@ impl ChatRequest {
             ChatRequest::Typing(typing) => typing.conversation_id.len(),
             ChatRequest::History(history) => history.conversation_id.len(),
             ChatRequest::Sync(_) | ChatRequest::ListConversations => 0,
+            ChatRequest::PushRegister(device) | ChatRequest::PushUnregister(device) => {
+                device.address().len() + 256
+            }
         }
     }
 
@@ -134,6 +146,8 @@ impl ChatRequest {
             ChatRequest::UpdateMembers(_) => "update_members",
             ChatRequest::ListConversations => "list_conversations",
             ChatRequest::PresenceQuery(_) => "presence",
+            ChatRequest::PushRegister(_) => "push_register",
+            ChatRequest::PushUnregister(_) => "push_unregister",
         }
     }
 
@@ -200,6 +214,8 @@ impl TryFrom<(&str, &[u8])> for ChatRequest {
             // Takes no arguments: whatever the body holds is ignored.
             Action::ListConversations => ChatRequest::ListConversations,
             Action::PresenceQuery => ChatRequest::PresenceQuery(json(body)?),
+            Action::PushRegister => ChatRequest::PushRegister(json(body)?),
+            Action::PushUnregister => ChatRequest::PushUnregister(json(body)?),
         })
     }
 }

@@ -40,6 +40,8 @@ pub struct ChatCore {
     /// Whether a retry delivers the original again (only where this node cannot know it was).
     pub(super) redelivery: Redelivery,
     pub(super) offline_tx: broadcast::Sender<OfflineEvent>,
+    /// Push device registration: the providers that accept devices, the per-user limit.
+    pub(super) devices: super::devices::Devices,
     /// Where the chat's tasks run (joined at shutdown), answers that wait for durability too.
     pub(super) tasks: TaskTracker,
     /// Appends in arrival order per conversation, when the store needs it

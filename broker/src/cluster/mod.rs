@@ -35,6 +35,7 @@ mod node;
 mod peers;
 pub mod presence;
 mod publisher;
+mod push;
 mod rooms;
 mod stream;
 mod subscriber;
@@ -54,6 +55,7 @@ pub use envelope::{Envelope, Kind};
 pub use error::ClusterError;
 pub use health::HealthSnapshot;
 pub use inbound::ConversationListener;
+pub use push::SharedWindows;
 
 use crate::config::ClusterConfig;
 use crate::message::Message;
@@ -190,6 +192,11 @@ impl Cluster {
                 return;
             }
         }
+    }
+
+    /// Push coalescing windows shared by every node (`cluster/push.rs`).
+    pub fn push_windows(&self) -> SharedWindows {
+        SharedWindows::new(self.conn.clone(), self.node_id)
     }
 
     pub fn presence(&self) -> &Arc<SharedPresence> {

@@ -38,6 +38,7 @@ mod history;
 mod limits;
 mod listen;
 mod node;
+mod push;
 pub(crate) mod setting;
 mod storage;
 #[cfg(test)]
@@ -62,6 +63,7 @@ pub use history::HistoryRule;
 pub use limits::Limits;
 pub use listen::{ListenSettings, SockJsConfig};
 pub use node::{ClusterConfig, DEFAULT_LOG_FILTER, LogFormat, NodeSettings};
+pub use push::{PushConfig, PushPreview, WEBPUSH_SERVICES};
 pub use storage::{KafkaSettings, StorageConfig, StorageSettings};
 pub use tls::{ClientAuth, TlsConfig};
 
@@ -105,6 +107,8 @@ pub struct Config {
     /// Time over which a draining node closes its sessions (`--drain-period`).
     pub drain_period: Duration,
     pub log_format: LogFormat,
+    /// Push notifications to offline users (`--push-*`).
+    pub push: PushConfig,
 }
 
 impl Default for Config {
@@ -135,6 +139,8 @@ pub(crate) struct Settings {
     pub(crate) admission: admission::AdmissionLayer,
     #[command(flatten)]
     pub(crate) tls: tls::TlsLayer,
+    #[command(flatten)]
+    pub(crate) push: push::PushLayer,
 }
 
 impl Settings {
@@ -151,6 +157,7 @@ impl Settings {
             storage::StorageLayer::KEYS,
             admission::AdmissionLayer::KEYS,
             tls::TlsLayer::KEYS,
+            push::PushLayer::KEYS,
         ]
         .into_iter()
         .flatten()
@@ -169,6 +176,7 @@ impl Settings {
             storage::StorageLayer::FILE_KEYS,
             admission::AdmissionLayer::FILE_KEYS,
             tls::TlsLayer::FILE_KEYS,
+            push::PushLayer::FILE_KEYS,
         ]
         .into_iter()
         .flatten()
@@ -188,6 +196,7 @@ impl Settings {
             storage: storage::StorageLayer::defaults(),
             admission: admission::AdmissionLayer::defaults(),
             tls: tls::TlsLayer::defaults(),
+            push: push::PushLayer::defaults(),
         }
     }
 
@@ -204,6 +213,7 @@ impl Settings {
             self.storage.shown(),
             self.admission.shown(),
             self.tls.shown(),
+            self.push.shown(),
         ]
         .concat()
     }
@@ -220,6 +230,7 @@ impl Settings {
             storage: self.storage.or(lower.storage),
             admission: self.admission.or(lower.admission),
             tls: self.tls.or(lower.tls),
+            push: self.push.or(lower.push),
         }
     }
 
@@ -233,7 +244,8 @@ impl Settings {
             || self.chat.read(key, map)?
             || self.storage.read(key, map)?
             || self.admission.read(key, map)?
-            || self.tls.read(key, map)?)
+            || self.tls.read(key, map)?
+            || self.push.read(key, map)?)
     }
 }
 
@@ -293,6 +305,7 @@ impl Config {
             drain_delay: node.drain_delay,
             drain_period: node.drain_period,
             log_format: node.log_format,
+            push: settings.push.resolve(),
         };
         (config, node.log)
     }
@@ -308,6 +321,7 @@ impl Config {
         self.admission.validate(&self.limits)?;
         self.tls.validate()?;
         tls::check_reachable(&self.auth, &self.tls)?;
+        self.push.validate()?;
         node::check_log_filter(log_filter)
     }
 }

@@ -24,6 +24,7 @@ mod bucket;
 pub mod chat;
 pub mod cluster;
 pub mod delivery;
+pub mod push;
 mod register;
 pub mod session;
 pub mod store;
@@ -42,6 +43,7 @@ pub struct Metrics {
     pub chat: chat::ChatMetrics,
     pub store: store::StoreMetrics,
     pub cluster: cluster::ClusterMetrics,
+    pub push: push::PushMetrics,
     /// `stompbox_ready`: 1 while the node wants traffic. Set at each scrape from what the
     /// node knows (`listener.rs`); the readiness probe (`/health/ready`) is the one to own it.
     pub ready: IntGauge,
@@ -79,6 +81,7 @@ impl Metrics {
             chat: chat::ChatMetrics::new(&r),
             store: store::StoreMetrics::new(&r),
             cluster: cluster::ClusterMetrics::new(&r),
+            push: push::PushMetrics::new(&r),
             ready,
             registry,
         }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chat_store::{
-    Appended, ChatStore, Conversation, Durability, NewConversation, ReadMark, ReceiptStatus,
-    SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
+    Appended, ChatStore, Conversation, Durability, NewConversation, PushDevice, ReadMark,
+    ReceiptStatus, Registered, SinkLag, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 
@@ -189,6 +189,26 @@ impl ChatStore for MeteredStore {
         limit: usize,
     ) -> Result<(Vec<StoredMessage>, bool), StoreError> {
         self.inner.history(conversation, before, limit).await
+    }
+
+    async fn register_device(
+        &self,
+        device: PushDevice,
+        limit: usize,
+    ) -> Result<Registered, StoreError> {
+        self.inner.register_device(device, limit).await
+    }
+
+    async fn unregister_device(&self, user: &str, address: &str) -> Result<bool, StoreError> {
+        self.inner.unregister_device(user, address).await
+    }
+
+    async fn devices_of(&self, user: &str) -> Result<Vec<PushDevice>, StoreError> {
+        self.inner.devices_of(user).await
+    }
+
+    async fn forget_device(&self, address: &str) -> Result<(), StoreError> {
+        self.inner.forget_device(address).await
     }
 
     async fn mark_delivered(

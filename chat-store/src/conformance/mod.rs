@@ -17,6 +17,9 @@ pub use sync::{
     a_retry_or_a_refused_message_takes_no_position,
     positions_follow_the_order_messages_were_stored_not_their_ids,
 };
+mod devices;
+
+pub use devices::*;
 
 use crate::{
     Appended, ChatStore, Conversation, ConversationKind, NewConversation, ReceiptStatus, Role,
@@ -53,7 +56,11 @@ macro_rules! conformance_tests {
             positions_follow_the_order_messages_were_stored_not_their_ids,
             a_cursor_continues_each_conversation_with_limit_and_more,
             a_conversation_the_cursor_does_not_name_starts_after_its_message_id,
-            a_retry_or_a_refused_message_takes_no_position
+            a_retry_or_a_refused_message_takes_no_position,
+            devices_are_kept_per_user_oldest_first_and_refreshed_by_address,
+            a_device_registered_by_another_user_moves_to_them,
+            the_device_limit_refuses_new_devices_but_not_refreshes,
+            unregister_and_forget_remove_devices
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {

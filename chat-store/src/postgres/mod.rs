@@ -9,6 +9,7 @@
 
 #[cfg(feature = "kafka")]
 pub mod apply;
+mod device;
 pub(crate) mod error;
 #[cfg(feature = "kafka")]
 pub(crate) mod message_copy;
@@ -27,8 +28,8 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::{
-    Appended, ChatStore, Conversation, Cursor, NewConversation, ReadMark, ReceiptStatus, Sequenced,
-    StatusChange, StoreError, StoredMessage, Unready, UserId,
+    Appended, ChatStore, Conversation, Cursor, NewConversation, PushDevice, ReadMark,
+    ReceiptStatus, Registered, Sequenced, StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 
 pub use error::is_transient;
@@ -356,6 +357,26 @@ impl ChatStore for PostgresStore {
         at_ms: u64,
     ) -> Result<Option<ReadMark>, StoreError> {
         in_transaction!(self, tx => mutation::mark_read(&tx, user, conversation, up_to, at_ms))
+    }
+
+    async fn register_device(
+        &self,
+        device: PushDevice,
+        limit: usize,
+    ) -> Result<Registered, StoreError> {
+        in_transaction!(self, tx => device::register(&tx, &device, limit))
+    }
+
+    async fn unregister_device(&self, user: &str, address: &str) -> Result<bool, StoreError> {
+        on_connection!(self, client => device::unregister(client, user, address))
+    }
+
+    async fn devices_of(&self, user: &str) -> Result<Vec<PushDevice>, StoreError> {
+        on_connection!(self, client => device::devices_of(client, user))
+    }
+
+    async fn forget_device(&self, address: &str) -> Result<(), StoreError> {
+        on_connection!(self, client => device::forget(client, address))
     }
 
     async fn contacts_of(&self, user: &str) -> Result<Vec<UserId>, StoreError> {

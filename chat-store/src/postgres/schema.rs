@@ -115,6 +115,18 @@ FROM (SELECT conversation_id, max(seq) AS n FROM messages GROUP BY conversation_
 WHERE c.id = s.conversation_id;
 CREATE INDEX messages_by_position ON messages (conversation_id, seq);
 "#,
+    // Push devices (`device.rs`): one row per device address, whoever holds it. Registration
+    // is rare and every node reads it, so even the streamed store writes it here directly.
+    r#"
+CREATE TABLE push_devices (
+    address       TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    platform      TEXT NOT NULL,
+    registration  TEXT NOT NULL,
+    registered_at BIGINT NOT NULL
+);
+CREATE INDEX push_devices_by_user ON push_devices (user_id, registered_at);
+"#,
 ];
 
 /// Brings the schema up to date; refuses a schema written by a newer Stompbox.

@@ -3,6 +3,7 @@
 //! [`checkpoint`] thread beside the writer.
 
 mod checkpoint;
+mod device;
 mod mutation;
 mod query;
 mod reader;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::conversation::{Conversation, NewConversation, UserId};
 use crate::cursor::{Cursor, Sequenced};
+use crate::device::{PushDevice, Registered};
 use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
@@ -110,7 +112,7 @@ impl SqliteStore {
             .write(move |conn| {
                 let mut stored = 0;
                 for message in messages {
-                    if matches!(mutation::append(conn, message)?, Appended::Stored) {
+                    if matches!(mutation::append(conn, message)?, Appended::Stored { .. }) {
                         stored += 1;
                     }
                 }
@@ -232,6 +234,37 @@ impl ChatStore for SqliteStore {
         let (user, conversation) = (user.to_owned(), conversation.to_owned());
         self.writer
             .write(move |conn| mutation::mark_read(conn, &user, &conversation, up_to, at_ms))
+            .await
+    }
+
+    async fn register_device(
+        &self,
+        device: PushDevice,
+        limit: usize,
+    ) -> Result<Registered, StoreError> {
+        self.writer
+            .write(move |conn| device::register(conn, &device, limit))
+            .await
+    }
+
+    async fn unregister_device(&self, user: &str, address: &str) -> Result<bool, StoreError> {
+        let (user, address) = (user.to_owned(), address.to_owned());
+        self.writer
+            .write(move |conn| device::unregister(conn, &user, &address))
+            .await
+    }
+
+    async fn devices_of(&self, user: &str) -> Result<Vec<PushDevice>, StoreError> {
+        let user = user.to_owned();
+        self.readers
+            .read(move |conn| device::devices_of(conn, &user))
+            .await
+    }
+
+    async fn forget_device(&self, address: &str) -> Result<(), StoreError> {
+        let address = address.to_owned();
+        self.writer
+            .write(move |conn| device::forget(conn, &address))
             .await
     }
 

@@ -81,6 +81,17 @@ UPDATE messages SET seq = (SELECT count(*) FROM messages m2
     WHERE m2.conversation_id = messages.conversation_id AND m2.message_id <= messages.message_id);
 CREATE UNIQUE INDEX messages_by_position ON messages (conversation_id, seq);
 "#,
+    // Push devices (`device.rs`): one row per device address, whoever holds it.
+    r#"
+CREATE TABLE push_devices (
+    address       TEXT PRIMARY KEY NOT NULL,
+    user_id       TEXT NOT NULL,
+    platform      TEXT NOT NULL,
+    registration  TEXT NOT NULL,
+    registered_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX push_devices_by_user ON push_devices (user_id, registered_at);
+"#,
 ];
 
 /// Settings for every connection: foreign keys are per connection in SQLite, and so is the

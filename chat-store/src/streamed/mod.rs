@@ -33,9 +33,9 @@ use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
-    Appended, ChatStore, ClaimHolder, Conversation, Cursor, Durability, NewConversation, ReadMark,
-    ReceiptStatus, Sequenced, SharedClaims, SinkLag, StatusChange, StoreError, StoredMessage,
-    Unready, UserId,
+    Appended, ChatStore, ClaimHolder, Conversation, Cursor, Durability, NewConversation,
+    PushDevice, ReadMark, ReceiptStatus, Registered, Sequenced, SharedClaims, SinkLag,
+    StatusChange, StoreError, StoredMessage, Unready, UserId,
 };
 use barrier::{Barrier, InFlight, Ticket};
 use lookup::Lookups;
@@ -249,6 +249,27 @@ impl ChatStore for StreamedStore {
         at_ms: u64,
     ) -> Result<Conversation, StoreError> {
         self.postgres.update_members(id, add, remove, at_ms).await
+    }
+
+    // Registration is rare and every node reads it: PostgreSQL directly, not through Kafka.
+    async fn register_device(
+        &self,
+        device: PushDevice,
+        limit: usize,
+    ) -> Result<Registered, StoreError> {
+        self.postgres.register_device(device, limit).await
+    }
+
+    async fn unregister_device(&self, user: &str, address: &str) -> Result<bool, StoreError> {
+        self.postgres.unregister_device(user, address).await
+    }
+
+    async fn devices_of(&self, user: &str) -> Result<Vec<PushDevice>, StoreError> {
+        self.postgres.devices_of(user).await
+    }
+
+    async fn forget_device(&self, address: &str) -> Result<(), StoreError> {
+        self.postgres.forget_device(address).await
     }
 
     async fn append(&self, message: StoredMessage) -> Result<Appended, StoreError> {

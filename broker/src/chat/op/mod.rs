@@ -5,6 +5,7 @@
 mod conversations;
 mod history;
 mod presence;
+mod push;
 mod receipts;
 mod send;
 mod sync;
@@ -56,6 +57,8 @@ pub fn prepare(
         }
         ChatRequest::UpdateMembers(request) => later(conversations::members(core, user, request)),
         ChatRequest::ListConversations => later(conversations::list(core, user, session)),
+        ChatRequest::PushRegister(device) => later(push::register(core, user, device)),
+        ChatRequest::PushUnregister(device) => later(push::unregister(core, user, device)),
         ChatRequest::PresenceQuery(request) => {
             let session = session_only(Action::PresenceQuery)?;
             later(presence::query(core, session, request))

@@ -8,7 +8,7 @@ use chat_store::{Appended, ConversationKind, NewConversation, StoredMessage, dir
 use futures_util::FutureExt;
 use serde_json::json;
 
-use crate::chat::effect::{Effect, Payload};
+use crate::chat::effect::{Effect, OfflineEvent, Payload};
 use crate::chat::error::AppError;
 use crate::chat::model::{self, rfc3339};
 use crate::chat::reply_queue::ReplyQueue;
@@ -148,14 +148,28 @@ async fn send(
         .iter()
         .map(|m| m.user_id.clone())
         .collect();
+    // Presence is cluster-wide in cluster mode: offline here means no session on any node.
     let statuses = core.presence.statuses(&members).await;
+    let group_name = match conversation.kind {
+        ConversationKind::Group => Some(
+            conversation
+                .name
+                .clone()
+                .unwrap_or_else(|| conversation.id.clone()),
+        ),
+        ConversationKind::Direct => None,
+    };
+    let content: Arc<str> = Arc::from(stored.content.as_str());
     for (member, (online, _)) in members.iter().zip(statuses) {
         if *member != user && !online {
-            effects.push(Effect::Offline {
+            effects.push(Effect::Offline(OfflineEvent {
                 user: member.clone(),
                 message_id: stored.message_id,
                 conversation_id: stored.conversation_id.clone(),
-            });
+                sender_id: stored.sender_id.clone(),
+                group_name: group_name.clone(),
+                content: Arc::clone(&content),
+            }));
         }
     }
     effects.extend(deliveries(&core, &conversation, &stored, seq));
