@@ -67,7 +67,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let elapsed = started.elapsed();
         println!(
-            "{platform:>8}: {:>8.0} notifications/s ({total} in {:.2} s)",
+            "{:>8}: {:>8.0} notifications/s ({total} in {:.2} s)",
+            platform.name(),
             total as f64 / elapsed.as_secs_f64(),
             elapsed.as_secs_f64()
         );
