@@ -107,9 +107,7 @@ impl Local {
     /// A session ended. `Some` when it was the user's last.
     pub fn leave(&self, user: &str, session: u64) -> Option<Change> {
         let mut entry = self.users.get_mut(user)?;
-        let Some(at) = entry.sessions.iter().position(|(id, _)| *id == session) else {
-            return None;
-        };
+        let at = entry.sessions.iter().position(|(id, _)| *id == session)?;
         entry.sessions.swap_remove(at);
         if !entry.sessions.is_empty() {
             return None;
