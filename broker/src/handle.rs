@@ -44,7 +44,7 @@ pub struct SessionRecord {
 #[derive(Debug, Default)]
 struct RecordState {
     /// `(subscription id, destination)`, in subscription order.
-    subscriptions: Vec<(Arc<str>, String)>,
+    subscriptions: Vec<(Arc<str>, Box<str>)>,
     /// Set by an operator's disconnect: the reason the ERROR frame carries.
     disconnected: Option<String>,
 }
@@ -61,10 +61,12 @@ impl SessionRecord {
 
     /// The session subscribed to `destination` as `id`.
     pub fn subscribed(&self, id: &Arc<str>, destination: String) {
-        self.state
-            .lock()
-            .subscriptions
-            .push((Arc::clone(id), destination));
+        let subscriptions = &mut self.state.lock().subscriptions;
+        // Room for exactly the first one, as `Subscriptions` does: most sessions hold one.
+        if subscriptions.capacity() == 0 {
+            subscriptions.reserve_exact(1);
+        }
+        subscriptions.push((Arc::clone(id), destination.into_boxed_str()));
     }
 
     /// It unsubscribed `id`.
@@ -74,7 +76,10 @@ impl SessionRecord {
 
     /// `(subscription id, destination)` of every subscription the session holds now.
     pub fn subscriptions(&self) -> Vec<(Arc<str>, String)> {
-        self.state.lock().subscriptions.clone()
+        let state = self.state.lock();
+        let held = state.subscriptions.iter();
+        held.map(|(id, destination)| (Arc::clone(id), destination.to_string()))
+            .collect()
     }
 }
 

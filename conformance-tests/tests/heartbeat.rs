@@ -195,19 +195,12 @@ async fn first_server_heart_beat_arrives_within_the_interval() {
     client.expect_receipt("end").await;
 }
 
-/// Issue 17, item 4: with the default configuration a client asking for heart-beats every
-/// second gets them every second both ways (the default offer was 10 s, which overrode it).
-#[tokio::test]
-async fn the_default_broker_honours_a_one_second_ask() {
-    let broker = Broker::start(&[]);
-    let mut client = connect_with_heart_beat(&broker, "1000,1000").await;
-    let connected = client.connected.as_ref().expect("connected");
-    let server = pair(connected.value("heart-beat"));
-    assert_eq!(client_view((1000, 1000), server), (1000, 1000));
+/// Heart-beats the server sends in `window` while the client beats every 100 ms (its side of
+/// the bargain for any interval of a second or more).
+async fn beats_within(client: &mut TcpClient, window: Duration) -> usize {
     let started = Instant::now();
     let mut beats = 0;
-    while started.elapsed() < Duration::from_millis(2600) {
-        // Our side of the bargain: something at least every second.
+    while started.elapsed() < window {
         client.send_raw(b"\n").await;
         match client.recv_item(Duration::from_millis(100)).await {
             Ok(Received::HeartBeat) => beats += 1,
@@ -216,8 +209,52 @@ async fn the_default_broker_honours_a_one_second_ask() {
             Err(e) => panic!("{e}"),
         }
     }
+    beats
+}
+
+/// Connects asking for a beat every second both ways, checks a spec client computes exactly
+/// that from CONNECTED, and that the server beats about once a second; the client, now silent.
+async fn one_second_beats_both_ways(broker: &Broker) -> TcpClient {
+    let mut client = connect_with_heart_beat(broker, "1000,1000").await;
+    let connected = client.connected.as_ref().expect("connected");
+    let server = pair(connected.value("heart-beat"));
+    assert_eq!(client_view((1000, 1000), server), (1000, 1000));
+    let beats = beats_within(&mut client, Duration::from_millis(2600)).await;
     assert!(
         (2..=4).contains(&beats),
         "{beats} heart-beats in 2.6 s at a 1 s interval"
     );
+    client
+}
+
+/// Issue 17, item 4: with the default configuration a client asking for heart-beats every
+/// second gets them every second both ways (the default offer was 10 s, which overrode it).
+#[tokio::test]
+async fn the_default_broker_honours_a_one_second_ask() {
+    let broker = Broker::start(&[]);
+    one_second_beats_both_ways(&broker).await;
+}
+
+/// Issue 17, item 4: an operator's slower offer (Spring's 10 s) does not override a client
+/// asking for faster beats: the server beats every second and drops the client after a
+/// second's silence × grace, both directions at the client's figure.
+#[tokio::test]
+async fn a_faster_ask_than_the_offer_is_honoured_both_ways() {
+    let broker = Broker::start(&["--heartbeat", "10000,10000"]);
+    let mut client = one_second_beats_both_ways(&broker).await;
+    // Now silent: 1 s × the default grace of 2, well inside WAIT (the offer would be 20 s).
+    client.expect_error("heart-beat timeout").await;
+}
+
+/// Issue 17, item 4: `--heartbeat-min` is the floor under a client's ask, both directions.
+#[tokio::test]
+async fn heartbeat_min_floors_what_a_client_asks_for() {
+    let broker = Broker::start(&["--heartbeat", "10000,10000", "--heartbeat-min", "1500ms"]);
+    let client = connect_with_heart_beat(&broker, "100,300").await;
+    let connected = client.connected.as_ref().expect("connected");
+    assert_eq!(connected.value("heart-beat"), "1500,1500");
+    let client = connect_with_heart_beat(&broker, "2000,0").await;
+    let connected = client.connected.as_ref().expect("connected");
+    let server = pair(connected.value("heart-beat"));
+    assert_eq!(client_view((2000, 0), server), (2000, 0));
 }

@@ -204,3 +204,102 @@ async fn admin_drain_runs_the_same_sequence_and_exits() {
     let status = broker.wait_exit(EXIT_WITHIN).await.expect("exited");
     assert!(status.success(), "exit status {status}");
 }
+
+/// One client that keeps the chat application busy (a send and two store reads per round,
+/// receipts and answers drained, bytes received counted in `received`) until the broker closes
+/// its connection.
+async fn chat_load(
+    addr: std::net::SocketAddr,
+    login: String,
+    received: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+        return;
+    };
+    let (mut read, mut write) = stream.into_split();
+    let drain = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = read.read(&mut buf).await {
+            received.fetch_add(n, Ordering::Relaxed);
+        }
+    });
+    let connect = format!("CONNECT\naccept-version:1.2\nhost:localhost\nlogin:{login}\n\n\0");
+    let mut round = 0u64;
+    let mut out = connect.into_bytes();
+    loop {
+        for (action, body) in [
+            (
+                "chat.send",
+                format!(r#"{{"recipientId":"{login}-peer","content":"m{round}"}}"#),
+            ),
+            (
+                "chat.sync",
+                r#"{"afterMessageId":"0","limit":100}"#.to_string(),
+            ),
+            ("conversation.list", "{}".to_string()),
+        ] {
+            out.extend_from_slice(
+                format!(
+                    "SEND\ndestination:/app/{action}\nreceipt:{action}-{round}\ncontent-length:{}\n\n{body}\0",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+        if write.write_all(&out).await.is_err() {
+            break;
+        }
+        out.clear();
+        round += 1;
+        // Busy, not flooded: every client gets connected and answered on a small machine.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let _ = drain.await;
+}
+
+/// Issue 17, item 7: shutting down while clients keep the chat store busy is not an error:
+/// requests cut short by the shutdown are not logged at ERROR (they were, once per request:
+/// `read task failed: task cancelled`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_under_chat_load_logs_no_errors() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut broker = Broker::start(&["--shutdown-timeout", "1s"]);
+    let received = Arc::new(AtomicUsize::new(0));
+    let load: Vec<_> = (0..16)
+        .map(|i| {
+            let received = Arc::clone(&received);
+            tokio::spawn(chat_load(broker.stomp_addr, format!("load{i}"), received))
+        })
+        .collect();
+    // Under load before stopping: receipts and answers (a few hundred bytes each) coming back.
+    let started = Instant::now();
+    while received.load(Ordering::Relaxed) < 64 * 1024 {
+        assert!(
+            started.elapsed() < WAIT,
+            "no load reached the broker: {} bytes back\n{}",
+            received.load(Ordering::Relaxed),
+            broker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    broker.sigterm();
+    let status = broker
+        .wait_exit(EXIT_WITHIN)
+        .await
+        .unwrap_or_else(|| panic!("broker still running {EXIT_WITHIN:?} after SIGTERM"));
+    assert!(status.success(), "exit status {status}");
+    for task in load {
+        task.await.expect("load task");
+    }
+    let log = broker.log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "{} ERROR lines at shutdown, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
+}

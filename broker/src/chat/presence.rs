@@ -8,7 +8,6 @@
 //! goes offline when its entry lapses even before its socket is noticed dead; a clean
 //! disconnect goes offline at once. Cluster mode moves this into Redis with the same TTL.
 
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +22,9 @@ use crate::clock::now_ms;
 
 #[derive(Debug, Default)]
 struct UserPresence {
-    /// Session id → when its entry lapses.
-    sessions: HashMap<u64, Instant>,
+    /// Session id and when its entry lapses. A vector, not a map: a user has a session or a
+    /// few, and a one-entry hash map costs a table of buckets per online user (issue 17).
+    sessions: Vec<(u64, Instant)>,
     last_seen_ms: u64,
 }
 
@@ -86,7 +86,16 @@ impl Local {
     pub fn touch(&self, user: &str, session: u64) -> Option<Change> {
         let mut entry = self.users.entry(user.to_string()).or_default();
         let was_online = !entry.sessions.is_empty();
-        entry.sessions.insert(session, Instant::now() + self.ttl);
+        let lapses = Instant::now() + self.ttl;
+        match entry.sessions.iter_mut().find(|(id, _)| *id == session) {
+            Some(known) => known.1 = lapses,
+            None => {
+                if entry.sessions.capacity() == 0 {
+                    entry.sessions.reserve_exact(1);
+                }
+                entry.sessions.push((session, lapses));
+            }
+        }
         entry.last_seen_ms = now_ms();
         (!was_online).then(|| Change {
             user: user.to_string(),
@@ -98,11 +107,13 @@ impl Local {
     /// A session ended. `Some` when it was the user's last.
     pub fn leave(&self, user: &str, session: u64) -> Option<Change> {
         let mut entry = self.users.get_mut(user)?;
-        if entry.sessions.remove(&session).is_none() || !entry.sessions.is_empty() {
+        let at = entry.sessions.iter().position(|(id, _)| *id == session)?;
+        entry.sessions.swap_remove(at);
+        if !entry.sessions.is_empty() {
             return None;
         }
         // Offline, the entry only keeps last seen: give the session table's memory back.
-        entry.sessions = HashMap::new();
+        entry.sessions = Vec::new();
         entry.last_seen_ms = now_ms();
         Some(Change {
             user: user.to_string(),
@@ -120,9 +131,9 @@ impl Local {
                 continue;
             }
             let before = entry.sessions.len();
-            entry.sessions.retain(|_, lapses| *lapses > now);
+            entry.sessions.retain(|(_, lapses)| *lapses > now);
             if before > 0 && entry.sessions.is_empty() {
-                entry.sessions = HashMap::new();
+                entry.sessions = Vec::new();
                 changes.push(Change {
                     user: entry.key().clone(),
                     online: false,

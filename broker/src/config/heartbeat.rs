@@ -15,15 +15,19 @@ settings! {
     /// The heart-beat settings as written; [`HeartbeatConfig`] is what sessions use.
     pub struct HeartbeatSettings, layer HeartbeatLayer, heading Some("Heart-beats and slow consumers");
 
-    /// The server's heart-beat offer, both directions: by STOMP's negotiation (the larger of
-    /// the two sides' figures wins) it is the floor under what a client asks for. 1 s, so a
-    /// client gets the heart-beats it asks for down to a second, as RabbitMQ honours a
-    /// client's figures (issue 17); it was 10 s, which overrode every faster ask.
+    /// The server's own heart-beat figures, both directions; 0 turns a direction off. A
+    /// client asking for faster beats gets them down to `heartbeat_min` (issue 17: a 10 s
+    /// offer made every client that asked for 1 s wait 10 s), a slower ask wins as in STOMP.
     offer as "heartbeat": HeartbeatOffer = HeartbeatOffer {
             send: Duration::from_secs(1),
             recv: Duration::from_secs(1),
         },
-        "SEND_MS,RECV_MS", "Server heart-beat offer in ms, the floor under what clients ask for; 0 disables";
+        "SEND_MS,RECV_MS", "Server heart-beat offer in ms; 0 disables that direction; clients asking for faster beats get them down to --heartbeat-min";
+    /// The fastest heart-beat a client can ask for, both directions: 1 s, as fast as any
+    /// client library defaults to, while a ten-times-faster ask cannot make each of many
+    /// thousands of idle sessions cost a timer wake-up and a write every 100 ms.
+    min as "heartbeat_min": Duration = Duration::from_secs(1),
+        "DURATION", "Floor under the heart-beat interval a client may ask for, both directions (an offer below it is its own floor)";
     /// See [`HeartbeatConfig::grace`].
     grace as "heartbeat_grace": f64 = 2.0,
         "F", "Multiplier on the inbound heart-beat interval before a silent peer is dropped, >= 1";
@@ -34,10 +38,12 @@ settings! {
 
 #[derive(Debug, Clone, Copy)]
 pub struct HeartbeatConfig {
-    /// Smallest interval at which the server offers to send heart-beats (0 = never).
+    /// The server's own figure for sending heart-beats (0 = never).
     pub send: Duration,
-    /// Interval at which the server wants heart-beats from clients (0 = never).
+    /// The server's own figure for receiving heart-beats from clients (0 = never).
     pub recv: Duration,
+    /// `heartbeat_min`: how far below its own figures the server honours a client's ask.
+    pub min: Duration,
     /// Multiplier on the negotiated inbound interval before a silent peer is dropped. Browsers
     /// throttle timers of background tabs to once a minute or less, so 1.0 would drop them.
     pub grace: f64,
@@ -48,6 +54,7 @@ impl From<&HeartbeatSettings> for HeartbeatConfig {
         Self {
             send: settings.offer.send,
             recv: settings.offer.recv,
+            min: settings.min,
             grace: settings.grace,
         }
     }

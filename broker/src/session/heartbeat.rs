@@ -17,19 +17,29 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// From the client's `heart-beat: cx,cy` and the server's configuration, returns the
     /// server's `heart-beat` header value and the resulting schedule.
+    ///
+    /// Each direction is on when both sides' figures are non-zero, at the client's figure
+    /// floored at `--heartbeat-min` (or at the offer, when that is lower): the client gets the
+    /// beats it asks for, as RabbitMQ honours a client's figures, where STOMP's "larger figure
+    /// wins" would impose the server's. The header carries the intervals chosen, so a client
+    /// applying STOMP's rule to it computes the same ones.
     pub fn negotiate(client: (u64, u64), server: &HeartbeatConfig) -> (String, Heartbeat) {
         let (cx, cy) = client;
         let sx = server.send.as_millis() as u64;
         let sy = server.recv.as_millis() as u64;
-        let send_every = (sx > 0 && cy > 0).then(|| Duration::from_millis(sx.max(cy)));
-        let recv_timeout = (cx > 0 && sy > 0)
-            .then(|| Duration::from_millis(cx.max(sy)).mul_f64(server.grace.max(1.0)));
+        let min = server.min.as_millis() as u64;
+        // The interval for one direction: the asking side's figure, floored.
+        let interval =
+            |ours: u64, theirs: u64| (ours > 0 && theirs > 0).then(|| theirs.max(min.min(ours)));
+        let send_ms = interval(sx, cy);
+        let recv_ms = interval(sy, cx);
         let now = Instant::now();
         (
-            format!("{sx},{sy}"),
+            format!("{},{}", send_ms.unwrap_or(sx), recv_ms.unwrap_or(sy)),
             Heartbeat {
-                send_every,
-                recv_timeout,
+                send_every: send_ms.map(Duration::from_millis),
+                recv_timeout: recv_ms
+                    .map(|ms| Duration::from_millis(ms).mul_f64(server.grace.max(1.0))),
                 last_sent: now,
                 last_recv: now,
             },
@@ -67,6 +77,7 @@ mod tests {
         HeartbeatConfig {
             send: Duration::from_millis(send),
             recv: Duration::from_millis(recv),
+            min: Duration::from_secs(1),
             grace: 2.0,
         }
     }
@@ -79,26 +90,51 @@ mod tests {
         assert_eq!(hb.send_every, Some(Duration::from_millis(1000)));
         assert_eq!(hb.recv_timeout, Some(Duration::from_millis(2000)));
 
-        let (_, hb) = Heartbeat::negotiate((5000, 20000), &default);
+        let (header, hb) = Heartbeat::negotiate((5000, 20000), &default);
+        assert_eq!(header, "20000,5000");
         assert_eq!(hb.send_every, Some(Duration::from_millis(20000)));
         assert_eq!(hb.recv_timeout, Some(Duration::from_millis(10000)));
 
-        let (_, hb) = Heartbeat::negotiate((100, 200), &default);
+        let (header, hb) = Heartbeat::negotiate((100, 200), &default);
+        assert_eq!(header, "1000,1000");
         assert_eq!(hb.send_every, Some(Duration::from_millis(1000)));
         assert_eq!(hb.recv_timeout, Some(Duration::from_millis(2000)));
     }
 
     #[test]
-    fn larger_interval_wins_and_zero_disables() {
-        let (header, hb) = Heartbeat::negotiate((5000, 20000), &server(10000, 10000));
-        assert_eq!(header, "10000,10000");
-        assert_eq!(hb.send_every, Some(Duration::from_millis(20000)));
-        assert_eq!(hb.recv_timeout, Some(Duration::from_millis(20000)));
+    fn a_faster_ask_than_the_offer_is_honoured_down_to_the_floor() {
+        let (header, hb) = Heartbeat::negotiate((1500, 1000), &server(10000, 10000));
+        assert_eq!(header, "1000,1500", "the client's figures, not the offer's");
+        assert_eq!(hb.send_every, Some(Duration::from_millis(1000)));
+        assert_eq!(hb.recv_timeout, Some(Duration::from_millis(3000)));
 
-        let (_, hb) = Heartbeat::negotiate((0, 0), &server(10000, 10000));
+        let (header, _) = Heartbeat::negotiate((10, 10), &server(10000, 10000));
+        assert_eq!(header, "1000,1000", "floored at --heartbeat-min");
+
+        // An offer below the floor is its own floor (tests and labs beat every 200 ms).
+        let (header, hb) = Heartbeat::negotiate((100, 200), &server(200, 300));
+        assert_eq!(header, "200,300");
+        assert_eq!(hb.send_every, Some(Duration::from_millis(200)));
+        assert_eq!(hb.recv_timeout, Some(Duration::from_millis(600)));
+    }
+
+    #[test]
+    fn larger_interval_wins_and_zero_disables() {
+        let (header, hb) = Heartbeat::negotiate((25000, 20000), &server(10000, 10000));
+        assert_eq!(header, "20000,25000");
+        assert_eq!(hb.send_every, Some(Duration::from_millis(20000)));
+        assert_eq!(hb.recv_timeout, Some(Duration::from_millis(50000)));
+
+        let (header, hb) = Heartbeat::negotiate((0, 0), &server(10000, 10000));
+        assert_eq!(header, "10000,10000");
         assert!(hb.send_every.is_none() && hb.recv_timeout.is_none());
 
-        let (_, hb) = Heartbeat::negotiate((1000, 1000), &server(0, 0));
+        let (header, hb) = Heartbeat::negotiate((1000, 1000), &server(0, 0));
+        assert_eq!(header, "0,0");
+        assert!(hb.send_every.is_none() && hb.recv_timeout.is_none());
+
+        let (header, hb) = Heartbeat::negotiate((1000, 0), &server(10000, 0));
+        assert_eq!(header, "10000,0", "neither direction is on");
         assert!(hb.send_every.is_none() && hb.recv_timeout.is_none());
     }
 }

@@ -115,7 +115,14 @@ impl Subscriptions {
     pub fn insert(&mut self, subscription: Subscription) {
         match self.position(&subscription.id) {
             Ok(at) => self.0[at] = subscription,
-            Err(at) => self.0.insert(at, subscription),
+            Err(at) => {
+                // Most sessions hold one subscription for life (their /user queue): room for
+                // exactly one, not the four a first push reserves (issue 17, idle memory).
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(1);
+                }
+                self.0.insert(at, subscription)
+            }
         }
     }
 

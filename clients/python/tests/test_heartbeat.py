@@ -54,3 +54,24 @@ def test_silent_client_is_closed_with_heartbeat_timeout(fast_beat_broker):
         assert b"\nERROR\n" in received or b"\x00ERROR\n" in received, received
         error = received[received.index(b"ERROR\n") :]
         assert b"\nmessage:heart-beat timeout\n" in error, error
+
+
+@pytest.fixture(scope="module")
+def slow_offer_broker(tmp_path_factory):
+    from conftest import start_broker
+
+    # Spring's and many operators' 10 s: before issue 17's fix it overrode a client's faster ask.
+    b = start_broker(tmp_path_factory.mktemp("hb-slow"), "--heartbeat", "10000,10000")
+    yield b
+    b.stop()
+
+
+def test_a_one_second_ask_is_honoured_under_a_slower_offer(connect, slow_offer_broker):
+    client = connect("alice", target=slow_offer_broker, heartbeats=(1000, 1000), heart_beat_receive_scale=2.0)
+    assert client.listener.connected_frame.headers["heart-beat"] == "1000,1000"
+    # stomp.py schedules from the CONNECTED header: beats both ways every second, so 3.5 s
+    # brings about three; at the offer's 10 s it would bring none.
+    time.sleep(3.5)
+    assert client.conn.is_connected()
+    assert client.listener.heartbeat_timeouts == 0
+    assert client.listener.heartbeats >= 2, f"only {client.listener.heartbeats} heart-beats from the broker"

@@ -61,6 +61,29 @@ def test_message_headers_follow_the_contract(connect, unique):
     assert "redelivered" not in h
 
 
+def test_repeated_headers_reach_stomp_py_with_the_first_as_the_value(connect, broker, unique):
+    # stomp.py keeps the first of repeated headers, as STOMP 1.2 says; the broker forwards every
+    # entry in order (issue 17), so the first must still lead. stomp.py cannot send a header
+    # twice: the publisher is a raw socket.
+    import socket
+
+    dest = f"/topic/repeat-{unique}"
+    subscriber = connect("sub")
+    subscriber.subscribe(dest, "s1")
+    with socket.create_connection(broker.address, timeout=5) as sock:
+        sock.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\nlogin:pub\n\n\x00")
+        frame = f"SEND\ndestination:{dest}\nx-tag:first\nx-tag:second\nreceipt:r\n\nbody\x00"
+        sock.sendall(frame.encode())
+        received = b""
+        while b"receipt-id:r" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed before the receipt: {received!r}"
+            received += chunk
+    message = subscriber.listener.message()
+    assert message.body == "body"
+    assert message.headers["x-tag"] == "first"
+
+
 def test_message_ids_are_unique(connect, unique):
     dest = f"/topic/ids-{unique}"
     sub = connect("sub")
