@@ -9,17 +9,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod devices;
 mod sync;
 
-pub use sync::{
-    a_conversation_the_cursor_does_not_name_starts_after_its_message_id,
-    a_cursor_continues_each_conversation_with_limit_and_more,
-    a_retry_or_a_refused_message_takes_no_position,
-    positions_follow_the_order_messages_were_stored_not_their_ids,
-};
-mod devices;
-
 pub use devices::*;
+pub use sync::*;
 
 use crate::{
     Appended, ChatStore, Conversation, ConversationKind, NewConversation, ReceiptStatus, Role,
