@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
@@ -117,18 +117,22 @@ const TEST_TIMEOUT_MS = 110_000;
 
 /**
  * A cluster test: skipped only when the binary has no cluster mode; `body` gets `start(options)`
- * (startCluster, stopped afterwards) and `users` (chat users to stop afterwards).
+ * (startCluster) and `users` (chat users). Both are stopped when the test ends, before the next
+ * test starts: a file's `after` hooks run only after all its tests, and a cluster left running
+ * shares node ids (and so channels and presence entries) with the next test's cluster on the
+ * same Redis.
  */
 export function clusterTest(name, body) {
-  let cluster;
-  const users = [];
-  after(async () => {
-    await Promise.all(users.map((u) => u.chat.stop().catch(() => {})));
-    await cluster?.stop();
+  test(name, { skip: clusterSkipReason(), timeout: TEST_TIMEOUT_MS }, async () => {
+    let cluster;
+    const users = [];
+    try {
+      await body({ start: async (options) => (cluster = await startCluster(options)), users });
+    } finally {
+      await Promise.all(users.map((u) => u.chat.stop().catch(() => {})));
+      await cluster?.stop();
+    }
   });
-  test(name, { skip: clusterSkipReason(), timeout: TEST_TIMEOUT_MS }, () =>
-    body({ start: async (options) => (cluster = await startCluster(options)), users }),
-  );
 }
 
 /** Stops the shared Redis by PID and starts it again on the same port (scripts/services.sh). */
