@@ -143,33 +143,37 @@ async fn send(
         }
     };
     let mut effects = Vec::with_capacity(conversation.members.len() + 2);
-    let members: Vec<String> = conversation
-        .members
-        .iter()
-        .map(|m| m.user_id.clone())
-        .collect();
-    // Presence is cluster-wide in cluster mode: offline here means no session on any node.
-    let statuses = core.presence.statuses(&members).await;
-    let group_name = match conversation.kind {
-        ConversationKind::Group => Some(
-            conversation
-                .name
-                .clone()
-                .unwrap_or_else(|| conversation.id.clone()),
-        ),
-        ConversationKind::Direct => None,
-    };
-    let content: Arc<str> = Arc::from(stored.content.as_str());
-    for (member, (online, _)) in members.iter().zip(statuses) {
-        if *member != user && !online {
-            effects.push(Effect::Offline(OfflineEvent {
-                user: member.clone(),
-                message_id: stored.message_id,
-                conversation_id: stored.conversation_id.clone(),
-                sender_id: stored.sender_id.clone(),
-                group_name: group_name.clone(),
-                content: Arc::clone(&content),
-            }));
+    // Only the push service hears offline events: without it, no presence lookup (a Redis
+    // round trip in a cluster) and no per-recipient copies on every send.
+    if core.offline_tx.receiver_count() > 0 {
+        let members: Vec<String> = conversation
+            .members
+            .iter()
+            .map(|m| m.user_id.clone())
+            .collect();
+        // Presence is cluster-wide in cluster mode: offline here means no session on any node.
+        let statuses = core.presence.statuses(&members).await;
+        let group_name = match conversation.kind {
+            ConversationKind::Group => Some(
+                conversation
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| conversation.id.clone()),
+            ),
+            ConversationKind::Direct => None,
+        };
+        let content: Arc<str> = Arc::from(stored.content.as_str());
+        for (member, (online, _)) in members.iter().zip(statuses) {
+            if *member != user && !online {
+                effects.push(Effect::Offline(OfflineEvent {
+                    user: member.clone(),
+                    message_id: stored.message_id,
+                    conversation_id: stored.conversation_id.clone(),
+                    sender_id: stored.sender_id.clone(),
+                    group_name: group_name.clone(),
+                    content: Arc::clone(&content),
+                }));
+            }
         }
     }
     effects.extend(deliveries(&core, &conversation, &stored, seq));
