@@ -73,6 +73,7 @@ export STOMPBOX_REQUIRE_SERVICES=1
 section "cargo test --workspace"
 cargo test --workspace
 section "bench smoke"; cargo run -q -p stompbox-bench -- smoke
+python3 scripts/bench_gate.py --selftest
 
 section "python client suite (stomp.py over TCP)"
 ./scripts/setup-python.sh
