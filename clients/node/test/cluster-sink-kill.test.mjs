@@ -24,21 +24,32 @@ import { query } from './storage.mjs';
 
 const USERS = Number(process.env.STOMPBOX_CLUSTER_USERS ?? 120);
 const GROUP_SIZE = 10;
-const MESSAGES = 14;
-/** How long the sink stays dead the first time: sends go on (Kafka acks them), the lag grows. */
-const DOWN_MS = 3000;
+const MESSAGES = 40;
+/**
+ * How long the sink stays dead each time: past its session (`--session-timeout 6s`,
+ * storage.mjs). tansu 0.6.0 gives a sink restarted *within* the killed one's session no
+ * partitions, and none after that session expires either (seen here: `partitions assigned []`
+ * for 30 s); Kafka would rebalance when the session expires. Restarted after it, the sink
+ * joins alone and gets every partition (docs/persistence.md, "tansu findings").
+ */
+const DOWN_MS = 8000;
 
 /** Rows of the messages table: messageId -> [sender, clientMessageId] per row. */
-function storedRows(url) {
+async function storedRows(url) {
   const rows = new Map();
-  for (const [id, sender, clientId] of query(url, 'SELECT message_id, sender_id, client_message_id FROM messages')) {
+  for (const [id, sender, clientId] of await query(url, 'SELECT message_id, sender_id, client_message_id FROM messages')) {
     (rows.get(id) ?? rows.set(id, []).get(id)).push([sender, clientId]);
   }
   return rows;
 }
 
 clusterTest('kill -9 of the sink under cluster load (Kafka mode): no acknowledged message lost or stored twice', async ({ start, users }) => {
-  const cluster = await start({ nodes: 3, storage: 'streamed' });
+  // One record per produce batch: tansu 0.6.0 serves multi-record batches back with offsets
+  // that disagree with its produce acks, so a sink resuming mid-topic would skip records that
+  // real Kafka keeps (docs/persistence.md, "tansu findings"); the first run of this test, without
+  // it, had 1,326 of 1,740 acknowledged messages never stored.
+  const nodeArgs = ['--kafka-option', 'batch.num.messages=1'];
+  const cluster = await start({ nodes: 3, nodeArgs, storage: 'streamed' });
   const { storage } = cluster;
   const tag = unique();
   for (let i = 0; i < USERS; i += 1) users.push(chatUser(`${tag}-u${i}`, cluster.lbUrl));
@@ -51,15 +62,23 @@ clusterTest('kill -9 of the sink under cluster load (Kafka mode): no acknowledge
   const total = ledger.length + USERS * MESSAGES;
   const running = users.map((u) => chatLoop(u, conversations, ledger, { count: MESSAGES, gapMs: [100, 500], first: 1 }));
 
-  await until(() => ledger.length >= total / 4, running, 30_000, 'a quarter of the messages acknowledged');
-  await storage.killSink();
-  const atKill = ledger.length;
-  await sleep(DOWN_MS);
-  assert.ok(ledger.length > atKill, `sends were acknowledged while the sink was dead (${ledger.length - atKill})`);
-  await storage.restartSink();
-  await sleep(200); // catching up on what piled up
-  await storage.killSink();
-  await storage.restartSink();
+  // Twice: mid-load with nothing special going on, then as soon as the restarted sink has
+  // applied something (catching up on the backlog the first outage left).
+  await until(() => ledger.length >= total / 5, running, 30_000, 'a fifth of the messages acknowledged');
+  for (const when of ['mid-load', 'catching up']) {
+    if (when === 'catching up') {
+      const rows = async () => Number((await query(storage.url, 'SELECT count(*) FROM messages'))[0][0]);
+      const before = await rows();
+      for (const end = Date.now() + 30_000; (await rows()) === before; await sleep(100)) {
+        assert.ok(Date.now() < end, 'the restarted sink applied nothing within 30 s');
+      }
+    }
+    await storage.killSink();
+    const atKill = ledger.length;
+    await sleep(DOWN_MS);
+    assert.ok(ledger.length > atKill, `sends were acknowledged while the sink was dead (${when})`);
+    await storage.restartSink();
+  }
   await within(60_000, Promise.all(running), 'every send acknowledged');
 
   const problems = await settle(conversations, ledger, 20_000);
@@ -70,7 +89,7 @@ clusterTest('kill -9 of the sink under cluster load (Kafka mode): no acknowledge
   let rows = new Map();
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    rows = storedRows(storage.url);
+    rows = await storedRows(storage.url);
     if (ledger.every((e) => rows.has(e.messageId))) break;
     await sleep(250);
   }

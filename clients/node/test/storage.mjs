@@ -3,18 +3,20 @@
 // =streamed adds --kafka-brokers on a fresh topic and a `stompbox-sink` moving it into that
 // database. Services come from `scripts/services.sh up` (.run/services.env).
 
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const PG_BIN = process.env.STOMPBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 /** Few partitions: each sync barrier produces one marker per partition. */
 const PARTITIONS = 2;
+const run = promisify(execFile);
 
 export function storageMode() {
   const mode = process.env.STOMPBOX_TEST_STORAGE || null;
@@ -65,7 +67,7 @@ export async function createStorage(mode, env) {
   const kafka = found.STOMPBOX_KAFKA_BROKERS;
   const topic = name.replaceAll('_', '.');
   const sinkArgs = ['--kafka-brokers', kafka, '--postgres-url', url, '--events-topic', topic,
-    '--dead-letter-topic', `${topic}.dlt`, '--group-id', `${topic}.sink`, '--partitions', String(PARTITIONS)];
+    '--dead-letter-topic', `${topic}.dlt`, '--group-id', `${topic}.sink`, '--partitions', String(PARTITIONS), '--session-timeout', '6s'];
   let sink = await startSink(sinkArgs, env);
   return {
     args: ['--postgres-url', url, '--kafka-brokers', kafka, '--kafka-topic', topic,
@@ -93,16 +95,19 @@ export async function createStorage(mode, env) {
 }
 
 /** Rows of `sql` on the database at `url`, each a list of its columns' text. */
-export function query(url, sql) {
-  const out = execFileSync(psqlBinary(), [url, '-v', 'ON_ERROR_STOP=1', '-At', '-F', '\t', '-c', sql], { encoding: 'utf8' });
-  return out.split('\n').filter(Boolean).map((line) => line.split('\t'));
+export async function query(url, sql) {
+  const { stdout } = await run(psqlBinary(), [url, '-v', 'ON_ERROR_STOP=1', '-At', '-F', '\t', '-c', sql], { encoding: 'utf8' });
+  return stdout.split('\n').filter(Boolean).map((line) => line.split('\t'));
 }
 
 const alive = (child) => child.exitCode === null && child.signalCode === null;
 
 /** Spawns a `stompbox-sink`; resolves once it says it is ready. */
 async function startSink(args, env) {
-  const child = spawn(sinkBinary(), args, { stdio: ['ignore', 'pipe', 'ignore'], env });
+  // STOMPBOX_SINK_LOG=FILE: the sinks' logs are appended there (a restarted sink's too).
+  const log = process.env.STOMPBOX_SINK_LOG ? openSync(process.env.STOMPBOX_SINK_LOG, 'a') : 'ignore';
+  const child = spawn(sinkBinary(), args, { stdio: ['ignore', 'pipe', log], env });
+  if (typeof log === 'number') closeSync(log); // the child has its own copy
   const exited = once(child, 'exit');
   await new Promise((resolve, reject) => {
     readline.createInterface({ input: child.stdout }).on('line', (line) => {
