@@ -17,7 +17,7 @@
 
 import assert from 'node:assert/strict';
 
-import { chatLoop, check, connectAll, createGroups, plan, settle, summary, until } from './chat-load.mjs';
+import { check, connectAll, settle, startChat, summary, until } from './chat-load.mjs';
 import { chatUser, clusterTest } from './cluster.mjs';
 import { sleep, unique, within } from './harness.mjs';
 import { query } from './storage.mjs';
@@ -53,14 +53,8 @@ clusterTest('kill -9 of the sink under cluster load (Kafka mode): no acknowledge
   const { storage } = cluster;
   const tag = unique();
   for (let i = 0; i < USERS; i += 1) users.push(chatUser(`${tag}-u${i}`, cluster.lbUrl));
-  await connectAll(users);
-  const conversations = plan(users, GROUP_SIZE);
-  await createGroups(conversations, tag);
-
-  const ledger = [];
-  await Promise.all(users.filter((_, i) => i % 2 === 0).map((u) => chatLoop(u, conversations, ledger, { count: 1, gapMs: [0, 200] })));
-  const total = ledger.length + USERS * MESSAGES;
-  const running = users.map((u) => chatLoop(u, conversations, ledger, { count: MESSAGES, gapMs: [100, 500], first: 1 }));
+  const chat = { groupSize: GROUP_SIZE, count: MESSAGES, gapMs: [100, 500] };
+  const { conversations, ledger, total, running } = await startChat(users, tag, chat);
 
   // Twice: mid-load with nothing special going on, then as soon as the restarted sink has
   // applied something (catching up on the backlog the first outage left).

@@ -21,10 +21,8 @@ import uuid
 
 import pytest
 
-import deployment
 import streamed
-from conftest import start_node
-from test_cluster_sync import session
+from test_cluster_sync import cluster_nodes, session
 
 WAIT_S = 5.0
 # How long Kafka stays paused with the message handed to it: bob must get nothing meanwhile.
@@ -40,20 +38,11 @@ def two_nodes(tmp_path):
             pytest.fail("PostgreSQL not running: scripts/services.sh up")
         pytest.skip("SKIPPED: PostgreSQL not running (scripts/services.sh up)")
     tansu = streamed.Tansu(tmp_path).start()
-    storage = streamed.Storage.create(tmp_path, kafka=tansu.brokers)
-    redis = deployment.Redis()
-    args = ("--redis-url", redis.url, *storage.broker_args())
-    nodes = []
     try:
-        for name in ("a", "b"):
-            nodes.append(start_node(tmp_path, *args, data_dir=tmp_path / name))
-        yield nodes, tansu, storage
+        storage = streamed.Storage.create(tmp_path, kafka=tansu.brokers)
+        with cluster_nodes(tmp_path, storage, [{}, {}]) as nodes:
+            yield nodes, tansu, storage
     finally:
-        for node in nodes:
-            node.stop()
-        redis.stop()
-        if storage.sink is not None:
-            storage.sink.stop()
         tansu.stop()
 
 
