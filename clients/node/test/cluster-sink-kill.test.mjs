@@ -46,8 +46,8 @@ async function storedRows(url) {
 clusterTest('kill -9 of the sink under cluster load (Kafka mode): no acknowledged message lost or stored twice', async ({ start, users }) => {
   // One record per produce batch: tansu 0.6.0 serves multi-record batches back with offsets
   // that disagree with its produce acks, so a sink resuming mid-topic would skip records that
-  // real Kafka keeps (docs/persistence.md, "tansu findings"); the first run of this test, without
-  // it, had 1,326 of 1,740 acknowledged messages never stored.
+  // real Kafka keeps (docs/persistence.md, "tansu findings"; persistence-sink/tests/sink_killed.rs
+  // produces the same way).
   const nodeArgs = ['--kafka-option', 'batch.num.messages=1'];
   const cluster = await start({ nodes: 3, nodeArgs, storage: 'streamed' });
   const { storage } = cluster;
