@@ -544,4 +544,41 @@ mod tests {
         );
         assert_eq!(ann.outbox.drain().items.len(), 5);
     }
+
+    /// The halves a Kafka-mode chat message is delivered in (`chat/to_peers.rs`): this node's
+    /// sessions now, with nothing told to the peers, which hear of it only when sent later.
+    #[test]
+    fn local_delivery_tells_the_peers_nothing() {
+        let peers = Arc::new(Recorder::default());
+        let router = Router::new(QueueLimits::counting(8), Arc::clone(&peers) as _);
+        let ann = session(1, "ann");
+        let sub = |id: &str| Subscriber {
+            session: Arc::clone(&ann),
+            subscription: Arc::from(id),
+        };
+        router.subscribe_topic("room", sub("0"));
+        router.subscribe_user("ann", &Router::user_key("ann", "q"), sub("1"));
+        peers.0.lock().clear();
+
+        let to_users = message("/user/queue/q");
+        let users = ["ann".to_string(), "bob".to_string()];
+        let local = router.deliver_users(&users, "q", &to_users, Priority::Normal);
+        assert_eq!(local.delivered, 1, "ann's session here");
+        let (room, copy) = router.deliver_room("room", &message("/topic/room"), Some(&users));
+        assert_eq!(room.delivered, 1);
+        assert!(peers.0.lock().is_empty(), "peers hear nothing yet");
+
+        router
+            .peers()
+            .publish_users(&users, "q", &to_users, Priority::Normal);
+        router.peers().publish_topic("room", &copy, Some(&users));
+        assert_eq!(
+            *peers.0.lock(),
+            [
+                "users [\"ann\", \"bob\"] q",
+                "topic room Some([\"ann\", \"bob\"])",
+            ]
+        );
+        assert_eq!(ann.outbox.drain().items.len(), 2, "no second local copy");
+    }
 }
