@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 
 use super::model::MessageOut;
 use super::reply_queue::ReplyQueue;
+use super::to_peers::ToPeers;
 use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
@@ -153,6 +154,19 @@ impl Effect {
     }
 
     pub fn apply(self, router: &Router, offline_tx: &broadcast::Sender<OfflineEvent>) {
+        if let Some(copies) = self.apply_here(router, offline_tx) {
+            copies.send(router.peers());
+        }
+    }
+
+    /// Applies the effect to this node (its sessions, the push seam) and returns the copies
+    /// for other nodes, not sent yet: [`ToPeers::send`] sends them, now or once the message
+    /// is durable (`sequencer::finish`).
+    pub fn apply_here(
+        self,
+        router: &Router,
+        offline_tx: &broadcast::Sender<OfflineEvent>,
+    ) -> Option<ToPeers> {
         match self {
             Effect::ToUser {
                 users,
@@ -160,8 +174,15 @@ impl Effect {
                 payload,
                 priority,
             } => {
-                let m = message(format!("/user/queue/{}", queue.name()), &payload);
-                router.publish_users(&users, queue.name(), &m, priority);
+                let queue = queue.name();
+                let message = message(format!("/user/queue/{queue}"), &payload);
+                router.deliver_users(&users, queue, &message, priority);
+                Some(ToPeers::Users {
+                    users,
+                    queue,
+                    message,
+                    priority,
+                })
             }
             Effect::ToRoomMembers {
                 room,
@@ -170,9 +191,17 @@ impl Effect {
                 queue,
                 payload,
             } => {
-                let m = message(format!("/user/queue/{}", queue.name()), &payload);
                 let queue = queue.name();
-                router.publish_room_users(&room, &members, &joined, queue, &m);
+                let message = message(format!("/user/queue/{queue}"), &payload);
+                router.deliver_users(&members, queue, &message, Priority::Normal);
+                router.deliver_users(&joined, queue, &message, Priority::Normal);
+                Some(ToPeers::Room {
+                    room,
+                    members,
+                    joined,
+                    queue,
+                    message,
+                })
             }
             Effect::ToSession {
                 session,
@@ -187,23 +216,31 @@ impl Effect {
                     queue: None,
                 };
                 let _ = session.outbox.try_push(Outbound::Deliver(delivery));
+                None
             }
             Effect::ToTopic {
                 name,
                 members,
                 payload,
             } => {
-                let m = message(format!("/topic/{name}"), &payload);
-                router.publish_room(&name, &m, Some(&members));
+                let message = message(format!("/topic/{name}"), &payload);
+                let (_, message) = router.deliver_room(&name, &message, Some(&members));
+                Some(ToPeers::Topic {
+                    name,
+                    members,
+                    message,
+                })
             }
             Effect::Frame { session, frame } => {
                 let _ = session.outbox.try_push(Outbound::Frame(frame));
+                None
             }
             Effect::Offline(event) => {
                 tracing::debug!(user = %event.user, message_id = event.message_id,
                     "recipient offline: push notification event");
                 // No receiver is fine: push is off, or not started yet.
                 let _ = offline_tx.send(event);
+                None
             }
         }
     }

@@ -29,6 +29,7 @@ mod request;
 mod room;
 mod sequencer;
 mod state;
+mod to_peers;
 mod turn;
 
 use std::sync::Arc;
@@ -109,6 +110,7 @@ impl Chat {
             devices,
             tasks: tasks.clone(),
             turns: Arc::default(),
+            crossings: Arc::default(),
         });
         let sequencer = Sequencer::start(Arc::clone(&core), tasks, shutdown.clone());
         {

@@ -64,16 +64,23 @@ pub struct Outcome {
     /// For `chat.send`: the stored message's id, carried by the RECEIPT.
     pub message_id: Option<u64>,
     /// For `chat.send` on a store whose durability comes after acceptance (Kafka): the
-    /// effects (live delivery) go out now, the answer (RECEIPT) when this resolves.
+    /// effects reach this node's sessions now, other nodes and the answer (RECEIPT) once this
+    /// resolves.
     pub durable: Option<Durable>,
 }
 
-/// Resolves when an accepted message is durable, or definitely not stored.
-pub struct Durable(pub chat_store::Durability);
+/// Resolves (`ack`) when an accepted message of `conversation` is durable, or definitely not
+/// stored.
+pub struct Durable {
+    pub ack: chat_store::Durability,
+    pub conversation: String,
+}
 
 impl std::fmt::Debug for Durable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Durable(..)")
+        f.debug_struct("Durable")
+            .field("conversation", &self.conversation)
+            .finish_non_exhaustive()
     }
 }
 
@@ -230,17 +237,20 @@ pub fn refuse(core: &Arc<ChatCore>, requester: Requester, error: AppError) {
 }
 
 /// Applies an operation's effects, then answers whoever asked: at once when nothing crossed
-/// to other nodes; once the message is durable, if the store accepted it first (spawned: the
-/// next message's delivery and answer must not queue behind this one's Kafka ack); otherwise
-/// once the effects have left for the other nodes (returned, for the sequencer to await in
-/// order).
+/// to other nodes; once the effects have left for the other nodes (returned, for the
+/// sequencer to await in order); or, for a message the store accepted before it is durable,
+/// later ([`after_durable`]).
 pub fn finish(
     core: &Arc<ChatCore>,
     requester: Requester,
-    result: Result<Outcome, AppError>,
+    mut result: Result<Outcome, AppError>,
 ) -> Option<BoxFuture<'static, ()>> {
+    if let Some(durable) = result.as_mut().ok().and_then(|o| o.durable.take()) {
+        after_durable(core, requester, result, durable);
+        return None;
+    }
     let mut crossed = false;
-    let mut result = result.map(|mut outcome| {
+    let result = result.map(|mut outcome| {
         for effect in std::mem::take(&mut outcome.effects) {
             crossed |= effect.crosses_nodes();
             core.apply(effect);
@@ -248,25 +258,7 @@ pub fn finish(
         outcome
     });
     let waits = crossed && !matches!(requester, Requester::Nobody);
-    let flushed = if waits { core.flushed() } else { None };
-    let durable = result.as_mut().ok().and_then(|o| o.durable.take());
-    if let Some(Durable(durable)) = durable {
-        let message_id = result.as_ref().ok().and_then(|o| o.message_id);
-        let core = Arc::clone(core);
-        core.tasks.clone().spawn(async move {
-            let result = match durable.await {
-                Ok(()) => result,
-                Err(e) => Err(AppError::NotStored {
-                    message_id: message_id.unwrap_or_default(),
-                    reason: e.to_string(),
-                }),
-            };
-            crossing(flushed).await;
-            answer(&core, requester, result);
-        });
-        return None;
-    }
-    let Some(flushed) = flushed else {
+    let Some(flushed) = waits.then(|| core.flushed()).flatten() else {
         answer(core, requester, result);
         return None;
     };
@@ -278,6 +270,52 @@ pub fn finish(
         }
         .boxed(),
     )
+}
+
+/// A message accepted before it is durable (Kafka): this node's sessions get it now; the
+/// copies for other nodes leave once Kafka acknowledged it, in its conversation's order, and
+/// not at all when Kafka refused it (`chat/to_peers.rs` says why: a reconnecting member's
+/// sync covers only what Kafka appended before it). The answer comes after both, in a task
+/// of its own: the next message's delivery and answer must not queue behind this one's ack.
+fn after_durable(
+    core: &Arc<ChatCore>,
+    requester: Requester,
+    mut result: Result<Outcome, AppError>,
+    Durable { ack, conversation }: Durable,
+) {
+    let mut copies = Vec::new();
+    if let Ok(outcome) = &mut result {
+        for effect in std::mem::take(&mut outcome.effects) {
+            copies.extend(core.apply_here(effect));
+        }
+    }
+    // Taken now, in arrival order; the copies wait for the earlier messages' copies.
+    let mut turn = core.crossings.take(&conversation);
+    let message_id = result.as_ref().ok().and_then(|o| o.message_id);
+    let core = Arc::clone(core);
+    core.tasks.clone().spawn(async move {
+        let stored = ack.await;
+        turn.ready().await;
+        let result = match stored {
+            Ok(()) => result,
+            Err(e) => Err(AppError::NotStored {
+                message_id: message_id.unwrap_or_default(),
+                reason: e.to_string(),
+            }),
+        };
+        let mut flushed = None;
+        if result.is_ok() && !copies.is_empty() {
+            for copy in copies {
+                core.send_to_peers(copy);
+            }
+            if !matches!(requester, Requester::Nobody) {
+                flushed = core.flushed();
+            }
+        }
+        drop(turn);
+        crossing(flushed).await;
+        answer(&core, requester, result);
+    });
 }
 
 /// Waits (at most [`CROSSING_WAIT`]) for effects to leave for other nodes. A failed or slow

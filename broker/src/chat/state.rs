@@ -17,6 +17,7 @@ use super::peers::ChatPeers;
 use super::presence::PresenceBackend;
 use super::rate::RateLimit;
 use super::redelivery::Redelivery;
+use super::to_peers::ToPeers;
 use crate::config::ChatConfig;
 use crate::id::IdGenerator;
 use crate::idle::IdleMap;
@@ -47,6 +48,9 @@ pub struct ChatCore {
     /// Appends in arrival order per conversation, when the store needs it
     /// (`ChatStore::places_concurrent_appends`).
     pub(super) turns: Arc<super::turn::Turns>,
+    /// The same lines for a durable-later message's copies to other nodes: sent once Kafka
+    /// acknowledged it, in the conversation's order (`sequencer::finish`).
+    pub(super) crossings: Arc<super::turn::Turns>,
 }
 
 impl ChatCore {
@@ -102,6 +106,15 @@ impl ChatCore {
 
     pub fn apply(&self, effect: Effect) {
         effect.apply(&self.router, &self.offline_tx);
+    }
+
+    /// Applies `effect` to this node only; returns its copies for other nodes, unsent.
+    pub fn apply_here(&self, effect: Effect) -> Option<ToPeers> {
+        effect.apply_here(&self.router, &self.offline_tx)
+    }
+
+    pub fn send_to_peers(&self, copies: ToPeers) {
+        copies.send(self.router.peers());
     }
 
     /// Resolves once the effects applied so far have left for the other nodes.

@@ -8,6 +8,10 @@
 //! and waited for just before the store is called; dropping it, once the store answered, lets
 //! the next one go. The row lock serializes a conversation's appends anyway, so waiting costs
 //! only the statements before it.
+//!
+//! The same lines order a Kafka-mode message's copies for other nodes, sent once Kafka
+//! acknowledged it (`ChatCore::crossings`, `sequencer::finish`): acks come in partition
+//! order, but the tasks awaiting them may wake in any order.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -277,9 +277,22 @@ impl Router {
         message: &Arc<Message>,
         members: Option<&[String]>,
     ) -> FanOut {
+        let (fan_out, message) = self.deliver_room(name, message, members);
+        self.peers.publish_topic(name, &message, members);
+        fan_out
+    }
+
+    /// [`Router::publish_room`] to this node's sessions only; returns the copy as the peers
+    /// must get it (with its history offset, when the topic keeps one).
+    pub fn deliver_room(
+        &self,
+        name: &str,
+        message: &Arc<Message>,
+        members: Option<&[String]>,
+    ) -> (FanOut, Arc<Message>) {
         // A topic with history: the offset is assigned and the copy fanned out under the
         // ring's lock, so a resuming SUBSCRIBE sees each message in its replay or live.
-        let (fan_out, message) = self.history.with_ring(name, |ring| match ring {
+        self.history.with_ring(name, |ring| match ring {
             Some(ring) => {
                 let message = ring.append(message, members, std::time::Instant::now());
                 (
@@ -291,9 +304,7 @@ impl Router {
                 self.deliver_topic(name, message, Select::All, members),
                 Arc::clone(message),
             ),
-        });
-        self.peers.publish_topic(name, &message, members);
-        fan_out
+        })
     }
 
     /// A delivery to `/user/<user>/queue/<queue>` for each of `users`: local sessions now,
@@ -310,33 +321,8 @@ impl Router {
         total
     }
 
-    /// [`Router::publish_users`] (normal priority) for the members of a room (a GROUP
-    /// conversation): to other nodes as one publish for the room (`members`), plus one per
-    /// user for `joined` (members whose nodes may not listen to the room yet). Local sessions
-    /// of both get it now.
-    pub fn publish_room_users(
-        &self,
-        room: &str,
-        members: &[String],
-        joined: &[String],
-        queue: &str,
-        message: &Arc<Message>,
-    ) -> FanOut {
-        let priority = Priority::Normal;
-        let mut total = self.deliver_users(members, queue, message, priority);
-        let more = self.deliver_users(joined, queue, message, priority);
-        total.delivered += more.delivered;
-        total.pressed |= more.pressed;
-        if !members.is_empty() {
-            self.peers.publish_room_users(room, members, queue, message);
-        }
-        if !joined.is_empty() {
-            self.peers.publish_users(joined, queue, message, priority);
-        }
-        total
-    }
-
-    fn deliver_users(
+    /// `/user/<user>/queue/<queue>` for each of `users`, to this node's sessions only.
+    pub fn deliver_users(
         &self,
         users: &[String],
         queue: &str,
@@ -350,6 +336,12 @@ impl Router {
             total.pressed |= fan_out.pressed;
         }
         total
+    }
+
+    /// The other nodes, for copies sent apart from their local delivery (a chat message's,
+    /// held back until it is durable: `chat/to_peers.rs`).
+    pub fn peers(&self) -> &dyn Peers {
+        self.peers.as_ref()
     }
 
     /// Resolves once every publish so far has left for the other nodes (see
@@ -551,5 +543,42 @@ mod tests {
             "peer copies are never published again"
         );
         assert_eq!(ann.outbox.drain().items.len(), 5);
+    }
+
+    /// The halves a Kafka-mode chat message is delivered in (`chat/to_peers.rs`): this node's
+    /// sessions now, with nothing told to the peers, which hear of it only when sent later.
+    #[test]
+    fn local_delivery_tells_the_peers_nothing() {
+        let peers = Arc::new(Recorder::default());
+        let router = Router::new(QueueLimits::counting(8), Arc::clone(&peers) as _);
+        let ann = session(1, "ann");
+        let sub = |id: &str| Subscriber {
+            session: Arc::clone(&ann),
+            subscription: Arc::from(id),
+        };
+        router.subscribe_topic("room", sub("0"));
+        router.subscribe_user("ann", &Router::user_key("ann", "q"), sub("1"));
+        peers.0.lock().clear();
+
+        let to_users = message("/user/queue/q");
+        let users = ["ann".to_string(), "bob".to_string()];
+        let local = router.deliver_users(&users, "q", &to_users, Priority::Normal);
+        assert_eq!(local.delivered, 1, "ann's session here");
+        let (room, copy) = router.deliver_room("room", &message("/topic/room"), Some(&users));
+        assert_eq!(room.delivered, 1);
+        assert!(peers.0.lock().is_empty(), "peers hear nothing yet");
+
+        router
+            .peers()
+            .publish_users(&users, "q", &to_users, Priority::Normal);
+        router.peers().publish_topic("room", &copy, Some(&users));
+        assert_eq!(
+            *peers.0.lock(),
+            [
+                "users [\"ann\", \"bob\"] q",
+                "topic room Some([\"ann\", \"bob\"])",
+            ]
+        );
+        assert_eq!(ann.outbox.drain().items.len(), 2, "no second local copy");
     }
 }

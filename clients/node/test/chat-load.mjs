@@ -127,6 +127,23 @@ export function check(conversations, ledger) {
   return problems;
 }
 
+/**
+ * The cluster tests' chat: connects `users`, makes their conversations, sends one 1:1 message
+ * per pair first (so every DIRECT conversation, and with it presence contacts, exists), then
+ * starts every user's loop of `count` messages `gapMs` apart. `total`: the ledger's length once
+ * every loop is done.
+ */
+export async function startChat(users, tag, { groupSize, count, gapMs }) {
+  await connectAll(users);
+  const conversations = plan(users, groupSize);
+  await createGroups(conversations, tag);
+  const ledger = [];
+  await Promise.all(users.filter((_, i) => i % 2 === 0).map((u) => chatLoop(u, conversations, ledger, { count: 1, gapMs: [0, 200] })));
+  const total = ledger.length + users.length * count;
+  const running = users.map((u) => chatLoop(u, conversations, ledger, { count, gapMs, first: 1 }));
+  return { conversations, ledger, total, running };
+}
+
 /** Waits until `done()` holds; throws as soon as one of `running` rejects, or after `ms`. */
 export async function until(done, running, ms, what) {
   let failure;

@@ -79,6 +79,8 @@ export async function startCluster({ nodes = 3, nodeArgs = [], storage = null } 
   const vars = readEnv(path.join(dir, 'cluster.env'));
   const list = (key) => vars[key].split(' ');
   return {
+    /** The streamed storage (its sink can be killed and restarted, storage.mjs), or null. */
+    storage: store,
     lbUrl: vars.STOMPBOX_LB_URL,
     redisUrl: vars.STOMPBOX_REDIS_URL,
     nodes: list('STOMPBOX_NODE_PIDS').map((pid, i) => ({

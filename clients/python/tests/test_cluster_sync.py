@@ -13,6 +13,7 @@ stored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -69,13 +70,21 @@ def cluster(request, tmp_path):
             pytest.fail("libfaketime missing: scripts/setup-faketime.sh")
         pytest.skip("SKIPPED: libfaketime missing (scripts/setup-faketime.sh)")
     storage = streamed.Storage.create(tmp_path, with_kafka=request.param == "streamed")
+    with cluster_nodes(tmp_path, storage, [skewed(skew) for skew in SKEWS]) as nodes:
+        yield nodes, storage
+
+
+@contextlib.contextmanager
+def cluster_nodes(log_dir: Path, storage: streamed.Storage, envs: list[dict[str, str]]):
+    """One node per entry of `envs` (variables added to its environment) on a private Redis and
+    `storage`; all stopped at the end, with the storage's sink."""
     redis = deployment.Redis()
     args = ("--redis-url", redis.url, *storage.broker_args())
     nodes = []
     try:
-        for i, skew in enumerate(SKEWS):
-            nodes.append(start_node(tmp_path, *args, data_dir=tmp_path / f"node{i}", env_extra=skewed(skew)))
-        yield nodes, storage
+        for i, env in enumerate(envs):
+            nodes.append(start_node(log_dir, *args, data_dir=log_dir / f"node{i}", env_extra=env))
+        yield nodes
     finally:
         for node in nodes:
             node.stop()

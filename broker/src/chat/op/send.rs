@@ -138,7 +138,10 @@ async fn send(
                 })),
                 message_id: Some(original.message_id),
                 // A store may send the original again (it was in doubt): answer once it holds.
-                durable: durable.map(Durable),
+                durable: durable.map(|ack| Durable {
+                    ack,
+                    conversation: original.conversation_id.clone(),
+                }),
             });
         }
     };
@@ -185,7 +188,10 @@ async fn send(
             "timestamp": rfc3339(stored.timestamp_ms),
         })),
         message_id: Some(stored.message_id),
-        durable: durable.map(Durable),
+        durable: durable.map(|ack| Durable {
+            ack,
+            conversation: stored.conversation_id.clone(),
+        }),
     })
 }
 
