@@ -40,6 +40,8 @@ pub enum Outgoing {
         bytes: Bytes,
         max_len: usize,
     },
+    /// Position a `/topic` publish in its shared history and PUBLISH it (`history.rs`).
+    Position(super::history::Append),
     /// XACK and XDEL a stream entry this node has seen consumed.
     Ack { stream: String, id: String },
     /// DEL a queue's stream if it is empty and no node has used it for `idle_ms`.
@@ -162,6 +164,7 @@ impl Outgoing {
         64 + match self {
             Outgoing::Publish { channel, bytes } => channel.len() + bytes.len(),
             Outgoing::Append { stream, bytes, .. } => stream.len() + bytes.len(),
+            Outgoing::Position(append) => append.weight(),
             Outgoing::Ack { stream, id } => stream.len() + id.len(),
             Outgoing::Expire { stream, .. } => stream.len(),
             Outgoing::Mark(_) => 0,
@@ -188,6 +191,7 @@ impl Outgoing {
                     .arg(&bytes[..])
                     .ignore();
             }
+            Outgoing::Position(append) => append.add_to(pipe),
             Outgoing::Ack { stream, id } => {
                 pipe.cmd("XACK").arg(stream).arg(GROUP).arg(id).ignore();
                 pipe.cmd("XDEL").arg(stream).arg(id).ignore();

@@ -64,6 +64,10 @@ pub(super) fn fan_out(
         if !admit(sub.session.principal.name()) {
             return;
         }
+        if let Some(gate) = &sub.gate {
+            outcome.delivered += usize::from(gate.pass(message));
+            return;
+        }
         let item = delivery(sub, message);
         match priority {
             Priority::Normal => {

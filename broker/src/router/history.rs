@@ -9,9 +9,8 @@
 //!
 //! Epochs: the process draws a random number at start and numbers the rings it creates, so a
 //! restart, or a ring dropped when idle and made again, is a new epoch, and an offset of an old
-//! one is never taken for a position in the new one. Single node: a cluster keeps no history
-//! yet (the broker builds the router with [`History::off`]); this is the seam where a shared
-//! (Redis) history would go.
+//! one is never taken for a position in the new one. In a cluster the rings live in Redis,
+//! shared by every node ([`History::shared`], `shared.rs`); the rules are the same.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,6 +20,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use parking_lot::Mutex;
 
+use super::shared::SharedHistory;
 use super::topic::matches;
 use crate::config::HistoryRule;
 use crate::message::Message;
@@ -42,6 +42,8 @@ pub struct History {
     /// Rings made so far: each ring's epoch is `process` and its number.
     made: AtomicU64,
     rings: DashMap<String, Arc<Mutex<Ring>>>,
+    /// Cluster mode: the history every node shares; then this node keeps no rings.
+    shared: Option<Arc<dyn SharedHistory>>,
 }
 
 impl History {
@@ -52,7 +54,23 @@ impl History {
             process: rand::random(),
             made: AtomicU64::new(0),
             rings: DashMap::new(),
+            shared: None,
         }
+    }
+
+    /// Histories for the topics `rules` name, kept by `shared` for every node (cluster mode).
+    pub fn shared(rules: Vec<HistoryRule>, shared: Arc<dyn SharedHistory>) -> Self {
+        Self {
+            shared: Some(shared),
+            ..Self::new(rules)
+        }
+    }
+
+    /// The shared history and `name`'s rule, when `name` keeps a history shared by nodes.
+    pub(super) fn shared_for(&self, name: &str) -> Option<(&dyn SharedHistory, &HistoryRule)> {
+        let shared = self.shared.as_deref()?;
+        let rule = self.rules.iter().find(|r| matches(&r.pattern, name))?;
+        (rule.max_messages > 0).then_some((shared, rule))
     }
 
     /// No topic keeps history.
@@ -63,7 +81,7 @@ impl History {
     /// Runs `f` with `name`'s ring locked (`None`: the topic keeps no history). The ring is
     /// made on first use. Everything `f` does is atomic with respect to the topic's publishes.
     pub(super) fn with_ring<R>(&self, name: &str, f: impl FnOnce(Option<&mut Ring>) -> R) -> R {
-        if self.rules.is_empty() {
+        if self.rules.is_empty() || self.shared.is_some() {
             return f(None);
         }
         let mut f = Some(f);

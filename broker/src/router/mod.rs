@@ -8,9 +8,11 @@
 //! `deliver_*_from_peer`.
 
 mod fanout;
+pub mod gate;
 pub mod history;
 pub mod peers;
 pub mod queue;
+pub mod shared;
 pub mod topic;
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
 pub use fanout::{FanOut, Priority, Select};
 use fanout::{delivery, fan_out};
+use gate::{Gate, Resumed};
 use history::{History, Position};
 pub use peers::{Alone, Peers, Route};
 use queue::{Queue, QueueLimits, Queues};
@@ -168,18 +171,32 @@ impl Router {
     }
 
     /// A `/topic` subscription resuming after `from`: replays the messages the topic's
-    /// history holds after it, then delivers live. True when the replay is complete (it was
-    /// `recovered`); false when the history cannot tell (another epoch, a position older than
-    /// it holds, a topic or a wildcard without history): then it only delivers live.
+    /// history holds after it, then delivers live. Done(true) when the replay is complete (it
+    /// was `recovered`); Done(false) when the history cannot tell (another epoch, a position
+    /// older than it holds, a topic or a wildcard without history): then it only delivers
+    /// live. Pending when the history is shared by nodes: the gate answers later.
     pub fn subscribe_topic_from(
         &self,
         name: &str,
         subscriber: Subscriber,
         from: &Position,
-    ) -> bool {
+    ) -> Resumed {
         if self.topics.is_pattern(name) {
             self.subscribe_topic(name, subscriber);
-            return false;
+            return Resumed::Done(false);
+        }
+        if let Some((shared, rule)) = self.history.shared_for(name) {
+            // Registered before the replay is read: whatever is published from now on is
+            // either in the replay or held by the gate (which drops what is in both).
+            let gate = Gate::new(subscriber.clone(), from.clone());
+            let gated = Subscriber {
+                gate: Some(Arc::clone(&gate)),
+                ..subscriber
+            };
+            self.topics.subscribe(name, gated);
+            self.peers.interest_added(self.topic_route(name));
+            shared.replay(name, from, rule, Arc::clone(&gate));
+            return Resumed::Pending(gate);
         }
         // Under the ring's lock, which every publish to `name` takes to fan out: nothing can
         // be published between the replay's end and the live subscription's start.
@@ -203,7 +220,7 @@ impl Router {
             replay.is_some()
         });
         self.peers.interest_added(self.topic_route(name));
-        recovered
+        Resumed::Done(recovered)
     }
 
     pub fn unsubscribe_topic(&self, name: &str, session: u64, subscription: &str) {
@@ -277,6 +294,11 @@ impl Router {
         message: &Arc<Message>,
         members: Option<&[String]>,
     ) -> FanOut {
+        // A history shared by nodes positions it and delivers it everywhere, here included.
+        if let Some((shared, rule)) = self.history.shared_for(name) {
+            shared.append(name, message, members, rule);
+            return FanOut::default();
+        }
         // A topic with history: the offset is assigned and the copy fanned out under the
         // ring's lock, so a resuming SUBSCRIBE sees each message in its replay or live.
         let (fan_out, message) = self.history.with_ring(name, |ring| match ring {
@@ -496,6 +518,7 @@ mod tests {
         let sub = |id: &str| Subscriber {
             session: Arc::clone(&ann),
             subscription: Arc::from(id),
+            gate: None,
         };
         router.subscribe_topic("a.b", sub("0"));
         router.subscribe_topic("a.*", sub("1"));

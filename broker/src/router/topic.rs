@@ -9,6 +9,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use parking_lot::RwLock;
 
+use super::gate::Gate;
 use crate::handle::SessionHandle;
 
 /// One subscription of one session.
@@ -16,6 +17,8 @@ use crate::handle::SessionHandle;
 pub struct Subscriber {
     pub session: Arc<SessionHandle>,
     pub subscription: Arc<str>,
+    /// A subscription resuming from a shared history: its live copies pass the gate.
+    pub gate: Option<Arc<Gate>>,
 }
 
 impl Subscriber {
