@@ -182,7 +182,7 @@ impl Broker {
         let rules = config.limits.topic_history.clone();
         let history = match &cluster {
             Some(cluster) => History::shared(rules, Arc::clone(cluster) as _),
-            None => History::new(rules),
+            None => History::new(rules).with_max_bytes(config.limits.topic_history_max_bytes),
         };
         let router = Arc::new(Router::new((&config.limits).into(), peers).with_history(history));
         let ids = Arc::new(IdGenerator::new(config.node_id));

@@ -7,6 +7,7 @@
 //! implements; deliveries from other nodes come back in through `fanout.rs`'s
 //! `deliver_*_from_peer`.
 
+mod budget;
 mod fanout;
 pub mod gate;
 pub mod history;
@@ -314,6 +315,7 @@ impl Router {
                 Arc::clone(message),
             ),
         });
+        self.history.enforce();
         self.peers.publish_topic(name, &message, members);
         fan_out
     }
