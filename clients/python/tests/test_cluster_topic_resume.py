@@ -91,12 +91,16 @@ def connect(node, login: str):
     return conn, listener
 
 
-def subscribe(conn, listener, destination: str, resume: tuple[str, int] | None = None) -> str | None:
-    """SUBSCRIBE (resuming after `resume` = (epoch, offset)); the RECEIPT's `recovered`."""
+# A position in no history: a SUBSCRIBE resuming from it is live from now on, and its
+# RECEIPT comes only once this node hears the topic from Redis (a plain SUBSCRIBE's RECEIPT
+# does not wait for that), so a publish after it reaches the subscriber.
+NOWHERE = ("none", 0)
+
+
+def subscribe(conn, listener, destination: str, resume: tuple[str, int] = NOWHERE) -> str | None:
+    """SUBSCRIBE resuming after `resume` = (epoch, offset); the RECEIPT's `recovered`."""
     receipt = f"r-{uuid.uuid4().hex[:8]}"
-    headers = {}
-    if resume is not None:
-        headers = {"resume-epoch": resume[0], "resume-offset": str(resume[1])}
+    headers = {"resume-epoch": resume[0], "resume-offset": str(resume[1])}
     conn.subscribe(destination, "0", ack="auto", receipt=receipt, headers=headers)
     listener.wait_receipt(receipt, timeout=10)
     return listener.receipt_frames[receipt].headers.get("recovered")
@@ -117,7 +121,7 @@ def test_a_subscriber_resumes_on_another_node_with_every_message_exactly_once(cl
     nodes, _ = cluster
     dest = f"/topic/stream.{uuid.uuid4().hex[:8]}"
     sub, sub_l = connect(nodes[0], "reader")
-    assert subscribe(sub, sub_l, dest) is None, "a plain SUBSCRIBE's RECEIPT has no `recovered`"
+    assert subscribe(sub, sub_l, dest) == "false", "nothing to resume from"
     pubs = [connect(nodes[i], f"writer{i}") for i in (1, 2)]
     # Positions exist only once Redis gave them: the first message proves the route.
     pubs[0][0].send(dest, "b-0", receipt="first")
