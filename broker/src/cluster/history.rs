@@ -232,7 +232,7 @@ impl SharedHistory for Cluster {
             let replay = match read {
                 Ok(read) => complete_after(&read, &from).filter(|_| live),
                 Err(e) => {
-                    debug!(topic = name, error = %e, "topic history not read: resume not recovered");
+                    debug!(topic = %name, error = %e, "topic history not read: resume not recovered");
                     None
                 }
             };

@@ -306,7 +306,7 @@ mod tests {
     }
 
     fn offsets<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<u64> {
-        entries.iter().map(|e| e.offset).collect()
+        entries.into_iter().map(|e| e.offset).collect()
     }
 
     #[test]
