@@ -29,8 +29,9 @@ use tracing::{debug, warn};
 
 use super::Cluster;
 use super::channel::Channel;
-use super::envelope::{Envelope, EnvelopeError, Kind};
-use super::publisher::Outgoing;
+use super::envelope::{Envelope, Kind};
+use super::positioned::Payload;
+use super::publisher::{Eval, Outgoing};
 use crate::config::HistoryRule;
 use crate::message::Message;
 use crate::router::gate::{Gate, Replayed};
@@ -43,8 +44,6 @@ const META: &str = "sbx:hm:";
 const STREAM: &str = "sbx:hs:";
 /// The counter that makes epochs unique even within one Redis clock microsecond.
 const EPOCHS: &str = "sbx:he";
-/// The first byte of a positioned payload (an envelope starts with its version, 1 or 2).
-const POSITIONED: u8 = b'#';
 /// Longest a resume waits for this node to hear the topic's channel: normally a
 /// millisecond; past it the replay is read anyway and the gate still removes duplicates,
 /// but a message published in between could be missing, so it is not `recovered`.
@@ -106,7 +105,7 @@ return out
 
 /// The append script's text (sent with every publish by the pipelined publisher: one
 /// EVAL keeps working across a Redis restart, where EVALSHA would fail until reloaded).
-pub static APPEND: std::sync::LazyLock<String> =
+static APPEND: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{TRIM}{APPEND_BODY}"));
 static READ: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(&format!("{TRIM}{READ_BODY}")));
@@ -119,82 +118,34 @@ fn bounds(rule: &HistoryRule) -> [u64; 3] {
     [rule.max_messages as u64, rule.max_bytes as u64, age]
 }
 
-/// One publish for the history's script (see [`APPEND`]).
-#[derive(Debug)]
-pub struct Append {
-    pub topic: String,
-    pub envelope: Bytes,
-    pub bounds: [u64; 3],
-}
-
-impl Append {
-    pub fn weight(&self) -> usize {
-        2 * self.topic.len() + self.envelope.len()
-    }
-
-    pub fn add_to(&self, pipe: &mut redis::Pipeline) {
-        pipe.cmd("EVAL")
-            .arg(APPEND.as_str())
-            .arg(3)
-            .arg(format!("{META}{}", self.topic))
-            .arg(format!("{STREAM}{}", self.topic))
-            .arg(EPOCHS)
-            .arg(&self.envelope[..])
-            .arg(Channel::Topic(self.topic.clone()).to_string())
-            .arg(self.bounds[0])
-            .arg(self.bounds[1])
-            .arg(self.bounds[2])
-            .ignore();
-    }
-}
-
-/// A payload from a topic channel or the history: the envelope, positioned or not.
-#[derive(Debug)]
-pub struct Payload {
-    pub envelope: Envelope,
-    pub position: Option<Position>,
-}
-
-impl TryFrom<&[u8]> for Payload {
-    type Error = EnvelopeError;
-
-    fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
-        if bytes.first() != Some(&POSITIONED) {
-            return Ok(Payload {
-                envelope: Envelope::try_from(bytes)?,
-                position: None,
-            });
-        }
-        let end = bytes
-            .iter()
-            .position(|b| *b == b'\n')
-            .ok_or(EnvelopeError::Truncated)?;
-        let line = std::str::from_utf8(&bytes[1..end]).map_err(|_| EnvelopeError::NotUtf8)?;
-        let (epoch, offset) = line.split_once(' ').ok_or(EnvelopeError::Truncated)?;
-        let offset = offset.parse().map_err(|_| EnvelopeError::Truncated)?;
-        Ok(Payload {
-            envelope: Envelope::try_from(&bytes[end + 1..])?,
-            position: Some(Position {
-                epoch: epoch.to_string(),
-                offset,
-            }),
-        })
-    }
-}
-
-impl Payload {
-    /// The message as subscribers get it: with the history's `epoch` and `offset`.
-    pub fn message(&self) -> Arc<Message> {
-        let message = self.envelope.message();
-        match &self.position {
-            Some(at) => Arc::new(message.positioned(&at.epoch, at.offset)),
-            None => message,
-        }
+/// The script call positioning one publish of `topic` (see [`APPEND`]).
+fn append(topic: &str, envelope: Bytes, bounds: [u64; 3]) -> Eval {
+    let number = |n: u64| Bytes::from(n.to_string());
+    Eval {
+        script: APPEND.as_str(),
+        keys: vec![
+            format!("{META}{topic}"),
+            format!("{STREAM}{topic}"),
+            EPOCHS.to_string(),
+        ],
+        args: vec![
+            envelope,
+            Bytes::from(Channel::Topic(topic.to_string()).to_string()),
+            number(bounds[0]),
+            number(bounds[1]),
+            number(bounds[2]),
+        ],
     }
 }
 
 impl SharedHistory for Cluster {
-    fn append(&self, name: &str, message: &Message, members: Option<&[String]>, rule: &HistoryRule) {
+    fn append(
+        &self,
+        name: &str,
+        message: &Message,
+        members: Option<&[String]>,
+        rule: &HistoryRule,
+    ) {
         let mut envelope = Envelope::of(self.node_id, Kind::Topic, name, message, false);
         if let Some(members) = members {
             envelope.kind = Kind::Room;
@@ -203,13 +154,11 @@ impl SharedHistory for Cluster {
         match envelope.encode() {
             Ok(bytes) => self.publish_tx.send(
                 &self.health,
-                Outgoing::Position(Append {
-                    topic: name.to_string(),
-                    envelope: bytes,
-                    bounds: bounds(rule),
-                }),
+                Outgoing::Eval(append(name, bytes, bounds(rule))),
             ),
-            Err(e) => warn!(topic = name, error = %e, "message not positioned in the topic history"),
+            Err(e) => {
+                warn!(topic = name, error = %e, "message not positioned in the topic history")
+            }
         }
     }
 
@@ -259,7 +208,8 @@ fn complete_after(read: &[Vec<u8>], from: &Position) -> Option<Vec<Replayed>> {
             return None;
         }
         next += 1;
-        let members = (payload.envelope.kind == Kind::Room).then(|| payload.envelope.members.clone());
+        let members =
+            (payload.envelope.kind == Kind::Room).then(|| payload.envelope.members.clone());
         replay.push(Replayed {
             message: payload.message(),
             members,
@@ -297,16 +247,6 @@ mod tests {
     }
 
     #[test]
-    fn a_positioned_payload_carries_epoch_and_offset_into_the_message() {
-        let payload = Payload::try_from(&positioned("e", 5)[..]).expect("decodes");
-        let message = payload.message();
-        assert_eq!(message.headers.get("offset"), Some("5"));
-        assert_eq!(message.headers.get("epoch"), Some("e"));
-        assert!(Payload::try_from(&b"#e 5"[..]).is_err(), "no line end");
-        assert!(Payload::try_from(&b"#e x\n"[..]).is_err(), "no offset");
-    }
-
-    #[test]
     fn a_read_is_complete_only_when_unbroken_and_in_the_same_epoch() {
         let read = |last: &str, offsets: &[u64]| {
             let mut read = vec![b"e".to_vec(), last.as_bytes().to_vec()];
@@ -320,11 +260,26 @@ mod tests {
                     .collect::<Vec<_>>()
             })
         };
-        assert_eq!(offsets(complete_after(&read("5", &[4, 5]), &at(3))), Some(vec![4, 5]));
-        assert_eq!(offsets(complete_after(&read("5", &[]), &at(5))), Some(vec![]));
-        assert!(complete_after(&read("5", &[5]), &at(3)).is_none(), "4 was trimmed");
-        assert!(complete_after(&read("5", &[]), &at(3)).is_none(), "all trimmed");
-        assert!(complete_after(&read("5", &[]), &at(6)).is_none(), "never reached");
+        assert_eq!(
+            offsets(complete_after(&read("5", &[4, 5]), &at(3))),
+            Some(vec![4, 5])
+        );
+        assert_eq!(
+            offsets(complete_after(&read("5", &[]), &at(5))),
+            Some(vec![])
+        );
+        assert!(
+            complete_after(&read("5", &[5]), &at(3)).is_none(),
+            "4 was trimmed"
+        );
+        assert!(
+            complete_after(&read("5", &[]), &at(3)).is_none(),
+            "all trimmed"
+        );
+        assert!(
+            complete_after(&read("5", &[]), &at(6)).is_none(),
+            "never reached"
+        );
         let other = Position {
             epoch: "f".into(),
             offset: 3,

@@ -15,8 +15,8 @@ use tracing::debug;
 use super::channel::{CONTROL, Channel, ROOM, USER};
 use super::envelope::Kind;
 use super::health::Health;
-use super::history::Payload;
 use super::interest::Interest;
+use super::positioned::Payload;
 use super::rooms::Rooms;
 use crate::router::{Priority, Router, Select};
 

@@ -36,6 +36,7 @@ pub mod interest;
 mod link;
 mod node;
 mod peers;
+mod positioned;
 pub mod presence;
 mod publisher;
 mod push;

@@ -40,8 +40,8 @@ pub enum Outgoing {
         bytes: Bytes,
         max_len: usize,
     },
-    /// Position a `/topic` publish in its shared history and PUBLISH it (`history.rs`).
-    Position(super::history::Append),
+    /// EVAL a script (a `/topic` publish positioned in its shared history, `history.rs`).
+    Eval(Eval),
     /// XACK and XDEL a stream entry this node has seen consumed.
     Ack { stream: String, id: String },
     /// DEL a queue's stream if it is empty and no node has used it for `idle_ms`.
@@ -50,6 +50,15 @@ pub enum Outgoing {
     /// (dropped unanswered when that failed), so a chat RECEIPT can promise that the other
     /// nodes' copies have left this node (see `Peers::flushed`).
     Mark(oneshot::Sender<()>),
+}
+
+/// A script run in the pipeline, in order with the publishes around it. EVAL, not EVALSHA:
+/// after a Redis restart the script cache is empty and an EVALSHA would fail the batch.
+#[derive(Debug)]
+pub struct Eval {
+    pub script: &'static str,
+    pub keys: Vec<String>,
+    pub args: Vec<Bytes>,
 }
 
 /// Deletes a queue's stream (and its consumer group) when it holds no entry, none is pending
@@ -164,7 +173,10 @@ impl Outgoing {
         64 + match self {
             Outgoing::Publish { channel, bytes } => channel.len() + bytes.len(),
             Outgoing::Append { stream, bytes, .. } => stream.len() + bytes.len(),
-            Outgoing::Position(append) => append.weight(),
+            Outgoing::Eval(eval) => {
+                eval.keys.iter().map(String::len).sum::<usize>()
+                    + eval.args.iter().map(Bytes::len).sum::<usize>()
+            }
             Outgoing::Ack { stream, id } => stream.len() + id.len(),
             Outgoing::Expire { stream, .. } => stream.len(),
             Outgoing::Mark(_) => 0,
@@ -191,7 +203,14 @@ impl Outgoing {
                     .arg(&bytes[..])
                     .ignore();
             }
-            Outgoing::Position(append) => append.add_to(pipe),
+            Outgoing::Eval(eval) => {
+                pipe.cmd("EVAL")
+                    .arg(eval.script)
+                    .arg(eval.keys.len())
+                    .arg(&eval.keys)
+                    .arg(eval.args.iter().map(|a| &a[..]).collect::<Vec<_>>())
+                    .ignore();
+            }
             Outgoing::Ack { stream, id } => {
                 pipe.cmd("XACK").arg(stream).arg(GROUP).arg(id).ignore();
                 pipe.cmd("XDEL").arg(stream).arg(id).ignore();

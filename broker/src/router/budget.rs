@@ -11,8 +11,8 @@
 //! locked); eviction takes this queue's lock alone, releases it, then locks one ring at a time.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Weak;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 

@@ -89,6 +89,12 @@ pub(super) fn fan_out(
     outcome
 }
 
+/// Whether a copy for `members` (`None`: everyone; a chat room copy lists its members)
+/// reaches a session of `principal`: live, replayed, on any node.
+pub(super) fn admits(members: Option<&[String]>, principal: &str) -> bool {
+    members.is_none_or(|m| m.iter().any(|member| member == principal))
+}
+
 /// `message` on its way to the subscription `sub`, as a fan-out (or a history replay) sends it.
 pub(super) fn delivery(sub: &Subscriber, message: &Arc<Message>) -> Outbound {
     Outbound::Deliver(Delivery {

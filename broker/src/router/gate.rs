@@ -14,10 +14,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use stomp_codec::{Command, Frame};
 
-use super::fanout::delivery;
-use super::history::Position;
-use super::topic::Subscriber;
-use crate::message::{EPOCH_HEADER, Message, OFFSET_HEADER};
+use super::fanout::{admits, delivery};
+use super::position::Position;
+use super::topic::{Pass, Subscriber};
+use crate::message::Message;
 use crate::outbox::Outbound;
 
 /// Live copies a gate holds while its replay is on its way: a replay normally takes one Redis
@@ -82,23 +82,6 @@ impl Gate {
         })
     }
 
-    /// A live copy for the subscription (its members already admitted): held while closed,
-    /// pushed when open unless the replay already carried it. True when pushed or held.
-    pub fn pass(&self, message: &Arc<Message>) -> bool {
-        let mut guard = self.state.lock();
-        let state = &mut *guard;
-        if let Some(held) = state.held.as_mut() {
-            if held.len() >= HELD_MAX || state.held_bytes >= HELD_MAX_BYTES {
-                state.overflowed = true;
-                return false;
-            }
-            held.push_back(Arc::clone(message));
-            state.held_bytes += message.weight();
-            return true;
-        }
-        state.push_if_new(&self.subscriber, message)
-    }
-
     /// The replay arrived (`None`: the history cannot give everything after the position:
     /// another epoch, trimmed, or Redis unreachable): pushes it, then the held copies, then
     /// the receipt, and opens.
@@ -110,11 +93,7 @@ impl Gate {
         let principal = self.subscriber.session.principal.name();
         let recovered = replay.is_some() && !state.overflowed;
         for entry in replay.into_iter().flatten() {
-            let admitted = entry
-                .members
-                .as_deref()
-                .is_none_or(|m| m.iter().any(|member| member == principal));
-            if admitted {
+            if admits(entry.members.as_deref(), principal) {
                 state.push_if_new(&self.subscriber, &entry.message);
             } else {
                 // Not for this member, but the position moves past it all the same.
@@ -145,7 +124,30 @@ impl Gate {
         let frame = Frame::new(Command::Receipt)
             .header("receipt-id", id)
             .header("recovered", recovered.to_string());
-        let _ = self.subscriber.session.outbox.try_push(Outbound::Frame(frame));
+        let _ = self
+            .subscriber
+            .session
+            .outbox
+            .try_push(Outbound::Frame(frame));
+    }
+}
+
+impl Pass for Gate {
+    /// A live copy for the subscription (its members already admitted): held while closed,
+    /// pushed when open unless the replay already carried it.
+    fn pass(&self, message: &Arc<Message>) -> bool {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        if let Some(held) = state.held.as_mut() {
+            if held.len() >= HELD_MAX || state.held_bytes >= HELD_MAX_BYTES {
+                state.overflowed = true;
+                return false;
+            }
+            held.push_back(Arc::clone(message));
+            state.held_bytes += message.weight();
+            return true;
+        }
+        state.push_if_new(&self.subscriber, message)
     }
 }
 
@@ -174,16 +176,6 @@ impl State {
         }
         self.at = position;
         true
-    }
-}
-
-impl Position {
-    /// Where a positioned message (one with `epoch` and `offset` headers) is.
-    pub fn of(message: &Message) -> Option<Position> {
-        Some(Position {
-            epoch: message.headers.get(EPOCH_HEADER)?.to_string(),
-            offset: message.headers.get(OFFSET_HEADER)?.parse().ok()?,
-        })
     }
 }
 
@@ -263,12 +255,12 @@ mod tests {
             })
             .collect();
         gate.open(Some(replay));
-        assert!(!gate.pass(&at("e", 7)), "the replay and the held copies had it");
-        gate.pass(&at("e", 8));
-        assert_eq!(
-            pushed(&session),
-            (vec![4, 5, 6, 7, 8], Some("true".into()))
+        assert!(
+            !gate.pass(&at("e", 7)),
+            "the replay and the held copies had it"
         );
+        gate.pass(&at("e", 8));
+        assert_eq!(pushed(&session), (vec![4, 5, 6, 7, 8], Some("true".into())));
     }
 
     #[test]

@@ -21,18 +21,11 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 
 use super::budget::{Budget, Held};
+pub use super::position::Position;
 use super::shared::SharedHistory;
 use super::topic::matches;
 use crate::config::HistoryRule;
 use crate::message::Message;
-
-/// Where a subscriber was: the `resume-epoch` and `resume-offset` of its SUBSCRIBE (the last
-/// MESSAGE it processed; 0 means "before the first").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Position {
-    pub epoch: String,
-    pub offset: u64,
-}
 
 /// The histories of this node's topics.
 #[derive(Debug)]
@@ -285,7 +278,10 @@ impl Held for Mutex<Ring> {
     }
 
     fn holds(&self, offset: u64) -> bool {
-        self.lock().entries.front().is_some_and(|e| e.offset <= offset)
+        self.lock()
+            .entries
+            .front()
+            .is_some_and(|e| e.offset <= offset)
     }
 }
 
@@ -369,7 +365,9 @@ mod tests {
         let history = History::new(vec![rule]).with_max_bytes(3 * 300);
         let now = Instant::now();
         let weight = history.with_ring("t.a", |ring| {
-            ring.expect("ring").append(&message("x"), None, now).weight()
+            ring.expect("ring")
+                .append(&message("x"), None, now)
+                .weight()
         });
         assert!((257..300).contains(&weight), "each message weighs {weight}");
         for name in ["t.b", "t.a", "t.b"] {

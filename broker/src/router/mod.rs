@@ -12,6 +12,7 @@ mod fanout;
 pub mod gate;
 pub mod history;
 pub mod peers;
+pub mod position;
 pub mod queue;
 pub mod shared;
 pub mod topic;
@@ -26,7 +27,7 @@ use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
 pub use fanout::{FanOut, Priority, Select};
-use fanout::{delivery, fan_out};
+use fanout::{admits, delivery, fan_out};
 use gate::{Gate, Resumed};
 use history::{History, Position};
 pub use peers::{Alone, Peers, Route};
@@ -191,7 +192,7 @@ impl Router {
             // either in the replay or held by the gate (which drops what is in both).
             let gate = Gate::new(subscriber.clone(), from.clone());
             let gated = Subscriber {
-                gate: Some(Arc::clone(&gate)),
+                gate: Some(Arc::clone(&gate) as _),
                 ..subscriber
             };
             self.topics.subscribe(name, gated);
@@ -205,11 +206,7 @@ impl Router {
             let replay = ring.and_then(|ring| ring.since(from, std::time::Instant::now()));
             let principal = subscriber.session.principal.name();
             for entry in replay.iter().flatten() {
-                let admitted = entry
-                    .members
-                    .as_deref()
-                    .is_none_or(|m| m.iter().any(|member| member == principal));
-                if admitted {
+                if admits(entry.members.as_deref(), principal) {
                     // A full outbox is the slow-consumer policy's, as for a live message.
                     let _ = subscriber
                         .session
@@ -419,7 +416,7 @@ impl Router {
             message,
             select,
             Priority::Normal,
-            |principal| members.is_none_or(|m| m.iter().any(|member| member == principal)),
+            |principal| admits(members, principal),
         )
     }
 

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::gate::Gate;
-use super::history::Position;
+use super::position::Position;
 use crate::config::HistoryRule;
 use crate::message::Message;
 

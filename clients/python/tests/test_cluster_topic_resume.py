@@ -117,18 +117,26 @@ def drain(listener, got: list, until=lambda got: False, timeout: float = WAIT_S)
         got.append((frame.headers.get("epoch"), int(frame.headers.get("offset", "0")), frame.body))
 
 
+def first_message(nodes, dest: str, body: str):
+    """A subscriber on node A, a publisher on node B, and `body` published: the subscriber's
+    connection, the publisher's, and what the subscriber got: [(epoch, 1, body)]."""
+    sub = connect(nodes[0], "reader")
+    assert subscribe(*sub, dest) == "false", "nothing to resume from"
+    pub = connect(nodes[1], "writer")
+    pub[0].send(dest, body, receipt="first")
+    pub[1].wait_receipt("first")
+    got: list = []
+    drain(sub[1], got, lambda g: len(g) >= 1)
+    assert got and got[0][1:] == (1, body), got
+    return sub, pub, got
+
+
 def test_a_subscriber_resumes_on_another_node_with_every_message_exactly_once(cluster):
     nodes, _ = cluster
     dest = f"/topic/stream.{uuid.uuid4().hex[:8]}"
-    sub, sub_l = connect(nodes[0], "reader")
-    assert subscribe(sub, sub_l, dest) == "false", "nothing to resume from"
-    pubs = [connect(nodes[i], f"writer{i}") for i in (1, 2)]
     # Positions exist only once Redis gave them: the first message proves the route.
-    pubs[0][0].send(dest, "b-0", receipt="first")
-    pubs[0][1].wait_receipt("first")
-    got: list = []
-    drain(sub_l, got, lambda g: len(g) >= 1)
-    assert got and got[0][1] == 1 and got[0][2] == "b-0", got
+    (sub, sub_l), pub_b, got = first_message(nodes, dest, "b-0")
+    pubs = [pub_b, connect(nodes[2], "writer2")]
 
     def publish(index: int, conn, listener) -> None:
         tag = "bc"[index]
@@ -176,14 +184,7 @@ def test_a_subscriber_resumes_on_another_node_with_every_message_exactly_once(cl
 def test_away_longer_than_the_history_is_not_recovered(cluster):
     nodes, _ = cluster
     dest = f"/topic/short.{uuid.uuid4().hex[:8]}"
-    sub, sub_l = connect(nodes[0], "reader")
-    subscribe(sub, sub_l, dest)
-    pub, pub_l = connect(nodes[1], "writer")
-    pub.send(dest, "seen", receipt="seen")
-    pub_l.wait_receipt("seen")
-    got: list = []
-    drain(sub_l, got, lambda g: len(g) >= 1)
-    assert [(o, b) for _, o, b in got] == [(1, "seen")]
+    (sub, _), (pub, pub_l), got = first_message(nodes, dest, "seen")
     sub.disconnect()
     for i in range(10):
         pub.send(dest, f"missed {i}", receipt=f"m{i}")
@@ -209,15 +210,9 @@ def test_a_lost_history_changes_the_epoch_and_a_resume_reports_it(cluster, loss)
     nodes, redis = cluster
     name = f"stream.{uuid.uuid4().hex[:8]}"
     dest = f"/topic/{name}"
-    sub, sub_l = connect(nodes[0], "reader")
-    subscribe(sub, sub_l, dest)
-    pub, pub_l = connect(nodes[1], "writer")
-    pub.send(dest, "before", receipt="before")
-    pub_l.wait_receipt("before")
-    got: list = []
-    drain(sub_l, got, lambda g: len(g) >= 1)
+    (sub, sub_l), (pub, _), got = first_message(nodes, dest, "before")
     old_epoch = got[0][0]
-    assert old_epoch and got[0][1] == 1
+    assert old_epoch
 
     if loss == "redis restart":
         redis.restart()
