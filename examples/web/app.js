@@ -31,8 +31,8 @@ const state = {
   receipts: new Map(),
   /** clientMessageId -> pending message, until its RECEIPT names its id */
   pending: new Map(),
-  /** The largest id seen: only where the cursor names no conversation yet (a page from before
-   * the cursor) does sync start after it (docs/protocol.md, "Sync after reconnect"). */
+  /** The largest id seen: only while no cursor is stored (a page from before the cursor)
+   * does sync start after it (docs/protocol.md, "Sync after reconnect"). */
   lastSeenId: '0',
   /** conversationId -> the last position (`seq`) the server placed for us; kept across pages. */
   cursor: {},
@@ -114,6 +114,80 @@ function closeUp(conversationId) {
   if (upTo > 0) state.cursor[conversationId] = upTo;
   if (!ahead.size) state.ahead.delete(conversationId);
   localStorage.setItem(cursorKey(), JSON.stringify(state.cursor));
+}
+
+/** Adds a message (live, replayed or from history); `live` ones may be unread. */
+function addMessage(msg, live) {
+  const e = entry(msg.conversationId);
+  if (!e.conv) publish('/app/conversation.list', {});
+  if (msg.clientMessageId) state.pending.delete(msg.clientMessageId);
+  if (e.messages.has(msg.messageId)) return; // live and replay overlap
+  e.messages.set(msg.messageId, msg);
+  if (msg.senderId === state.me) {
+    if (!state.receipts.has(msg.messageId)) state.receipts.set(msg.messageId, new Map());
+  } else if (live) {
+    if (state.open === msg.conversationId && document.visibilityState === 'visible') markRead(msg.conversationId);
+    else e.unread += 1;
+  }
+  render();
+}
+
+function onReceipt(frame) {
+  const r = JSON.parse(frame.body);
+  const e = state.conversations.get(r.conversationId);
+  // READ is a watermark: everything of mine up to it is read by that member.
+  const upTo = r.status === 'READ' ? (r.upToMessageId ?? r.messageId) : r.messageId;
+  const ids = r.status === 'READ' && e
+    ? [...e.messages.values()].filter((m) => m.senderId === state.me && !bigger(m.messageId, upTo)).map((m) => m.messageId)
+    : [r.messageId];
+  for (const id of ids) {
+    const perMember = state.receipts.get(id) ?? new Map();
+    if ((STATUS_RANK[r.status] ?? 0) > (STATUS_RANK[perMember.get(r.userId)] ?? 0)) perMember.set(r.userId, r.status);
+    state.receipts.set(id, perMember);
+  }
+  render();
+}
+
+/** A message of mine shows the lowest status over the other members (all must have read it). */
+function statusOf(msg) {
+  const conv = state.conversations.get(msg.conversationId)?.conv;
+  const perMember = state.receipts.get(msg.messageId) ?? new Map();
+  const others = conv ? conv.members.filter((m) => m !== state.me) : [...perMember.keys()];
+  if (others.length === 0) return 'SENT';
+  let lowest = 'READ';
+  for (const member of others) {
+    const s = perMember.get(member) ?? 'SENT';
+    if (STATUS_RANK[s] < STATUS_RANK[lowest]) lowest = s;
+  }
+  return lowest;
+}
+
+function onConversations(frame) {
+  const body = JSON.parse(frame.body);
+  const convs = body.conversations ?? (body.conversation ? [body.conversation] : []);
+  for (const conv of convs) entry(conv.conversationId).conv = conv;
+  const contacts = new Set(convs.flatMap((c) => c.members).filter((m) => m !== state.me));
+  if (contacts.size) publish('/app/presence.query', { userIds: [...contacts] });
+  render();
+}
+
+function onTyping(frame) {
+  const t = JSON.parse(frame.body);
+  const users = state.typing.get(t.conversationId) ?? new Map();
+  clearTimeout(users.get(t.userId));
+  if (t.typing) {
+    users.set(t.userId, setTimeout(() => { users.delete(t.userId); render(); }, TYPING_SHOWN_MS));
+  } else {
+    users.delete(t.userId);
+  }
+  state.typing.set(t.conversationId, users);
+  render();
+}
+
+function onPresence(frame) {
+  const p = JSON.parse(frame.body);
+  state.presence.set(p.userId, p.status);
+  render();
 }
 
 function onSync(frame) {
