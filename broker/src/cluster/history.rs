@@ -220,24 +220,8 @@ fn complete_after(read: &[Vec<u8>], from: &Position) -> Option<Vec<Replayed>> {
 
 #[cfg(test)]
 mod tests {
-    use stomp_codec::Headers;
-
     use super::*;
-
-    fn positioned(epoch: &str, offset: u64) -> Vec<u8> {
-        let message = Message::new(
-            7,
-            Arc::from("/topic/t"),
-            &Headers::default(),
-            Bytes::from_static(b"hi"),
-        );
-        let envelope = Envelope::of(1, Kind::Topic, "t", &message, false)
-            .encode()
-            .expect("encodes");
-        let mut bytes = format!("#{epoch} {offset}\n").into_bytes();
-        bytes.extend_from_slice(&envelope);
-        bytes
-    }
+    use crate::cluster::positioned::tests::positioned;
 
     fn at(offset: u64) -> Position {
         Position {

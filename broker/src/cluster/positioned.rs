@@ -58,14 +58,15 @@ impl Payload {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use bytes::Bytes;
     use stomp_codec::Headers;
 
     use super::*;
     use crate::cluster::envelope::Kind;
 
-    fn positioned(epoch: &str, offset: u64) -> Vec<u8> {
+    /// A positioned payload of a small `/topic/t` message (for this and `history.rs`'s tests).
+    pub(crate) fn positioned(epoch: &str, offset: u64) -> Vec<u8> {
         let message = Message::new(
             7,
             Arc::from("/topic/t"),
