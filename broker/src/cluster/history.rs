@@ -145,7 +145,7 @@ impl SharedHistory for Cluster {
         message: &Message,
         members: Option<&[String]>,
         rule: &HistoryRule,
-    ) {
+    ) -> bool {
         let mut envelope = Envelope::of(self.node_id, Kind::Topic, name, message, false);
         if let Some(members) = members {
             envelope.kind = Kind::Room;
@@ -160,6 +160,7 @@ impl SharedHistory for Cluster {
                 warn!(topic = name, error = %e, "message not positioned in the topic history")
             }
         }
+        self.publish_tx.pressed()
     }
 
     fn replay(&self, name: &str, from: &Position, rule: &HistoryRule, gate: Arc<Gate>) {

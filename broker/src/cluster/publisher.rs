@@ -113,6 +113,14 @@ impl PublishTx {
         }
     }
 
+    /// Past half full, in commands or bytes: a publisher feeding it should slow down (a
+    /// shared topic history delivers only through it, so a full queue would lose messages
+    /// for every subscriber, not only other nodes').
+    pub fn pressed(&self) -> bool {
+        self.tx.capacity() < self.tx.max_capacity() / 2
+            || self.bytes.load(Ordering::Acquire) > self.max_bytes / 2
+    }
+
     /// Queues a mark behind everything queued so far (see [`Outgoing::Mark`]). A full queue
     /// drops it uncounted (it is no delivery): its receiver then resolves at once.
     pub fn mark(&self) -> oneshot::Receiver<()> {

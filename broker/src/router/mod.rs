@@ -294,8 +294,11 @@ impl Router {
     ) -> FanOut {
         // A history shared by nodes positions it and delivers it everywhere, here included.
         if let Some((shared, rule)) = self.history.shared_for(name) {
-            shared.append(name, message, members, rule);
-            return FanOut::default();
+            let pressed = shared.append(name, message, members, rule);
+            return FanOut {
+                delivered: 0,
+                pressed,
+            };
         }
         // A topic with history: the offset is assigned and the copy fanned out under the
         // ring's lock, so a resuming SUBSCRIBE sees each message in its replay or live.

@@ -21,8 +21,15 @@ pub trait SharedHistory: Send + Sync + std::fmt::Debug {
     /// Positions `message` (published to `/topic/<name>`; a chat room copy for `members`)
     /// in the topic's history, bounded by `rule`, and delivers it to every node's
     /// subscribers, this node's included. Not delivered locally before: only the history
-    /// knows its position.
-    fn append(&self, name: &str, message: &Message, members: Option<&[String]>, rule: &HistoryRule);
+    /// knows its position. True when the way to the history is filling up (the publisher
+    /// should slow down, as for a subscriber's outbox past half full).
+    fn append(
+        &self,
+        name: &str,
+        message: &Message,
+        members: Option<&[String]>,
+        rule: &HistoryRule,
+    ) -> bool;
 
     /// Reads what the history holds of `name` after `from` once this node hears the topic's
     /// live copies, and opens `gate` with it (`None` when it cannot give all of it).
