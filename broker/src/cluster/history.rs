@@ -33,10 +33,9 @@ use super::envelope::{Envelope, Kind};
 use super::positioned::Payload;
 use super::publisher::{Eval, Outgoing};
 use crate::config::HistoryRule;
-use crate::message::Message;
 use crate::router::gate::{Gate, Replayed};
 use crate::router::history::Position;
-use crate::router::shared::SharedHistory;
+use crate::router::shared::{Publish, SharedHistory};
 
 /// Prefix of the hash with a topic's epoch, last offset and bytes.
 const META: &str = "sbx:hm:";
@@ -139,13 +138,13 @@ fn append(topic: &str, envelope: Bytes, bounds: [u64; 3]) -> Eval {
 }
 
 impl SharedHistory for Cluster {
-    fn append(
-        &self,
-        name: &str,
-        message: &Message,
-        members: Option<&[String]>,
-        rule: &HistoryRule,
-    ) -> bool {
+    fn append(&self, publish: Publish<'_>) -> bool {
+        let Publish {
+            name,
+            message,
+            members,
+            rule,
+        } = publish;
         let mut envelope = Envelope::of(self.node_id, Kind::Topic, name, message, false);
         if let Some(members) = members {
             envelope.kind = Kind::Room;

@@ -294,7 +294,12 @@ impl Router {
     ) -> FanOut {
         // A history shared by nodes positions it and delivers it everywhere, here included.
         if let Some((shared, rule)) = self.history.shared_for(name) {
-            let pressed = shared.append(name, message, members, rule);
+            let pressed = shared.append(shared::Publish {
+                name,
+                message,
+                members,
+                rule,
+            });
             return FanOut {
                 delivered: 0,
                 pressed,

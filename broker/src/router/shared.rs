@@ -15,21 +15,26 @@ use super::position::Position;
 use crate::config::HistoryRule;
 use crate::message::Message;
 
+/// A publish to a topic with a shared history.
+#[derive(Debug, Clone, Copy)]
+pub struct Publish<'a> {
+    /// The topic name (without `/topic/`).
+    pub name: &'a str,
+    pub message: &'a Message,
+    /// A chat room copy's members (`None`: a plain publish, for every subscriber).
+    pub members: Option<&'a [String]>,
+    pub rule: &'a HistoryRule,
+}
+
 /// A history several nodes share. Both methods return at once (the router never waits on
 /// the network); what they start finishes in the background.
 pub trait SharedHistory: Send + Sync + std::fmt::Debug {
-    /// Positions `message` (published to `/topic/<name>`; a chat room copy for `members`)
-    /// in the topic's history, bounded by `rule`, and delivers it to every node's
-    /// subscribers, this node's included. Not delivered locally before: only the history
-    /// knows its position. True when the way to the history is filling up (the publisher
-    /// should slow down, as for a subscriber's outbox past half full).
-    fn append(
-        &self,
-        name: &str,
-        message: &Message,
-        members: Option<&[String]>,
-        rule: &HistoryRule,
-    ) -> bool;
+    /// Positions `publish.message` in its topic's history, bounded by `publish.rule`, and
+    /// delivers it to every node's subscribers, this node's included. Not delivered locally
+    /// before: only the history knows its position. True when the way to the history is
+    /// filling up (the publisher should slow down, as for a subscriber's outbox past half
+    /// full).
+    fn append(&self, publish: Publish<'_>) -> bool;
 
     /// Reads what the history holds of `name` after `from` once this node hears the topic's
     /// live copies, and opens `gate` with it (`None` when it cannot give all of it).
