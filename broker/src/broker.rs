@@ -177,11 +177,12 @@ impl Broker {
                 (Arc::new(router::Alone), backends)
             }
         };
-        // A cluster keeps no topic history yet: offsets of one node would mean nothing on
-        // another (docs/protocol.md, "Resumable topics").
+        // A cluster's topic histories are in Redis, shared by every node: an offset means
+        // the same message on each (docs/protocol.md, "Resumable topics").
+        let rules = config.limits.topic_history.clone();
         let history = match &cluster {
-            Some(_) => History::off(),
-            None => History::new(config.limits.topic_history.clone()),
+            Some(cluster) => History::shared(rules, Arc::clone(cluster) as _),
+            None => History::new(rules).with_max_bytes(config.limits.topic_history_max_bytes),
         };
         let router = Arc::new(Router::new((&config.limits).into(), peers).with_history(history));
         let ids = Arc::new(IdGenerator::new(config.node_id));

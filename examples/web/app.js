@@ -31,7 +31,15 @@ const state = {
   receipts: new Map(),
   /** clientMessageId -> pending message, until its RECEIPT names its id */
   pending: new Map(),
+  /** The largest id seen: only while no cursor is stored (a page from before the cursor)
+   * does sync start after it (docs/protocol.md, "Sync after reconnect"). */
   lastSeenId: '0',
+  /** conversationId -> the last position (`seq`) the server placed for us; kept across pages. */
+  cursor: {},
+  /** ids got live past the cursor: sent as `seen` by the next sync, which places them. */
+  unplaced: new Set(),
+  /** conversationId -> Map(seq -> messageId) got live past the cursor, not yet consecutive. */
+  ahead: new Map(),
   typingSent: false,
   typingSentAt: 0,
   typingTimer: null,
@@ -41,6 +49,7 @@ const bigger = (a, b) => BigInt(a) > BigInt(b);
 const byId = (a, b) => (BigInt(a.messageId) < BigInt(b.messageId) ? -1 : 1);
 const newId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
 const lastSeenKey = () => `stompbox.lastSeen.${state.me}`;
+const cursorKey = () => `stompbox.cursor.${state.me}`;
 
 function publish(destination, body, headers = {}) {
   state.client.publish({ destination, headers, body: JSON.stringify(body) });
@@ -73,7 +82,38 @@ function onChatMessage(frame) {
     state.lastSeenId = msg.messageId;
     localStorage.setItem(lastSeenKey(), msg.messageId);
   }
+  place(msg);
   addMessage(msg, true);
+}
+
+/** Where a message got on /user/queue/messages stands against the cursor: covered by it (a
+ * replay), or live past it — then placed by the next sync, or by its neighbours. */
+function place(msg) {
+  if (msg.seq !== undefined && msg.seq <= (state.cursor[msg.conversationId] ?? 0)) return;
+  state.unplaced.add(msg.messageId);
+  if (msg.seq === undefined) return; // Kafka mode: the sink gives positions later
+  const ahead = state.ahead.get(msg.conversationId) ?? new Map();
+  state.ahead.set(msg.conversationId, ahead.set(msg.seq, msg.messageId));
+  closeUp(msg.conversationId);
+}
+
+/** Moves a conversation's position over the messages got right after it: only over
+ * consecutive ones, since a message from another node can arrive after its successor. */
+function closeUp(conversationId) {
+  const ahead = state.ahead.get(conversationId);
+  if (!ahead) return;
+  const from = state.cursor[conversationId] ?? 0;
+  const positions = [...ahead.keys()].sort((a, b) => a - b).filter((p) => p > from);
+  // The run from+1, from+2, ... as far as it goes unbroken.
+  const run = positions.findIndex((p, i) => p !== from + 1 + i);
+  const upTo = from + (run === -1 ? positions.length : run);
+  for (const [position, id] of [...ahead].filter(([p]) => p <= upTo)) {
+    state.unplaced.delete(id);
+    ahead.delete(position);
+  }
+  if (upTo > 0) state.cursor[conversationId] = upTo;
+  if (!ahead.size) state.ahead.delete(conversationId);
+  localStorage.setItem(cursorKey(), JSON.stringify(state.cursor));
 }
 
 /** Adds a message (live, replayed or from history); `live` ones may be unread. */
@@ -151,8 +191,15 @@ function onPresence(frame) {
 }
 
 function onSync(frame) {
-  const { upToMessageId, more } = JSON.parse(frame.body);
-  if (more) sync(upToMessageId);
+  const { more, cursor = {}, positions = {} } = JSON.parse(frame.body);
+  // Per conversation the larger position: a cursor never moves back.
+  for (const [conversationId, position] of Object.entries(cursor)) {
+    state.cursor[conversationId] = Math.max(state.cursor[conversationId] ?? 0, position);
+  }
+  for (const id of Object.keys(positions)) state.unplaced.delete(id);
+  for (const conversationId of [...state.ahead.keys()]) closeUp(conversationId);
+  localStorage.setItem(cursorKey(), JSON.stringify(state.cursor));
+  if (more) sync();
 }
 
 function onHistory(frame) {
@@ -175,8 +222,13 @@ function onError(frame) {
 
 // --- outgoing --------------------------------------------------------------------------------
 
-function sync(afterMessageId) {
-  publish('/app/chat.sync', { afterMessageId });
+/** Syncs from the cursor: exact in a cluster whatever the nodes' clocks, no rewind. A page
+ * from before the cursor (none stored) starts the conversations it names none of after the
+ * largest id it saw, instead of replaying them whole. */
+function sync() {
+  const request = { cursor: state.cursor, seen: [...state.unplaced] };
+  if (Object.keys(state.cursor).length === 0) request.afterMessageId = state.lastSeenId;
+  publish('/app/chat.sync', request);
 }
 
 function markRead(conversationId) {
@@ -298,6 +350,11 @@ function setStatus(stateName, text) {
 function login(user, passcode) {
   state.me = user;
   state.lastSeenId = localStorage.getItem(lastSeenKey()) ?? '0';
+  try {
+    state.cursor = JSON.parse(localStorage.getItem(cursorKey()) ?? '{}') ?? {};
+  } catch {
+    state.cursor = {}; // unreadable: sync from the largest id seen, as before the cursor
+  }
   $('login').hidden = true;
   $('chat').hidden = false;
   $('me-name').textContent = user;
@@ -321,7 +378,7 @@ function login(user, passcode) {
       c.subscribe('/user/queue/history', onHistory);
       c.subscribe('/user/queue/errors', onError);
       publish('/app/conversation.list', {});
-      sync(state.lastSeenId);
+      sync();
       state.typingSent = false;
       setStatus('online', `online · ${transport}`);
     },

@@ -155,7 +155,7 @@ impl Effect {
 
     pub fn apply(self, router: &Router, offline_tx: &broadcast::Sender<OfflineEvent>) {
         if let Some(copies) = self.apply_here(router, offline_tx) {
-            copies.send(router.peers());
+            copies.send(router);
         }
     }
 
@@ -224,6 +224,13 @@ impl Effect {
                 payload,
             } => {
                 let message = message(format!("/topic/{name}"), &payload);
+                if router.shares_history(&name) {
+                    return Some(ToPeers::SharedTopic {
+                        name,
+                        members,
+                        message,
+                    });
+                }
                 let (_, message) = router.deliver_room(&name, &message, Some(&members));
                 Some(ToPeers::Topic {
                     name,

@@ -114,7 +114,7 @@ impl ChatCore {
     }
 
     pub fn send_to_peers(&self, copies: ToPeers) {
-        copies.send(self.router.peers());
+        copies.send(&self.router);
     }
 
     /// Resolves once the effects applied so far have left for the other nodes.

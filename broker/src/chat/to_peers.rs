@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use crate::message::Message;
-use crate::router::{Peers, Priority};
+use crate::router::{Priority, Router};
 
 /// What an effect still has to send to other nodes, its local delivery done.
 #[derive(Debug)]
@@ -41,12 +41,20 @@ pub enum ToPeers {
         members: Vec<String>,
         message: Arc<Message>,
     },
+    /// The same on a topic whose history the nodes share: not delivered here yet, since the
+    /// shared history positions the copy and delivers it on every node, this one included.
+    SharedTopic {
+        name: String,
+        members: Vec<String>,
+        message: Arc<Message>,
+    },
 }
 
 impl ToPeers {
     /// Hands the copies to the peers (they return at once; `Router::flushed` says when the
     /// copies have left).
-    pub fn send(self, peers: &dyn Peers) {
+    pub fn send(self, router: &Router) {
+        let peers = router.peers();
         match self {
             ToPeers::Users {
                 users,
@@ -73,6 +81,13 @@ impl ToPeers {
                 members,
                 message,
             } => peers.publish_topic(&name, &message, Some(&members)),
+            ToPeers::SharedTopic {
+                name,
+                members,
+                message,
+            } => {
+                router.publish_room(&name, &message, Some(&members));
+            }
         }
     }
 }

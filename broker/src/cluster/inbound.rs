@@ -1,5 +1,6 @@
-//! What a node does with a message from Redis: decode the envelope, drop its own (no echo),
-//! and deliver to local sessions only — never publish again, so nothing loops.
+//! What a node does with a message from Redis: decode the envelope, drop its own (no echo;
+//! except a shared topic history's positioned copies, never delivered before), and deliver
+//! to local sessions only — never publish again, so nothing loops.
 //!
 //! A message matched by both an exact channel and a glob arrives twice from Redis (`message`
 //! and `pmessage`); each copy reaches only the subscriptions it stands for (exact ones for the
@@ -12,9 +13,10 @@ use redis::Msg;
 use tracing::debug;
 
 use super::channel::{CONTROL, Channel, ROOM, USER};
-use super::envelope::{Envelope, Kind};
+use super::envelope::Kind;
 use super::health::Health;
 use super::interest::Interest;
+use super::positioned::Payload;
 use super::rooms::Rooms;
 use crate::router::{Priority, Router, Select};
 
@@ -34,15 +36,18 @@ pub struct Inbound {
 
 impl Inbound {
     pub fn handle(&self, msg: &Msg) {
-        let envelope = match Envelope::try_from(msg.get_payload_bytes()) {
-            Ok(envelope) => envelope,
+        let payload = match Payload::try_from(msg.get_payload_bytes()) {
+            Ok(payload) => payload,
             Err(e) => {
                 self.health.malformed();
                 debug!(channel = msg.get_channel_name(), error = %e, "malformed envelope dropped");
                 return;
             }
         };
-        if envelope.origin == self.node_id {
+        let envelope = &payload.envelope;
+        // A positioned copy (shared topic history) was not delivered here before: its
+        // position comes from Redis, so the publishing node hears it back like the others.
+        if envelope.origin == self.node_id && payload.position.is_none() {
             return;
         }
         self.health.received();
@@ -68,7 +73,7 @@ impl Inbound {
         match envelope.kind {
             Kind::Topic | Kind::Room => {
                 // A room copy goes to its members' sessions only; a topic to every subscriber.
-                let message = envelope.message();
+                let message = payload.message();
                 let members = (envelope.kind == Kind::Room).then_some(&envelope.members[..]);
                 self.router
                     .deliver_topic_from_peer(&envelope.route, &message, select, members);

@@ -15,6 +15,8 @@
 //! - [`chat`]: the chat's seam ([`crate::chat::peers::ChatPeers`]) over Redis;
 //! - [`presence`]: who is online cluster-wide, in Redis (a chat presence backend);
 //! - [`claims`]: `clientMessageId` claims cluster-wide (the streamed store's retry dedup);
+//! - [`history`]: resumable `/topic` histories shared by every node (the router's
+//!   [`crate::router::shared::SharedHistory`]);
 //! - [`health`]: connection state and counters for `/health`.
 //!
 //! Only the wiring (`broker.rs`, `lib.rs`) names this module: the router and the chat see it
@@ -28,11 +30,13 @@ mod claims;
 pub mod envelope;
 mod error;
 mod health;
+mod history;
 mod inbound;
 pub mod interest;
 mod link;
 mod node;
 mod peers;
+mod positioned;
 pub mod presence;
 mod publisher;
 mod push;

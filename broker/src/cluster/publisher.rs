@@ -40,6 +40,8 @@ pub enum Outgoing {
         bytes: Bytes,
         max_len: usize,
     },
+    /// EVAL a script (a `/topic` publish positioned in its shared history, `history.rs`).
+    Eval(Eval),
     /// XACK and XDEL a stream entry this node has seen consumed.
     Ack { stream: String, id: String },
     /// DEL a queue's stream if it is empty and no node has used it for `idle_ms`.
@@ -48,6 +50,15 @@ pub enum Outgoing {
     /// (dropped unanswered when that failed), so a chat RECEIPT can promise that the other
     /// nodes' copies have left this node (see `Peers::flushed`).
     Mark(oneshot::Sender<()>),
+}
+
+/// A script run in the pipeline, in order with the publishes around it. EVAL, not EVALSHA:
+/// after a Redis restart the script cache is empty and an EVALSHA would fail the batch.
+#[derive(Debug)]
+pub struct Eval {
+    pub script: &'static str,
+    pub keys: Vec<String>,
+    pub args: Vec<Bytes>,
 }
 
 /// Deletes a queue's stream (and its consumer group) when it holds no entry, none is pending
@@ -100,6 +111,14 @@ impl PublishTx {
         if !self.queue(outgoing) {
             health.dropped();
         }
+    }
+
+    /// Past half full, in commands or bytes: a publisher feeding it should slow down (a
+    /// shared topic history delivers only through it, so a full queue would lose messages
+    /// for every subscriber, not only other nodes').
+    pub fn pressed(&self) -> bool {
+        self.tx.capacity() < self.tx.max_capacity() / 2
+            || self.bytes.load(Ordering::Acquire) > self.max_bytes / 2
     }
 
     /// Queues a mark behind everything queued so far (see [`Outgoing::Mark`]). A full queue
@@ -162,6 +181,10 @@ impl Outgoing {
         64 + match self {
             Outgoing::Publish { channel, bytes } => channel.len() + bytes.len(),
             Outgoing::Append { stream, bytes, .. } => stream.len() + bytes.len(),
+            Outgoing::Eval(eval) => {
+                eval.keys.iter().map(String::len).sum::<usize>()
+                    + eval.args.iter().map(Bytes::len).sum::<usize>()
+            }
             Outgoing::Ack { stream, id } => stream.len() + id.len(),
             Outgoing::Expire { stream, .. } => stream.len(),
             Outgoing::Mark(_) => 0,
@@ -186,6 +209,14 @@ impl Outgoing {
                     .arg("*")
                     .arg(FIELD)
                     .arg(&bytes[..])
+                    .ignore();
+            }
+            Outgoing::Eval(eval) => {
+                pipe.cmd("EVAL")
+                    .arg(eval.script)
+                    .arg(eval.keys.len())
+                    .arg(&eval.keys)
+                    .arg(eval.args.iter().map(|a| &a[..]).collect::<Vec<_>>())
                     .ignore();
             }
             Outgoing::Ack { stream, id } => {

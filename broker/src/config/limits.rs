@@ -99,9 +99,16 @@ settings! {
     /// Topics that keep a recent history a SUBSCRIBE can resume from (`resume-offset`,
     /// `resume-epoch`), as `/topic/<pattern>=<messages>/<bytes>/<age>`, first match wins. Chat
     /// rooms keep one by default; other topics none, as most topics are fire-and-forget and
-    /// history costs memory per topic. Single node only (a cluster keeps none yet).
+    /// history costs memory per topic. In a cluster the histories are in Redis, shared by every node.
     topic_history: Vec<HistoryRule> = HistoryRule::conversations(),
         "RULE", "Topics that keep a resumable history: /topic/<pattern>=<messages>/<bytes>/<age>, repeatable";
+    /// All topic histories of one node together, in bytes: each rule bounds one topic, but
+    /// thousands of busy chat rooms would add up; past this the oldest message of any topic
+    /// is evicted first (a resume from before it is then not recovered). 256 MiB holds the
+    /// default 1 MiB per room for 256 busy rooms. A cluster's histories are in Redis, bounded
+    /// per topic by the rules; this bound is this node's memory.
+    topic_history_max_bytes: usize = 256 * 1024 * 1024,
+        "BYTES", "Bytes all topic histories of this node hold together; past it the oldest message of any topic goes";
 }
 
 impl Limits {
@@ -124,6 +131,7 @@ impl Limits {
             ("max_queues", self.max_queues),
             ("max_unacked", self.max_unacked),
             ("max_unacked_bytes", self.max_unacked_bytes),
+            ("topic_history_max_bytes", self.topic_history_max_bytes),
         ];
         for (key, value) in nonzero {
             if value == 0 {

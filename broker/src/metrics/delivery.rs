@@ -46,6 +46,8 @@ pub struct DeliveryMetrics {
     pub outbox_depth: Histogram,
     backpressure: Counter,
     pub delivery_latency: Histogram,
+    /// Messages the node-wide topic history bound (`--topic-history-max-bytes`) evicted.
+    pub history_evicted: IntCounter,
 }
 
 impl DeliveryMetrics {
@@ -74,6 +76,11 @@ impl DeliveryMetrics {
                 "stompbox_delivery_latency_seconds",
                 "From a message accepted on this node to its MESSAGE encoded for a local subscriber",
                 LATENCY_SECONDS,
+            ),
+            history_evicted: r.counter(
+                "stompbox_topic_history_evicted_total",
+                "Messages evicted from topic histories, oldest first, because all of this node's \
+                 histories together were over --topic-history-max-bytes",
             ),
         }
     }

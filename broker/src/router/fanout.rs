@@ -64,6 +64,10 @@ pub(super) fn fan_out(
         if !admit(sub.session.principal.name()) {
             return;
         }
+        if let Some(gate) = &sub.gate {
+            outcome.delivered += usize::from(gate.pass(message));
+            return;
+        }
         let item = delivery(sub, message);
         match priority {
             Priority::Normal => {
@@ -83,6 +87,12 @@ pub(super) fn fan_out(
         Select::Patterns(accept) => table.for_each_pattern(name, accept, &mut push),
     }
     outcome
+}
+
+/// Whether a copy for `members` (`None`: everyone; a chat room copy lists its members)
+/// reaches a session of `principal`: live, replayed, on any node.
+pub(super) fn admits(members: Option<&[String]>, principal: &str) -> bool {
+    members.is_none_or(|m| m.iter().any(|member| member == principal))
 }
 
 /// `message` on its way to the subscription `sub`, as a fan-out (or a history replay) sends it.

@@ -9,29 +9,23 @@
 //!
 //! Epochs: the process draws a random number at start and numbers the rings it creates, so a
 //! restart, or a ring dropped when idle and made again, is a new epoch, and an offset of an old
-//! one is never taken for a position in the new one. Single node: a cluster keeps no history
-//! yet (the broker builds the router with [`History::off`]); this is the seam where a shared
-//! (Redis) history would go.
+//! one is never taken for a position in the new one. In a cluster the rings live in Redis,
+//! shared by every node ([`History::shared`], `shared.rs`); the rules are the same.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
 
+use super::budget::{Budget, Held};
+pub use super::position::Position;
+use super::shared::SharedHistory;
 use super::topic::matches;
 use crate::config::HistoryRule;
 use crate::message::Message;
-
-/// Where a subscriber was: the `resume-epoch` and `resume-offset` of its SUBSCRIBE (the last
-/// MESSAGE it processed; 0 means "before the first").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Position {
-    pub epoch: String,
-    pub offset: u64,
-}
 
 /// The histories of this node's topics.
 #[derive(Debug)]
@@ -42,6 +36,10 @@ pub struct History {
     /// Rings made so far: each ring's epoch is `process` and its number.
     made: AtomicU64,
     rings: DashMap<String, Arc<Mutex<Ring>>>,
+    /// Cluster mode: the history every node shares; then this node keeps no rings.
+    shared: Option<Arc<dyn SharedHistory>>,
+    /// The node-wide byte bound over every ring (`--topic-history-max-bytes`).
+    budget: Arc<Budget<Mutex<Ring>>>,
 }
 
 impl History {
@@ -52,7 +50,45 @@ impl History {
             process: rand::random(),
             made: AtomicU64::new(0),
             rings: DashMap::new(),
+            shared: None,
+            budget: Arc::new(Budget::new(usize::MAX)),
         }
+    }
+
+    /// These histories with at most `max_bytes` of messages over all topics: past it the
+    /// oldest message of any topic goes first (`budget.rs`).
+    pub fn with_max_bytes(self, max_bytes: usize) -> Self {
+        Self {
+            budget: Arc::new(Budget::new(max_bytes)),
+            ..self
+        }
+    }
+
+    /// Evicts the oldest messages of any topic while all together are over the node-wide
+    /// bound, counting them. Called after a publish, with no ring locked.
+    pub(super) fn enforce(&self) {
+        let evicted = self.budget.enforce();
+        if evicted > 0 {
+            crate::metrics::get()
+                .delivery
+                .history_evicted
+                .inc_by(evicted as u64);
+        }
+    }
+
+    /// Histories for the topics `rules` name, kept by `shared` for every node (cluster mode).
+    pub fn shared(rules: Vec<HistoryRule>, shared: Arc<dyn SharedHistory>) -> Self {
+        Self {
+            shared: Some(shared),
+            ..Self::new(rules)
+        }
+    }
+
+    /// The shared history and `name`'s rule, when `name` keeps a history shared by nodes.
+    pub(super) fn shared_for(&self, name: &str) -> Option<(&dyn SharedHistory, &HistoryRule)> {
+        let shared = self.shared.as_deref()?;
+        let rule = self.rules.iter().find(|r| matches(&r.pattern, name))?;
+        (rule.max_messages > 0).then_some((shared, rule))
     }
 
     /// No topic keeps history.
@@ -63,7 +99,7 @@ impl History {
     /// Runs `f` with `name`'s ring locked (`None`: the topic keeps no history). The ring is
     /// made on first use. Everything `f` does is atomic with respect to the topic's publishes.
     pub(super) fn with_ring<R>(&self, name: &str, f: impl FnOnce(Option<&mut Ring>) -> R) -> R {
-        if self.rules.is_empty() {
+        if self.rules.is_empty() || self.shared.is_some() {
             return f(None);
         }
         let mut f = Some(f);
@@ -90,8 +126,9 @@ impl History {
         }
         let entry = self.rings.entry(name.to_string()).or_insert_with(|| {
             let number = self.made.fetch_add(1, Ordering::Relaxed);
-            let epoch = format!("{:016x}-{number}", self.process);
-            Arc::new(Mutex::new(Ring::new(Arc::from(epoch), rule)))
+            let epoch: Arc<str> = Arc::from(format!("{:016x}-{number}", self.process));
+            let budget = Arc::clone(&self.budget);
+            Arc::new_cyclic(|me| Mutex::new(Ring::new(epoch, rule, Weak::clone(me), budget)))
         });
         Some(Arc::clone(entry.value()))
     }
@@ -112,8 +149,7 @@ impl History {
     /// Topics holding history now, and the bytes their messages weigh (for benchmarks and,
     /// later, metrics).
     pub fn footprint(&self) -> (usize, usize) {
-        let bytes = self.rings.iter().map(|r| r.value().lock().bytes).sum();
-        (self.rings.len(), bytes)
+        (self.rings.len(), self.budget.bytes())
     }
 }
 
@@ -141,10 +177,18 @@ pub(super) struct Ring {
     max_age: Duration,
     /// Removed from the map by expiry: whoever still holds it looks again.
     dropped: bool,
+    /// Itself, as the budget's queue of appends refers to it.
+    me: Weak<Mutex<Ring>>,
+    budget: Arc<Budget<Mutex<Ring>>>,
 }
 
 impl Ring {
-    fn new(epoch: Arc<str>, rule: &HistoryRule) -> Self {
+    fn new(
+        epoch: Arc<str>,
+        rule: &HistoryRule,
+        me: Weak<Mutex<Ring>>,
+        budget: Arc<Budget<Mutex<Ring>>>,
+    ) -> Self {
         Self {
             epoch,
             next: 1,
@@ -154,6 +198,8 @@ impl Ring {
             max_bytes: rule.max_bytes,
             max_age: rule.max_age,
             dropped: false,
+            me,
+            budget,
         }
     }
 
@@ -173,6 +219,7 @@ impl Ring {
                 .as_deref()
                 .map_or(0, |m| m.iter().map(|u| u.len() + 24).sum());
         self.bytes += weight;
+        self.budget.appended(&self.me, offset, weight);
         self.entries.push_back(Entry {
             offset,
             message: Arc::clone(&message),
@@ -207,9 +254,34 @@ impl Ring {
             if !over {
                 break;
             }
-            self.bytes -= oldest.weight;
-            self.entries.pop_front();
+            self.pop_oldest();
         }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some(oldest) = self.entries.pop_front() {
+            self.bytes -= oldest.weight;
+            self.budget.removed(oldest.weight);
+        }
+    }
+}
+
+impl Held for Mutex<Ring> {
+    /// Only the oldest message can go: the budget evicts in append order.
+    fn evict(&self, offset: u64) -> bool {
+        let mut ring = self.lock();
+        if ring.entries.front().is_none_or(|e| e.offset != offset) {
+            return false;
+        }
+        ring.pop_oldest();
+        true
+    }
+
+    fn holds(&self, offset: u64) -> bool {
+        self.lock()
+            .entries
+            .front()
+            .is_some_and(|e| e.offset <= offset)
     }
 }
 
@@ -229,8 +301,8 @@ mod tests {
         )
     }
 
-    fn offsets(entries: &[Entry]) -> Vec<u64> {
-        entries.iter().map(|e| e.offset).collect()
+    fn offsets<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<u64> {
+        entries.into_iter().map(|e| e.offset).collect()
     }
 
     #[test]
@@ -285,6 +357,29 @@ mod tests {
         assert_eq!(first.headers.get("offset"), Some("1"));
         assert_eq!(second.headers.get("offset"), Some("1"));
         assert_ne!(first.headers.get("epoch"), second.headers.get("epoch"));
+    }
+
+    #[test]
+    fn the_node_wide_bound_evicts_the_oldest_of_any_topic() {
+        let rule = "/topic/t.*=100/1000000/1h".parse().expect("rule");
+        let history = History::new(vec![rule]).with_max_bytes(3 * 300);
+        let now = Instant::now();
+        let weight = history.with_ring("t.a", |ring| {
+            ring.expect("ring")
+                .append(&message("x"), None, now)
+                .weight()
+        });
+        assert!((257..300).contains(&weight), "each message weighs {weight}");
+        for name in ["t.b", "t.a", "t.b"] {
+            history.with_ring(name, |ring| {
+                ring.expect("ring").append(&message("x"), None, now);
+            });
+            history.enforce();
+        }
+        let held = |name| history.with_ring(name, |ring| offsets(&ring.expect("ring").entries));
+        assert_eq!(held("t.a"), [2], "t.a's first, the oldest of all, went");
+        assert_eq!(held("t.b"), [1, 2]);
+        assert_eq!(history.footprint().1, 3 * weight);
     }
 
     #[test]

@@ -7,10 +7,14 @@
 //! implements; deliveries from other nodes come back in through `fanout.rs`'s
 //! `deliver_*_from_peer`.
 
+mod budget;
 mod fanout;
+pub mod gate;
 pub mod history;
 pub mod peers;
+pub mod position;
 pub mod queue;
+pub mod shared;
 pub mod topic;
 
 use std::sync::Arc;
@@ -23,7 +27,8 @@ use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Target};
 use crate::outbox::Outbound;
 pub use fanout::{FanOut, Priority, Select};
-use fanout::{delivery, fan_out};
+use fanout::{admits, delivery, fan_out};
+use gate::{Gate, Resumed};
 use history::{History, Position};
 pub use peers::{Alone, Peers, Route};
 use queue::{Queue, QueueLimits, Queues};
@@ -168,18 +173,32 @@ impl Router {
     }
 
     /// A `/topic` subscription resuming after `from`: replays the messages the topic's
-    /// history holds after it, then delivers live. True when the replay is complete (it was
-    /// `recovered`); false when the history cannot tell (another epoch, a position older than
-    /// it holds, a topic or a wildcard without history): then it only delivers live.
+    /// history holds after it, then delivers live. Done(true) when the replay is complete (it
+    /// was `recovered`); Done(false) when the history cannot tell (another epoch, a position
+    /// older than it holds, a topic or a wildcard without history): then it only delivers
+    /// live. Pending when the history is shared by nodes: the gate answers later.
     pub fn subscribe_topic_from(
         &self,
         name: &str,
         subscriber: Subscriber,
         from: &Position,
-    ) -> bool {
+    ) -> Resumed {
         if self.topics.is_pattern(name) {
             self.subscribe_topic(name, subscriber);
-            return false;
+            return Resumed::Done(false);
+        }
+        if let Some((shared, rule)) = self.history.shared_for(name) {
+            // Registered before the replay is read: whatever is published from now on is
+            // either in the replay or held by the gate (which drops what is in both).
+            let gate = Gate::new(subscriber.clone(), from.clone());
+            let gated = Subscriber {
+                gate: Some(Arc::clone(&gate) as _),
+                ..subscriber
+            };
+            self.topics.subscribe(name, gated);
+            self.peers.interest_added(self.topic_route(name));
+            shared.replay(name, from, rule, Arc::clone(&gate));
+            return Resumed::Pending(gate);
         }
         // Under the ring's lock, which every publish to `name` takes to fan out: nothing can
         // be published between the replay's end and the live subscription's start.
@@ -187,11 +206,7 @@ impl Router {
             let replay = ring.and_then(|ring| ring.since(from, std::time::Instant::now()));
             let principal = subscriber.session.principal.name();
             for entry in replay.iter().flatten() {
-                let admitted = entry
-                    .members
-                    .as_deref()
-                    .is_none_or(|m| m.iter().any(|member| member == principal));
-                if admitted {
+                if admits(entry.members.as_deref(), principal) {
                     // A full outbox is the slow-consumer policy's, as for a live message.
                     let _ = subscriber
                         .session
@@ -203,7 +218,7 @@ impl Router {
             replay.is_some()
         });
         self.peers.interest_added(self.topic_route(name));
-        recovered
+        Resumed::Done(recovered)
     }
 
     pub fn unsubscribe_topic(&self, name: &str, session: u64, subscription: &str) {
@@ -277,13 +292,42 @@ impl Router {
         message: &Arc<Message>,
         members: Option<&[String]>,
     ) -> FanOut {
+        if let Some(fan_out) = self.publish_shared(name, message, members) {
+            return fan_out;
+        }
         let (fan_out, message) = self.deliver_room(name, message, members);
         self.peers.publish_topic(name, &message, members);
         fan_out
     }
 
+    /// Whether nodes share `/topic/<name>`'s history (cluster mode, a history rule for it).
+    pub fn shares_history(&self, name: &str) -> bool {
+        self.history.shared_for(name).is_some()
+    }
+
+    /// A publish to a topic whose history the nodes share: the history positions the copy and
+    /// delivers it everywhere, this node included. `None` when the topic has no shared history.
+    pub fn publish_shared(
+        &self,
+        name: &str,
+        message: &Arc<Message>,
+        members: Option<&[String]>,
+    ) -> Option<FanOut> {
+        let (shared, rule) = self.history.shared_for(name)?;
+        let pressed = shared.append(shared::Publish {
+            name,
+            message,
+            members,
+            rule,
+        });
+        Some(FanOut {
+            delivered: 0,
+            pressed,
+        })
+    }
+
     /// [`Router::publish_room`] to this node's sessions only; returns the copy as the peers
-    /// must get it (with its history offset, when the topic keeps one).
+    /// must get it (with its history offset, when the topic keeps one here).
     pub fn deliver_room(
         &self,
         name: &str,
@@ -292,7 +336,7 @@ impl Router {
     ) -> (FanOut, Arc<Message>) {
         // A topic with history: the offset is assigned and the copy fanned out under the
         // ring's lock, so a resuming SUBSCRIBE sees each message in its replay or live.
-        self.history.with_ring(name, |ring| match ring {
+        let delivered = self.history.with_ring(name, |ring| match ring {
             Some(ring) => {
                 let message = ring.append(message, members, std::time::Instant::now());
                 (
@@ -304,7 +348,9 @@ impl Router {
                 self.deliver_topic(name, message, Select::All, members),
                 Arc::clone(message),
             ),
-        })
+        });
+        self.history.enforce();
+        delivered
     }
 
     /// A delivery to `/user/<user>/queue/<queue>` for each of `users`: local sessions now,
@@ -387,7 +433,7 @@ impl Router {
             message,
             select,
             Priority::Normal,
-            |principal| members.is_none_or(|m| m.iter().any(|member| member == principal)),
+            |principal| admits(members, principal),
         )
     }
 
@@ -488,6 +534,7 @@ mod tests {
         let sub = |id: &str| Subscriber {
             session: Arc::clone(&ann),
             subscription: Arc::from(id),
+            gate: None,
         };
         router.subscribe_topic("a.b", sub("0"));
         router.subscribe_topic("a.*", sub("1"));

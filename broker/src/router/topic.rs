@@ -10,12 +10,23 @@ use dashmap::DashMap;
 use parking_lot::RwLock;
 
 use crate::handle::SessionHandle;
+use crate::message::Message;
 
 /// One subscription of one session.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
     pub session: Arc<SessionHandle>,
     pub subscription: Arc<str>,
+    /// A subscription resuming from a shared history: its live copies pass its gate
+    /// (`gate.rs`).
+    pub gate: Option<Arc<dyn Pass>>,
+}
+
+/// What a subscription's live copies go through before its outbox.
+pub trait Pass: Send + Sync + std::fmt::Debug {
+    /// Pushes `message` to the subscription, holds it, or drops it as already delivered;
+    /// true when pushed or held.
+    fn pass(&self, message: &Arc<Message>) -> bool;
 }
 
 impl Subscriber {

@@ -15,6 +15,7 @@ use crate::destination::Destination;
 use crate::error::StompError;
 use crate::message::{Message, SENDER_HEADER};
 use crate::router::Router;
+use crate::router::gate::Resumed;
 use crate::router::history::Position;
 use crate::router::topic::Subscriber;
 
@@ -55,18 +56,26 @@ impl Session {
                 prefetch,
                 resume,
             } => {
-                let recovered = self.subscribe(id, destination, ack, prefetch, resume.as_ref())?;
+                let resumed = self.subscribe(id, destination, ack, prefetch, resume.as_ref())?;
                 // A resume's RECEIPT says whether the replay (already in the outbox, so ahead
-                // of the RECEIPT) is complete.
-                if let Some(recovered) = recovered
-                    && let Some(id) = receipt.take()
-                {
-                    self.drain_outbox(wire).map_err(|f| f.error)?;
-                    wire.push(
-                        &Frame::new(Command::Receipt)
-                            .header("receipt-id", id)
-                            .header("recovered", recovered.to_string()),
-                    );
+                // of the RECEIPT) is complete; a shared history's gate sends it once it is.
+                match resumed {
+                    Some(Resumed::Done(recovered)) => {
+                        if let Some(id) = receipt.take() {
+                            self.drain_outbox(wire).map_err(|f| f.error)?;
+                            wire.push(
+                                &Frame::new(Command::Receipt)
+                                    .header("receipt-id", id)
+                                    .header("recovered", recovered.to_string()),
+                            );
+                        }
+                    }
+                    Some(Resumed::Pending(gate)) => {
+                        if let Some(id) = receipt.take() {
+                            gate.receipt(id);
+                        }
+                    }
+                    None => {}
                 }
             }
             ClientCommand::Unsubscribe { id } => {
@@ -277,7 +286,7 @@ impl Session {
         ack: AckMode,
         prefetch: u32,
         resume: Option<&Position>,
-    ) -> Result<Option<bool>, StompError> {
+    ) -> Result<Option<Resumed>, StompError> {
         if self.subscriptions.contains(&id) {
             return Err(StompError::DuplicateSubscription(id));
         }
@@ -291,10 +300,11 @@ impl Session {
         let subscriber = || Subscriber {
             session: Arc::clone(&self.handle),
             subscription: Arc::clone(&id),
+            gate: None,
         };
         let principal = self.handle.principal.name();
         // Only a `/topic` with history can resume; anywhere else a resume is not recovered.
-        let mut recovered = resume.map(|_| false);
+        let mut recovered = resume.map(|_| Resumed::Done(false));
         let (registration, shown_as) = match destination {
             Destination::Topic(name) => {
                 match resume {

@@ -1,11 +1,14 @@
 // The resumable-topics helper (clients/node/resumable-topics.mjs) over WebSocket: a stream that
 // loses its socket mid-way reconnects, resumes from the last offset it saw, and ends with every
-// message exactly once, in order; one away longer than the history is told to reload.
+// message exactly once, in order; one away longer than the history is told to reload. Again
+// in a cluster of three nodes (history shared through Redis): the subscriber reconnects to
+// ANOTHER node than the one it lost, while the stream is published through a third.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { ResumableTopics } from '../resumable-topics.mjs';
+import { clusterTest } from './cluster.mjs';
 import { TestClient, WAIT_MS, clientPool, sleep, startBroker, unique, within } from './harness.mjs';
 
 let broker;
@@ -35,13 +38,39 @@ function until(predicate, what, ms = WAIT_MS) {
 }
 
 test('a dropped socket mid-stream resumes with every message exactly once, in order', async () => {
+  await dropMidStream(await reconnecting(), await pool.connect());
+});
+
+clusterTest('in a cluster: a dropped socket resumes on another node with every message exactly once', async ({ start }) => {
+  const cluster = await start({ nodes: 3, nodeArgs: ['--topic-history', '/topic/stream.*=100000/100000000/1h'] });
+  // First node 0; every reconnect goes to node 2. The stream is published through node 1.
+  let connects = 0;
+  const hopping = { get wsUrl() { return cluster.nodes[connects++ === 0 ? 0 : 2].wsUrl; } };
+  const sub = await new TestClient(hopping, { reconnectDelay: 50 }).connect();
+  const pub = await new TestClient({ wsUrl: cluster.nodes[1].wsUrl }).connect();
+  try {
+    await dropMidStream(sub, pub);
+    assert.equal(connects, 2, 'reconnected once, to node 2');
+  } finally {
+    await pub.close();
+  }
+});
+
+/** `sub` (reconnecting by itself) follows a stream `pub` publishes, loses its socket mid-way,
+ * resumes, and ends with every message exactly once, in order. */
+async function dropMidStream(sub, pub) {
   const dest = `/topic/stream.${unique()}`;
-  const [sub, pub] = [await reconnecting(), await pool.connect()];
   const got = [];
   const recovered = [];
   const topics = new ResumableTopics(sub.client);
-  topics.subscribe(dest, (m) => got.push(Number(m.body)), { onRecovered: (ok) => recovered.push(ok) });
-  // The first SUBSCRIBE has no receipt of its own: a routed publish after it shows it is in place.
+  // The first SUBSCRIBE resumes from nowhere only for its RECEIPT, which a resume sends once
+  // the subscription hears the topic (in a cluster: once its node's Redis channel is live).
+  const placed = `placed-${dest}`;
+  const inPlace = new Promise((resolve) => sub.client.watchForReceipt(placed, resolve));
+  const headers = { 'resume-epoch': 'none', 'resume-offset': '0', receipt: placed };
+  topics.subscribe(dest, (m) => got.push(Number(m.body)), { onRecovered: (ok) => recovered.push(ok), headers });
+  const first = await within(WAIT_MS, inPlace, 'the subscription in place');
+  assert.equal(first.headers.recovered, 'false', 'nothing to resume from');
   await pub.publish({ destination: dest, body: '1' });
   await until(() => got.length === 1, 'first message');
 
@@ -68,7 +97,7 @@ test('a dropped socket mid-stream resumes with every message exactly once, in or
   assert.equal(got.length, total + 1);
   assert.ok(atDrop < total, `dropped mid-stream (after ${atDrop} of ${total})`);
   await sub.close();
-});
+}
 
 test('away longer than the history: the helper reports recovered=false', async () => {
   const dest = `/topic/short.${unique()}`;
