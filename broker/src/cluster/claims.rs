@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_store::{ClaimHolder, SharedClaims, StoreError, StoredMessage};
-use redis::aio::ConnectionManager;
+use super::redis_link::Conn;
 
 use super::channel::PREFIX;
 use super::health::Health;
@@ -24,12 +24,12 @@ pub const CLAIM_TTL: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug)]
 pub struct RedisClaims {
-    conn: ConnectionManager,
+    conn: Conn,
     health: Arc<Health>,
 }
 
 impl RedisClaims {
-    pub(super) fn new(conn: ConnectionManager, health: Arc<Health>) -> Self {
+    pub(super) fn new(conn: Conn, health: Arc<Health>) -> Self {
         Self { conn, health }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use super::redis_link::Conn;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -48,7 +48,7 @@ pub struct Lease {
 impl Lease {
     /// Takes `configured` (overriding a stale lease, with a warning), or claims a free id.
     pub async fn acquire(
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         configured: Option<u16>,
         token: String,
     ) -> Result<Lease, ClusterError> {
@@ -93,7 +93,7 @@ impl Lease {
     }
 
     /// Renews the lease until `done`, then releases it.
-    pub async fn keep(self, mut conn: ConnectionManager, done: CancellationToken) {
+    pub async fn keep(self, mut conn: Conn, done: CancellationToken) {
         let renew = redis::Script::new(RENEW_SCRIPT);
         let mut tick = tokio::time::interval(RENEW);
         let mut backoff = Backoff::new();
