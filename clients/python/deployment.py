@@ -157,7 +157,13 @@ class RedisCluster:
         return []
 
     def primaries(self) -> list[int]:
-        return [n["port"] for n in self.nodes() if "master" in n["flags"] and "fail" not in n["flags"] and n["slots"]]
+        return [n["port"] for n in self.nodes() if self.serving(n)]
+
+    @staticmethod
+    def serving(node: dict) -> bool:
+        """A primary holding slots, not marked failing (`fail`, or `fail?` while suspected)."""
+        failing = any(flag.startswith("fail") for flag in node["flags"])
+        return "master" in node["flags"] and not failing and bool(node["slots"])
 
     def cli_primaries(self, *args: str) -> list[str]:
         return [self.cli_at(port, *args) or "" for port in self.primaries()]
@@ -166,7 +172,7 @@ class RedisCluster:
         """The port of the live primary serving `key`'s slot."""
         slot = int(self.cli("CLUSTER", "KEYSLOT", key) or "-1")
         for node in self.nodes():
-            if "master" not in node["flags"] or "fail" in node["flags"]:
+            if not self.serving(node):
                 continue
             for span in node["slots"]:
                 low, _, high = span.partition("-")

@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_store::{ClaimHolder, SharedClaims, StoreError, StoredMessage};
 use super::redis_link::Conn;
+use chat_store::{ClaimHolder, SharedClaims, StoreError, StoredMessage};
 
 use super::channel::PREFIX;
 use super::health::Health;

@@ -28,7 +28,7 @@ const CLUSTER_SCHEME: &str = "redis-cluster://";
 /// The node's Redis: one server, or a cluster's seed nodes (`redis://host:port/` each).
 #[derive(Debug, Clone)]
 pub enum Link {
-    Single(redis::Client),
+    Single(Box<redis::Client>),
     Cluster(Vec<String>),
 }
 
@@ -43,7 +43,7 @@ impl Link {
             ));
         }
         let Some(seeds) = url.strip_prefix(CLUSTER_SCHEME) else {
-            return Ok(Link::Single(client(config)?));
+            return Ok(Link::Single(Box::new(client(config)?)));
         };
         if config.redis_ca.is_some() {
             return Err(ClusterError::Tls(
@@ -78,7 +78,7 @@ impl Link {
                     .set_connection_timeout(Some(CONNECT_TIMEOUT))
                     .set_response_timeout(Some(RESPONSE_TIMEOUT))
                     .set_number_of_retries(1);
-                let conn = ConnectionManager::new_with_config(client.clone(), manager_config)
+                let conn = ConnectionManager::new_with_config((**client).clone(), manager_config)
                     .await
                     .map_err(|e| connect_error(e, config))?;
                 Ok(Conn::Single(conn))

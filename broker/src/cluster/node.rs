@@ -133,13 +133,16 @@ impl Lease {
                 }
             }
         }
-        let released: Result<i64, _> = redis::Script::new(RELEASE_SCRIPT)
-            .key(key(self.node_id))
-            .arg(&self.token)
-            .invoke_async(&mut conn)
-            .await;
-        if let Err(e) = released {
-            warn!(error = %e, "could not release the node id lease; it lapses by itself");
+        // Bounded: a cluster client retries a failing shard for longer than shutdown waits.
+        let release = redis::Script::new(RELEASE_SCRIPT);
+        let mut invocation = release.key(key(self.node_id));
+        invocation.arg(&self.token);
+        match tokio::time::timeout(RENEW, invocation.invoke_async::<i64>(&mut conn)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "could not release the node id lease; it lapses by itself")
+            }
+            Err(_) => warn!("could not release the node id lease in time; it lapses by itself"),
         }
     }
 }

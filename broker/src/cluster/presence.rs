@@ -11,8 +11,9 @@
 //!
 //! On a Redis Cluster each script must touch keys of one slot, so the three keys are kept per
 //! bucket, a hash tag: `sbx:p:{b<k>}:<user>`, `sbx:p:{b<k>}:due`, `sbx:p:{b<k>}:seen`, where
-//! `k` = FNV-1a(user) mod the bucket count (`Conn::presence_buckets`, 16 on a cluster, where
-//! the buckets spread over the shards). A sweep then runs once per bucket. On one server there
+//! `k` = FNV-1a(user) mod the bucket count (`Conn::presence_buckets`, 64 on a cluster: presence
+//! is the largest Redis load at scale, docs/capacity.md, and can spread over at most that many
+//! shards). A sweep then runs once per bucket. On one server there
 //! is one bucket and the keys keep their plain names above.
 //!
 //! The sweep is one script that takes due users, drops their lapsed sessions and returns those
@@ -23,11 +24,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::redis_link::{Conn, Keyed, fnv1a};
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use parking_lot::Mutex;
-use super::redis_link::{Conn, Keyed, fnv1a};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -254,24 +255,25 @@ impl SharedPresence {
     }
 
     /// Users whose every session lapsed (their nodes died or went silent), now offline: one
-    /// script per bucket, so each touches one slot.
+    /// script per bucket (each touches one slot), the buckets' scripts at once.
     pub async fn sweep_lapsed(&self) -> redis::RedisResult<Vec<Change>> {
         let _timer = crate::metrics::get()
             .cluster
             .presence_script("sweep")
             .start_timer();
-        let mut changes = Vec::new();
-        for bucket in self.every_bucket() {
+        let sweeps = self.every_bucket().into_iter().map(|bucket| async move {
             let prefix = bucket_prefix(bucket);
-            let flat: Vec<String> = self
-                .sweep
+            self.sweep
                 .key(format!("{prefix}due"))
                 .key(format!("{prefix}seen"))
                 .arg(now_ms())
                 .arg(SWEEP_LIMIT)
                 .arg(&prefix)
-                .invoke_async(&mut self.conn.clone())
-                .await?;
+                .invoke_async::<Vec<String>>(&mut self.conn.clone())
+                .await
+        });
+        let mut changes = Vec::new();
+        for flat in futures_util::future::try_join_all(sweeps).await? {
             changes.extend(flat.chunks_exact(2).map(|pair| Change {
                 user: pair[0].clone(),
                 online: false,

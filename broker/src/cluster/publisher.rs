@@ -7,8 +7,8 @@
 //! once like local delivery; a queue this deep means Redis is unreachable or far slower than the
 //! node, and waiting would stall sessions.
 
-use bytes::Bytes;
 use super::redis_link::{Conn, Keyed};
+use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -28,6 +28,8 @@ pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// PUBLISH commands per pipeline: large enough to amortize the round trip, small enough that
 /// the first message of a batch does not wait long for the last.
 const BATCH: usize = 256;
+/// Longest the final flush at shutdown may take (`Cluster::stopped` waits about as long).
+const LAST_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One command for Redis.
 #[derive(Debug)]
@@ -213,12 +215,7 @@ impl Outgoing {
     }
 }
 
-pub async fn run(
-    mut rx: PublishRx,
-    mut conn: Conn,
-    health: Arc<Health>,
-    done: CancellationToken,
-) {
+pub async fn run(mut rx: PublishRx, mut conn: Conn, health: Arc<Health>, done: CancellationToken) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut backoff = Backoff::new();
     let mut failing = false;
@@ -231,8 +228,11 @@ pub async fn run(
                     let Some(outgoing) = rx.try_recv() else { break };
                     batch.push(outgoing);
                 }
-                if let Err(e) = flush(&mut batch, &mut conn, &health).await {
-                    warn!(error = %e, "last publishes at shutdown lost");
+                // Bounded: a cluster client retries a failing shard for longer than shutdown waits.
+                match tokio::time::timeout(LAST_FLUSH, flush(&mut batch, &mut conn, &health)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!(error = %e, "last publishes at shutdown lost"),
+                    Err(_) => warn!("last publishes at shutdown lost: redis did not answer in time"),
                 }
                 return;
             }

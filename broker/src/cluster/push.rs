@@ -17,9 +17,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::redis_link::{Conn, hash_tag};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use super::redis_link::{Conn, hash_tag};
 use tracing::warn;
 
 use super::channel::PREFIX;

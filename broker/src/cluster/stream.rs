@@ -20,8 +20,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashmap::DashMap;
 use super::redis_link::Conn;
+use dashmap::DashMap;
 use redis::streams::{
     StreamClaimReply, StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadReply,
 };
