@@ -108,6 +108,10 @@ if (( ${#node_tests[@]} == 0 )); then
     exit 1
 fi
 (cd clients/node && node --test --test-concurrency=1 --test-timeout=120000 "${node_tests[@]#clients/node/}")
+# The node failover test again, its nodes on the Redis Cluster of scripts/services.sh.
+section "node failover test on Redis Cluster (STOMPBOX_CLUSTER_REDIS=cluster)"
+(cd clients/node && STOMPBOX_CLUSTER_REDIS=cluster node --test --test-concurrency=1 --test-timeout=120000 \
+    --test-name-pattern='presence follows$' test/cluster-failover.test.mjs)
 section "node chat suite on Kafka -> stompbox-sink -> PostgreSQL (STOMPBOX_TEST_STORAGE=streamed)"
 (cd clients/node && STOMPBOX_TEST_STORAGE=streamed node --test --test-concurrency=1 --test-timeout=120000 test/chat.test.mjs)
 
