@@ -165,3 +165,45 @@ fn read_ca(path: &Path) -> Result<Vec<u8>, ClusterError> {
     }
     Ok(pem)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> ClusterConfig {
+        ClusterConfig {
+            redis_url: url.into(),
+            redis_ca: None,
+            claim_node_id: true,
+        }
+    }
+
+    #[test]
+    fn a_cluster_url_names_its_seeds() {
+        let Ok(Link::Cluster(seeds)) =
+            Link::open(&config("redis-cluster://127.0.0.1:7000, 127.0.0.1:7001,/"))
+        else {
+            panic!("not a cluster link");
+        };
+        assert_eq!(
+            seeds,
+            ["redis://127.0.0.1:7000/", "redis://127.0.0.1:7001/"]
+        );
+        assert!(matches!(
+            Link::open(&config("redis://127.0.0.1:6379/")),
+            Ok(Link::Single(_))
+        ));
+    }
+
+    #[test]
+    fn a_cluster_url_without_seeds_or_over_tls_is_refused_with_the_reason() {
+        let empty = Link::open(&config("redis-cluster://")).expect_err("no seed");
+        assert!(empty.to_string().contains("names no seed node"), "{empty}");
+        let tls = Link::open(&config("rediss-cluster://h:1")).expect_err("TLS");
+        assert!(tls.to_string().contains("not supported"), "{tls}");
+        let mut with_ca = config("redis-cluster://h:1");
+        with_ca.redis_ca = Some("ca.pem".into());
+        let ca = Link::open(&with_ca).expect_err("CA on a plain link");
+        assert!(ca.to_string().contains("--redis-ca"), "{ca}");
+    }
+}
