@@ -2,7 +2,8 @@
 //!
 //! Keys (all updated by Lua scripts, so each step is atomic and exactly one node sees a user's
 //! first join or last leave):
-//! - `sbx:p:<user>`: ZSET of that user's sessions, member `<node>:<incarnation>:<session>`,
+//! - `sbx:p:u:<user>`: ZSET of that user's sessions (`u:` so that users named `due` or `seen`
+//!   are not the index keys below), member `<node>:<incarnation>:<session>`,
 //!   score = when the entry lapses (ms). The key itself expires after 2 × TTL, so a cluster
 //!   that lost every node leaves nothing behind.
 //! - `sbx:p:due`: ZSET of users, score = the latest lapse time among their sessions: the
@@ -10,7 +11,7 @@
 //! - `sbx:p:seen`: HASH user → last-seen ms (for `lastSeen` in presence answers).
 //!
 //! On a Redis Cluster each script must touch keys of one slot, so the three keys are kept per
-//! bucket, a hash tag: `sbx:p:{b<k>}:<user>`, `sbx:p:{b<k>}:due`, `sbx:p:{b<k>}:seen`, where
+//! bucket, a hash tag: `sbx:p:{b<k>}:u:<user>`, `sbx:p:{b<k>}:due`, `sbx:p:{b<k>}:seen`, where
 //! `k` = FNV-1a(user) mod the bucket count (`Conn::presence_buckets`, 64 on a cluster: presence
 //! is the largest Redis load at scale, docs/capacity.md, and can spread over at most that many
 //! shards). A sweep then runs once per bucket. On one server there
@@ -112,6 +113,9 @@ pub struct SharedPresence {
     buckets: u32,
 }
 
+/// Between a bucket's prefix and a user name in the user's key.
+const USERS: &str = "u:";
+
 /// The key prefix of one presence bucket: `sbx:p:` alone with one bucket, `sbx:p:{b<k>}:`
 /// (a hash tag: one slot per bucket) with several.
 fn bucket_prefix(bucket: Option<u32>) -> String {
@@ -136,7 +140,7 @@ impl SharedPresence {
     }
 
     fn user_key(&self, user: &str) -> String {
-        format!("{}{user}", bucket_prefix(self.bucket_of(user)))
+        format!("{}{USERS}{user}", bucket_prefix(self.bucket_of(user)))
     }
 
     fn due_key(&self, user: &str) -> String {
@@ -268,7 +272,7 @@ impl SharedPresence {
                 .key(format!("{prefix}seen"))
                 .arg(now_ms())
                 .arg(SWEEP_LIMIT)
-                .arg(&prefix)
+                .arg(format!("{prefix}{USERS}"))
                 .invoke_async::<Vec<String>>(&mut self.conn.clone())
                 .await
         });
