@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Cluster benchmarks (not tests; figures in docs/benchmarks.md, "Cluster"):
 #
-#   ./scripts/bench-cluster.sh [--quick] [--no-build] [--cases latency,throughput,reconnect]
+#   ./scripts/bench-cluster.sh [--quick] [--no-build] [--redis cluster] [--cases latency,throughput,reconnect]
+#
+# - --redis cluster: the nodes on the Redis Cluster of `scripts/services.sh up redis-cluster`
+#   (3 primaries, 3 replicas; STOMPBOX_CLUSTER_REDIS=cluster for scripts/cluster.sh) instead of
+#   one Redis; throughput then also runs with 1 node; output in $BENCH_DIR/cluster-rcluster.
 #
 # - latency: 3 nodes, chat pairs at 50 and 200 msgs/s, pairs on one node (`same`) then split over
 #   two (`cross`): send->delivered and RECEIPT->delivered p50/p99, with and without the Redis
@@ -28,14 +32,19 @@ while (($#)); do
     --quick) quick=1 ;;
     --no-build) build=0 ;;
     --cases) cases=$2; shift ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    --redis)
+        [[ $2 == cluster ]] || { echo "--redis takes: cluster" >&2; exit 64; }
+        export STOMPBOX_CLUSTER_REDIS=cluster
+        shift
+        ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 64 ;;
     esac
     shift
 done
 if ((quick)); then seconds=4; storm=300; else seconds=10; storm=1000; fi
 
-out=${BENCH_DIR:-$PWD/target/bench}/cluster
+out=${BENCH_DIR:-$PWD/target/bench}/cluster${STOMPBOX_CLUSTER_REDIS:+-rcluster}
 mkdir -p "$out"
 log() { printf 'bench-cluster: %s\n' "$*" >&2; }
 
@@ -48,7 +57,11 @@ target_dir="$(cargo metadata --format-version 1 --no-deps |
 export STOMPBOX_BIN=$target_dir/release/stompbox
 chat_bench=$target_dir/release/stompbox-chat-bench
 ./scripts/setup-node.sh >/dev/null
-./scripts/services.sh up redis postgres >/dev/null
+if [[ ${STOMPBOX_CLUSTER_REDIS:-} == cluster ]]; then
+    ./scripts/services.sh up redis-cluster postgres >/dev/null
+else
+    ./scripts/services.sh up redis postgres >/dev/null
+fi
 
 export STOMPBOX_CLUSTER_DIR=$out/run
 # A failed run should say why in one line, not with a backtrace.
@@ -93,10 +106,13 @@ fi
 
 if want throughput; then
     # --chat-rate 0: the per-user request limit (20/s) would cap a bench user long before a node.
-    for nodes in 2 3; do
+    node_counts=(2 3)
+    [[ ${STOMPBOX_CLUSTER_REDIS:-} == cluster ]] && node_counts=(1 2 3)
+    for nodes in "${node_counts[@]}"; do
         cluster "$nodes" --chat-rate 0
         for placement in cross same; do
             [[ $placement == same && $nodes == 2 ]] && continue
+            [[ $placement == cross && $nodes == 1 ]] && continue
             run "throughput-$nodes-nodes-$placement" "$chat_bench" --stomp "${STOMPBOX_NODE_STOMP// /,}" \
                 --placement "$placement" --pairs 60 --rate 2000 --seconds "$seconds" --drain-seconds 20 \
                 --prefix "tp$nodes$placement-$RANDOM"

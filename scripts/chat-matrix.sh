@@ -2,11 +2,11 @@
 # The chat contract in every deployment: the python chat suites (clients/python/tests/test_chat_*.py),
 # unchanged, once per mode of clients/python/deployment.py, the modes in parallel.
 #
-#   scripts/chat-matrix.sh [MODE...]     default: postgres streamed cluster cluster-streamed
+#   scripts/chat-matrix.sh [MODE...]     default: postgres streamed cluster cluster-streamed rcluster
 #                                        (embedded is the default mode of the whole python run)
 #
 # Each mode is its own pytest process with its own brokers, databases, topics, sinks and (in the
-# cluster modes) private Redis; PostgreSQL and Kafka are the ones `scripts/services.sh up`
+# cluster modes) private Redis (rcluster: a private Redis Cluster); PostgreSQL and Kafka are the ones `scripts/services.sh up`
 # started (shared). Prints each mode's test count and wall time; a failed mode's output in full.
 # Logs stay in .run/chat-matrix/<mode>.log.
 set -euo pipefail
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 modes=("$@")
 if (( ${#modes[@]} == 0 )); then
-    modes=(postgres streamed cluster cluster-streamed)
+    modes=(postgres streamed cluster cluster-streamed rcluster)
 fi
 log_dir=.run/chat-matrix
 mkdir -p "$log_dir"

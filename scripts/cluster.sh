@@ -15,6 +15,8 @@
 #   nodes' ports and a free LB port, run as `nginx -p DIR -c DIR/nginx.conf` in the foreground
 #   of its own session; nothing system-wide is read or written.
 # - Redis and PostgreSQL come from scripts/services.sh (started when not up).
+#   STOMPBOX_CLUSTER_REDIS=cluster: the nodes use the services' Redis Cluster
+#   (STOMPBOX_REDIS_CLUSTER_URL, `services.sh up redis-cluster`) instead of the single Redis.
 #
 # Everything lives in $STOMPBOX_CLUSTER_DIR (default .run/cluster). Its env file cluster.env
 # holds STOMPBOX_LB_URL, STOMPBOX_LB_PID, STOMPBOX_NODE_PIDS, STOMPBOX_NODE_IDS,
@@ -66,13 +68,21 @@ wait_ready() {
     exit 1
 }
 
+redis_url() {
+    if [[ "${STOMPBOX_CLUSTER_REDIS:-}" == cluster ]]; then
+        echo "$STOMPBOX_REDIS_CLUSTER_URL"
+    else
+        echo "$STOMPBOX_REDIS_URL"
+    fi
+}
+
 start_node() {
     local i=$1 bin=$2
     shift 2
     local node_dir="$dir/node$i" args
     mkdir -p "$node_dir/data"
     args=(--stomp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$node_dir/data"
-        --node-id $((id_base + i)) --redis-url "$STOMPBOX_REDIS_URL")
+        --node-id $((id_base + i)) --redis-url "$(redis_url)")
     # NODE_ARGS may name their own store (a fresh database, Kafka): then not the shared one.
     if "$bin" --help | grep -q -- '--postgres-url' && [[ " $* " != *" --postgres-url "* ]]; then
         args+=(--postgres-url "$STOMPBOX_POSTGRES_URL")
@@ -114,7 +124,7 @@ up() {
     shift
     # Reused only when it runs with what is asked now: node count, binary and node flags.
     local spec
-    spec="$nodes $(broker_bin) $*"
+    spec="$nodes $(broker_bin) redis=${STOMPBOX_CLUSTER_REDIS:-single} $*"
     if running && [[ "$(cat "$dir/spec" 2>/dev/null)" == "$spec" ]]; then
         cat "$env_file"
         return
@@ -126,7 +136,11 @@ up() {
     bin="$(broker_bin)"
     [[ -x "$bin" ]] || { log "broker binary not found: $bin (cargo build -p stompbox or set STOMPBOX_BIN)"; exit 1; }
     "$bin" --help | grep -q -- '--redis-url' || { log "$bin has no --redis-url: not a cluster build"; exit 3; }
-    "$root_dir/scripts/services.sh" up redis postgres >/dev/null
+    if [[ "${STOMPBOX_CLUSTER_REDIS:-}" == cluster ]]; then
+        "$root_dir/scripts/services.sh" up redis-cluster postgres >/dev/null
+    else
+        "$root_dir/scripts/services.sh" up redis postgres >/dev/null
+    fi
     set -a
     # shellcheck disable=SC1090
     source "$services_env"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The real services the persistence tests need, private to this work tree:
 #
-#   scripts/services.sh up [postgres|tansu|redis|redis-tls]...
+#   scripts/services.sh up [postgres|tansu|redis|redis-tls|redis-cluster]...
 #                               start what is not running (installs what is missing), write the
-#                               env file; without names, all four
+#                               env file; without names, all five
 #   scripts/services.sh restart redis
 #                               stop redis by PID and start it again on the same port (the
 #                               cluster tests' Redis-restart case); starts it if it was down
@@ -19,6 +19,9 @@
 # - tansu: a Kafka-API broker (crates.io), in-memory storage, on a free port of 127.0.0.1.
 # - Redis 7 (Debian redis-server): a private instance on a free port of 127.0.0.1, no persistence
 #   (no RDB, no AOF: cluster state in Redis is soft state, rebuilt by the nodes after a restart).
+# - redis-cluster: a Redis Cluster, 3 primaries + 3 replicas (scripts/lib/redis-cluster.sh);
+#   STOMPBOX_REDIS_CLUSTER_URL (redis-cluster://seed,seed,...) and STOMPBOX_REDIS_CLUSTER_DIR
+#   (n1..n6/{pid,port}: the primary-kill test finds a primary's pid there).
 # - redis-tls: a second, TLS-only Redis (--port 0 --tls-port), the same test PKI, no client
 #   certificates required; only the TLS tests use it, so it never shares channels with them.
 #
@@ -45,6 +48,8 @@ ready_timeout=30
 log() { printf 'services: %s\n' "$*" >&2; }
 # shellcheck source=scripts/lib/process.sh
 source "$root_dir/scripts/lib/process.sh"
+# shellcheck source=scripts/lib/redis-cluster.sh
+source "$root_dir/scripts/lib/redis-cluster.sh"
 
 # Runs a postgres tool as a non-root user when we are root.
 as_pg() {
@@ -266,6 +271,10 @@ write_env() {
         if alive "$(read_pid "$redis_dir/pid")"; then
             echo "STOMPBOX_REDIS_URL=redis://127.0.0.1:$(cat "$redis_dir/port")/"
         fi
+        if redis_cluster_running; then
+            echo "STOMPBOX_REDIS_CLUSTER_URL=$(redis_cluster_url)"
+            echo "STOMPBOX_REDIS_CLUSTER_DIR=$redis_cluster_dir"
+        fi
         if alive "$(read_pid "$redis_tls_dir/pid")"; then
             echo "STOMPBOX_REDIS_TLS_URL=rediss://localhost:$(cat "$redis_tls_dir/port")/"
         fi
@@ -286,19 +295,21 @@ status() {
     if alive "$pid"; then echo "redis: up (pid $pid, port $(cat "$redis_dir/port"))"; else echo "redis: down"; fi
     pid="$(read_pid "$redis_tls_dir/pid")"
     if alive "$pid"; then echo "redis-tls: up (pid $pid, TLS port $(cat "$redis_tls_dir/port"))"; else echo "redis-tls: down"; fi
+    redis_cluster_status
     if [[ -f "$env_file" ]]; then echo "env file $env_file:"; cat "$env_file"; fi
 }
 
 case "${1:-}" in
 up)
     shift
-    (( $# == 0 )) && set -- postgres tansu redis redis-tls
+    (( $# == 0 )) && set -- postgres tansu redis redis-tls redis-cluster
     for service in "$@"; do
         case "$service" in
         postgres) postgres_up ;;
         tansu) tansu_up ;;
         redis) redis_up ;;
         redis-tls) redis_tls_up ;;
+        redis-cluster) redis_cluster_up ;;
         *) echo "unknown service: $service" >&2; exit 2 ;;
         esac
     done
@@ -312,6 +323,7 @@ restart)
     status
     ;;
 down)
+    redis_cluster_down
     redis_tls_down
     redis_down
     tansu_down

@@ -65,7 +65,7 @@ if [[ ! -x "$STOMPBOX_BIN" ]]; then
     exit 1
 fi
 
-section "services: PostgreSQL, tansu, Redis (scripts/services.sh)"
+section "services: PostgreSQL, tansu, Redis, Redis Cluster (scripts/services.sh)"
 stop_services=1
 ./scripts/services.sh up
 export STOMPBOX_REQUIRE_SERVICES=1
@@ -89,6 +89,9 @@ section "python client suite (stomp.py over TCP)"
 # + the sink + PostgreSQL; the modes in parallel, each with its own brokers and stores.
 section "python chat suite in every deployment mode (scripts/chat-matrix.sh)"
 ./scripts/chat-matrix.sh
+# A primary of the services' Redis Cluster SIGKILLed mid-chat (failover, nothing acknowledged lost).
+section "Redis Cluster primary failover under chat (rcluster mode)"
+(cd clients/python && STOMPBOX_TEST_MODE=rcluster ../../.venv/bin/python -m pytest -q tests/test_rcluster_failover.py)
 
 # The Grafana dashboard and the alert rules (deploy/) against a private Prometheus scraping a
 # broker on Kafka with its sink and a 3-node cluster under traffic (well under a minute).
@@ -106,6 +109,10 @@ if (( ${#node_tests[@]} == 0 )); then
     exit 1
 fi
 (cd clients/node && node --test --test-concurrency=1 --test-timeout=120000 "${node_tests[@]#clients/node/}")
+# The node failover test again, its nodes on the Redis Cluster of scripts/services.sh.
+section "node failover test on Redis Cluster (STOMPBOX_CLUSTER_REDIS=cluster)"
+(cd clients/node && STOMPBOX_CLUSTER_REDIS=cluster node --test --test-concurrency=1 --test-timeout=120000 \
+    --test-name-pattern='presence follows$' test/cluster-failover.test.mjs)
 section "node chat suite on Kafka -> stompbox-sink -> PostgreSQL (STOMPBOX_TEST_STORAGE=streamed)"
 (cd clients/node && STOMPBOX_TEST_STORAGE=streamed node --test --test-concurrency=1 --test-timeout=120000 test/chat.test.mjs)
 

@@ -39,7 +39,18 @@ pub enum Channel {
     TopicGlob(String),
 }
 
+/// Whether a channel goes on sharded pub/sub (SSUBSCRIBE/SPUBLISH) on a Redis Cluster: user
+/// and room channels, the bulk of chat traffic, each wanted by few nodes. Topics and the
+/// control channel stay classic (wildcards need PSUBSCRIBE; control goes to every node).
+pub fn is_sharded(name: &str) -> bool {
+    name.starts_with(USER) || name.starts_with(ROOM)
+}
+
 impl Channel {
+    pub fn sharded(&self) -> bool {
+        matches!(self, Channel::User(_) | Channel::Room(_))
+    }
+
     /// The glob covering a RabbitMQ-style pattern: its literal segments before the first
     /// wildcard, then `*`. Coarse on purpose (`a.*.c` listens to all of `a…`): the exact
     /// matcher runs locally, and a coarse glob keeps Redis's per-message pattern work small.

@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::redis_link::Conn;
 use chat_store::{ClaimHolder, SharedClaims, StoreError, StoredMessage};
-use redis::aio::ConnectionManager;
 
 use super::channel::PREFIX;
 use super::health::Health;
@@ -24,12 +24,12 @@ pub const CLAIM_TTL: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug)]
 pub struct RedisClaims {
-    conn: ConnectionManager,
+    conn: Conn,
     health: Arc<Health>,
 }
 
 impl RedisClaims {
-    pub(super) fn new(conn: ConnectionManager, health: Arc<Health>) -> Self {
+    pub(super) fn new(conn: Conn, health: Arc<Health>) -> Self {
         Self { conn, health }
     }
 }

@@ -1,18 +1,108 @@
-//! The Redis client every cluster connection of a node is opened from: plain (`redis://`,
+//! Where a node's Redis is, and how its connections are opened: one server, plain (`redis://`,
 //! `unix://`) or TLS (`rediss://`) on rustls, with the server's certificate checked against
-//! `--redis-ca` or the system's roots. There is no way to skip the check (`#insecure` is
-//! refused): a node that cannot verify its Redis should not start.
+//! `--redis-ca` or the system's roots (there is no way to skip the check: `#insecure` is
+//! refused, a node that cannot verify its Redis should not start); or a Redis Cluster named by
+//! its seed nodes, `redis-cluster://host:port,host:port,…` (plain only: TLS to a cluster is not
+//! wired yet and is refused at startup rather than half supported).
 
 use std::path::Path;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::error::ClusterError;
+use super::redis_link::Conn;
 use crate::config::ClusterConfig;
 
-/// The client for `config`'s Redis.
-pub(super) fn client(config: &ClusterConfig) -> Result<redis::Client, ClusterError> {
+/// Per-command limits on the shared connection: a call during an outage fails fast (and is
+/// counted) instead of stalling the publisher or a chat operation.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+const CLUSTER_SCHEME: &str = "redis-cluster://";
+
+/// The node's Redis: one server, or a cluster's seed nodes (`redis://host:port/` each).
+#[derive(Debug, Clone)]
+pub enum Link {
+    Single(Box<redis::Client>),
+    Cluster(Vec<String>),
+}
+
+impl Link {
+    pub(super) fn open(config: &ClusterConfig) -> Result<Link, ClusterError> {
+        let url = config.redis_url.as_str();
+        if url.starts_with("rediss-cluster://") || url.starts_with("valkeys-cluster://") {
+            return Err(ClusterError::Tls(
+                "TLS to a Redis Cluster is not supported yet: use redis-cluster:// on a private \
+                 network, or one server over rediss://"
+                    .into(),
+            ));
+        }
+        let Some(seeds) = url.strip_prefix(CLUSTER_SCHEME) else {
+            return Ok(Link::Single(Box::new(client(config)?)));
+        };
+        if config.redis_ca.is_some() {
+            return Err(ClusterError::Tls(
+                "--redis-ca is set but --redis-url is a plain redis-cluster:// URL".into(),
+            ));
+        }
+        let seeds: Vec<String> = seeds
+            .trim_end_matches('/')
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|seed| format!("redis://{seed}/"))
+            .collect();
+        if seeds.is_empty() {
+            return Err(ClusterError::Redis(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "redis-cluster:// names no seed node (redis-cluster://host:port,host:port)",
+            ))));
+        }
+        // Each seed must parse as a URL now, not at the first reconnect.
+        for seed in &seeds {
+            redis::Client::open(seed.as_str())?;
+        }
+        Ok(Link::Cluster(seeds))
+    }
+
+    /// A command connection that reconnects (one server) or follows the cluster's topology.
+    pub(super) async fn connect(&self, config: &ClusterConfig) -> Result<Conn, ClusterError> {
+        match self {
+            Link::Single(client) => {
+                let manager_config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_number_of_retries(1);
+                let conn = ConnectionManager::new_with_config((**client).clone(), manager_config)
+                    .await
+                    .map_err(|e| connect_error(e, config))?;
+                Ok(Conn::Single(conn))
+            }
+            Link::Cluster(seeds) => {
+                let conn = cluster_builder(seeds)
+                    .build()?
+                    .get_async_connection()
+                    .await?;
+                Ok(Conn::Cluster(conn))
+            }
+        }
+    }
+}
+
+/// The cluster client's settings shared by the command and the subscriber connections.
+pub(super) fn cluster_builder(seeds: &[String]) -> ClusterClientBuilder {
+    ClusterClient::builder(seeds.iter().map(String::as_str))
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+}
+
+/// The client for `config`'s Redis (one server).
+fn client(config: &ClusterConfig) -> Result<redis::Client, ClusterError> {
     let url = config.redis_url.as_str();
     let tls = url.starts_with("rediss://") || url.starts_with("valkeys://");
     if !tls {
@@ -52,7 +142,7 @@ pub(super) fn client(config: &ClusterConfig) -> Result<redis::Client, ClusterErr
 
 /// The first connection's failure. A plain URL whose server hung up at once is most often a
 /// TLS-only Redis (it drops a connection whose first bytes are not a TLS handshake): say so.
-pub(super) fn connect_error(err: redis::RedisError, config: &ClusterConfig) -> ClusterError {
+fn connect_error(err: redis::RedisError, config: &ClusterConfig) -> ClusterError {
     let plain = config.redis_url.starts_with("redis://");
     let hung_up = err.is_connection_dropped() && !err.is_connection_refusal();
     if plain && hung_up {
@@ -74,4 +164,46 @@ fn read_ca(path: &Path) -> Result<Vec<u8>, ClusterError> {
         return Err(bad("no PEM certificate in it".into()));
     }
     Ok(pem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> ClusterConfig {
+        ClusterConfig {
+            redis_url: url.into(),
+            redis_ca: None,
+            claim_node_id: true,
+        }
+    }
+
+    #[test]
+    fn a_cluster_url_names_its_seeds() {
+        let Ok(Link::Cluster(seeds)) =
+            Link::open(&config("redis-cluster://127.0.0.1:7000, 127.0.0.1:7001,/"))
+        else {
+            panic!("not a cluster link");
+        };
+        assert_eq!(
+            seeds,
+            ["redis://127.0.0.1:7000/", "redis://127.0.0.1:7001/"]
+        );
+        assert!(matches!(
+            Link::open(&config("redis://127.0.0.1:6379/")),
+            Ok(Link::Single(_))
+        ));
+    }
+
+    #[test]
+    fn a_cluster_url_without_seeds_or_over_tls_is_refused_with_the_reason() {
+        let empty = Link::open(&config("redis-cluster://")).expect_err("no seed");
+        assert!(empty.to_string().contains("names no seed node"), "{empty}");
+        let tls = Link::open(&config("rediss-cluster://h:1")).expect_err("TLS");
+        assert!(tls.to_string().contains("not supported"), "{tls}");
+        let mut with_ca = config("redis-cluster://h:1");
+        with_ca.redis_ca = Some("ca.pem".into());
+        let ca = Link::open(&with_ca).expect_err("CA on a plain link");
+        assert!(ca.to_string().contains("--redis-ca"), "{ca}");
+    }
 }

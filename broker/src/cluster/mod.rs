@@ -1,7 +1,11 @@
 //! Cluster mode: several nodes share one Redis, so any user reaches any user on any node.
 //!
 //! Map (the channel scheme, envelope and failure behaviour: docs/decisions/2026-11-28-cluster.md):
-//! - [`link`]: the Redis client, plain or TLS (`rediss://`, `--redis-ca`);
+//! - [`link`]: where Redis is: one server, plain or TLS (`rediss://`, `--redis-ca`), or a Redis
+//!   Cluster (`redis-cluster://seed,seed,…`);
+//! - [`redis_link`]: the seam over the two kinds (the command connection, pipelines split per
+//!   slot on a cluster, sharded pub/sub for user and room channels);
+//! - [`pubsub`]: the subscriber's connection on either kind;
 //! - [`node`]: the node id lease (ids feed the Snowflake message ids);
 //! - [`channel`]: channel names; [`envelope`]: what travels on them;
 //! - [`interest`]: per-channel counts of local subscriptions, the truth the subscriber follows;
@@ -39,7 +43,9 @@ mod peers;
 mod positioned;
 pub mod presence;
 mod publisher;
+mod pubsub;
 mod push;
+mod redis_link;
 mod rooms;
 mod stream;
 mod subscriber;
@@ -49,7 +55,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -69,10 +74,6 @@ use interest::Interest;
 use presence::SharedPresence;
 use publisher::Outgoing;
 
-/// Per-command limits on the shared connection: a call during an outage fails fast (and is
-/// counted) instead of stalling the publisher or a chat operation.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest a sync waits for its user's channel to be subscribed: normally a millisecond; the
 /// sequencer applies later operations' effects only after it.
 const USER_LIVE_WAIT: Duration = Duration::from_millis(500);
@@ -83,8 +84,8 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Cluster {
     node_id: u16,
-    client: redis::Client,
-    conn: ConnectionManager,
+    link: link::Link,
+    conn: redis_link::Conn,
     lease: node::Lease,
     interest: Arc<Interest>,
     rooms: Arc<rooms::Rooms>,
@@ -109,14 +110,8 @@ impl Cluster {
         queue_max_messages: usize,
         queue_idle_expiry: Duration,
     ) -> Result<Arc<Self>, ClusterError> {
-        let client = link::client(config)?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1);
-        let mut conn = ConnectionManager::new_with_config(client.clone(), manager_config)
-            .await
-            .map_err(|e| link::connect_error(e, config))?;
+        let link = link::Link::open(config)?;
+        let mut conn = link.connect(config).await?;
         let incarnation = format!("{:x}", rand::random::<u64>());
         let token = format!("{}:{incarnation}", std::process::id());
         let lease = node::Lease::acquire(&mut conn, configured, token).await?;
@@ -140,7 +135,7 @@ impl Cluster {
         ));
         Ok(Arc::new(Self {
             node_id,
-            client,
+            link,
             conn,
             lease,
             interest: Arc::new(Interest::default()),
@@ -247,7 +242,7 @@ impl Cluster {
             rooms: Arc::clone(&self.rooms),
         };
         tasks.spawn(subscriber::run(
-            self.client.clone(),
+            self.link.clone(),
             Arc::clone(&self.interest),
             Arc::clone(&self.health),
             inbound,

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use super::redis_link::Conn;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -48,7 +48,7 @@ pub struct Lease {
 impl Lease {
     /// Takes `configured` (overriding a stale lease, with a warning), or claims a free id.
     pub async fn acquire(
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         configured: Option<u16>,
         token: String,
     ) -> Result<Lease, ClusterError> {
@@ -93,7 +93,7 @@ impl Lease {
     }
 
     /// Renews the lease until `done`, then releases it.
-    pub async fn keep(self, mut conn: ConnectionManager, done: CancellationToken) {
+    pub async fn keep(self, mut conn: Conn, done: CancellationToken) {
         let renew = redis::Script::new(RENEW_SCRIPT);
         let mut tick = tokio::time::interval(RENEW);
         let mut backoff = Backoff::new();
@@ -133,13 +133,16 @@ impl Lease {
                 }
             }
         }
-        let released: Result<i64, _> = redis::Script::new(RELEASE_SCRIPT)
-            .key(key(self.node_id))
-            .arg(&self.token)
-            .invoke_async(&mut conn)
-            .await;
-        if let Err(e) = released {
-            warn!(error = %e, "could not release the node id lease; it lapses by itself");
+        // Bounded: a cluster client retries a failing shard for longer than shutdown waits.
+        let release = redis::Script::new(RELEASE_SCRIPT);
+        let mut invocation = release.key(key(self.node_id));
+        invocation.arg(&self.token);
+        match tokio::time::timeout(RENEW, invocation.invoke_async::<i64>(&mut conn)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "could not release the node id lease; it lapses by itself")
+            }
+            Err(_) => warn!("could not release the node id lease in time; it lapses by itself"),
         }
     }
 }

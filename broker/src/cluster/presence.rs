@@ -2,12 +2,20 @@
 //!
 //! Keys (all updated by Lua scripts, so each step is atomic and exactly one node sees a user's
 //! first join or last leave):
-//! - `sbx:p:<user>`: ZSET of that user's sessions, member `<node>:<incarnation>:<session>`,
+//! - `sbx:p:u:<user>`: ZSET of that user's sessions (`u:` so that users named `due` or `seen`
+//!   are not the index keys below), member `<node>:<incarnation>:<session>`,
 //!   score = when the entry lapses (ms). The key itself expires after 2 × TTL, so a cluster
 //!   that lost every node leaves nothing behind.
 //! - `sbx:p:due`: ZSET of users, score = the latest lapse time among their sessions: the
 //!   sweeper's index, so a sweep reads only users that may have gone offline.
 //! - `sbx:p:seen`: HASH user → last-seen ms (for `lastSeen` in presence answers).
+//!
+//! On a Redis Cluster each script must touch keys of one slot, so the three keys are kept per
+//! bucket, a hash tag: `sbx:p:{b<k>}:u:<user>`, `sbx:p:{b<k>}:due`, `sbx:p:{b<k>}:seen`, where
+//! `k` = FNV-1a(user) mod the bucket count (`Conn::presence_buckets`, 64 on a cluster: presence
+//! is the largest Redis load at scale, docs/capacity.md, and can spread over at most that many
+//! shards). A sweep then runs once per bucket. On one server there
+//! is one bucket and the keys keep their plain names above.
 //!
 //! The sweep is one script that takes due users, drops their lapsed sessions and returns those
 //! left with none. It is atomic, so any number of nodes may sweep at once and each offline
@@ -17,11 +25,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::redis_link::{Conn, Keyed, fnv1a};
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use parking_lot::Mutex;
-use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -70,7 +78,8 @@ if redis.call('ZCARD', KEYS[1]) == 0 then
 end
 return 0";
 
-// Touches keys it builds from ARGV[3]: fine on one Redis; Redis Cluster would need hash tags.
+// Touches keys it builds from ARGV[3]: on a cluster that prefix holds the bucket's hash tag,
+// so they share the slot of KEYS[1] and KEYS[2].
 const SWEEP: &str = r"
 local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local gone = {}
@@ -91,7 +100,7 @@ return gone";
 
 #[derive(Debug)]
 pub struct SharedPresence {
-    conn: ConnectionManager,
+    conn: Conn,
     health: Arc<Health>,
     reports_tx: mpsc::Sender<Report>,
     reports_rx: Mutex<Option<mpsc::Receiver<Report>>>,
@@ -101,30 +110,60 @@ pub struct SharedPresence {
     touch: redis::Script,
     leave: redis::Script,
     sweep: redis::Script,
+    buckets: u32,
 }
 
-fn user_key(user: &str) -> String {
-    format!("{PREFIX}p:{user}")
+/// Between a bucket's prefix and a user name in the user's key.
+const USERS: &str = "u:";
+
+/// The key prefix of one presence bucket: `sbx:p:` alone with one bucket, `sbx:p:{b<k>}:`
+/// (a hash tag: one slot per bucket) with several.
+fn bucket_prefix(bucket: Option<u32>) -> String {
+    match bucket {
+        None => format!("{PREFIX}p:"),
+        Some(k) => format!("{PREFIX}p:{{b{k}}}:"),
+    }
 }
 
-fn due_key() -> String {
-    format!("{PREFIX}p:due")
-}
+impl SharedPresence {
+    /// The bucket holding `user`'s keys (`None`: the one unnamed bucket).
+    fn bucket_of(&self, user: &str) -> Option<u32> {
+        (self.buckets > 1).then(|| (fnv1a(user.as_bytes()) % u64::from(self.buckets)) as u32)
+    }
 
-fn seen_key() -> String {
-    format!("{PREFIX}p:seen")
+    fn every_bucket(&self) -> Vec<Option<u32>> {
+        if self.buckets > 1 {
+            (0..self.buckets).map(Some).collect()
+        } else {
+            vec![None]
+        }
+    }
+
+    fn user_key(&self, user: &str) -> String {
+        format!("{}{USERS}{user}", bucket_prefix(self.bucket_of(user)))
+    }
+
+    fn due_key(&self, user: &str) -> String {
+        format!("{}due", bucket_prefix(self.bucket_of(user)))
+    }
+
+    fn seen_key(&self, user: &str) -> String {
+        format!("{}seen", bucket_prefix(self.bucket_of(user)))
+    }
 }
 
 impl SharedPresence {
     pub fn new(
-        conn: ConnectionManager,
+        conn: Conn,
         health: Arc<Health>,
         node_id: u16,
         incarnation: &str,
         ttl: Duration,
     ) -> Self {
         let (reports_tx, reports_rx) = mpsc::channel(REPORTS);
+        let buckets = conn.presence_buckets();
         Self {
+            buckets,
             conn,
             health,
             reports_tx,
@@ -202,9 +241,9 @@ impl SharedPresence {
             .presence_script(name)
             .start_timer();
         let changed: i64 = script
-            .key(user_key(user))
-            .key(due_key())
-            .key(seen_key())
+            .key(self.user_key(user))
+            .key(self.due_key(user))
+            .key(self.seen_key(user))
             .arg(format!("{}{session}", self.member_prefix))
             .arg(now)
             .arg(user)
@@ -219,29 +258,33 @@ impl SharedPresence {
         }))
     }
 
-    /// Users whose every session lapsed (their nodes died or went silent), now offline.
+    /// Users whose every session lapsed (their nodes died or went silent), now offline: one
+    /// script per bucket (each touches one slot), the buckets' scripts at once.
     pub async fn sweep_lapsed(&self) -> redis::RedisResult<Vec<Change>> {
         let _timer = crate::metrics::get()
             .cluster
             .presence_script("sweep")
             .start_timer();
-        let flat: Vec<String> = self
-            .sweep
-            .key(due_key())
-            .key(seen_key())
-            .arg(now_ms())
-            .arg(SWEEP_LIMIT)
-            .arg(format!("{PREFIX}p:"))
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(flat
-            .chunks_exact(2)
-            .map(|pair| Change {
+        let sweeps = self.every_bucket().into_iter().map(|bucket| async move {
+            let prefix = bucket_prefix(bucket);
+            self.sweep
+                .key(format!("{prefix}due"))
+                .key(format!("{prefix}seen"))
+                .arg(now_ms())
+                .arg(SWEEP_LIMIT)
+                .arg(format!("{prefix}{USERS}"))
+                .invoke_async::<Vec<String>>(&mut self.conn.clone())
+                .await
+        });
+        let mut changes = Vec::new();
+        for flat in futures_util::future::try_join_all(sweeps).await? {
+            changes.extend(flat.chunks_exact(2).map(|pair| Change {
                 user: pair[0].clone(),
                 online: false,
                 last_seen_ms: pair[1].parse().unwrap_or(0),
-            })
-            .collect())
+            }));
+        }
+        Ok(changes)
     }
 
     /// (online, last seen ms) per user, in one round trip; `None` when Redis cannot say now
@@ -271,12 +314,21 @@ impl SharedPresence {
         users: &[String],
     ) -> redis::RedisResult<Vec<(bool, Option<u64>)>> {
         let now = now_ms();
-        let mut pipe = redis::pipe();
+        let mut commands = Vec::with_capacity(2 * users.len());
         for user in users {
-            pipe.cmd("ZCOUNT").arg(user_key(user)).arg(now).arg("+inf");
-            pipe.cmd("HGET").arg(seen_key()).arg(user);
+            let key = self.user_key(user);
+            let mut count = redis::cmd("ZCOUNT");
+            count.arg(&key).arg(now).arg("+inf");
+            commands.push(Keyed::new(key.as_bytes(), count));
+            let mut seen = redis::cmd("HGET");
+            seen.arg(self.seen_key(user)).arg(user);
+            commands.push(Keyed::new(key.as_bytes(), seen));
         }
-        let replies: Vec<Option<u64>> = pipe.query_async(&mut self.conn.clone()).await?;
+        let replies = self.conn.batch(commands).await?;
+        let replies: Vec<Option<u64>> = replies
+            .into_iter()
+            .map(|reply| redis::from_redis_value(reply).map_err(redis::RedisError::from))
+            .collect::<redis::RedisResult<_>>()?;
         Ok(replies
             .chunks_exact(2)
             .map(|pair| (pair[0].unwrap_or(0) > 0, pair[1]))

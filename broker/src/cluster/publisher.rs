@@ -7,8 +7,8 @@
 //! once like local delivery; a queue this deep means Redis is unreachable or far slower than the
 //! node, and waiting would stall sessions.
 
+use super::redis_link::{Conn, Keyed};
 use bytes::Bytes;
-use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -28,6 +28,8 @@ pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// PUBLISH commands per pipeline: large enough to amortize the round trip, small enough that
 /// the first message of a batch does not wait long for the last.
 const BATCH: usize = 256;
+/// Longest the final flush at shutdown may take (`Cluster::stopped` waits about as long).
+const LAST_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One command for Redis.
 #[derive(Debug)]
@@ -191,25 +193,28 @@ impl Outgoing {
         }
     }
 
-    fn add_to(&self, pipe: &mut redis::Pipeline) {
+    /// The command(s) for Redis, each with the key that places it on a cluster.
+    fn commands(&self, conn: &Conn, out: &mut Vec<Keyed>) {
         match self {
             Outgoing::Publish { channel, bytes } => {
-                pipe.cmd("PUBLISH").arg(channel).arg(&bytes[..]).ignore();
+                let mut cmd = redis::cmd(conn.publish_command(channel));
+                cmd.arg(channel).arg(&bytes[..]);
+                out.push(Keyed::new(channel.as_bytes(), cmd));
             }
             Outgoing::Append {
                 stream,
                 bytes,
                 max_len,
             } => {
-                pipe.cmd("XADD")
-                    .arg(stream)
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(stream)
                     .arg("MAXLEN")
                     .arg("~")
                     .arg(*max_len)
                     .arg("*")
                     .arg(FIELD)
-                    .arg(&bytes[..])
-                    .ignore();
+                    .arg(&bytes[..]);
+                out.push(Keyed::new(stream.as_bytes(), cmd));
             }
             Outgoing::Eval(eval) => {
                 pipe.cmd("EVAL")
@@ -220,29 +225,28 @@ impl Outgoing {
                     .ignore();
             }
             Outgoing::Ack { stream, id } => {
-                pipe.cmd("XACK").arg(stream).arg(GROUP).arg(id).ignore();
-                pipe.cmd("XDEL").arg(stream).arg(id).ignore();
+                let mut ack = redis::cmd("XACK");
+                ack.arg(stream).arg(GROUP).arg(id);
+                out.push(Keyed::new(stream.as_bytes(), ack));
+                let mut del = redis::cmd("XDEL");
+                del.arg(stream).arg(id);
+                out.push(Keyed::new(stream.as_bytes(), del));
             }
             Outgoing::Expire { stream, idle_ms } => {
-                pipe.cmd("EVAL")
-                    .arg(EXPIRE_SCRIPT)
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(EXPIRE_SCRIPT)
                     .arg(1)
                     .arg(stream)
                     .arg(GROUP)
-                    .arg(*idle_ms)
-                    .ignore();
+                    .arg(*idle_ms);
+                out.push(Keyed::new(stream.as_bytes(), cmd));
             }
             Outgoing::Mark(_) => {}
         }
     }
 }
 
-pub async fn run(
-    mut rx: PublishRx,
-    mut conn: ConnectionManager,
-    health: Arc<Health>,
-    done: CancellationToken,
-) {
+pub async fn run(mut rx: PublishRx, mut conn: Conn, health: Arc<Health>, done: CancellationToken) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut backoff = Backoff::new();
     let mut failing = false;
@@ -255,8 +259,11 @@ pub async fn run(
                     let Some(outgoing) = rx.try_recv() else { break };
                     batch.push(outgoing);
                 }
-                if let Err(e) = flush(&mut batch, &mut conn, &health).await {
-                    warn!(error = %e, "last publishes at shutdown lost");
+                // Bounded: a cluster client retries a failing shard for longer than shutdown waits.
+                match tokio::time::timeout(LAST_FLUSH, flush(&mut batch, &mut conn, &health)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!(error = %e, "last publishes at shutdown lost"),
+                    Err(_) => warn!("last publishes at shutdown lost: redis did not answer in time"),
                 }
                 return;
             }
@@ -289,17 +296,17 @@ pub async fn run(
 /// batch's marks are answered when it was sent, dropped when it failed.
 async fn flush(
     batch: &mut Vec<Outgoing>,
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     health: &Health,
 ) -> redis::RedisResult<()> {
-    let mut pipe = redis::pipe();
+    let mut commands = Vec::with_capacity(batch.len());
     let mut marks = Vec::new();
     let mut n = 0u64;
     for outgoing in batch.drain(..) {
         match outgoing {
             Outgoing::Mark(mark) => marks.push(mark),
             command => {
-                command.add_to(&mut pipe);
+                command.commands(conn, &mut commands);
                 n += 1;
             }
         }
@@ -308,7 +315,13 @@ async fn flush(
         answer(marks);
         return Ok(());
     }
-    let sent = pipe.query_async::<()>(conn).await;
+    // A command Redis refused (say, XADD on a key of another type) fails the batch as before.
+    let sent = conn.batch(commands).await.and_then(|replies| {
+        replies
+            .into_iter()
+            .find_map(|reply| reply.extract_error().err())
+            .map_or(Ok(()), Err)
+    });
     match &sent {
         Ok(()) => {
             health.published(n);

@@ -2,11 +2,11 @@
 //! to one offline user stored on any node fold into one window, and exactly one node fires it.
 //!
 //! Keys, both touched only by the two scripts below (so each step is atomic):
-//! - `sbx:push:w:<user>`: HASH of the pending window: `count`, and the newest message's
+//! - `sbx:push:w:{<user>}`: HASH of the pending window: `count`, and the newest message's
 //!   `newest` id, `conversation`, `sender`, `group`, `grouped`, `content`; `mixed` once two
 //!   conversations were seen. Expires a while after its last message, so a window whose owner
 //!   died does not linger.
-//! - `sbx:push:c:<user>`: the window's claim, `SET NX PX`: the node whose event opened the
+//! - `sbx:push:c:{<user>}`: the window's claim, `SET NX PX`: the node whose event opened the
 //!   window holds it (a token unique per claim) and fires the window after `--push-coalesce`.
 //!
 //! The take script hands the window over only to the claim's holder and deletes both keys in
@@ -17,9 +17,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::redis_link::{Conn, hash_tag};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use redis::aio::ConnectionManager;
 use tracing::warn;
 
 use super::channel::PREFIX;
@@ -57,7 +57,7 @@ return fields";
 
 #[derive(Debug)]
 pub struct SharedWindows {
-    conn: ConnectionManager,
+    conn: Conn,
     add: redis::Script,
     take: redis::Script,
     /// This node and process: claims are `<prefix><n>`.
@@ -66,7 +66,7 @@ pub struct SharedWindows {
 }
 
 impl SharedWindows {
-    pub fn new(conn: ConnectionManager, node_id: u16) -> Self {
+    pub fn new(conn: Conn, node_id: u16) -> Self {
         Self {
             conn,
             add: redis::Script::new(ADD),
@@ -77,12 +77,14 @@ impl SharedWindows {
     }
 }
 
+// Both keys carry the user's hash tag: the scripts touch both, so on a Redis Cluster they must
+// share a slot.
 fn window_key(user: &str) -> String {
-    format!("{PREFIX}push:w:{user}")
+    format!("{PREFIX}push:w:{}", hash_tag(user))
 }
 
 fn claim_key(user: &str) -> String {
-    format!("{PREFIX}push:c:{user}")
+    format!("{PREFIX}push:c:{}", hash_tag(user))
 }
 
 impl Windows for SharedWindows {

@@ -20,8 +20,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::redis_link::Conn;
 use dashmap::DashMap;
-use redis::aio::ConnectionManager;
 use redis::streams::{
     StreamClaimReply, StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadReply,
 };
@@ -167,7 +167,7 @@ impl Streams {
 pub async fn run(
     streams: Arc<Streams>,
     router: Arc<Router>,
-    mut conn: ConnectionManager,
+    mut conn: Conn,
     done: CancellationToken,
 ) {
     let mut groups: HashSet<String> = HashSet::new();
@@ -240,7 +240,7 @@ pub async fn run(
 }
 
 async fn ensure_groups(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     wanted: &HashMap<String, Arc<Queue>>,
     groups: &mut HashSet<String>,
 ) -> redis::RedisResult<()> {
@@ -267,31 +267,34 @@ async fn ensure_groups(
     Ok(())
 }
 
-/// One XREADGROUP over every wanted stream; `true` when anything came.
+/// One XREADGROUP over every wanted stream (one per slot on a Redis Cluster, where a command's
+/// keys must share one); `true` when anything came.
 async fn read(
     streams: &Streams,
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     wanted: &HashMap<String, Arc<Queue>>,
 ) -> redis::RedisResult<bool> {
-    let mut cmd = redis::cmd("XREADGROUP");
-    cmd.arg("GROUP")
-        .arg(GROUP)
-        .arg(&streams.consumer)
-        .arg("COUNT")
-        .arg(COUNT)
-        .arg("STREAMS");
-    for stream in wanted.keys() {
-        cmd.arg(stream);
-    }
-    for _ in wanted {
-        cmd.arg(">");
-    }
-    let reply: Option<StreamReadReply> = cmd.query_async(conn).await?;
     let mut any = false;
-    for stream in reply.map(|r| r.keys).unwrap_or_default() {
-        if let Some(queue) = wanted.get(&stream.key) {
-            any |= !stream.ids.is_empty();
-            streams.take_in(queue, &stream.key, &stream.ids, false);
+    for group in conn.slot_groups(wanted.keys().map(|stream| (stream, stream))) {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(&streams.consumer)
+            .arg("COUNT")
+            .arg(COUNT)
+            .arg("STREAMS");
+        for stream in &group {
+            cmd.arg(stream);
+        }
+        for _ in &group {
+            cmd.arg(">");
+        }
+        let reply: Option<StreamReadReply> = cmd.query_async(conn).await?;
+        for stream in reply.map(|r| r.keys).unwrap_or_default() {
+            if let Some(queue) = wanted.get(&stream.key) {
+                any |= !stream.ids.is_empty();
+                streams.take_in(queue, &stream.key, &stream.ids, false);
+            }
         }
     }
     Ok(any)
@@ -300,7 +303,7 @@ async fn read(
 /// Claims the pending entries of consumers whose node is gone.
 async fn reclaim(
     streams: &Streams,
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     wanted: &HashMap<String, Arc<Queue>>,
 ) -> redis::RedisResult<()> {
     for (stream, queue) in wanted {
@@ -347,7 +350,7 @@ async fn reclaim(
 }
 
 /// Whether the node behind consumer `<node>:<incarnation>` still holds its lease.
-async fn alive(conn: &mut ConnectionManager, consumer: &str) -> redis::RedisResult<bool> {
+async fn alive(conn: &mut Conn, consumer: &str) -> redis::RedisResult<bool> {
     let Some((node, incarnation)) = consumer.split_once(':') else {
         return Ok(true);
     };

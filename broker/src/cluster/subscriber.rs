@@ -5,29 +5,25 @@
 //! disconnected, and reconnects with jittered exponential backoff; on success it subscribes to
 //! every channel currently wanted (local interest is the truth, Redis's set is derived), so
 //! cross-node delivery resumes without anyone resubscribing. Local delivery never depends on
-//! this task.
+//! this task. The connection itself, for one server or a Redis Cluster, is `pubsub.rs`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use redis::aio::{PubSubSink, PubSubStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
-use super::channel::{CONTROL, Channel};
+use super::channel::Channel;
 use super::health::Health;
 use super::inbound::Inbound;
 use super::interest::Interest;
+use super::link::Link;
+use super::pubsub::{Event, PubSub};
 
-/// Longest wait for a connection or a command reply before the link counts as down.
-const TIMEOUT: Duration = Duration::from_secs(3);
 /// A silent but dead TCP connection (no RST, e.g. a partition) is noticed within this period.
 const PING_EVERY: Duration = Duration::from_secs(5);
-/// Channels per SUBSCRIBE command when resubscribing everything after a reconnect.
-const CHUNK: usize = 256;
 
 /// Why a connected period ended.
 enum Lost {
@@ -36,7 +32,7 @@ enum Lost {
 }
 
 pub async fn run(
-    client: redis::Client,
+    link: Link,
     interest: Arc<Interest>,
     health: Arc<Health>,
     inbound: Inbound,
@@ -48,23 +44,19 @@ pub async fn run(
     loop {
         let connected = tokio::select! {
             () = done.cancelled() => return,
-            c = tokio::time::timeout(TIMEOUT, client.get_async_pubsub()) => c,
+            c = PubSub::open(&link, &health) => c,
         };
         let failure = match connected {
-            Ok(Ok(pubsub)) => {
-                let (sink, stream) = pubsub.split();
-                match serve(sink, stream, &interest, &health, &inbound, &done, first).await {
-                    Lost::Shutdown => return,
-                    Lost::Link(why) => {
-                        first = false;
-                        outage_logged = false;
-                        backoff.reset();
-                        why
-                    }
+            Ok(pubsub) => match serve(pubsub, &interest, &health, &inbound, &done, first).await {
+                Lost::Shutdown => return,
+                Lost::Link(why) => {
+                    first = false;
+                    outage_logged = false;
+                    backoff.reset();
+                    why
                 }
-            }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "connect timed out".to_string(),
+            },
+            Err(e) => e,
         };
         health.disconnected();
         interest.unconfirm_all();
@@ -85,8 +77,7 @@ pub async fn run(
 /// One connected period: full resubscribe, then messages and interest changes until the link
 /// fails or the node stops.
 async fn serve(
-    mut sink: PubSubSink,
-    mut stream: PubSubStream,
+    mut pubsub: PubSub,
     interest: &Interest,
     health: &Health,
     inbound: &Inbound,
@@ -97,7 +88,7 @@ async fn serve(
     // Everything wanted now; later changes arrive through `take_changed`.
     interest.take_changed();
     let wanted = interest.all();
-    if let Err(e) = resubscribe(&mut sink, interest, &wanted, &mut subscribed).await {
+    if let Err(e) = resubscribe(&mut pubsub, interest, &wanted, &mut subscribed).await {
         return Lost::Link(e);
     }
     health.connected(first);
@@ -117,22 +108,24 @@ async fn serve(
         tokio::select! {
             biased;
             () = done.cancelled() => return Lost::Shutdown,
-            message = stream.next() => match message {
-                Some(message) => inbound.handle(&message),
-                None => return Lost::Link("connection closed".into()),
+            event = pubsub.next() => match event {
+                Event::Message(message) => inbound.handle(&message),
+                Event::Lost => return Lost::Link("connection closed".into()),
+                Event::Dropped(name) => {
+                    if subscribed.iter().any(|c| c.to_string() == name) {
+                        return Lost::Link(format!("redis dropped the subscription of {name} (its slot moved)"));
+                    }
+                }
             },
             () = interest.wake.notified() => {
-                if let Err(e) = reconcile(&mut sink, interest, &mut subscribed).await {
+                if let Err(e) = reconcile(&mut pubsub, interest, &mut subscribed).await {
                     return Lost::Link(e);
                 }
                 channels.set_channels(subscribed.len());
             }
             _ = ping.tick() => {
-                // In subscribed mode PING answers ["pong", ""], not a string: accept any reply.
-                match tokio::time::timeout(TIMEOUT, sink.ping::<redis::Value>()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Lost::Link(e.to_string()),
-                    Err(_) => return Lost::Link("PING timed out".into()),
+                if let Err(e) = pubsub.ping().await {
+                    return Lost::Link(e);
                 }
             }
         }
@@ -140,21 +133,13 @@ async fn serve(
 }
 
 async fn resubscribe(
-    sink: &mut PubSubSink,
+    pubsub: &mut PubSub,
     interest: &Interest,
     wanted: &[Channel],
     subscribed: &mut HashSet<Channel>,
 ) -> Result<(), String> {
-    within(sink.subscribe(CONTROL)).await?;
-    let (globs, plain): (Vec<&Channel>, Vec<&Channel>) = wanted.iter().partition(|c| c.is_glob());
-    for chunk in plain.chunks(CHUNK) {
-        let names: Vec<String> = chunk.iter().map(ToString::to_string).collect();
-        within(sink.subscribe(names)).await?;
-    }
-    for chunk in globs.chunks(CHUNK) {
-        let names: Vec<String> = chunk.iter().map(ToString::to_string).collect();
-        within(sink.psubscribe(names)).await?;
-    }
+    pubsub.subscribe_control().await?;
+    pubsub.subscribe(wanted).await?;
     subscribed.extend(wanted.iter().cloned());
     interest.confirm(wanted.iter().cloned());
     Ok(())
@@ -162,35 +147,25 @@ async fn resubscribe(
 
 /// Subscribes what became wanted and drops what no local subscriber wants any more.
 async fn reconcile(
-    sink: &mut PubSubSink,
+    pubsub: &mut PubSub,
     interest: &Interest,
     subscribed: &mut HashSet<Channel>,
 ) -> Result<(), String> {
     for channel in interest.take_changed() {
         let wanted = interest.wanted(&channel);
-        let name = channel.to_string();
-        match (wanted, subscribed.contains(&channel), channel.is_glob()) {
-            (true, false, false) => within(sink.subscribe(name)).await?,
-            (true, false, true) => within(sink.psubscribe(name)).await?,
-            (false, true, false) => within(sink.unsubscribe(name)).await?,
-            (false, true, true) => within(sink.punsubscribe(name)).await?,
+        match (wanted, subscribed.contains(&channel)) {
+            (true, false) => pubsub.subscribe(std::slice::from_ref(&channel)).await?,
+            (false, true) => {
+                // Forgotten first: the server's SUNSUBSCRIBE answer is then no surprise.
+                subscribed.remove(&channel);
+                interest.unconfirm(&channel);
+                pubsub.unsubscribe(&channel).await?;
+                continue;
+            }
             _ => continue,
         }
-        if wanted {
-            subscribed.insert(channel.clone());
-            interest.confirm([channel]);
-        } else {
-            interest.unconfirm(&channel);
-            subscribed.remove(&channel);
-        }
+        subscribed.insert(channel.clone());
+        interest.confirm([channel]);
     }
     Ok(())
-}
-
-async fn within(command: impl Future<Output = redis::RedisResult<()>>) -> Result<(), String> {
-    match tokio::time::timeout(TIMEOUT, command).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("subscribe timed out".into()),
-    }
 }

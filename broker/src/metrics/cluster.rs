@@ -47,7 +47,8 @@ impl ClusterMetrics {
             ),
             dropped: r.counter(
                 "stompbox_cluster_dropped_total",
-                "Envelopes dropped before publishing (publisher queue full or Redis down)",
+                "Envelopes dropped: before publishing (publisher queue full or Redis down), or on arrival \
+                 (a Redis Cluster subscriber's inbound queue full)",
             ),
             reconnects: r.counter(
                 "stompbox_cluster_reconnects_total",

@@ -178,3 +178,23 @@ def test_heart_beats_keep_a_device_present_while_a_silent_one_lapses(chat, silen
     beating.close()
     event = bob.event("presence", 2.0)
     assert (event["userId"], event["status"]) == (alice.login, "offline")
+
+
+def test_users_named_like_the_presence_index_keys_are_users_like_any_other(chat, unique):
+    """`due` and `seen` are also the names of the cluster's presence index keys in Redis
+    (`sbx:p:due`, `sbx:p:seen`): a user called so must still go offline when gone (the key of a
+    user's sessions is `sbx:p:u:<user>` so that it cannot be the index). Fails on a cluster
+    whose user keys were `sbx:p:<user>`: `due` stayed online after leaving."""
+    watcher = chat(f"watcher-{unique}")
+    for name in ("due", "seen"):
+        watcher.create("DIRECT", [name])
+    due, seen = chat("due"), chat("seen")
+    came = {e["userId"]: e["status"] for e in watcher.events("presence", 2)}
+    assert came == {"due": "online", "seen": "online"}
+    assert {u: e["status"] for u, e in query(watcher, "due", "seen").items()} == came
+
+    due.close()
+    event = watcher.event("presence", WAIT_S)
+    assert (event["userId"], event["status"]) == ("due", "offline")
+    assert {u: e["status"] for u, e in query(watcher, "due", "seen").items()} == {"due": "offline", "seen": "online"}
+    seen.close()

@@ -26,10 +26,13 @@ def start(broker_factory):
 
 
 def publishes(cluster) -> int:
-    """PUBLISH commands the cluster's Redis has run since its stats were last reset."""
-    stats = cluster.redis.cli("INFO", "commandstats") or ""
-    found = re.search(r"cmdstat_publish:calls=(\d+)", stats)
-    return int(found.group(1)) if found else 0
+    """PUBLISH (and, on a Redis Cluster, SPUBLISH) commands the cluster's Redis has run since
+    its stats were last reset, summed over its primaries."""
+    total = 0
+    for stats in cluster.redis.cli_primaries("INFO", "commandstats"):
+        for found in re.finditer(r"cmdstat_s?publish:calls=(\d+)", stats):
+            total += int(found.group(1))
+    return total
 
 
 def ids(session, count):
@@ -46,7 +49,7 @@ def test_a_group_message_is_one_publish_for_the_room_and_reaches_every_member_on
         s.event("conversations")
     time.sleep(GRACE_S + 0.2)  # every membership older than the grace: the room carries it
 
-    cluster.redis.cli("CONFIG", "RESETSTAT")
+    cluster.redis.cli_primaries("CONFIG", "RESETSTAT")
     sent = [online[i % 3].send_message(f"hello {i}", conversation=group) for i in range(5)]
     for s in online:
         assert ids(s, len(sent)) == sent, s.login
