@@ -26,8 +26,8 @@ for round in $(seq 1 $rounds); do
     kill $pid; wait $pid 2>/dev/null || true
     python3 -c "import json;o=json.load(open('$out/$mode-$round.json'));print('$mode-$round', {k:o[k] for k in o if k in ('deliveries_per_s','delivered','lost','rss_bytes')}, 'p50',o['latency']['p50_us'],'p99',o['latency']['p99_us'])"
     if [[ -n ${REDIS_URL:-} ]]; then
-      echo "$mode-$round after: $(redis_memory) $(redis-cli -u "$REDIS_URL" --scan --pattern 'sbx:h?:bench.*' | wc -l) history keys"
-      redis-cli -u "$REDIS_URL" --scan --pattern 'sbx:h?:bench.*' | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null
+      echo "$mode-$round after: $(redis_memory) $(redis-cli -u "$REDIS_URL" --scan --pattern 'sbx:h?:{bench.*' | wc -l) history keys"
+      redis-cli -u "$REDIS_URL" --scan --pattern 'sbx:h?:{bench.*' | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null
     fi
   done
 done

@@ -1,9 +1,12 @@
 //! Topic history shared by every node, in Redis: the cluster's [`SharedHistory`].
 //!
-//! Per topic with a history rule, two keys:
-//! - `sbx:hm:<topic>`, a hash: `e` the epoch, `n` the last offset given, `b` the bytes held;
-//! - `sbx:hs:<topic>`, a stream whose entry ids are the offsets (`<offset>-0`), each holding
-//!   `t` (Redis time in ms) and `p` the positioned payload: `#<epoch> <offset>\n<envelope>`.
+//! Per topic with a history rule, three keys under the topic's hash tag (`{<topic>}`, so the
+//! scripts touching them run on one slot of a Redis Cluster):
+//! - `sbx:hm:{<topic>}`, a hash: `e` the epoch, `n` the last offset given, `b` the bytes held;
+//! - `sbx:hs:{<topic>}`, a stream whose entry ids are the offsets (`<offset>-0`), each holding
+//!   `t` (Redis time in ms) and `p` the positioned payload: `#<epoch> <offset>\n<envelope>`;
+//! - `sbx:he:{<topic>}`, the counter that keeps the topic's epochs unique (all three expire
+//!   together).
 //!
 //! A publish is one script ([`APPEND`]) run by the publisher task in its pipeline: it takes
 //! the next offset, appends, trims to the rule's bounds and PUBLISHes the positioned payload
@@ -32,6 +35,7 @@ use super::channel::Channel;
 use super::envelope::{Envelope, Kind};
 use super::positioned::Payload;
 use super::publisher::{Eval, Outgoing};
+use super::redis_link::hash_tag;
 use crate::config::HistoryRule;
 use crate::router::gate::{Gate, Replayed};
 use crate::router::history::Position;
@@ -41,8 +45,19 @@ use crate::router::shared::{Publish, SharedHistory};
 const META: &str = "sbx:hm:";
 /// Prefix of the stream of a topic's retained messages.
 const STREAM: &str = "sbx:hs:";
-/// The counter that makes epochs unique even within one Redis clock microsecond.
-const EPOCHS: &str = "sbx:he";
+/// Prefix of the counter that makes a topic's epochs unique even within one Redis clock
+/// microsecond.
+const EPOCHS: &str = "sbx:he:";
+
+/// A topic's keys (meta, stream, epochs), under one hash tag.
+fn keys(topic: &str) -> [String; 3] {
+    let tag = hash_tag(topic);
+    [
+        format!("{META}{tag}"),
+        format!("{STREAM}{tag}"),
+        format!("{EPOCHS}{tag}"),
+    ]
+}
 /// Longest a resume waits for this node to hear the topic's channel: normally a
 /// millisecond; past it the replay is read anyway and the gate still removes duplicates,
 /// but a message published in between could be missing, so it is not `recovered`.
@@ -86,6 +101,7 @@ redis.call('HINCRBY', KEYS[1], 'b', #p)
 trim(KEYS[1], KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), now)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
 redis.call('PUBLISH', ARGV[2], p)
 ";
 
@@ -122,11 +138,7 @@ fn append(topic: &str, envelope: Bytes, bounds: [u64; 3]) -> Eval {
     let number = |n: u64| Bytes::from(n.to_string());
     Eval {
         script: APPEND.as_str(),
-        keys: vec![
-            format!("{META}{topic}"),
-            format!("{STREAM}{topic}"),
-            EPOCHS.to_string(),
-        ],
+        keys: keys(topic).into(),
         args: vec![
             envelope,
             Bytes::from(Channel::Topic(topic.to_string()).to_string()),
@@ -169,9 +181,10 @@ impl SharedHistory for Cluster {
         tokio::spawn(async move {
             let channel = Channel::Topic(name.clone());
             let live = interest.until_live(&channel, LIVE_WAIT).await;
+            let [meta, stream, _] = keys(&name);
             let read = READ
-                .key(format!("{META}{name}"))
-                .key(format!("{STREAM}{name}"))
+                .key(meta)
+                .key(stream)
                 .arg(from.offset.saturating_add(1))
                 .arg(bounds[0])
                 .arg(bounds[1])

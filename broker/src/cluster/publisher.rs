@@ -217,12 +217,14 @@ impl Outgoing {
                 out.push(Keyed::new(stream.as_bytes(), cmd));
             }
             Outgoing::Eval(eval) => {
-                pipe.cmd("EVAL")
-                    .arg(eval.script)
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(eval.script)
                     .arg(eval.keys.len())
                     .arg(&eval.keys)
-                    .arg(eval.args.iter().map(|a| &a[..]).collect::<Vec<_>>())
-                    .ignore();
+                    .arg(eval.args.iter().map(|a| &a[..]).collect::<Vec<_>>());
+                // Its keys share one hash tag: the first places it on a cluster.
+                let key = eval.keys.first().map_or(&b""[..], |k| k.as_bytes());
+                out.push(Keyed::new(key, cmd));
             }
             Outgoing::Ack { stream, id } => {
                 let mut ack = redis::cmd("XACK");

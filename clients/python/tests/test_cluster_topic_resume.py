@@ -217,7 +217,7 @@ def test_a_lost_history_changes_the_epoch_and_a_resume_reports_it(cluster, loss)
     if loss == "redis restart":
         redis.restart()
     else:
-        assert redis.cli("DEL", f"sbx:hm:{name}", f"sbx:hs:{name}") == "2"
+        assert redis.cli("DEL", f"sbx:hm:{{{name}}}", f"sbx:hs:{{{name}}}") == "2"
     # Publish until the subscriber, still connected to node A, hears the new history (nodes
     # reconnect to a restarted Redis within seconds).
     deadline = time.monotonic() + 20
