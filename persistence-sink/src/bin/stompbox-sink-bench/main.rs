@@ -6,10 +6,14 @@
 //!   library's pipeline) and times it from start until every row is in PostgreSQL.
 //! - `lag`: runs the sink, produces at a fixed rate for a while, and reports the persistence
 //!   lag (Kafka record timestamp → batch committed) p50/p99 of the sink's own metric.
+//! - `producers`: no sink; a plain rdkafka producer and the broker's own producer send the
+//!   same records to the same Kafka-protocol broker, one after the other (`baseline`): the
+//!   broker's ceiling beside ours.
 //!
 //! Each run uses a fresh topic, consumer group and PostgreSQL schema (`bench_<pid>_…`, left
 //! for inspection; drop them with `DROP SCHEMA … CASCADE`).
 
+mod baseline;
 mod workload;
 
 use std::sync::Arc;
@@ -52,6 +56,12 @@ enum Mode {
     /// Produce N records, then time the sink moving them all into PostgreSQL.
     Throughput {
         #[arg(long, default_value_t = 500_000)]
+        messages: u64,
+    },
+    /// No sink: the same records through a plain rdkafka producer and through the broker's
+    /// producer, each to a fresh topic; the acknowledged records per second of each.
+    Producers {
+        #[arg(long, default_value_t = 200_000)]
         messages: u64,
     },
     /// Produce at a fixed rate with the sink running; report the persistence lag.
@@ -129,6 +139,12 @@ async fn main() -> anyhow::Result<()> {
                 metrics.batches.load(Ordering::Relaxed),
                 100.0 * cpu / took.as_secs_f64()
             );
+        }
+        Mode::Producers { messages } => {
+            for rate in baseline::compare(&kafka, &workload, messages).await? {
+                println!("{rate}");
+            }
+            return Ok(());
         }
         Mode::Lag { rate, duration } => {
             let metrics = SinkMetrics::default();
