@@ -91,7 +91,9 @@ pub async fn compare(
     }
     let topic = fresh_topic(kafka, "stompbox").await?;
     let producer = EventProducer::new(&topic)?;
-    let bytes = (0..records).map(|n| encoded(workload, n).1.len() as u64).sum();
+    let bytes = (0..records)
+        .map(|n| encoded(workload, n).1.len() as u64)
+        .sum();
     let started = Instant::now();
     workload.produce(&producer, 0..records).await?;
     rates.push(Rate {
@@ -126,9 +128,7 @@ fn plain(
     records: impl Iterator<Item = (String, Vec<u8>)>,
 ) -> anyhow::Result<Rate> {
     let mut config: ClientConfig = kafka.client_config();
-    config
-        .set("linger.ms", "5")
-        .set("compression.type", "none");
+    config.set("linger.ms", "5").set("compression.type", "none");
     if guarantees {
         config.set("acks", "all").set("enable.idempotence", "true");
     } else {
@@ -138,7 +138,9 @@ fn plain(
     let started = Instant::now();
     let (mut sent, mut bytes) = (0u64, 0u64);
     for (key, value) in records {
-        let mut record = BaseRecord::to(&kafka.events_topic).key(&key).payload(&value);
+        let mut record = BaseRecord::to(&kafka.events_topic)
+            .key(&key)
+            .payload(&value);
         loop {
             match producer.send(record) {
                 Ok(()) => break,

@@ -9,11 +9,14 @@
 //! - `producers`: no sink; a plain rdkafka producer and the broker's own producer send the
 //!   same records to the same Kafka-protocol broker, one after the other (`baseline`): the
 //!   broker's ceiling beside ours.
+//! - `copy-ceiling`: no Kafka, no sink; the same rows straight into PostgreSQL by the sink's
+//!   COPY on `--connections` connections (`ceiling`): PostgreSQL's ceiling beside the sink's.
 //!
 //! Each run uses a fresh topic, consumer group and PostgreSQL schema (`bench_<pid>_…`, left
 //! for inspection; drop them with `DROP SCHEMA … CASCADE`).
 
 mod baseline;
+mod ceiling;
 mod workload;
 
 use std::sync::Arc;
@@ -62,6 +65,12 @@ enum Mode {
     /// producer, each to a fresh topic; the acknowledged records per second of each.
     Producers {
         #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+    },
+    /// No Kafka, no sink: the same rows copied straight into PostgreSQL (`--connections`,
+    /// `--batch-size` rows a transaction); rows per second.
+    CopyCeiling {
+        #[arg(long, default_value_t = 500_000)]
         messages: u64,
     },
     /// Produce at a fixed rate with the sink running; report the persistence lag.
@@ -145,6 +154,20 @@ async fn main() -> anyhow::Result<()> {
                 println!("{rate}");
             }
             return Ok(());
+        }
+        Mode::CopyCeiling { messages } => {
+            let took = ceiling::copy_all(
+                &store,
+                &workload,
+                messages,
+                sink.connections,
+                sink.batch_max,
+            )
+            .await?;
+            println!(
+                "copy ceiling: {messages} rows into PostgreSQL in {took:.2?}: {:.0} rows/s",
+                messages as f64 / took.as_secs_f64()
+            );
         }
         Mode::Lag { rate, duration } => {
             let metrics = SinkMetrics::default();
