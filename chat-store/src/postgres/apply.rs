@@ -204,11 +204,7 @@ async fn drop_applied(
         .iter()
         .map(|m| row::sql_int(m.message_id, "message id"))
         .collect::<Result<Vec<i64>, _>>()?;
-    let senders: Vec<&str> = pending.iter().map(|m| m.sender_id.as_str()).collect();
-    let client_ids: Vec<Option<&str>> = pending
-        .iter()
-        .map(|m| m.client_message_id.as_deref())
-        .collect();
+    let (senders, client_ids) = senders_and_client_ids(pending);
     // One index probe per message: the client-id index for a keyed one (it finds a replay and
     // a retry alike), the primary key for the others.
     let statement = tx
@@ -297,13 +293,9 @@ async fn insert_skipping_replays(
 ) -> Result<u64, StoreError> {
     let times: Vec<_> = pending.iter().map(|m| row::time(m.timestamp_ms)).collect();
     let conversations: Vec<&str> = pending.iter().map(|m| m.conversation_id.as_str()).collect();
-    let senders: Vec<&str> = pending.iter().map(|m| m.sender_id.as_str()).collect();
+    let (senders, client_ids) = senders_and_client_ids(pending);
     let contents: Vec<&str> = pending.iter().map(|m| m.content.as_str()).collect();
     let types: Vec<&str> = pending.iter().map(|m| m.content_type.as_str()).collect();
-    let client_ids: Vec<Option<&str>> = pending
-        .iter()
-        .map(|m| m.client_message_id.as_deref())
-        .collect();
     let statement = tx
         .prepare_cached(
             "INSERT INTO messages (message_id, conversation_id, sender_id, content, content_type, \
@@ -329,4 +321,14 @@ async fn insert_skipping_replays(
     )
     .await
     .map_err(error::store_error)
+}
+
+/// The senders and client ids of `pending`, in order, as query arrays.
+fn senders_and_client_ids<'a>(
+    pending: &[&'a StoredMessage],
+) -> (Vec<&'a str>, Vec<Option<&'a str>>) {
+    pending
+        .iter()
+        .map(|m| (m.sender_id.as_str(), m.client_message_id.as_deref()))
+        .unzip()
 }
