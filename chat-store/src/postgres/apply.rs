@@ -2,10 +2,19 @@
 //! idempotently, so a batch replayed after a crash (offsets are committed only after this
 //! commits) changes nothing the first run did not.
 //!
-//! - Messages: a binary `COPY` (the fast path, `postgres/message_copy.rs`) that a replayed
-//!   record makes fail, then one multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO
-//!   NOTHING` — a replay conflicts on `(message_id, created_at)` and is skipped. Small runs go
-//!   straight to the insert.
+//! - Messages: one query drops what is already applied (a replayed record, a retry of a stored
+//!   clientMessageId), one `UPDATE … RETURNING` gives the rest their positions (and refuses a
+//!   message of an unknown conversation), then a binary `COPY` (the fast path,
+//!   `postgres/message_copy.rs`). A replay racing this batch (two sinks during a rebalance)
+//!   makes the COPY fail; the whole batch is then applied again with one multi-row `INSERT …
+//!   SELECT FROM unnest(…) ON CONFLICT DO NOTHING`, which skips rows already there. Small runs
+//!   go straight to the insert.
+//! - Round trips: every statement is prepared once per connection (`prepare_cached`), and no
+//!   savepoint guards the COPY (the rare race retries the transaction instead). A batch of
+//!   messages costs six round trips whatever its size (BEGIN, skip, place, COPY and its data,
+//!   progress, COMMIT) where it cost sixteen (five statements parsed anew each time, a
+//!   conversation check, a second replay check, a savepoint and its release): what a small batch
+//!   — the sink keeping up at a steady rate — pays per row.
 //! - DELIVERED: insert-if-absent receipt rows, never below the READ watermark.
 //! - READ: the watermark moves only forward; older or repeated marks are no-ops.
 //!
@@ -15,10 +24,9 @@
 //! The Kafka half (consumer group, batching, offset commits, dead letters) is the sink's
 //! `pipeline` (persistence-sink).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use tokio_postgres::Client;
-use tokio_postgres::error::SqlState;
+use deadpool_postgres::{Client, Transaction};
 
 use crate::postgres::progress::{self, Position};
 use crate::postgres::{error, message_copy, mutation, partition, row};
@@ -59,28 +67,45 @@ pub async fn apply_batch_at(
     events: &[&Event],
     done: &[Position<'_>],
 ) -> Result<Applied, StoreError> {
-    match apply_once(client, events, done).await {
-        Err(e) if error::is_missing_partition(&e) => {
-            let months: BTreeSet<u64> = events
-                .iter()
-                .filter_map(|e| match *e {
-                    Event::Message(m) => Some(m.timestamp_ms),
-                    _ => None,
-                })
-                .collect();
-            for at in months {
-                partition::ensure_month(client, row::time(at)).await?;
+    let mut copy = Copy::Try;
+    let mut partitions_made = false;
+    loop {
+        match apply_once(client, events, done, copy).await {
+            Err(e) if error::is_missing_partition(&e) && !partitions_made => {
+                partitions_made = true;
+                let months: BTreeSet<u64> = events
+                    .iter()
+                    .filter_map(|e| match *e {
+                        Event::Message(m) => Some(m.timestamp_ms),
+                        _ => None,
+                    })
+                    .collect();
+                for at in months {
+                    partition::ensure_month(client, row::time(at)).await?;
+                }
             }
-            apply_once(client, events, done).await
+            // A replay raced this batch (another sink applying it during a rebalance) and
+            // made the COPY fail: everything of this attempt is rolled back, positions
+            // included; again without COPY, the rows that are there now are skipped.
+            Err(e) if copy == Copy::Try && error::is_unique_violation(&e) => copy = Copy::Skip,
+            other => return other,
         }
-        other => other,
     }
+}
+
+/// Whether message rows may go in by COPY (which fails on a replayed row) or only by the
+/// conflict-tolerant insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Copy {
+    Try,
+    Skip,
 }
 
 async fn apply_once(
     client: &mut Client,
     events: &[&Event],
     done: &[Position<'_>],
+    copy: Copy,
 ) -> Result<Applied, StoreError> {
     let tx = client.transaction().await.map_err(error::store_error)?;
     let mut applied = Applied::default();
@@ -95,7 +120,7 @@ async fn apply_once(
                 at_ms,
                 ..
             } => {
-                insert_messages(&tx, &mut pending, &mut applied).await?;
+                insert_messages(&tx, &mut pending, copy, &mut applied).await?;
                 let changes = mutation::mark_delivered(&tx, user_id, message_ids, *at_ms).await?;
                 applied.delivered += changes.len() as u64;
             }
@@ -105,7 +130,7 @@ async fn apply_once(
                 up_to,
                 at_ms,
             } => {
-                insert_messages(&tx, &mut pending, &mut applied).await?;
+                insert_messages(&tx, &mut pending, copy, &mut applied).await?;
                 if mutation::mark_read(&tx, user_id, conversation_id, *up_to, *at_ms)
                     .await?
                     .is_some()
@@ -117,24 +142,23 @@ async fn apply_once(
             Event::Mark { .. } => {}
         }
     }
-    insert_messages(&tx, &mut pending, &mut applied).await?;
-    progress::advance(&tx, done).await?;
+    insert_messages(&tx, &mut pending, copy, &mut applied).await?;
+    progress::advance(&*tx, done).await?;
     tx.commit().await.map_err(error::store_error)?;
     Ok(applied)
 }
 
 async fn insert_messages(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     pending: &mut Vec<&StoredMessage>,
+    copy: Copy,
     applied: &mut Applied,
 ) -> Result<(), StoreError> {
     if pending.is_empty() {
         return Ok(());
     }
-    check_conversations(tx, pending).await?;
     let before = pending.len();
-    drop_client_id_retries(tx, pending).await?;
-    drop_stored(tx, pending).await?;
+    drop_applied(tx, pending).await?;
     applied.messages_skipped += (before - pending.len()) as u64;
     if pending.is_empty() {
         return Ok(());
@@ -144,8 +168,10 @@ async fn insert_messages(
         .iter()
         .map(|m| row::sql_int(m.message_id, "message id"))
         .collect::<Result<Vec<i64>, _>>()?;
-    let inserted = if pending.len() >= message_copy::COPY_MIN_ROWS {
-        copy_or_insert(tx, &ids, &seqs, pending).await?
+    let inserted = if copy == Copy::Try && pending.len() >= message_copy::COPY_MIN_ROWS {
+        message_copy::copy(tx, &ids, &seqs, pending)
+            .await
+            .map_err(error::store_error)?
     } else {
         insert_skipping_replays(tx, &ids, &seqs, pending).await?
     };
@@ -155,28 +181,56 @@ async fn insert_messages(
     Ok(())
 }
 
-/// Drops messages already stored (a replayed record): they keep the position they have, and
-/// the rest get the next ones with no gap.
-async fn drop_stored(
-    tx: &tokio_postgres::Transaction<'_>,
+/// Drops from `pending` what is already applied, in one query:
+/// - a second message with the same `(sender, client_message_id)` in `pending` (the first wins);
+/// - a message whose `(sender, client_message_id)` is in the table: either this very message
+///   (a replayed record) or another id under the same key. The broker answers a retry with the
+///   original, but a message Kafka stored after the broker had given up on it (and told the
+///   sender "not stored") comes back here next to its retry: the first one stored wins, so the
+///   idempotency key holds in PostgreSQL whatever happened on the way;
+/// - a message without a client id whose id is in the table (a replayed record).
+///
+/// A replay keeps the position it has, and the rest get the next ones with no gap.
+async fn drop_applied(
+    tx: &Transaction<'_>,
     pending: &mut Vec<&StoredMessage>,
 ) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    pending.retain(|m| match &m.client_message_id {
+        Some(client_id) => seen.insert((m.sender_id.as_str(), client_id.as_str())),
+        None => true,
+    });
     let ids = pending
         .iter()
         .map(|m| row::sql_int(m.message_id, "message id"))
         .collect::<Result<Vec<i64>, _>>()?;
-    let stored: std::collections::HashSet<i64> = tx
-        .query(
-            "SELECT message_id FROM messages WHERE message_id = ANY($1)",
-            &[&ids],
+    let (senders, client_ids) = senders_and_client_ids(pending);
+    // One index probe per message: the client-id index for a keyed one (it finds a replay and
+    // a retry alike), the primary key for the others.
+    let statement = tx
+        .prepare_cached(
+            "SELECT k.i FROM unnest($1::bigint[], $2::text[], $3::text[]) \
+               WITH ORDINALITY AS k(id, sender_id, client_message_id, i) \
+             WHERE CASE WHEN k.client_message_id IS NULL \
+               THEN EXISTS (SELECT 1 FROM messages m WHERE m.message_id = k.id) \
+               ELSE EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = k.sender_id \
+                            AND m.client_message_id = k.client_message_id) END",
         )
+        .await
+        .map_err(error::store_error)?;
+    let applied: HashSet<usize> = tx
+        .query(&statement, &[&ids, &senders, &client_ids])
         .await
         .map_err(error::store_error)?
         .iter()
-        .map(|r| r.get(0))
+        .filter_map(|r| usize::try_from(r.get::<_, i64>(0) - 1).ok())
         .collect();
-    if !stored.is_empty() {
-        pending.retain(|m| !stored.contains(&(m.message_id as i64)));
+    if !applied.is_empty() {
+        let mut index = 0;
+        pending.retain(|_| {
+            index += 1;
+            !applied.contains(&(index - 1))
+        });
     }
     Ok(())
 }
@@ -186,24 +240,30 @@ async fn drop_stored(
 /// conversation's `last_seq` once, in the transaction that inserts the rows: a reader never
 /// sees a row without its position, and positions become visible in order. (Two sink
 /// instances applying the same batch during a rebalance both take positions; the loser's
-/// insert skips its rows, leaving a gap. Positions stay increasing; clients never wait on one.)
-async fn place(
-    tx: &tokio_postgres::Transaction<'_>,
-    pending: &[&StoredMessage],
-) -> Result<Vec<i64>, StoreError> {
+/// COPY fails and its batch is applied again, skipping the winner's rows, but a small batch's
+/// insert skips them at once, leaving a gap. Positions stay increasing; clients never wait on
+/// one.)
+///
+/// A message of a conversation that does not exist is refused (permanently: the record is
+/// dead-lettered): the update returns no row for it. That is the batch's one check of its
+/// conversations, where a foreign key would lock the conversation row once per message.
+async fn place(tx: &Transaction<'_>, pending: &[&StoredMessage]) -> Result<Vec<i64>, StoreError> {
     let mut added: BTreeMap<&str, i64> = BTreeMap::new();
     for m in pending {
         *added.entry(m.conversation_id.as_str()).or_default() += 1;
     }
     let conversations: Vec<&str> = added.keys().copied().collect();
     let counts: Vec<i64> = added.values().copied().collect();
-    let mut next: HashMap<String, i64> = tx
-        .query(
+    let statement = tx
+        .prepare_cached(
             "UPDATE conversations c SET last_seq = c.last_seq + n.added \
              FROM unnest($1::text[], $2::bigint[]) AS n(id, added) WHERE c.id = n.id \
              RETURNING c.id, c.last_seq - n.added",
-            &[&conversations, &counts],
         )
+        .await
+        .map_err(error::store_error)?;
+    let mut next: HashMap<String, i64> = tx
+        .query(&statement, &[&conversations, &counts])
         .await
         .map_err(error::store_error)?
         .iter()
@@ -224,56 +284,30 @@ async fn place(
         .collect()
 }
 
-/// The COPY fast path; on a unique violation (some record is a replay) the same rows again
-/// with the conflict-tolerant insert, after rolling the COPY back to its savepoint.
-async fn copy_or_insert(
-    tx: &tokio_postgres::Transaction<'_>,
-    ids: &[i64],
-    seqs: &[i64],
-    pending: &[&StoredMessage],
-) -> Result<u64, StoreError> {
-    tx.batch_execute("SAVEPOINT message_copy")
-        .await
-        .map_err(error::store_error)?;
-    match message_copy::copy(tx, ids, seqs, pending).await {
-        Ok(copied) => {
-            tx.batch_execute("RELEASE SAVEPOINT message_copy")
-                .await
-                .map_err(error::store_error)?;
-            Ok(copied)
-        }
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            tx.batch_execute("ROLLBACK TO SAVEPOINT message_copy")
-                .await
-                .map_err(error::store_error)?;
-            insert_skipping_replays(tx, ids, seqs, pending).await
-        }
-        Err(e) => Err(error::store_error(e)),
-    }
-}
-
 /// One multi-row `INSERT … ON CONFLICT DO NOTHING`: rows already stored are skipped.
 async fn insert_skipping_replays(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     ids: &[i64],
     seqs: &[i64],
     pending: &[&StoredMessage],
 ) -> Result<u64, StoreError> {
     let times: Vec<_> = pending.iter().map(|m| row::time(m.timestamp_ms)).collect();
     let conversations: Vec<&str> = pending.iter().map(|m| m.conversation_id.as_str()).collect();
-    let senders: Vec<&str> = pending.iter().map(|m| m.sender_id.as_str()).collect();
+    let (senders, client_ids) = senders_and_client_ids(pending);
     let contents: Vec<&str> = pending.iter().map(|m| m.content.as_str()).collect();
     let types: Vec<&str> = pending.iter().map(|m| m.content_type.as_str()).collect();
-    let client_ids: Vec<Option<&str>> = pending
-        .iter()
-        .map(|m| m.client_message_id.as_deref())
-        .collect();
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO messages (message_id, conversation_id, sender_id, content, content_type, \
+             client_message_id, created_at, seq) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                  $6::text[], $7::timestamptz[], $8::bigint[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(error::store_error)?;
     tx.execute(
-        "INSERT INTO messages (message_id, conversation_id, sender_id, content, content_type, \
-         client_message_id, created_at, seq) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                              $6::text[], $7::timestamptz[], $8::bigint[]) \
-         ON CONFLICT DO NOTHING",
+        &statement,
         &[
             &ids,
             &conversations,
@@ -289,82 +323,12 @@ async fn insert_skipping_replays(
     .map_err(error::store_error)
 }
 
-/// Drops messages whose `(sender, client_message_id)` is already taken by another message id
-/// (in the table or earlier in `pending`): the broker answers a retry with the original, but a
-/// message Kafka stored after the broker had given up on it (and told the sender "not
-/// stored") comes back here next to its retry. The first one stored wins; the retry is
-/// skipped, so the idempotency key holds in PostgreSQL whatever happened on the way.
-async fn drop_client_id_retries(
-    tx: &tokio_postgres::Transaction<'_>,
-    pending: &mut Vec<&StoredMessage>,
-) -> Result<(), StoreError> {
-    let mut seen = std::collections::HashSet::new();
-    pending.retain(|m| match &m.client_message_id {
-        Some(client_id) => seen.insert((m.sender_id.as_str(), client_id.as_str())),
-        None => true,
-    });
-    let keyed: Vec<&&StoredMessage> = pending
+/// The senders and client ids of `pending`, in order, as query arrays.
+fn senders_and_client_ids<'a>(
+    pending: &[&'a StoredMessage],
+) -> (Vec<&'a str>, Vec<Option<&'a str>>) {
+    pending
         .iter()
-        .filter(|m| m.client_message_id.is_some())
-        .collect();
-    if keyed.is_empty() {
-        return Ok(());
-    }
-    let senders: Vec<&str> = keyed.iter().map(|m| m.sender_id.as_str()).collect();
-    let client_ids: Vec<&str> = keyed
-        .iter()
-        .filter_map(|m| m.client_message_id.as_deref())
-        .collect();
-    let ids = keyed
-        .iter()
-        .map(|m| row::sql_int(m.message_id, "message id"))
-        .collect::<Result<Vec<i64>, _>>()?;
-    let taken = tx
-        .query(
-            "SELECT k.sender_id, k.client_message_id \
-             FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(sender_id, client_message_id, id) \
-             WHERE EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = k.sender_id \
-                           AND m.client_message_id = k.client_message_id AND m.message_id <> k.id)",
-            &[&senders, &client_ids, &ids],
-        )
-        .await
-        .map_err(error::store_error)?;
-    if taken.is_empty() {
-        return Ok(());
-    }
-    let taken: std::collections::HashSet<(String, String)> =
-        taken.iter().map(|r| (r.get(0), r.get(1))).collect();
-    pending.retain(|m| match &m.client_message_id {
-        Some(client_id) => !taken.contains(&(m.sender_id.clone(), client_id.clone())),
-        None => true,
-    });
-    Ok(())
-}
-
-/// Refuses (permanently: the record is dead-lettered) a message of a conversation that does not
-/// exist — one query per batch for its distinct conversations, where a foreign key would lock
-/// the conversation row once per message.
-async fn check_conversations(
-    tx: &tokio_postgres::Transaction<'_>,
-    pending: &[&StoredMessage],
-) -> Result<(), StoreError> {
-    let wanted: std::collections::BTreeSet<&str> =
-        pending.iter().map(|m| m.conversation_id.as_str()).collect();
-    let wanted: Vec<&str> = wanted.into_iter().collect();
-    let known: std::collections::HashSet<String> = tx
-        .query(
-            "SELECT id FROM conversations WHERE id = ANY($1)",
-            &[&wanted],
-        )
-        .await
-        .map_err(error::store_error)?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    match wanted.iter().find(|id| !known.contains(**id)) {
-        Some(missing) => Err(StoreError::Invalid(format!(
-            "a message of conversation {missing:?}, which does not exist"
-        ))),
-        None => Ok(()),
-    }
+        .map(|m| (m.sender_id.as_str(), m.client_message_id.as_deref()))
+        .unzip()
 }

@@ -54,6 +54,13 @@ pub(crate) fn is_missing_partition(err: &StoreError) -> bool {
     matches!(err, StoreError::Internal(msg) if msg.contains("no partition of relation"))
 }
 
+/// A unique violation (SQLSTATE 23505, as [`describe`] writes it): in the sink's apply, only a
+/// COPY of message rows meeting a replay can raise it; the apply retries without COPY.
+#[cfg(feature = "kafka")]
+pub(crate) fn is_unique_violation(err: &StoreError) -> bool {
+    matches!(err, StoreError::Internal(msg) if msg.ends_with("(SQLSTATE 23505)"))
+}
+
 pub(crate) fn invalid(why: impl Into<String>) -> StoreError {
     StoreError::Invalid(why.into())
 }

@@ -12,7 +12,7 @@ pub mod apply;
 mod device;
 pub(crate) mod error;
 #[cfg(feature = "kafka")]
-pub(crate) mod message_copy;
+pub mod message_copy;
 pub(crate) mod mutation;
 pub(crate) mod partition;
 mod preview;

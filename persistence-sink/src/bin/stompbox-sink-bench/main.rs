@@ -6,10 +6,17 @@
 //!   library's pipeline) and times it from start until every row is in PostgreSQL.
 //! - `lag`: runs the sink, produces at a fixed rate for a while, and reports the persistence
 //!   lag (Kafka record timestamp → batch committed) p50/p99 of the sink's own metric.
+//! - `producers`: no sink; a plain rdkafka producer and the broker's own producer send the
+//!   same records to the same Kafka-protocol broker, one after the other (`baseline`): the
+//!   broker's ceiling beside ours.
+//! - `copy-ceiling`: no Kafka, no sink; the same rows straight into PostgreSQL by the sink's
+//!   COPY on `--connections` connections (`ceiling`): PostgreSQL's ceiling beside the sink's.
 //!
 //! Each run uses a fresh topic, consumer group and PostgreSQL schema (`bench_<pid>_…`, left
 //! for inspection; drop them with `DROP SCHEMA … CASCADE`).
 
+mod baseline;
+mod ceiling;
 mod workload;
 
 use std::sync::Arc;
@@ -51,6 +58,18 @@ struct Cli {
 enum Mode {
     /// Produce N records, then time the sink moving them all into PostgreSQL.
     Throughput {
+        #[arg(long, default_value_t = 500_000)]
+        messages: u64,
+    },
+    /// No sink: the same records through a plain rdkafka producer and through the broker's
+    /// producer, each to a fresh topic; the acknowledged records per second of each.
+    Producers {
+        #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+    },
+    /// No Kafka, no sink: the same rows copied straight into PostgreSQL (`--connections`,
+    /// `--batch-size` rows a transaction); rows per second.
+    CopyCeiling {
         #[arg(long, default_value_t = 500_000)]
         messages: u64,
     },
@@ -128,6 +147,26 @@ async fn main() -> anyhow::Result<()> {
                 messages as f64 / took.as_secs_f64(),
                 metrics.batches.load(Ordering::Relaxed),
                 100.0 * cpu / took.as_secs_f64()
+            );
+        }
+        Mode::Producers { messages } => {
+            for rate in baseline::compare(&kafka, &workload, messages).await? {
+                println!("{rate}");
+            }
+            return Ok(());
+        }
+        Mode::CopyCeiling { messages } => {
+            let took = ceiling::copy_all(
+                &store,
+                &workload,
+                messages,
+                sink.connections,
+                sink.batch_max,
+            )
+            .await?;
+            println!(
+                "copy ceiling: {messages} rows into PostgreSQL in {took:.2?}: {:.0} rows/s",
+                messages as f64 / took.as_secs_f64()
             );
         }
         Mode::Lag { rate, duration } => {

@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 /// approaching its default queue bound of 100,000 messages.
 const IN_FLIGHT: usize = 20_000;
 
+#[derive(Debug, Clone)]
 pub struct Workload {
     pub conversations: usize,
     /// Message ids start above this, so two runs into one schema never collide.
