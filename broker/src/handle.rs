@@ -45,7 +45,8 @@ impl std::fmt::Display for SessionName {
 impl PartialEq<str> for SessionName {
     /// Whether `name` is this name as displayed (exactly: lower-case, 16 digits).
     fn eq(&self, name: &str) -> bool {
-        self.to_string() == name
+        let digits = name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        name.len() == 16 && digits && u64::from_str_radix(name, 16) == Ok(self.0)
     }
 }
 
