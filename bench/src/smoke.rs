@@ -131,6 +131,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         hold: 2.5,
         heart_beat: "1000,1000".into(),
         topic_template: "/topic/smoke.idle.{i}".into(),
+        login_template: None,
     };
     outcomes.push(scenario::idle::run(&ws, &idle).await?);
     let reconnect = scenario::reconnect::Args {

@@ -82,7 +82,7 @@ fn describe(session: &SessionHandle) -> Value {
         .map(|(id, destination)| json!({"id": &*id, "destination": destination}))
         .collect();
     json!({
-        "session": session.name,
+        "session": session.name.to_string(),
         "user": session.principal.name(),
         "transport": record.transport,
         "address": record.address.to_string(),
@@ -170,7 +170,7 @@ async fn disconnect_session(
         .router
         .sessions()
         .into_iter()
-        .find(|s| s.name == name);
+        .find(|s| s.name == *name);
     let Some(session) = found else {
         return (
             StatusCode::NOT_FOUND,

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use chat_store::{ChatStore, SharedClaims, SqliteStore, StoreError};
 use stompbox_push::Providers;
 use thiserror::Error;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -75,9 +75,6 @@ pub struct Broker {
     pub login_throttle: LoginThrottle,
     /// The `[[acl]]` rules; replaced whole by a reload (`crate::reload`).
     pub acl: ArcSwap<Acl>,
-    /// Sessions' `reload_rx` change when a reload replaced the users file or the ACL rules,
-    /// and each rechecks itself (`session::revocation`).
-    pub reload_tx: watch::Sender<()>,
     pub ids: Arc<IdGenerator>,
     /// Per-user buckets of plain SENDs (`--send-rate`): a user past the rate is slowed.
     pub send_rate: Arc<TokenBuckets>,
@@ -248,7 +245,6 @@ impl Broker {
             auth_checks: Arc::new(Semaphore::new(config.limits.max_auth_checks)),
             login_throttle: LoginThrottle::new(ThrottlePolicy::from(&config.admission)),
             acl: ArcSwap::from_pointee(Acl::new(&config.acl)),
-            reload_tx: watch::Sender::new(()),
             ids,
             send_rate,
             app: Some(Arc::new(chat)),

@@ -44,11 +44,11 @@ pub async fn drain(broker: &Arc<Broker>, listeners: Vec<JoinHandle<()>>, session
         if due > Instant::now() {
             tokio::time::sleep_until(due).await;
         }
-        session.cancel.cancel();
+        session.close();
     }
     // Any session that finished its handshake while the others were being closed.
     for session in broker.router.sessions() {
-        session.cancel.cancel();
+        session.close();
     }
     sessions.close();
     let timeout = config.shutdown_timeout;

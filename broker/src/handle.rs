@@ -1,12 +1,17 @@
-//! The part of a session that others may touch: its identity, its outbox, the token that
-//! tells it to close, and what operators may see of it (the admin API). Everything else about
-//! a session is owned by its task alone.
+//! The part of a session that others may touch: its identity, its outbox, the signals that
+//! tell it to close or to recheck itself, and what operators may see of it (the admin API).
+//! Everything else about a session is owned by its task alone.
+//!
+//! The signals wake the session through its outbox rather than through a token or a channel of
+//! their own: an idle session then waits on one notification for everything other tasks may
+//! want of it, instead of carrying a cancellation token (a heap node) and a reload receiver,
+//! and a waiting future for each, through every idle hour (docs/benchmarks.md, idle section).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use parking_lot::Mutex;
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::Principal;
 use crate::error::StompError;
@@ -17,14 +22,52 @@ pub struct SessionHandle {
     /// Process-unique id (router keys).
     pub id: u64,
     /// The `session` header of CONNECTED.
-    pub name: String,
+    pub name: SessionName,
     pub principal: Principal,
     pub outbox: Outbox,
-    /// Cancelled to close the session: graceful shutdown, or an operator's disconnect (which
-    /// says why first: [`SessionHandle::disconnect`]).
-    pub cancel: CancellationToken,
+    /// What other tasks asked of the session since it last looked ([`Signals`] bits).
+    pub signals: AtomicU8,
     /// What the admin API shows of the session.
     pub record: SessionRecord,
+}
+
+/// A session's name: random, shown as 16 hex digits (the `session` header of CONNECTED, the
+/// admin API, the logs). Kept as the number: no string allocation per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionName(pub u64);
+
+impl std::fmt::Display for SessionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl PartialEq<str> for SessionName {
+    /// Whether `name` is this name as displayed (exactly: lower-case, 16 digits).
+    fn eq(&self, name: &str) -> bool {
+        let digits = name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        name.len() == 16 && digits && u64::from_str_radix(name, 16) == Ok(self.0)
+    }
+}
+
+/// What other tasks ask of a session besides deliveries, taken at once by the session task
+/// ([`SessionHandle::take_signals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Signals(u8);
+
+impl Signals {
+    /// Close: graceful shutdown, or an operator's disconnect.
+    const CLOSE: u8 = 1;
+    /// Recheck credentials and subscriptions: a reload replaced the users file or ACL rules.
+    const RECHECK: u8 = 2;
+
+    pub fn close(self) -> bool {
+        self.0 & Self::CLOSE != 0
+    }
+
+    pub fn recheck(self) -> bool {
+        self.0 & Self::RECHECK != 0
+    }
 }
 
 /// How a session looks to an operator: where it came from, since when, what it subscribes
@@ -94,7 +137,29 @@ impl SessionHandle {
     /// Closes the session with ERROR `disconnected` whose body is `reason` (an operator's).
     pub fn disconnect(&self, reason: String) {
         self.record.state.lock().disconnected = Some(reason);
-        self.cancel.cancel();
+        self.close();
+    }
+
+    /// Tells the session to close (ERROR `server shutting down`, unless an operator's
+    /// disconnect said otherwise first).
+    pub fn close(&self) {
+        self.signal(Signals::CLOSE);
+    }
+
+    /// Tells the session to recheck its credentials and subscriptions (after a reload).
+    pub fn recheck(&self) {
+        self.signal(Signals::RECHECK);
+    }
+
+    /// What was asked since the last call. The bits are set before the outbox wakes the
+    /// session, so a wake-up always finds them (a late wake-up finds nothing, harmlessly).
+    pub fn take_signals(&self) -> Signals {
+        Signals(self.signals.swap(0, Ordering::AcqRel))
+    }
+
+    fn signal(&self, bit: u8) {
+        self.signals.fetch_or(bit, Ordering::AcqRel);
+        self.outbox.wake();
     }
 
     /// Why the session was told to close: an operator's disconnect, or shutdown.

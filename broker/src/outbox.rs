@@ -159,6 +159,12 @@ impl Outbox {
         self.notify.notified().await;
     }
 
+    /// Wakes the session without queueing anything: it has a signal to look at
+    /// (`SessionHandle::take_signals`).
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
     pub fn drain(&self) -> Drained {
         let mut state = self.state.lock();
         Drained {

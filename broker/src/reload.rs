@@ -105,6 +105,8 @@ pub fn reload(broker: &Broker) -> Result<(), ReloadError> {
         broker.acl.store(Arc::new(Acl::new(&rules)));
     }
     // Every session rechecks its credentials and subscriptions.
-    broker.reload_tx.send_replace(());
+    for session in broker.router.sessions() {
+        session.recheck();
+    }
     Ok(())
 }

@@ -28,6 +28,11 @@ pub struct Args {
     pub heart_beat: String,
     #[arg(long, default_value = "/topic/idle.{i}")]
     pub topic_template: String,
+    /// CONNECT `login` per connection (`{i}` expands), instead of `--login` for all: with
+    /// `--topic-template /user/queue/messages`, each connection is its own chat user
+    /// subscribed to its user queue, as the idle target (issue 17) describes.
+    #[arg(long)]
+    pub login_template: Option<String>,
 }
 
 pub async fn run(c: &Common, a: &Args) -> anyhow::Result<Outcome> {
@@ -38,6 +43,10 @@ pub async fn run(c: &Common, a: &Args) -> anyhow::Result<Outcome> {
         ("hold_s", a.hold.to_string()),
         ("heart_beat", a.heart_beat.clone()),
         ("topic_template", a.topic_template.clone()),
+        (
+            "login_template",
+            a.login_template.clone().unwrap_or_else(|| c.login.clone()),
+        ),
         ("bench_nofile", nofile.to_string()),
     ] {
         o.params.insert(k.into(), v);
@@ -58,7 +67,10 @@ pub async fn run(c: &Common, a: &Args) -> anyhow::Result<Outcome> {
     // Each connection starts heart-beating as soon as it is subscribed: with thousands to set
     // up, the first would otherwise sit silent past the broker's heart-beat timeout.
     let holders = connect_all(a.connections, |i| {
-        let t = target.clone();
+        let mut t = target.clone();
+        if let Some(login) = &a.login_template {
+            t.login = expand(login, i);
+        }
         let dest = expand(&a.topic_template, i);
         let hb = hb.clone();
         let extra = c.sub_headers(i);

@@ -457,7 +457,6 @@ mod tests {
     use bytes::Bytes;
     use parking_lot::Mutex;
     use stomp_codec::Headers;
-    use tokio_util::sync::CancellationToken;
 
     use super::queue::{Consumption, QueueFull, QueueLimits, Queues};
     use super::topic::Subscriber;
@@ -509,10 +508,10 @@ mod tests {
     fn session(id: u64, user: &str) -> Arc<SessionHandle> {
         Arc::new(SessionHandle {
             id,
-            name: format!("s{id}"),
+            name: crate::handle::SessionName(id),
             principal: Principal(Arc::from(user)),
             outbox: Outbox::new(16, 1 << 20, SlowConsumerPolicy::Disconnect),
-            cancel: CancellationToken::new(),
+            signals: Default::default(),
             record: Default::default(),
         })
     }

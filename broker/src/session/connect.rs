@@ -1,14 +1,13 @@
 //! The first exchange of a connection: CONNECT or STOMP in, authentication, version and
 //! heart-beat negotiation, CONNECTED out.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use stomp_codec::{Command, Frame, Item, Version};
 use tokio::time::{Instant, sleep_until};
-use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::failure::Failure;
@@ -21,7 +20,7 @@ use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::{ClientCommand, Connect, Request};
 use crate::error::StompError;
-use crate::handle::{SessionHandle, SessionRecord};
+use crate::handle::{SessionHandle, SessionName, SessionRecord};
 use crate::outbox::Outbox;
 use crate::transport::ReadOutcome;
 
@@ -119,14 +118,14 @@ async fn connect(
     let limits = &broker.config.limits;
     let handle = Arc::new(SessionHandle {
         id: broker.next_session_id(),
-        name: format!("{:016x}", rand::random::<u64>()),
+        name: SessionName(rand::random()),
         principal,
         outbox: Outbox::new(
             limits.outbound_max_frames,
             limits.outbound_max_bytes,
             broker.config.slow_consumer,
         ),
-        cancel: CancellationToken::new(),
+        signals: Default::default(),
         record: SessionRecord::new(wire.kind(), client, unix_ms()),
     });
     broker.router.register(Arc::clone(&handle));
@@ -137,7 +136,7 @@ async fn connect(
     wire.set_version(version);
     let connected = Frame::new(Command::Connected)
         .header("version", version.as_str())
-        .header("session", handle.name.as_str())
+        .header("session", handle.name.to_string())
         .header("server", concat!("stompbox/", env!("CARGO_PKG_VERSION")))
         .header("heart-beat", heart_beat_header)
         .header("user-name", handle.principal.name());
@@ -156,13 +155,12 @@ async fn connect(
         heartbeat,
         subscriptions: Subscriptions::default(),
         acks: Acks::default(),
-        transactions: HashMap::new(),
+        transactions: BTreeMap::new(),
         reply_token: None,
         activity_reported: Instant::now(),
         throttle: Default::default(),
         expires_at: expiry(&proof),
         proof,
-        reload_rx: broker.reload_tx.subscribe(),
     })
 }
 

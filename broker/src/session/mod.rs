@@ -2,14 +2,16 @@
 //!
 //! The session task owns everything about its connection: the transport, the codec, its
 //! subscriptions, pending acknowledgements and open transactions. Other tasks reach it only
-//! through its outbox (deliveries) and its cancellation token (shutdown). Its loop waits on
-//! five things at once — shutdown, a reload, the outbox, the socket, one timer for every
+//! through its outbox (deliveries, and the handle's signals: close, recheck after a reload).
+//! Its loop waits on three things at once — the outbox, the socket, one timer for every
 //! deadline (heart-beats, the publisher pause, the token's expiry) — handles what arrived
 //! without awaiting, then writes everything it produced as one batch.
 
 mod connect;
 mod delivery;
 mod failure;
+#[cfg(test)]
+mod footprint;
 pub mod heartbeat;
 mod request;
 mod revocation;
@@ -118,13 +120,18 @@ impl Session {
             let reading = self.throttle.resume_at().is_none();
             tokio::select! {
                 biased;
-                () = handle.cancel.cancelled() => return Err(handle.closing_error().into()),
-                // Cancel-safe; an error means the broker (the sender) is gone: shutdown.
-                changed = self.reload_rx.changed() => match changed {
-                    Ok(()) => self.recheck()?,
-                    Err(_) => return Err(StompError::ShuttingDown.into()),
-                },
-                () = handle.outbox.ready() => self.drain_outbox(wire)?,
+                // Deliveries and signals (close, recheck after a reload) wake the same wait:
+                // an idle session holds one waiting future for all of them.
+                () = handle.outbox.ready() => {
+                    let signals = handle.take_signals();
+                    if signals.close() {
+                        return Err(handle.closing_error().into());
+                    }
+                    if signals.recheck() {
+                        self.recheck()?;
+                    }
+                    self.drain_outbox(wire)?;
+                }
                 // One timer for every deadline (heart-beats both ways, the publisher pause, the
                 // token's expiry): a session's resident state is per-connection memory.
                 () = sleep_until_opt(deadline) => self.on_deadline(wire)?,

@@ -4,6 +4,7 @@
 //! after the socket reports readable, and is released once all complete frames are taken.
 
 use std::io;
+use std::task::{Poll, ready};
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
@@ -39,16 +40,25 @@ impl TcpTransport {
         Self { stream }
     }
 
+    /// Waits through `poll_read_ready`, which keeps the waker in the socket's own reactor
+    /// slot, rather than `readable()`, whose future carries a waiter node of its own: the
+    /// session's idle wait sits in this future for the connection's life, so its bytes are
+    /// per-connection memory.
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<ReadOutcome> {
-        loop {
-            self.stream.readable().await?;
-            match try_read(&self.stream, buf) {
-                Ok(0) => return Ok(ReadOutcome::Eof),
-                Ok(_) => return Ok(ReadOutcome::Data),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+        let stream = &self.stream;
+        std::future::poll_fn(|cx| {
+            loop {
+                ready!(stream.poll_read_ready(cx))?;
+                // A `WouldBlock` clears the readiness, so the next poll waits again.
+                match try_read(stream, buf) {
+                    Ok(0) => return Poll::Ready(Ok(ReadOutcome::Eof)),
+                    Ok(_) => return Poll::Ready(Ok(ReadOutcome::Data)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
             }
-        }
+        })
+        .await
     }
 
     pub async fn write(&mut self, batch: &[u8]) -> io::Result<()> {
