@@ -170,3 +170,19 @@ impl SessionHandle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SessionName;
+
+    #[test]
+    fn a_session_name_equals_exactly_its_sixteen_lower_case_hex_digits() {
+        let name = SessionName(0x00ab_cdef_0123_4567);
+        assert_eq!(name.to_string(), "00abcdef01234567");
+        assert!(name == *"00abcdef01234567");
+        assert!(name != *"00ABCDEF01234567", "upper case is another name");
+        assert!(name != *"abcdef01234567", "without the leading zeros");
+        assert!(name != *"+0abcdef01234567");
+        assert!(SessionName(1) != *"00abcdef01234567");
+    }
+}
