@@ -183,7 +183,6 @@ impl State {
 mod tests {
     use bytes::Bytes;
     use stomp_codec::Headers;
-    use tokio_util::sync::CancellationToken;
 
     use super::*;
     use crate::auth::Principal;
@@ -206,10 +205,10 @@ mod tests {
     fn gate(from: u64) -> (Arc<Gate>, Arc<SessionHandle>) {
         let session = Arc::new(SessionHandle {
             id: 1,
-            name: "s1".into(),
+            name: crate::handle::SessionName(1),
             principal: Principal(Arc::from("ann")),
             outbox: Outbox::new(64, 1 << 20, SlowConsumerPolicy::Disconnect),
-            cancel: CancellationToken::new(),
+            signals: Default::default(),
             record: Default::default(),
         });
         let subscriber = Subscriber {

@@ -516,6 +516,14 @@ mod tests {
         })
     }
 
+    fn subscriber(session: &Arc<SessionHandle>, id: &str) -> Subscriber {
+        Subscriber {
+            session: Arc::clone(session),
+            subscription: Arc::from(id),
+            gate: None,
+        }
+    }
+
     fn message(destination: &str) -> Arc<Message> {
         Arc::new(Message::new(
             1,
@@ -530,11 +538,7 @@ mod tests {
         let peers = Arc::new(Recorder::default());
         let router = Router::new(QueueLimits::counting(8), Arc::clone(&peers) as _);
         let ann = session(1, "ann");
-        let sub = |id: &str| Subscriber {
-            session: Arc::clone(&ann),
-            subscription: Arc::from(id),
-            gate: None,
-        };
+        let sub = |id: &str| subscriber(&ann, id);
         router.subscribe_topic("a.b", sub("0"));
         router.subscribe_topic("a.*", sub("1"));
         router.subscribe_user("ann", &Router::user_key("ann", "q"), sub("2"));
@@ -598,10 +602,7 @@ mod tests {
         let peers = Arc::new(Recorder::default());
         let router = Router::new(QueueLimits::counting(8), Arc::clone(&peers) as _);
         let ann = session(1, "ann");
-        let sub = |id: &str| Subscriber {
-            session: Arc::clone(&ann),
-            subscription: Arc::from(id),
-        };
+        let sub = |id: &str| subscriber(&ann, id);
         router.subscribe_topic("room", sub("0"));
         router.subscribe_user("ann", &Router::user_key("ann", "q"), sub("1"));
         peers.0.lock().clear();
