@@ -275,9 +275,13 @@ async fn main() -> anyhow::Result<()> {
     for (i, conn) in conns.into_iter().enumerate() {
         let peer = format!("{}{}", args.prefix, i ^ 1);
         let tally = Arc::clone(&tally);
+        // Users' sends are spread evenly over the interval, as independent users' are: started
+        // on one clock tick, all 1,000 would send in the same millisecond every interval, and
+        // the bench would measure how long a burst of 1,000 queues, not a message's latency.
+        let phase = per_user_interval.mul_f64(i as f64 / users as f64);
         tasks.push(tokio::spawn(run_user(
             conn,
-            User { me: i, peer },
+            User { me: i, peer, phase },
             per_user_interval,
             total_per_user,
             Duration::from_secs(args.drain_seconds),
@@ -337,10 +341,11 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A bench user: its index and the login of its peer.
+/// A bench user: its index, the login of its peer, and how far into each interval it sends.
 struct User {
     me: usize,
     peer: String,
+    phase: Duration,
 }
 
 /// Sends `count` messages to `peer` at `interval`, and reads its own socket until it has both
@@ -348,7 +353,7 @@ struct User {
 /// send (what is missing then counts as lost).
 async fn run_user(
     conn: Conn,
-    User { me, peer }: User,
+    User { me, peer, phase }: User,
     interval: Duration,
     count: u64,
     drain: Duration,
@@ -362,7 +367,7 @@ async fn run_user(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let writer = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         for seq in 0..count {
             tick.tick().await;
@@ -388,7 +393,7 @@ async fn run_user(
         anyhow::Ok(sink)
     });
     let (mut receipts, mut received, mut next_seq) = (0u64, 0u64, 0u64);
-    let deadline = Instant::now() + interval * (count as u32) + drain;
+    let deadline = Instant::now() + phase + interval * (count as u32) + drain;
     while receipts < count || received < count {
         let Ok(item) = tokio::time::timeout_at(deadline.into(), stream.next()).await else {
             break;
