@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The real services the persistence tests need, private to this work tree:
 #
-#   scripts/services.sh up [postgres|tansu|redis|redis-tls|redis-cluster]...
+#   scripts/services.sh up [postgres|tansu|redis|redis-tls|redis-cluster|redis-sentinel]...
 #                               start what is not running (installs what is missing), write the
-#                               env file; without names, all five
+#                               env file; without names, all six
 #   scripts/services.sh restart redis
 #                               stop redis by PID and start it again on the same port (the
 #                               cluster tests' Redis-restart case); starts it if it was down
@@ -22,6 +22,10 @@
 # - redis-cluster: a Redis Cluster, 3 primaries + 3 replicas (scripts/lib/redis-cluster.sh);
 #   STOMPBOX_REDIS_CLUSTER_URL (redis-cluster://seed,seed,...) and STOMPBOX_REDIS_CLUSTER_DIR
 #   (n1..n6/{pid,port}: the primary-kill test finds a primary's pid there).
+# - redis-sentinel: one Redis primary + 1 replica watched by 3 Redis Sentinels
+#   (scripts/lib/redis-sentinel.sh); STOMPBOX_REDIS_SENTINEL_URL (redis+sentinel://s,s,s/stompbox)
+#   and STOMPBOX_REDIS_SENTINEL_DIR (d1,d2,s1..s3/{pid,port}: the primary-kill test finds the
+#   primary's pid there).
 # - redis-tls: a second, TLS-only Redis (--port 0 --tls-port), the same test PKI, no client
 #   certificates required; only the TLS tests use it, so it never shares channels with them.
 #
@@ -50,6 +54,8 @@ log() { printf 'services: %s\n' "$*" >&2; }
 source "$root_dir/scripts/lib/process.sh"
 # shellcheck source=scripts/lib/redis-cluster.sh
 source "$root_dir/scripts/lib/redis-cluster.sh"
+# shellcheck source=scripts/lib/redis-sentinel.sh
+source "$root_dir/scripts/lib/redis-sentinel.sh"
 
 # Runs a postgres tool as a non-root user when we are root.
 as_pg() {
@@ -275,6 +281,10 @@ write_env() {
             echo "STOMPBOX_REDIS_CLUSTER_URL=$(redis_cluster_url)"
             echo "STOMPBOX_REDIS_CLUSTER_DIR=$redis_cluster_dir"
         fi
+        if redis_sentinel_running; then
+            echo "STOMPBOX_REDIS_SENTINEL_URL=$(redis_sentinel_url)"
+            echo "STOMPBOX_REDIS_SENTINEL_DIR=$redis_sentinel_dir"
+        fi
         if alive "$(read_pid "$redis_tls_dir/pid")"; then
             echo "STOMPBOX_REDIS_TLS_URL=rediss://localhost:$(cat "$redis_tls_dir/port")/"
         fi
@@ -296,13 +306,14 @@ status() {
     pid="$(read_pid "$redis_tls_dir/pid")"
     if alive "$pid"; then echo "redis-tls: up (pid $pid, TLS port $(cat "$redis_tls_dir/port"))"; else echo "redis-tls: down"; fi
     redis_cluster_status
+    redis_sentinel_status
     if [[ -f "$env_file" ]]; then echo "env file $env_file:"; cat "$env_file"; fi
 }
 
 case "${1:-}" in
 up)
     shift
-    (( $# == 0 )) && set -- postgres tansu redis redis-tls redis-cluster
+    (( $# == 0 )) && set -- postgres tansu redis redis-tls redis-cluster redis-sentinel
     for service in "$@"; do
         case "$service" in
         postgres) postgres_up ;;
@@ -310,6 +321,7 @@ up)
         redis) redis_up ;;
         redis-tls) redis_tls_up ;;
         redis-cluster) redis_cluster_up ;;
+        redis-sentinel) redis_sentinel_up ;;
         *) echo "unknown service: $service" >&2; exit 2 ;;
         esac
     done
@@ -323,6 +335,7 @@ restart)
     status
     ;;
 down)
+    redis_sentinel_down
     redis_cluster_down
     redis_tls_down
     redis_down

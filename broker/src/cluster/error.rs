@@ -16,6 +16,9 @@ pub enum ClusterError {
     /// A `rediss://` link that cannot be set up (the CA file, an unsupported option).
     #[error("redis TLS: {0}")]
     Tls(String),
+    /// A `redis+sentinel://` link that cannot start: a bad URL, or no primary resolved.
+    #[error("redis sentinel: {0}")]
+    Sentinel(String),
     #[error("no free node id in Redis: all {0} are leased by live nodes")]
     NoFreeNodeId(u16),
     #[error("node id {0} is leased by another live node; pick another or omit --node-id")]

@@ -1,13 +1,17 @@
 //! Where a node's Redis is, and how its connections are opened: one server, plain (`redis://`,
 //! `unix://`) or TLS (`rediss://`) on rustls, with the server's certificate checked against
 //! `--redis-ca` or the system's roots (there is no way to skip the check: `#insecure` is
-//! refused, a node that cannot verify its Redis should not start); or a Redis Cluster named by
-//! its seed nodes, `redis-cluster://host:port,host:port,…` (plain only: TLS to a cluster is not
-//! wired yet and is refused at startup rather than half supported).
+//! refused, a node that cannot verify its Redis should not start); one primary with replicas
+//! behind Redis Sentinel, `redis+sentinel://[user:pass@]host:port,…/MASTER_NAME` (the
+//! sentinels' addresses: `sentinel.rs`); or a Redis Cluster named by its seed nodes,
+//! `redis-cluster://host:port,host:port,…`. Sentinel and Cluster are plain only: TLS to them is
+//! not wired yet and is refused at startup rather than half supported.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use redis::AsyncConnectionConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 
@@ -15,7 +19,9 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::error::ClusterError;
+use super::primary::Primary;
 use super::redis_link::Conn;
+use super::sentinel::{self, Sentinels};
 use crate::config::ClusterConfig;
 
 /// Per-command limits on the shared connection: a call during an outage fails fast (and is
@@ -25,10 +31,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 const CLUSTER_SCHEME: &str = "redis-cluster://";
 
-/// The node's Redis: one server, or a cluster's seed nodes (`redis://host:port/` each).
+/// The node's Redis: one server, the sentinels of one primary, or a cluster's seed nodes
+/// (`redis://host:port/` each).
 #[derive(Debug, Clone)]
 pub enum Link {
     Single(Box<redis::Client>),
+    Sentinel(Arc<Sentinels>),
     Cluster(Vec<String>),
 }
 
@@ -42,13 +50,32 @@ impl Link {
                     .into(),
             ));
         }
+        if url.starts_with(sentinel::TLS_SCHEME) {
+            return Err(ClusterError::Tls(
+                "TLS to Redis Sentinel is not supported yet (it needs TLS to the sentinels and \
+                 to the primary): use redis+sentinel:// on a private network"
+                    .into(),
+            ));
+        }
+        let plain_only = |scheme: &str| {
+            ClusterError::Tls(format!(
+                "--redis-ca is set but --redis-url is a plain {scheme} URL"
+            ))
+        };
+        if url.starts_with(sentinel::SCHEME) {
+            if config.redis_ca.is_some() {
+                return Err(plain_only(sentinel::SCHEME));
+            }
+            let sentinels: Sentinels = url
+                .parse()
+                .map_err(|e: sentinel::UrlError| ClusterError::Sentinel(e.to_string()))?;
+            return Ok(Link::Sentinel(Arc::new(sentinels)));
+        }
         let Some(seeds) = url.strip_prefix(CLUSTER_SCHEME) else {
             return Ok(Link::Single(Box::new(client(config)?)));
         };
         if config.redis_ca.is_some() {
-            return Err(ClusterError::Tls(
-                "--redis-ca is set but --redis-url is a plain redis-cluster:// URL".into(),
-            ));
+            return Err(plain_only(CLUSTER_SCHEME));
         }
         let seeds: Vec<String> = seeds
             .trim_end_matches('/')
@@ -82,6 +109,15 @@ impl Link {
                     .await
                     .map_err(|e| connect_error(e, config))?;
                 Ok(Conn::Single(conn))
+            }
+            Link::Sentinel(sentinels) => {
+                let primary_config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT));
+                let primary = Primary::connect(Arc::clone(sentinels), primary_config)
+                    .await
+                    .map_err(ClusterError::Sentinel)?;
+                Ok(Conn::Sentinel(primary))
             }
             Link::Cluster(seeds) => {
                 let conn = cluster_builder(seeds)
@@ -193,6 +229,24 @@ mod tests {
             Link::open(&config("redis://127.0.0.1:6379/")),
             Ok(Link::Single(_))
         ));
+    }
+
+    #[test]
+    fn a_sentinel_url_is_a_sentinel_link_and_over_tls_is_refused_with_the_reason() {
+        let Ok(Link::Sentinel(sentinels)) =
+            Link::open(&config("redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster"))
+        else {
+            panic!("not a sentinel link");
+        };
+        assert_eq!(sentinels.name(), "mymaster");
+        let unnamed = Link::open(&config("redis+sentinel://127.0.0.1:26379")).expect_err("no name");
+        assert!(unnamed.to_string().contains("MASTER_NAME"), "{unnamed}");
+        let tls = Link::open(&config("rediss+sentinel://h:1/m")).expect_err("TLS");
+        assert!(tls.to_string().contains("not supported"), "{tls}");
+        let mut with_ca = config("redis+sentinel://h:1/m");
+        with_ca.redis_ca = Some("ca.pem".into());
+        let ca = Link::open(&with_ca).expect_err("CA on a plain link");
+        assert!(ca.to_string().contains("--redis-ca"), "{ca}");
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Cluster mode: several nodes share one Redis, so any user reaches any user on any node.
 //!
 //! Map (the channel scheme, envelope and failure behaviour: docs/decisions/2026-11-28-cluster.md):
-//! - [`link`]: where Redis is: one server, plain or TLS (`rediss://`, `--redis-ca`), or a Redis
-//!   Cluster (`redis-cluster://seed,seed,…`);
+//! - [`link`]: where Redis is: one server, plain or TLS (`rediss://`, `--redis-ca`), one primary
+//!   behind Redis Sentinel (`redis+sentinel://sentinel,…/NAME`), or a Redis Cluster
+//!   (`redis-cluster://seed,seed,…`);
+//! - [`sentinel`]: asking the sentinels where the primary is; [`primary`]: the command
+//!   connection that re-resolves it after a failover;
 //! - [`redis_link`]: the seam over the two kinds (the command connection, pipelines split per
 //!   slot on a cluster, sharded pub/sub for user and room channels);
 //! - [`pubsub`]: the subscriber's connection on either kind;
@@ -42,11 +45,13 @@ mod node;
 mod peers;
 mod positioned;
 pub mod presence;
+mod primary;
 mod publisher;
 mod pubsub;
 mod push;
 mod redis_link;
 mod rooms;
+mod sentinel;
 mod stream;
 mod subscriber;
 

@@ -1,6 +1,10 @@
 //! The subscriber's connection, for either kind of Redis (`redis_link.rs`), so `subscriber.rs`
 //! keeps one reconnect-and-reconcile loop:
 //! - one server: the crate's PubSub connection (RESP2), SUBSCRIBE and PSUBSCRIBE;
+//! - Redis Sentinel: the same, on the primary the sentinels name at each (re)connect; the
+//!   periodic PING also asks them whether it is still the primary, since a primary demoted
+//!   while reachable (a partition healed, a manual failover) would keep this connection open
+//!   and silent: other nodes publish on the new primary;
 //! - a Redis Cluster: a RESP3 cluster connection whose pushes arrive on a bounded queue; user
 //!   and room channels are SSUBSCRIBEd (one command per slot, as the server requires), topics
 //!   and the control channel SUBSCRIBEd classically, globs PSUBSCRIBEd.
@@ -17,13 +21,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use redis::cluster_async::ClusterConnection;
-use redis::{Msg, PushInfo, PushKind, RedisResult};
+use redis::{AsyncConnectionConfig, Msg, PushInfo, PushKind, RedisResult};
 use tokio::sync::mpsc;
 
 use super::channel::{CONTROL, Channel};
 use super::health::Health;
 use super::link::{self, Link};
 use super::redis_link::Conn;
+use super::sentinel::Sentinels;
 
 /// Longest wait for a connection or a command reply before the link counts as down.
 pub const TIMEOUT: Duration = Duration::from_secs(3);
@@ -47,6 +52,8 @@ pub enum PubSub {
     Single {
         sink: PubSubSink,
         stream: PubSubStream,
+        /// On Sentinel: the sentinels, and the primary this connection is on.
+        primary: Option<(Arc<Sentinels>, String)>,
     },
     Cluster {
         conn: ClusterConnection,
@@ -60,7 +67,27 @@ impl PubSub {
             Link::Single(client) => {
                 let pubsub = within(client.get_async_pubsub()).await?;
                 let (sink, stream) = pubsub.split();
-                Ok(PubSub::Single { sink, stream })
+                Ok(PubSub::Single {
+                    sink,
+                    stream,
+                    primary: None,
+                })
+            }
+            Link::Sentinel(sentinels) => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(TIMEOUT))
+                    .set_response_timeout(Some(TIMEOUT));
+                let (resolved, _) = sentinels
+                    .resolve(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let pubsub = within(resolved.client.get_async_pubsub()).await?;
+                let (sink, stream) = pubsub.split();
+                Ok(PubSub::Single {
+                    sink,
+                    stream,
+                    primary: Some((Arc::clone(sentinels), resolved.addr)),
+                })
             }
             Link::Cluster(seeds) => {
                 let (tx, pushes) = mpsc::channel(PUSHES);
@@ -179,7 +206,19 @@ impl PubSub {
     pub async fn ping(&mut self) -> Result<(), String> {
         match self {
             // In subscribed mode PING answers ["pong", ""], not a string: accept any reply.
-            PubSub::Single { sink, .. } => within(sink.ping::<redis::Value>()).await.map(drop),
+            PubSub::Single { sink, primary, .. } => {
+                within(sink.ping::<redis::Value>()).await?;
+                let Some((sentinels, on)) = primary else {
+                    return Ok(());
+                };
+                // Sentinels unreachable say nothing about the primary: keep the connection.
+                match sentinels.primary_addr().await {
+                    Ok(now) if now != *on => Err(format!(
+                        "the sentinels now name {now} as the primary; this connection is on {on}"
+                    )),
+                    _ => Ok(()),
+                }
+            }
             PubSub::Cluster { conn, .. } => {
                 let mut conn = conn.clone();
                 within(redis::cmd("PING").query_async::<redis::Value>(&mut conn))

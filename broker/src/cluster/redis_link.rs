@@ -1,7 +1,9 @@
 //! Which kind of Redis the cluster runs on, behind one type, so the rest of `cluster/` does not
-//! care: one server (`redis://`, `rediss://`, `unix://`, through a `ConnectionManager`), or a
-//! Redis Cluster (`redis-cluster://host:port,host:port,…`, `rediss-cluster://…`, through the
-//! redis crate's cluster client, which follows MOVED/ASK redirections and failovers itself).
+//! care: one server (`redis://`, `rediss://`, `unix://`, through a `ConnectionManager`), one
+//! primary found through Redis Sentinel (`redis+sentinel://…/NAME`, through [`Primary`], which
+//! re-resolves it after a failover), or a Redis Cluster (`redis-cluster://host:port,…`, through
+//! the redis crate's cluster client, which follows MOVED/ASK redirections and failovers itself).
+//! A primary behind Sentinel is one server to everything below: one slot, classic pub/sub.
 //!
 //! Every command and script runs on [`Conn`] unchanged. Where the two kinds differ, [`Conn`]
 //! answers:
@@ -26,6 +28,7 @@ use redis::cluster_routing::Slot;
 use redis::{Cmd, RedisFuture, RedisResult, Value};
 
 use super::channel;
+use super::primary::Primary;
 
 /// Presence buckets on a Redis Cluster: presence can spread over at most this many shards
 /// (docs/capacity.md sizes 10M users at ~57 at this machine's touch rate), while a sweep (one
@@ -36,6 +39,7 @@ const CLUSTER_PRESENCE_BUCKETS: u32 = 64;
 #[derive(Clone)]
 pub enum Conn {
     Single(ConnectionManager),
+    Sentinel(Primary),
     Cluster(ClusterConnection),
 }
 
@@ -43,6 +47,7 @@ impl fmt::Debug for Conn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Conn::Single(_) => "Conn::Single",
+            Conn::Sentinel(_) => "Conn::Sentinel",
             Conn::Cluster(_) => "Conn::Cluster",
         })
     }
@@ -52,6 +57,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Single(conn) => conn.req_packed_command(cmd),
+            Conn::Sentinel(conn) => conn.req_packed_command(cmd),
             Conn::Cluster(conn) => conn.req_packed_command(cmd),
         }
     }
@@ -64,6 +70,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(conn) => conn.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -71,6 +78,7 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(conn) => conn.get_db(),
+            Conn::Sentinel(conn) => conn.get_db(),
             Conn::Cluster(conn) => conn.get_db(),
         }
     }

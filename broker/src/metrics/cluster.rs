@@ -15,6 +15,7 @@ pub struct ClusterMetrics {
     pub malformed: IntCounter,
     pub dropped: IntCounter,
     pub reconnects: IntCounter,
+    pub primary_reconnects: IntCounter,
     connected: IntGaugeVec,
     channels: IntGaugeVec,
     presence: HistogramVec,
@@ -53,6 +54,11 @@ impl ClusterMetrics {
             reconnects: r.counter(
                 "stompbox_cluster_reconnects_total",
                 "Times the Redis subscriber connection was re-established",
+            ),
+            primary_reconnects: r.counter(
+                "stompbox_cluster_primary_reconnects_total",
+                "Times the command connection re-resolved the Redis primary through the sentinels \
+                 and reconnected (redis+sentinel:// only)",
             ),
             // Labelled so that a single node, which never sets them, has no series at all
             // (rather than a `0` an alert would read as "Redis down").
