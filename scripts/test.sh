@@ -92,6 +92,11 @@ section "python chat suite in every deployment mode (scripts/chat-matrix.sh)"
 # A primary of the services' Redis Cluster SIGKILLed mid-chat (failover, nothing acknowledged lost).
 section "Redis Cluster primary failover under chat (rcluster mode)"
 (cd clients/python && STOMPBOX_TEST_MODE=rcluster ../../.venv/bin/python -m pytest -q tests/test_rcluster_failover.py)
+# The Redis primary behind Sentinel SIGKILLed mid-chat (3 nodes on redis+sentinel://: the
+# sentinels promote the replica, the nodes re-resolve; nothing acknowledged lost).
+section "Redis Sentinel primary failover under chat (redis+sentinel://)"
+./scripts/services.sh up redis-sentinel >/dev/null
+(cd clients/python && STOMPBOX_TEST_MODE=cluster ../../.venv/bin/python -m pytest -q tests/test_sentinel_failover.py)
 
 # The Grafana dashboard and the alert rules (deploy/) against a private Prometheus scraping a
 # broker on Kafka with its sink and a 3-node cluster under traffic (well under a minute).

@@ -17,18 +17,17 @@
 //! connection counts in `stompbox_cluster_primary_reconnects_total`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Cmd, ErrorKind, RedisError, RedisFuture, RedisResult, Value};
+use redis::{
+    AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value,
+};
 use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::sentinel::Sentinels;
-
-/// A resolve and connect, all steps together, gives up after this long.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The node's command connection to the primary; cheap to clone (shared).
 #[derive(Clone)]
@@ -67,7 +66,10 @@ impl Primary {
         sentinels: Arc<Sentinels>,
         config: AsyncConnectionConfig,
     ) -> Result<Primary, String> {
-        let (resolved, conn) = within(sentinels.resolve(&config)).await?;
+        let (resolved, conn) = sentinels
+            .resolve(&config)
+            .await
+            .map_err(|e| e.to_string())?;
         info!(primary = %resolved.addr, name = sentinels.name(), "redis primary resolved through the sentinels");
         Ok(Primary {
             shared: Arc::new(Shared {
@@ -100,7 +102,7 @@ impl Primary {
         if retry.not_before.is_some_and(|t| Instant::now() < t) {
             return Err(down("no redis primary: waiting to ask the sentinels again"));
         }
-        match within(self.shared.sentinels.resolve(&self.shared.config)).await {
+        match self.shared.sentinels.resolve(&self.shared.config).await {
             Ok((resolved, conn)) => {
                 retry.generation += 1;
                 retry.backoff.reset();
@@ -124,7 +126,7 @@ impl Primary {
                     retry.outage_logged = true;
                     warn!(error = %why, "redis primary not resolved through the sentinels; retrying with backoff");
                 }
-                Err(down(&why))
+                Err(down(&why.to_string()))
             }
         }
     }
@@ -136,46 +138,48 @@ impl Primary {
             return;
         }
         let mut current = self.shared.current.lock();
-        if current.as_ref().is_some_and(|c| c.generation == used.generation) {
+        if current
+            .as_ref()
+            .is_some_and(|c| c.generation == used.generation)
+        {
             *current = None;
             warn!(primary = %used.addr, error = %err, "redis primary lost; re-resolving through the sentinels at the next command");
         }
     }
-
 }
 
-impl ConnectionLike for Primary {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let used = self.connection().await?;
-            let mut conn = used.conn.clone();
-            let reply = conn.req_packed_command(cmd).await;
-            if let Err(e) = &reply {
-                self.failed(&used, e);
-            }
-            reply
-        })
+/// What `redis_link::Conn` forwards its `ConnectionLike` calls to.
+impl Primary {
+    pub fn command<'a>(&'a self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(self.on_primary(move |mut conn| async move { conn.req_packed_command(cmd).await }))
     }
 
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a redis::Pipeline,
+    pub fn pipeline<'a>(
+        &'a self,
+        pipeline: &'a Pipeline,
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let used = self.connection().await?;
-            let mut conn = used.conn.clone();
-            let reply = conn.req_packed_commands(pipeline, offset, count).await;
-            if let Err(e) = &reply {
-                self.failed(&used, e);
-            }
-            reply
-        })
+        Box::pin(self.on_primary(move |mut conn| async move {
+            conn.req_packed_commands(pipeline, offset, count).await
+        }))
     }
 
-    fn get_db(&self) -> i64 {
-        0
+    /// Runs `send` on the current connection, and drops that connection if the failure says
+    /// the primary is gone.
+    async fn on_primary<T, F>(
+        &self,
+        send: impl FnOnce(MultiplexedConnection) -> F,
+    ) -> RedisResult<T>
+    where
+        F: Future<Output = RedisResult<T>>,
+    {
+        let used = self.connection().await?;
+        let reply = send(used.conn.clone()).await;
+        if let Err(e) = &reply {
+            self.failed(&used, e);
+        }
+        reply
     }
 }
 
@@ -191,16 +195,6 @@ fn down(why: &str) -> RedisError {
     RedisError::from((ErrorKind::Io, "redis primary unavailable", why.to_string()))
 }
 
-async fn within<T>(
-    resolve: impl Future<Output = Result<T, super::sentinel::ResolveError>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(RESOLVE_TIMEOUT, resolve).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("resolving the primary through the sentinels timed out".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,9 +202,10 @@ mod tests {
     #[test]
     fn a_readonly_reply_or_a_dead_socket_drops_the_connection_other_errors_do_not() {
         // As the server sends it, parsed as the connection parses it.
-        let readonly = redis::parse_redis_value(b"-READONLY You can't write against a read only replica.\r\n")
-            .and_then(Value::extract_error)
-            .expect_err("an error reply");
+        let readonly =
+            redis::parse_redis_value(b"-READONLY You can't write against a read only replica.\r\n")
+                .and_then(Value::extract_error)
+                .expect_err("an error reply");
         assert!(primary_lost(&readonly), "{readonly:?}");
         let io = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
         assert!(primary_lost(&io));

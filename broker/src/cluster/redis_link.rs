@@ -57,7 +57,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Single(conn) => conn.req_packed_command(cmd),
-            Conn::Sentinel(conn) => conn.req_packed_command(cmd),
+            Conn::Sentinel(conn) => conn.command(cmd),
             Conn::Cluster(conn) => conn.req_packed_command(cmd),
         }
     }
@@ -70,7 +70,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Conn::Sentinel(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(conn) => conn.pipeline(pipeline, offset, count),
             Conn::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -78,7 +78,8 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(conn) => conn.get_db(),
-            Conn::Sentinel(conn) => conn.get_db(),
+            // The primary's database 0: redis+sentinel:// names no other.
+            Conn::Sentinel(_) => 0,
             Conn::Cluster(conn) => conn.get_db(),
         }
     }

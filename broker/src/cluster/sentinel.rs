@@ -29,6 +29,8 @@ use thiserror::Error;
 /// Each step of a resolve (a connect, a reply) waits at most this long: a frozen sentinel is
 /// skipped for the next one instead of stalling the node.
 const STEP_TIMEOUT: Duration = Duration::from_secs(1);
+/// A whole resolve (sentinels in turn, then the primary) gives up after this long.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(4);
 
 pub const SCHEME: &str = "redis+sentinel://";
 pub const TLS_SCHEME: &str = "rediss+sentinel://";
@@ -46,16 +48,24 @@ pub enum ResolveError {
         name: String,
         why: String,
     },
-    #[error("the sentinels name {addr} as the primary, but it reports role {role} (a failover in progress)")]
+    #[error(
+        "the sentinels name {addr} as the primary, but it reports role {role} (a failover in progress)"
+    )]
     NotPrimary { addr: String, role: String },
+    #[error("resolving the primary through the sentinels took over {0:?}")]
+    TimedOut(Duration),
 }
 
 /// A `redis+sentinel://` URL that does not say what it must.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum UrlError {
-    #[error("redis+sentinel:// names no sentinel (redis+sentinel://host:port,host:port/MASTER_NAME)")]
+    #[error(
+        "redis+sentinel:// names no sentinel (redis+sentinel://host:port,host:port/MASTER_NAME)"
+    )]
     NoSentinel,
-    #[error("redis+sentinel:// names no primary: end the URL with /MASTER_NAME, as in SENTINEL MONITOR")]
+    #[error(
+        "redis+sentinel:// names no primary: end the URL with /MASTER_NAME, as in SENTINEL MONITOR"
+    )]
     NoName,
     #[error("redis+sentinel:// sentinel {0:?} is not host:port")]
     BadSentinel(String),
@@ -146,8 +156,21 @@ impl Sentinels {
         })
     }
 
-    /// Asks the sentinels for the primary, connects to it and checks it is one.
-    pub async fn resolve(&self, config: &AsyncConnectionConfig) -> Result<(Resolved, MultiplexedConnection), ResolveError> {
+    /// Asks the sentinels for the primary, connects to it and checks it is one (within
+    /// `RESOLVE_TIMEOUT` in all).
+    pub async fn resolve(
+        &self,
+        config: &AsyncConnectionConfig,
+    ) -> Result<(Resolved, MultiplexedConnection), ResolveError> {
+        tokio::time::timeout(RESOLVE_TIMEOUT, self.resolve_unbounded(config))
+            .await
+            .unwrap_or(Err(ResolveError::TimedOut(RESOLVE_TIMEOUT)))
+    }
+
+    async fn resolve_unbounded(
+        &self,
+        config: &AsyncConnectionConfig,
+    ) -> Result<(Resolved, MultiplexedConnection), ResolveError> {
         let addr = self.primary_addr().await?;
         let unreachable = |why: String| ResolveError::Unreachable {
             addr: addr.clone(),
@@ -238,8 +261,14 @@ mod tests {
         assert_eq!(parse("redis+sentinel://h:1"), UrlError::NoName);
         assert_eq!(parse("redis+sentinel://h:1/"), UrlError::NoName);
         assert_eq!(parse("redis+sentinel://h:1/a/b"), UrlError::NoName);
-        assert_eq!(parse("redis+sentinel://h/m"), UrlError::BadSentinel("h".into()));
-        assert_eq!(parse("redis+sentinel://h:x/m"), UrlError::BadSentinel("h:x".into()));
+        assert_eq!(
+            parse("redis+sentinel://h/m"),
+            UrlError::BadSentinel("h".into())
+        );
+        assert_eq!(
+            parse("redis+sentinel://h:x/m"),
+            UrlError::BadSentinel("h:x".into())
+        );
     }
 
     #[test]

@@ -1,0 +1,133 @@
+"""A Redis primary behind Sentinel killed mid-chat (issue 16), in `cluster` mode only.
+
+Three nodes on `redis+sentinel://` (the primary + replica + 3 sentinels of
+`scripts/services.sh up redis-sentinel`, down-after-milliseconds 1000) and PostgreSQL. A sender
+on one node writes to a recipient on another, one message at a time, each acknowledged by its
+RECEIPT (stored). Mid-run the primary is SIGKILLed by its PID; the sentinels promote the
+replica. Asserted:
+- a failover happened: the sentinels name the other data node, and it reports role master;
+- live delivery resumes: a message acknowledged after the kill reaches the recipient live
+  (bounded generously, 30 s: the bound is for a hung test, not a speed claim);
+- no acknowledged message is lost: each reached the recipient live or by its sync afterwards;
+  after resumption every message arrives live again;
+- the nodes re-resolved their primary (`stompbox_cluster_primary_reconnects_total` > 0);
+- the killed primary started again (`services.sh up redis-sentinel`) comes back as a replica of
+  the new one, and chat goes on: 10 more messages all arrive live.
+
+Without the re-resolve (a node holding the address it started with, as a plain `redis://` to
+the primary would), every command after the kill fails until that process comes back, and then
+it comes back as a replica: writes answer READONLY and the node's subscriber listens on a
+server nobody publishes to, so cross-node delivery never resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import deployment
+import streamed
+from failover import assert_none_lost, chat_until_live, send_all_live, service_or_skip, three_nodes_chatting
+
+pytestmark = pytest.mark.skipif(
+    deployment.mode() != "cluster", reason="cluster mode only: kills the Redis primary behind Sentinel"
+)
+
+# Generous: a failover takes down-after-milliseconds (1 s) plus an election here; the machine
+# is shared with builds.
+RESUME_WITHIN_S = 30.0
+BEFORE, AFTER = 10, 10
+NAME = "stompbox"
+
+
+def cli(port: int, *args: str) -> list[str]:
+    done = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=10)
+    return done.stdout.split("\n") if done.returncode == 0 else []
+
+
+class SharedSentinel:
+    """The primary, replica and sentinels of `scripts/services.sh up redis-sentinel`."""
+
+    def __init__(self):
+        self.restore()
+        found = streamed.services()
+        if "STOMPBOX_REDIS_SENTINEL_URL" not in found:
+            raise RuntimeError("no Redis Sentinel: run scripts/services.sh up redis-sentinel")
+        self.url = found["STOMPBOX_REDIS_SENTINEL_URL"]
+        self.dir = Path(found["STOMPBOX_REDIS_SENTINEL_DIR"])
+        self.sentinels = [int(s.rsplit(":", 1)[1]) for s in self.url.split("://")[1].split("/")[0].split(",")]
+        # An earlier user's leases, presence and streams would linger.
+        cli(self.primary(), "FLUSHALL")
+
+    def primary(self) -> int:
+        """The primary's port, as the first sentinel that answers names it."""
+        for sentinel in self.sentinels:
+            reply = cli(sentinel, "SENTINEL", "get-master-addr-by-name", NAME)
+            if len(reply) > 1 and reply[1].isdigit():
+                return int(reply[1])
+        raise RuntimeError("no sentinel names a primary")
+
+    def role(self, port: int) -> str:
+        reply = cli(port, "ROLE")
+        return reply[0] if reply else "unreachable"
+
+    def pid_of(self, port: int) -> int:
+        for node in ("d1", "d2"):
+            if (self.dir / node / "port").read_text().strip() == str(port):
+                return int((self.dir / node / "pid").read_text().split()[0])
+        raise RuntimeError(f"no redis-sentinel data node on port {port} under {self.dir}")
+
+    def restore(self) -> None:
+        """Starts what is not running (a killed primary comes back as a replica) and waits until
+        the sentinels see a primary with its replica in sync."""
+        subprocess.run([str(streamed.REPO / "scripts" / "services.sh"), "up", "redis-sentinel"], check=True,
+                       capture_output=True, timeout=120)
+
+
+def primary_reconnects(node) -> float:
+    with urllib.request.urlopen(f"http://{node.host}:{node.http_port}/metrics", timeout=10) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith("stompbox_cluster_primary_reconnects_total "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def test_the_primary_killed_mid_chat_fails_over_and_loses_no_acknowledged_message(tmp_path, chat, unique):
+    redis = service_or_skip(SharedSentinel)
+    try:
+        with three_nodes_chatting(tmp_path, chat, unique, redis.url, BEFORE) as talk:
+            killed_port = redis.primary()
+            os.kill(redis.pid_of(killed_port), signal.SIGKILL)
+            killed_at = time.monotonic()
+
+            # Keep chatting through the failover.
+            after_kill, took = chat_until_live(talk, killed_at, RESUME_WITHIN_S)
+            assert took is not None, f"no message sent after the kill reached the recipient live within {RESUME_WITHIN_S}s"
+            promoted = redis.primary()
+            assert promoted != killed_port, "the sentinels still name the killed primary"
+            assert redis.role(promoted) == "master", "the promoted replica is not a primary"
+
+            # Past the failover every message arrives live again.
+            send_all_live(talk, "after", AFTER)
+            assert sum(primary_reconnects(node) for node in talk.nodes) > 0, "no node re-resolved its primary"
+
+            # The old primary comes back, as a replica of the new one; nothing breaks.
+            redis.restore()
+            assert redis.primary() == promoted, "the restarted old primary took the primary role back"
+            assert redis.role(killed_port) == "slave", f"the old primary came back as {redis.role(killed_port)}"
+            send_all_live(talk, "rejoined", AFTER)
+
+            # Nothing acknowledged is lost: what did not arrive live is in the recipient's sync.
+            assert_none_lost(talk)
+            print(
+                f"sentinel failover: live delivery resumed {took:.1f}s after the kill; {len(after_kill)} acknowledged "
+                f"during it, {sum(1 for m in after_kill if m not in talk.live)} of them recovered by sync only"
+            )
+    finally:
+        redis.restore()
