@@ -8,6 +8,10 @@
 //! - a `READONLY` reply (the address now serves a replica: the old primary came back and the
 //!   sentinels turned it into a replica of the new one).
 //!
+//! It is also dropped, before a command, when the sentinels were last heard naming another
+//! primary (`Sentinels::still_names`; the subscriber asks them every 5 s): a primary demoted
+//! while reachable fails nothing, but writes there reach no subscriber of the new one.
+//!
 //! The failing command is not retried here: it fails as it would on one server, and its caller
 //! already copes (the publisher counts and drops, presence and leases retry on their period,
 //! a chat operation answers an ERROR). The next command reconnects. Reconnects are one at a
@@ -92,8 +96,20 @@ impl Primary {
 
     /// The current connection, reconnecting (through the sentinels) when there is none.
     async fn connection(&self) -> RedisResult<Current> {
-        if let Some(current) = self.shared.current.lock().clone() {
-            return Ok(current);
+        {
+            let mut slot = self.shared.current.lock();
+            match slot.as_ref() {
+                Some(current) if self.shared.sentinels.still_names(&current.addr) => {
+                    return Ok(current.clone());
+                }
+                // Demoted while reachable (a manual failover, a healed partition): nothing
+                // failed on this connection, but its writes would reach no subscriber.
+                Some(current) => {
+                    warn!(primary = %current.addr, "the sentinels name another redis primary now; reconnecting");
+                    *slot = None;
+                }
+                None => {}
+            }
         }
         let mut retry = self.shared.retry.lock().await;
         if let Some(current) = self.shared.current.lock().clone() {

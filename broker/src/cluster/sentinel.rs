@@ -22,6 +22,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisResult, Value};
 use thiserror::Error;
@@ -81,6 +82,9 @@ pub struct Sentinels {
     userinfo: String,
     /// The sentinel that answered last: asked first next time.
     preferred: AtomicUsize,
+    /// The primary the sentinels named last (to any caller): the command connection checks it
+    /// before each command, so it follows when the subscriber's periodic check sees a switch.
+    named: Mutex<Option<String>>,
 }
 
 /// A connected primary: its command connection and its address, as the sentinels named it.
@@ -123,6 +127,7 @@ impl std::str::FromStr for Sentinels {
             name: name.to_string(),
             userinfo,
             preferred: AtomicUsize::new(0),
+            named: Mutex::new(None),
         })
     }
 }
@@ -130,6 +135,14 @@ impl std::str::FromStr for Sentinels {
 impl Sentinels {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether `addr` is still the primary as far as this node last heard from the sentinels.
+    pub fn still_names(&self, addr: &str) -> bool {
+        self.named
+            .lock()
+            .as_deref()
+            .is_none_or(|named| named == addr)
     }
 
     /// The primary's address as the sentinels name it now (`host:port`), without connecting
@@ -143,6 +156,7 @@ impl Sentinels {
             match self.ask(&self.addrs[i]).await {
                 Ok(Some(addr)) => {
                     self.preferred.store(i, Ordering::Relaxed);
+                    *self.named.lock() = Some(addr.clone());
                     return Ok(addr);
                 }
                 Ok(None) => unknown = true,
