@@ -23,7 +23,7 @@ settings! {
         "N", "Node id, unique per node of a cluster; feeds message ids";
     /// Cluster mode; unset is the single-node broker.
     redis_url: Option<String> = None,
-        "URL", "Redis of a cluster (redis://host:port, or rediss:// for TLS; a Redis Cluster: redis-cluster://host:port,host:port,...); enables cluster mode. Without --node-id the node claims a free id there",
+        "URL", "Redis of a cluster (redis://host:port, or rediss:// for TLS; a primary behind Redis Sentinel: redis+sentinel://host:port,host:port,.../MASTER_NAME; a Redis Cluster: redis-cluster://host:port,host:port,...); enables cluster mode. Without --node-id the node claims a free id there",
         hide_env_values(true);
     /// The private CA of a `rediss://` Redis; unset trusts the system's roots.
     redis_ca: Option<PathBuf> = None,
@@ -90,8 +90,9 @@ impl super::setting::Value for LogFormat {
 /// Cluster mode: nodes sharing one Redis for cross-node routing and presence.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// `redis://[:password@]host:port[/db]`, `rediss://` for TLS, or a Redis Cluster's seed
-    /// nodes: `redis-cluster://host:port,host:port,…`.
+    /// `redis://[:password@]host:port[/db]`, `rediss://` for TLS, the sentinels of one primary:
+    /// `redis+sentinel://[user:pass@]host:port,…/MASTER_NAME`, or a Redis Cluster's seed nodes:
+    /// `redis-cluster://host:port,host:port,…`.
     pub redis_url: String,
     /// PEM of the CA a `rediss://` server's certificate must lead to; `None`: the system's.
     pub redis_ca: Option<PathBuf>,
