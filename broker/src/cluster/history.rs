@@ -34,7 +34,7 @@ use super::Cluster;
 use super::channel::Channel;
 use super::envelope::{Envelope, Kind};
 use super::positioned::Payload;
-use super::publisher::{Eval, Outgoing};
+use super::publisher::{Eval, Lua, Outgoing};
 use super::redis_link::hash_tag;
 use crate::config::HistoryRule;
 use crate::router::gate::{Gate, Replayed};
@@ -118,10 +118,10 @@ end
 return out
 ";
 
-/// The append script's text (sent with every publish by the pipelined publisher: one
-/// EVAL keeps working across a Redis restart, where EVALSHA would fail until reloaded).
-static APPEND: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{TRIM}{APPEND_BODY}"));
+/// The append script, run by the pipelined publisher (EVALSHA, EVAL again where the server's
+/// script cache lacks it: `publisher::Eval`).
+static APPEND: std::sync::LazyLock<Lua> =
+    std::sync::LazyLock::new(|| Lua::new(format!("{TRIM}{APPEND_BODY}")));
 static READ: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(&format!("{TRIM}{READ_BODY}")));
 
@@ -137,7 +137,7 @@ fn bounds(rule: &HistoryRule) -> [u64; 3] {
 fn append(topic: &str, envelope: Bytes, bounds: [u64; 3]) -> Eval {
     let number = |n: u64| Bytes::from(n.to_string());
     Eval {
-        script: APPEND.as_str(),
+        script: &APPEND,
         keys: keys(topic).into(),
         args: vec![
             envelope,

@@ -9,6 +9,7 @@
 
 use super::redis_link::{Conn, Keyed};
 use bytes::Bytes;
+use redis::{ServerErrorKind, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -54,13 +55,51 @@ pub enum Outgoing {
     Mark(oneshot::Sender<()>),
 }
 
-/// A script run in the pipeline, in order with the publishes around it. EVAL, not EVALSHA:
-/// after a Redis restart the script cache is empty and an EVALSHA would fail the batch.
+/// A script run in the pipeline, in order with the publishes around it. Sent as EVALSHA (its
+/// 40-byte hash, not its text: the shared-history append is ~1.5 KB per publish); where the
+/// server's script cache lacks it (a restarted Redis, a promoted replica) the reply is
+/// NOSCRIPT, the script did not run, and [`flush`] sends those calls again as EVAL, which
+/// caches it for the next batches.
 #[derive(Debug)]
 pub struct Eval {
-    pub script: &'static str,
+    pub script: &'static Lua,
     pub keys: Vec<String>,
     pub args: Vec<Bytes>,
+}
+
+/// A Lua script's text and its SHA-1 (what EVALSHA names it by).
+#[derive(Debug)]
+pub struct Lua {
+    text: String,
+    sha: String,
+}
+
+impl Lua {
+    pub fn new(text: String) -> Self {
+        let sha = redis::Script::new(&text).get_hash().to_string();
+        Self { text, sha }
+    }
+}
+
+impl Eval {
+    /// EVALSHA, or EVAL with the text (`cached` false), with the key that places it on a
+    /// cluster (its keys share one hash tag: the first).
+    fn command(&self, cached: bool) -> Keyed {
+        let mut cmd = if cached {
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(&self.script.sha);
+            cmd
+        } else {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(&self.script.text);
+            cmd
+        };
+        cmd.arg(self.keys.len())
+            .arg(&self.keys)
+            .arg(self.args.iter().map(|a| &a[..]).collect::<Vec<_>>());
+        let key = self.keys.first().map_or(&b""[..], |k| k.as_bytes());
+        Keyed::new(key, cmd)
+    }
 }
 
 /// Deletes a queue's stream (and its consumer group) when it holds no entry, none is pending
@@ -216,16 +255,7 @@ impl Outgoing {
                     .arg(&bytes[..]);
                 out.push(Keyed::new(stream.as_bytes(), cmd));
             }
-            Outgoing::Eval(eval) => {
-                let mut cmd = redis::cmd("EVAL");
-                cmd.arg(eval.script)
-                    .arg(eval.keys.len())
-                    .arg(&eval.keys)
-                    .arg(eval.args.iter().map(|a| &a[..]).collect::<Vec<_>>());
-                // Its keys share one hash tag: the first places it on a cluster.
-                let key = eval.keys.first().map_or(&b""[..], |k| k.as_bytes());
-                out.push(Keyed::new(key, cmd));
-            }
+            Outgoing::Eval(eval) => out.push(eval.command(true)),
             Outgoing::Ack { stream, id } => {
                 let mut ack = redis::cmd("XACK");
                 ack.arg(stream).arg(GROUP).arg(id);
@@ -303,12 +333,18 @@ async fn flush(
 ) -> redis::RedisResult<()> {
     let mut commands = Vec::with_capacity(batch.len());
     let mut marks = Vec::new();
+    // Each script call, and where its reply is among the commands'.
+    let mut evals: Vec<(usize, Eval)> = Vec::new();
     let mut n = 0u64;
     for outgoing in batch.drain(..) {
         match outgoing {
             Outgoing::Mark(mark) => marks.push(mark),
             command => {
+                let at = commands.len();
                 command.commands(conn, &mut commands);
+                if let Outgoing::Eval(eval) = command {
+                    evals.push((at, eval));
+                }
                 n += 1;
             }
         }
@@ -318,7 +354,11 @@ async fn flush(
         return Ok(());
     }
     // A command Redis refused (say, XADD on a key of another type) fails the batch as before.
-    let sent = conn.batch(commands).await.and_then(|replies| {
+    let sent = match conn.batch_each(commands).await {
+        Ok(replies) => uncached_again(conn, &evals, replies).await,
+        Err(e) => Err(e),
+    }
+    .and_then(|replies| {
         replies
             .into_iter()
             .find_map(|reply| reply.extract_error().err())
@@ -332,6 +372,34 @@ async fn flush(
         Err(_) => health.publish_failed(n),
     }
     sent
+}
+
+/// The batch's replies, where each EVALSHA the server answered NOSCRIPT (it did not run) has
+/// been sent again as EVAL, in the batch's order, and replaced by that reply.
+async fn uncached_again(
+    conn: &Conn,
+    evals: &[(usize, Eval)],
+    mut replies: Vec<Value>,
+) -> redis::RedisResult<Vec<Value>> {
+    let missing: Vec<&(usize, Eval)> = evals
+        .iter()
+        .filter(|(at, _)| matches!(replies.get(*at), Some(Value::ServerError(e)) if e.kind() == Some(ServerErrorKind::NoScript)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(replies);
+    }
+    let again = conn
+        .batch_each(
+            missing
+                .iter()
+                .map(|(_, eval)| eval.command(false))
+                .collect(),
+        )
+        .await?;
+    for ((at, _), reply) in missing.into_iter().zip(again) {
+        replies[*at] = reply;
+    }
+    Ok(replies)
 }
 
 /// Tells whoever waits on `marks` that what came before them was sent (a waiter that gave up

@@ -108,6 +108,16 @@ impl Conn {
     /// Runs `commands` in as few round trips as the kind allows and returns their replies in
     /// the order given: one pipeline on one server, one pipeline per slot on a cluster.
     pub async fn batch(&self, commands: Vec<Keyed>) -> RedisResult<Vec<Value>> {
+        self.pipelined(commands, false).await
+    }
+
+    /// As [`Conn::batch`], but a command the server refused is its reply
+    /// (`Value::ServerError`) rather than the whole batch's error, so the caller sees which.
+    pub async fn batch_each(&self, commands: Vec<Keyed>) -> RedisResult<Vec<Value>> {
+        self.pipelined(commands, true).await
+    }
+
+    async fn pipelined(&self, commands: Vec<Keyed>, each: bool) -> RedisResult<Vec<Value>> {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
@@ -116,6 +126,9 @@ impl Conn {
         let mut commands: Vec<Option<Cmd>> = commands.into_iter().map(|c| Some(c.cmd)).collect();
         let sends = groups.into_iter().map(|indices| {
             let mut pipe = redis::pipe();
+            if each {
+                pipe.ignore_errors();
+            }
             for &i in &indices {
                 if let Some(cmd) = commands[i].take() {
                     pipe.add_command(cmd);

@@ -238,3 +238,42 @@ def test_a_lost_history_changes_the_epoch_and_a_resume_reports_it(cluster, loss)
     assert replayed[0][:2] == (new_epoch, 1), "the new history starts again at 1"
     for conn in (sub, sub2, sub3, pub):
         conn.disconnect()
+
+
+def commandstats(redis) -> dict[str, int]:
+    """Calls per command since the last CONFIG RESETSTAT (`INFO commandstats`)."""
+    calls = {}
+    for line in (redis.cli("INFO", "commandstats") or "").splitlines():
+        if line.startswith("cmdstat_"):
+            name, fields = line[len("cmdstat_"):].split(":", 1)
+            calls[name] = int(dict(f.split("=") for f in fields.split(","))["calls"])
+    return calls
+
+
+def test_a_publish_names_the_script_by_its_hash_and_survives_an_empty_script_cache(cluster):
+    """Each positioned publish runs the append script (~1.5 KB of Lua). It goes to Redis as
+    EVALSHA (its 40-byte hash); where Redis lacks the script (restarted, SCRIPT FLUSH, a
+    replica promoted) the EVALSHA answers NOSCRIPT without running, and the node sends that
+    call again as EVAL: no publish is lost or reordered. On main (EVAL with the text every
+    time) the first assertion fails: 20 EVALs, no EVALSHA."""
+    nodes, redis = cluster
+    dest = f"/topic/stream.{uuid.uuid4().hex[:8]}"
+    (sub, sub_l), (pub, pub_l), got = first_message(nodes, dest, "first")  # the script is cached now
+    redis.cli("CONFIG", "RESETSTAT")
+    for i in range(20):
+        pub.send(dest, f"cached {i}", receipt=f"c{i}")
+        pub_l.wait_receipt(f"c{i}")
+    drain(sub_l, got, lambda g: len(g) >= 21)
+    calls = commandstats(redis)
+    assert calls.get("evalsha", 0) >= 20 and calls.get("eval", 0) == 0, calls
+
+    redis.cli("SCRIPT", "FLUSH")
+    for i in range(10):
+        pub.send(dest, f"flushed {i}", receipt=f"f{i}")
+        pub_l.wait_receipt(f"f{i}")
+    drain(sub_l, got, lambda g: len(g) >= 31)
+    assert [b for _, _, b in got] == ["first", *(f"cached {i}" for i in range(20)), *(f"flushed {i}" for i in range(10))]
+    assert [o for _, o, _ in got] == list(range(1, 32)), "offsets 1..n, in order, across the empty cache"
+    assert commandstats(redis).get("eval", 0) >= 1, "the NOSCRIPT fallback (EVAL) never ran"
+    sub.disconnect()
+    pub.disconnect()
