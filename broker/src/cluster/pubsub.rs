@@ -32,6 +32,10 @@ use super::sentinel::Sentinels;
 
 /// Longest wait for a connection or a command reply before the link counts as down.
 pub const TIMEOUT: Duration = Duration::from_secs(3);
+/// On Sentinel, how long one reconnect attempt keeps asking while a failover is under way
+/// (`Sentinels::resolve_through_failover`): about a failover's length with
+/// `down-after-milliseconds` 1–5 s; past it the subscriber's backoff takes over.
+const FAILOVER_PATIENCE: Duration = Duration::from_secs(10);
 /// Channels per SUBSCRIBE command when subscribing many at once.
 const CHUNK: usize = 256;
 /// Pushes waiting for the subscriber on a cluster connection. The subscriber only decodes and
@@ -78,7 +82,7 @@ impl PubSub {
                     .set_connection_timeout(Some(TIMEOUT))
                     .set_response_timeout(Some(TIMEOUT));
                 let (resolved, _) = sentinels
-                    .resolve(&config)
+                    .resolve_through_failover(&config, FAILOVER_PATIENCE)
                     .await
                     .map_err(|e| e.to_string())?;
                 let pubsub = within(resolved.client.get_async_pubsub()).await?;
