@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 
 import { settle, startChat, summary, until } from './chat-load.mjs';
-import { clusterTest } from './cluster.mjs';
+import { chatUser, clusterTest } from './cluster.mjs';
 import { startDurableTansu } from './durable-tansu.mjs';
 import { sleep, unique, within } from './harness.mjs';
 import { assertFreshSync, assertStoredOnce } from './stored-check.mjs';
