@@ -16,7 +16,8 @@
 #   TLS on as well (ssl=on, the server leaf of scripts/test-certs.sh, for localhost/127.0.0.1):
 #   plain and TLS connections on the same port; the role `alice` may log in only over TLS with
 #   the client certificate CN=alice (pg_hba `cert`), for the sslcert/sslkey test.
-# - tansu: a Kafka-API broker (crates.io), in-memory storage, on a free port of 127.0.0.1.
+# - tansu: a Kafka-API broker (crates.io), in-memory storage, on a free port of 127.0.0.1. Built
+#   with SQLite storage too, for the test that kills its own tansu (install_tansu).
 # - Redis 7 (Debian redis-server): a private instance on a free port of 127.0.0.1, no persistence
 #   (no RDB, no AOF: cluster state in Redis is soft state, rebuilt by the nodes after a restart).
 # - redis-cluster: a Redis Cluster, 3 primaries + 3 replicas (scripts/lib/redis-cluster.sh);
@@ -174,12 +175,25 @@ tansu_bin() {
     fi
 }
 
+# The storage engines one tansu binary must have: dynostore (memory://, the services' tansu)
+# and libsql (sqlite://, the durable tansu the Kafka-broker crash test starts on its own,
+# clients/node/test/durable-tansu.mjs); postgres too, for trying tansu's PostgreSQL engine.
+tansu_features="dynostore,libsql,postgres"
+
+# A marker next to the binary records the features it was built with: a tansu installed by an
+# older services.sh (dynostore only) is rebuilt once, then never again. An explicit
+# STOMPBOX_TANSU_BIN is the caller's choice and is never reinstalled.
 install_tansu() {
-    local bin
+    local bin marker
     bin="$(tansu_bin)"
-    [[ -x "$bin" ]] && return
-    log "installing tansu (cargo install tansu --locked --features dynostore; ~9 min cold)"
-    cargo install tansu --locked --features dynostore
+    marker="$bin.features"
+    if [[ -n "${STOMPBOX_TANSU_BIN:-}" ]] || { [[ -x "$bin" ]] && [[ "$(cat "$marker" 2>/dev/null)" == "$tansu_features" ]]; }; then
+        return
+    fi
+    log "installing tansu (cargo install tansu --locked --features $tansu_features; ~25 min cold)"
+    # --root: over the binary found (…/bin/tansu), so the marked binary is the one run.
+    cargo install tansu --locked --force --features "$tansu_features" --root "$(dirname "$(dirname "$bin")")"
+    echo "$tansu_features" >"$bin.features"
 }
 
 tansu_up() {
