@@ -70,7 +70,9 @@ export async function startDurableTansu() {
   const logFile = path.join(dir, 'tansu.log');
   // STOMPBOX_TANSU_STORAGE=memory: the control run, the log in memory as in services.sh (the
   // crash test must fail that way: a kill loses acknowledged records).
-  const storage = process.env.STOMPBOX_TANSU_STORAGE === 'memory' ? 'memory://tansu/' : `sqlite://${path.join(dir, 'tansu.db')}`;
+  // tansu 0.6.0 opens a sqlite:// URL's host and path relative to its working directory,
+  // whatever the slashes (`sqlite:///tmp/x.db` is ./tmp/x.db; lite.rs), so it runs in `dir`.
+  const storage = process.env.STOMPBOX_TANSU_STORAGE === 'memory' ? 'memory://tansu/' : 'sqlite://tansu.db';
   const args = ['broker', '--listener-url', `tcp://127.0.0.1:${port}`,
     '--advertised-listener-url', `tcp://127.0.0.1:${port}`, '--storage-engine', storage];
   const binary = tansuBinary();
@@ -78,7 +80,7 @@ export async function startDurableTansu() {
 
   const launch = async () => {
     const log = openSync(logFile, 'a');
-    const child = spawn(binary, args, { stdio: ['ignore', log, log] });
+    const child = spawn(binary, args, { cwd: dir, stdio: ['ignore', log, log] });
     closeSync(log); // the child has its own copy
     const exited = once(child, 'exit');
     await listening(port, exited, logFile);
