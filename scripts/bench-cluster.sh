@@ -86,13 +86,22 @@ cluster() {
     set +a
 }
 
-# run CASE CMD...: the command's output, after `uptime`, into $out/CASE.txt and the terminal.
+# run CASE CMD...: the command's output, after `uptime`, into $out/CASE.txt and the terminal. On
+# the Redis Cluster also what each Redis node did meanwhile (scripts/redis-shard-stats.py).
 run() {
     local name=$1
     shift
     log "$name"
+    local shards=${STOMPBOX_REDIS_CLUSTER_DIR:-$PWD/.run/services/redis-cluster}
+    [[ ${STOMPBOX_CLUSTER_REDIS:-} == cluster ]] && python3 scripts/redis-shard-stats.py snapshot "$shards" >"$out/$name.before.json"
     # A dirty run (loss) still prints its numbers; its exit status is recorded, the run goes on.
-    { echo "\$ uptime"; uptime; echo "\$ $*"; "$@" || echo "exit status $?"; } 2>&1 | tee "$out/$name.txt"
+    {
+        echo "\$ uptime"; uptime; echo "\$ $*"; "$@" || echo "exit status $?"
+        if [[ ${STOMPBOX_CLUSTER_REDIS:-} == cluster ]]; then
+            echo "Redis Cluster nodes during the run:"
+            python3 scripts/redis-shard-stats.py report "$shards" "$out/$name.before.json"
+        fi
+    } 2>&1 | tee "$out/$name.txt"
 }
 
 want() { [[ ",$cases," == *",$1,"* ]]; }
