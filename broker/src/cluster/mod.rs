@@ -37,6 +37,7 @@ mod health;
 mod history;
 mod inbound;
 pub mod interest;
+mod lanes;
 mod link;
 mod node;
 mod peers;

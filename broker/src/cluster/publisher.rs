@@ -1,21 +1,22 @@
 //! The one publisher task: envelopes wait in a bounded queue and leave in pipelined batches of
 //! PUBLISH (and, for `/queue`, XADD/XACK) commands over one multiplexed connection, so a burst of N deliveries costs about
-//! N / [`BATCH`] round trips instead of N.
+//! N / [`BATCH`] round trips instead of N. On a Redis Cluster the batches are per hash slot and
+//! independent (`lanes.rs`): one shard failing over stalls only its own slots.
 //!
 //! Full queue policy (at [`QUEUE`] commands or [`QUEUE_BYTES`] bytes): the envelope is
 //! dropped and counted (`Health::dropped`). Cross-node `/topic` and `/user` delivery is at most
 //! once like local delivery; a queue this deep means Redis is unreachable or far slower than the
 //! node, and waiting would stall sessions.
 
+use super::lanes::{Lanes, Unit};
 use super::redis_link::{Conn, Keyed};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::backoff::Backoff;
 use super::channel::{FIELD, GROUP};
 use super::health::Health;
 
@@ -248,97 +249,75 @@ impl Outgoing {
     }
 }
 
-pub async fn run(mut rx: PublishRx, mut conn: Conn, health: Arc<Health>, done: CancellationToken) {
+/// Takes commands from the queue into the lanes (`lanes.rs`: one pipeline in flight per hash
+/// slot, so a shard that stalls holds only its own slots) while they hold less than the
+/// queue's bounds, and sends them until `done`.
+pub async fn run(mut rx: PublishRx, conn: Conn, health: Arc<Health>, done: CancellationToken) {
+    let mut lanes = Lanes::new(conn, BATCH);
     let mut batch = Vec::with_capacity(BATCH);
-    let mut backoff = Backoff::new();
-    let mut failing = false;
+    let mut seq = 0u64;
     loop {
-        let received = tokio::select! {
+        let (held, held_bytes) = lanes.held();
+        let room = held < QUEUE && held_bytes < QUEUE_BYTES;
+        tokio::select! {
             () = done.cancelled() => {
-                // One last batch: what sessions closing at shutdown told other nodes.
+                // One last flush: what sessions closing at shutdown told other nodes.
                 rx.close();
-                while batch.len() < QUEUE {
-                    let Some(outgoing) = rx.try_recv() else { break };
-                    batch.push(outgoing);
+                while let Some(outgoing) = rx.try_recv() {
+                    take(&mut lanes, &mut seq, outgoing);
                 }
-                // Bounded: a cluster client retries a failing shard for longer than shutdown waits.
-                match tokio::time::timeout(LAST_FLUSH, flush(&mut batch, &mut conn, &health)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => warn!(error = %e, "last publishes at shutdown lost"),
-                    Err(_) => warn!("last publishes at shutdown lost: redis did not answer in time"),
-                }
+                last_flush(&mut lanes, &health).await;
                 return;
             }
-            n = rx.recv_many(&mut batch, BATCH) => n,
-        };
-        if received == 0 {
-            return;
-        }
-        match flush(&mut batch, &mut conn, &health).await {
-            Ok(()) => {
-                backoff.reset();
-                if failing {
-                    failing = false;
-                    info!("publishing to redis again");
+            n = rx.recv_many(&mut batch, BATCH), if room => {
+                if n == 0 {
+                    last_flush(&mut lanes, &health).await;
+                    return;
                 }
-            }
-            Err(e) => {
-                if !failing {
-                    failing = true;
-                    warn!(error = %e, "publishing to redis failed: cross-node deliveries are being lost until it is back");
+                for outgoing in batch.drain(..) {
+                    take(&mut lanes, &mut seq, outgoing);
                 }
-                // Let the connection manager reconnect instead of failing every batch at once.
-                tokio::time::sleep(backoff.next_delay()).await;
+                lanes.dispatch();
             }
+            () = lanes.settle_one(&health, true), if lanes.in_flight() => {}
         }
     }
 }
 
-/// Sends `batch` as one pipeline and empties it; the outcome is counted either way. The
-/// batch's marks are answered when it was sent, dropped when it failed.
-async fn flush(
-    batch: &mut Vec<Outgoing>,
-    conn: &mut Conn,
-    health: &Health,
-) -> redis::RedisResult<()> {
-    let mut commands = Vec::with_capacity(batch.len());
-    let mut marks = Vec::new();
-    let mut n = 0u64;
-    for outgoing in batch.drain(..) {
-        match outgoing {
-            Outgoing::Mark(mark) => marks.push(mark),
-            command => {
-                command.commands(conn, &mut commands);
-                n += 1;
-            }
-        }
+/// Into its lane, in queue order (`seq`); a mark waits for everything taken before it.
+fn take(lanes: &mut Lanes, seq: &mut u64, outgoing: Outgoing) {
+    let at = *seq;
+    *seq += 1;
+    if let Outgoing::Mark(mark) = outgoing {
+        lanes.mark(at, mark);
+        return;
     }
-    if n == 0 {
-        answer(marks);
-        return Ok(());
-    }
-    // A command Redis refused (say, XADD on a key of another type) fails the batch as before.
-    let sent = conn.batch(commands).await.and_then(|replies| {
-        replies
-            .into_iter()
-            .find_map(|reply| reply.extract_error().err())
-            .map_or(Ok(()), Err)
-    });
-    match &sent {
-        Ok(()) => {
-            health.published(n);
-            answer(marks);
-        }
-        Err(_) => health.publish_failed(n),
-    }
-    sent
+    let weight = outgoing.weight();
+    let mut keyed = Vec::with_capacity(2);
+    outgoing.commands(lanes.conn(), &mut keyed);
+    // An Outgoing's commands share one key (XACK and XDEL of one stream): one lane.
+    let Some(key) = keyed.first().map(|k| k.key.clone()) else {
+        return;
+    };
+    let cmds = keyed.into_iter().map(|k| k.cmd).collect();
+    lanes.push(
+        &key,
+        Unit {
+            seq: at,
+            cmds,
+            weight,
+        },
+    );
 }
 
-/// Tells whoever waits on `marks` that what came before them was sent (a waiter that gave up
-/// is no error).
-fn answer(marks: Vec<oneshot::Sender<()>>) {
-    for mark in marks {
-        let _ = mark.send(());
+/// Sends what is held, bounded: a cluster client retries a failing shard for longer than
+/// shutdown waits.
+async fn last_flush(lanes: &mut Lanes, health: &Health) {
+    if tokio::time::timeout(LAST_FLUSH, lanes.drain(health))
+        .await
+        .is_err()
+    {
+        warn!("last publishes at shutdown lost: redis did not answer in time");
     }
 }
 
