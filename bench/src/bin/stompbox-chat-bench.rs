@@ -214,7 +214,14 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..users {
         let node = args.stomp[args.placement.node(i, args.stomp.len())];
         // The receipted last subscription (sync) puts messages and errors in place first.
-        conns.push(connect(node, &format!("{}{i}", args.prefix), &["messages", "errors", "sync"]).await?);
+        conns.push(
+            connect(
+                node,
+                &format!("{}{i}", args.prefix),
+                &["messages", "errors", "sync"],
+            )
+            .await?,
+        );
     }
     // One side of each pair opens the conversation before the clock starts, so the measured
     // sends never race two first messages creating the same DIRECT conversation.

@@ -180,7 +180,10 @@ fn report(args: &Args, t: &Tally, per_sender: u64, elapsed: f64) -> anyhow::Resu
         t.receipts as f64 / elapsed
     );
     for (name, h) in [
-        ("send→stored (RECEIPT)", t.stored.as_ref().context("histogram")?),
+        (
+            "send→stored (RECEIPT)",
+            t.stored.as_ref().context("histogram")?,
+        ),
         ("send→delivered", t.delivered.as_ref().context("histogram")?),
     ] {
         println!(
@@ -217,7 +220,9 @@ async fn create_group(conn: &mut Conn, members: &[String]) -> anyhow::Result<Str
                 let v: serde_json::Value = serde_json::from_slice(&frame.body)?;
                 if v["event"] == "created" {
                     let id = v["conversation"]["conversationId"].as_str();
-                    return id.map(str::to_string).context("created event without an id");
+                    return id
+                        .map(str::to_string)
+                        .context("created event without an id");
                 }
             }
             Some("errors") => bail!("create: {}", String::from_utf8_lossy(&frame.body)),
@@ -309,7 +314,9 @@ async fn run_member(
         let Ok(item) = tokio::time::timeout_at(deadline, stream.next()).await else {
             break;
         };
-        let Some(item) = item else { bail!("member {me}: connection closed") };
+        let Some(item) = item else {
+            bail!("member {me}: connection closed")
+        };
         let Item::Frame(frame) = item? else { continue };
         let now = plan.epoch.elapsed().as_micros() as u64;
         match (frame.command, frame.headers.get("subscription")) {
@@ -334,7 +341,10 @@ async fn run_member(
                     continue; // its own echo
                 }
                 let mut parts = v["content"].as_str().unwrap_or_default().split(' ');
-                let seq: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+                let seq: u64 = parts
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(u64::MAX);
                 let t0: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(now);
                 let next = next_seq.entry(sender).or_default();
                 let mut t = tally.lock();
