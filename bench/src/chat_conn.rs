@@ -54,6 +54,29 @@ pub async fn connect(addr: SocketAddr, login: &str, queues: &[&str]) -> anyhow::
     }
 }
 
+/// A `/app/chat.send` of `body` (its JSON: recipient or conversation, content,
+/// clientMessageId) asking for the RECEIPT `receipt`.
+pub fn chat_send(body: &serde_json::Value, receipt: String) -> Frame {
+    Frame::new(Command::Send)
+        .header("destination", "/app/chat.send")
+        .header("receipt", receipt)
+        .header("content-type", "application/json")
+        .with_body(body.to_string())
+}
+
+/// Prints `name`'s latency percentiles (p50, p90, p99, p99.9, max) in ms on one line.
+pub fn print_latency(name: &str, h: &Histogram<u64>) {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{name:<22} p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  max {:>7.2} ms",
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(0.999),
+        h.max() as f64 / 1000.0,
+    );
+}
+
 /// Latencies in µs, 1 µs to 60 s, 3 significant digits.
 pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")

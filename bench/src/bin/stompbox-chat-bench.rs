@@ -29,7 +29,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use stomp_codec::{Command, Frame, Item};
 
-use chat_conn::{Conn, connect, histogram};
+use chat_conn::{Conn, chat_send, connect, histogram, print_latency};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -284,14 +284,7 @@ async fn main() -> anyhow::Result<()> {
         ("send→delivered", delivered),
         ("RECEIPT→delivered", after_receipt),
     ] {
-        println!(
-            "{name:<22} p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  max {:>7.2} ms",
-            h.value_at_quantile(0.5) as f64 / 1000.0,
-            h.value_at_quantile(0.9) as f64 / 1000.0,
-            h.value_at_quantile(0.99) as f64 / 1000.0,
-            h.value_at_quantile(0.999) as f64 / 1000.0,
-            h.max() as f64 / 1000.0,
-        );
+        print_latency(name, h);
     }
     if args.per_second {
         t.print_per_second();
@@ -342,14 +335,7 @@ async fn run_user(
                 "content": format!("{seq} {now}"),
                 "clientMessageId": receipt,
             });
-            sink.send(
-                Frame::new(Command::Send)
-                    .header("destination", "/app/chat.send")
-                    .header("receipt", receipt)
-                    .header("content-type", "application/json")
-                    .with_body(body.to_string()),
-            )
-            .await?;
+            sink.send(chat_send(&body, receipt)).await?;
         }
         anyhow::Ok(sink)
     });

@@ -28,7 +28,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use stomp_codec::{Command, Frame, Item};
 
-use chat_conn::{Conn, connect, histogram};
+use chat_conn::{Conn, chat_send, connect, histogram, print_latency};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -186,14 +186,7 @@ fn report(args: &Args, t: &Tally, per_sender: u64, elapsed: f64) -> anyhow::Resu
         ),
         ("send→delivered", t.delivered.as_ref().context("histogram")?),
     ] {
-        println!(
-            "{name:<22} p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  max {:>7.2} ms",
-            h.value_at_quantile(0.5) as f64 / 1000.0,
-            h.value_at_quantile(0.9) as f64 / 1000.0,
-            h.value_at_quantile(0.99) as f64 / 1000.0,
-            h.value_at_quantile(0.999) as f64 / 1000.0,
-            h.max() as f64 / 1000.0,
-        );
+        print_latency(name, h);
     }
     if lost > 0 || t.duplicates > 0 || t.out_of_order > 0 || t.receipts != sent || refused > 0 {
         bail!("group bench saw loss, duplication, reordering, missing receipts or refused sends");
@@ -292,14 +285,7 @@ async fn run_member(
                     "content": format!("{seq} {now}"),
                     "clientMessageId": id,
                 });
-                sink.send(
-                    Frame::new(Command::Send)
-                        .header("destination", "/app/chat.send")
-                        .header("receipt", id)
-                        .header("content-type", "application/json")
-                        .with_body(body.to_string()),
-                )
-                .await?;
+                sink.send(chat_send(&body, id)).await?;
             }
             anyhow::Ok(sink)
         })

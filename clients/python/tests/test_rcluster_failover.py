@@ -24,8 +24,7 @@ import time
 import pytest
 
 import deployment
-import streamed
-from conftest import WAIT_S, start_node
+from conftest import WAIT_S, start_nodes_on_redis
 
 pytestmark = pytest.mark.skipif(deployment.mode() != "rcluster", reason="rcluster mode only: kills a Redis Cluster primary")
 
@@ -60,12 +59,9 @@ def test_a_primary_killed_mid_chat_loses_no_acknowledged_message(tmp_path, chat,
         if os.environ.get("STOMPBOX_REQUIRE_SERVICES") == "1":
             pytest.fail(str(e))
         pytest.skip(f"SKIPPED: {e}")
-    storage = streamed.Storage.create(tmp_path, with_kafka=False)
-    args = ("--redis-url", redis.url, *storage.broker_args())
     nodes = []
     try:
-        for i in range(3):
-            nodes.append(start_node(tmp_path, *args, data_dir=tmp_path / f"node{i}"))
+        nodes = start_nodes_on_redis(tmp_path, redis.url)
         sender = chat(f"sender-{unique}", target=nodes[0])
         recipient = chat(f"recipient-{unique}", target=nodes[1])
         direct = sender.create("DIRECT", [recipient.login])["conversationId"]

@@ -22,8 +22,7 @@ import time
 import pytest
 
 import deployment
-import streamed
-from conftest import start_node
+from conftest import start_nodes_on_redis
 
 pytestmark = [
     pytest.mark.skipif(deployment.mode() != "rcluster", reason="rcluster mode only: kills a Redis Cluster primary"),
@@ -51,12 +50,9 @@ def login_on(redis, prefix: str, want=None, avoid=None) -> tuple[str, int]:
 
 def test_a_shard_failing_over_does_not_stall_the_other_shards(tmp_path, chat, unique):
     redis = deployment.PrivateRedisCluster()
-    storage = streamed.Storage.create(tmp_path, with_kafka=False)
-    args = ("--redis-url", redis.url, *storage.broker_args())
     nodes = []
     try:
-        for i in range(3):
-            nodes.append(start_node(tmp_path, *args, data_dir=tmp_path / f"node{i}"))
+        nodes = start_nodes_on_redis(tmp_path, redis.url)
         stuck_login, killed_port = login_on(redis, f"stuck-{unique}-")
         free_login, _ = login_on(redis, f"free-{unique}-", avoid=killed_port)
         sender = chat(f"sender-{unique}", target=nodes[0])
