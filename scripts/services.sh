@@ -209,8 +209,10 @@ install_tansu() {
 }
 
 tansu_up() {
-    install_tansu
+    # Running already: nothing to install (a test's `services.sh up tansu` must never start a
+    # cold cargo install of its own; the first `up`, before any test, does that).
     recorded_running "$tansu_dir" && return
+    install_tansu
     local port
     port="$(free_port)"
     log "starting tansu on 127.0.0.1:$port (memory storage)"
