@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cluster benchmarks (not tests; figures in docs/benchmarks.md, "Cluster"):
 #
-#   ./scripts/bench-cluster.sh [--quick] [--no-build] [--redis cluster] [--cases latency,throughput,reconnect]
+#   ./scripts/bench-cluster.sh [--quick] [--no-build] [--redis cluster] [--cases latency,throughput,reconnect,groups]
 #
 # - --redis cluster: the nodes on the Redis Cluster of `scripts/services.sh up redis-cluster`
 #   (3 primaries, 3 replicas; STOMPBOX_CLUSTER_REDIS=cluster for scripts/cluster.sh) instead of
@@ -15,6 +15,10 @@
 #   3 nodes with pairs on one node as the baseline): messages stored and delivered per second.
 # - latency runs at 200 msgs/s: at 1,000 the shared PostgreSQL saturates (~800/s here) and
 #   queueing, not the hop, sets the figures.
+# - groups: group fan-out (stompbox-group-bench): one GROUP of 100, then of 1,000 members, all
+#   online, spread round-robin over the nodes, 3 of them sending (10 msgs/s in all to the
+#   1,000, 50 to the 100: ~10k and ~5k deliveries/s offered), with 1, 2 and 3 nodes; nodes
+#   started with --room-join-grace 100ms so the run measures the room channels, not the grace.
 # - reconnect: 1,000 chat clients of one node of 3, that node killed with SIGKILL: time until
 #   all are back through nginx and resynced (clients/node/bench/reconnect-storm.mjs).
 #
@@ -26,7 +30,7 @@ cd "$(dirname "$0")/.."
 
 quick=0
 build=1
-cases=latency,throughput,reconnect
+cases=latency,throughput,reconnect,groups
 while (($#)); do
     case $1 in
     --quick) quick=1 ;;
@@ -37,7 +41,7 @@ while (($#)); do
         export STOMPBOX_CLUSTER_REDIS=cluster
         shift
         ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n "2,/^set -euo/p" "$0" | sed "\$d"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 64 ;;
     esac
     shift
@@ -50,12 +54,14 @@ log() { printf 'bench-cluster: %s\n' "$*" >&2; }
 
 if ((build)); then
     log "building stompbox and stompbox-chat-bench (release)"
-    cargo build -q --release -p stompbox -p stompbox-bench --bin stompbox --bin stompbox-chat-bench
+    cargo build -q --release -p stompbox -p stompbox-bench --bin stompbox --bin stompbox-chat-bench \
+        --bin stompbox-group-bench
 fi
 target_dir="$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 export STOMPBOX_BIN=$target_dir/release/stompbox
 chat_bench=$target_dir/release/stompbox-chat-bench
+group_bench=$target_dir/release/stompbox-group-bench
 ./scripts/setup-node.sh >/dev/null
 if [[ ${STOMPBOX_CLUSTER_REDIS:-} == cluster ]]; then
     ./scripts/services.sh up redis-cluster postgres >/dev/null
@@ -80,13 +86,22 @@ cluster() {
     set +a
 }
 
-# run CASE CMD...: the command's output, after `uptime`, into $out/CASE.txt and the terminal.
+# run CASE CMD...: the command's output, after `uptime`, into $out/CASE.txt and the terminal. On
+# the Redis Cluster also what each Redis node did meanwhile (scripts/redis-shard-stats.py).
 run() {
     local name=$1
     shift
     log "$name"
+    local shards=${STOMPBOX_REDIS_CLUSTER_DIR:-$PWD/.run/services/redis-cluster}
+    [[ ${STOMPBOX_CLUSTER_REDIS:-} == cluster ]] && python3 scripts/redis-shard-stats.py snapshot "$shards" >"$out/$name.before.json"
     # A dirty run (loss) still prints its numbers; its exit status is recorded, the run goes on.
-    { echo "\$ uptime"; uptime; echo "\$ $*"; "$@" || echo "exit status $?"; } 2>&1 | tee "$out/$name.txt"
+    {
+        echo "\$ uptime"; uptime; echo "\$ $*"; "$@" || echo "exit status $?"
+        if [[ ${STOMPBOX_CLUSTER_REDIS:-} == cluster ]]; then
+            echo "Redis Cluster nodes during the run:"
+            python3 scripts/redis-shard-stats.py report "$shards" "$out/$name.before.json"
+        fi
+    } 2>&1 | tee "$out/$name.txt"
 }
 
 want() { [[ ",$cases," == *",$1,"* ]]; }
@@ -116,6 +131,17 @@ if want throughput; then
             run "throughput-$nodes-nodes-$placement" "$chat_bench" --stomp "${STOMPBOX_NODE_STOMP// /,}" \
                 --placement "$placement" --pairs 60 --rate 2000 --seconds "$seconds" --drain-seconds 20 \
                 --prefix "tp$nodes$placement-$RANDOM"
+        done
+    done
+fi
+
+if want groups; then
+    for nodes in 1 2 3; do
+        cluster "$nodes" --chat-rate 0 --room-join-grace 100ms
+        for load in 100:50 1000:10; do
+            run "groups-${load%:*}-members-$nodes-nodes" "$group_bench" --stomp "${STOMPBOX_NODE_STOMP// /,}" \
+                --members "${load%:*}" --senders 3 --rate "${load#*:}" --seconds "$seconds" --drain-seconds 20 \
+                --prefix "g$nodes-${load%:*}-$RANDOM"
         done
     done
 fi

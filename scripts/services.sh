@@ -17,7 +17,8 @@
 #   TLS on as well (ssl=on, the server leaf of scripts/test-certs.sh, for localhost/127.0.0.1):
 #   plain and TLS connections on the same port; the role `alice` may log in only over TLS with
 #   the client certificate CN=alice (pg_hba `cert`), for the sslcert/sslkey test.
-# - tansu: a Kafka-API broker (crates.io), in-memory storage, on a free port of 127.0.0.1.
+# - tansu: a Kafka-API broker (crates.io), in-memory storage, on a free port of 127.0.0.1. Built
+#   with SQLite storage too, for the test that kills its own tansu (install_tansu).
 # - Redis 7 (Debian redis-server): a private instance on a free port of 127.0.0.1, no persistence
 #   (no RDB, no AOF: cluster state in Redis is soft state, rebuilt by the nodes after a restart).
 # - redis-cluster: a Redis Cluster, 3 primaries + 3 replicas (scripts/lib/redis-cluster.sh);
@@ -181,17 +182,44 @@ tansu_bin() {
     fi
 }
 
+# The storage engines one tansu binary must have: dynostore (memory://, the services' tansu)
+# and libsql (sqlite://, the durable tansu the Kafka-broker crash test starts on its own,
+# clients/node/test/durable-tansu.mjs). Not `postgres`: tansu 0.6.0's PostgreSQL engine needs a
+# schema the crate does not ship (docs/persistence.md, "tansu findings"), and it costs 16 more
+# crates to build.
+tansu_features="dynostore,libsql"
+
+# A marker next to the binary (<bin>.features, comma-separated) records the features it was
+# built with: a binary whose marker names every feature above is kept (a wider build, e.g. with
+# postgres, too); one without a marker (installed by an older services.sh, dynostore only) or
+# missing a feature is rebuilt once, then never again. An explicit STOMPBOX_TANSU_BIN is the
+# caller's choice and is never reinstalled.
+tansu_has_features() {
+    local bin=$1 marker feature
+    [[ -x "$bin" && -r "$bin.features" ]] || return 1
+    marker=",$(tr -d '[:space:]' <"$bin.features"),"
+    for feature in ${tansu_features//,/ }; do
+        [[ $marker == *",$feature,"* ]] || return 1
+    done
+}
+
 install_tansu() {
     local bin
     bin="$(tansu_bin)"
-    [[ -x "$bin" ]] && return
-    log "installing tansu (cargo install tansu --locked --features dynostore; ~9 min cold)"
-    cargo install tansu --locked --features dynostore
+    if [[ -n "${STOMPBOX_TANSU_BIN:-}" ]] || tansu_has_features "$bin"; then
+        return
+    fi
+    log "installing tansu (cargo install tansu --locked --features $tansu_features; cold: 20-50 min on a loaded 2-core machine)"
+    # --root: over the binary found (…/bin/tansu), so the marked binary is the one run.
+    cargo install tansu --locked --force --features "$tansu_features" --root "$(dirname "$(dirname "$bin")")"
+    echo "$tansu_features" >"$bin.features"
 }
 
 tansu_up() {
-    install_tansu
+    # Running already: nothing to install (a test's `services.sh up tansu` must never start a
+    # cold cargo install of its own; the first `up`, before any test, does that).
     recorded_running "$tansu_dir" && return
+    install_tansu
     local port
     port="$(free_port)"
     log "starting tansu on 127.0.0.1:$port (memory storage)"

@@ -104,7 +104,10 @@ section "Prometheus: dashboard and alert rule expressions (scripts/prometheus-ch
 ./scripts/prometheus-check.sh
 
 # The cluster files (cluster-*.test.mjs) start 3 nodes behind nginx (scripts/cluster.sh) on the
-# Redis and PostgreSQL above; each is bounded to under 2 minutes.
+# Redis and PostgreSQL above; each is bounded to under 2 minutes. Among them the Kafka-mode
+# crash tests: cluster-sink-kill (the sink SIGKILLed twice) and cluster-tansu-kill (the Kafka
+# broker SIGKILLed; it starts a tansu of its own on SQLite storage, which is why services.sh
+# installs tansu with the libsql feature).
 section "node client suite (@stomp/stompjs over WebSocket, cluster failure tests)"
 ./scripts/setup-node.sh
 shopt -s nullglob

@@ -178,6 +178,23 @@ def start_node(log_dir: Path, *extra_args: str, data_dir: Path, env_extra: dict[
 STORAGES: dict[Path, streamed.Storage] = {}
 
 
+def start_nodes_on_redis(tmp_path: Path, redis_url: str, count: int = 3) -> list[Broker]:
+    """`count` nodes on the Redis at `redis_url` (a Redis Cluster in the rcluster tests) and a
+    fresh PostgreSQL database, each with its own data directory under `tmp_path`; the caller
+    stops them."""
+    storage = streamed.Storage.create(tmp_path, with_kafka=False)
+    args = ("--redis-url", redis_url, *storage.broker_args())
+    nodes: list[Broker] = []
+    try:
+        for i in range(count):
+            nodes.append(start_node(tmp_path, *args, data_dir=tmp_path / f"node{i}"))
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    return nodes
+
+
 @pytest.fixture(scope="session", autouse=True)
 def stop_sinks():
     yield

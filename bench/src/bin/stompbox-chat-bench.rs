@@ -14,6 +14,9 @@
 //! neighbouring nodes, so every message takes the Redis hop); `scripts/bench-cluster.sh` runs
 //! both on the same cluster to isolate what the hop adds.
 
+#[path = "../chat_conn.rs"]
+mod chat_conn;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,9 +27,9 @@ use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
-use stomp_codec::{Command, Frame, Item, Limits, StompCodec};
-use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
+use stomp_codec::{Command, Frame, Item};
+
+use chat_conn::{Conn, chat_send, connect, histogram, print_latency};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -97,52 +100,6 @@ struct Tally {
     per_second: Vec<Histogram<u64>>,
     /// When the clock started, in µs since the epoch the stamps count from.
     started_us: u64,
-}
-
-type Conn = Framed<TcpStream, StompCodec>;
-
-async fn connect(addr: SocketAddr, login: &str) -> anyhow::Result<Conn> {
-    let stream = TcpStream::connect(addr).await.context("connect")?;
-    stream.set_nodelay(true)?;
-    let mut conn = Framed::new(stream, StompCodec::new(Limits::default()));
-    conn.send(
-        Frame::new(Command::Connect)
-            .header("accept-version", "1.2")
-            .header("host", "localhost")
-            .header("login", login)
-            .header("heart-beat", "0,0"),
-    )
-    .await?;
-    loop {
-        match conn.next().await {
-            Some(Ok(Item::Frame(f))) if f.command == Command::Connected => break,
-            Some(Ok(Item::HeartBeat)) => {}
-            other => bail!("no CONNECTED for {login}: {other:?}"),
-        }
-    }
-    for queue in ["messages", "errors"] {
-        conn.send(
-            Frame::new(Command::Subscribe)
-                .header("id", queue)
-                .header("destination", format!("/user/queue/{queue}")),
-        )
-        .await?;
-    }
-    // A receipted round trip so subscriptions are in place before anyone sends.
-    conn.send(
-        Frame::new(Command::Subscribe)
-            .header("id", "sync")
-            .header("destination", "/user/queue/sync")
-            .header("receipt", "ready"),
-    )
-    .await?;
-    loop {
-        match conn.next().await {
-            Some(Ok(Item::Frame(f))) if f.command == Command::Receipt => return Ok(conn),
-            Some(Ok(_)) => {}
-            other => bail!("no subscription receipt for {login}: {other:?}"),
-        }
-    }
 }
 
 impl Tally {
@@ -239,10 +196,6 @@ async fn open_conversation(conn: &mut Conn, peer: &str) -> anyhow::Result<()> {
     }
 }
 
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -260,7 +213,15 @@ async fn main() -> anyhow::Result<()> {
     let mut conns = Vec::with_capacity(users);
     for i in 0..users {
         let node = args.stomp[args.placement.node(i, args.stomp.len())];
-        conns.push(connect(node, &format!("{}{i}", args.prefix)).await?);
+        // The receipted last subscription (sync) puts messages and errors in place first.
+        conns.push(
+            connect(
+                node,
+                &format!("{}{i}", args.prefix),
+                &["messages", "errors", "sync"],
+            )
+            .await?,
+        );
     }
     // One side of each pair opens the conversation before the clock starts, so the measured
     // sends never race two first messages creating the same DIRECT conversation.
@@ -323,14 +284,7 @@ async fn main() -> anyhow::Result<()> {
         ("send→delivered", delivered),
         ("RECEIPT→delivered", after_receipt),
     ] {
-        println!(
-            "{name:<22} p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  max {:>7.2} ms",
-            h.value_at_quantile(0.5) as f64 / 1000.0,
-            h.value_at_quantile(0.9) as f64 / 1000.0,
-            h.value_at_quantile(0.99) as f64 / 1000.0,
-            h.value_at_quantile(0.999) as f64 / 1000.0,
-            h.max() as f64 / 1000.0,
-        );
+        print_latency(name, h);
     }
     if args.per_second {
         t.print_per_second();
@@ -381,14 +335,7 @@ async fn run_user(
                 "content": format!("{seq} {now}"),
                 "clientMessageId": receipt,
             });
-            sink.send(
-                Frame::new(Command::Send)
-                    .header("destination", "/app/chat.send")
-                    .header("receipt", receipt)
-                    .header("content-type", "application/json")
-                    .with_body(body.to_string()),
-            )
-            .await?;
+            sink.send(chat_send(&body, receipt)).await?;
         }
         anyhow::Ok(sink)
     });

@@ -57,17 +57,18 @@ async function script(name, args, env = {}) {
 /**
  * Starts `nodes` nodes behind nginx with `nodeArgs` added to each node's command line.
  * `storage: 'streamed'`: the nodes write through Kafka (a fresh topic and database, and a
- * `stompbox-sink` between them, storage.mjs) instead of to the shared PostgreSQL.
+ * `stompbox-sink` between them, storage.mjs) instead of to the shared PostgreSQL; `kafkaBrokers`
+ * replaces the services' tansu with another Kafka (the Kafka-broker crash test's own tansu).
  * @returns {Promise<{lbUrl: string, nodes: {pid: number, id: number, wsUrl: string}[], kill: (i: number) => void, log: (i: number) => string, stop: () => Promise<void>}>}
  */
-export async function startCluster({ nodes = 3, nodeArgs = [], storage = null } = {}) {
+export async function startCluster({ nodes = 3, nodeArgs = [], storage = null, kafkaBrokers = null } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'stompbox-cluster-'));
   const env = { STOMPBOX_CLUSTER_DIR: dir, STOMPBOX_BIN: brokerBinary() };
   let store = null;
   try {
     if (storage) {
       await script('services.sh', ['up', 'postgres', 'tansu']);
-      store = await createStorage(storage, process.env);
+      store = await createStorage(storage, process.env, { kafkaBrokers });
     }
     await script('cluster.sh', ['up', '-n', String(nodes), '--', ...(store?.args ?? []), ...nodeArgs], env);
   } catch (err) {
@@ -119,7 +120,8 @@ const TEST_TIMEOUT_MS = 110_000;
 
 /**
  * A cluster test: skipped only when the binary has no cluster mode; `body` gets `start(options)`
- * (startCluster) and `users` (chat users). Both are stopped when the test ends, before the next
+ * (startCluster), `users` (chat users) and `afterCluster` (stops run after the cluster's, for
+ * what the cluster uses: a test's own Kafka). Both are stopped when the test ends, before the next
  * test starts: a file's `after` hooks run only after all its tests, and a cluster left running
  * shares node ids (and so channels and presence entries) with the next test's cluster on the
  * same Redis.
@@ -128,11 +130,13 @@ export function clusterTest(name, body, { todo } = {}) {
   test(name, { skip: clusterSkipReason(), todo, timeout: TEST_TIMEOUT_MS }, async () => {
     let cluster;
     const users = [];
+    const afterCluster = [];
     try {
-      await body({ start: async (options) => (cluster = await startCluster(options)), users });
+      await body({ start: async (options) => (cluster = await startCluster(options)), users, afterCluster });
     } finally {
       await Promise.all(users.map((u) => u.chat.stop().catch(() => {})));
       await cluster?.stop();
+      for (const stop of afterCluster) await stop();
     }
   });
 }

@@ -50,11 +50,13 @@ function sinkBinary() {
 }
 
 /**
- * A fresh database (and topic + running sink in the streamed mode) for one broker.
+ * A fresh database (and topic + running sink in the streamed mode) for one broker;
+ * `kafkaBrokers` overrides the services' Kafka.
  * @returns {Promise<{args: string[], stop: () => Promise<void>}>}
  */
-export async function createStorage(mode, env) {
+export async function createStorage(mode, env, { kafkaBrokers = null } = {}) {
   const found = services();
+  if (kafkaBrokers) found.STOMPBOX_KAFKA_BROKERS = kafkaBrokers;
   const server = found.STOMPBOX_POSTGRES_URL;
   if (!server || (mode === 'streamed' && !found.STOMPBOX_KAFKA_BROKERS)) {
     throw new Error(`STOMPBOX_TEST_STORAGE=${mode} needs scripts/services.sh up`);
