@@ -45,20 +45,25 @@ pub async fn serve(transport: Transport, broker: Arc<Broker>, mut permit: Admiss
     let _open = metrics.opened(kind);
     let mut wire = Wire::new(transport, &broker.config);
     // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
-    // Bound before matching, so the task does not hold the result and the session both.
-    let address = permit.limited_address();
-    let handshake = Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
-    permit.authenticated();
-    let mut session = match handshake {
-        Ok(session) => session,
-        Err(reason) => {
-            metrics.closed(&reason);
-            if reason == CloseReason::PeerClosed {
-                debug!(transport = kind, "connection closed before CONNECTED");
-            } else {
-                info!(transport = kind, %reason, "connection closed before CONNECTED");
+    // In a block: a local's slot in the task lasts to the end of its scope even once moved
+    // from, so at function scope the handshake's `Result` (a whole `Session`) would sit beside
+    // `session` for the connection's life.
+    let mut session = {
+        let address = permit.limited_address();
+        let handshake =
+            Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
+        permit.authenticated();
+        match handshake {
+            Ok(session) => session,
+            Err(reason) => {
+                metrics.closed(&reason);
+                if reason == CloseReason::PeerClosed {
+                    debug!(transport = kind, "connection closed before CONNECTED");
+                } else {
+                    info!(transport = kind, %reason, "connection closed before CONNECTED");
+                }
+                return;
             }
-            return;
         }
     };
     metrics.connected(kind);
