@@ -58,7 +58,10 @@ pub fn ws_stream(data: &[u8]) {
         let before = input.len();
         match reader.feed(read, &mut input, &mut reply) {
             Ok(fed) => {
-                assert!(input.len() - before <= read.len(), "more payload than input");
+                assert!(
+                    input.len() - before <= read.len(),
+                    "more payload than input"
+                );
                 chunks.push(input[before..].to_vec());
                 if fed.close {
                     break;

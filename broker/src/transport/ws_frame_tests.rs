@@ -73,7 +73,10 @@ fn payloads_of_text_and_binary_messages_arrive_in_order_however_the_bytes_split(
     expected.extend_from_slice(&big);
     for step in [1, 2, 3, 5, 13, 1000, wire.len()] {
         let (stomp, reply, fed) = feed_in_steps(&wire, step).expect("valid frames");
-        assert!(stomp == expected, "payload differs when fed {step} bytes at a time");
+        assert!(
+            stomp == expected,
+            "payload differs when fed {step} bytes at a time"
+        );
         assert!(reply.is_empty());
         assert!(fed.data && !fed.liveness && !fed.close);
     }
