@@ -13,6 +13,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use tracing::debug;
 
@@ -97,13 +99,17 @@ impl WsUpgrade {
             .iter()
             .find(|s| self.offered.iter().any(|o| o.as_bytes() == s.as_bytes()))
             .map(|s| HeaderValue::from_static(s));
-        let on_upgrade = self.on_upgrade;
-        tokio::spawn(async move {
-            match on_upgrade.await {
-                Ok(upgraded) => session(upgraded).await,
-                Err(e) => debug!(error = %e, "WebSocket upgrade failed"),
+        // Chained rather than an `async` block: a block's captures (the upgrade, the
+        // closure with the gate and the permit) would keep their slots in the task for the
+        // session's life; `then` replaces the first future with the second.
+        let session = self.on_upgrade.then(move |upgraded| match upgraded {
+            Ok(upgraded) => Either::Left(session(upgraded)),
+            Err(e) => {
+                debug!(error = %e, "WebSocket upgrade failed");
+                Either::Right(std::future::ready(()))
             }
         });
+        tokio::spawn(session);
         let accept = tungstenite::handshake::derive_accept_key(self.key.as_bytes());
         let mut response = (
             StatusCode::SWITCHING_PROTOCOLS,
