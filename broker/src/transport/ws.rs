@@ -27,6 +27,7 @@ use super::ws_frame::{CLOSE_FRAME, FrameReader, encode_message};
 /// Read granularity, as the TCP transport's: on the stack, so not per-connection memory.
 const READ_CHUNK: usize = 8 * 1024;
 
+#[derive(Debug)]
 pub struct WsTransport {
     io: TokioIo<Upgraded>,
     reader: FrameReader,
@@ -37,15 +38,6 @@ pub struct WsTransport {
     peer_closed: bool,
     /// Set when the upgrade came over HTTPS.
     tls: Option<TlsPeer>,
-}
-
-impl std::fmt::Debug for WsTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WsTransport")
-            .field("reader", &self.reader)
-            .field("peer_closed", &self.peer_closed)
-            .finish_non_exhaustive()
-    }
 }
 
 impl WsTransport {
