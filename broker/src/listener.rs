@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,15 +34,11 @@ use crate::transport::Transport;
 use crate::transport::tcp::TcpTransport;
 use crate::transport::tls::TlsPeer;
 use crate::transport::ws::WsTransport;
+use crate::transport::ws_upgrade::WsUpgrade;
 use crate::{admin, health, publish, web_root};
 
 /// Subprotocols offered, best first.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
-/// WebSocket read buffer. tungstenite allocates it up front and keeps it for the connection's
-/// life, so it is most of an idle WebSocket session's memory (its default is 128 KiB). It also
-/// caps each read, so a 1 MiB frame takes 1,024 reads of 1 KiB: a few milliseconds, paid only
-/// by large frames, against 3 KiB saved on every idle connection.
-const WS_READ_BUFFER: usize = 1024;
 
 /// How long a refused connection is given to read why before it is closed.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
@@ -286,7 +281,7 @@ async fn upgrade(
     connection: Option<Extension<ConnectionPermit>>,
     tls: Option<Extension<TlsPeer>>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: WsUpgrade,
 ) -> Response {
     let allowed = &gate.broker.config.ws_allowed_origins;
     if !allowed.is_empty() {
@@ -310,19 +305,13 @@ async fn upgrade(
             }
         }
     };
-    let max_message = gate.broker.config.limits.max_frame_size + 1024;
-    ws.protocols(SUBPROTOCOLS)
-        .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(0)
-        .max_message_size(max_message)
-        .max_frame_size(max_message)
-        .on_upgrade(move |socket| {
-            let tls = tls.map(|Extension(peer)| peer);
-            gate.session(
-                Transport::Ws(Box::new(WsTransport::new(socket, tls))),
-                permit,
-            )
-        })
+    // One WebSocket frame may carry a whole STOMP frame (the STOMP decoder bounds the rest).
+    let max_frame = gate.broker.config.limits.max_frame_size + 1024;
+    ws.on_upgrade(&SUBPROTOCOLS, move |upgraded| {
+        let tls = tls.map(|Extension(peer)| peer);
+        let transport = WsTransport::new(upgraded, max_frame, tls);
+        gate.session(Transport::Ws(Box::new(transport)), permit)
+    })
 }
 
 /// Binds a listener, naming the address in the error.

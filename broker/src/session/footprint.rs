@@ -71,7 +71,9 @@ fn an_idle_sessions_task_stays_within_its_budget() {
     );
 }
 
-/// Set from the debug build at the change that introduced the test (task 1,656 B, `Session`
-/// 296 B), plus a little room. Release futures are smaller, so the same budget holds there.
-const TASK_BUDGET: usize = 1_800;
+/// Set from the debug build (task 1,656 B, `Session` 296 B when the test came; idle2k: 1,360
+/// B once the handshake's result no longer outlived its block, 1,168 B once `serve` stopped
+/// being an `async fn` holding its arguments twice), plus a little room. Release futures are
+/// no larger, so the same budget holds there.
+const TASK_BUDGET: usize = 1_250;
 const SESSION_BUDGET: usize = 320;

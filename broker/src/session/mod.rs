@@ -39,39 +39,55 @@ use wire::Wire;
 
 /// Runs one connection to its end and logs why it ended. The connection's share of the
 /// admission limits (`permit`) is held to the end; its unauthenticated part goes at CONNECTED.
-pub async fn serve(transport: Transport, broker: Arc<Broker>, mut permit: AdmissionPermit) {
-    let kind = transport.kind();
-    let metrics = &crate::metrics::get().session;
-    let _open = metrics.opened(kind);
+///
+/// Not an `async fn`: an async fn keeps its arguments in its future twice (as captured, and
+/// rebound in the body), and the `Transport` a third time inside the `Wire`, for every
+/// session's life. The wire is built first, and the block uses what it captures in place.
+pub fn serve(
+    transport: Transport,
+    broker: Arc<Broker>,
+    permit: AdmissionPermit,
+) -> impl Future<Output = ()> + Send {
     let mut wire = Wire::new(transport, &broker.config);
-    // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
-    // Bound before matching, so the task does not hold the result and the session both.
-    let address = permit.limited_address();
-    let handshake = Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
-    permit.authenticated();
-    let mut session = match handshake {
-        Ok(session) => session,
-        Err(reason) => {
-            metrics.closed(&reason);
-            if reason == CloseReason::PeerClosed {
-                debug!(transport = kind, "connection closed before CONNECTED");
-            } else {
-                info!(transport = kind, %reason, "connection closed before CONNECTED");
+    let mut permit = permit;
+    async move {
+        let kind = wire.kind();
+        let metrics = &crate::metrics::get().session;
+        let _open = metrics.opened(kind);
+        // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
+        // In a block: a local's slot in the task lasts to the end of its scope even once moved
+        // from, so at function scope the handshake's `Result` (a whole `Session`) would sit beside
+        // `session` for the connection's life.
+        let mut session = {
+            let address = permit.limited_address();
+            let handshake =
+                Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
+            permit.authenticated();
+            match handshake {
+                Ok(session) => session,
+                Err(reason) => {
+                    metrics.closed(&reason);
+                    if reason == CloseReason::PeerClosed {
+                        debug!(transport = kind, "connection closed before CONNECTED");
+                    } else {
+                        info!(transport = kind, %reason, "connection closed before CONNECTED");
+                    }
+                    return;
+                }
             }
-            return;
-        }
-    };
-    metrics.connected(kind);
-    let reason = session.run(&mut wire).await;
-    metrics.closed(&reason);
-    info!(
-        session = %session.handle.name,
-        principal = %session.handle.principal.name(),
-        transport = kind,
-        %reason,
-        "session closed"
-    );
-    session.cleanup();
+        };
+        metrics.connected(kind);
+        let reason = session.run(&mut wire).await;
+        metrics.closed(&reason);
+        info!(
+            session = %session.handle.name,
+            principal = %session.handle.principal.name(),
+            transport = kind,
+            %reason,
+            "session closed"
+        );
+        session.cleanup();
+    }
 }
 
 /// A deadline that may not exist: `None` never fires.

@@ -10,6 +10,8 @@ pub mod sockjs;
 pub mod tcp;
 pub mod tls;
 pub mod ws;
+pub(crate) mod ws_frame;
+pub mod ws_upgrade;
 
 pub use outcome::ReadOutcome;
 

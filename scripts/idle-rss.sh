@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One idle-connection RSS run (issue 17 item 1): starts a release broker on fresh ports and a
+# fresh data directory, holds N connections (each its own chat user subscribed to its
+# /user/queue/messages, 10 s heart-beats) with `stompbox-bench idle`, prints the bench's JSON
+# line and the load average, and stops the broker.
+#
+#   scripts/idle-rss.sh tcp|ws [connections] [broker binary]
+#
+# Extra environment for the broker only (e.g. LD_PRELOAD to compare allocators) goes in
+# BROKER_ENV, e.g. BROKER_ENV='LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+transport=${1:?tcp or ws}
+connections=${2:-19000}
+bin=${3:-target/release/stompbox}
+bench=${BENCH:-target/release/stompbox-bench}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+sport=$(free_port); hport=$(free_port)
+data=$(mktemp -d /tmp/idle-rss.XXXXXX)
+ulimit -n 20000
+env ${BROKER_ENV:-} "$bin" --stomp-listen 127.0.0.1:$sport --http-listen 127.0.0.1:$hport \
+    --log warn --max-connections 19900 --data-dir "$data" >"$data/broker.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 100); do
+    (echo >/dev/tcp/127.0.0.1/$sport) 2>/dev/null && break
+    sleep 0.1
+done
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)  bin: $bin  env: ${BROKER_ENV:-none}" >&2
+"$bench" idle --stomp 127.0.0.1:$sport --ws ws://127.0.0.1:$hport/ws \
+    --transport "$transport" --connections "$connections" --hold 10 --broker-pid $pid \
+    --topic-template /user/queue/messages --login-template 'u{i}' 2>&1 | tail -n 40
