@@ -52,6 +52,25 @@ impl Streams {
     }
 }
 
+/// One receiver's latencies, recorded without any lock (a shared shard's mutex per delivery
+/// cost the generator CPU the broker shares at a million deliveries a second).
+#[derive(Debug)]
+pub struct Recorder(Histogram<u64>);
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self(Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid bounds"))
+    }
+}
+
+impl Recorder {
+    /// Records `ns` nanoseconds.
+    pub fn record(&mut self, ns: u64) {
+        self.0
+            .saturating_record((ns / 1000).clamp(1, MAX_LATENCY_US));
+    }
+}
+
 /// Latency histograms sharded so receivers rarely contend; merged at the end.
 #[derive(Debug, Clone)]
 pub struct Latencies {
@@ -76,6 +95,12 @@ impl Latencies {
         self.shards[who % self.shards.len()]
             .lock()
             .saturating_record(us);
+    }
+
+    /// Adds one receiver's own histogram into shard `who`: receivers record without a lock
+    /// and merge once at the end.
+    pub fn absorb(&self, who: usize, own: &Recorder) {
+        let _ = self.shards[who % self.shards.len()].lock().add(&own.0);
     }
 
     pub fn merged(&self) -> Histogram<u64> {
