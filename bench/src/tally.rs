@@ -2,6 +2,7 @@
 //! are counted exactly, plus end-to-end latency in a shared, sharded histogram.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
@@ -18,10 +19,32 @@ struct Seen {
     unique: u64,
 }
 
+/// Hashes the generator's own stream ids (small integers, publisher in the high half): one
+/// multiply instead of SipHash, whose resistance to chosen keys buys nothing here and which
+/// cost a few percent of the generator's CPU per delivery.
+#[derive(Debug, Default)]
+struct StreamHasher(u64);
+
+impl Hasher for StreamHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Loss/duplicate/reorder counters for every stream one receiver sees.
 #[derive(Debug, Default)]
 pub struct Streams {
-    seen: HashMap<u64, Seen>,
+    seen: HashMap<u64, Seen, BuildHasherDefault<StreamHasher>>,
     pub duplicated: u64,
     pub out_of_order: u64,
     pub received: u64,
