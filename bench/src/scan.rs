@@ -147,7 +147,10 @@ mod tests {
     use super::*;
     use stomp_codec::{Command, Limits, Version, encode_frame};
 
-    fn owned(s: Scanned<'_>) -> (Vec<u8>, Option<Vec<u8>>, Option<Command>) {
+    /// What a scanned item says: body, `ack`, and the command when it is not a MESSAGE.
+    type Seen = (Vec<u8>, Option<Vec<u8>>, Option<Command>);
+
+    fn owned(s: Scanned<'_>) -> Seen {
         match s {
             Scanned::Message { body, ack } => (body.to_vec(), ack.map(<[u8]>::to_vec), None),
             Scanned::Frame(f) if f.command == Command::Message => {
@@ -158,7 +161,7 @@ mod tests {
         }
     }
 
-    fn scan_all(input: &[u8], split: usize) -> Vec<(Vec<u8>, Option<Vec<u8>>, Option<Command>)> {
+    fn scan_all(input: &[u8], split: usize) -> Vec<Seen> {
         let mut codec = StompCodec::new(Limits::default());
         let mut buf = BytesMut::new();
         let mut out = Vec::new();
@@ -171,7 +174,7 @@ mod tests {
     }
 
     /// Every frame the codec decodes from the same bytes, for comparison.
-    fn decode_all(input: &[u8]) -> Vec<(Vec<u8>, Option<Vec<u8>>, Option<Command>)> {
+    fn decode_all(input: &[u8]) -> Vec<Seen> {
         let mut codec = StompCodec::new(Limits::default());
         let mut buf = BytesMut::from(input);
         let mut out = Vec::new();

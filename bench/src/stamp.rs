@@ -87,9 +87,24 @@ mod tests {
         };
         // Shorter than the stamp: not padded, no trailing space cut off.
         assert_eq!(Stamp::try_from(s.body(0).as_slice()), Ok(s));
-        assert_eq!(Stamp::try_from(&b"1 2 3"[..]), Ok(Stamp { stream: 1, seq: 2, sent_ns: 3 }));
+        assert_eq!(
+            Stamp::try_from(&b"1 2 3"[..]),
+            Ok(Stamp {
+                stream: 1,
+                seq: 2,
+                sent_ns: 3
+            })
+        );
         let too_big = b"1 2 18446744073709551616";
-        for bad in [&b""[..], b"1 2", b"1 x 3", b"1 2 3x", b"-1 2 3", b"1  2 3", too_big] {
+        for bad in [
+            &b""[..],
+            b"1 2",
+            b"1 x 3",
+            b"1 2 3x",
+            b"-1 2 3",
+            b"1  2 3",
+            too_big,
+        ] {
             assert_eq!(Stamp::try_from(bad), Err(()), "{bad:?}");
         }
     }

@@ -209,7 +209,7 @@ impl Session {
                 let head = MessageHead {
                     subscription: &destination,
                     destination: Some(&destination),
-                                ack: None,
+                    ack: None,
                     redelivered: false,
                 };
                 let version = self.version;
