@@ -5,6 +5,7 @@ mod conn;
 mod hostile;
 mod outcome;
 mod report;
+mod scan;
 mod scenario;
 mod smoke;
 mod stamp;

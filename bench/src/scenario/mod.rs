@@ -13,14 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use stomp_codec::{Command, Frame, Item};
+use stomp_codec::{Command, Frame};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::{self, Reader, Target, Transport, Writer};
 use crate::outcome::Outcome;
+use crate::scan::{Scanned, scan};
 use crate::stamp::{Stamp, now_ns};
-use crate::tally::{Latencies, Streams};
+use crate::tally::{Latencies, Recorder, Streams};
 
 /// Connections set up at once: enough to be quick, few enough not to trip accept backlogs.
 const CONNECT_CONCURRENCY: usize = 128;
@@ -130,8 +131,12 @@ pub struct Received {
 }
 
 /// Reads MESSAGEs until `sink.stop`, timing and accounting each; ACKs each when `ack` is set
-/// (client-individual, STOMP 1.2 `ack` header). Holds `writer` either way: dropping a TCP write
-/// half sends FIN, which a broker may take as the client leaving.
+/// (client-individual, STOMP 1.2 `ack` header), the ACKs of one read in one write. Holds
+/// `writer` either way: dropping a TCP write half sends FIN, which a broker may take as the
+/// client leaving.
+///
+/// Frames are split off with the cheap scan (`scan.rs`), and everything one read brought in is
+/// timed by one clock read taken right after it: those frames arrived together.
 pub async fn receive(
     mut reader: Reader,
     mut writer: Writer,
@@ -140,38 +145,16 @@ pub async fn receive(
     sink: Sink,
 ) -> Received {
     let mut out = Received::default();
+    let mut latency = Recorder::default();
     loop {
-        let item = tokio::select! {
+        let filled = tokio::select! {
             biased;
             _ = sink.stop.cancelled() => break,
-            item = reader.next() => item,
+            filled = reader.fill() => filled,
         };
-        match item {
-            Ok(Some(Item::Frame(f))) if f.command == Command::Message => {
-                let now = now_ns();
-                if let Ok(stamp) = Stamp::try_from(&f.body[..]) {
-                    sink.latencies
-                        .record(who, now.saturating_sub(stamp.sent_ns));
-                    out.streams.record(stamp.stream, stamp.seq);
-                    sink.received.fetch_add(1, Ordering::Relaxed);
-                }
-                if let (true, Some(id)) = (ack, f.headers.get("ack")) {
-                    let frame = Frame::new(Command::Ack).header("id", id);
-                    if let Err(e) = writer.send(&frame).await {
-                        out.error = Some(format!("ACK: {e}"));
-                        break;
-                    }
-                }
-            }
-            Ok(Some(Item::Frame(f))) if f.command == Command::Error => {
-                out.error = Some(format!(
-                    "ERROR {}",
-                    f.headers.get("message").unwrap_or_default()
-                ));
-                break;
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => {
+        match filled {
+            Ok(true) => {}
+            Ok(false) => {
                 out.error = Some("broker closed a receiving connection".into());
                 break;
             }
@@ -180,7 +163,50 @@ pub async fn receive(
                 break;
             }
         }
+        let now = now_ns();
+        let mut counted = 0;
+        let mut failed = None;
+        let mut on_message = |body: &[u8], tag: Option<&str>| {
+            if let Ok(stamp) = Stamp::try_from(body) {
+                latency.record(now.saturating_sub(stamp.sent_ns));
+                out.streams.record(stamp.stream, stamp.seq);
+                counted += 1;
+            }
+            if let (true, Some(id)) = (ack, tag) {
+                writer.queue(&Frame::new(Command::Ack).header("id", id));
+            }
+        };
+        let (buf, codec) = reader.input();
+        let scanned = scan(buf, codec, ack, |item| match item {
+            Scanned::Message { body, ack: tag } => {
+                on_message(body, tag.and_then(|t| std::str::from_utf8(t).ok()));
+            }
+            Scanned::Frame(f) if f.command == Command::Message => {
+                on_message(&f.body, f.headers.get("ack"));
+            }
+            Scanned::Frame(f) if f.command == Command::Error && failed.is_none() => {
+                failed = Some(format!(
+                    "ERROR {}",
+                    f.headers.get("message").unwrap_or_default()
+                ));
+            }
+            Scanned::Frame(_) => {}
+        });
+        sink.received.fetch_add(counted, Ordering::Relaxed);
+        if let Err(e) = scanned {
+            out.error = Some(format!("receive: {e}"));
+            break;
+        }
+        if let Some(error) = failed {
+            out.error = Some(error);
+            break;
+        }
+        if let Err(e) = writer.flush().await {
+            out.error = Some(format!("ACK: {e}"));
+            break;
+        }
     }
+    sink.latencies.absorb(who, &latency);
     out
 }
 

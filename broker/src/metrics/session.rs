@@ -127,6 +127,11 @@ impl SessionMetrics {
         self.frames_out[command as usize].inc();
     }
 
+    /// `n` frames of one command written at once (a drain's MESSAGEs, counted once).
+    pub fn frames_out(&self, command: Command, n: u64) {
+        self.frames_out[command as usize].inc_by(n);
+    }
+
     /// A CONNECT refused; `reason` is one of a fixed set of names (`auth_reason` in
     /// `session/connect.rs`).
     pub fn auth_failed(&self, reason: &'static str) {

@@ -13,17 +13,72 @@ use crate::app::Settled;
 use crate::command::AckRef;
 use crate::config::Limits;
 use crate::error::StompError;
-use crate::message::{Delivery, MessageHead, Target};
+use crate::message::{Delivery, Message, MessageHead, Target};
 use crate::outbox::Outbound;
+
+/// The metrics of one drain's deliveries, counted once when it ends rather than per delivery:
+/// at a fan-out's rates a clock read and three shared atomic updates per delivery were about
+/// 15 % of the broker's CPU (perf, `fanout --subscribers 100 --rate 0`). Latency is taken from
+/// one clock read at the start of the drain, so it ends where the drain began encoding.
+pub(super) struct Tally {
+    now: std::time::Instant,
+    delivered: u64,
+    /// From the second delivery on: a drain of one (a chat message) pays no local histogram.
+    latency: Option<prometheus::local::LocalHistogram>,
+}
+
+impl Tally {
+    pub(super) fn new() -> Self {
+        Self {
+            now: std::time::Instant::now(),
+            delivered: 0,
+            latency: None,
+        }
+    }
+
+    fn delivered(&mut self, message: &Message) {
+        let histogram = &crate::metrics::get().delivery.delivery_latency;
+        let seconds = self
+            .now
+            .saturating_duration_since(message.accepted)
+            .as_secs_f64();
+        match (self.delivered, &mut self.latency) {
+            (0, _) => histogram.observe(seconds),
+            (_, Some(local)) => local.observe(seconds),
+            (_, None) => {
+                let local = histogram.local();
+                local.observe(seconds);
+                self.latency = Some(local);
+            }
+        }
+        self.delivered += 1;
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        if self.delivered > 0 {
+            let metrics = crate::metrics::get();
+            metrics.delivery.deliveries.inc_by(self.delivered);
+            metrics
+                .session
+                .frames_out(stomp_codec::Command::Message, self.delivered);
+        }
+        // The local histogram flushes itself when dropped.
+    }
+}
 
 /// Encodes one delivery on `subscription` into the output, recording it as pending when the
 /// subscription acknowledges.
-fn emit(sub: &mut Subscription, acks: &mut Acks, version: Version, wire: &mut Wire, d: Delivery) {
-    let metrics = &crate::metrics::get().delivery;
-    metrics.deliveries.inc();
-    metrics
-        .delivery_latency
-        .observe(d.message.accepted.elapsed().as_secs_f64());
+fn emit(
+    sub: &mut Subscription,
+    acks: &mut Acks,
+    version: Version,
+    wire: &mut Wire,
+    d: Delivery,
+    tally: &mut Tally,
+) {
+    tally.delivered(&d.message);
     let tag = sub.ack.tracks_acks().then(|| acks.issue(&sub.id));
     match (tag, &d.queue) {
         (Some(tag), _) => {
@@ -35,16 +90,12 @@ fn emit(sub: &mut Subscription, acks: &mut Acks, version: Version, wire: &mut Wi
     }
     let head = MessageHead {
         subscription: &sub.id,
-        destination: sub.destination.as_deref().unwrap_or(&d.message.destination),
-        message_id: d.message.id,
+        destination: sub.destination.as_deref(),
         // 1.0 and 1.1 clients acknowledge by message-id; only 1.2 defines the `ack` header.
         ack: if version == Version::V1_2 { tag } else { None },
         redelivered: d.redelivered,
     };
     wire.encode(|dst| head.encode(&d.message, version, dst));
-    crate::metrics::get()
-        .session
-        .frame_out(stomp_codec::Command::Message);
 }
 
 /// What the session's topic and user subscriptions hold back is within its bounds.
@@ -71,9 +122,10 @@ impl Session {
             .outbox_depth
             .observe(drained.items.len() as f64);
         wire.reserve(drained.bytes);
+        let mut tally = Tally::new();
         for item in drained.items {
             match item {
-                Outbound::Deliver(delivery) => self.deliver(wire, delivery)?,
+                Outbound::Deliver(delivery) => self.deliver(wire, delivery, &mut tally)?,
                 Outbound::Frame(frame) => wire.push(&frame),
             }
         }
@@ -83,11 +135,11 @@ impl Session {
         Ok(())
     }
 
-    fn deliver(&mut self, wire: &mut Wire, d: Delivery) -> Result<(), Failure> {
+    fn deliver(&mut self, wire: &mut Wire, d: Delivery, tally: &mut Tally) -> Result<(), Failure> {
         let id = match &d.target {
             Target::Subscription(id) => Arc::clone(id),
             Target::TempQueue(name) => {
-                return self.deliver_reply(wire, name, d.clone());
+                return self.deliver_reply(wire, name, d.clone(), tally);
             }
             Target::User(name) => {
                 let key = crate::router::Router::user_key(self.handle.principal.name(), name);
@@ -100,7 +152,7 @@ impl Session {
                 for id in ids {
                     let mut copy = d.clone();
                     copy.target = Target::Subscription(Arc::clone(&id));
-                    self.deliver(wire, copy)?;
+                    self.deliver(wire, copy, tally)?;
                 }
                 return Ok(());
             }
@@ -126,14 +178,20 @@ impl Session {
                 return Err(StompError::SlowConsumer.into());
             }
         } else {
-            emit(sub, &mut self.acks, self.version, wire, d);
+            emit(sub, &mut self.acks, self.version, wire, d, tally);
         }
         Ok(())
     }
 
     /// A reply to one of our `/temp-queue`s: on the explicit subscription to it if there is
     /// one, else with the temp-queue's own name as subscription (RabbitMQ's behaviour).
-    fn deliver_reply(&mut self, wire: &mut Wire, name: &str, d: Delivery) -> Result<(), Failure> {
+    fn deliver_reply(
+        &mut self,
+        wire: &mut Wire,
+        name: &str,
+        d: Delivery,
+        tally: &mut Tally,
+    ) -> Result<(), Failure> {
         let destination: Arc<str> = Arc::from(format!("/temp-queue/{name}"));
         let explicit = self
             .subscriptions
@@ -145,13 +203,12 @@ impl Session {
                     self.acks.hold(&d.message);
                     held_within(&self.acks, &self.broker.config.limits)?;
                 }
-                emit(sub, &mut self.acks, self.version, wire, d);
+                emit(sub, &mut self.acks, self.version, wire, d, tally);
             }
             None => {
                 let head = MessageHead {
                     subscription: &destination,
-                    destination: &destination,
-                    message_id: d.message.id,
+                    destination: Some(&destination),
                     ack: None,
                     redelivered: false,
                 };
@@ -243,12 +300,13 @@ impl Session {
             }
         }
         // A topic NACK discards: there is no one else to give the message to.
+        let mut tally = Tally::new();
         while !sub.window_full() {
             let Some(d) = sub.backlog.pop_front() else {
                 break;
             };
             // From the backlog to the pending: held all along.
-            emit(sub, &mut self.acks, self.version, wire, d);
+            emit(sub, &mut self.acks, self.version, wire, d, &mut tally);
         }
     }
 
