@@ -40,6 +40,7 @@ mod sqlite;
 mod store;
 #[cfg(feature = "kafka")]
 mod streamed;
+pub mod turn;
 
 pub use claim::{ClaimHolder, SharedClaims};
 pub use conversation::{

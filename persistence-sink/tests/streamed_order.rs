@@ -77,8 +77,7 @@ async fn concurrent_accepts_reach_kafka_in_call_order_per_conversation() -> anyh
     tokio::time::timeout(TIMEOUT, async {
         while received < total {
             let record = consumer.recv().await?;
-            if let Event::Message(m) =
-                Record::try_from(record.payload().unwrap_or_default())?.event
+            if let Event::Message(m) = Record::try_from(record.payload().unwrap_or_default())?.event
             {
                 by_conversation
                     .entry(m.conversation_id)
