@@ -1,8 +1,10 @@
 //! The streamed store keeps a conversation's messages in the order `accept` was called, while
 //! many accepts run at once (as the broker's sequencer runs them) and every one carries a
-//! clientMessageId, so each waits for its idempotency lookup in PostgreSQL
-//! (`chat_store::streamed` lookup batches, several of them out at once). Against the real
-//! PostgreSQL and tansu of `scripts/services.sh`: the records are read back from Kafka.
+//! clientMessageId, so each waits for its idempotency lookup in PostgreSQL (answered a batch
+//! at a time). The callers wake from a batch's answers in no guaranteed order (here, runs of
+//! them reversed); the store's per-conversation turns keep the records in call order. Fails
+//! without them (main at beac828). Against the real PostgreSQL and tansu of
+//! `scripts/services.sh`: the records are read back from Kafka.
 
 mod common;
 
