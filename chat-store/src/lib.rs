@@ -40,7 +40,6 @@ mod sqlite;
 mod store;
 #[cfg(feature = "kafka")]
 mod streamed;
-pub mod turn;
 
 pub use claim::{ClaimHolder, SharedClaims};
 pub use conversation::{

@@ -32,7 +32,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
-use crate::turn::{Turn, Turns};
 use crate::{
     Appended, ChatStore, ClaimHolder, Conversation, Cursor, Durability, NewConversation,
     PushDevice, ReadMark, ReceiptStatus, Registered, Sequenced, SharedClaims, SinkLag,
@@ -70,11 +69,6 @@ pub struct StreamedStore {
     /// The cluster's claims on client ids (`None` on a single node: `recent` and PostgreSQL
     /// see every attempt there).
     shared: Option<Arc<dyn SharedClaims>>,
-    /// Each conversation's line of accepts: a turn is taken when `accept` starts (the
-    /// caller's order) and waited for just before the message goes to the producer, so the
-    /// lookups in between run concurrently yet a conversation's records reach Kafka in call
-    /// order (whichever lookup's answer woke its caller first).
-    lines: Arc<Turns>,
 }
 
 impl StreamedStore {
@@ -121,7 +115,6 @@ impl StreamedStore {
             pending: Arc::new(Semaphore::new(max_pending)),
             lag,
             shared,
-            lines: Arc::default(),
         })
     }
 
@@ -177,13 +170,11 @@ impl StreamedStore {
     }
 
     /// Sends `original` again under its id (Kafka may hold it, or may not yet: the sink keeps
-    /// one row per id) once `turn` comes, and answers the retry with it.
-    async fn resend(
+    /// one row per id) and answers the retry with it.
+    fn resend(
         &self,
         original: StoredMessage,
-        mut turn: Turn,
     ) -> Result<(Appended, Option<Durability>), StoreError> {
-        turn.ready().await;
         let durability = self.send_message(original.clone())?;
         Ok((Appended::Duplicate { original }, Some(durability)))
     }
@@ -293,13 +284,11 @@ impl ChatStore for StreamedStore {
         &self,
         message: StoredMessage,
     ) -> Result<(Appended, Option<Durability>), StoreError> {
-        // Before any await: the caller's order is the order of the turns.
-        let mut turn = self.lines.take(&message.conversation_id);
         let message = match self.recent.claim(&message) {
             Claim::Claimed => message,
             Claim::Taken(original) => return Ok((Appended::Duplicate { original }, None)),
             // Kafka may hold the first attempt: the same message again, same id.
-            Claim::Resend(original) => return self.resend(original, turn).await,
+            Claim::Resend(original) => return self.resend(original),
         };
         if let Some(client_id) = &message.client_message_id {
             let found = self.lookups.find(&message.sender_id, client_id).await;
@@ -321,13 +310,12 @@ impl ChatStore for StreamedStore {
                 self.recent.release(&message);
                 let original = holder.original_of(&message);
                 return match self.recent.claim(&original) {
-                    Claim::Claimed => self.resend(original, turn).await,
+                    Claim::Claimed => self.resend(original),
                     Claim::Taken(held) => Ok((Appended::Duplicate { original: held }, None)),
-                    Claim::Resend(held) => self.resend(held, turn).await,
+                    Claim::Resend(held) => self.resend(held),
                 };
             }
         }
-        turn.ready().await;
         let durability = self.send_message(message)?;
         Ok((Appended::Stored { seq: None }, Some(durability)))
     }
