@@ -7,8 +7,12 @@
 #
 #   scripts/bench-streamed.sh [RATE msgs/s, default 10000] [SECONDS, default 10] [PAIRS, default 50]
 #
-# Services: scripts/services.sh up (private PostgreSQL with fsync=off, tansu in memory): the
-# lag is the pipeline's, not a durable disk's. Each run uses a fresh database and topic.
+# STOMPBOX_BIN=PATH runs that broker binary instead of this tree's (a before/after pair in one
+# session: copy the old release binary aside first). STOMPBOX_PERF=FILE records the broker
+# with `perf record --call-graph dwarf` while the bench sends, for a profile or a flame graph
+# (`perf report -i FILE --no-children --stdio`, or `perf script -i FILE |
+# inferno-collapse-perf | inferno-flamegraph > broker.svg`). STOMPBOX_SKIP_BUILD=1 runs the
+# release binaries as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate="${1:-10000}"
@@ -18,7 +22,7 @@ pairs="${3:-50}"
 ./scripts/services.sh up >/dev/null
 # shellcheck disable=SC1091
 source .run/services.env
-cargo build -q --release -p stompbox -p persistence-sink -p stompbox-bench
+[ -n "${STOMPBOX_SKIP_BUILD:-}" ] || cargo build -q --release -p stompbox -p persistence-sink -p stompbox-bench
 target="$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release"
 
@@ -43,14 +47,19 @@ topic="${name//_/.}"
 pids+=($!)
 for _ in $(seq 100); do grep -q "stompbox-sink ready" "$run/sink.out" && break; sleep 0.1; done
 
-"$target/stompbox" --stomp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$run/data" \
+"${STOMPBOX_BIN:-$target/stompbox}" --stomp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$run/data" \
     --postgres-url "$db_url" --kafka-brokers "$STOMPBOX_KAFKA_BROKERS" --kafka-topic "$topic" \
     --chat-rate 0 --log warn >"$run/broker.out" 2>"$run/broker.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q "stompbox ready" "$run/broker.out" && break; sleep 0.1; done
 stomp="$(sed -n 's/^stompbox ready stomp=\([^ ]*\) .*/\1/p' "$run/broker.out")"
 
+echo "broker: ${STOMPBOX_BIN:-$target/stompbox} pid ${pids[-1]}"
 echo "load before: $(uptime)"
+if [ -n "${STOMPBOX_PERF:-}" ]; then
+    # The bench connects and opens conversations for a few seconds first; record the sending.
+    (sleep 3 && perf record -q --call-graph dwarf,16384 -F 199 -p "${pids[-1]}" -o "$STOMPBOX_PERF" -- sleep "$seconds") &
+fi
 "$target/stompbox-chat-bench" --stomp "$stomp" --pairs "$pairs" --rate "$rate" --seconds "$seconds"
 echo "load after: $(uptime)"
 sleep 3 # the sink's last window
