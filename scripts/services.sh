@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The real services the persistence tests need, private to this work tree:
 #
-#   scripts/services.sh up [postgres|tansu|redis|redis-tls|redis-cluster|redis-sentinel]...
+#   scripts/services.sh up [postgres|tansu|redis|redis-tls|redis-cluster|redis-cluster-tls|redis-sentinel]...
 #                               start what is not running (installs what is missing), write the
 #                               env file; without names, all but redis-sentinel (only its
 #                               failover test needs it, and starts it: ~7 s cold, 5 processes)
+#                               and redis-cluster-tls (only its TLS test)
 #   scripts/services.sh restart redis
 #                               stop redis by PID and start it again on the same port (the
 #                               cluster tests' Redis-restart case); starts it if it was down
@@ -28,6 +29,9 @@
 #   (scripts/lib/redis-sentinel.sh); STOMPBOX_REDIS_SENTINEL_URL (redis+sentinel://s,s,s/stompbox)
 #   and STOMPBOX_REDIS_SENTINEL_DIR (d1,d2,s1..s3/{pid,port}: the primary-kill test finds the
 #   primary's pid there).
+# - redis-cluster-tls: a TLS-only Redis Cluster, 3 primaries and no replica, the cluster bus and
+#   replication over TLS too, the same test PKI (scripts/lib/redis-cluster.sh);
+#   STOMPBOX_REDIS_CLUSTER_TLS_URL (rediss-cluster://seed,...; --redis-ca $STOMPBOX_TEST_CERTS/ca.pem).
 # - redis-tls: a second, TLS-only Redis (--port 0 --tls-port), the same test PKI, no client
 #   certificates required; only the TLS tests use it, so it never shares channels with them.
 #
@@ -310,6 +314,9 @@ write_env() {
             echo "STOMPBOX_REDIS_CLUSTER_URL=$(redis_cluster_url)"
             echo "STOMPBOX_REDIS_CLUSTER_DIR=$redis_cluster_dir"
         fi
+        if redis_cluster_tls redis_cluster_running; then
+            echo "STOMPBOX_REDIS_CLUSTER_TLS_URL=$(redis_cluster_tls redis_cluster_url)"
+        fi
         if redis_sentinel_running; then
             echo "STOMPBOX_REDIS_SENTINEL_URL=$(redis_sentinel_url)"
             echo "STOMPBOX_REDIS_SENTINEL_DIR=$redis_sentinel_dir"
@@ -335,6 +342,7 @@ status() {
     pid="$(read_pid "$redis_tls_dir/pid")"
     if alive "$pid"; then echo "redis-tls: up (pid $pid, TLS port $(cat "$redis_tls_dir/port"))"; else echo "redis-tls: down"; fi
     redis_cluster_status
+    redis_cluster_tls redis_cluster_status
     redis_sentinel_status
     if [[ -f "$env_file" ]]; then echo "env file $env_file:"; cat "$env_file"; fi
 }
@@ -350,6 +358,7 @@ up)
         redis) redis_up ;;
         redis-tls) redis_tls_up ;;
         redis-cluster) redis_cluster_up ;;
+        redis-cluster-tls) redis_cluster_tls redis_cluster_up ;;
         redis-sentinel) redis_sentinel_up ;;
         *) echo "unknown service: $service" >&2; exit 2 ;;
         esac
@@ -365,6 +374,7 @@ restart)
     ;;
 down)
     redis_sentinel_down
+    redis_cluster_tls redis_cluster_down
     redis_cluster_down
     redis_tls_down
     redis_down
