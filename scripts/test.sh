@@ -99,8 +99,8 @@ section "Redis Cluster over TLS (rediss-cluster://)"
 (cd clients/python && STOMPBOX_TEST_MODE=cluster ../../.venv/bin/python -m pytest -q tests/test_redis_cluster_tls.py)
 # The Redis primary behind Sentinel SIGKILLed mid-chat (3 nodes on redis+sentinel://: the
 # sentinels promote the replica, the nodes re-resolve; nothing acknowledged lost).
-section "Redis Sentinel primary failover under chat (redis+sentinel://)"
-./scripts/services.sh up redis-sentinel >/dev/null
+section "Redis Sentinel primary failover under chat (redis+sentinel://, and rediss+sentinel:// for the kill)"
+./scripts/services.sh up redis-sentinel redis-sentinel-tls >/dev/null
 (cd clients/python && STOMPBOX_TEST_MODE=cluster ../../.venv/bin/python -m pytest -q tests/test_sentinel_failover.py)
 
 # The Grafana dashboard and the alert rules (deploy/) against a private Prometheus scraping a

@@ -13,11 +13,9 @@
 # The TLS variant (`redis_cluster_tls redis_cluster_up`, and so on): 3 primaries and no replica
 # (enough for a TLS test, and cheap) under $run_dir/redis-cluster-tls, TLS only (`port 0`,
 # `tls-port`), the cluster bus and replication over TLS too (`tls-cluster`, `tls-replication`),
-# with the test PKI of scripts/test-certs.sh: the server leaf (localhost, 127.0.0.1), and
-# alice's client leaf for the node's own outgoing connections, since the cluster bus asks the
-# connecting node for a client certificate whatever `tls-auth-clients` says.
-# The caller defines `log`, `run_dir`, `ready_timeout`, `certs_dir`, `test_certs`, and sources
-# scripts/lib/process.sh.
+# with the test PKI of scripts/test-certs.sh (services.sh's redis_tls_flags).
+# The caller defines `log`, `run_dir`, `ready_timeout`, `certs_dir`, `test_certs`,
+# `redis_tls_flags`, `redis_cli_for`, and sources scripts/lib/process.sh.
 
 redis_cluster_dir="$run_dir/redis-cluster"
 redis_cluster_nodes=6
@@ -30,23 +28,14 @@ redis_cluster_tls() {
     "$@"
 }
 
-# The server flags (and redis-cli's) of this variant: TLS ones, or none.
+# The server flags of this variant: TLS ones (services.sh's redis_tls_flags), or none.
 redis_cluster_tls_flags() {
     (( redis_cluster_tls )) || return 0
-    printf '%s\n' --tls-cert-file "$certs_dir/server.pem" --tls-key-file "$certs_dir/server-key.pem" \
-        --tls-client-cert-file "$certs_dir/client-alice.pem" \
-        --tls-client-key-file "$certs_dir/client-alice-key.pem" \
-        --tls-ca-cert-file "$certs_dir/ca.pem" --tls-auth-clients no \
-        --tls-cluster yes --tls-replication yes
+    redis_tls_flags
+    printf '%s\n' --tls-cluster yes --tls-replication yes
 }
 
-redis_cluster_cli() {
-    if (( redis_cluster_tls )); then
-        redis-cli --tls --cacert "$certs_dir/ca.pem" "$@"
-    else
-        redis-cli "$@"
-    fi
-}
+redis_cluster_cli() { redis_cli_for "$redis_cluster_tls" "$@"; }
 
 redis_cluster_node_up() {
     local dir=$1 port bus
