@@ -93,10 +93,10 @@ section "python chat suite in every deployment mode (scripts/chat-matrix.sh)"
 section "Redis Cluster primary failover under chat (rcluster mode)"
 (cd clients/python && STOMPBOX_TEST_MODE=rcluster ../../.venv/bin/python -m pytest -q tests/test_rcluster_failover.py)
 # Nodes on a TLS-only Redis Cluster (rediss-cluster:// + --redis-ca): cross-node chat; a node
-# with another CA refuses to start.
-section "Redis Cluster over TLS (rediss-cluster://)"
-./scripts/services.sh up redis-cluster-tls >/dev/null
-(cd clients/python && STOMPBOX_TEST_MODE=cluster ../../.venv/bin/python -m pytest -q tests/test_redis_cluster_tls.py)
+# with another CA refuses to start, there and on TLS-only Sentinel (rediss+sentinel://).
+section "Redis Cluster and Sentinel over TLS (rediss-cluster://, rediss+sentinel://)"
+./scripts/services.sh up redis-cluster-tls redis-sentinel-tls >/dev/null
+(cd clients/python && STOMPBOX_TEST_MODE=cluster ../../.venv/bin/python -m pytest -q tests/test_redis_tls.py)
 # The Redis primary behind Sentinel SIGKILLed mid-chat (3 nodes on redis+sentinel://: the
 # sentinels promote the replica, the nodes re-resolve; nothing acknowledged lost).
 section "Redis Sentinel primary failover under chat (redis+sentinel://, and rediss+sentinel:// for the kill)"

@@ -1,5 +1,7 @@
-"""Nodes on a TLS-only Redis Cluster, `rediss-cluster://` with `--redis-ca` (issue 16: every
-link to a service can run over TLS), in `cluster` mode only.
+"""Nodes on a TLS-only Redis Cluster, `rediss-cluster://` with `--redis-ca`, and on TLS-only
+Redis Sentinel, `rediss+sentinel://` (issue 16: every link to a service can run over TLS), in
+`cluster` mode only. The chat over TLS Sentinel, through a primary killed, is
+tests/test_sentinel_failover.py's `tls` case.
 
 The cluster is `scripts/services.sh up redis-cluster-tls`: 3 primaries that listen on TLS only
 (`port 0`, `tls-port`; a plain connection is reset), the cluster bus and replication over TLS
@@ -7,11 +9,13 @@ too, the certificates of scripts/test-certs.sh. Asserted:
 - two nodes on it chat cross-node: a sender on one, a recipient on the other, every direct
   message arrives live, and the nodes' sharded subscriptions are on the TLS cluster;
 - a node given another CA (`other-ca.pem`, which did not sign the servers' certificates)
-  refuses to start, saying the peer certificate is invalid: the certificate is checked on every
-  shard, and a node that cannot verify its Redis does not run half-connected.
+  refuses to start, saying the peer certificate is invalid, on the cluster (every shard is
+  checked) and on Sentinel (`redis-sentinel-tls`: the sentinels are checked before any
+  primary is asked for): a node that cannot verify its Redis does not run half-connected.
 
-On the old code `rediss-cluster://` was refused at startup ("not supported yet"), so both the
-first test (no node starts) and the second (the wrong reason) fail there.
+On the old code `rediss-cluster://` and `rediss+sentinel://` were refused at startup ("not
+supported yet"), so the chat test (no node starts) and the refusals (the wrong reason) fail
+there.
 """
 
 from __future__ import annotations
@@ -32,16 +36,19 @@ BEFORE, AFTER = 5, 10
 EXIT_WITHIN_S = 60
 
 
-class TlsCluster:
-    """The TLS cluster of `scripts/services.sh up redis-cluster-tls`, and the test PKI."""
+class TlsRedis:
+    """The TLS cluster of `scripts/services.sh up redis-cluster-tls` (or, `kind="sentinel"`,
+    the TLS sentinels of `up redis-sentinel-tls`), and the test PKI."""
 
-    def __init__(self):
+    def __init__(self, kind: str = "cluster"):
         found = streamed.services()
-        if "STOMPBOX_REDIS_CLUSTER_TLS_URL" not in found or "STOMPBOX_TEST_CERTS" not in found:
-            raise RuntimeError("no TLS Redis Cluster: run scripts/services.sh up redis-cluster-tls")
-        self.url = found["STOMPBOX_REDIS_CLUSTER_TLS_URL"]
+        key = f"STOMPBOX_REDIS_{kind.upper()}_TLS_URL"
+        if key not in found or "STOMPBOX_TEST_CERTS" not in found:
+            raise RuntimeError(f"no TLS Redis {kind}: run scripts/services.sh up redis-{kind}-tls")
+        self.url = found[key]
         self.certs = found["STOMPBOX_TEST_CERTS"]
-        self.ports = [int(seed.rsplit(":", 1)[1]) for seed in self.url.split("://", 1)[1].split(",")]
+        hosts = self.url.split("://", 1)[1].split("/")[0]
+        self.ports = [int(seed.rsplit(":", 1)[1]) for seed in hosts.split(",")]
 
     def ca(self, name: str = "ca.pem") -> str:
         return os.path.join(self.certs, name)
@@ -56,7 +63,7 @@ class TlsCluster:
 
 
 def test_two_nodes_chat_across_a_tls_redis_cluster(tmp_path, chat, unique):
-    redis = service_or_skip(TlsCluster)
+    redis = service_or_skip(TlsRedis)
     args = ("--redis-ca", redis.ca())
     with three_nodes_chatting(tmp_path, chat, unique, redis.url, BEFORE, extra_args=args, count=2) as talk:
         send_all_live(talk, "over tls", AFTER)
@@ -66,8 +73,9 @@ def test_two_nodes_chat_across_a_tls_redis_cluster(tmp_path, chat, unique):
         assert len(talk.live) == BEFORE + AFTER
 
 
-def test_a_node_that_cannot_verify_the_cluster_refuses_to_start(tmp_path):
-    redis = service_or_skip(TlsCluster)
+@pytest.mark.parametrize("kind", ["cluster", "sentinel"])
+def test_a_node_that_cannot_verify_its_redis_refuses_to_start(tmp_path, kind):
+    redis = service_or_skip(lambda: TlsRedis(kind))
     done = subprocess.run(
         [
             str(streamed.broker_binary()),
@@ -80,6 +88,6 @@ def test_a_node_that_cannot_verify_the_cluster_refuses_to_start(tmp_path):
         env={k: v for k, v in os.environ.items() if not k.startswith("STOMPBOX_")} | {"RUST_BACKTRACE": "0"},
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=EXIT_WITHIN_S,
     )
-    assert done.returncode != 0, f"a node that cannot verify its Redis Cluster started:\n{done.stdout}"
+    assert done.returncode != 0, f"a node that cannot verify its Redis {kind} started:\n{done.stdout}"
     assert "stompbox ready" not in done.stdout
     assert "invalid peer certificate" in done.stderr, done.stderr[-2000:]
