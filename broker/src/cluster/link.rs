@@ -165,25 +165,28 @@ mod tests {
         }
     }
 
+    /// The seed URLs `url` names, and whether the cluster is reached over TLS.
+    fn seeds(url: &str) -> (Vec<String>, bool) {
+        let Ok(Link::Cluster(Seeds { urls, tls })) = Link::open(&config(url)) else {
+            panic!("{url}: not a cluster link");
+        };
+        (urls, tls.is_some())
+    }
+
     #[test]
     fn a_cluster_url_names_its_seeds() {
-        let Ok(Link::Cluster(Seeds { urls: seeds, tls })) =
-            Link::open(&config("redis-cluster://127.0.0.1:7000, 127.0.0.1:7001,/"))
-        else {
-            panic!("not a cluster link");
-        };
+        let (plain, tls) = seeds("redis-cluster://127.0.0.1:7000, 127.0.0.1:7001,/");
         assert_eq!(
-            seeds,
+            plain,
             ["redis://127.0.0.1:7000/", "redis://127.0.0.1:7001/"]
         );
-        assert!(tls.is_none());
-        let Ok(Link::Cluster(Seeds { urls, tls })) =
-            Link::open(&config("rediss-cluster://127.0.0.1:7000,localhost:7001"))
-        else {
-            panic!("not a TLS cluster link");
-        };
-        assert_eq!(urls, ["rediss://127.0.0.1:7000/", "rediss://localhost:7001/"]);
-        assert!(tls.is_some(), "rediss-cluster:// is TLS");
+        assert!(!tls, "redis-cluster:// is plain");
+        let (secure, tls) = seeds("rediss-cluster://127.0.0.1:7000,localhost:7001");
+        assert_eq!(
+            secure,
+            ["rediss://127.0.0.1:7000/", "rediss://localhost:7001/"]
+        );
+        assert!(tls, "rediss-cluster:// is TLS");
         assert!(matches!(
             Link::open(&config("redis://127.0.0.1:6379/")),
             Ok(Link::Single(_))
