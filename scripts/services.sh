@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The real services the persistence tests need, private to this work tree:
 #
-#   scripts/services.sh up [postgres|tansu|redis|redis-tls|redis-cluster|redis-sentinel]...
+#   scripts/services.sh up [postgres|tansu|redis|redis-tls|redis-cluster|redis-cluster-tls|
+#                           redis-sentinel|redis-sentinel-tls]...
 #                               start what is not running (installs what is missing), write the
 #                               env file; without names, all but redis-sentinel (only its
 #                               failover test needs it, and starts it: ~7 s cold, 5 processes)
+#                               and redis-cluster-tls, redis-sentinel-tls (only their TLS tests)
 #   scripts/services.sh restart redis
 #                               stop redis by PID and start it again on the same port (the
 #                               cluster tests' Redis-restart case); starts it if it was down
@@ -28,6 +30,13 @@
 #   (scripts/lib/redis-sentinel.sh); STOMPBOX_REDIS_SENTINEL_URL (redis+sentinel://s,s,s/stompbox)
 #   and STOMPBOX_REDIS_SENTINEL_DIR (d1,d2,s1..s3/{pid,port}: the primary-kill test finds the
 #   primary's pid there).
+# - redis-cluster-tls: a TLS-only Redis Cluster, 3 primaries and no replica, the cluster bus and
+#   replication over TLS too, the same test PKI (scripts/lib/redis-cluster.sh);
+#   STOMPBOX_REDIS_CLUSTER_TLS_URL (rediss-cluster://seed,...; --redis-ca $STOMPBOX_TEST_CERTS/ca.pem).
+# - redis-sentinel-tls: the same as redis-sentinel, TLS only (data nodes and sentinels, the
+#   replication and the sentinels' own links over TLS), the same test PKI;
+#   STOMPBOX_REDIS_SENTINEL_TLS_URL (rediss+sentinel://s,s,s/stompbox) and
+#   STOMPBOX_REDIS_SENTINEL_TLS_DIR.
 # - redis-tls: a second, TLS-only Redis (--port 0 --tls-port), the same test PKI, no client
 #   certificates required; only the TLS tests use it, so it never shares channels with them.
 #
@@ -260,6 +269,28 @@ redis_up() {
 
 redis_down() { stop_recorded redis "$redis_dir"; }
 
+# The TLS flags of every TLS-only Redis here (redis-tls, the TLS cluster and Sentinel), one a
+# line: the server leaf of the test PKI (localhost, 127.0.0.1), no client certificate asked of
+# clients; alice's client leaf for a server's own outgoing connections (a replica's link, a
+# sentinel's, the cluster bus, which asks for one whatever `tls-auth-clients` says).
+redis_tls_flags() {
+    printf '%s\n' --tls-cert-file "$certs_dir/server.pem" --tls-key-file "$certs_dir/server-key.pem" \
+        --tls-client-cert-file "$certs_dir/client-alice.pem" \
+        --tls-client-key-file "$certs_dir/client-alice-key.pem" \
+        --tls-ca-cert-file "$certs_dir/ca.pem" --tls-auth-clients no
+}
+
+# redis_cli_for TLS ARGS...: redis-cli, over TLS (checking the test CA) when TLS is 1.
+redis_cli_for() {
+    local tls=$1
+    shift
+    if (( tls )); then
+        redis-cli --tls --cacert "$certs_dir/ca.pem" "$@"
+    else
+        redis-cli "$@"
+    fi
+}
+
 # TLS only (--port 0): a plain client reaches nothing but a TLS handshake here.
 redis_tls_up() {
     install_redis
@@ -269,10 +300,10 @@ redis_tls_up() {
     port="$(free_port)"
     mkdir -p "$redis_tls_dir"
     log "starting redis-tls on 127.0.0.1:$port (TLS only, no persistence)"
+    local tls
+    mapfile -t tls < <(redis_tls_flags)
     spawn_listening redis-tls "$redis_tls_dir" "$port" redis-server \
-        --bind 127.0.0.1 --port 0 --tls-port "$port" --dir "$redis_tls_dir" \
-        --tls-cert-file "$certs_dir/server.pem" --tls-key-file "$certs_dir/server-key.pem" \
-        --tls-ca-cert-file "$certs_dir/ca.pem" --tls-auth-clients no \
+        --bind 127.0.0.1 --port 0 --tls-port "$port" --dir "$redis_tls_dir" "${tls[@]}" \
         --save "" --appendonly no --daemonize no --protected-mode yes \
         --maxclients 10000 --logfile ""
 }
@@ -310,9 +341,16 @@ write_env() {
             echo "STOMPBOX_REDIS_CLUSTER_URL=$(redis_cluster_url)"
             echo "STOMPBOX_REDIS_CLUSTER_DIR=$redis_cluster_dir"
         fi
+        if redis_cluster_tls redis_cluster_running; then
+            echo "STOMPBOX_REDIS_CLUSTER_TLS_URL=$(redis_cluster_tls redis_cluster_url)"
+        fi
         if redis_sentinel_running; then
             echo "STOMPBOX_REDIS_SENTINEL_URL=$(redis_sentinel_url)"
             echo "STOMPBOX_REDIS_SENTINEL_DIR=$redis_sentinel_dir"
+        fi
+        if redis_sentinel_tls redis_sentinel_running; then
+            echo "STOMPBOX_REDIS_SENTINEL_TLS_URL=$(redis_sentinel_tls redis_sentinel_url)"
+            echo "STOMPBOX_REDIS_SENTINEL_TLS_DIR=$run_dir/redis-sentinel-tls"
         fi
         if alive "$(read_pid "$redis_tls_dir/pid")"; then
             echo "STOMPBOX_REDIS_TLS_URL=rediss://localhost:$(cat "$redis_tls_dir/port")/"
@@ -335,7 +373,9 @@ status() {
     pid="$(read_pid "$redis_tls_dir/pid")"
     if alive "$pid"; then echo "redis-tls: up (pid $pid, TLS port $(cat "$redis_tls_dir/port"))"; else echo "redis-tls: down"; fi
     redis_cluster_status
+    redis_cluster_tls redis_cluster_status
     redis_sentinel_status
+    redis_sentinel_tls redis_sentinel_status
     if [[ -f "$env_file" ]]; then echo "env file $env_file:"; cat "$env_file"; fi
 }
 
@@ -350,7 +390,9 @@ up)
         redis) redis_up ;;
         redis-tls) redis_tls_up ;;
         redis-cluster) redis_cluster_up ;;
+        redis-cluster-tls) redis_cluster_tls redis_cluster_up ;;
         redis-sentinel) redis_sentinel_up ;;
+        redis-sentinel-tls) redis_sentinel_tls redis_sentinel_up ;;
         *) echo "unknown service: $service" >&2; exit 2 ;;
         esac
     done
@@ -364,7 +406,9 @@ restart)
     status
     ;;
 down)
+    redis_sentinel_tls redis_sentinel_down
     redis_sentinel_down
+    redis_cluster_tls redis_cluster_down
     redis_cluster_down
     redis_tls_down
     redis_down

@@ -92,10 +92,15 @@ section "python chat suite in every deployment mode (scripts/chat-matrix.sh)"
 # A primary of the services' Redis Cluster SIGKILLed mid-chat (failover, nothing acknowledged lost).
 section "Redis Cluster primary failover under chat (rcluster mode)"
 (cd clients/python && STOMPBOX_TEST_MODE=rcluster ../../.venv/bin/python -m pytest -q tests/test_rcluster_failover.py)
+# Nodes on a TLS-only Redis Cluster (rediss-cluster:// + --redis-ca): cross-node chat; a node
+# with another CA refuses to start, there and on TLS-only Sentinel (rediss+sentinel://).
+section "Redis Cluster and Sentinel over TLS (rediss-cluster://, rediss+sentinel://)"
+./scripts/services.sh up redis-cluster-tls redis-sentinel-tls >/dev/null
+(cd clients/python && STOMPBOX_TEST_MODE=cluster ../../.venv/bin/python -m pytest -q tests/test_redis_tls.py)
 # The Redis primary behind Sentinel SIGKILLed mid-chat (3 nodes on redis+sentinel://: the
 # sentinels promote the replica, the nodes re-resolve; nothing acknowledged lost).
-section "Redis Sentinel primary failover under chat (redis+sentinel://)"
-./scripts/services.sh up redis-sentinel >/dev/null
+section "Redis Sentinel primary failover under chat (redis+sentinel://, and rediss+sentinel:// for the kill)"
+./scripts/services.sh up redis-sentinel redis-sentinel-tls >/dev/null
 (cd clients/python && STOMPBOX_TEST_MODE=cluster ../../.venv/bin/python -m pytest -q tests/test_sentinel_failover.py)
 
 # The Grafana dashboard and the alert rules (deploy/) against a private Prometheus scraping a

@@ -5,8 +5,11 @@ full sync to check nothing acknowledged is lost."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -41,15 +44,19 @@ class Chat:
 
 
 @contextmanager
-def three_nodes_chatting(tmp_path, chat, unique: str, redis_url: str, before: int):
+def three_nodes_chatting(tmp_path, chat, unique: str, redis_url: str, before: int,
+                         extra_args: tuple[str, ...] = (), count: int = 3):
     """A `Chat` whose first `before` messages all arrived live (cross-node delivery works);
-    the nodes are stopped on exit."""
+    the nodes are stopped on exit. `extra_args`: more flags for each node (`--redis-ca`);
+    `count`: the nodes (at least 2: sender and recipient are on different ones)."""
     storage = streamed.Storage.create(tmp_path, with_kafka=False)
-    args = ("--redis-url", redis_url, *storage.broker_args())
+    args = ("--redis-url", redis_url, *extra_args, *storage.broker_args())
     nodes = []
     try:
-        for i in range(3):
+        for i in range(count):
             nodes.append(start_node(tmp_path, *args, data_dir=tmp_path / f"node{i}"))
+        for node in nodes:
+            wait_ready(node)
         sender = chat(f"sender-{unique}", target=nodes[0])
         recipient = chat(f"recipient-{unique}", target=nodes[1])
         direct = sender.create("DIRECT", [recipient.login])["conversationId"]
@@ -63,6 +70,25 @@ def three_nodes_chatting(tmp_path, chat, unique: str, redis_url: str, before: in
     finally:
         for node in nodes:
             node.stop()
+
+
+def wait_ready(node, within_s: float = WAIT_S * 4) -> None:
+    """Waits until `node` answers `GET /health/ready` ready, as a load balancer would before
+    giving it clients: its subscriber is on Redis, so a message published to a session that
+    just subscribed is not missed because the node's first Redis connection was still being
+    made (slower over TLS: a handshake per shard)."""
+    deadline = time.monotonic() + within_s
+    report = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{node.host}:{node.http_port}/health/ready", timeout=5) as reply:
+                report = json.loads(reply.read())
+        except urllib.error.HTTPError as e:
+            report = json.loads(e.read() or b"null")
+        if report and report.get("ready"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"node on {node.http_port} not ready within {within_s}s: {report}")
 
 
 def take(session, into: list[str]) -> None:

@@ -9,10 +9,33 @@
 # Why cluster-node-timeout 2000: a killed primary is failed over in ~2-4 s (the default 15 s
 # would make the failure test mostly waiting); replica-validity-factor 0 lets any replica take
 # over however stale (soft state only: no persistence, as for the single Redis).
-# The caller defines `log`, `run_dir`, `ready_timeout`, and sources scripts/lib/process.sh.
+#
+# The TLS variant (`redis_cluster_tls redis_cluster_up`, and so on): 3 primaries and no replica
+# (enough for a TLS test, and cheap) under $run_dir/redis-cluster-tls, TLS only (`port 0`,
+# `tls-port`), the cluster bus and replication over TLS too (`tls-cluster`, `tls-replication`),
+# with the test PKI of scripts/test-certs.sh (services.sh's redis_tls_flags).
+# The caller defines `log`, `run_dir`, `ready_timeout`, `certs_dir`, `test_certs`,
+# `redis_tls_flags`, `redis_cli_for`, and sources scripts/lib/process.sh.
 
 redis_cluster_dir="$run_dir/redis-cluster"
 redis_cluster_nodes=6
+redis_cluster_tls=0
+
+# redis_cluster_tls CMD...: runs one of the functions below on the TLS cluster (bash's dynamic
+# scope: the locals are what the functions it calls see).
+redis_cluster_tls() {
+    local redis_cluster_dir="$run_dir/redis-cluster-tls" redis_cluster_nodes=3 redis_cluster_tls=1
+    "$@"
+}
+
+# The server flags of this variant: TLS ones (services.sh's redis_tls_flags), or none.
+redis_cluster_tls_flags() {
+    (( redis_cluster_tls )) || return 0
+    redis_tls_flags
+    printf '%s\n' --tls-cluster yes --tls-replication yes
+}
+
+redis_cluster_cli() { redis_cli_for "$redis_cluster_tls" "$@"; }
 
 redis_cluster_node_up() {
     local dir=$1 port bus
@@ -20,8 +43,11 @@ redis_cluster_node_up() {
     port="$(cat "$dir/port" 2>/dev/null || free_port)"
     bus="$(cat "$dir/bus-port" 2>/dev/null || free_port)"
     echo "$bus" >"$dir/bus-port"
+    local listen=(--port "$port") tls
+    mapfile -t tls < <(redis_cluster_tls_flags)
+    if (( redis_cluster_tls )); then listen=(--port 0 --tls-port "$port" "${tls[@]}"); fi
     spawn_listening redis-cluster "$dir" "$port" redis-server \
-        --bind 127.0.0.1 --port "$port" --dir "$dir" \
+        --bind 127.0.0.1 "${listen[@]}" --dir "$dir" \
         --cluster-enabled yes --cluster-config-file nodes.conf --cluster-port "$bus" \
         --cluster-node-timeout 2000 --cluster-replica-validity-factor 0 \
         --cluster-announce-ip 127.0.0.1 \
@@ -41,14 +67,15 @@ redis_cluster_ports() {
 redis_cluster_ok() {
     local port
     for port in $(redis_cluster_ports); do
-        redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
-        [[ "$(redis-cli -p "$port" cluster nodes 2>/dev/null | grep -v fail | grep -c connected)" \
+        redis_cluster_cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+        [[ "$(redis_cluster_cli -p "$port" cluster nodes 2>/dev/null | grep -v fail | grep -c connected)" \
             == "$redis_cluster_nodes" ]] || return 1
     done
 }
 
 redis_cluster_up() {
     install_redis
+    (( redis_cluster_tls )) && test_certs
     local i
     for i in $(seq 1 "$redis_cluster_nodes"); do
         mkdir -p "$redis_cluster_dir/n$i"
@@ -57,8 +84,9 @@ redis_cluster_up() {
     if [[ ! -f "$redis_cluster_dir/created" ]]; then
         local seeds=()
         for port in $(redis_cluster_ports); do seeds+=("127.0.0.1:$port"); done
-        log "creating redis cluster (3 primaries, 3 replicas) on ${seeds[*]}"
-        redis-cli --cluster create "${seeds[@]}" --cluster-replicas 1 --cluster-yes \
+        local replicas=$(( redis_cluster_nodes / 3 - 1 ))
+        log "creating redis cluster (3 primaries, $replicas replica each) on ${seeds[*]}"
+        redis_cluster_cli --cluster create "${seeds[@]}" --cluster-replicas "$replicas" --cluster-yes \
             >"$redis_cluster_dir/create.log" 2>&1 \
             || { cat "$redis_cluster_dir/create.log" >&2; exit 1; }
         touch "$redis_cluster_dir/created"
@@ -68,7 +96,7 @@ redis_cluster_up() {
         sleep 0.1
     done
     log "redis cluster not ok after ${ready_timeout}s"
-    redis-cli -p "$(redis_cluster_ports | head -n1)" cluster nodes >&2 || true
+    redis_cluster_cli -p "$(redis_cluster_ports | head -n1)" cluster nodes >&2 || true
     exit 1
 }
 
@@ -86,14 +114,15 @@ redis_cluster_down() {
     [[ -d "$redis_cluster_dir" ]] || return 0
     local i
     for i in $(seq 1 "$redis_cluster_nodes"); do
-        [[ -d "$redis_cluster_dir/n$i" ]] && stop_recorded "redis-cluster n$i" "$redis_cluster_dir/n$i"
+        [[ -d "$redis_cluster_dir/n$i" ]] && stop_recorded "${redis_cluster_dir##*/} n$i" "$redis_cluster_dir/n$i"
     done
     rm -rf "$redis_cluster_dir"
 }
 
-# The seeds, as the broker's --redis-url takes them.
+# The seeds, as the broker's --redis-url takes them (with --redis-ca $certs_dir/ca.pem for TLS).
 redis_cluster_url() {
     local url="redis-cluster://" sep="" port
+    (( redis_cluster_tls )) && url="rediss-cluster://"
     for port in $(redis_cluster_ports); do
         url+="${sep}127.0.0.1:$port"
         sep=","
@@ -108,12 +137,12 @@ redis_cluster_status() {
             local pid
             pid="$(read_pid "$redis_cluster_dir/n$i/pid")"
             if alive "$pid"; then
-                echo "redis-cluster n$i: up (pid $pid, port $(cat "$redis_cluster_dir/n$i/port"))"
+                echo "${redis_cluster_dir##*/} n$i: up (pid $pid, port $(cat "$redis_cluster_dir/n$i/port"))"
             else
-                echo "redis-cluster n$i: down"
+                echo "${redis_cluster_dir##*/} n$i: down"
             fi
         done
     else
-        echo "redis-cluster: down"
+        echo "${redis_cluster_dir##*/}: down"
     fi
 }

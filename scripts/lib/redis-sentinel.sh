@@ -13,17 +13,43 @@
 # as a replica of the primary the sentinels name now (the old primary comes back as a replica),
 # or as a primary when they name it (it died before a failover; with no persistence it comes
 # back empty and its replica resyncs empty: soft state only, as the broker expects).
-# The caller defines `log`, `run_dir`, `ready_timeout`, and sources scripts/lib/process.sh.
+#
+# The TLS variant (`redis_sentinel_tls redis_sentinel_up`, and so on), under
+# $run_dir/redis-sentinel-tls: the same shape, every server TLS only (`port 0`, `tls-port`), the
+# replication and the sentinels' links to the data nodes and to each other over TLS too
+# (`tls-replication yes`), the test PKI of scripts/test-certs.sh (services.sh's redis_tls_flags).
+# The caller defines `log`, `run_dir`, `ready_timeout`, `certs_dir`, `test_certs`,
+# `redis_tls_flags`, `redis_cli_for`, and sources scripts/lib/process.sh.
 
 redis_sentinel_dir="$run_dir/redis-sentinel"
 redis_sentinel_name=stompbox
+redis_sentinel_tls=0
+
+# redis_sentinel_tls CMD...: runs one of the functions below on the TLS variant (bash's dynamic
+# scope: the locals are what the functions it calls see).
+redis_sentinel_tls() {
+    local redis_sentinel_dir="$run_dir/redis-sentinel-tls" redis_sentinel_tls=1
+    "$@"
+}
+
+redis_sentinel_cli() { redis_cli_for "$redis_sentinel_tls" "$@"; }
+
+# The flags that make a server listen on $1: plainly, or over TLS only.
+redis_sentinel_listen() {
+    if (( redis_sentinel_tls )); then
+        printf '%s\n' --port 0 --tls-port "$1" --tls-replication yes
+        redis_tls_flags
+    else
+        printf '%s\n' --port "$1"
+    fi
+}
 
 # The primary's port as the first sentinel that answers names it, or nothing.
 redis_sentinel_primary_port() {
     local i port reply
     for i in 1 2 3; do
         port="$(cat "$redis_sentinel_dir/s$i/port" 2>/dev/null)" || continue
-        reply="$(redis-cli -p "$port" SENTINEL get-master-addr-by-name "$redis_sentinel_name" 2>/dev/null \
+        reply="$(redis_sentinel_cli -p "$port" SENTINEL get-master-addr-by-name "$redis_sentinel_name" 2>/dev/null \
             | sed -n 2p)"
         if [[ "$reply" =~ ^[0-9]+$ ]]; then
             echo "$reply"
@@ -41,8 +67,10 @@ redis_sentinel_data_up() {
     port="$(cat "$dir/port" 2>/dev/null || free_port)"
     local replicaof=()
     if [[ -n "$of" && "$of" != "$port" ]]; then replicaof=(--replicaof 127.0.0.1 "$of"); fi
+    local listen
+    mapfile -t listen < <(redis_sentinel_listen "$port")
     spawn_listening "redis-sentinel-$1" "$dir" "$port" redis-server \
-        --bind 127.0.0.1 --port "$port" --dir "$dir" "${replicaof[@]}" \
+        --bind 127.0.0.1 "${listen[@]}" --dir "$dir" "${replicaof[@]}" \
         --save "" --appendonly no --daemonize no --protected-mode yes \
         --maxclients 10000 --logfile ""
 }
@@ -56,8 +84,9 @@ redis_sentinel_sentinel_up() {
     conf="$dir/sentinel.conf"
     if [[ ! -f "$conf" ]]; then
         port="$(free_port)"
-        cat >"$conf" <<EOF
-port $port
+        # The listen flags as config lines ("--tls-port 123" -> "tls-port 123").
+        redis_sentinel_listen "$port" | paste -d' ' - - | sed 's/^--//' >"$conf"
+        cat >>"$conf" <<EOF
 bind 127.0.0.1
 dir $dir
 daemonize no
@@ -68,7 +97,7 @@ sentinel failover-timeout $redis_sentinel_name 3000
 sentinel parallel-syncs $redis_sentinel_name 1
 EOF
     fi
-    port="$(sed -n 's/^port //p' "$conf" | head -n1)"
+    port="$(sed -n 's/^\(tls-\)\{0,1\}port \([1-9][0-9]*\)$/\2/p' "$conf" | head -n1)"
     spawn_listening "redis-sentinel-$1" "$dir" "$port" redis-server "$conf" --sentinel
 }
 
@@ -80,17 +109,18 @@ redis_sentinel_ok() {
     [[ -n "$primary" ]] || return 1
     for i in 1 2 3; do
         port="$(cat "$redis_sentinel_dir/s$i/port")"
-        master="$(redis-cli -p "$port" SENTINEL master "$redis_sentinel_name" 2>/dev/null)" || return 1
+        master="$(redis_sentinel_cli -p "$port" SENTINEL master "$redis_sentinel_name" 2>/dev/null)" || return 1
         grep -qx "$primary" <<<"$(sed -n '/^port$/{n;p}' <<<"$master")" || return 1
         [[ "$(sed -n '/^flags$/{n;p}' <<<"$master")" == master ]] || return 1
         [[ "$(sed -n '/^num-slaves$/{n;p}' <<<"$master")" == 1 ]] || return 1
         [[ "$(sed -n '/^num-other-sentinels$/{n;p}' <<<"$master")" == 2 ]] || return 1
     done
-    redis-cli -p "$primary" INFO replication 2>/dev/null | grep -q '^slave0:.*state=online' || return 1
+    redis_sentinel_cli -p "$primary" INFO replication 2>/dev/null | grep -q '^slave0:.*state=online' || return 1
 }
 
 redis_sentinel_up() {
     install_redis
+    (( redis_sentinel_tls )) && test_certs
     mkdir -p "$redis_sentinel_dir"
     local primary node
     primary="$(redis_sentinel_primary_port)"
@@ -111,7 +141,7 @@ redis_sentinel_up() {
         sleep 0.1
     done
     log "redis sentinel not settled after ${ready_timeout}s"
-    redis-cli -p "$(cat "$redis_sentinel_dir/s1/port")" SENTINEL master "$redis_sentinel_name" >&2 || true
+    redis_sentinel_cli -p "$(cat "$redis_sentinel_dir/s1/port")" SENTINEL master "$redis_sentinel_name" >&2 || true
     exit 1
 }
 
@@ -129,14 +159,15 @@ redis_sentinel_down() {
     local node
     for node in s1 s2 s3 d1 d2; do
         [[ -d "$redis_sentinel_dir/$node" ]] \
-            && stop_recorded "redis-sentinel $node" "$redis_sentinel_dir/$node"
+            && stop_recorded "${redis_sentinel_dir##*/} $node" "$redis_sentinel_dir/$node"
     done
     rm -rf "$redis_sentinel_dir"
 }
 
-# The sentinels, as the broker's --redis-url takes them.
+# The sentinels, as the broker's --redis-url takes them (with --redis-ca $certs_dir/ca.pem for TLS).
 redis_sentinel_url() {
     local url="redis+sentinel://" sep="" node
+    (( redis_sentinel_tls )) && url="rediss+sentinel://"
     for node in s1 s2 s3; do
         url+="${sep}127.0.0.1:$(cat "$redis_sentinel_dir/$node/port")"
         sep=","
@@ -146,7 +177,7 @@ redis_sentinel_url() {
 
 redis_sentinel_status() {
     if ! redis_sentinel_running; then
-        echo "redis-sentinel: down"
+        echo "${redis_sentinel_dir##*/}: down"
         return
     fi
     local node pid primary
@@ -159,9 +190,9 @@ redis_sentinel_status() {
             if [[ $node == d* ]]; then
                 role=", $([[ "$port" == "$primary" ]] && echo primary || echo replica)"
             fi
-            echo "redis-sentinel $node: up (pid $pid, port $port$role)"
+            echo "${redis_sentinel_dir##*/} $node: up (pid $pid, port $port$role)"
         else
-            echo "redis-sentinel $node: down"
+            echo "${redis_sentinel_dir##*/} $node: down"
         fi
     done
 }

@@ -7,10 +7,10 @@ use thiserror::Error;
 pub enum ClusterError {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
-    /// A plain `redis://` link the server closed at once.
+    /// A plain `redis://` or `redis-cluster://` link the server closed at once.
     #[error(
         "redis: {0} (the server closed a plain connection: if it only speaks TLS, the URL is \
-         rediss://)"
+         rediss:// or rediss-cluster://)"
     )]
     HungUp(redis::RedisError),
     /// A `rediss://` link that cannot be set up (the CA file, an unsupported option).

@@ -50,6 +50,7 @@ mod publisher;
 mod pubsub;
 mod push;
 mod redis_link;
+mod redis_tls;
 mod rooms;
 mod sentinel;
 mod stream;

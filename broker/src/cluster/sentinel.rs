@@ -15,9 +15,10 @@
 //! can name a replica for a moment, and writes there would fail with READONLY.
 //!
 //! The URL's credentials are the primary's (`AUTH` on the data nodes). The sentinels are asked
-//! without credentials: sentinels with `requirepass` are not supported yet. TLS
-//! (`rediss+sentinel://`) is refused at startup: it would need TLS to the sentinels and to the
-//! primary, and neither is wired.
+//! without credentials: sentinels with `requirepass` are not supported yet. Over TLS
+//! (`rediss+sentinel://`) both the sentinels and the primary are reached over TLS with the same
+//! roots (`redis_tls.rs`): a deployment that encrypts one but not the other would leak the
+//! primary's address or its data, so there is no mixed form.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -26,6 +27,8 @@ use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisResult, Value};
 use thiserror::Error;
+
+use super::redis_tls::{self, RedisTls};
 
 /// Each step of a resolve (a connect, a reply) waits at most this long: a frozen sentinel is
 /// skipped for the next one instead of stalling the node.
@@ -90,6 +93,8 @@ pub struct Sentinels {
     /// The primary the sentinels named last (to any caller): the command connection checks it
     /// before each command, so it follows when the subscriber's periodic check sees a switch.
     named: Mutex<Option<String>>,
+    /// Set for `rediss+sentinel://`: TLS to the sentinels and to the primary.
+    tls: Option<RedisTls>,
 }
 
 impl ResolveError {
@@ -113,7 +118,10 @@ impl std::str::FromStr for Sentinels {
     type Err = UrlError;
 
     fn from_str(url: &str) -> Result<Self, UrlError> {
-        let rest = url.strip_prefix(SCHEME).unwrap_or(url);
+        let rest = url
+            .strip_prefix(SCHEME)
+            .or_else(|| url.strip_prefix(TLS_SCHEME))
+            .unwrap_or(url);
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (userinfo, hosts) = match authority.rsplit_once('@') {
             Some((user, hosts)) => (format!("{user}@"), hosts),
@@ -144,11 +152,17 @@ impl std::str::FromStr for Sentinels {
             userinfo,
             preferred: AtomicUsize::new(0),
             named: Mutex::new(None),
+            tls: None,
         })
     }
 }
 
 impl Sentinels {
+    /// These sentinels, reached (with their primary) over TLS when `tls` is set.
+    pub fn with_tls(self, tls: Option<RedisTls>) -> Sentinels {
+        Sentinels { tls, ..self }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -228,7 +242,7 @@ impl Sentinels {
             name: self.name.clone(),
             why,
         };
-        let client = Client::open(format!("redis://{}{addr}/", self.userinfo))
+        let client = redis_tls::client_for(&format!("{}{addr}", self.userinfo), self.tls.as_ref())
             .map_err(|e| unreachable(e.to_string()))?;
         let mut conn = client
             .get_multiplexed_async_connection_with_config(config)
@@ -247,7 +261,8 @@ impl Sentinels {
     /// One sentinel's answer: the primary's `host:port`, or `None` when it monitors no
     /// primary of that name.
     async fn ask(&self, sentinel: &str) -> Result<Option<String>, String> {
-        let client = Client::open(format!("redis://{sentinel}/")).map_err(|e| e.to_string())?;
+        let client =
+            redis_tls::client_for(sentinel, self.tls.as_ref()).map_err(|e| e.to_string())?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(STEP_TIMEOUT))
             .set_response_timeout(Some(STEP_TIMEOUT));

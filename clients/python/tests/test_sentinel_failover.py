@@ -1,4 +1,7 @@
-"""A Redis primary behind Sentinel killed mid-chat (issue 16), in `cluster` mode only.
+"""A Redis primary behind Sentinel killed mid-chat (issue 16), in `cluster` mode only; the kill
+test also over TLS (`rediss+sentinel://` + `--redis-ca` on `services.sh up redis-sentinel-tls`:
+every data node and sentinel TLS only, so the nodes reach both the sentinels and the primary
+they name over TLS, before and after the failover).
 
 Three nodes on `redis+sentinel://` (the primary + replica + 3 sentinels of
 `scripts/services.sh up redis-sentinel`, down-after-milliseconds 1000) and PostgreSQL. A sender
@@ -46,42 +49,53 @@ BEFORE, AFTER = 10, 10
 NAME = "stompbox"
 
 
-def cli(port: int, *args: str) -> list[str]:
-    done = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=10)
+def cli(port: int, *args: str, tls: tuple[str, ...] = ()) -> list[str]:
+    """redis-cli on `port`; `tls`: its TLS flags (`--tls --cacert CA`), for the TLS variant."""
+    done = subprocess.run(["redis-cli", *tls, "-p", str(port), *args], capture_output=True, text=True, timeout=10)
     return done.stdout.split("\n") if done.returncode == 0 else []
 
 
 class SharedSentinel:
-    """The primary, replica and sentinels of `scripts/services.sh up redis-sentinel`."""
+    """The primary, replica and sentinels of `scripts/services.sh up redis-sentinel`, or of
+    `up redis-sentinel-tls` when `tls`."""
 
-    def __init__(self):
+    def __init__(self, tls: bool = False):
+        self.service = "redis-sentinel-tls" if tls else "redis-sentinel"
         self.restore()
         found = streamed.services()
-        if "STOMPBOX_REDIS_SENTINEL_URL" not in found:
-            raise RuntimeError("no Redis Sentinel: run scripts/services.sh up redis-sentinel")
-        self.url = found["STOMPBOX_REDIS_SENTINEL_URL"]
-        self.dir = Path(found["STOMPBOX_REDIS_SENTINEL_DIR"])
+        key = "STOMPBOX_REDIS_SENTINEL_TLS" if tls else "STOMPBOX_REDIS_SENTINEL"
+        if f"{key}_URL" not in found:
+            raise RuntimeError(f"no Redis Sentinel: run scripts/services.sh up {self.service}")
+        self.url = found[f"{key}_URL"]
+        self.dir = Path(found[f"{key}_DIR"])
+        # The nodes' flags and redis-cli's for the TLS variant: the test PKI's CA.
+        ca = os.path.join(found.get("STOMPBOX_TEST_CERTS", ""), "ca.pem")
+        self.node_args = ("--redis-ca", ca) if tls else ()
+        self.tls = ("--tls", "--cacert", ca) if tls else ()
         self.sentinels = [int(s.rsplit(":", 1)[1]) for s in self.url.split("://")[1].split("/")[0].split(",")]
         # An earlier user's leases, presence and streams would linger.
-        cli(self.primary(), "FLUSHALL")
+        self.cli(self.primary(), "FLUSHALL")
+
+    def cli(self, port: int, *args: str) -> list[str]:
+        return cli(port, *args, tls=self.tls)
 
     def primary(self) -> int:
         """The primary's port, as the first sentinel that answers names it."""
         for sentinel in self.sentinels:
-            reply = cli(sentinel, "SENTINEL", "get-master-addr-by-name", NAME)
+            reply = self.cli(sentinel, "SENTINEL", "get-master-addr-by-name", NAME)
             if len(reply) > 1 and reply[1].isdigit():
                 return int(reply[1])
         raise RuntimeError("no sentinel names a primary")
 
     def role(self, port: int) -> str:
-        reply = cli(port, "ROLE")
+        reply = self.cli(port, "ROLE")
         return reply[0] if reply else "unreachable"
 
     def subscribers(self, port: int) -> int:
         """The nodes' subscriber connections on the server at `port` (subscribed-mode clients
         but the sentinels' own, named `sentinel-<id>-pubsub`)."""
         return sum(
-            1 for line in cli(port, "CLIENT", "LIST", "TYPE", "pubsub")
+            1 for line in self.cli(port, "CLIENT", "LIST", "TYPE", "pubsub")
             if line.startswith("id=") and " name=sentinel-" not in line
         )
 
@@ -94,7 +108,7 @@ class SharedSentinel:
     def restore(self) -> None:
         """Starts what is not running (a killed primary comes back as a replica) and waits until
         the sentinels see a primary with its replica in sync."""
-        subprocess.run([str(streamed.REPO / "scripts" / "services.sh"), "up", "redis-sentinel"], check=True,
+        subprocess.run([str(streamed.REPO / "scripts" / "services.sh"), "up", self.service], check=True,
                        capture_output=True, timeout=120)
 
 
@@ -106,10 +120,11 @@ def primary_reconnects(node) -> float:
     return 0.0
 
 
-def test_the_primary_killed_mid_chat_fails_over_and_loses_no_acknowledged_message(tmp_path, chat, unique):
-    redis = service_or_skip(SharedSentinel)
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_the_primary_killed_mid_chat_fails_over_and_loses_no_acknowledged_message(tmp_path, chat, unique, tls):
+    redis = service_or_skip(lambda: SharedSentinel(tls))
     try:
-        with three_nodes_chatting(tmp_path, chat, unique, redis.url, BEFORE) as talk:
+        with three_nodes_chatting(tmp_path, chat, unique, redis.url, BEFORE, extra_args=redis.node_args) as talk:
             killed_port = redis.primary()
             os.kill(redis.pid_of(killed_port), signal.SIGKILL)
             killed_at = time.monotonic()
@@ -150,7 +165,7 @@ def test_a_manual_failover_moves_every_node_to_the_new_primary(tmp_path, chat, u
     try:
         with three_nodes_chatting(tmp_path, chat, unique, redis.url, BEFORE) as talk:
             old = redis.primary()
-            assert cli(redis.sentinels[0], "SENTINEL", "FAILOVER", NAME)[0] == "OK"
+            assert redis.cli(redis.sentinels[0], "SENTINEL", "FAILOVER", NAME)[0] == "OK"
             started = time.monotonic()
             # Chat through the switch until the sentinels name the new primary.
             during = 0
