@@ -158,5 +158,6 @@ async fn cluster_counts_redis_propagation_from_the_envelope_publish_time() {
     let channels = "stompbox_cluster_subscribed_channels{link=\"subscriber\"}";
     assert!(value(&text, channels).is_some_and(|n| n >= 1.0));
     // Counted when Redis answers the pipeline, which may come after `far` got the copy.
-    a.metric_reaches("stompbox_cluster_published_total", 1.0).await;
+    a.metric_reaches("stompbox_cluster_published_total", 1.0)
+        .await;
 }
