@@ -106,6 +106,9 @@ test('away longer than the history: the helper reports recovered=false', async (
   const recovered = [];
   const topics = new ResumableTopics(sub.client);
   const handle = topics.subscribe(dest, (m) => got.push(m.body), { onRecovered: (ok) => recovered.push(ok) });
+  // A round trip on the subscriber's own connection: the broker handles its frames in order,
+  // so the SUBSCRIBE is in place before 'seen' is published (otherwise a race, 1 in 4 here).
+  await sub.publish({ destination: `/topic/placed.${unique()}`, body: 'x' });
   await pub.publish({ destination: dest, body: 'seen' });
   await until(() => got.length === 1, 'first message');
   assert.equal(handle.position().offset, 1);
