@@ -218,10 +218,19 @@ install_tansu() {
     if [[ -n "${STOMPBOX_TANSU_BIN:-}" ]] || tansu_has_features "$bin"; then
         return
     fi
-    log "installing tansu (cargo install tansu --locked --features $tansu_features; cold: 20-50 min on a loaded 2-core machine)"
-    # --root: over the binary found (…/bin/tansu), so the marked binary is the one run.
-    cargo install tansu --locked --force --features "$tansu_features" --root "$(dirname "$(dirname "$bin")")"
-    echo "$tansu_features" >"$bin.features"
+    # One install at a time per binary: checkouts running `up` together (parallel suites,
+    # worktrees) would each start their own cold build of the same binary. The second waits
+    # for the first, then finds the marker and builds nothing.
+    mkdir -p "$(dirname "$bin")"
+    exec {tansu_lock}>"$bin.install-lock"
+    flock "$tansu_lock"
+    if ! tansu_has_features "$bin"; then
+        log "installing tansu (cargo install tansu --locked --features $tansu_features; cold: 20-50 min on a loaded 2-core machine)"
+        # --root: over the binary found (…/bin/tansu), so the marked binary is the one run.
+        cargo install tansu --locked --force --features "$tansu_features" --root "$(dirname "$(dirname "$bin")")"
+        echo "$tansu_features" >"$bin.features"
+    fi
+    exec {tansu_lock}>&-
 }
 
 tansu_up() {

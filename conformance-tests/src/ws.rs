@@ -165,6 +165,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsClient<S> {
         self.send_message(Message::binary(bytes.to_vec())).await;
     }
 
+    /// One WebSocket frame as given: `opcode` (0x1 text, 0x2 binary...), its payload unchecked
+    /// (tungstenite's `Message::Text` takes only UTF-8) and RSV1 when `rsv1`: what a client
+    /// that breaks RFC 6455 sends.
+    pub async fn send_raw_frame(&mut self, opcode: u8, payload: &[u8], rsv1: bool) {
+        use tungstenite::protocol::frame::Frame as WsFrame;
+        use tungstenite::protocol::frame::coding::OpCode;
+        let mut frame = WsFrame::message(payload.to_vec(), OpCode::from(opcode), true);
+        frame.header_mut().rsv1 = rsv1;
+        self.send_message(Message::Frame(frame)).await;
+    }
+
+    /// The server's close frame within `within` (anything else skipped): its code and reason.
+    pub async fn expect_close_frame(&mut self, within: Duration) -> (u16, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("no close frame in time");
+            match next {
+                Some(Ok(Message::Close(Some(close)))) => {
+                    return (u16::from(close.code), close.reason.to_string());
+                }
+                Some(Ok(Message::Close(None))) => panic!("close frame without a code"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("connection failed before a close frame: {e}"),
+                None => panic!("stream ended before a close frame"),
+            }
+        }
+    }
+
     /// A WebSocket ping (liveness without any STOMP bytes).
     pub async fn send_ping(&mut self) {
         self.send_message(Message::Ping(Vec::new().into())).await;

@@ -251,6 +251,46 @@ async fn error_over_websocket_then_close() {
     assert_broker_serves(&broker).await;
 }
 
+/// RFC 6455 section 8.1: a text message that is not UTF-8 fails the connection with 1007; the
+/// broker stays up and a message accepted before it was delivered.
+#[tokio::test]
+async fn text_message_that_is_not_utf8_closes_with_1007() {
+    let broker = Broker::start(&[]);
+    let mut watcher = WsClient::connect(&broker.ws_url(), "watcher").await;
+    watcher.request(subscribe("s", "/topic/u"), "sub").await;
+    let mut client = WsClient::connect(&broker.ws_url(), "bad-utf8").await;
+    client.request(send("/topic/u", "first"), "r").await;
+    client
+        .send_raw_frame(0x1, b"SEND\ndestination:/topic/u\n\n\xC0\x80\0", false)
+        .await;
+    let (code, reason) = client.expect_close_frame(WAIT).await;
+    assert_eq!(code, 1007, "{reason}");
+    assert!(reason.contains("UTF-8"), "{reason}");
+    assert_eq!(watcher.expect(Command::Message).await.text(), "first");
+    // The same bytes in a binary message are a body like any other.
+    let mut binary = WsClient::connect(&broker.ws_url(), "binary").await;
+    binary
+        .send_raw_frame(0x2, b"SEND\ndestination:/topic/u\n\n\xC0\x80\0", false)
+        .await;
+    assert_eq!(
+        &watcher.expect(Command::Message).await.body[..],
+        b"\xC0\x80"
+    );
+    assert_broker_serves(&broker).await;
+}
+
+/// A frame with a reserved bit set (no extension was negotiated) fails with 1002.
+#[tokio::test]
+async fn protocol_error_closes_with_1002() {
+    let broker = Broker::start(&[]);
+    let mut client = WsClient::connect(&broker.ws_url(), "rsv").await;
+    client.send_raw_frame(0x1, b"\n", true).await;
+    let (code, reason) = client.expect_close_frame(WAIT).await;
+    assert_eq!(code, 1002, "{reason}");
+    assert!(reason.contains("reserved bits"), "{reason}");
+    assert_broker_serves(&broker).await;
+}
+
 async fn ws_with_heart_beat(broker: &Broker, heart_beat: &str) -> WsClient {
     let mut client = WsClient::open(&broker.ws_url(), &["v12.stomp"], None)
         .await

@@ -9,6 +9,7 @@ mod outcome;
 pub mod sockjs;
 pub mod tcp;
 pub mod tls;
+mod utf8_stream;
 pub mod ws;
 pub(crate) mod ws_frame;
 pub mod ws_upgrade;

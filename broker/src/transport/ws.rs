@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::outcome::ReadOutcome;
 use super::tls::TlsPeer;
-use super::ws_frame::{CLOSE_FRAME, FrameReader, encode_message};
+use super::ws_frame::{CLOSE_FRAME, FrameReader, encode_close, encode_message};
 
 /// Read granularity, as the TCP transport's: on the stack, so not per-connection memory.
 const READ_CHUNK: usize = 8 * 1024;
@@ -36,6 +36,9 @@ pub struct WsTransport {
     owed: Vec<u8>,
     /// The peer's close frame arrived: reads end.
     peer_closed: bool,
+    /// The client broke the protocol: the close frame to send, with the code and reason
+    /// (RFC 6455, 7.4.1). `None` (no allocation) otherwise.
+    refusal: Option<Box<[u8]>>,
     /// Set when the upgrade came over HTTPS.
     tls: Option<TlsPeer>,
 }
@@ -48,6 +51,7 @@ impl WsTransport {
             reader: FrameReader::new(max_frame),
             owed: Vec::new(),
             peer_closed: false,
+            refusal: None,
             tls,
         }
     }
@@ -76,7 +80,18 @@ impl WsTransport {
                 if read.filled().is_empty() {
                     return Poll::Ready(Ok(ReadOutcome::Eof));
                 }
-                let fed = self.reader.feed(read.filled(), buf, &mut self.owed)?;
+                let fed = match self.reader.feed(read.filled(), buf, &mut self.owed) {
+                    Ok(fed) => fed,
+                    Err(violation) => {
+                        let mut frame = Vec::new();
+                        encode_close(&mut frame, violation.code, violation.reason());
+                        self.refusal = Some(frame.into());
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            violation,
+                        )));
+                    }
+                };
                 if fed.close {
                     self.peer_closed = true;
                 }
@@ -109,9 +124,10 @@ impl WsTransport {
         self.io.flush().await
     }
 
-    /// Sends the WebSocket close frame.
+    /// Sends the WebSocket close frame: with the code of the client's violation, if any.
     pub async fn send_close(&mut self) {
-        let _ = self.io.write_all(&CLOSE_FRAME).await;
+        let frame = self.refusal.as_deref().unwrap_or(&CLOSE_FRAME);
+        let _ = self.io.write_all(frame).await;
         let _ = self.io.flush().await;
     }
 }

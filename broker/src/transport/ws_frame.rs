@@ -12,12 +12,18 @@
 //! STOMP needs no message boundaries (its own frames are delimited), so data frames are not
 //! reassembled into messages: each payload is appended as it comes, fragments included. The
 //! STOMP decoder bounds what accumulates; a single frame over `max_frame` is refused at its
-//! header. Text payloads are not checked for UTF-8 here: STOMP's decoder checks what must be
-//! text (commands, headers) and bodies are bytes.
+//! header. A text message's payload is checked for UTF-8 as it comes, across frames and
+//! reads ([`Utf8Stream`]), as RFC 6455 asks; binary messages carry any bytes.
+//!
+//! A violation ends the connection with the close code the RFC gives it (section 7.4.1): 1002
+//! for a protocol error, 1007 for a text message that is not UTF-8, 1009 for a frame over the
+//! limit, so a client's `onclose` can tell the three apart.
 
-use std::io;
+use std::fmt;
 
 use bytes::{BufMut, BytesMut};
+
+use super::utf8_stream::Utf8Stream;
 
 /// A frame header is 2 to 14 bytes (client frames carry the 4-byte mask: 6 to 14).
 const MAX_HEADER: usize = 14;
@@ -30,6 +36,37 @@ const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
+
+/// Close codes (RFC 6455, section 7.4.1).
+pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+pub const CLOSE_NOT_UTF8: u16 = 1007;
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// Why the client's frames were refused, with the close code that says so.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("WebSocket: {what}")]
+pub struct Violation {
+    pub code: u16,
+    what: String,
+}
+
+impl Violation {
+    fn new(code: u16, what: impl fmt::Display) -> Self {
+        Self {
+            code,
+            what: what.to_string(),
+        }
+    }
+
+    /// What went wrong, for the close frame's reason.
+    pub fn reason(&self) -> &str {
+        &self.what
+    }
+
+    fn protocol(what: &str) -> Self {
+        Self::new(CLOSE_PROTOCOL_ERROR, what)
+    }
+}
 
 /// What a call to [`FrameReader::feed`] found besides payload bytes.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -59,6 +96,9 @@ pub struct FrameReader {
     in_payload: bool,
     /// A text or binary message was started without FIN: continuation frames follow.
     fragmented: bool,
+    /// The message being read is text: its payload is checked for UTF-8.
+    text: bool,
+    utf8: Utf8Stream,
     /// The payload of a control frame, collected whole (a pong answers a ping with it).
     /// Empty, with no allocation, unless a control frame is being read.
     control: Vec<u8>,
@@ -76,6 +116,8 @@ impl FrameReader {
             mask_pos: 0,
             in_payload: false,
             fragmented: false,
+            text: false,
+            utf8: Utf8Stream::default(),
             control: Vec::new(),
         }
     }
@@ -88,7 +130,7 @@ impl FrameReader {
         mut input: &[u8],
         stomp: &mut BytesMut,
         reply: &mut Vec<u8>,
-    ) -> io::Result<Fed> {
+    ) -> Result<Fed, Violation> {
         let mut fed = Fed::default();
         while !input.is_empty() && !fed.close {
             if !self.in_payload {
@@ -111,18 +153,21 @@ impl FrameReader {
                 let start = stomp.len();
                 stomp.extend_from_slice(payload);
                 unmask(&mut stomp[start..], self.mask, self.mask_pos);
+                if self.text {
+                    self.utf8.push(&stomp[start..]).map_err(not_utf8)?;
+                }
                 fed.data = true;
             }
             self.mask_pos = ((usize::from(self.mask_pos) + take) % 4) as u8;
             if self.remaining == 0 {
-                self.frame_done(reply, &mut fed);
+                self.frame_done(reply, &mut fed)?;
             }
         }
         Ok(fed)
     }
 
     /// Adds header bytes from `input` until the header is whole; returns what is left.
-    fn read_header<'a>(&mut self, input: &'a [u8]) -> io::Result<&'a [u8]> {
+    fn read_header<'a>(&mut self, input: &'a [u8]) -> Result<&'a [u8], Violation> {
         let have = usize::from(self.head_len);
         let want = header_len(&self.head[..have]);
         let take = (want - have).min(input.len());
@@ -143,15 +188,17 @@ impl FrameReader {
     }
 
     /// The header is whole: check it and begin the payload.
-    fn start_frame(&mut self) -> io::Result<()> {
+    fn start_frame(&mut self) -> Result<(), Violation> {
         let h = &self.head[..usize::from(self.head_len)];
         let fin = h[0] & 0x80 != 0;
         if h[0] & 0x70 != 0 {
-            return Err(invalid("reserved bits set (no extension was negotiated)"));
+            return Err(Violation::protocol(
+                "reserved bits set (no extension was negotiated)",
+            ));
         }
         let opcode = h[0] & 0x0F;
         if h[1] & 0x80 == 0 {
-            return Err(invalid("unmasked frame from a client"));
+            return Err(Violation::protocol("unmasked frame from a client"));
         }
         let (len, mask_at) = match h[1] & 0x7F {
             126 => (u64::from(u16::from_be_bytes([h[2], h[3]])), 4),
@@ -164,26 +211,35 @@ impl FrameReader {
         };
         match opcode {
             OP_CONTINUATION if !self.fragmented => {
-                return Err(invalid("continuation frame with no message to continue"));
+                return Err(Violation::protocol(
+                    "continuation frame with no message to continue",
+                ));
             }
             OP_TEXT | OP_BINARY if self.fragmented => {
-                return Err(invalid("new message before the fragmented one ended"));
+                return Err(Violation::protocol(
+                    "new message before the fragmented one ended",
+                ));
             }
             OP_CONTINUATION | OP_TEXT | OP_BINARY => {
                 if len > self.max_frame {
-                    return Err(invalid(&format!(
-                        "frame of {len} bytes over the limit of {}",
-                        self.max_frame
-                    )));
+                    return Err(Violation::new(
+                        CLOSE_TOO_BIG,
+                        format_args!("frame of {len} bytes over the limit of {}", self.max_frame),
+                    ));
+                }
+                if opcode != OP_CONTINUATION {
+                    self.text = opcode == OP_TEXT;
                 }
                 self.fragmented = !fin;
             }
             OP_CLOSE | OP_PING | OP_PONG => {
                 if !fin || len > MAX_CONTROL {
-                    return Err(invalid("fragmented or oversized control frame"));
+                    return Err(Violation::protocol("fragmented or oversized control frame"));
                 }
             }
-            _ => return Err(invalid(&format!("unknown opcode {opcode:#x}"))),
+            _ => {
+                return Err(Violation::protocol(&format!("unknown opcode {opcode:#x}")));
+            }
         }
         self.mask.copy_from_slice(&h[mask_at..mask_at + 4]);
         self.opcode = opcode;
@@ -195,7 +251,15 @@ impl FrameReader {
     }
 
     /// The current frame's payload is all read.
-    fn frame_done(&mut self, reply: &mut Vec<u8>, fed: &mut Fed) {
+    fn frame_done(&mut self, reply: &mut Vec<u8>, fed: &mut Fed) -> Result<(), Violation> {
+        self.in_payload = false;
+        if !is_control(self.opcode) {
+            // The message's last frame: a character cut short by its end is not UTF-8.
+            if !self.fragmented && self.text {
+                self.utf8.finish().map_err(not_utf8)?;
+            }
+            return Ok(());
+        }
         match self.opcode {
             OP_PING => {
                 encode_header(reply, OP_PONG, self.control.len());
@@ -208,7 +272,7 @@ impl FrameReader {
         }
         // A control frame's bytes go; the vector's allocation too (control frames are rare).
         self.control = Vec::new();
-        self.in_payload = false;
+        Ok(())
     }
 }
 
@@ -244,8 +308,8 @@ fn unmask(data: &mut [u8], mask: [u8; 4], pos: u8) {
     }
 }
 
-fn invalid(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("WebSocket: {what}"))
+fn not_utf8(_: super::utf8_stream::NotUtf8) -> Violation {
+    Violation::new(CLOSE_NOT_UTF8, "text message is not UTF-8")
 }
 
 /// Appends an unmasked, final frame header for a payload of `len` bytes (servers do not mask).
@@ -277,6 +341,17 @@ pub fn encode_message(out: &mut BytesMut, payload: &[u8]) {
 
 /// The server's close frame (no status code).
 pub const CLOSE_FRAME: [u8; 2] = [0x80 | OP_CLOSE, 0];
+
+/// A close frame with a status code and the reason (cut to fit a control frame's 125 bytes).
+pub fn encode_close(out: &mut Vec<u8>, code: u16, reason: &str) {
+    let mut end = reason.len().min(MAX_CONTROL as usize - 2);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    encode_header(out, OP_CLOSE, 2 + end);
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(&reason.as_bytes()[..end]);
+}
 
 #[cfg(test)]
 #[path = "ws_frame_tests.rs"]

@@ -41,7 +41,7 @@ fn client_bytes(messages: Vec<Message>) -> Vec<u8> {
 }
 
 /// Feeds `bytes` in pieces of `step`, collecting STOMP input, replies and what was seen.
-fn feed_in_steps(bytes: &[u8], step: usize) -> io::Result<(Vec<u8>, Vec<u8>, Fed)> {
+fn feed_in_steps(bytes: &[u8], step: usize) -> Result<(Vec<u8>, Vec<u8>, Fed), Violation> {
     let mut reader = FrameReader::new(1024 * 1024);
     let mut stomp = BytesMut::new();
     let mut reply = Vec::new();
@@ -151,7 +151,79 @@ fn protocol_violations_are_refused() {
     for (what, wire) in cases {
         let result = feed_in_steps(&wire, 1);
         let error = result.expect_err(what);
-        assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{what}");
+        assert_eq!(error.code, CLOSE_PROTOCOL_ERROR, "{what}");
+    }
+}
+
+/// `payload` as one masked client frame (7-bit or 16-bit length), opcode and FIN in `first`.
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [7u8, 1, 200, 3];
+    let mut wire = vec![first];
+    if payload.len() < 126 {
+        wire.push(0x80 | payload.len() as u8);
+    } else {
+        wire.push(0x80 | 126);
+        wire.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    wire.extend_from_slice(&mask);
+    wire.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    wire
+}
+
+#[test]
+fn text_is_checked_for_utf8_across_fragments_and_reads_and_binary_is_not() {
+    let text = "SEND\ndestination:/topic/é\n\n€ 𝄞\0".as_bytes();
+    // One text message in three fragments, cut inside the two-byte and the four-byte character,
+    // with a ping between two of them; then a binary message of bytes that are not UTF-8.
+    let cut_a = text.iter().position(|&b| b == 0xC3).expect("an é") + 1;
+    let cut_b = text.len() - 3;
+    let mut wire = masked(0x01, &text[..cut_a]);
+    wire.extend(masked(0x89, b"p"));
+    wire.extend(masked(0x00, &text[cut_a..cut_b]));
+    wire.extend(masked(0x80, &text[cut_b..]));
+    wire.extend(masked(0x82, &[0xFF, 0xFE, 0xC3]));
+    for step in [1, 2, 3, 7, wire.len()] {
+        let (stomp, _, _) = feed_in_steps(&wire, step).expect("valid text and any binary");
+        let mut expected = text.to_vec();
+        expected.extend_from_slice(&[0xFF, 0xFE, 0xC3]);
+        assert_eq!(stomp, expected, "fed {step} bytes at a time");
+    }
+    let refused = [
+        (
+            "a byte that never starts a character",
+            masked(0x81, b"SEND\n\xFF\0"),
+        ),
+        ("an overlong encoding", masked(0x81, &[b'a', 0xC0, 0x80])),
+        ("a surrogate", masked(0x81, &[0xED, 0xA0, 0x80])),
+        (
+            "a character cut by the message's end",
+            masked(0x81, &text[..cut_a]),
+        ),
+        ("a bad byte in a continuation", {
+            let mut w = masked(0x01, b"ok");
+            w.extend(masked(0x80, &[0x80]));
+            w
+        }),
+    ];
+    for (what, wire) in refused {
+        for step in [1, wire.len()] {
+            let error = feed_in_steps(&wire, step).expect_err(what);
+            assert_eq!(error.code, CLOSE_NOT_UTF8, "{what}: {error}");
+        }
+    }
+}
+
+#[test]
+fn a_close_frame_carries_its_code_and_a_reason_cut_to_fit() {
+    let mut out = Vec::new();
+    encode_close(&mut out, CLOSE_NOT_UTF8, &"é".repeat(100));
+    let mut client = WebSocket::from_raw_socket(Cursor::new(out), Role::Client, None);
+    match client.read().expect("a close frame") {
+        Message::Close(Some(close)) => {
+            assert_eq!(u16::from(close.code), CLOSE_NOT_UTF8);
+            assert_eq!(close.reason.len(), 122, "123 bytes would cut a character");
+        }
+        other => panic!("expected a close frame with a code, got {other:?}"),
     }
 }
 
@@ -166,6 +238,7 @@ fn a_frame_over_the_limit_is_refused_at_its_header() {
         .feed(&wire, &mut BytesMut::new(), &mut Vec::new())
         .expect_err("over the limit");
     assert!(error.to_string().contains("over the limit"), "{error}");
+    assert_eq!(error.code, CLOSE_TOO_BIG);
     let mut at_limit = FrameReader::new(1000);
     let mut wire = vec![0x82, 0x80 | 126];
     wire.extend_from_slice(&1000u16.to_be_bytes());
