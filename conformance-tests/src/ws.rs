@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use stomp_codec::{Command, Frame, Version};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -18,6 +18,61 @@ use crate::WAIT;
 use crate::client::{RecvError, connect_frame};
 use crate::frame::FrameExt;
 use crate::wire::{self, Received};
+
+/// The upgrade request's own lines for RFC 6455's sample key, offering STOMP 1.2.
+pub const UPGRADE_LINES: [&str; 5] = [
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version: 13",
+    "Sec-WebSocket-Protocol: v12.stomp",
+];
+
+/// Sends `{method} /ws` with `lines` as its headers (after `Host`) on `stream`, as raw
+/// HTTP/1.1, and reads the response: the status and the text read (the head, and a refusal's
+/// body up to its `Content-Length`). After a 101 the stream is a live WebSocket session.
+pub async fn raw_upgrade(stream: &mut TcpStream, method: &str, lines: &[&str]) -> (u16, String) {
+    let mut request = format!("{method} /ws HTTP/1.1\r\nHost: localhost\r\n");
+    for line in lines {
+        request.push_str(line);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request written");
+    let mut response = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut chunk = [0u8; 1024];
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => response.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => panic!("reading the upgrade response: {e}"),
+        }
+        let text = String::from_utf8_lossy(&response);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let length = head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .and_then(|n| n.trim().parse::<usize>().ok())
+        });
+        if text.starts_with("HTTP/1.1 101") || body.len() >= length.unwrap_or(0) {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    (status, text)
+}
 
 /// All STOMP subprotocols, highest first, as stomp.js offers them.
 pub const ALL_SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];

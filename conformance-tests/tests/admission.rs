@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use conformance_tests::client::connect_frame;
+use conformance_tests::ws::{UPGRADE_LINES, raw_upgrade};
 use conformance_tests::{Broker, Command, Frame, FrameExt, TcpClient, WAIT, broker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -89,55 +90,8 @@ async fn eventually_connected(broker: &Broker, from: u8) -> TcpClient {
 /// session).
 async fn upgrade_from(broker: &Broker, from: u8, extra: &[&str]) -> (u16, String, TcpStream) {
     let mut stream = open_from(broker.http_addr, from).await;
-    let mut request = String::from(
-        "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Protocol: v12.stomp\r\n",
-    );
-    for line in extra {
-        request.push_str(line);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("request written");
-    let mut response = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    // Read the head, and for a refusal its (short) body too.
-    loop {
-        let mut chunk = [0u8; 1024];
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Err(_) => break,
-            Ok(Ok(n)) => response.extend_from_slice(&chunk[..n]),
-            Ok(Err(e)) => panic!("reading the upgrade response: {e}"),
-        }
-        let text = String::from_utf8_lossy(&response);
-        if text.starts_with("HTTP/1.1 101") && text.contains("\r\n\r\n") {
-            break;
-        }
-        if let Some((head, body)) = text.split_once("\r\n\r\n")
-            && head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(str::trim)
-                        .and_then(|n| n.parse::<usize>().ok())
-                })
-                .is_some_and(|len| body.len() >= len)
-        {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let lines: Vec<&str> = UPGRADE_LINES.iter().chain(extra).copied().collect();
+    let (status, text) = raw_upgrade(&mut stream, "GET", &lines).await;
     (status, text, stream)
 }
 

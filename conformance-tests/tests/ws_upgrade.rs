@@ -2,57 +2,25 @@
 //! RFC 6455's sample key answered with its sample accept value and the best STOMP subprotocol
 //! offered, and each malformed request refused with the status axum's upgrade gave (405, 400).
 
-use std::time::Duration;
-
 use conformance_tests::Broker;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use conformance_tests::ws::raw_upgrade;
 use tokio::net::TcpStream;
 
 const KEY: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
 const VERSION: &str = "Sec-WebSocket-Version: 13";
 
-/// Sends `GET /ws` (or `method`) with `lines` as headers; returns the response head.
-async fn upgrade(broker: &Broker, method: &str, lines: &[&str]) -> String {
+/// Sends `method /ws` with `lines` as headers; returns the status and the response.
+async fn upgrade(broker: &Broker, method: &str, lines: &[&str]) -> (u16, String) {
     let mut stream = TcpStream::connect(broker.http_addr)
         .await
         .expect("connect to the HTTP listener");
-    let mut request = format!("{method} /ws HTTP/1.1\r\nHost: localhost\r\n");
-    for line in lines {
-        request.push_str(line);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("request written");
-    let mut response = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut chunk = [0u8; 1024];
-        while !response.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = stream.read(&mut chunk).await.expect("read response");
-            if n == 0 {
-                break;
-            }
-            response.extend_from_slice(&chunk[..n]);
-        }
-    })
-    .await;
-    read.expect("a response head within 10 s");
-    String::from_utf8_lossy(&response).into_owned()
-}
-
-fn status(head: &str) -> u16 {
-    head.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head:?}"))
+    raw_upgrade(&mut stream, method, lines).await
 }
 
 #[tokio::test]
 async fn the_rfc_sample_key_gets_its_accept_value_and_the_best_subprotocol() {
     let broker = Broker::start(&[]);
-    let head = upgrade(
+    let (status, head) = upgrade(
         &broker,
         "GET",
         &[
@@ -64,7 +32,7 @@ async fn the_rfc_sample_key_gets_its_accept_value_and_the_best_subprotocol() {
         ],
     )
     .await;
-    assert_eq!(status(&head), 101, "{head}");
+    assert_eq!(status, 101, "{head}");
     let lower = head.to_ascii_lowercase();
     assert!(
         lower.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
@@ -118,7 +86,7 @@ async fn malformed_upgrades_are_refused() {
         ),
     ];
     for (method, what, lines, expected) in cases {
-        let head = upgrade(&broker, method, &lines).await;
-        assert_eq!(status(&head), expected, "{what}: {head}");
+        let (status, head) = upgrade(&broker, method, &lines).await;
+        assert_eq!(status, expected, "{what}: {head}");
     }
 }
