@@ -3,10 +3,13 @@
 //! come from PostgreSQL behind a [`barrier`] so they have no gap while the sink lags.
 //!
 //! - `accept` returns once the message is deduplicated and handed to the producer, so live
-//!   delivery does not wait for Kafka; its durability future resolves on Kafka's ack
-//!   (`acks=all`), and only then does the sender get a RECEIPT. A refusal (delivery timeout,
-//!   or a permanent Kafka error) resolves it with an error instead: the sender is told the
-//!   message was not stored (docs/decisions/2026-11-28-storage-modes.md, "When Kafka refuses a message").
+//!   delivery does not wait for Kafka. Every message takes one [`line`] to the producer, in
+//!   `accept` call order, so a conversation's records reach Kafka in the order they were
+//!   delivered live (the sink numbers positions in Kafka order). Its durability future
+//!   resolves on Kafka's ack (`acks=all`), and only then does the sender get a RECEIPT. A
+//!   refusal (delivery timeout, or a permanent Kafka error) resolves it with an error
+//!   instead: the sender is told the message was not stored
+//!   (docs/decisions/2026-11-28-storage-modes.md, "When Kafka refuses a message").
 //! - At most `max_pending` messages wait for Kafka's ack; past that, sends are refused at
 //!   once while Kafka is down, instead of memory growing with the outage.
 //! - Conversations and membership are written to PostgreSQL directly: they are rare, and a
@@ -19,7 +22,8 @@
 
 mod barrier;
 mod lag;
-mod lookup;
+mod line;
+mod outbox;
 mod producer;
 mod recent;
 
@@ -27,18 +31,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
-
 use crate::kafka::{self, KafkaConfig};
 use crate::postgres::PostgresStore;
 use crate::record::Event;
 use crate::{
-    Appended, ChatStore, ClaimHolder, Conversation, Cursor, Durability, NewConversation,
-    PushDevice, ReadMark, ReceiptStatus, Registered, Sequenced, SharedClaims, SinkLag,
-    StatusChange, StoreError, StoredMessage, Unready, UserId,
+    Appended, ChatStore, Conversation, Cursor, Durability, NewConversation, PushDevice, ReadMark,
+    ReceiptStatus, Registered, Sequenced, SharedClaims, SinkLag, StatusChange, StoreError,
+    StoredMessage, Unready, UserId,
 };
-use barrier::{Barrier, InFlight, Ticket};
-use lookup::Lookups;
+use barrier::{Barrier, InFlight};
+use line::{Entry, Line};
+use outbox::{Outbox, durable, kafka_error};
 use producer::Producers;
 use recent::{Claim, RecentIds};
 
@@ -59,16 +62,11 @@ const KAFKA_PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 #[derive(Debug)]
 pub struct StreamedStore {
     postgres: Arc<PostgresStore>,
-    producers: Producers,
-    recent: Arc<RecentIds>,
-    lookups: Lookups,
-    in_flight: Arc<InFlight>,
+    outbox: Outbox,
+    /// Every message on its way to Kafka, in `accept` call order ([`line`]).
+    line: Line,
     barrier: Barrier,
-    pending: Arc<Semaphore>,
     lag: lag::LagState,
-    /// The cluster's claims on client ids (`None` on a single node: `recent` and PostgreSQL
-    /// see every attempt there).
-    shared: Option<Arc<dyn SharedClaims>>,
 }
 
 impl StreamedStore {
@@ -105,106 +103,17 @@ impl StreamedStore {
             create_topics(config, producers_now).await;
             watch.await;
         });
+        let recent = Arc::new(RecentIds::new(RECENT_IDS, RECENT_WINDOW));
+        let outbox = Outbox::new(producers, recent, in_flight, max_pending);
         Ok(Self {
-            lookups: Lookups::start(Arc::clone(&postgres)),
+            // `shared`: `None` on a single node, where `recent` and PostgreSQL see every
+            // attempt.
+            line: Line::start(Arc::clone(&postgres), outbox.clone(), shared),
+            outbox,
             postgres,
-            producers,
-            recent: Arc::new(RecentIds::new(RECENT_IDS, RECENT_WINDOW)),
-            in_flight,
             barrier,
-            pending: Arc::new(Semaphore::new(max_pending)),
             lag,
-            shared,
         })
-    }
-
-    /// Hands `event` to Kafka now; the returned future resolves with the ack. The permit and
-    /// ticket are released when it resolves, whether or not anyone awaits it.
-    fn produce(
-        &self,
-        event: Event,
-        permit: Option<OwnedSemaphorePermit>,
-    ) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
-        let ticket: Ticket = self.in_flight.begin();
-        let (generation, producer) = self.producers.current();
-        let delivery = producer
-            .enqueue(event, None)
-            .map_err(|e| kafka_error("not accepted by the Kafka producer", &e))?;
-        let producers = self.producers.clone();
-        let (tx, rx) = oneshot::channel();
-        tokio::spawn(async move {
-            let result = delivery.await.map(|_| ()).map_err(|e| {
-                producers.replace_after(generation, &e);
-                kafka_error("not stored: Kafka refused it", &e)
-            });
-            drop((ticket, permit));
-            let _ = tx.send(result);
-        });
-        Ok(rx)
-    }
-
-    /// Sends a message whose key `recent` holds for it: refused before Kafka saw it, the key
-    /// is released; not acknowledged after, the message is in doubt (its retry re-sends it).
-    fn send_message(&self, message: StoredMessage) -> Result<Durability, StoreError> {
-        let sent = Arc::clone(&self.pending)
-            .try_acquire_owned()
-            .map_err(|_| {
-                StoreError::Unavailable("too many messages waiting for Kafka; retry later".into())
-            })
-            .and_then(|permit| self.produce(Event::Message(message.clone()), Some(permit)));
-        let rx = match sent {
-            Ok(rx) => rx,
-            Err(e) => {
-                self.recent.release(&message);
-                return Err(e);
-            }
-        };
-        let recent = Arc::clone(&self.recent);
-        Ok(Box::pin(async move {
-            let result = Self::durable(rx).await;
-            if result.is_err() {
-                recent.doubt(&message);
-            }
-            result
-        }))
-    }
-
-    /// Sends `original` again under its id (Kafka may hold it, or may not yet: the sink keeps
-    /// one row per id) and answers the retry with it.
-    fn resend(
-        &self,
-        original: StoredMessage,
-    ) -> Result<(Appended, Option<Durability>), StoreError> {
-        let durability = self.send_message(original.clone())?;
-        Ok((Appended::Duplicate { original }, Some(durability)))
-    }
-
-    /// The message another process claimed `message`'s key for, if any. A claim that cannot
-    /// be checked (Redis unreachable) counts as free: sends go on during the outage, and only
-    /// a retry through another node within it may then be stored under a second id.
-    async fn claimed_elsewhere(&self, message: &StoredMessage) -> Option<ClaimHolder> {
-        let shared = self.shared.as_ref()?;
-        match shared.claim(message).await {
-            Ok(holder) => holder.filter(|h| h.message_id != message.message_id),
-            Err(e) => {
-                tracing::debug!(error = %e, "client id claim not checked");
-                None
-            }
-        }
-    }
-
-    async fn durable(rx: oneshot::Receiver<Result<(), StoreError>>) -> Result<(), StoreError> {
-        rx.await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("Kafka producer stopped".into())))
-    }
-}
-
-fn kafka_error(what: &str, e: &rdkafka::error::KafkaError) -> StoreError {
-    let text = format!("{what}: {e}");
-    if kafka::is_transient(e) {
-        StoreError::Unavailable(text)
-    } else {
-        StoreError::Internal(text)
     }
 }
 
@@ -284,40 +193,15 @@ impl ChatStore for StreamedStore {
         &self,
         message: StoredMessage,
     ) -> Result<(Appended, Option<Durability>), StoreError> {
-        let message = match self.recent.claim(&message) {
-            Claim::Claimed => message,
+        // The key is claimed now, in call order (a retry racing its original finds it
+        // held); everything that may produce a record then takes the line, in the same order.
+        let entry = match self.outbox.recent.claim(&message) {
+            Claim::Claimed => Entry::New(message),
             Claim::Taken(original) => return Ok((Appended::Duplicate { original }, None)),
             // Kafka may hold the first attempt: the same message again, same id.
-            Claim::Resend(original) => return self.resend(original),
+            Claim::Resend(original) => Entry::Resend(original),
         };
-        if let Some(client_id) = &message.client_message_id {
-            let found = self.lookups.find(&message.sender_id, client_id).await;
-            match found {
-                Ok(None) => {}
-                Ok(Some(original)) => {
-                    self.recent.release(&message);
-                    return Ok((Appended::Duplicate { original }, None));
-                }
-                Err(e) => {
-                    self.recent.release(&message);
-                    return Err(e);
-                }
-            }
-            // Not in PostgreSQL, but another node may have sent it and the sink not stored it
-            // yet: its id is the answer, and it goes to Kafka again under that id, since
-            // whether the other node's attempt reached Kafka is unknown here.
-            if let Some(holder) = self.claimed_elsewhere(&message).await {
-                self.recent.release(&message);
-                let original = holder.original_of(&message);
-                return match self.recent.claim(&original) {
-                    Claim::Claimed => self.resend(original),
-                    Claim::Taken(held) => Ok((Appended::Duplicate { original: held }, None)),
-                    Claim::Resend(held) => self.resend(held),
-                };
-            }
-        }
-        let durability = self.send_message(message)?;
-        Ok((Appended::Stored { seq: None }, Some(durability)))
+        self.line.accept(&self.outbox, entry).await
     }
 
     async fn messages_after(
@@ -370,7 +254,7 @@ impl ChatStore for StreamedStore {
         }
         let mut acks = Vec::with_capacity(by_conversation.len());
         for (conversation_id, message_ids) in by_conversation {
-            acks.push(self.produce(
+            acks.push(self.outbox.produce(
                 Event::Delivered {
                     conversation_id: conversation_id.to_owned(),
                     user_id: user.to_owned(),
@@ -381,7 +265,7 @@ impl ChatStore for StreamedStore {
             )?);
         }
         for ack in acks {
-            Self::durable(ack).await?;
+            durable(ack).await?;
         }
         Ok(changes)
     }
@@ -401,7 +285,7 @@ impl ChatStore for StreamedStore {
         else {
             return Ok(None);
         };
-        let ack = self.produce(
+        let ack = self.outbox.produce(
             Event::Read {
                 conversation_id: mark.conversation_id.clone(),
                 user_id: mark.user_id.clone(),
@@ -410,7 +294,7 @@ impl ChatStore for StreamedStore {
             },
             None,
         )?;
-        Self::durable(ack).await?;
+        durable(ack).await?;
         Ok(Some(mark))
     }
 
@@ -433,7 +317,7 @@ impl ChatStore for StreamedStore {
     /// PostgreSQL's probe, Kafka's metadata for the events topic, and room among the
     /// messages waiting for Kafka's ack (none left: sends are refused at once).
     async fn probe(&self) -> Vec<Unready> {
-        let (_, producer) = self.producers.current();
+        let (_, producer) = self.outbox.producers.current();
         let (postgres, kafka) = tokio::join!(
             self.postgres.probe(),
             producer.reachable(KAFKA_PROBE_TIMEOUT)
@@ -444,7 +328,7 @@ impl ChatStore for StreamedStore {
                 part: "kafka",
                 reason,
             });
-        } else if self.pending.available_permits() == 0 {
+        } else if self.outbox.full() {
             unready.push(Unready {
                 part: "kafka",
                 reason: "every slot for messages awaiting Kafka's ack is taken".into(),
@@ -468,7 +352,8 @@ impl ChatStore for StreamedStore {
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        self.producers
+        self.outbox
+            .producers
             .flush(CLOSE_FLUSH_TIMEOUT)
             .await
             .map_err(|e| kafka_error("records still queued for Kafka at shutdown", &e))
