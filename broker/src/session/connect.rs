@@ -23,6 +23,7 @@ use crate::error::StompError;
 use crate::handle::{SessionHandle, SessionName, SessionRecord};
 use crate::outbox::Outbox;
 use crate::transport::ReadOutcome;
+use crate::wakeup::Wakeup;
 
 /// Waits (bounded by the CONNECT timeout) for CONNECT/STOMP, authenticates, negotiates, and
 /// answers CONNECTED.
@@ -161,6 +162,8 @@ async fn connect(
         throttle: Default::default(),
         expires_at: expiry(&proof),
         proof,
+        wakeup: Wakeup::default(),
+        quiet_after: Some(Instant::now() + super::park::QUIET),
     })
 }
 

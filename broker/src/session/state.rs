@@ -17,6 +17,7 @@ use crate::command::{AckRef, Publish};
 use crate::destination::Destination;
 use crate::handle::SessionHandle;
 use crate::message::{Message, header_bytes};
+use crate::wakeup::Wakeup;
 
 /// Per-session record of issued ack tags: which subscription each belongs to; and what the
 /// session's topic, user and temp-queue subscriptions hold back (delivered and unacknowledged,
@@ -105,4 +106,9 @@ pub(super) struct Session {
     pub(super) proof: Proof,
     /// When the token the session was opened with expires (its `exp` plus the leeway).
     pub(super) expires_at: Option<Instant>,
+    /// The next deadline's registration with the broker's timer (`crate::wakeup`).
+    pub(super) wakeup: Wakeup,
+    /// When the session, quiet since its last frame or delivery, may park (`park::QUIET`);
+    /// `None` once that has passed.
+    pub(super) quiet_after: Option<Instant>,
 }
