@@ -90,6 +90,8 @@ async fn a_parked_session_heart_beats_on_time() {
     .await;
     tokio::time::sleep(PAST_QUIET).await;
     broker.metric_reaches(PARKED, 1.0).await;
+    // The beats that came meanwhile wait in the socket: read, they would count as one burst.
+    while client.recv_item(Duration::from_millis(20)).await.is_ok() {}
     let beats = beats_during(&mut client, Duration::from_millis(4500)).await;
     assert!(
         (4..=5).contains(&beats.len()),

@@ -68,31 +68,37 @@ pub fn serve(
         let open = metrics.opened(kind);
         let tracked = broker.sessions.token();
         // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
-        let address = permit.limited_address();
-        let handshake =
-            Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
-        permit.authenticated();
-        let session = match handshake {
-            Ok(session) => session,
-            Err(reason) => {
-                metrics.closed(&reason);
-                if reason == CloseReason::PeerClosed {
-                    debug!(transport = kind, "connection closed before CONNECTED");
-                } else {
-                    info!(transport = kind, %reason, "connection closed before CONNECTED");
+        // In a block: a local's slot in the task lasts to the end of its scope even once moved
+        // from, so at function scope the handshake's `Result` (a whole `Session`) would sit beside
+        // the resident state for as long as this first task lives.
+        let session = {
+            let address = permit.limited_address();
+            let handshake =
+                Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
+            permit.authenticated();
+            match handshake {
+                Ok(session) => session,
+                Err(reason) => {
+                    metrics.closed(&reason);
+                    if reason == CloseReason::PeerClosed {
+                        debug!(transport = kind, "connection closed before CONNECTED");
+                    } else {
+                        info!(transport = kind, %reason, "connection closed before CONNECTED");
+                    }
+                    return;
                 }
-                return;
             }
         };
         metrics.connected(kind);
-        let resident = Resident {
+        Box::new(Resident {
             session,
             wire,
             _permit: permit,
             _open: open,
             _tracked: tracked,
-        };
-        Box::new(resident).resume().await;
+        })
+        .resume()
+        .await;
     }
 }
 
@@ -154,6 +160,8 @@ impl Resident {
         }
         let deadline = session.next_deadline();
         let wakeups = &session.broker.wakeups;
+        // The registration the loop made holds the ending task's waker: made anew.
+        wakeups.cancel(&mut session.wakeup);
         if wakeups
             .poll_deadline(&mut session.wakeup, deadline, cx)
             .is_ready()
