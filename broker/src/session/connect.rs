@@ -1,7 +1,6 @@
 //! The first exchange of a connection: CONNECT or STOMP in, authentication, version and
 //! heart-beat negotiation, CONNECTED out.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -156,7 +155,7 @@ async fn connect(
         heartbeat,
         subscriptions: Subscriptions::default(),
         acks: Acks::default(),
-        transactions: BTreeMap::new(),
+        transactions: Default::default(),
         reply_token: None,
         activity_reported: Instant::now(),
         throttle: Default::default(),
