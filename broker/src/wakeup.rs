@@ -77,7 +77,10 @@ impl Wakeups {
         }
         state.next += 1;
         let key = (deadline, state.next);
-        let first = state.entries.first_key_value().is_none_or(|(k, _)| key < *k);
+        let first = state
+            .entries
+            .first_key_value()
+            .is_none_or(|(k, _)| key < *k);
         state.entries.insert(key, cx.waker().clone());
         drop(state);
         slot.0 = Some(key);
@@ -221,7 +224,11 @@ mod tests {
         std::future::poll_fn(|cx| {
             if !polled {
                 polled = true;
-                assert!(wakeups.poll_deadline(&mut slot, Some(deadline), cx).is_pending());
+                assert!(
+                    wakeups
+                        .poll_deadline(&mut slot, Some(deadline), cx)
+                        .is_pending()
+                );
             }
             Poll::Ready(())
         })

@@ -1,4 +1,4 @@
-//! Idle sessions park (issue 17 item 1): a session quiet for a second leaves its task and waits
+//! Idle sessions park (issue 17 item 1): a session quiet for a quarter second leaves its task and waits
 //! as a boxed record, woken by its socket, its outbox or its next deadline
 //! (`stompbox_sessions_parked` counts them). A parked session must behave exactly as a busy
 //! one: it receives what is routed to it, answers frames, sends heart-beats on time and drops
@@ -13,7 +13,7 @@ use conformance_tests::{Broker, Command, FrameExt, RecvError, TcpClient, WAIT, W
 
 const PARKED: &str = "stompbox_sessions_parked";
 
-/// Past the broker's quiet period (one second) with room for a loaded machine.
+/// Well past the broker's quiet period (a quarter second), with room for a loaded machine.
 const PAST_QUIET: Duration = Duration::from_millis(1600);
 
 #[tokio::test]
@@ -54,7 +54,10 @@ async fn quiet_sessions_park_and_still_receive_and_answer() {
     // Closed sessions leave no parked record behind.
     let deadline = tokio::time::Instant::now() + WAIT;
     while broker.metric(PARKED).await > 1.0 {
-        assert!(tokio::time::Instant::now() < deadline, "parked records left");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "parked records left"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

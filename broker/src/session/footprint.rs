@@ -43,10 +43,10 @@ struct Sizes {
 fn sizes() -> Sizes {
     Sizes {
         task: output_size(super::serve),
-        resumed: output_size_boxed(Resident::resume),
+        resumed: output_size_boxed(Resident::run),
         serve_loop: output_size_2(Session::serve),
         resident: size_of::<Resident>(),
-        parked: size_of::<Parked>(),
+        parked: size_of::<Parked<Resident>>(),
         session: size_of::<Session>(),
         wire: size_of::<Wire>(),
     }

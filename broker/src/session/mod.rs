@@ -6,7 +6,7 @@
 //! Its loop waits on three things at once — the outbox, the socket, one deadline for all
 //! (heart-beats, the publisher pause, the token's expiry), fired by the broker's timer task —
 //! handles what arrived without awaiting, then writes everything it produced as one batch.
-//! A session quiet for a second leaves its task and waits parked on the same three things
+//! A session quiet for a quarter second leaves its task and waits parked on the same three things
 //! ([`park`]): an idle connection costs its state, not a task.
 
 mod connect;
@@ -40,7 +40,7 @@ use crate::metrics::session::OpenConnection;
 use crate::outbox::Outbound;
 use crate::transport::{ReadOutcome, Transport};
 use failure::{CLOSE_LINGER, Failure};
-use park::Parking;
+use park::{Parkable, Parking, park};
 use state::Session;
 use wire::Wire;
 
@@ -97,7 +97,7 @@ pub fn serve(
             _open: open,
             _tracked: tracked,
         })
-        .resume()
+        .run()
         .await;
     }
 }
@@ -125,12 +125,12 @@ enum Turn {
 impl Resident {
     /// The session's loop, from CONNECTED or from a parked session's wake-up, until the session
     /// ends (then it closes and cleans up) or parks (then the task ends).
-    async fn resume(mut self: Box<Self>) {
+    async fn run(mut self: Box<Self>) {
         let ended = loop {
             self.unregister();
             let Resident { session, wire, .. } = &mut *self;
             match session.serve(wire).await {
-                Ok(Turn::Quiet) => match park::park(self) {
+                Ok(Turn::Quiet) => match park(self) {
                     Parking::Parked => return,
                     Parking::Resumed(resident) => self = resident,
                 },
@@ -151,6 +151,17 @@ impl Resident {
         self.session.cleanup();
     }
 
+    /// In a task (again): a deadline registration made while parking (with the parked
+    /// record's waker) is dropped, so that the loop's first poll registers the task's. The
+    /// outbox's and the socket's are replaced by that poll anyway: a select that waits has
+    /// polled every branch.
+    fn unregister(&mut self) {
+        let session = &mut self.session;
+        session.broker.wakeups.cancel(&mut session.wakeup);
+    }
+}
+
+impl Parkable for Resident {
     /// Registers the session's wake-ups (outbox, deadline, socket) with `cx`'s waker. True
     /// when one of them is ready already: the session must not park.
     fn register(&mut self, cx: &mut Context<'_>) -> bool {
@@ -171,13 +182,8 @@ impl Resident {
         wire.poll_read_once(cx)
     }
 
-    /// In a task (again): a deadline registration made while parking (with the parked
-    /// record's waker) is dropped, so that the loop's first poll registers the task's. The
-    /// outbox's and the socket's are replaced by that poll anyway: a select that waits has
-    /// polled every branch.
-    fn unregister(&mut self) {
-        let session = &mut self.session;
-        session.broker.wakeups.cancel(&mut session.wakeup);
+    fn resume(self: Box<Self>) -> impl Future<Output = ()> + Send + 'static {
+        self.run()
     }
 }
 

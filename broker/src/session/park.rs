@@ -24,40 +24,51 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::runtime::Handle;
 
-use super::Resident;
+/// What can be parked: the session's resident state (`session::Resident`).
+pub(super) trait Parkable: Send + Sized + 'static {
+    /// Registers every wake-up with `cx`'s waker; true when one is ready already.
+    fn register(&mut self, cx: &mut Context<'_>) -> bool;
+
+    /// Carries on in a task of its own after a wake-up.
+    fn resume(self: Box<Self>) -> impl Future<Output = ()> + Send + 'static;
+}
 
 /// How long a session stays in its task after its last frame or delivery: long enough that a
-/// busy session (a conversation, a subscriber of a live topic) is not parked and respawned
-/// for every message, short enough that a connection that only heart-beats is parked within a
-/// second of going quiet.
-pub(super) const QUIET: Duration = Duration::from_secs(1);
+/// busy session (a live topic's subscriber, a publisher) is not parked and respawned for every
+/// message (a park and a resume cost a spawn and three registrations, a few microseconds),
+/// short enough that a connection storm (a node's clients reconnecting at once) does not hold
+/// thousands of tasks at a time: the heap grows to their high-water mark, and their freed
+/// cells stay behind as holes (docs/benchmarks.md, "Fourth cuts").
+pub(super) const QUIET: Duration = Duration::from_millis(250);
 
 /// A parked session, and the waker its registrations hold.
-pub(super) struct Parked {
-    stage: Mutex<Stage>,
+pub(super) struct Parked<R> {
+    stage: Mutex<Stage<R>>,
     /// Where the session resumes: the runtime it was parked from.
     runtime: Handle,
 }
 
-enum Stage {
+enum Stage<R> {
     /// Registering; `woken` if a wake-up came meanwhile (the session then resumes at once).
-    Parking { woken: bool },
-    Parked(Box<Resident>),
+    Parking {
+        woken: bool,
+    },
+    Parked(Box<R>),
     /// Resumed: later wake-ups (stale registrations) do nothing.
     Resumed,
 }
 
 /// What [`park`] did with the session.
-pub(super) enum Parking {
+pub(super) enum Parking<R> {
     /// The session is parked; its task may end.
     Parked,
     /// Something is ready already: the session carries on in this task.
-    Resumed(Box<Resident>),
+    Resumed(Box<R>),
 }
 
 /// Registers the session's three wake-ups with a parked record's waker, then parks it, unless
 /// one of them is ready already or fires while registering.
-pub(super) fn park(mut resident: Box<Resident>) -> Parking {
+pub(super) fn park<R: Parkable>(mut resident: Box<R>) -> Parking<R> {
     let parked = Arc::new(Parked {
         stage: Mutex::new(Stage::Parking { woken: false }),
         runtime: Handle::current(),
@@ -81,13 +92,13 @@ pub(super) fn park(mut resident: Box<Resident>) -> Parking {
 }
 
 /// Carries on in the current task: the record is done with, and its registrations are
-/// replaced by the task's ([`Resident::resume`]).
-fn resume_here(parked: &Parked, resident: Box<Resident>) -> Parking {
+/// replaced by the task's (`session::Resident::run`).
+fn resume_here<R>(parked: &Parked<R>, resident: Box<R>) -> Parking<R> {
     *parked.stage.lock() = Stage::Resumed;
     Parking::Resumed(resident)
 }
 
-impl Wake for Parked {
+impl<R: Parkable> Wake for Parked<R> {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
