@@ -1,5 +1,5 @@
 //! Deadline wake-ups shared by every session: one timer task wakes each session at its next
-//! deadline (heart-beats both ways, the publisher pause, the token's expiry), instead of a
+//! deadline (heart-beats both ways, the token's expiry, the end of its quiet period), instead of a
 //! tokio `Sleep` inside every session's future.
 //!
 //! Why: an idle session's task is per-connection memory for as long as the connection is open,

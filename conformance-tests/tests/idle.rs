@@ -1,4 +1,4 @@
-//! Idle sessions park (issue 17 item 1): a session quiet for a quarter second leaves its task and waits
+//! Idle sessions park (issue 17 item 1): a session quiet for a second leaves its task and waits
 //! as a boxed record, woken by its socket, its outbox or its next deadline
 //! (`stompbox_sessions_parked` counts them). A parked session must behave exactly as a busy
 //! one: it receives what is routed to it, answers frames, sends heart-beats on time and drops
@@ -13,7 +13,7 @@ use conformance_tests::{Broker, Command, FrameExt, RecvError, TcpClient, WAIT, W
 
 const PARKED: &str = "stompbox_sessions_parked";
 
-/// Well past the broker's quiet period (a quarter second), with room for a loaded machine.
+/// Well past the broker's quiet period (a second), with room for a loaded machine.
 const PAST_QUIET: Duration = Duration::from_millis(1600);
 
 #[tokio::test]

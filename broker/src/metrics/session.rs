@@ -21,7 +21,7 @@ pub struct SessionMetrics {
     auth_failures: IntCounterVec,
     users_by_sessions: [IntGauge; 6],
     user_sessions_max: IntGauge,
-    /// Sessions parked outside any task (quiet for a quarter second; `session::park`).
+    /// Sessions parked outside any task (quiet for a second; `session::park`).
     pub parked: IntGauge,
 }
 
@@ -103,7 +103,7 @@ impl SessionMetrics {
             ),
             parked: r.gauge(
                 "stompbox_sessions_parked",
-                "Sessions quiet for a quarter second or more, waiting parked outside any task",
+                "Sessions quiet for a second or more, waiting parked outside any task",
             ),
         }
     }

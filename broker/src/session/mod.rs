@@ -4,9 +4,10 @@
 //! subscriptions, pending acknowledgements and open transactions. Other tasks reach it only
 //! through its outbox (deliveries, and the handle's signals: close, recheck after a reload).
 //! Its loop waits on three things at once — the outbox, the socket, one deadline for all
-//! (heart-beats, the publisher pause, the token's expiry), fired by the broker's timer task —
-//! handles what arrived without awaiting, then writes everything it produced as one batch.
-//! A session quiet for a quarter second leaves its task and waits parked on the same three things
+//! (heart-beats, the token's expiry, the end of the quiet period) fired by the broker's timer
+//! task — plus, while a publisher is paused, the pause's own timer; it handles what arrived
+//! without awaiting, then writes everything it produced as one batch.
+//! A session quiet for a second leaves its task and waits parked on the same three things
 //! ([`park`]): an idle connection costs its state, not a task.
 
 mod connect;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::task::Context;
 
 use stomp_codec::{Command, Frame, Item};
-use tokio::time::Instant;
+use tokio::time::{Instant, sleep_until};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::{debug, info};
 
@@ -231,7 +232,7 @@ impl Session {
             first = false;
             // Read before the select: its futures borrow parts of the session.
             let deadline = self.next_deadline();
-            let reading = self.throttle.resume_at().is_none();
+            let paused = self.throttle.resume_at();
             tokio::select! {
                 biased;
                 // Deliveries and signals (close, recheck after a reload) wake the same wait:
@@ -247,13 +248,19 @@ impl Session {
                     self.busy();
                     self.drain_outbox(wire)?;
                 }
-                // One deadline for all (heart-beats both ways, the publisher pause, the token's
-                // expiry, the end of the quiet period), fired by the broker's timer task rather
-                // than a `Sleep` of our own: a session's resident state is per-connection memory.
+                // One deadline for all (heart-beats both ways, the token's expiry, the end of the
+                // quiet period), fired by the broker's timer task rather than a `Sleep` of our
+                // own: a session's resident state is per-connection memory.
                 () = std::future::poll_fn(|cx| {
                     self.broker.wakeups.poll_deadline(&mut self.wakeup, deadline, cx)
                 }) => self.on_deadline(wire)?,
-                read = wire.read(), if reading => match read {
+                // A publisher's pause (≤ 10 ms, many a second) is a busy session's own timer:
+                // through the shared one, each would cost the timer task a wake-up and a task
+                // hop on top, and fan-out measured slower (docs/benchmarks.md, "Fourth cuts").
+                () = sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                    self.throttle.resume();
+                }
+                read = wire.read(), if paused.is_none() => match read {
                     Ok(ReadOutcome::Data) => {
                         self.alive();
                         if let Some(reason) = self.process_input(wire)? {
@@ -283,7 +290,6 @@ impl Session {
         [
             self.heartbeat.send_deadline(),
             self.heartbeat.recv_deadline(),
-            self.throttle.resume_at(),
             self.expires_at,
             self.quiet_after,
         ]
@@ -293,7 +299,7 @@ impl Session {
     }
 
     /// Whatever of the deadlines has passed: an expired token or a silent peer is an error; a
-    /// due heart-beat is queued (the flush resets its deadline); a publisher pause ends.
+    /// due heart-beat is queued (the flush resets its deadline); the quiet period ends.
     fn on_deadline(&mut self, wire: &mut Wire) -> Result<(), Failure> {
         let now = Instant::now();
         if self.token_expired(now) {
@@ -305,9 +311,6 @@ impl Session {
         }
         if self.heartbeat.send_deadline().is_some_and(|d| d <= now) {
             wire.push_heartbeat();
-        }
-        if self.throttle.resume_at().is_some_and(|d| d <= now) {
-            self.throttle.resume();
         }
         if self.quiet_after.is_some_and(|d| d <= now) {
             self.quiet_after = None;

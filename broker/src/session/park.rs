@@ -34,12 +34,11 @@ pub(super) trait Parkable: Send + Sized + 'static {
 }
 
 /// How long a session stays in its task after its last frame or delivery: long enough that a
-/// busy session (a live topic's subscriber, a publisher) is not parked and respawned for every
-/// message (a park and a resume cost a spawn and three registrations, a few microseconds),
-/// short enough that a connection storm (a node's clients reconnecting at once) does not hold
-/// thousands of tasks at a time: the heap grows to their high-water mark, and their freed
-/// cells stay behind as holes (docs/benchmarks.md, "Fourth cuts").
-pub(super) const QUIET: Duration = Duration::from_millis(250);
+/// busy session (a live topic's subscriber, a publisher, a conversation) is not parked and
+/// respawned for every message (a park and a resume cost a spawn and three registrations),
+/// short enough that a connection that only heart-beats is parked within a second of going
+/// quiet. (250 ms measured no lower RSS in the idle run: docs/benchmarks.md, "Fourth cuts".)
+pub(super) const QUIET: Duration = Duration::from_secs(1);
 
 /// A parked session, and the waker its registrations hold.
 pub(super) struct Parked<R> {
