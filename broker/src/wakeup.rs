@@ -190,7 +190,10 @@ mod tests {
         let mut slot = Wakeup::default();
         wait(&wakeups, &mut slot, start + Duration::from_millis(200)).await;
         assert_eq!(start.elapsed(), Duration::from_millis(200));
-        assert_eq!(late.await.unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            late.await.expect("the later waiter"),
+            Duration::from_secs(10)
+        );
         done.cancel();
     }
 
