@@ -34,6 +34,7 @@ use crate::rate::TokenBuckets;
 use crate::readiness::{Readiness, ReadyReport};
 use crate::router::history::History;
 use crate::router::{self, Peers, Router};
+use crate::wakeup::Wakeups;
 
 /// Longest shutdown waits for background tasks (chat sequencer, presence, cluster tasks) once
 /// `done` is cancelled: each stops at its next step, but one may be in a store or Redis call.
@@ -93,6 +94,11 @@ pub struct Broker {
     tasks: TaskTracker,
     /// This node's membership in a cluster (`--redis-url`).
     cluster: Option<Arc<Cluster>>,
+    /// Every session's next deadline, fired by one timer task (`wakeup`).
+    pub wakeups: Arc<Wakeups>,
+    /// Every session, parked ones included (they hold a token, not a task): shutdown waits
+    /// for them, as for the listeners' other tasks (refusals, TLS handshakes).
+    pub sessions: TaskTracker,
     next_session: AtomicU64,
 }
 
@@ -239,6 +245,12 @@ impl Broker {
         auth.start(&tasks, done.clone());
         let readiness = Arc::new(Readiness::default());
         readiness.spawn_probe(Arc::clone(&store), &tasks, done.clone());
+        let wakeups = Arc::new(Wakeups::default());
+        {
+            let wakeups = Arc::clone(&wakeups);
+            let done = done.clone();
+            tasks.spawn(async move { wakeups.run(done).await });
+        }
         Ok(Self {
             router,
             auth,
@@ -254,6 +266,8 @@ impl Broker {
             readiness,
             tasks,
             cluster,
+            wakeups,
+            sessions: TaskTracker::new(),
             next_session: AtomicU64::new(1),
             config,
         })

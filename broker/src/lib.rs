@@ -45,13 +45,13 @@ pub mod session;
 pub mod sockjs;
 pub mod tls;
 pub mod transport;
+pub mod wakeup;
 pub mod web_root;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::admission::Admission;
@@ -124,7 +124,7 @@ impl Server {
                  exposing this broker."
             );
         }
-        let tracker = TaskTracker::new();
+        let tracker = broker.sessions.clone();
         let gate = Gate {
             broker: Arc::clone(&broker),
             admission: Admission::new(&broker.config.limits, &broker.config.admission),

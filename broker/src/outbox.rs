@@ -6,9 +6,11 @@
 //! outbox holds no allocation (an empty `VecDeque` does not allocate).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::config::SlowConsumerPolicy;
 use crate::message::Delivery;
@@ -57,7 +59,11 @@ struct State {
 #[derive(Debug)]
 pub struct Outbox {
     state: Mutex<State>,
-    notify: Notify,
+    /// The session task's waker, and whether it was woken since it last looked: one consumer,
+    /// so a slot rather than tokio's `Notify`, whose waiting future carries a list node inside
+    /// every idle session's task (docs/benchmarks.md, idle sections).
+    waker: AtomicWaker,
+    woken: AtomicBool,
     max_frames: usize,
     max_bytes: usize,
     policy: SlowConsumerPolicy,
@@ -77,7 +83,8 @@ impl Outbox {
     pub fn new(max_frames: usize, max_bytes: usize, policy: SlowConsumerPolicy) -> Self {
         Self {
             state: Mutex::new(State::default()),
-            notify: Notify::new(),
+            waker: AtomicWaker::new(),
+            woken: AtomicBool::new(false),
             max_frames,
             max_bytes,
             policy,
@@ -104,7 +111,7 @@ impl Outbox {
                     }
                 }
                 drop(state);
-                self.notify.notify_one();
+                self.wake();
                 return Err((PushError::Full, item));
             }
             state.bytes += weight;
@@ -122,7 +129,7 @@ impl Outbox {
             }
             pressure
         };
-        self.notify.notify_one();
+        self.wake();
         Ok(pressure)
     }
 
@@ -149,20 +156,40 @@ impl Outbox {
                 return true;
             }
         }
-        self.notify.notify_one();
+        self.wake();
         true
     }
 
-    /// Resolves when something was pushed since the last drain (cancel-safe: a notification
-    /// that arrives while nobody waits is kept as a permit).
+    /// Resolves when something was pushed since the last drain (cancel-safe: a wake-up that
+    /// arrives while nobody waits is kept until the next poll). One task waits on an outbox.
     pub async fn ready(&self) {
-        self.notify.notified().await;
+        std::future::poll_fn(|cx| self.poll_ready(cx)).await;
+    }
+
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A wake between the swap and the registration found no waker: it left the flag.
+        if self.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    /// Leaves `cx`'s waker for the next wake-up, without taking it: true when one is pending
+    /// already (a parking session then stays awake, and its loop's `ready` takes it).
+    pub fn register(&self, cx: &mut Context<'_>) -> bool {
+        self.waker.register(cx.waker());
+        self.woken.load(Ordering::Acquire)
     }
 
     /// Wakes the session without queueing anything: it has a signal to look at
     /// (`SessionHandle::take_signals`).
     pub fn wake(&self) {
-        self.notify.notify_one();
+        self.woken.store(true, Ordering::Release);
+        self.waker.wake();
     }
 
     pub fn drain(&self) -> Drained {

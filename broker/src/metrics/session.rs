@@ -21,6 +21,8 @@ pub struct SessionMetrics {
     auth_failures: IntCounterVec,
     users_by_sessions: [IntGauge; 6],
     user_sessions_max: IntGauge,
+    /// Sessions parked outside any task (quiet for a second; `session::park`).
+    pub parked: IntGauge,
 }
 
 /// Bands of sessions per user for `stompbox_users_by_sessions`: a handful of series whatever
@@ -98,6 +100,10 @@ impl SessionMetrics {
                 "stompbox_auth_failures_total",
                 "CONNECTs refused for their credentials, by reason",
                 &["reason"],
+            ),
+            parked: r.gauge(
+                "stompbox_sessions_parked",
+                "Sessions quiet for a second or more, waiting parked outside any task",
             ),
         }
     }

@@ -1,7 +1,6 @@
 //! The first exchange of a connection: CONNECT or STOMP in, authentication, version and
 //! heart-beat negotiation, CONNECTED out.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +22,7 @@ use crate::error::StompError;
 use crate::handle::{SessionHandle, SessionName, SessionRecord};
 use crate::outbox::Outbox;
 use crate::transport::ReadOutcome;
+use crate::wakeup::Wakeup;
 
 /// Waits (bounded by the CONNECT timeout) for CONNECT/STOMP, authenticates, negotiates, and
 /// answers CONNECTED.
@@ -155,12 +155,14 @@ async fn connect(
         heartbeat,
         subscriptions: Subscriptions::default(),
         acks: Acks::default(),
-        transactions: BTreeMap::new(),
+        transactions: Default::default(),
         reply_token: None,
         activity_reported: Instant::now(),
         throttle: Default::default(),
         expires_at: expiry(&proof),
         proof,
+        wakeup: Wakeup::default(),
+        quiet_after: Some(Instant::now() + super::park::QUIET),
     })
 }
 

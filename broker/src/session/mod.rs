@@ -1,11 +1,14 @@
 //! A STOMP session: one connection from CONNECT to close.
 //!
-//! The session task owns everything about its connection: the transport, the codec, its
+//! A session owns everything about its connection: the transport, the codec, its
 //! subscriptions, pending acknowledgements and open transactions. Other tasks reach it only
 //! through its outbox (deliveries, and the handle's signals: close, recheck after a reload).
-//! Its loop waits on three things at once — the outbox, the socket, one timer for every
-//! deadline (heart-beats, the publisher pause, the token's expiry) — handles what arrived
+//! Its loop waits on three things at once — the outbox, the socket, one deadline for all
+//! (heart-beats, the token's expiry, the end of the quiet period) fired by the broker's timer
+//! task — plus, while a publisher is paused, the pause's own timer; it handles what arrived
 //! without awaiting, then writes everything it produced as one batch.
+//! A session quiet for a second leaves its task and waits parked on the same three things
+//! ([`park`]): an idle connection costs its state, not a task.
 
 mod connect;
 mod delivery;
@@ -13,6 +16,7 @@ mod failure;
 #[cfg(test)]
 mod footprint;
 pub mod heartbeat;
+mod park;
 mod request;
 mod revocation;
 mod state;
@@ -21,9 +25,11 @@ mod throttle;
 mod wire;
 
 use std::sync::Arc;
+use std::task::Context;
 
 use stomp_codec::{Command, Frame, Item};
 use tokio::time::{Instant, sleep_until};
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::{debug, info};
 
 use crate::admission::AdmissionPermit;
@@ -31,18 +37,25 @@ use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::Request;
 use crate::error::StompError;
+use crate::metrics::session::OpenConnection;
 use crate::outbox::Outbound;
 use crate::transport::{ReadOutcome, Transport};
 use failure::{CLOSE_LINGER, Failure};
+use park::{Parkable, Parking, park};
 use state::Session;
 use wire::Wire;
 
 /// Runs one connection to its end and logs why it ended. The connection's share of the
 /// admission limits (`permit`) is held to the end; its unauthenticated part goes at CONNECTED.
 ///
+/// The returned future is the connection's first task: the handshake, then the session's
+/// loop until it ends or first goes quiet and parks ([`park`]); each wake-up of a parked
+/// session resumes it in a task of its own. Shutdown waits for parked sessions too (each
+/// holds a token of `broker.sessions`).
+///
 /// Not an `async fn`: an async fn keeps its arguments in its future twice (as captured, and
-/// rebound in the body), and the `Transport` a third time inside the `Wire`, for every
-/// session's life. The wire is built first, and the block uses what it captures in place.
+/// rebound in the body), and the `Transport` a third time inside the `Wire`, for as long as
+/// the task lives. The wire is built first, and the block uses what it captures in place.
 pub fn serve(
     transport: Transport,
     broker: Arc<Broker>,
@@ -53,12 +66,13 @@ pub fn serve(
     async move {
         let kind = wire.kind();
         let metrics = &crate::metrics::get().session;
-        let _open = metrics.opened(kind);
+        let open = metrics.opened(kind);
+        let tracked = broker.sessions.token();
         // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
         // In a block: a local's slot in the task lasts to the end of its scope even once moved
         // from, so at function scope the handshake's `Result` (a whole `Session`) would sit beside
-        // `session` for the connection's life.
-        let mut session = {
+        // the resident state for as long as this first task lives.
+        let session = {
             let address = permit.limited_address();
             let handshake =
                 Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
@@ -77,31 +91,108 @@ pub fn serve(
             }
         };
         metrics.connected(kind);
-        let reason = session.run(&mut wire).await;
-        metrics.closed(&reason);
-        info!(
-            session = %session.handle.name,
-            principal = %session.handle.principal.name(),
-            transport = kind,
-            %reason,
-            "session closed"
-        );
-        session.cleanup();
+        Box::new(Resident {
+            session,
+            wire,
+            _permit: permit,
+            _open: open,
+            _tracked: tracked,
+        })
+        .run()
+        .await;
     }
 }
 
-/// A deadline that may not exist: `None` never fires.
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => sleep_until(d).await,
-        None => std::future::pending().await,
+/// Everything a connected session owns, boxed so that it can leave its task while idle.
+pub(super) struct Resident {
+    session: Session,
+    wire: Wire,
+    /// The connection's share of the admission limits, held to the end.
+    _permit: AdmissionPermit,
+    /// Counts the connection open (metrics) until it ends.
+    _open: OpenConnection,
+    /// Shutdown waits for the session, parked or not.
+    _tracked: TaskTrackerToken,
+}
+
+/// How a turn of the session's loop ended.
+enum Turn {
+    /// Quiet for a while with nothing to do: park.
+    Quiet,
+    /// The session is over, normally.
+    Closed(CloseReason),
+}
+
+impl Resident {
+    /// The session's loop, from CONNECTED or from a parked session's wake-up, until the session
+    /// ends (then it closes and cleans up) or parks (then the task ends).
+    async fn run(mut self: Box<Self>) {
+        let ended = loop {
+            self.unregister();
+            let Resident { session, wire, .. } = &mut *self;
+            match session.serve(wire).await {
+                Ok(Turn::Quiet) => match park(self) {
+                    Parking::Parked => return,
+                    Parking::Resumed(resident) => self = resident,
+                },
+                Ok(Turn::Closed(reason)) => break Ok(reason),
+                Err(failure) => break Err(failure),
+            }
+        };
+        let Resident { session, wire, .. } = &mut *self;
+        let reason = session.close(wire, ended).await;
+        crate::metrics::get().session.closed(&reason);
+        info!(
+            session = %session.handle.name,
+            principal = %session.handle.principal.name(),
+            transport = wire.kind(),
+            %reason,
+            "session closed"
+        );
+        self.session.cleanup();
+    }
+
+    /// In a task (again): a deadline registration made while parking (with the parked
+    /// record's waker) is dropped, so that the loop's first poll registers the task's. The
+    /// outbox's and the socket's are replaced by that poll anyway: a select that waits has
+    /// polled every branch.
+    fn unregister(&mut self) {
+        let session = &mut self.session;
+        session.broker.wakeups.cancel(&mut session.wakeup);
+    }
+}
+
+impl Parkable for Resident {
+    /// Registers the session's wake-ups (outbox, deadline, socket) with `cx`'s waker. True
+    /// when one of them is ready already: the session must not park.
+    fn register(&mut self, cx: &mut Context<'_>) -> bool {
+        let Resident { session, wire, .. } = self;
+        if session.handle.outbox.register(cx) {
+            return true;
+        }
+        let deadline = session.next_deadline();
+        let wakeups = &session.broker.wakeups;
+        // The registration the loop made holds the ending task's waker: made anew.
+        wakeups.cancel(&mut session.wakeup);
+        if wakeups
+            .poll_deadline(&mut session.wakeup, deadline, cx)
+            .is_ready()
+        {
+            return true;
+        }
+        wire.poll_read_once(cx)
+    }
+
+    fn resume(self: Box<Self>) -> impl Future<Output = ()> + Send + 'static {
+        self.run()
     }
 }
 
 impl Session {
-    async fn run(&mut self, wire: &mut Wire) -> CloseReason {
-        let ended = self.serve(wire).await;
-        // The closing paths run once; boxed, their state is not part of every idle session.
+    /// Ends the session as `ended` says: a normal end flushes and closes with a linger; a
+    /// failure sends ERROR first. The closing paths run once; boxed, their state is not part
+    /// of every idle session.
+    async fn close(&mut self, wire: &mut Wire, ended: Result<CloseReason, Failure>) -> CloseReason {
         Box::pin(async move {
             match ended {
                 Ok(reason) => {
@@ -117,23 +208,31 @@ impl Session {
         .await
     }
 
-    /// The connection loop. Returns how the session ended normally, or the error to report.
-    async fn serve(&mut self, wire: &mut Wire) -> Result<CloseReason, Failure> {
+    /// The connection loop: returns when the session ends normally, when it fails (the error
+    /// to report), or when it has been quiet for [`park::QUIET`] and may park. It always
+    /// handles at least one event first, so a wake-up of a parked session is never parked
+    /// again unseen.
+    async fn serve(&mut self, wire: &mut Wire) -> Result<Turn, Failure> {
         let handle = Arc::clone(&self.handle);
         // Frames that arrived right behind CONNECT are already buffered.
         if let Some(reason) = self.process_input(wire)? {
-            return Ok(reason);
+            return Ok(Turn::Closed(reason));
         }
+        let mut first = true;
         loop {
             if !wire.is_idle() {
                 if let Err(e) = wire.flush().await {
-                    return Ok(CloseReason::Io(e.to_string()));
+                    return Ok(Turn::Closed(CloseReason::Io(e.to_string())));
                 }
                 self.heartbeat.sent();
             }
+            if !first && self.may_park(wire) {
+                return Ok(Turn::Quiet);
+            }
+            first = false;
             // Read before the select: its futures borrow parts of the session.
             let deadline = self.next_deadline();
-            let reading = self.throttle.resume_at().is_none();
+            let paused = self.throttle.resume_at();
             tokio::select! {
                 biased;
                 // Deliveries and signals (close, recheck after a reload) wake the same wait:
@@ -146,32 +245,53 @@ impl Session {
                     if signals.recheck() {
                         self.recheck()?;
                     }
+                    self.busy();
                     self.drain_outbox(wire)?;
                 }
-                // One timer for every deadline (heart-beats both ways, the publisher pause, the
-                // token's expiry): a session's resident state is per-connection memory.
-                () = sleep_until_opt(deadline) => self.on_deadline(wire)?,
-                read = wire.read(), if reading => match read {
+                // One deadline for all (heart-beats both ways, the token's expiry, the end of the
+                // quiet period), fired by the broker's timer task rather than a `Sleep` of our
+                // own: a session's resident state is per-connection memory.
+                () = std::future::poll_fn(|cx| {
+                    self.broker.wakeups.poll_deadline(&mut self.wakeup, deadline, cx)
+                }) => self.on_deadline(wire)?,
+                // A publisher's pause (≤ 10 ms, many a second) is a busy session's own timer:
+                // through the shared one, each would cost the timer task a wake-up and a task
+                // hop on top, and fan-out measured slower (docs/benchmarks.md, "Fourth cuts").
+                () = sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                    self.throttle.resume();
+                }
+                read = wire.read(), if paused.is_none() => match read {
                     Ok(ReadOutcome::Data) => {
                         self.alive();
                         if let Some(reason) = self.process_input(wire)? {
-                            return Ok(reason);
+                            return Ok(Turn::Closed(reason));
                         }
                     }
                     Ok(ReadOutcome::Liveness) => self.alive(),
-                    Ok(ReadOutcome::Eof) => return Ok(CloseReason::PeerClosed),
-                    Err(e) => return Ok(CloseReason::Io(e.to_string())),
+                    Ok(ReadOutcome::Eof) => return Ok(Turn::Closed(CloseReason::PeerClosed)),
+                    Err(e) => return Ok(Turn::Closed(CloseReason::Io(e.to_string()))),
                 },
             }
         }
+    }
+
+    /// Whether the session may leave its task: its transport can wait without one, it is
+    /// reading (not paused), and nothing happened for [`park::QUIET`].
+    fn may_park(&self, wire: &Wire) -> bool {
+        wire.parks() && self.throttle.resume_at().is_none() && self.quiet_after.is_none()
+    }
+
+    /// A frame came in or deliveries went out: the session stays in its task for a while.
+    fn busy(&mut self) {
+        self.quiet_after = Some(Instant::now() + park::QUIET);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
         [
             self.heartbeat.send_deadline(),
             self.heartbeat.recv_deadline(),
-            self.throttle.resume_at(),
             self.expires_at,
+            self.quiet_after,
         ]
         .into_iter()
         .flatten()
@@ -179,7 +299,7 @@ impl Session {
     }
 
     /// Whatever of the deadlines has passed: an expired token or a silent peer is an error; a
-    /// due heart-beat is queued (the flush resets its deadline); a publisher pause ends.
+    /// due heart-beat is queued (the flush resets its deadline); the quiet period ends.
     fn on_deadline(&mut self, wire: &mut Wire) -> Result<(), Failure> {
         let now = Instant::now();
         if self.token_expired(now) {
@@ -192,8 +312,8 @@ impl Session {
         if self.heartbeat.send_deadline().is_some_and(|d| d <= now) {
             wire.push_heartbeat();
         }
-        if self.throttle.resume_at().is_some_and(|d| d <= now) {
-            self.throttle.resume();
+        if self.quiet_after.is_some_and(|d| d <= now) {
+            self.quiet_after = None;
         }
         Ok(())
     }
@@ -215,6 +335,7 @@ impl Session {
     fn process_input(&mut self, wire: &mut Wire) -> Result<Option<CloseReason>, Failure> {
         while let Some(item) = wire.decode().map_err(StompError::from)? {
             let Item::Frame(frame) = item else { continue };
+            self.busy();
             let receipt = frame.headers.get("receipt").map(str::to_string);
             let with_receipt = |error: StompError| Failure {
                 error,
@@ -240,6 +361,7 @@ impl Session {
     /// messages it had not settled (delivered-but-unacked first, then still in its outbox) go
     /// back to their queues for redelivery. Open transactions are dropped, i.e. aborted.
     fn cleanup(mut self) {
+        self.broker.wakeups.cancel(&mut self.wakeup);
         let router = &self.broker.router;
         // Close the outbox first so no queue dispatches to us while we hand messages back.
         let leftovers = self.handle.outbox.close();

@@ -7,6 +7,7 @@
 //! then released.
 
 use std::io;
+use std::task::Context;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -30,6 +31,8 @@ pub(super) struct Wire {
     output: BytesMut,
     /// End offset in `output` of each frame.
     frame_ends: Vec<usize>,
+    /// A read that completed while the session was parking, for the loop's next read.
+    early: Option<io::Result<ReadOutcome>>,
 }
 
 impl Wire {
@@ -47,6 +50,7 @@ impl Wire {
             input: BytesMut::new(),
             output: BytesMut::new(),
             frame_ends: Vec::new(),
+            early: None,
         }
     }
 
@@ -63,8 +67,27 @@ impl Wire {
         self.codec.set_version(version);
     }
 
+    /// Whether the session may wait for this transport's input parked, outside a task: its
+    /// read leaves the waker where the socket or channel keeps it, not in the read's future.
+    /// SockJS sessions stay in their tasks (their receivers come and go).
+    pub(super) fn parks(&self) -> bool {
+        !matches!(self.transport, Transport::SockJs(_))
+    }
+
+    /// Polls a read once with `cx` (a parking session's): true when it completed, its outcome
+    /// then kept for the loop's next [`read`](Self::read).
+    pub(super) fn poll_read_once(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.early.is_none() {
+            self.early = super::park::poll_once(self.read(), cx);
+        }
+        self.early.is_some()
+    }
+
     /// Cancel-safe read of more input.
     pub(super) async fn read(&mut self) -> io::Result<ReadOutcome> {
+        if let Some(outcome) = self.early.take() {
+            return outcome;
+        }
         let before = self.input.len();
         let outcome = self.transport.read(&mut self.input).await;
         let read = self.input.len().saturating_sub(before);
@@ -123,10 +146,8 @@ impl Wire {
             .bytes_out
             .inc_by(batch.len() as u64);
         let result = self.transport.write(batch, &self.frame_ends).await;
-        self.frame_ends.clear();
-        if self.frame_ends.capacity() > 64 {
-            self.frame_ends = Vec::new();
-        }
+        // Released as the batch is: kept, it is 4 or more slots in every idle session.
+        self.frame_ends = Vec::new();
         result
     }
 
