@@ -123,6 +123,7 @@ restart_rabbitmq() { stop_broker; start_rabbitmq; }
 restart_activemq() { stop_broker; start_activemq; }
 
 versions=()
+started=$(date -u '+%H:%M')
 for broker in ${brokers//,/ }; do
     case $broker in
     stompbox)
@@ -152,12 +153,13 @@ for broker in ${brokers//,/ }; do
 done
 
 cmd="./scripts/bench.sh"
+[[ -n "${STOMPBOX_BIN:-}" ]] && cmd="STOMPBOX_BIN=$STOMPBOX_BIN $cmd"
 ((quick)) && cmd+=" --quick"
 [[ $brokers != stompbox,rabbitmq,activemq ]] && cmd+=" --only $brokers"
 [[ -n "$cases" ]] && cmd+=" --cases $cases (other cases from the previous run)"
 meta=(
     --meta "command=$cmd"
-    --meta "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    --meta "date=$(date -u '+%Y-%m-%d'), $started–$(date -u '+%H:%M') UTC"
     --meta "machine=$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr)"
     --meta "load=load average at report time: $(cut -d' ' -f1-3 /proc/loadavg)"
     --meta "duration=${dur}s per throughput case; idle: stompbox ${idle_sb}, peers ${idle_peer} connections held ${hold}s; pairs-big ${pairs_big} clients"
