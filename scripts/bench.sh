@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Stompbox vs RabbitMQ vs ActiveMQ Classic, same machine, same run, same load generator.
 #
-#   ./scripts/bench.sh            full run (~25 min), writes docs/benchmarks.md + docs/bench/*.png
+#   ./scripts/bench.sh            full run (~25 min), rewrites docs/benchmarks.md down to its kept line + docs/bench/*.png
 #   ./scripts/bench.sh --quick    short runs (~6 min), same outputs
 #   ./scripts/bench.sh --smoke    every scenario for a second against a Stompbox it starts itself
 #   ./scripts/bench.sh --only stompbox,rabbitmq     a subset of brokers
 #   ./scripts/bench.sh --cases idle-tcp,idle-ws     re-run some cases, keeping the other results
+#   STOMPBOX_BIN=/path/to/stompbox ./scripts/bench.sh   measure that broker binary (e.g. a release
+#                                   build of the main branch) instead of this checkout's
 #
 # Installs rabbitmq-server and activemq from Debian if missing, builds Stompbox and the load
 # generator in release mode, then for each broker in turn: start a private instance on loopback
@@ -24,7 +26,7 @@ while (($#)); do
     --smoke) smoke=1 ;;
     --only) brokers=$2; shift ;;
     --cases) cases=$2; shift ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 64 ;;
     esac
     shift
@@ -48,7 +50,7 @@ log "building stompbox and stompbox-bench (release)"
 cargo build -q --release -p stompbox -p stompbox-bench
 target_dir="$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-SB_BIN=$target_dir/release/stompbox
+SB_BIN=${STOMPBOX_BIN:-$target_dir/release/stompbox}
 BENCH=$target_dir/release/stompbox-bench
 # The generator needs as many descriptors as the broker has connections.
 ulimit -n "$(ulimit -Hn)"
@@ -121,13 +123,18 @@ restart_rabbitmq() { stop_broker; start_rabbitmq; }
 restart_activemq() { stop_broker; start_activemq; }
 
 versions=()
+started=$(date -u '+%H:%M')
 for broker in ${brokers//,/ }; do
     case $broker in
     stompbox)
         start_stompbox "$SB_BIN"
-        dirty=""
-        git diff --quiet HEAD -- broker stomp-codec || dirty=" + uncommitted broker changes in the working tree"
-        versions+=("stompbox=$("$SB_BIN" --version | awk '{print $2}') (git $(git rev-parse --short HEAD)$dirty, release build)")
+        if [[ -n "${STOMPBOX_BIN:-}" ]]; then
+            built="binary $STOMPBOX_BIN"
+        else
+            built="git $(git rev-parse --short HEAD)"
+            git diff --quiet HEAD -- broker stomp-codec || built+=" + uncommitted broker changes in the working tree"
+        fi
+        versions+=("stompbox=$("$SB_BIN" --version | awk '{print $2}') ($built, release build)")
         run_all stompbox "127.0.0.1:$SB_STOMP_PORT" "ws://127.0.0.1:$SB_HTTP_PORT/ws" "prefetch-count:100" "$idle_sb"
         ;;
     rabbitmq)
@@ -146,12 +153,13 @@ for broker in ${brokers//,/ }; do
 done
 
 cmd="./scripts/bench.sh"
+[[ -n "${STOMPBOX_BIN:-}" ]] && cmd="STOMPBOX_BIN=$STOMPBOX_BIN $cmd"
 ((quick)) && cmd+=" --quick"
 [[ $brokers != stompbox,rabbitmq,activemq ]] && cmd+=" --only $brokers"
 [[ -n "$cases" ]] && cmd+=" --cases $cases (other cases from the previous run)"
 meta=(
     --meta "command=$cmd"
-    --meta "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    --meta "date=$(date -u '+%Y-%m-%d'), $started–$(date -u '+%H:%M') UTC"
     --meta "machine=$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr)"
     --meta "load=load average at report time: $(cut -d' ' -f1-3 /proc/loadavg)"
     --meta "duration=${dur}s per throughput case; idle: stompbox ${idle_sb}, peers ${idle_peer} connections held ${hold}s; pairs-big ${pairs_big} clients"

@@ -43,6 +43,7 @@ pub mod reload;
 pub mod router;
 pub mod session;
 pub mod sockjs;
+pub mod subscription_id;
 pub mod tls;
 pub mod transport;
 pub mod wakeup;

@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 use bytes::{BufMut, Bytes, BytesMut};
 use stomp_codec::{Headers, Version, encode_header};
 
+use crate::subscription_id::SubscriptionId;
+
 /// Headers of a SEND that concern the hop from client to broker, never forwarded.
 pub(crate) const TRANSPORT_HEADERS: &[&str] = &[
     "destination",
@@ -152,8 +154,9 @@ struct Tail {
 /// Where a delivery goes within the receiving session.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// A subscription, by its client-chosen id.
-    Subscription(Arc<str>),
+    /// A subscription, by its client-chosen id (inline when short: no shared reference count
+    /// per delivery, see `subscription_id.rs`).
+    Subscription(SubscriptionId),
     /// A `/temp-queue/<name>` reply: delivered without a SUBSCRIBE.
     TempQueue(Arc<str>),
     /// This session's subscriptions to `/user/queue/<name>` (a reply to one session, such as

@@ -98,7 +98,7 @@ pub(super) fn admits(members: Option<&[String]>, principal: &str) -> bool {
 /// `message` on its way to the subscription `sub`, as a fan-out (or a history replay) sends it.
 pub(super) fn delivery(sub: &Subscriber, message: &Arc<Message>) -> Outbound {
     Outbound::Deliver(Delivery {
-        target: Target::Subscription(Arc::clone(&sub.subscription)),
+        target: Target::Subscription(sub.subscription.clone()),
         message: Arc::clone(message),
         redelivered: false,
         queue: None,

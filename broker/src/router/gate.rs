@@ -189,6 +189,7 @@ mod tests {
     use crate::config::SlowConsumerPolicy;
     use crate::handle::SessionHandle;
     use crate::outbox::Outbox;
+    use crate::subscription_id::SubscriptionId;
 
     fn at(epoch: &str, offset: u64) -> Arc<Message> {
         Arc::new(
@@ -213,7 +214,7 @@ mod tests {
         });
         let subscriber = Subscriber {
             session: Arc::clone(&session),
-            subscription: Arc::from("0"),
+            subscription: SubscriptionId::from("0"),
             gate: None,
         };
         let from = Position {

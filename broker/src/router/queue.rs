@@ -20,6 +20,7 @@ pub use crate::error::QueueFull;
 use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, ReturnAddress, Target};
 use crate::outbox::Outbound;
+use crate::subscription_id::SubscriptionId;
 
 #[derive(Debug)]
 struct Consumer {
@@ -416,7 +417,7 @@ impl Queue {
             state.used = Instant::now();
             let consumer = &mut state.consumers[idx];
             let delivery = Delivery {
-                target: Target::Subscription(Arc::clone(&consumer.subscription)),
+                target: Target::Subscription(SubscriptionId::from(&consumer.subscription)),
                 message: entry.message,
                 redelivered: entry.redelivered,
                 queue: Some(Arc::clone(self) as Arc<dyn ReturnAddress>),

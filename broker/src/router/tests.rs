@@ -14,6 +14,7 @@ use crate::config::SlowConsumerPolicy;
 use crate::handle::SessionHandle;
 use crate::message::Message;
 use crate::outbox::Outbox;
+use crate::subscription_id::SubscriptionId;
 
 /// Peers that write down what the router told them.
 #[derive(Debug, Default)]
@@ -67,7 +68,7 @@ fn session(id: u64, user: &str) -> Arc<SessionHandle> {
 fn subscriber(session: &Arc<SessionHandle>, id: &str) -> Subscriber {
     Subscriber {
         session: Arc::clone(session),
-        subscription: Arc::from(id),
+        subscription: SubscriptionId::from(id),
         gate: None,
     }
 }

@@ -11,12 +11,14 @@ use parking_lot::RwLock;
 
 use crate::handle::SessionHandle;
 use crate::message::Message;
+use crate::subscription_id::SubscriptionId;
 
 /// One subscription of one session.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
     pub session: Arc<SessionHandle>,
-    pub subscription: Arc<str>,
+    /// Copied into every delivery: inline when short (`subscription_id.rs`).
+    pub subscription: SubscriptionId,
     /// A subscription resuming from a shared history: its live copies pass its gate
     /// (`gate.rs`).
     pub gate: Option<Arc<dyn Pass>>,
@@ -31,7 +33,7 @@ pub trait Pass: Send + Sync + std::fmt::Debug {
 
 impl Subscriber {
     fn is(&self, session: u64, subscription: &str) -> bool {
-        self.session.id == session && &*self.subscription == subscription
+        self.session.id == session && self.subscription == *subscription
     }
 }
 

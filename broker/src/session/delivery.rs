@@ -15,6 +15,7 @@ use crate::config::Limits;
 use crate::error::StompError;
 use crate::message::{Delivery, Message, MessageHead, Target};
 use crate::outbox::Outbound;
+use crate::subscription_id::SubscriptionId;
 
 /// The metrics of one drain's deliveries, counted once when it ends rather than per delivery:
 /// at a fan-out's rates a clock read and three shared atomic updates per delivery were about
@@ -136,8 +137,10 @@ impl Session {
     }
 
     fn deliver(&mut self, wire: &mut Wire, d: Delivery, tally: &mut Tally) -> Result<(), Failure> {
+        // The id is borrowed for the lookup, not cloned: a clone of a long id would be two more
+        // writes to a count the publisher's core also writes (`subscription_id.rs`).
         let id = match &d.target {
-            Target::Subscription(id) => Arc::clone(id),
+            Target::Subscription(id) => id,
             Target::TempQueue(name) => {
                 return self.deliver_reply(wire, name, d.clone(), tally);
             }
@@ -151,13 +154,13 @@ impl Session {
                     .collect();
                 for id in ids {
                     let mut copy = d.clone();
-                    copy.target = Target::Subscription(Arc::clone(&id));
+                    copy.target = Target::Subscription(SubscriptionId::from(&id));
                     self.deliver(wire, copy, tally)?;
                 }
                 return Ok(());
             }
         };
-        let Some(sub) = self.subscriptions.get_mut(&id) else {
+        let Some(sub) = self.subscriptions.get_mut(id.as_str()) else {
             // Unsubscribed while the message was in flight: a queue gets it back.
             if let Some(queue) = d.queue {
                 queue.give_back(vec![(d.message, d.redelivered)]);

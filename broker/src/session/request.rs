@@ -18,6 +18,7 @@ use crate::router::Router;
 use crate::router::gate::Resumed;
 use crate::router::history::Position;
 use crate::router::topic::Subscriber;
+use crate::subscription_id::SubscriptionId;
 
 impl Session {
     /// Carries out one client command. `Ok(true)` after DISCONNECT.
@@ -299,7 +300,7 @@ impl Session {
         let router = &self.broker.router;
         let subscriber = || Subscriber {
             session: Arc::clone(&self.handle),
-            subscription: Arc::clone(&id),
+            subscription: SubscriptionId::from(&id),
             gate: None,
         };
         let principal = self.handle.principal.name();
