@@ -38,7 +38,7 @@ const TARGETS: [(&str, &str, &str, Verdict); 7] = [
     (
         "6",
         "fanout-10k-100",
-        "fan-out 1→100 at 10k msgs/s: ≥ 1M deliveries/s, no loss",
+        "fan-out 1→100 at 10k msgs/s (1M deliveries/s offered): ≥ 95 % of them per second of the run (its ramp and drain included), no loss",
         one_million_offered,
     ),
     (
