@@ -45,8 +45,8 @@ pub struct ChatCore {
     pub(super) devices: super::devices::Devices,
     /// Where the chat's tasks run (joined at shutdown), answers that wait for durability too.
     pub(super) tasks: TaskTracker,
-    /// Appends in arrival order per conversation, when the store needs it
-    /// (`ChatStore::places_concurrent_appends`).
+    /// Appends in arrival order per conversation (held until the store answers where it
+    /// `places_concurrent_appends`, until the call is queued elsewhere: chat/turn.rs).
     pub(super) turns: Arc<super::turn::Turns>,
     /// The same lines for a durable-later message's copies to other nodes: sent once Kafka
     /// acknowledged it, in the conversation's order (`sequencer::finish`).

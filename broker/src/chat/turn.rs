@@ -9,6 +9,12 @@
 //! the next one go. The row lock serializes a conversation's appends anyway, so waiting costs
 //! only the statements before it.
 //!
+//! Every store takes turns, not only PostgreSQL: a send first checks its conversation's
+//! membership, which asks the store when the conversation is not cached, and those lookups
+//! finish in any order. Where the store places messages in the order it is called (the embedded
+//! writer's queue, the streamed store's accept line) the turn is held only until the call has
+//! entered that queue (`chat/op/send.rs`, `accept_in_turn`), so nothing waits in the common case.
+//!
 //! The same lines order a Kafka-mode message's copies for other nodes, sent once Kafka
 //! acknowledged it (`ChatCore::crossings`, `sequencer::finish`): acks come in partition
 //! order, but the tasks awaiting them may wake in any order.

@@ -37,14 +37,12 @@ pub(super) fn prepare(
     Ok(Box::new(move || {
         let message_id = core.ids.next_id();
         // The conversation's place in line too, in the same order (chat/turn.rs).
-        let turn = core.store.places_concurrent_appends().then(|| {
-            let conversation = match (&request.conversation_id, &request.recipient_id) {
-                (Some(id), _) => id.clone(),
-                (None, Some(recipient)) => direct_id(&user, recipient),
-                (None, None) => String::new(),
-            };
-            core.turns.take(&conversation)
-        });
+        let conversation = match (&request.conversation_id, &request.recipient_id) {
+            (Some(id), _) => id.clone(),
+            (None, Some(recipient)) => direct_id(&user, recipient),
+            (None, None) => String::new(),
+        };
+        let turn = core.turns.take(&conversation);
         send(core, user, request, message_id, turn).boxed()
     }))
 }
@@ -54,7 +52,7 @@ async fn send(
     user: String,
     request: model::SendMessage,
     message_id: u64,
-    mut turn: Option<Turn>,
+    mut turn: Turn,
 ) -> Result<Outcome, AppError> {
     let conversation = match (&request.conversation_id, &request.recipient_id) {
         (Some(id), None) => core.membership(&user, id).await?,
@@ -99,11 +97,10 @@ async fn send(
         client_message_id: request.client_message_id,
         timestamp_ms: id::timestamp_ms(message_id),
     };
-    if let Some(turn) = &mut turn {
-        turn.ready().await;
-    }
-    let accepted = core.store.accept(stored.clone()).await;
-    drop(turn);
+    // Sends to one conversation reach the store in id order even when their membership
+    // checks above finished out of order (a conversation not cached: each asked the store).
+    turn.ready().await;
+    let accepted = accept_in_turn(&core, stored.clone(), turn).await;
     let (appended, durable) = match accepted {
         Ok(accepted) => accepted,
         Err(e) => {
@@ -193,6 +190,37 @@ async fn send(
             conversation: stored.conversation_id.clone(),
         }),
     })
+}
+
+/// Calls the store with the conversation's turn held: until the store answers where it places
+/// concurrent appends itself (PostgreSQL: the first to lock the conversation's row is placed
+/// first), or only until the call has entered the store's queue where the store places
+/// messages in the order it is called (the embedded writer's queue, the streamed store's
+/// accept line): its first poll. The next send of the conversation then goes at once, so a
+/// conversation's sends are not a chain of store round trips there.
+///
+/// The first poll runs outside tokio's cooperative budget: the sequencer polls every send in
+/// one task, and once that task's budget is spent a queue that has room still answers
+/// `Pending` (and wakes the send again behind later ones), which let a later message of the
+/// conversation into the store first. A queue that is really full is fair (first come, first
+/// served), so waiting there keeps the order.
+async fn accept_in_turn(
+    core: &ChatCore,
+    stored: StoredMessage,
+    turn: Turn,
+) -> Result<(Appended, Option<chat_store::Durability>), chat_store::StoreError> {
+    if core.store.places_concurrent_appends() {
+        let accepted = core.store.accept(stored).await;
+        drop(turn);
+        return accepted;
+    }
+    let mut accepting = std::pin::pin!(tokio::task::unconstrained(core.store.accept(stored)));
+    let first = futures_util::poll!(accepting.as_mut());
+    drop(turn);
+    match first {
+        std::task::Poll::Ready(accepted) => accepted,
+        std::task::Poll::Pending => accepting.await,
+    }
 }
 
 /// The live copies of a stored message: every member's `/user/queue/messages`, and the room.
