@@ -201,15 +201,17 @@ class PrivateRedisCluster(RedisCluster):
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="sbx-rcluster-"))
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.ports = [streamed.free_port() for _ in range(self.NODES)]
+        # Client ports and cluster-bus ports, all different.
+        ports = streamed.free_ports(2 * self.NODES)
+        self.ports, bus_ports = ports[: self.NODES], ports[self.NODES :]
         self.processes = []
-        for port in self.ports:
+        for port, bus_port in zip(self.ports, bus_ports):
             node_dir = self.dir / str(port)
             node_dir.mkdir()
             self.processes.append(
                 subprocess.Popen(
                     [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(node_dir),
-                     "--cluster-enabled", "yes", "--cluster-port", str(streamed.free_port()),
+                     "--cluster-enabled", "yes", "--cluster-port", str(bus_port),
                      "--cluster-node-timeout", "2000", "--cluster-replica-validity-factor", "0",
                      "--save", "", "--appendonly", "no"],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -59,6 +59,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports: the kernel can hand the same one to two `free_port` calls
+    in a row (each socket is closed before the next asks), and two servers started on one port
+    collide."""
+    ports: list[int] = []
+    while len(ports) < count:
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    return ports
+
+
 def broker_binary() -> Path:
     """`$STOMPBOX_BIN`, else `<repo>/target/debug/stompbox` (or under `$CARGO_TARGET_DIR`)."""
     if explicit := os.environ.get("STOMPBOX_BIN"):
