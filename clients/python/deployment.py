@@ -205,19 +205,20 @@ class PrivateRedisCluster(RedisCluster):
         ports = streamed.free_ports(2 * self.NODES)
         self.ports, bus_ports = ports[: self.NODES], ports[self.NODES :]
         self.processes = []
-        for port, bus_port in zip(self.ports, bus_ports):
-            node_dir = self.dir / str(port)
-            node_dir.mkdir()
-            self.processes.append(
-                subprocess.Popen(
-                    [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(node_dir),
-                     "--cluster-enabled", "yes", "--cluster-port", str(bus_port),
-                     "--cluster-node-timeout", "2000", "--cluster-replica-validity-factor", "0",
-                     "--save", "", "--appendonly", "no"],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )
-            )
+        # Started nodes are stopped if a later step fails (a node's mkdir, a start, the create).
         try:
+            for port, bus_port in zip(self.ports, bus_ports):
+                node_dir = self.dir / str(port)
+                node_dir.mkdir()
+                self.processes.append(
+                    subprocess.Popen(
+                        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(node_dir),
+                         "--cluster-enabled", "yes", "--cluster-port", str(bus_port),
+                         "--cluster-node-timeout", "2000", "--cluster-replica-validity-factor", "0",
+                         "--save", "", "--appendonly", "no"],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    )
+                )
             deadline = time.monotonic() + REDIS_READY_S
             while any(self.cli_at(port, "PING") != "PONG" for port in self.ports):
                 if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
