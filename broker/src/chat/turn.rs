@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 /// when it is dropped).
 #[derive(Debug, Default)]
 pub struct Turns {
-    last: Mutex<HashMap<String, (u64, oneshot::Receiver<()>)>>,
+    last: Mutex<HashMap<Arc<str>, (u64, oneshot::Receiver<()>)>>,
     tickets: AtomicU64,
 }
 
@@ -38,7 +38,8 @@ pub struct Turns {
 #[derive(Debug)]
 pub struct Turn {
     turns: Arc<Turns>,
-    conversation: String,
+    /// Shared with the map's key: one copy of the id per turn.
+    conversation: Arc<str>,
     ticket: u64,
     previous: Option<oneshot::Receiver<()>>,
     /// Dropped with the turn: the next one's `previous` resolves.
@@ -50,14 +51,15 @@ impl Turns {
     pub fn take(self: &Arc<Self>, conversation: &str) -> Turn {
         let (done_tx, done_rx) = oneshot::channel();
         let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        let conversation: Arc<str> = Arc::from(conversation);
         let previous = self
             .last
             .lock()
-            .insert(conversation.to_owned(), (ticket, done_rx))
+            .insert(Arc::clone(&conversation), (ticket, done_rx))
             .map(|(_, rx)| rx);
         Turn {
             turns: Arc::clone(self),
-            conversation: conversation.to_owned(),
+            conversation,
             ticket,
             previous,
             _done: done_tx,
@@ -79,10 +81,10 @@ impl Drop for Turn {
     fn drop(&mut self) {
         let mut last = self.turns.last.lock();
         if last
-            .get(&self.conversation)
+            .get(&*self.conversation)
             .is_some_and(|(ticket, _)| *ticket == self.ticket)
         {
-            last.remove(&self.conversation);
+            last.remove(&*self.conversation);
         }
     }
 }
