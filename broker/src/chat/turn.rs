@@ -26,11 +26,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-/// Per conversation with an append in flight, the last turn taken: (its ticket, what resolves
-/// when it is dropped).
+/// The last turn taken in a conversation: its ticket, and what resolves when it is dropped.
+type Last = (u64, oneshot::Receiver<()>);
+
+/// Per conversation with an append in flight, its last turn.
 #[derive(Debug, Default)]
 pub struct Turns {
-    last: Mutex<HashMap<Arc<str>, (u64, oneshot::Receiver<()>)>>,
+    last: Mutex<HashMap<Arc<str>, Last>>,
     tickets: AtomicU64,
 }
 
