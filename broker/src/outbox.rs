@@ -20,8 +20,8 @@ use parking_lot::Mutex;
 
 use crate::config::SlowConsumerPolicy;
 use crate::message::{Delivery, Run};
-use crate::subscription_id::SubscriptionId;
 use crate::metrics::delivery::DropReason;
+use crate::subscription_id::SubscriptionId;
 
 #[derive(Debug)]
 pub enum Outbound {
@@ -146,7 +146,10 @@ impl Outbox {
         if let Err((_, Outbound::Run(..))) = self.push_within(&mut state, whole) {
             for message in &run.messages {
                 let item = crate::message::Delivery::to_subscription(subscription, message);
-                if self.push_locked(&mut state, Outbound::Deliver(item)).is_ok() {
+                if self
+                    .push_locked(&mut state, Outbound::Deliver(item))
+                    .is_ok()
+                {
                     queued += 1;
                 }
             }
@@ -289,3 +292,6 @@ impl Outbox {
         std::mem::take(&mut state.items)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -69,10 +69,7 @@ impl Session {
                 }));
             }
         };
-        if batch.topic != name
-            || batch.messages.len() >= MAX_MESSAGES
-            || batch.bytes >= MAX_BYTES
-        {
+        if batch.topic != name || batch.messages.len() >= MAX_MESSAGES || batch.bytes >= MAX_BYTES {
             self.route_batch(batch);
             batch.topic = name;
         }
@@ -89,10 +86,7 @@ impl Session {
         }
         let messages = std::mem::take(&mut batch.messages);
         batch.bytes = 0;
-        let fan_out = self
-            .broker
-            .router
-            .publish_topic_run(&batch.topic, messages);
+        let fan_out = self.broker.router.publish_topic_run(&batch.topic, messages);
         self.throttle.after_publish(fan_out.pressed);
     }
 }

@@ -277,7 +277,14 @@ impl Session {
                     self.acks.hold(&d.message);
                     held_within(&self.acks, &self.broker.config.limits)?;
                 }
-                emit(sub, &mut self.acks, self.version, wire, &Item::Owned(d), tally);
+                emit(
+                    sub,
+                    &mut self.acks,
+                    self.version,
+                    wire,
+                    &Item::Owned(d),
+                    tally,
+                );
             }
             None => {
                 let head = MessageHead {
