@@ -75,12 +75,7 @@ fn subscriber(session: &Arc<SessionHandle>, id: &str) -> Subscriber {
 }
 
 fn message(destination: &str) -> Arc<Message> {
-    Arc::new(Message::new(
-        1,
-        Arc::from(destination),
-        &Headers::default(),
-        Bytes::from_static(b"x"),
-    ))
+    numbered(1, destination)
 }
 
 #[test]
