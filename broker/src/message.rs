@@ -174,6 +174,35 @@ pub struct Delivery {
     pub queue: Option<Arc<dyn ReturnAddress>>,
 }
 
+impl Delivery {
+    /// `message` on its way to the subscription `id`, as a topic fan-out sends it.
+    pub fn to_subscription(id: &SubscriptionId, message: &Arc<Message>) -> Self {
+        Self {
+            target: Target::Subscription(id.clone()),
+            message: Arc::clone(message),
+            redelivered: false,
+            queue: None,
+        }
+    }
+}
+
+/// Consecutive messages of one publisher to one topic (the SENDs of one socket read), fanned
+/// out together: each subscription's outbox takes the run with one push, one lock and one
+/// shared reference, rather than one of each per message (`router/fanout.rs`).
+#[derive(Debug)]
+pub struct Run {
+    pub messages: Vec<Arc<Message>>,
+    /// The sum of the messages' [`Message::weight`]s: what the run costs an outbox.
+    pub weight: usize,
+}
+
+impl Run {
+    pub fn new(messages: Vec<Arc<Message>>) -> Self {
+        let weight = messages.iter().map(|m| m.weight()).sum();
+        Self { messages, weight }
+    }
+}
+
 /// Where a delivery reports back: a `/queue` must hear that its message was consumed, or take
 /// it back for redelivery. A trait defined here, beside the delivery, so that deliveries,
 /// outboxes and sessions never name the router's queue type (the queue implements it).

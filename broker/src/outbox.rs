@@ -4,8 +4,14 @@
 //! whole queue at once and writes it as one batch. The queue is bounded in frames and bytes;
 //! what happens when it is full is the configured [`SlowConsumerPolicy`]. An idle session's
 //! outbox holds no allocation (an empty `VecDeque` does not allocate).
+//!
+//! A publisher's run of messages to one topic goes in with one push ([`Outbox::try_push_run`]):
+//! one lock, at most one wake-up and one shared reference for the whole run, counted as the
+//! frames and bytes it holds. A run that does not fit whole is pushed message by message, so
+//! the bound and the slow-consumer policy act on exactly the message they would have alone.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
@@ -13,14 +19,18 @@ use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
 use crate::config::SlowConsumerPolicy;
-use crate::message::Delivery;
+use crate::message::{Delivery, Run};
 use crate::metrics::delivery::DropReason;
+use crate::subscription_id::SubscriptionId;
 
 #[derive(Debug)]
 pub enum Outbound {
     Deliver(Delivery),
     /// A frame for this session only, encoded by it (a RECEIPT that had to wait for storage).
     Frame(stomp_codec::Frame),
+    /// A publisher's run of messages to one topic, for one subscription: as many frames as it
+    /// holds messages (`router/fanout.rs`).
+    Run(SubscriptionId, Arc<Run>),
 }
 
 impl Outbound {
@@ -28,6 +38,15 @@ impl Outbound {
         match self {
             Outbound::Deliver(d) => d.message.weight(),
             Outbound::Frame(f) => 64 + f.body.len(),
+            Outbound::Run(_, run) => run.weight,
+        }
+    }
+
+    /// The frames this item writes.
+    fn frames(&self) -> usize {
+        match self {
+            Outbound::Run(_, run) => run.messages.len(),
+            Outbound::Deliver(_) | Outbound::Frame(_) => 1,
         }
     }
 }
@@ -51,6 +70,9 @@ pub enum PushError {
 #[derive(Debug, Default)]
 struct State {
     items: VecDeque<Outbound>,
+    /// Frames `items` hold (a run is several): what `max_frames` bounds. A `u32` fits in the
+    /// padding beside the flags, so an idle outbox is no larger than before runs.
+    frames: u32,
     bytes: usize,
     overflowed: bool,
     closed: bool,
@@ -73,6 +95,8 @@ pub struct Outbox {
 #[derive(Debug, Default)]
 pub struct Drained {
     pub items: VecDeque<Outbound>,
+    /// Frames `items` hold (a run is several).
+    pub frames: usize,
     /// Approximate encoded size of `items`, to size the write batch once.
     pub bytes: usize,
     /// The bound was exceeded under the `Disconnect` policy: close with `slow consumer`.
@@ -92,45 +116,99 @@ impl Outbox {
     }
 
     pub fn try_push(&self, item: Outbound) -> Result<Pressure, (PushError, Outbound)> {
-        let weight = item.weight();
-        let pressure = {
-            let mut state = self.state.lock();
-            if state.closed || state.overflowed {
-                return Err((PushError::Closed, item));
+        let mut state = self.state.lock();
+        let pushed = self.push_locked(&mut state, item);
+        let pressure = self.pressure(&state);
+        let wake = match &pushed {
+            // Only the push that makes the queue non-empty wakes the session: until it
+            // drains, that wake-up is pending and covers everything pushed after it.
+            Ok(()) => state.items.len() == 1,
+            Err((error, _)) => *error == PushError::Full && state.overflowed,
+        };
+        drop(state);
+        if wake {
+            self.wake();
+        }
+        pushed.map(|()| pressure)
+    }
+
+    /// Pushes a publisher's run of messages to one subscription: one lock and at most one
+    /// wake-up for the run. When the whole run fits it goes in as one item; otherwise each
+    /// message is pushed as [`Outbox::try_push`] would, so the bound is hit on the same
+    /// message (the slow-consumer policy then acts on it, and under `Drop` a later, smaller
+    /// message may still fit by bytes). Returns how many messages were queued, and the
+    /// pressure after the push.
+    pub fn try_push_run(&self, subscription: &SubscriptionId, run: &Arc<Run>) -> (usize, Pressure) {
+        let mut state = self.state.lock();
+        let (before, overflowed) = (state.items.len(), state.overflowed);
+        let mut queued = 0;
+        let whole = Outbound::Run(subscription.clone(), Arc::clone(run));
+        if let Err((_, Outbound::Run(..))) = self.push_within(&mut state, whole) {
+            for message in &run.messages {
+                let item = crate::message::Delivery::to_subscription(subscription, message);
+                if self
+                    .push_locked(&mut state, Outbound::Deliver(item))
+                    .is_ok()
+                {
+                    queued += 1;
+                }
             }
-            if state.items.len() >= self.max_frames || state.bytes + weight > self.max_bytes {
+        } else {
+            queued = run.messages.len();
+        }
+        let pressure = self.pressure(&state);
+        let wake = (before == 0 && !state.items.is_empty()) || (state.overflowed && !overflowed);
+        drop(state);
+        if wake {
+            self.wake();
+        }
+        (queued, pressure)
+    }
+
+    /// Queues `item` if it fits within the bounds; refuses it otherwise without counting it
+    /// against the slow-consumer policy (a run that does not fit is then pushed piece by
+    /// piece, and the policy acts on the piece that overflows).
+    fn push_within(&self, state: &mut State, item: Outbound) -> Result<(), (PushError, Outbound)> {
+        if state.closed || state.overflowed {
+            return Err((PushError::Closed, item));
+        }
+        let (frames, weight) = (item.frames(), item.weight());
+        if state.frames as usize + frames > self.max_frames || state.bytes + weight > self.max_bytes
+        {
+            return Err((PushError::Full, item));
+        }
+        state.bytes += weight;
+        state.frames += frames as u32;
+        state.items.push_back(item);
+        Ok(())
+    }
+
+    /// Queues `item`, or refuses it as the slow-consumer policy says (under `Disconnect` the
+    /// outbox is then marked overflowed, and the caller wakes the session to close).
+    fn push_locked(&self, state: &mut State, item: Outbound) -> Result<(), (PushError, Outbound)> {
+        match self.push_within(state, item) {
+            Err((PushError::Full, item)) => {
                 let metrics = &crate::metrics::get().delivery;
                 match self.policy {
-                    SlowConsumerPolicy::Drop => {
-                        metrics.dropped(DropReason::OutboxFull);
-                        return Err((PushError::Full, item));
-                    }
+                    SlowConsumerPolicy::Drop => metrics.dropped(DropReason::OutboxFull),
                     SlowConsumerPolicy::Disconnect => {
                         metrics.dropped(DropReason::SlowConsumer);
                         state.overflowed = true;
                     }
                 }
-                drop(state);
-                self.wake();
-                return Err((PushError::Full, item));
+                Err((PushError::Full, item))
             }
-            state.bytes += weight;
-            state.items.push_back(item);
-            let pressure =
-                if state.items.len() > self.max_frames / 2 || state.bytes > self.max_bytes / 2 {
-                    Pressure::High
-                } else {
-                    Pressure::Normal
-                };
-            // Only the push that makes the queue non-empty wakes the session: until it drains,
-            // that wake-up is pending and covers everything pushed after it.
-            if state.items.len() > 1 {
-                return Ok(pressure);
-            }
-            pressure
-        };
-        self.wake();
-        Ok(pressure)
+            pushed => pushed,
+        }
+    }
+
+    /// `High` once the queue is past half of either bound.
+    fn pressure(&self, state: &State) -> Pressure {
+        if state.frames as usize > self.max_frames / 2 || state.bytes > self.max_bytes / 2 {
+            Pressure::High
+        } else {
+            Pressure::Normal
+        }
     }
 
     /// Pushes only while the queue is under half its bounds, and never counts as overflow:
@@ -143,7 +221,8 @@ impl Outbox {
             if state.closed || state.overflowed {
                 return false;
             }
-            if state.items.len() >= self.max_frames / 2 || state.bytes + weight > self.max_bytes / 2
+            if state.frames as usize >= self.max_frames / 2
+                || state.bytes + weight > self.max_bytes / 2
             {
                 crate::metrics::get()
                     .delivery
@@ -151,6 +230,7 @@ impl Outbox {
                 return false;
             }
             state.bytes += weight;
+            state.frames += 1;
             state.items.push_back(item);
             if state.items.len() > 1 {
                 return true;
@@ -196,6 +276,7 @@ impl Outbox {
         let mut state = self.state.lock();
         Drained {
             items: std::mem::take(&mut state.items),
+            frames: std::mem::take(&mut state.frames) as usize,
             bytes: std::mem::take(&mut state.bytes),
             overflowed: state.overflowed,
         }
@@ -207,6 +288,10 @@ impl Outbox {
         let mut state = self.state.lock();
         state.closed = true;
         state.bytes = 0;
+        state.frames = 0;
         std::mem::take(&mut state.items)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -236,6 +236,7 @@ mod tests {
                 Outbound::Frame(f) => {
                     receipt = f.headers.get("recovered").map(str::to_string);
                 }
+                Outbound::Run(..) => panic!("a gate pushes messages one by one"),
             }
         }
         (offsets, receipt)

@@ -87,8 +87,18 @@ impl History {
     /// The shared history and `name`'s rule, when `name` keeps a history shared by nodes.
     pub(super) fn shared_for(&self, name: &str) -> Option<(&dyn SharedHistory, &HistoryRule)> {
         let shared = self.shared.as_deref()?;
+        Some((shared, self.rule_for(name)?))
+    }
+
+    /// Whether `/topic/<name>` keeps a history (here or shared by nodes).
+    pub(super) fn keeps(&self, name: &str) -> bool {
+        self.rule_for(name).is_some()
+    }
+
+    /// The rule giving `name` a history, if one does (first match wins; 0 messages is none).
+    fn rule_for(&self, name: &str) -> Option<&HistoryRule> {
         let rule = self.rules.iter().find(|r| matches(&r.pattern, name))?;
-        (rule.max_messages > 0).then_some((shared, rule))
+        (rule.max_messages > 0).then_some(rule)
     }
 
     /// No topic keeps history.
@@ -120,10 +130,7 @@ impl History {
         if let Some(ring) = self.rings.get(name) {
             return Some(Arc::clone(ring.value()));
         }
-        let rule = self.rules.iter().find(|r| matches(&r.pattern, name))?;
-        if rule.max_messages == 0 {
-            return None;
-        }
+        let rule = self.rule_for(name)?;
         let entry = self.rings.entry(name.to_string()).or_insert_with(|| {
             let number = self.made.fetch_add(1, Ordering::Relaxed);
             let epoch: Arc<str> = Arc::from(format!("{:016x}-{number}", self.process));

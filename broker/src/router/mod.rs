@@ -24,10 +24,10 @@ use dashmap::DashMap;
 use crate::destination::Destination;
 use crate::error::StompError;
 use crate::handle::SessionHandle;
-use crate::message::{Delivery, Message, Target};
+use crate::message::{Delivery, Message, Run, Target};
 use crate::outbox::Outbound;
 pub use fanout::{FanOut, Priority, Select};
-use fanout::{admits, delivery, fan_out};
+use fanout::{admits, delivery, fan_out, fan_out_run};
 use gate::{Gate, Resumed};
 use history::{History, Position};
 pub use peers::{Alone, Peers, Route};
@@ -284,6 +284,26 @@ impl Router {
         self.publish_room(name, message, None)
     }
 
+    /// A publisher's consecutive messages to `/topic/<name>` (the SENDs of one socket read), in
+    /// order. Without history they are fanned out as one run (each subscription's outbox takes
+    /// them in one push), then sent to the peers one by one; a topic with history positions
+    /// each message under its ring's lock (or the shared history does), so those go one by one.
+    pub fn publish_topic_run(&self, name: &str, messages: Vec<Arc<Message>>) -> FanOut {
+        if messages.len() < 2 || self.history.keeps(name) {
+            let mut total = FanOut::default();
+            for message in &messages {
+                total.add(self.publish_topic(name, message));
+            }
+            return total;
+        }
+        let run = Arc::new(Run::new(messages));
+        let fan_out = fan_out_run(&self.topics, name, &run);
+        for message in &run.messages {
+            self.peers.publish_topic(name, message, None);
+        }
+        fan_out
+    }
+
     /// A chat room copy on `/topic/<name>`, delivered only to sessions of `members` (`None`:
     /// everyone, a plain topic publish).
     pub fn publish_room(
@@ -377,9 +397,7 @@ impl Router {
     ) -> FanOut {
         let mut total = FanOut::default();
         for user in users {
-            let fan_out = self.deliver_user(user, queue, message, Select::All, priority);
-            total.delivered += fan_out.delivered;
-            total.pressed |= fan_out.pressed;
+            total.add(self.deliver_user(user, queue, message, Select::All, priority));
         }
         total
     }

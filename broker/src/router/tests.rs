@@ -6,11 +6,12 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use stomp_codec::Headers;
 
+use super::history::History;
 use super::queue::{Consumption, QueueFull, QueueLimits, Queues};
 use super::topic::Subscriber;
 use super::{Peers, Priority, Route, Router, Select};
 use crate::auth::Principal;
-use crate::config::SlowConsumerPolicy;
+use crate::config::{HistoryRule, SlowConsumerPolicy};
 use crate::handle::SessionHandle;
 use crate::message::Message;
 use crate::outbox::Outbox;
@@ -74,12 +75,7 @@ fn subscriber(session: &Arc<SessionHandle>, id: &str) -> Subscriber {
 }
 
 fn message(destination: &str) -> Arc<Message> {
-    Arc::new(Message::new(
-        1,
-        Arc::from(destination),
-        &Headers::default(),
-        Bytes::from_static(b"x"),
-    ))
+    numbered(1, destination)
 }
 
 #[test]
@@ -176,4 +172,92 @@ fn local_delivery_tells_the_peers_nothing() {
         ]
     );
     assert_eq!(ann.outbox.drain().items.len(), 2, "no second local copy");
+}
+
+/// Ids of what `session`'s outbox holds, runs unrolled, with the subscription each is for; and
+/// how many items held them.
+fn queued(session: &SessionHandle) -> (Vec<(String, u64)>, usize) {
+    let drained = session.outbox.drain();
+    let mut out = Vec::new();
+    for item in &drained.items {
+        match item {
+            crate::outbox::Outbound::Deliver(d) => match &d.target {
+                crate::message::Target::Subscription(id) => {
+                    out.push((id.as_str().to_string(), d.message.id));
+                }
+                other => panic!("unexpected target {other:?}"),
+            },
+            crate::outbox::Outbound::Run(id, run) => {
+                out.extend(run.messages.iter().map(|m| (id.as_str().to_string(), m.id)));
+            }
+            crate::outbox::Outbound::Frame(f) => panic!("unexpected frame {f:?}"),
+        }
+    }
+    (out, drained.items.len())
+}
+
+fn numbered(id: u64, destination: &str) -> Arc<Message> {
+    Arc::new(Message::new(
+        id,
+        Arc::from(destination),
+        &Headers::default(),
+        Bytes::from_static(b"x"),
+    ))
+}
+
+#[test]
+fn a_run_reaches_exact_and_pattern_subscriptions_whole_and_the_peers_message_by_message() {
+    let peers = Arc::new(Recorder::default());
+    let router = Router::new(QueueLimits::counting(8), Arc::clone(&peers) as _);
+    let (ann, bob) = (session(1, "ann"), session(2, "bob"));
+    router.subscribe_topic("a.b", subscriber(&ann, "0"));
+    router.subscribe_topic("a.*", subscriber(&ann, "1"));
+    router.subscribe_topic("a.c", subscriber(&bob, "0"));
+    peers.0.lock().clear();
+
+    let run: Vec<_> = (1..=3).map(|id| numbered(id, "/topic/a.b")).collect();
+    let fan_out = router.publish_topic_run("a.b", run);
+    assert_eq!(fan_out.delivered, 6, "3 messages to 2 subscriptions");
+    let (ids, items) = queued(&ann);
+    let expected: Vec<_> = ["0", "1"]
+        .into_iter()
+        .flat_map(|sub| (1..=3).map(move |id| (sub.to_string(), id)))
+        .collect();
+    assert_eq!(ids, expected, "in order on each subscription");
+    assert_eq!(items, 2, "one push per subscription");
+    assert_eq!(queued(&bob).0, vec![], "a.c matches no message of a.b");
+    assert_eq!(
+        *peers.0.lock(),
+        ["topic a.b None"; 3],
+        "each message once, in order"
+    );
+}
+
+#[test]
+fn a_run_to_a_topic_with_history_is_positioned_message_by_message() {
+    let rule = HistoryRule {
+        pattern: "h.*".into(),
+        max_messages: 10,
+        max_bytes: 1 << 20,
+        max_age: std::time::Duration::from_secs(60),
+    };
+    let router = Router::new(QueueLimits::counting(8), Arc::new(Recorder::default()) as _)
+        .with_history(History::new(vec![rule]));
+    let ann = session(1, "ann");
+    router.subscribe_topic("h.x", subscriber(&ann, "0"));
+    let run: Vec<_> = (1..=3).map(|id| numbered(id, "/topic/h.x")).collect();
+    assert_eq!(router.publish_topic_run("h.x", run).delivered, 3);
+    let offsets: Vec<u64> = ann
+        .outbox
+        .drain()
+        .items
+        .into_iter()
+        .map(|item| match item {
+            crate::outbox::Outbound::Deliver(d) => {
+                super::Position::of(&d.message).expect("positioned").offset
+            }
+            other => panic!("a history topic's messages go one by one: {other:?}"),
+        })
+        .collect();
+    assert_eq!(offsets, [1, 2, 3]);
 }

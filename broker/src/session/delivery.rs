@@ -13,7 +13,7 @@ use crate::app::Settled;
 use crate::command::AckRef;
 use crate::config::Limits;
 use crate::error::StompError;
-use crate::message::{Delivery, Message, MessageHead, Target};
+use crate::message::{Delivery, Message, MessageHead, ReturnAddress, Run, Target};
 use crate::outbox::Outbound;
 use crate::subscription_id::SubscriptionId;
 
@@ -69,6 +69,41 @@ impl Drop for Tally {
     }
 }
 
+/// A delivery as the drain meets it: one pushed alone (owned), or one message of a publisher's
+/// run (borrowed from the run, which the outbox took for every subscriber at once).
+enum Item<'a> {
+    Owned(Delivery),
+    InRun(&'a SubscriptionId, &'a Arc<Message>),
+}
+
+impl Item<'_> {
+    fn message(&self) -> &Arc<Message> {
+        match self {
+            Item::Owned(d) => &d.message,
+            Item::InRun(_, message) => message,
+        }
+    }
+
+    fn redelivered(&self) -> bool {
+        matches!(self, Item::Owned(d) if d.redelivered)
+    }
+
+    fn queue(&self) -> Option<&Arc<dyn ReturnAddress>> {
+        match self {
+            Item::Owned(d) => d.queue.as_ref(),
+            Item::InRun(..) => None,
+        }
+    }
+
+    /// As a delivery of its own (held back until the subscription's window opens).
+    fn into_delivery(self) -> Delivery {
+        match self {
+            Item::Owned(d) => d,
+            Item::InRun(id, message) => Delivery::to_subscription(id, message),
+        }
+    }
+}
+
 /// Encodes one delivery on `subscription` into the output, recording it as pending when the
 /// subscription acknowledges.
 fn emit(
@@ -76,17 +111,18 @@ fn emit(
     acks: &mut Acks,
     version: Version,
     wire: &mut Wire,
-    d: Delivery,
+    item: &Item<'_>,
     tally: &mut Tally,
 ) {
-    tally.delivered(&d.message);
+    let message = item.message();
+    tally.delivered(message);
     let tag = sub.ack.tracks_acks().then(|| acks.issue(&sub.id));
-    match (tag, &d.queue) {
+    match (tag, item.queue()) {
         (Some(tag), _) => {
-            sub.pending.insert(tag, Arc::clone(&d.message));
+            sub.pending.insert(tag, Arc::clone(message));
         }
         // Auto-ack: a queue message is consumed once written.
-        (None, Some(queue)) => queue.consumed(&[d.message.id]),
+        (None, Some(queue)) => queue.consumed(&[message.id]),
         (None, None) => {}
     }
     let head = MessageHead {
@@ -94,9 +130,37 @@ fn emit(
         destination: sub.destination.as_deref(),
         // 1.0 and 1.1 clients acknowledge by message-id; only 1.2 defines the `ack` header.
         ack: if version == Version::V1_2 { tag } else { None },
-        redelivered: d.redelivered,
+        redelivered: item.redelivered(),
     };
-    wire.encode(|dst| head.encode(&d.message, version, dst));
+    wire.encode(|dst| head.encode(message, version, dst));
+}
+
+/// Delivers `item` on `sub`: out now, or into its backlog while its prefetch window is full.
+/// A topic's message is held here until ACKed (or until its window opens): counted, and
+/// refused past the session's bounds before it goes out. A queue's stays the queue's to bound.
+fn deliver_on(
+    sub: &mut Subscription,
+    acks: &mut Acks,
+    limits: &Limits,
+    version: Version,
+    wire: &mut Wire,
+    item: Item<'_>,
+    tally: &mut Tally,
+) -> Result<(), Failure> {
+    let window_full = sub.window_full();
+    if sub.queue().is_none() && (window_full || sub.ack.tracks_acks()) {
+        acks.hold(item.message());
+        held_within(acks, limits)?;
+    }
+    if window_full {
+        sub.backlog.push_back(item.into_delivery());
+        if sub.backlog.len() > limits.outbound_max_frames {
+            return Err(StompError::SlowConsumer.into());
+        }
+    } else {
+        emit(sub, acks, version, wire, &item, tally);
+    }
+    Ok(())
 }
 
 /// What the session's topic and user subscriptions hold back is within its bounds.
@@ -121,13 +185,14 @@ impl Session {
         crate::metrics::get()
             .delivery
             .outbox_depth
-            .observe(drained.items.len() as f64);
+            .observe(drained.frames as f64);
         wire.reserve(drained.bytes);
         let mut tally = Tally::new();
         for item in drained.items {
             match item {
                 Outbound::Deliver(delivery) => self.deliver(wire, delivery, &mut tally)?,
                 Outbound::Frame(frame) => wire.push(&frame),
+                Outbound::Run(id, run) => self.deliver_run(wire, &id, &run, &mut tally)?,
             }
         }
         if drained.overflowed {
@@ -167,21 +232,27 @@ impl Session {
             }
             return Ok(());
         };
-        let window_full = sub.window_full();
-        // A topic's message is held here until ACKed (or until its window opens): counted,
-        // and refused past the session's bounds before it goes out. A queue's stays the
-        // queue's to bound.
-        if sub.queue().is_none() && (window_full || sub.ack.tracks_acks()) {
-            self.acks.hold(&d.message);
-            held_within(&self.acks, &self.broker.config.limits)?;
-        }
-        if window_full {
-            sub.backlog.push_back(d);
-            if sub.backlog.len() > self.broker.config.limits.outbound_max_frames {
-                return Err(StompError::SlowConsumer.into());
-            }
-        } else {
-            emit(sub, &mut self.acks, self.version, wire, d, tally);
+        let limits = &self.broker.config.limits;
+        let item = Item::Owned(d);
+        deliver_on(sub, &mut self.acks, limits, self.version, wire, item, tally)
+    }
+
+    /// A publisher's run on one subscription, in order: the subscription is looked up once.
+    /// Unsubscribed while the run was in flight: it is dropped, as a topic's messages are.
+    fn deliver_run(
+        &mut self,
+        wire: &mut Wire,
+        id: &SubscriptionId,
+        run: &Run,
+        tally: &mut Tally,
+    ) -> Result<(), Failure> {
+        let Some(sub) = self.subscriptions.get_mut(id.as_str()) else {
+            return Ok(());
+        };
+        let limits = &self.broker.config.limits;
+        for message in &run.messages {
+            let item = Item::InRun(id, message);
+            deliver_on(sub, &mut self.acks, limits, self.version, wire, item, tally)?;
         }
         Ok(())
     }
@@ -206,7 +277,14 @@ impl Session {
                     self.acks.hold(&d.message);
                     held_within(&self.acks, &self.broker.config.limits)?;
                 }
-                emit(sub, &mut self.acks, self.version, wire, d, tally);
+                emit(
+                    sub,
+                    &mut self.acks,
+                    self.version,
+                    wire,
+                    &Item::Owned(d),
+                    tally,
+                );
             }
             None => {
                 let head = MessageHead {
@@ -309,7 +387,8 @@ impl Session {
                 break;
             };
             // From the backlog to the pending: held all along.
-            emit(sub, &mut self.acks, self.version, wire, d, &mut tally);
+            let item = Item::Owned(d);
+            emit(sub, &mut self.acks, self.version, wire, &item, &mut tally);
         }
     }
 

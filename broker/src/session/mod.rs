@@ -10,6 +10,7 @@
 //! A session quiet for a second leaves its task and waits parked on the same three things
 //! ([`park`]): an idle connection costs its state, not a task.
 
+mod batch;
 mod connect;
 mod delivery;
 mod failure;
@@ -332,7 +333,20 @@ impl Session {
     }
 
     /// Handles every complete frame in the input buffer. `Some` when the session is over.
+    /// Consecutive SENDs to one topic are routed together, as a run ([`batch`]), before any
+    /// other frame is handled and at the latest when the buffer is done.
     fn process_input(&mut self, wire: &mut Wire) -> Result<Option<CloseReason>, Failure> {
+        let mut batch = batch::Batch::default();
+        let outcome = self.process_frames(wire, &mut batch);
+        self.route_batch(&mut batch);
+        outcome
+    }
+
+    fn process_frames(
+        &mut self,
+        wire: &mut Wire,
+        batch: &mut batch::Batch,
+    ) -> Result<Option<CloseReason>, Failure> {
         while let Some(item) = wire.decode().map_err(StompError::from)? {
             let Item::Frame(frame) = item else { continue };
             self.busy();
@@ -341,7 +355,10 @@ impl Session {
                 error,
                 receipt: receipt.clone(),
             };
-            let mut request = Request::from_frame(frame, self.version).map_err(with_receipt)?;
+            let request = Request::from_frame(frame, self.version).map_err(with_receipt)?;
+            let Some(mut request) = self.gather(batch, request).map_err(with_receipt)? else {
+                continue;
+            };
             let done = self
                 .handle_request(wire, request.command, &mut request.receipt)
                 .map_err(with_receipt)?;

@@ -144,7 +144,7 @@ impl Session {
     }
 
     /// Parses a destination and checks the principal may use it for `action`.
-    fn check(&self, action: AclAction, raw: &str) -> Result<Destination, StompError> {
+    pub(super) fn check(&self, action: AclAction, raw: &str) -> Result<Destination, StompError> {
         let destination = Destination::parse(raw)?;
         let user = self.handle.principal.name();
         match &self.broker.app {
@@ -240,7 +240,7 @@ impl Session {
     ) -> Result<(), StompError> {
         let Publish {
             destination: raw,
-            mut headers,
+            headers,
             body,
             ..
         } = publish;
@@ -253,6 +253,22 @@ impl Session {
             app.send(&self.handle, action, body, receipt, commit);
             return Ok(());
         }
+        let message = self.accept(raw, headers, body);
+        let router = &self.broker.router;
+        let fan_out = router.route(destination, message, self.handle.principal.name())?;
+        self.throttle.after_publish(fan_out.pressed);
+        Ok(())
+    }
+
+    /// The message a SEND (not to `/app`) publishes: `reply-to` rewritten to this session's
+    /// `/reply-queue`, the sender's `user-id` set, the user's send rate charged (past it,
+    /// reading pauses until it is repaid).
+    pub(super) fn accept(
+        &mut self,
+        raw: String,
+        mut headers: stomp_codec::Headers,
+        body: bytes::Bytes,
+    ) -> Arc<Message> {
         if let Some(name) = headers
             .get("reply-to")
             .and_then(|r| r.strip_prefix("/temp-queue/"))
@@ -268,16 +284,12 @@ impl Session {
         if let Some(debt) = self.broker.send_rate.borrow(user) {
             self.throttle.pause_for(debt);
         }
-        let router = &self.broker.router;
-        let message = Arc::new(Message::new(
+        Arc::new(Message::new(
             self.broker.ids.next_id(),
             Arc::from(raw),
             &headers,
             body,
-        ));
-        let fan_out = router.route(destination, message, self.handle.principal.name())?;
-        self.throttle.after_publish(fan_out.pressed);
-        Ok(())
+        ))
     }
 
     fn subscribe(
