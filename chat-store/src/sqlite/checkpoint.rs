@@ -407,10 +407,11 @@ mod tests {
     async fn the_wal_stays_under_its_bound_during_a_burst() {
         const CHECKPOINT_AT: i64 = 128;
         /// The bound asserted: the cycle's trigger plus what the writer adds while the cycle's
-        /// PASSIVE rounds run (each round, one fsync of the database file).
-        const BOUND_FRAMES: u64 = 8 * CHECKPOINT_AT as u64;
+        /// PASSIVE rounds run (each round, one fsync of the database file); 430–550 frames
+        /// were seen here, and 3,250–7,260 with the 250 ms PASSIVE timer this replaced.
+        const BOUND_FRAMES: u64 = 16 * CHECKPOINT_AT as u64;
         const CONVERSATIONS: u64 = 100;
-        const PER_CONVERSATION: u64 = 60;
+        const PER_CONVERSATION: u64 = 100;
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("chat.sqlite3");
         let policy = WalPolicy {
@@ -459,6 +460,7 @@ mod tests {
 
         let written = CONVERSATIONS * PER_CONVERSATION;
         let peak = peak.load(Ordering::Relaxed);
+        eprintln!("WAL peak: {} frames", peak / FRAME_BYTES);
         assert!(
             peak <= BOUND_FRAMES * FRAME_BYTES,
             "the WAL file reached {peak} bytes ({} frames) during {written} appends; bound {BOUND_FRAMES} frames",
