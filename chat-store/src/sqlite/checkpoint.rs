@@ -36,8 +36,11 @@ use crate::error::StoreError;
 /// shrink it to see a cycle in a few hundred appends.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WalPolicy {
-    /// Frames (pages, 4 KiB each) in the WAL that start a checkpoint.
+    /// Frames (pages, 4 KiB each) in the WAL not yet copied that start a checkpoint.
     pub(crate) checkpoint_at: i64,
+    /// Frames in the WAL at which a cycle ends with the writer held, so the WAL restarts
+    /// (at least `checkpoint_at`): each hold costs the writer one fsync of the database file.
+    pub(crate) restart_at: i64,
     /// Frames at which the writer checkpoints in its own COMMIT (PASSIVE, as SQLite's automatic
     /// checkpoint would): only should this thread fall far behind or stop.
     pub(crate) backstop: i64,
@@ -65,6 +68,7 @@ impl Default for WalPolicy {
     fn default() -> Self {
         Self {
             checkpoint_at: 32_768,
+            restart_at: 32_768,
             backstop: 4 * 32_768,
             file_limit_bytes: 160 << 20,
             idle_tick: Duration::from_millis(250),
@@ -80,6 +84,8 @@ pub(crate) struct WalShared {
     /// Frames in the WAL after the last commit (SQLite's `mxFrame`), or 0 once this thread
     /// copied them all with the writer held.
     frames: AtomicI64,
+    /// Of those, the frames the last checkpoint had copied (0 again when the WAL restarts).
+    copied: AtomicI64,
     commits: AtomicU64,
     /// Held by the writer for each batch, and by the checkpointer for its last step.
     gate: Mutex<()>,
@@ -122,14 +128,24 @@ impl WalShared {
         held
     }
 
+    /// Whether a cycle is due: enough frames not yet copied, or a WAL to restart.
+    fn due(&self) -> bool {
+        let frames = self.frames.load(Ordering::Relaxed);
+        frames - self.copied.load(Ordering::Relaxed) >= self.policy.checkpoint_at
+            || frames >= self.policy.restart_at
+    }
+
     fn lock_gate(&self) -> MutexGuard<'_, ()> {
         self.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn committed(&self, frames: i64) {
-        self.frames.store(frames, Ordering::Relaxed);
+        if self.frames.swap(frames, Ordering::Relaxed) > frames {
+            // The WAL restarted: nothing of this one is copied yet.
+            self.copied.store(0, Ordering::Relaxed);
+        }
         self.commits.fetch_add(1, Ordering::Relaxed);
-        if frames >= self.policy.checkpoint_at {
+        if self.due() {
             // Full means a wake-up is already pending.
             let _ = self.wake_tx.try_send(());
         }
@@ -171,6 +187,7 @@ impl Checkpointer {
         let shared = Arc::new(WalShared {
             policy,
             frames: AtomicI64::new(0),
+            copied: AtomicI64::new(0),
             commits: AtomicU64::new(0),
             gate: Mutex::new(()),
             waiting: AtomicBool::new(false),
@@ -220,8 +237,8 @@ fn run(conn: &Connection, shared: &WalShared, wake_rx: &mpsc::Receiver<()>) {
         }
         // Failures (the file busy, a full disk) are left to the next round and, should they
         // last, to the writer's backstop; the writer reports its own errors.
-        if shared.frames.load(Ordering::Relaxed) >= shared.policy.checkpoint_at {
-            copy_and_restart(conn, shared);
+        if shared.due() {
+            copy(conn, shared);
         } else if ticked {
             // No commit in a whole tick: the writer is idle.
             let now = commits();
@@ -233,23 +250,30 @@ fn run(conn: &Connection, shared: &WalShared, wake_rx: &mpsc::Receiver<()>) {
     }
 }
 
-/// One cycle: PASSIVE rounds while the writer goes on, then the rest with the writer held.
-fn copy_and_restart(conn: &Connection, shared: &WalShared) {
+/// One cycle: PASSIVE rounds while the writer goes on; then, if the WAL has reached
+/// `restart_at`, the rest with the writer held.
+fn copy(conn: &Connection, shared: &WalShared) {
+    let frames = || shared.frames.load(Ordering::Relaxed);
     for _ in 0..MAX_PASSIVE_ROUNDS {
         let Ok(copied) = checkpoint(conn, "PASSIVE") else {
             return;
         };
-        if shared.frames.load(Ordering::Relaxed) - copied <= HOLD_UNDER_FRAMES {
+        shared.copied.store(copied, Ordering::Relaxed);
+        if frames() - copied <= HOLD_UNDER_FRAMES {
             break;
         }
+    }
+    if frames() < shared.policy.restart_at {
+        return;
     }
     let _held = shared.hold_writer();
     // With the writer held nothing is added: this copies every frame (unless a reader still
     // reads an older snapshot; then the next cycle tries again).
     if let Ok(copied) = checkpoint(conn, "PASSIVE")
-        && copied >= shared.frames.load(Ordering::Relaxed)
+        && copied >= frames()
     {
         shared.frames.store(0, Ordering::Relaxed);
+        shared.copied.store(0, Ordering::Relaxed);
     }
 }
 
@@ -260,6 +284,7 @@ fn truncate_while_idle(conn: &Connection, shared: &WalShared) -> bool {
     let done = checkpoint(conn, "TRUNCATE").is_ok();
     if done {
         shared.frames.store(0, Ordering::Relaxed);
+        shared.copied.store(0, Ordering::Relaxed);
     }
     done
 }
@@ -416,6 +441,7 @@ mod tests {
         let path = dir.path().join("chat.sqlite3");
         let policy = WalPolicy {
             checkpoint_at: CHECKPOINT_AT,
+            restart_at: CHECKPOINT_AT,
             backstop: 1 << 30,
             file_limit_bytes: (2 * CHECKPOINT_AT) * FRAME_BYTES as i64,
             // Never idle during the burst: only the size-triggered cycle may bound the WAL.
