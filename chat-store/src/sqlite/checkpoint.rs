@@ -141,6 +141,15 @@ impl WalShared {
             || frames >= self.policy.restart_at
     }
 
+    /// The gate if the writer is between batches (idle), without waiting for it.
+    fn try_hold_writer(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.gate.try_lock() {
+            Ok(held) => Some(held),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     fn lock_gate(&self) -> MutexGuard<'_, ()> {
         self.gate
             .lock()
@@ -262,16 +271,7 @@ fn run(conn: &Connection, shared: &WalShared, wake_rx: &mpsc::Receiver<()>) {
 /// `restart_at`, the rest with the writer held.
 fn copy(conn: &Connection, shared: &WalShared) {
     let frames = || shared.frames.load(Ordering::Relaxed);
-    for _ in 0..MAX_PASSIVE_ROUNDS {
-        let Ok(copied) = checkpoint(conn, "PASSIVE") else {
-            return;
-        };
-        shared.copied.store(copied, Ordering::Relaxed);
-        if frames() - copied <= HOLD_UNDER_FRAMES {
-            break;
-        }
-    }
-    if frames() < shared.policy.restart_at {
+    if !passive_rounds(conn, shared) || frames() < shared.policy.restart_at {
         return;
     }
     let _held = shared.hold_writer();
@@ -285,10 +285,33 @@ fn copy(conn: &Connection, shared: &WalShared) {
     }
 }
 
-/// Copies what is left and empties the WAL file, the writer held (it is idle, so it waits for
-/// nothing but this). Whether it did (readers may keep it from truncating).
+/// PASSIVE checkpoints, the writer going on, until fewer than [`HOLD_UNDER_FRAMES`] are left
+/// or [`MAX_PASSIVE_ROUNDS`] ran; false if one failed.
+fn passive_rounds(conn: &Connection, shared: &WalShared) -> bool {
+    for _ in 0..MAX_PASSIVE_ROUNDS {
+        let Ok(copied) = checkpoint(conn, "PASSIVE") else {
+            return false;
+        };
+        shared.copied.store(copied, Ordering::Relaxed);
+        if shared.frames.load(Ordering::Relaxed) - copied <= HOLD_UNDER_FRAMES {
+            break;
+        }
+    }
+    true
+}
+
+/// Copies what is left and empties the WAL file. The bulk is copied first without holding
+/// the writer; the rest only if the writer is between batches: no commit in a tick can also
+/// mean a commit stuck in a slow fsync, and a TRUNCATE of a large WAL behind it held the
+/// writer for seconds (seen once on the loaded benchmark machine: an 11 s stall). Whether it
+/// did (the writer busy, or readers, keep it from truncating).
 fn truncate_while_idle(conn: &Connection, shared: &WalShared) -> bool {
-    let _held = shared.hold_writer();
+    if !passive_rounds(conn, shared) {
+        return false;
+    }
+    let Some(_held) = shared.try_hold_writer() else {
+        return false;
+    };
     let done = checkpoint(conn, "TRUNCATE").is_ok();
     if done {
         shared.frames.store(0, Ordering::Relaxed);
