@@ -24,7 +24,7 @@ use crate::error::StoreError;
 use crate::message::{Appended, StoredMessage};
 use crate::receipt::{ReadMark, ReceiptStatus, StatusChange};
 use crate::store::{ChatStore, Unready};
-use checkpoint::Checkpointer;
+use checkpoint::{Checkpointer, WalPolicy};
 use reader::ReadPool;
 use writer::Writer;
 
@@ -43,6 +43,11 @@ impl SqliteStore {
     /// Opens (creating directories and file as needed) the database at `path`, applying any
     /// pending migrations. Blocking: call it before serving, or from `spawn_blocking`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, WalPolicy::default())
+    }
+
+    /// [`Self::open`] with the checkpoints' thresholds given (tests shrink them).
+    fn open_with(path: &Path, policy: WalPolicy) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
@@ -52,11 +57,14 @@ impl SqliteStore {
         schema::configure(&conn)?;
         schema::configure_file_writer(&conn)?;
         schema::migrate(&mut conn)?;
-        let checkpointer = Checkpointer::spawn({
-            let conn = Connection::open(path)?;
-            schema::configure(&conn)?;
-            conn
-        })?;
+        let checkpointer = Checkpointer::spawn(
+            {
+                let conn = Connection::open(path)?;
+                schema::configure(&conn)?;
+                conn
+            },
+            policy,
+        )?;
         let path = path.to_owned();
         let readers = ReadPool::new(Box::new(move || {
             let conn = Connection::open_with_flags(
@@ -67,7 +75,7 @@ impl SqliteStore {
             Ok(conn)
         }));
         Ok(Self {
-            writer: Writer::spawn(conn)?,
+            writer: Writer::spawn(conn, Some(checkpointer.shared()))?,
             readers,
             _checkpointer: Some(checkpointer),
         })
@@ -95,7 +103,7 @@ impl SqliteStore {
             Ok(conn)
         }));
         Ok(Self {
-            writer: Writer::spawn(conn)?,
+            writer: Writer::spawn(conn, None)?,
             readers,
             _checkpointer: None,
         })

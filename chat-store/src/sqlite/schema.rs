@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::error::StoreError;
-use crate::sqlite::checkpoint::WRITER_BACKSTOP_PAGES;
+use crate::sqlite::checkpoint::WalPolicy;
 
 /// How long a connection waits on another's lock before reporting `Unavailable`: a WAL
 /// checkpoint or the in-memory store's rollback journal can hold one briefly; seconds means
@@ -116,7 +116,9 @@ pub(crate) fn configure_file_writer(conn: &Connection) -> Result<(), StoreError>
         )));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)?;
+    // Until the writer's thread replaces it with the checkpointer's hook (`WalShared::attach`):
+    // the migrations, run before, checkpoint as SQLite would, at the backstop's threshold.
+    conn.pragma_update(None, "wal_autocheckpoint", WalPolicy::default().backstop)?;
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     Ok(())
 }

@@ -6,12 +6,14 @@
 //! means durable. Jobs run in the order they were queued (the channel is FIFO and there is one
 //! consumer), so appends sent in id order are committed in id order.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
+use crate::sqlite::checkpoint::WalShared;
 
 /// Most jobs in one transaction: bounds how long the first job of a batch waits for the last
 /// and how much a failed COMMIT fails at once; 512 appends are well under a millisecond of work
@@ -42,11 +44,13 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: Connection) -> Result<Self, StoreError> {
+    /// Starts the writer on `conn`; with `wal` (a file database), its commits report the WAL's
+    /// size to the checkpointer, and each batch runs under the checkpointer's gate.
+    pub(crate) fn spawn(conn: Connection, wal: Option<Arc<WalShared>>) -> Result<Self, StoreError> {
         let (job_tx, job_rx) = mpsc::channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("chat-store-writer".into())
-            .spawn(move || run(conn, job_rx))
+            .spawn(move || run(conn, wal, job_rx))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             job_tx: Some(job_tx),
@@ -91,7 +95,12 @@ fn writer_gone() -> StoreError {
     StoreError::Unavailable("the store's writer has stopped".into())
 }
 
-fn run(conn: Connection, mut job_rx: mpsc::Receiver<Job>) {
+fn run(conn: Connection, wal: Option<Arc<WalShared>>, mut job_rx: mpsc::Receiver<Job>) {
+    // Without the hook SQLite's own automatic checkpoint stays (the backstop's threshold), so
+    // a failure here costs latency, not the WAL's bound.
+    if let Some(wal) = &wal {
+        let _ = wal.attach(&conn);
+    }
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = job_rx.blocking_recv() {
         batch.push(first);
@@ -101,6 +110,7 @@ fn run(conn: Connection, mut job_rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let _held = wal.as_ref().map(|wal| wal.hold());
         commit_batch(&conn, &mut batch);
     }
 }
