@@ -20,6 +20,7 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::outbox::Held;
 use super::producer::Producers;
 use crate::StoreError;
 use crate::kafka::Acked;
@@ -159,7 +160,7 @@ async fn round(
     partitions: &mut Option<i32>,
 ) -> Result<(), StoreError> {
     in_flight.settle().await;
-    let (generation, producer) = producers.current();
+    let producer = producers.current();
     let count = match *partitions {
         Some(count) => count,
         None => {
@@ -174,14 +175,14 @@ async fn round(
     let mut marks = Vec::with_capacity(count as usize);
     for partition in 0..count {
         let mark = producer
-            .enqueue(Event::Mark { at_ms }, Some(partition))
+            .enqueue(&Event::Mark { at_ms }, Some(partition), Held::default())
             .map_err(|e| StoreError::Unavailable(format!("Kafka: {e}")))?;
         marks.push(mark);
     }
-    let marks: Vec<Acked> = try_join_all(marks).await.map_err(|e| {
-        producers.replace_after(generation, &e);
-        StoreError::Unavailable(format!("Kafka: {e}"))
-    })?;
+    // A failed marker replaces a stuck producer like any failed record (`producer`).
+    let marks: Vec<Acked> = try_join_all(marks)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("Kafka: {e}")))?;
     loop {
         let progress: HashMap<i32, i64> = store.sink_progress(topic).await?;
         let caught_up = marks.iter().all(|mark| {
