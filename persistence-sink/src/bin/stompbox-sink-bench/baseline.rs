@@ -8,7 +8,7 @@
 //! - `plain-acks-all`: the same with `acks=all` and idempotence: the broker's cost of the
 //!   guarantees the store needs.
 //! - `stompbox`: [`EventProducer`], the broker's producer (idempotent, `acks=all`, lz4,
-//!   linger 5 ms), one future per record, as the streamed store sends.
+//!   linger 5 ms), an ack per record awaited, as the streamed store sends.
 //!
 //! Each kind produces to its own fresh topic, so no kind appends behind another's records.
 
@@ -77,7 +77,12 @@ pub enum Kind {
     Plain,
     PlainAcksAll,
     Stompbox,
+    /// The broker's producer driven by the bench's old loop (20,000 futures polled together).
+    StompboxUnordered,
 }
+
+/// The old loop's window (its `IN_FLIGHT`).
+const UNORDERED_WINDOW: usize = 20_000;
 
 impl Kind {
     fn name(self) -> &'static str {
@@ -85,6 +90,7 @@ impl Kind {
             Kind::Plain => "plain",
             Kind::PlainAcksAll => "plain-acks-all",
             Kind::Stompbox => "stompbox",
+            Kind::StompboxUnordered => "stompbox-unordered",
         }
     }
 }
@@ -108,13 +114,19 @@ pub async fn compare(
                 })
                 .await??
             }
-            Kind::Stompbox => {
+            Kind::Stompbox | Kind::StompboxUnordered => {
                 let producer = EventProducer::new(&topic)?;
                 let bytes = (0..records)
                     .map(|n| encoded(workload, n).1.len() as u64)
                     .sum();
                 let started = Instant::now();
-                workload.produce(&producer, 0..records).await?;
+                if kind == Kind::Stompbox {
+                    workload.produce(&producer, 0..records).await?;
+                } else {
+                    workload
+                        .produce_unordered(&producer, 0..records, UNORDERED_WINDOW)
+                        .await?;
+                }
                 Rate {
                     kind: kind.name(),
                     records,
