@@ -86,6 +86,10 @@ async fn a_failed_delivery_answers_releases_and_calls_the_hook() -> anyhow::Resu
         .await
         .expect("both slots come back, awaited or not")?
         .forget();
-    assert_eq!(failures.load(Ordering::SeqCst), 2, "each failure reached the hook");
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        2,
+        "each failure reached the hook"
+    );
     Ok(())
 }

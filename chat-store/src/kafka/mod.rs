@@ -10,6 +10,6 @@ mod producer;
 
 #[cfg(feature = "kafka")]
 pub use client::{ensure_topics, is_transient};
+pub use config::{DEFAULT_DELIVERY_TIMEOUT, DEFAULT_PARTITIONS, KafkaConfig};
 #[cfg(feature = "kafka")]
 pub use producer::{Ack, Acked, EventProducer, OnFailure, Report, Reports, is_queue_full};
-pub use config::{DEFAULT_DELIVERY_TIMEOUT, DEFAULT_PARTITIONS, KafkaConfig};

@@ -138,7 +138,10 @@ impl EventProducer<()> {
 
 impl<H: Send + Sync + 'static> EventProducer<H> {
     /// A producer whose failed deliveries are also reported to `on_failure`.
-    pub fn with_hook(config: &KafkaConfig, on_failure: Option<OnFailure>) -> Result<Self, KafkaError> {
+    pub fn with_hook(
+        config: &KafkaConfig,
+        on_failure: Option<OnFailure>,
+    ) -> Result<Self, KafkaError> {
         let producer = config
             .client_config()
             .set("enable.idempotence", "true")
@@ -170,7 +173,12 @@ impl<H: Send + Sync + 'static> EventProducer<H> {
     /// `held` is dropped when Kafka answers (or here, if the record is refused). `partition`:
     /// `None` chooses by key; barrier markers name theirs. Fails at once when the producer's
     /// queue is full.
-    pub fn enqueue(&self, event: &Event, partition: Option<i32>, held: H) -> Result<Ack, KafkaError> {
+    pub fn enqueue(
+        &self,
+        event: &Event,
+        partition: Option<i32>,
+        held: H,
+    ) -> Result<Ack, KafkaError> {
         let (report_tx, report_rx) = oneshot::channel();
         let pending = Box::new(Pending { report_tx, held });
         PAYLOAD.with_borrow_mut(|payload| {

@@ -21,6 +21,7 @@
 //!   lag, for as long as it lasts ([`lag`]); `sink_lag` tells readiness.
 
 mod barrier;
+mod in_flight;
 mod lag;
 mod line;
 mod outbox;
@@ -39,7 +40,8 @@ use crate::{
     ReceiptStatus, Registered, Sequenced, SharedClaims, SinkLag, StatusChange, StoreError,
     StoredMessage, Unready, UserId,
 };
-use barrier::{Barrier, InFlight};
+use barrier::Barrier;
+use in_flight::InFlight;
 use line::{Entry, Line};
 use outbox::{Outbox, durable, kafka_error};
 use producer::Producers;

@@ -8,21 +8,12 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::barrier::{InFlight, Ticket};
+use super::in_flight::{Held, InFlight};
 use super::producer::Producers;
 use super::recent::RecentIds;
 use crate::kafka::{self, Ack};
 use crate::record::Event;
 use crate::{Appended, Durability, StoreError, StoredMessage};
-
-/// What a record holds until Kafka answers (released by the producer's delivery report,
-/// whether or not anyone awaits the ack): its slot among the messages awaiting Kafka's ack
-/// (status changes take none) and its in-flight ticket (none for barrier markers).
-#[derive(Debug, Default)]
-pub(crate) struct Held {
-    _ticket: Option<Ticket>,
-    _permit: Option<OwnedSemaphorePermit>,
-}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox {
@@ -69,7 +60,7 @@ impl Outbox {
             .map_err(|e| kafka_error("not accepted by the Kafka producer", &e))
     }
 
-/// Sends a message whose key `recent` holds for it: refused before Kafka saw it, the key
+    /// Sends a message whose key `recent` holds for it: refused before Kafka saw it, the key
     /// is released; not acknowledged after, the message is in doubt (its retry re-sends it).
     pub(crate) fn send_message(&self, message: StoredMessage) -> Result<Durability, StoreError> {
         let event = Event::Message(message);

@@ -19,7 +19,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{Producer, PurgeConfig};
 use tokio::sync::mpsc;
 
-use super::outbox::Held;
+use super::in_flight::Held;
 use crate::kafka::{EventProducer, KafkaConfig, OnFailure};
 
 /// The store's producer: each record holds its slot and ticket until Kafka answers.

@@ -68,7 +68,11 @@ enum Mode {
         messages: u64,
         /// The kinds to run, in this order (a later kind runs against a broker holding the
         /// earlier kinds' records: alternate the order to see whether that matters).
-        #[arg(long, value_delimiter = ',', default_value = "plain,plain-acks-all,stompbox")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "plain,plain-acks-all,stompbox"
+        )]
         kinds: Vec<baseline::Kind>,
     },
     /// No Kafka, no sink: the same rows copied straight into PostgreSQL (`--connections`,
