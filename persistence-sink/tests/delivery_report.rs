@@ -11,29 +11,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chat_store::conformance::message;
-use chat_store::kafka::{EventProducer, KafkaConfig, OnFailure, ensure_topics};
+use chat_store::kafka::{EventProducer, KafkaConfig, OnFailure};
 use chat_store::record::Event;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Bound on Kafka's answer: tansu answers in milliseconds; this is for a loaded CI machine.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn config(brokers: String) -> KafkaConfig {
-    let mut config = KafkaConfig::new(brokers);
-    let topic = common::unique("reports");
-    config.dead_letter_topic = format!("{topic}.dlt");
-    config.events_topic = topic;
-    config.partitions = 3;
-    config
-}
-
 #[tokio::test]
 async fn a_record_releases_its_slot_when_kafka_acknowledges_it_unawaited() -> anyhow::Result<()> {
     let Some(brokers) = common::kafka_brokers("delivery report") else {
         return Ok(());
     };
-    let config = config(brokers);
-    ensure_topics(&config).await?;
+    let config = common::fresh_topics(brokers, "reports", 3).await;
     let producer: EventProducer<OwnedSemaphorePermit> = EventProducer::with_hook(&config, None)?;
     let slots = Arc::new(Semaphore::new(1));
     let event = Event::Message(message(1, "a", "alice"));
@@ -61,7 +51,8 @@ async fn a_record_releases_its_slot_when_kafka_acknowledges_it_unawaited() -> an
 async fn a_failed_delivery_answers_releases_and_calls_the_hook() -> anyhow::Result<()> {
     // A port nothing listens on: every delivery times out.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let mut config = config(closed.to_string());
+    let mut config = KafkaConfig::new(closed.to_string());
+    config.events_topic = common::unique("reports");
     config.delivery_timeout = Duration::from_millis(500);
     let failures = Arc::new(AtomicUsize::new(0));
     let hook: OnFailure = {
