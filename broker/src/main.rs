@@ -8,6 +8,11 @@ use stompbox::cli::{self, Command};
 use stompbox::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
+/// Feature `mimalloc` (off by default, see broker/Cargo.toml): the whole process's allocator.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (config, log_filter) = match cli::load()? {

@@ -83,10 +83,25 @@ impl From<Event> for Record {
     }
 }
 
+/// The envelope borrowed, for encoding an event without moving or cloning it.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    v: u32,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
 impl Record {
     pub fn to_bytes(&self) -> Vec<u8> {
-        // Serializing plain data with string keys cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        let mut bytes = Vec::new();
+        Record::encode(self.v, &self.event, &mut bytes);
+        bytes
+    }
+
+    /// Appends the record `{"v":v,…event}` to `out` (the producer's reused buffer).
+    pub fn encode(v: u32, event: &Event, out: &mut Vec<u8>) {
+        // Serializing plain data with string keys into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, &Envelope { v, event });
     }
 }
 

@@ -5,7 +5,11 @@
 #[cfg(feature = "kafka")]
 mod client;
 mod config;
+#[cfg(feature = "kafka")]
+mod producer;
 
 #[cfg(feature = "kafka")]
-pub use client::{Acked, EventProducer, ensure_topics, is_transient};
+pub use client::{ensure_topics, is_transient};
 pub use config::{DEFAULT_DELIVERY_TIMEOUT, DEFAULT_PARTITIONS, KafkaConfig};
+#[cfg(feature = "kafka")]
+pub use producer::{Ack, Acked, EventProducer, OnFailure, Report, Reports, is_queue_full};

@@ -3,7 +3,7 @@
 //! PostgreSQL or definitely refused.
 //!
 //! Two waits, in order:
-//! 1. This node's own sends still waiting for Kafka's ack ([`InFlight`]): once acked they are
+//! 1. This node's own sends still waiting for Kafka's ack ([`InFlight`], `in_flight`): once acked they are
 //!    in Kafka, once refused they never existed (their sender got an error, not a RECEIPT).
 //! 2. A marker round: one `MARK` record produced to every partition of the events topic.
 //!    Kafka orders a partition, so every record acked before the marker — from any node —
@@ -13,13 +13,14 @@
 //! Reads that arrive while a round runs share the next one, so a reconnect storm costs a few
 //! rounds (one marker per partition each), not one per client.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::try_join_all;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
+use super::in_flight::{Held, InFlight};
 use super::producer::Producers;
 use crate::StoreError;
 use crate::kafka::Acked;
@@ -34,61 +35,6 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(5);
 const POLL_EVERY: Duration = Duration::from_millis(5);
 /// Reads waiting for a round, at most; beyond it they fail at once.
 const MAX_WAITING: usize = 16_384;
-
-/// This node's sends not yet resolved by Kafka, by sequence number.
-#[derive(Debug)]
-pub(crate) struct InFlight {
-    state: Mutex<(u64, BTreeSet<u64>)>,
-    /// Every sequence number below this one is resolved.
-    resolved: watch::Sender<u64>,
-}
-
-/// A send in flight; dropping it marks it resolved.
-#[derive(Debug)]
-pub(crate) struct Ticket {
-    seq: u64,
-    owner: Arc<InFlight>,
-}
-
-impl InFlight {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self {
-            state: Mutex::new((0, BTreeSet::new())),
-            resolved: watch::Sender::new(0),
-        })
-    }
-
-    pub(crate) fn begin(self: &Arc<Self>) -> Ticket {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let seq = state.0;
-        state.0 += 1;
-        state.1.insert(seq);
-        Ticket {
-            seq,
-            owner: Arc::clone(self),
-        }
-    }
-
-    /// Waits until every send begun before this call is resolved.
-    async fn settle(&self) {
-        let through = self.state.lock().unwrap_or_else(|p| p.into_inner()).0;
-        let mut resolved = self.resolved.subscribe();
-        let _ = resolved.wait_for(|r| *r >= through).await;
-    }
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        let mut state = self.owner.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.1.remove(&self.seq);
-        let low = state.1.first().copied().unwrap_or(state.0);
-        self.owner.resolved.send_if_modified(|r| {
-            let moved = low > *r;
-            *r = (*r).max(low);
-            moved
-        });
-    }
-}
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
@@ -159,7 +105,7 @@ async fn round(
     partitions: &mut Option<i32>,
 ) -> Result<(), StoreError> {
     in_flight.settle().await;
-    let (generation, producer) = producers.current();
+    let producer = producers.current();
     let count = match *partitions {
         Some(count) => count,
         None => {
@@ -174,14 +120,14 @@ async fn round(
     let mut marks = Vec::with_capacity(count as usize);
     for partition in 0..count {
         let mark = producer
-            .enqueue(Event::Mark { at_ms }, Some(partition))
+            .enqueue(&Event::Mark { at_ms }, Some(partition), Held::default())
             .map_err(|e| StoreError::Unavailable(format!("Kafka: {e}")))?;
         marks.push(mark);
     }
-    let marks: Vec<Acked> = try_join_all(marks).await.map_err(|e| {
-        producers.replace_after(generation, &e);
-        StoreError::Unavailable(format!("Kafka: {e}"))
-    })?;
+    // A failed marker replaces a stuck producer like any failed record (`producer`).
+    let marks: Vec<Acked> = try_join_all(marks)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("Kafka: {e}")))?;
     loop {
         let progress: HashMap<i32, i64> = store.sink_progress(topic).await?;
         let caught_up = marks.iter().all(|mark| {
@@ -193,30 +139,5 @@ async fn round(
             return Ok(());
         }
         tokio::time::sleep(POLL_EVERY).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn settle_waits_for_earlier_sends_only() {
-        let in_flight = InFlight::new();
-        let first = in_flight.begin();
-        let second = in_flight.begin();
-        let settled = {
-            let in_flight = Arc::clone(&in_flight);
-            tokio::spawn(async move { in_flight.settle().await })
-        };
-        drop(second);
-        tokio::task::yield_now().await;
-        assert!(!settled.is_finished(), "the first send is still in flight");
-        let _later = in_flight.begin(); // begun after the wait: not waited for
-        drop(first);
-        tokio::time::timeout(Duration::from_secs(5), settled)
-            .await
-            .expect("settled once earlier sends resolved")
-            .expect("task");
     }
 }

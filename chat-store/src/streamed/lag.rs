@@ -90,7 +90,7 @@ pub(crate) async fn watch(watched: Watched, state: Weak<Mutex<Option<SinkLag>>>)
 /// Records in the topic the sink has not applied, over every partition; `None` when Kafka or
 /// PostgreSQL cannot be asked.
 async fn lag(watched: &Watched) -> Option<u64> {
-    let producer = watched.producers.current().1;
+    let producer = watched.producers.current();
     let partitions = producer.partition_count().await?;
     let ends = producer.watermarks(partitions).await?;
     let done: HashMap<i32, i64> = watched.postgres.sink_progress(&watched.topic).await.ok()?;

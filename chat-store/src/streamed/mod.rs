@@ -21,6 +21,7 @@
 //!   lag, for as long as it lasts ([`lag`]); `sink_lag` tells readiness.
 
 mod barrier;
+mod in_flight;
 mod lag;
 mod line;
 mod outbox;
@@ -39,7 +40,8 @@ use crate::{
     ReceiptStatus, Registered, Sequenced, SharedClaims, SinkLag, StatusChange, StoreError,
     StoredMessage, Unready, UserId,
 };
-use barrier::{Barrier, InFlight};
+use barrier::Barrier;
+use in_flight::InFlight;
 use line::{Entry, Line};
 use outbox::{Outbox, durable, kafka_error};
 use producer::Producers;
@@ -124,7 +126,7 @@ async fn create_topics(config: KafkaConfig, producers: Producers) {
             Ok(()) => {
                 // The producer learns the new topic now, not on the first message (which
                 // otherwise waits ~1 s for librdkafka's metadata refresh).
-                producers.current().1.partition_count().await;
+                producers.current().partition_count().await;
                 return;
             }
             Err(e) => {
@@ -255,7 +257,7 @@ impl ChatStore for StreamedStore {
         let mut acks = Vec::with_capacity(by_conversation.len());
         for (conversation_id, message_ids) in by_conversation {
             acks.push(self.outbox.produce(
-                Event::Delivered {
+                &Event::Delivered {
                     conversation_id: conversation_id.to_owned(),
                     user_id: user.to_owned(),
                     message_ids,
@@ -286,7 +288,7 @@ impl ChatStore for StreamedStore {
             return Ok(None);
         };
         let ack = self.outbox.produce(
-            Event::Read {
+            &Event::Read {
                 conversation_id: mark.conversation_id.clone(),
                 user_id: mark.user_id.clone(),
                 up_to: mark.up_to,
@@ -317,7 +319,7 @@ impl ChatStore for StreamedStore {
     /// PostgreSQL's probe, Kafka's metadata for the events topic, and room among the
     /// messages waiting for Kafka's ack (none left: sends are refused at once).
     async fn probe(&self) -> Vec<Unready> {
-        let (_, producer) = self.outbox.producers.current();
+        let producer = self.outbox.producers.current();
         let (postgres, kafka) = tokio::join!(
             self.postgres.probe(),
             producer.reachable(KAFKA_PROBE_TIMEOUT)

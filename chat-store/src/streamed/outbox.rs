@@ -6,17 +6,14 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::barrier::{InFlight, Ticket};
+use super::in_flight::{Held, InFlight};
 use super::producer::Producers;
 use super::recent::RecentIds;
-use crate::kafka;
+use crate::kafka::{self, Ack};
 use crate::record::Event;
 use crate::{Appended, Durability, StoreError, StoredMessage};
-
-/// The ack of one record, sent when Kafka answers.
-pub(crate) type Ack = oneshot::Receiver<Result<(), StoreError>>;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox {
@@ -51,48 +48,42 @@ impl Outbox {
     /// ticket are released then, whether or not anyone awaits the ack.
     pub(crate) fn produce(
         &self,
-        event: Event,
+        event: &Event,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Ack, StoreError> {
-        let ticket: Ticket = self.in_flight.begin();
-        let (generation, producer) = self.producers.current();
-        let delivery = producer
-            .enqueue(event, None)
-            .map_err(|e| kafka_error("not accepted by the Kafka producer", &e))?;
-        let producers = self.producers.clone();
-        let (tx, rx) = oneshot::channel();
-        tokio::spawn(async move {
-            let result = delivery.await.map(|_| ()).map_err(|e| {
-                producers.replace_after(generation, &e);
-                kafka_error("not stored: Kafka refused it", &e)
-            });
-            drop((ticket, permit));
-            let _ = tx.send(result);
-        });
-        Ok(rx)
+        let held = Held {
+            _ticket: Some(self.in_flight.begin()),
+            _permit: permit,
+        };
+        self.producers
+            .with_current(|producer| producer.enqueue(event, None, held))
+            .map_err(|e| kafka_error("not accepted by the Kafka producer", &e))
     }
 
     /// Sends a message whose key `recent` holds for it: refused before Kafka saw it, the key
     /// is released; not acknowledged after, the message is in doubt (its retry re-sends it).
     pub(crate) fn send_message(&self, message: StoredMessage) -> Result<Durability, StoreError> {
+        let event = Event::Message(message);
         let sent = Arc::clone(&self.pending)
             .try_acquire_owned()
             .map_err(|_| {
                 StoreError::Unavailable("too many messages waiting for Kafka; retry later".into())
             })
-            .and_then(|permit| self.produce(Event::Message(message.clone()), Some(permit)));
-        let rx = match sent {
-            Ok(rx) => rx,
-            Err(e) => {
-                self.recent.release(&message);
+            .and_then(|permit| self.produce(&event, Some(permit)));
+        // The event is kept (not a clone of the message) for what a refusal updates.
+        let ack = match (sent, &event) {
+            (Ok(ack), _) => ack,
+            (Err(e), Event::Message(message)) => {
+                self.recent.release(message);
                 return Err(e);
             }
+            (Err(e), _) => return Err(e),
         };
         let recent = Arc::clone(&self.recent);
         Ok(Box::pin(async move {
-            let result = durable(rx).await;
-            if result.is_err() {
-                recent.doubt(&message);
+            let result = durable(ack).await;
+            if let (Err(_), Event::Message(message)) = (&result, &event) {
+                recent.doubt(message);
             }
             result
         }))
@@ -111,8 +102,13 @@ impl Outbox {
 
 /// Waits for `ack`; a producer gone before answering counts as not stored.
 pub(crate) async fn durable(ack: Ack) -> Result<(), StoreError> {
-    ack.await
-        .unwrap_or_else(|_| Err(StoreError::Unavailable("Kafka producer stopped".into())))
+    match ack.await {
+        Ok(_) => Ok(()),
+        Err(rdkafka::error::KafkaError::Canceled) => {
+            Err(StoreError::Unavailable("Kafka producer stopped".into()))
+        }
+        Err(e) => Err(kafka_error("not stored: Kafka refused it", &e)),
+    }
 }
 
 pub(crate) fn kafka_error(what: &str, e: &rdkafka::error::KafkaError) -> StoreError {

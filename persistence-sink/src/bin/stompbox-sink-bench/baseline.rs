@@ -8,7 +8,7 @@
 //! - `plain-acks-all`: the same with `acks=all` and idempotence: the broker's cost of the
 //!   guarantees the store needs.
 //! - `stompbox`: [`EventProducer`], the broker's producer (idempotent, `acks=all`, lz4,
-//!   linger 5 ms), one future per record, as the streamed store sends.
+//!   linger 5 ms), an ack per record awaited, as the streamed store sends.
 //!
 //! Each kind produces to its own fresh topic, so no kind appends behind another's records.
 
@@ -71,37 +71,72 @@ impl std::fmt::Display for Rate {
     }
 }
 
-/// Runs the three kinds one after another, each on a fresh topic named after the bench's.
+/// A producer measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    Plain,
+    PlainAcksAll,
+    Stompbox,
+    /// The broker's producer driven by the bench's old loop (20,000 futures polled together).
+    StompboxUnordered,
+}
+
+/// The old loop's window (its `IN_FLIGHT`).
+const UNORDERED_WINDOW: usize = 20_000;
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Plain => "plain",
+            Kind::PlainAcksAll => "plain-acks-all",
+            Kind::Stompbox => "stompbox",
+            Kind::StompboxUnordered => "stompbox-unordered",
+        }
+    }
+}
+
+/// Runs `kinds` one after another, each on a fresh topic named after the bench's.
 pub async fn compare(
     kafka: &KafkaConfig,
     workload: &Workload,
     records: u64,
+    kinds: &[Kind],
 ) -> anyhow::Result<Vec<Rate>> {
     let mut rates = Vec::new();
-    for (kind, guarantees) in [("plain", false), ("plain-acks-all", true)] {
-        let topic = fresh_topic(kafka, kind).await?;
-        let config = topic.clone();
-        let workload = workload.clone();
-        let rate = tokio::task::spawn_blocking(move || {
-            let records = (0..records).map(|n| encoded(&workload, n));
-            plain(&config, guarantees, kind, records)
-        })
-        .await??;
+    for &kind in kinds {
+        let topic = fresh_topic(kafka, kind.name()).await?;
+        let rate = match kind {
+            Kind::Plain | Kind::PlainAcksAll => {
+                let workload = workload.clone();
+                tokio::task::spawn_blocking(move || {
+                    let records = (0..records).map(|n| encoded(&workload, n));
+                    plain(&topic, kind == Kind::PlainAcksAll, kind.name(), records)
+                })
+                .await??
+            }
+            Kind::Stompbox | Kind::StompboxUnordered => {
+                let producer = EventProducer::new(&topic)?;
+                let bytes = (0..records)
+                    .map(|n| encoded(workload, n).1.len() as u64)
+                    .sum();
+                let started = Instant::now();
+                if kind == Kind::Stompbox {
+                    workload.produce(&producer, 0..records).await?;
+                } else {
+                    workload
+                        .produce_unordered(&producer, 0..records, UNORDERED_WINDOW)
+                        .await?;
+                }
+                Rate {
+                    kind: kind.name(),
+                    records,
+                    bytes,
+                    took: started.elapsed(),
+                }
+            }
+        };
         rates.push(rate);
     }
-    let topic = fresh_topic(kafka, "stompbox").await?;
-    let producer = EventProducer::new(&topic)?;
-    let bytes = (0..records)
-        .map(|n| encoded(workload, n).1.len() as u64)
-        .sum();
-    let started = Instant::now();
-    workload.produce(&producer, 0..records).await?;
-    rates.push(Rate {
-        kind: "stompbox",
-        records,
-        bytes,
-        took: started.elapsed(),
-    });
     Ok(rates)
 }
 

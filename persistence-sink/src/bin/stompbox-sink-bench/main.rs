@@ -66,6 +66,14 @@ enum Mode {
     Producers {
         #[arg(long, default_value_t = 200_000)]
         messages: u64,
+        /// The kinds to run, in this order (a later kind runs against a broker holding the
+        /// earlier kinds' records: alternate the order to see whether that matters).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "plain,plain-acks-all,stompbox"
+        )]
+        kinds: Vec<baseline::Kind>,
     },
     /// No Kafka, no sink: the same rows copied straight into PostgreSQL (`--connections`,
     /// `--batch-size` rows a transaction); rows per second.
@@ -149,8 +157,8 @@ async fn main() -> anyhow::Result<()> {
                 100.0 * cpu / took.as_secs_f64()
             );
         }
-        Mode::Producers { messages } => {
-            for rate in baseline::compare(&kafka, &workload, messages).await? {
+        Mode::Producers { messages, kinds } => {
+            for rate in baseline::compare(&kafka, &workload, messages, &kinds).await? {
                 println!("{rate}");
             }
             return Ok(());

@@ -1,16 +1,17 @@
 //! The bench's chat: conversations of two members spread over the partitions, and MESSAGE
 //! records for them with fresh ids, sent through the real idempotent producer.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chat_store::kafka::EventProducer;
+use chat_store::kafka::{Ack, EventProducer, is_queue_full};
 use chat_store::record::Event;
 use chat_store::{ChatStore, ConversationKind, NewConversation, StoredMessage};
 use futures_util::StreamExt;
 
-/// Sends in flight at once: enough to fill librdkafka's batches (linger 5 ms) without
-/// approaching its default queue bound of 100,000 messages.
-const IN_FLIGHT: usize = 20_000;
+/// The wait before enqueueing again when librdkafka's queue is full and no ack of ours is
+/// outstanding (the plain producers' loop waits the same).
+const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(1);
 
 #[derive(Debug, Clone)]
 pub struct Workload {
@@ -64,15 +65,49 @@ impl Workload {
         })
     }
 
-    /// Sends messages `range` as fast as the producer takes them; fails on the first refusal.
+    /// Sends messages `range` as fast as the producer takes them, as the streamed store does:
+    /// each record enqueued with its own ack, every ack awaited (in order: a later record of
+    /// a partition is never acknowledged before an earlier one). Like the plain producers'
+    /// loop, it waits only when librdkafka's queue is full; fails on the first refusal.
     pub async fn produce(
         &self,
         producer: &EventProducer,
         range: std::ops::Range<u64>,
     ) -> anyhow::Result<()> {
+        let mut acks: VecDeque<Ack> = VecDeque::new();
+        for n in range {
+            let event = self.message(n);
+            loop {
+                match producer.enqueue(&event, None, ()) {
+                    Ok(ack) => break acks.push_back(ack),
+                    Err(e) if is_queue_full(&e) => match acks.pop_front() {
+                        Some(oldest) => {
+                            oldest.await?;
+                        }
+                        None => tokio::time::sleep(QUEUE_FULL_PAUSE).await,
+                    },
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        for ack in acks {
+            ack.await?;
+        }
+        Ok(())
+    }
+
+    /// The loop this bench had before `produce` (until 2026-12-07): `window` sends in flight
+    /// as futures polled together. Kept as the `stompbox-unordered` kind, to tell the loop's
+    /// cost from the producer's.
+    pub async fn produce_unordered(
+        &self,
+        producer: &EventProducer,
+        range: std::ops::Range<u64>,
+        window: usize,
+    ) -> anyhow::Result<()> {
         let mut acks = futures_util::stream::iter(range)
             .map(|n| producer.send(self.message(n)))
-            .buffer_unordered(IN_FLIGHT);
+            .buffer_unordered(window);
         while let Some(ack) = acks.next().await {
             ack?;
         }
