@@ -191,13 +191,31 @@ impl AdmissionPermit {
         self.address.is_some().then_some(self.ip)
     }
 
-    /// CONNECT is over: the connection no longer counts as unauthenticated.
-    pub fn authenticated(&mut self) {
-        self.unauthenticated = None;
-        if let Some(address) = &mut self.address {
+    /// CONNECT is over: the connection no longer counts as unauthenticated, and what it keeps
+    /// of its permit for the rest of its life is only what it must give back.
+    pub fn authenticated(self) -> ConnectedPermit {
+        let AdmissionPermit {
+            mut address,
+            _connection,
+            ..
+        } = self;
+        if let Some(address) = &mut address {
             address.authenticated();
         }
+        ConnectedPermit {
+            _address: address,
+            _connection,
+        }
     }
+}
+
+/// A connected session's share of the limits, held to its end; dropping it gives it back.
+/// Not the whole [`AdmissionPermit`]: the address and the unauthenticated slot (≈ 40 B) are
+/// spent at CONNECTED, and every session, idle or not, holds this for its life.
+#[derive(Debug)]
+pub struct ConnectedPermit {
+    _address: Option<AddressSlot>,
+    _connection: OwnedSemaphorePermit,
 }
 
 /// A connection counted against its address; gives the count back when dropped.

@@ -38,6 +38,7 @@ struct Sizes {
     parked: usize,
     session: usize,
     wire: usize,
+    permit: usize,
 }
 
 fn sizes() -> Sizes {
@@ -49,6 +50,7 @@ fn sizes() -> Sizes {
         parked: size_of::<Parked<Resident>>(),
         session: size_of::<Session>(),
         wire: size_of::<Wire>(),
+        permit: size_of::<crate::admission::ConnectedPermit>(),
     }
 }
 
@@ -56,9 +58,9 @@ fn sizes() -> Sizes {
 fn an_idle_session_stays_within_its_budget() {
     let s = sizes();
     println!(
-        "parked: Resident {} B (Session {} B, Wire {} B) + Parked {} B; active: first task's \
-         future {} B, a resumed task's {} B (loop {} B)",
-        s.resident, s.session, s.wire, s.parked, s.task, s.resumed, s.serve_loop
+        "parked: Resident {} B (Session {} B, Wire {} B, permit {} B) + Parked {} B; active: \
+         first task's future {} B, a resumed task's {} B (loop {} B)",
+        s.resident, s.session, s.wire, s.permit, s.parked, s.task, s.resumed, s.serve_loop
     );
     assert!(
         s.resident + s.parked <= PARKED_BUDGET,

@@ -32,7 +32,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::{debug, info};
 
-use crate::admission::AdmissionPermit;
+use crate::admission::{AdmissionPermit, ConnectedPermit};
 use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::Request;
@@ -62,7 +62,6 @@ pub fn serve(
     permit: AdmissionPermit,
 ) -> impl Future<Output = ()> + Send {
     let mut wire = Wire::new(transport, &broker.config);
-    let mut permit = permit;
     async move {
         let kind = wire.kind();
         let metrics = &crate::metrics::get().session;
@@ -72,13 +71,13 @@ pub fn serve(
         // In a block: a local's slot in the task lasts to the end of its scope even once moved
         // from, so at function scope the handshake's `Result` (a whole `Session`) would sit beside
         // the resident state for as long as this first task lives.
-        let session = {
+        let (session, permit) = {
             let address = permit.limited_address();
             let handshake =
                 Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
-            permit.authenticated();
+            let permit = permit.authenticated();
             match handshake {
-                Ok(session) => session,
+                Ok(session) => (session, permit),
                 Err(reason) => {
                     metrics.closed(&reason);
                     if reason == CloseReason::PeerClosed {
@@ -108,7 +107,7 @@ pub(super) struct Resident {
     session: Session,
     wire: Wire,
     /// The connection's share of the admission limits, held to the end.
-    _permit: AdmissionPermit,
+    _permit: ConnectedPermit,
     /// Counts the connection open (metrics) until it ends.
     _open: OpenConnection,
     /// Shutdown waits for the session, parked or not.

@@ -130,7 +130,8 @@ pub(super) struct Session {
     pub(super) subscriptions: Subscriptions,
     pub(super) acks: Acks,
     pub(super) transactions: Transactions,
-    pub(super) reply_token: Option<String>,
+    /// `Box<str>`, not `String`: 8 B less in every session, and it never grows.
+    pub(super) reply_token: Option<Box<str>>,
     /// When the application last heard of this session's activity (it says how often it
     /// wants to: `Application::activity_interval`).
     pub(super) activity_reported: Instant,
