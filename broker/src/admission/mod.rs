@@ -133,7 +133,7 @@ impl Admission {
             ip,
             address,
             _connection: connection,
-            unauthenticated,
+            _unauthenticated: unauthenticated,
         })
     }
 
@@ -177,7 +177,8 @@ pub struct AdmissionPermit {
     ip: IpAddr,
     address: Option<AddressSlot>,
     _connection: OwnedSemaphorePermit,
-    unauthenticated: Option<OwnedSemaphorePermit>,
+    /// Given back at CONNECTED ([`AdmissionPermit::authenticated`] drops it).
+    _unauthenticated: Option<OwnedSemaphorePermit>,
 }
 
 impl AdmissionPermit {

@@ -39,6 +39,7 @@ struct Sizes {
     session: usize,
     wire: usize,
     permit: usize,
+    ws: usize,
 }
 
 fn sizes() -> Sizes {
@@ -51,6 +52,7 @@ fn sizes() -> Sizes {
         session: size_of::<Session>(),
         wire: size_of::<Wire>(),
         permit: size_of::<crate::admission::ConnectedPermit>(),
+        ws: size_of::<crate::transport::ws::WsTransport>(),
     }
 }
 
@@ -59,8 +61,9 @@ fn an_idle_session_stays_within_its_budget() {
     let s = sizes();
     println!(
         "parked: Resident {} B (Session {} B, Wire {} B, permit {} B) + Parked {} B; active: \
-         first task's future {} B, a resumed task's {} B (loop {} B)",
-        s.resident, s.session, s.wire, s.permit, s.parked, s.task, s.resumed, s.serve_loop
+         first task's future {} B, a resumed task's {} B (loop {} B); a WebSocket's boxed \
+         transport {} B",
+        s.resident, s.session, s.wire, s.permit, s.parked, s.task, s.resumed, s.serve_loop, s.ws
     );
     assert!(
         s.resident + s.parked <= PARKED_BUDGET,

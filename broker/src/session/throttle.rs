@@ -31,8 +31,8 @@ impl Throttle {
     /// happening and reset as soon as a publish finds room.
     pub fn after_publish(&mut self, pressed: bool) {
         if pressed {
-            let pause = (Duration::from_micros(u64::from(self.pause_us)) * 2)
-                .clamp(FIRST_PAUSE, MAX_PAUSE);
+            let pause =
+                (Duration::from_micros(u64::from(self.pause_us)) * 2).clamp(FIRST_PAUSE, MAX_PAUSE);
             // ≤ MAX_PAUSE, so it fits.
             self.pause_us = u32::try_from(pause.as_micros()).unwrap_or(u32::MAX);
             self.pause_for(pause);
