@@ -279,14 +279,15 @@ mod tests {
     #[test]
     fn unauthenticated_slot_is_released_by_authenticated() {
         let admission = admission(|_, settings| settings.max_unauthenticated = 1);
-        let mut first = admission.admit(ip("192.0.2.1")).expect("first");
+        let first = admission.admit(ip("192.0.2.1")).expect("first");
         assert_eq!(
             admission
                 .admit(ip("192.0.2.2"))
                 .expect_err("one unauthenticated at a time"),
             Refusal::Busy
         );
-        first.authenticated();
+        // Still connected (the returned permit is held), no longer unauthenticated.
+        let _connected = first.authenticated();
         let _second = admission.admit(ip("192.0.2.2")).expect("slot freed");
     }
 

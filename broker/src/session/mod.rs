@@ -37,7 +37,6 @@ use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::Request;
 use crate::error::StompError;
-use crate::metrics::session::OpenConnection;
 use crate::outbox::Outbound;
 use crate::transport::{ReadOutcome, Transport};
 use failure::{CLOSE_LINGER, Failure};
@@ -65,7 +64,6 @@ pub fn serve(
     async move {
         let kind = wire.kind();
         let metrics = &crate::metrics::get().session;
-        let open = metrics.opened(kind);
         let tracked = broker.sessions.token();
         // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
         // In a block: a local's slot in the task lasts to the end of its scope even once moved
@@ -94,7 +92,6 @@ pub fn serve(
             session,
             wire,
             _permit: permit,
-            _open: open,
             _tracked: tracked,
         })
         .run()
@@ -108,8 +105,6 @@ pub(super) struct Resident {
     wire: Wire,
     /// The connection's share of the admission limits, held to the end.
     _permit: ConnectedPermit,
-    /// Counts the connection open (metrics) until it ends.
-    _open: OpenConnection,
     /// Shutdown waits for the session, parked or not.
     _tracked: TaskTrackerToken,
 }
