@@ -35,5 +35,5 @@ done
 sleep 1
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)  bin: $bin  env: ${BROKER_ENV:-none}  start rss: $(awk '/VmRSS/{print $2}' /proc/$pid/status) KiB" >&2
 "$bench" idle --stomp 127.0.0.1:$sport --ws ws://127.0.0.1:$hport/ws \
-    --transport "$transport" --connections "$connections" --hold 10 --broker-pid $pid \
+    --transport "$transport" --connections "$connections" --hold ${HOLD:-10} --broker-pid $pid \
     --topic-template /user/queue/messages --login-template 'u{i}' 2>&1 | tail -n 40
