@@ -121,7 +121,9 @@ const PARKED_BUDGET: usize = 552;
 /// 592 → 512 B, the handle's 264 → 256 B, `WsTransport` 192 → 144 B, i.e. classes 640 → 512,
 /// 320 → 256, 192 → 160); growing past one costs every connection the whole next step.
 const RESIDENT_CLASS: usize = 512;
+/// `Arc<SessionHandle>`'s allocation: the handle and the counts.
 const HANDLE_CLASS: usize = 256;
+/// `Box<WsTransport>`, WebSocket connections only.
 const WS_CLASS: usize = 160;
 /// An `Arc`'s two counts, allocated with the handle.
 const ARC_COUNTS: usize = 16;
