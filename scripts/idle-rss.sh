@@ -22,11 +22,18 @@ env ${BROKER_ENV:-} "$bin" --stomp-listen 127.0.0.1:$sport --http-listen 127.0.0
     --log warn --max-connections 19900 --data-dir "$data" >"$data/broker.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 100); do
-    (echo >/dev/tcp/127.0.0.1/$sport) 2>/dev/null && break
+# The baseline RSS is read when the bench starts: wait until the broker says it is ready
+# (store open, listeners bound), not just until the STOMP port answers. Runs that started at
+# the first answer began ≈ 5 MB lower and counted ≈ 250 B per connection of startup as growth.
+ready=
+for _ in $(seq 300); do
+    if curl -fs "http://127.0.0.1:$hport/health/ready" >/dev/null 2>&1; then ready=1; break; fi
     sleep 0.1
 done
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg)  bin: $bin  env: ${BROKER_ENV:-none}" >&2
+[ -n "$ready" ] || { echo "broker not ready after 30 s" >&2; cat "$data/broker.log" >&2; exit 1; }
+# and a second for the startup's own allocations (store caches, the timer task) to settle.
+sleep 1
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)  bin: $bin  env: ${BROKER_ENV:-none}  start rss: $(awk '/VmRSS/{print $2}' /proc/$pid/status) KiB" >&2
 "$bench" idle --stomp 127.0.0.1:$sport --ws ws://127.0.0.1:$hport/ws \
-    --transport "$transport" --connections "$connections" --hold 10 --broker-pid $pid \
+    --transport "$transport" --connections "$connections" --hold ${HOLD:-10} --broker-pid $pid \
     --topic-template /user/queue/messages --login-template 'u{i}' 2>&1 | tail -n 40

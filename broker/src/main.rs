@@ -8,7 +8,16 @@ use stompbox::cli::{self, Command};
 use stompbox::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
-/// Feature `mimalloc` (off by default, see broker/Cargo.toml): the whole process's allocator.
+/// jemalloc, not glibc's malloc: an idle connection's RSS is ≈ 400 B smaller with it (19,000
+/// connections: docs/benchmarks.md, "Fifth cuts"). glibc keeps the pages that each
+/// connection's short-lived allocations (handshake, first task) leave behind interleaved with
+/// the long-lived ones; jemalloc's size-class slabs keep them apart and, configured to purge
+/// freed pages within about a second (`.cargo/config.toml`), gives them back.
+#[cfg(not(feature = "mimalloc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Feature `mimalloc` (off by default, see broker/Cargo.toml): mimalloc instead.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -8,7 +8,7 @@ use crate::encode::encode_frame;
 use crate::error::CodecError;
 use crate::escape::Escaping;
 use crate::frame::{Frame, Item, Version};
-use crate::limits::Limits;
+use crate::limits::{Limits, PackedLimits};
 use crate::parse;
 use crate::scan::{Scanned, Scanner};
 
@@ -20,7 +20,7 @@ use crate::scan::{Scanned, Scanner};
 /// (bad header, escape, UTF-8) has already consumed its frame.
 #[derive(Debug, Default)]
 pub struct StompCodec {
-    limits: Limits,
+    limits: PackedLimits,
     version: Version,
     scanner: Scanner,
 }
@@ -28,7 +28,7 @@ pub struct StompCodec {
 impl StompCodec {
     pub fn new(limits: Limits) -> Self {
         Self {
-            limits,
+            limits: limits.into(),
             version: Version::default(),
             scanner: Scanner::default(),
         }
@@ -44,8 +44,8 @@ impl StompCodec {
         self.version
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    pub fn limits(&self) -> Limits {
+        self.limits.into()
     }
 }
 
@@ -54,7 +54,7 @@ impl Decoder for StompCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Item>, CodecError> {
-        match self.scanner.scan(src, &self.limits)? {
+        match self.scanner.scan(src, &self.limits.into())? {
             Scanned::Incomplete => {
                 if let Some(len) = self.scanner.expected_len() {
                     src.reserve(len.saturating_sub(src.len()));

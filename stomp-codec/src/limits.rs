@@ -37,3 +37,39 @@ impl Default for Limits {
         }
     }
 }
+
+/// [`Limits`] as a codec keeps them: `u32`s, 16 B where `Limits` is 32, because every
+/// connection holds a codec for its life (an idle connection's memory is a design target of
+/// the broker). A limit past `u32::MAX` is kept as `u32::MAX` (4 GiB), which no frame reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedLimits([u32; 4]);
+
+impl From<Limits> for PackedLimits {
+    fn from(l: Limits) -> Self {
+        let pack = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self([
+            pack(l.max_frame_size),
+            pack(l.max_headers),
+            pack(l.max_header_line),
+            pack(l.max_body),
+        ])
+    }
+}
+
+impl From<PackedLimits> for Limits {
+    fn from(PackedLimits(l): PackedLimits) -> Self {
+        let unpack = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        Self {
+            max_frame_size: unpack(l[0]),
+            max_headers: unpack(l[1]),
+            max_header_line: unpack(l[2]),
+            max_body: unpack(l[3]),
+        }
+    }
+}
+
+impl Default for PackedLimits {
+    fn default() -> Self {
+        Limits::default().into()
+    }
+}

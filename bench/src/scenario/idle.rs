@@ -94,6 +94,17 @@ pub async fn run(c: &Common, a: &Args) -> anyhow::Result<Outcome> {
         o.bytes_per_connection = Some((a as f64 - b as f64) * 1024.0 / o.connections.max(1) as f64);
     }
     tokio::time::sleep(Duration::from_secs_f64(a.hold).saturating_sub(SETTLE)).await;
+    // Again at the end of the hold: with a hold past ≈ 12 s this is the idle steady state, once
+    // the broker's blocking-pool threads (CONNECT's store reads; tokio keeps an idle one 10 s,
+    // with its stack and allocator cache) have exited. The figure above stays the headline.
+    if let (Some(b), Some(end)) = (o.rss_before_kib, c.broker_pid.and_then(rss_kib)) {
+        let per_connection = (end as f64 - b as f64) * 1024.0 / o.connections.max(1) as f64;
+        o.params.insert("rss_end_kib".into(), end.to_string());
+        o.params.insert(
+            "end_bytes_per_connection".into(),
+            format!("{per_connection:.0}"),
+        );
+    }
     stop.cancel();
     for h in holders {
         if let Some(e) = h.await? {

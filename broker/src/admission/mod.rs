@@ -133,7 +133,7 @@ impl Admission {
             ip,
             address,
             _connection: connection,
-            unauthenticated,
+            _unauthenticated: unauthenticated,
         })
     }
 
@@ -177,7 +177,8 @@ pub struct AdmissionPermit {
     ip: IpAddr,
     address: Option<AddressSlot>,
     _connection: OwnedSemaphorePermit,
-    unauthenticated: Option<OwnedSemaphorePermit>,
+    /// Given back at CONNECTED ([`AdmissionPermit::authenticated`] drops it).
+    _unauthenticated: Option<OwnedSemaphorePermit>,
 }
 
 impl AdmissionPermit {
@@ -191,13 +192,31 @@ impl AdmissionPermit {
         self.address.is_some().then_some(self.ip)
     }
 
-    /// CONNECT is over: the connection no longer counts as unauthenticated.
-    pub fn authenticated(&mut self) {
-        self.unauthenticated = None;
-        if let Some(address) = &mut self.address {
+    /// CONNECT is over: the connection no longer counts as unauthenticated, and what it keeps
+    /// of its permit for the rest of its life is only what it must give back.
+    pub fn authenticated(self) -> ConnectedPermit {
+        let AdmissionPermit {
+            mut address,
+            _connection,
+            ..
+        } = self;
+        if let Some(address) = &mut address {
             address.authenticated();
         }
+        ConnectedPermit {
+            _address: address,
+            _connection,
+        }
     }
+}
+
+/// A connected session's share of the limits, held to its end; dropping it gives it back.
+/// Not the whole [`AdmissionPermit`]: the address and the unauthenticated slot (≈ 40 B) are
+/// spent at CONNECTED, and every session, idle or not, holds this for its life.
+#[derive(Debug)]
+pub struct ConnectedPermit {
+    _address: Option<AddressSlot>,
+    _connection: OwnedSemaphorePermit,
 }
 
 /// A connection counted against its address; gives the count back when dropped.
@@ -260,14 +279,15 @@ mod tests {
     #[test]
     fn unauthenticated_slot_is_released_by_authenticated() {
         let admission = admission(|_, settings| settings.max_unauthenticated = 1);
-        let mut first = admission.admit(ip("192.0.2.1")).expect("first");
+        let first = admission.admit(ip("192.0.2.1")).expect("first");
         assert_eq!(
             admission
                 .admit(ip("192.0.2.2"))
                 .expect_err("one unauthenticated at a time"),
             Refusal::Busy
         );
-        first.authenticated();
+        // Still connected (the returned permit is held), no longer unauthenticated.
+        let _connected = first.authenticated();
         let _second = admission.admit(ip("192.0.2.2")).expect("slot freed");
     }
 

@@ -108,12 +108,16 @@ impl SessionMetrics {
         }
     }
 
-    /// A connection was accepted on `transport`; the returned guard counts it open until it
-    /// drops (however the connection ends).
-    pub fn opened(&'static self, transport: &str) -> OpenConnection {
-        let gauge = &self.open[transport_index(transport)];
-        gauge.inc();
-        OpenConnection(gauge)
+    /// A connection was accepted on `transport`: it counts open until [`Self::ended`] (the
+    /// session's `Wire` calls both: opened when made, ended when dropped, however the
+    /// connection ends; no guard of its own in every session's state).
+    pub fn opened(&self, transport: &str) {
+        self.open[transport_index(transport)].inc();
+    }
+
+    /// A connection that [`Self::opened`] counted is gone.
+    pub fn ended(&self, transport: &str) {
+        self.open[transport_index(transport)].dec();
     }
 
     pub fn connected(&self, transport: &str) {
@@ -165,16 +169,6 @@ impl SessionMetrics {
         }
         self.user_sessions_max
             .set(i64::try_from(max).unwrap_or(i64::MAX));
-    }
-}
-
-/// Counts a connection open while it lives.
-#[derive(Debug)]
-pub struct OpenConnection(&'static IntGauge);
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.dec();
     }
 }
 

@@ -165,7 +165,7 @@ fn deliver_on(
 
 /// What the session's topic and user subscriptions hold back is within its bounds.
 fn held_within(acks: &Acks, limits: &Limits) -> Result<(), Failure> {
-    let (messages, bytes) = (acks.held_messages, acks.held_bytes);
+    let (messages, bytes) = (acks.held_messages as usize, acks.held_bytes as usize);
     if messages > limits.max_unacked || bytes > limits.max_unacked_bytes {
         return Err(StompError::TooManyUnacked(format!(
             "this session holds {messages} messages ({bytes} bytes) unacknowledged or waiting \

@@ -33,12 +33,11 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::{debug, info};
 
-use crate::admission::AdmissionPermit;
+use crate::admission::{AdmissionPermit, ConnectedPermit};
 use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::Request;
 use crate::error::StompError;
-use crate::metrics::session::OpenConnection;
 use crate::outbox::Outbound;
 use crate::transport::{ReadOutcome, Transport};
 use failure::{CLOSE_LINGER, Failure};
@@ -63,23 +62,21 @@ pub fn serve(
     permit: AdmissionPermit,
 ) -> impl Future<Output = ()> + Send {
     let mut wire = Wire::new(transport, &broker.config);
-    let mut permit = permit;
     async move {
         let kind = wire.kind();
         let metrics = &crate::metrics::get().session;
-        let open = metrics.opened(kind);
         let tracked = broker.sessions.token();
         // Boxed: the handshake's state is large and short-lived; the task keeps only the loop's.
         // In a block: a local's slot in the task lasts to the end of its scope even once moved
         // from, so at function scope the handshake's `Result` (a whole `Session`) would sit beside
         // the resident state for as long as this first task lives.
-        let session = {
+        let (session, permit) = {
             let address = permit.limited_address();
             let handshake =
                 Box::pin(connect::handshake(&mut wire, &broker, permit.ip(), address)).await;
-            permit.authenticated();
+            let permit = permit.authenticated();
             match handshake {
-                Ok(session) => session,
+                Ok(session) => (session, permit),
                 Err(reason) => {
                     metrics.closed(&reason);
                     if reason == CloseReason::PeerClosed {
@@ -96,7 +93,6 @@ pub fn serve(
             session,
             wire,
             _permit: permit,
-            _open: open,
             _tracked: tracked,
         })
         .run()
@@ -109,9 +105,7 @@ pub(super) struct Resident {
     session: Session,
     wire: Wire,
     /// The connection's share of the admission limits, held to the end.
-    _permit: AdmissionPermit,
-    /// Counts the connection open (metrics) until it ends.
-    _open: OpenConnection,
+    _permit: ConnectedPermit,
     /// Shutdown waits for the session, parked or not.
     _tracked: TaskTrackerToken,
 }

@@ -219,13 +219,13 @@ impl Session {
     /// The token of this session's `/reply-queue`, registered on first use.
     fn reply_token(&mut self) -> String {
         if let Some(token) = &self.reply_token {
-            return token.clone();
+            return token.to_string();
         }
         let token = format!("{:032x}", rand::random::<u128>());
         self.broker
             .router
             .add_reply_token(token.clone(), Arc::clone(&self.handle));
-        self.reply_token = Some(token.clone());
+        self.reply_token = Some(token.as_str().into());
         token
     }
 

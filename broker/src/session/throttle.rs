@@ -18,10 +18,12 @@ const FIRST_PAUSE: Duration = Duration::from_micros(500);
 /// still fills up and is cut off within a second or so.
 const MAX_PAUSE: Duration = Duration::from_millis(10);
 
+/// The current pause is kept in microseconds (`u32`, ≤ [`MAX_PAUSE`]), not as a `Duration`
+/// (16 B): every session holds this for its life, idle or not.
 #[derive(Debug, Default)]
 pub struct Throttle {
     resume_at: Option<Instant>,
-    pause: Duration,
+    pause_us: u32,
 }
 
 impl Throttle {
@@ -29,11 +31,14 @@ impl Throttle {
     /// happening and reset as soon as a publish finds room.
     pub fn after_publish(&mut self, pressed: bool) {
         if pressed {
-            self.pause = (self.pause * 2).clamp(FIRST_PAUSE, MAX_PAUSE);
-            self.pause_for(self.pause);
-            crate::metrics::get().delivery.paused(self.pause);
+            let pause =
+                (Duration::from_micros(u64::from(self.pause_us)) * 2).clamp(FIRST_PAUSE, MAX_PAUSE);
+            // ≤ MAX_PAUSE, so it fits.
+            self.pause_us = u32::try_from(pause.as_micros()).unwrap_or(u32::MAX);
+            self.pause_for(pause);
+            crate::metrics::get().delivery.paused(pause);
         } else {
-            self.pause = Duration::ZERO;
+            self.pause_us = 0;
         }
     }
 

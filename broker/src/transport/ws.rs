@@ -27,20 +27,31 @@ use super::ws_frame::{CLOSE_FRAME, FrameReader, encode_close, encode_message};
 /// Read granularity, as the TCP transport's: on the stack, so not per-connection memory.
 const READ_CHUNK: usize = 8 * 1024;
 
+/// Boxed (in [`Owed`] and the TLS peer), the parts that nearly every connection leaves empty:
+/// each connection holds its `WsTransport` for its life, and at 144 B it is in a smaller
+/// allocator size class than at 192 (docs/benchmarks.md, "Fifth cuts").
 #[derive(Debug)]
 pub struct WsTransport {
     io: TokioIo<Upgraded>,
     reader: FrameReader,
-    /// Pongs owed to the peer that the socket did not take when their pings arrived; they go
-    /// out before the next batch. Empty (no allocation) otherwise.
-    owed: Vec<u8>,
+    /// What the connection owes its peer besides the batches; `None` (no allocation) nearly
+    /// always.
+    owed: Option<Box<Owed>>,
     /// The peer's close frame arrived: reads end.
     peer_closed: bool,
-    /// The client broke the protocol: the close frame to send, with the code and reason
-    /// (RFC 6455, 7.4.1). `None` (no allocation) otherwise.
-    refusal: Option<Box<[u8]>>,
     /// Set when the upgrade came over HTTPS.
-    tls: Option<TlsPeer>,
+    tls: Option<Box<TlsPeer>>,
+}
+
+/// What a connection owes its peer outside the batches.
+#[derive(Debug, Default)]
+struct Owed {
+    /// Pongs that the socket did not take when their pings arrived; they go out before the
+    /// next batch.
+    pongs: Vec<u8>,
+    /// The client broke the protocol: the close frame to send, with the code and reason
+    /// (RFC 6455, 7.4.1).
+    refusal: Option<Box<[u8]>>,
 }
 
 impl WsTransport {
@@ -49,15 +60,14 @@ impl WsTransport {
         Self {
             io: TokioIo::new(io),
             reader: FrameReader::new(max_frame),
-            owed: Vec::new(),
+            owed: None,
             peer_closed: false,
-            refusal: None,
-            tls,
+            tls: tls.map(Box::new),
         }
     }
 
     pub fn tls(&self) -> Option<&TlsPeer> {
-        self.tls.as_ref()
+        self.tls.as_deref()
     }
 
     /// Cancel-safe: bytes are taken from the socket only inside a poll that then returns
@@ -68,10 +78,10 @@ impl WsTransport {
                 if self.peer_closed {
                     return Poll::Ready(Ok(ReadOutcome::Eof));
                 }
-                if !self.owed.is_empty() {
+                if let Some(owed) = self.owed.as_mut().filter(|owed| !owed.pongs.is_empty()) {
                     // Progress only: what the socket does not take now goes before the next batch.
-                    if let Poll::Ready(Ok(n)) = Pin::new(&mut self.io).poll_write(cx, &self.owed) {
-                        self.owed.drain(..n);
+                    if let Poll::Ready(Ok(n)) = Pin::new(&mut self.io).poll_write(cx, &owed.pongs) {
+                        owed.pongs.drain(..n);
                     }
                 }
                 let mut scratch = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
@@ -80,12 +90,21 @@ impl WsTransport {
                 if read.filled().is_empty() {
                     return Poll::Ready(Ok(ReadOutcome::Eof));
                 }
-                let fed = match self.reader.feed(read.filled(), buf, &mut self.owed) {
+                let mut pongs = self
+                    .owed
+                    .as_mut()
+                    .map(|owed| std::mem::take(&mut owed.pongs))
+                    .unwrap_or_default();
+                let fed = self.reader.feed(read.filled(), buf, &mut pongs);
+                if !pongs.is_empty() {
+                    self.owed.get_or_insert_default().pongs = pongs;
+                }
+                let fed = match fed {
                     Ok(fed) => fed,
                     Err(violation) => {
                         let mut frame = Vec::new();
                         encode_close(&mut frame, violation.code, violation.reason());
-                        self.refusal = Some(frame.into());
+                        self.owed.get_or_insert_default().refusal = Some(frame.into());
                         return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             violation,
@@ -112,9 +131,20 @@ impl WsTransport {
 
     /// Writes each frame of the batch as one message, all in one write.
     pub async fn write(&mut self, batch: Bytes, frame_ends: &[usize]) -> io::Result<()> {
-        let mut out = BytesMut::with_capacity(batch.len() + self.owed.len() + 4 * frame_ends.len());
-        out.extend_from_slice(&self.owed);
-        self.owed = Vec::new();
+        let pongs = self
+            .owed
+            .as_mut()
+            .map(|owed| std::mem::take(&mut owed.pongs));
+        let pongs = pongs.unwrap_or_default();
+        if self
+            .owed
+            .as_ref()
+            .is_some_and(|owed| owed.refusal.is_none())
+        {
+            self.owed = None;
+        }
+        let mut out = BytesMut::with_capacity(batch.len() + pongs.len() + 4 * frame_ends.len());
+        out.extend_from_slice(&pongs);
         let mut start = 0;
         for &end in frame_ends {
             encode_message(&mut out, &batch[start..end]);
@@ -126,7 +156,8 @@ impl WsTransport {
 
     /// Sends the WebSocket close frame: with the code of the client's violation, if any.
     pub async fn send_close(&mut self) {
-        let frame = self.refusal.as_deref().unwrap_or(&CLOSE_FRAME);
+        let refusal = self.owed.as_ref().and_then(|owed| owed.refusal.as_deref());
+        let frame = refusal.unwrap_or(&CLOSE_FRAME);
         let _ = self.io.write_all(frame).await;
         let _ = self.io.flush().await;
     }
