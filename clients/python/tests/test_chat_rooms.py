@@ -52,7 +52,14 @@ def test_a_group_message_is_one_publish_for_the_room_and_reaches_every_member_on
     cluster.redis.cli_primaries("CONFIG", "RESETSTAT")
     sent = [online[i % 3].send_message(f"hello {i}", conversation=group) for i in range(5)]
     for s in online:
-        assert ids(s, len(sent)) == sent, s.login
+        got = ids(s, len(sent))
+        assert sorted(got) == sorted(sent), s.login  # each one, once
+        # In id order among the messages one node accepted; one accepted on another node may
+        # come first by milliseconds though its sender waited for the RECEIPT (docs/protocol.md,
+        # Order), and did once with three nodes in parallel with four other pytest runs.
+        for node in range(3):
+            accepted_there = sent[node::3]
+            assert [m for m in got if m in accepted_there] == accepted_there, (s.login, node)
     for s in online:
         s.none("messages", 0.05)
     # Per message: the room channel and the room topic, instead of one per member (47).
