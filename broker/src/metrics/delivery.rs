@@ -65,7 +65,7 @@ impl DeliveryMetrics {
             drops: DropReason::ALL.map(|d| drops.with_label_values(&[d.label()])),
             outbox_depth: r.histogram(
                 "stompbox_outbox_depth_frames",
-                "Items a session found in its outbox at each drain",
+                "Frames a session found in its outbox at each drain (a run counts as its messages)",
                 COUNT,
             ),
             backpressure: r.float_counter(
