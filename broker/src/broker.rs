@@ -99,6 +99,9 @@ pub struct Broker {
     /// Every session, parked ones included (they hold a token, not a task): shutdown waits
     /// for them, as for the listeners' other tasks (refusals, TLS handshakes).
     pub sessions: TaskTracker,
+    /// The runtime the broker was opened on: where a parked session resumes when a wake-up
+    /// comes from a thread outside it (`session::park`).
+    pub runtime: tokio::runtime::Handle,
     next_session: AtomicU64,
 }
 
@@ -268,6 +271,7 @@ impl Broker {
             cluster,
             wakeups,
             sessions: TaskTracker::new(),
+            runtime: tokio::runtime::Handle::current(),
             next_session: AtomicU64::new(1),
             config,
         })

@@ -178,8 +178,11 @@ impl Parkable for Resident {
         wire.poll_read_once(cx)
     }
 
-    fn resume(self: Box<Self>) -> impl Future<Output = ()> + Send + 'static {
-        self.run()
+    /// On the broker's runtime, the one the session was parked from. A runtime shutting
+    /// down drops the session instead, as it drops its tasks.
+    fn resume(self: Box<Self>) {
+        let runtime = self.session.broker.runtime.clone();
+        runtime.spawn(self.run());
     }
 }
 

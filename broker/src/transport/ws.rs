@@ -13,12 +13,13 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::task::{Poll, ready};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 
 use super::outcome::ReadOutcome;
 use super::tls::TlsPeer;
@@ -32,7 +33,7 @@ const READ_CHUNK: usize = 8 * 1024;
 /// allocator size class than at 192 (docs/benchmarks.md, "Fifth cuts").
 #[derive(Debug)]
 pub struct WsTransport {
-    io: TokioIo<Upgraded>,
+    io: WsIo,
     reader: FrameReader,
     /// What the connection owes its peer besides the batches; `None` (no allocation) nearly
     /// always.
@@ -43,9 +44,79 @@ pub struct WsTransport {
     tls: Option<Box<TlsPeer>>,
 }
 
-/// What a connection owes its peer outside the batches.
+/// The upgraded connection's bytes.
+///
+/// Plain `ws://` connections get their `TcpStream` back from hyper
+/// ([`Upgraded::downcast`]): kept inline, 32 B in `WsTransport` instead of hyper's 48-B
+/// `Upgraded` (a rewind slot and a `Box<dyn Io>`), and no 32-B box on the heap; for each of
+/// thousands of idle connections that is ≈ 64 B (docs/benchmarks.md, "Sixth cuts"). HTTPS
+/// upgrades (`wss://`) keep hyper's wrapper, boxed: their TLS state costs far more anyway.
+#[derive(Debug)]
+enum WsIo {
+    Tcp(TcpStream),
+    Upgraded(Box<TokioIo<Upgraded>>),
+}
+
+impl WsIo {
+    /// The TCP stream itself when hyper hands it back, with what hyper read past the request
+    /// head (a client may send its first frames without waiting for the 101).
+    fn new(upgraded: Upgraded) -> (Self, Bytes) {
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (WsIo::Tcp(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => (
+                WsIo::Upgraded(Box::new(TokioIo::new(upgraded))),
+                Bytes::new(),
+            ),
+        }
+    }
+}
+
+impl AsyncRead for WsIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WsIo::Tcp(io) => Pin::new(io).poll_read(cx, buf),
+            WsIo::Upgraded(io) => Pin::new(&mut **io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for WsIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            WsIo::Tcp(io) => Pin::new(io).poll_write(cx, buf),
+            WsIo::Upgraded(io) => Pin::new(&mut **io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WsIo::Tcp(io) => Pin::new(io).poll_flush(cx),
+            WsIo::Upgraded(io) => Pin::new(&mut **io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WsIo::Tcp(io) => Pin::new(io).poll_shutdown(cx),
+            WsIo::Upgraded(io) => Pin::new(&mut **io).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What a connection owes its peer outside the batches, and the rare inbound leftover.
 #[derive(Debug, Default)]
 struct Owed {
+    /// Bytes hyper had read past the upgrade request: the reader takes them before the
+    /// socket's.
+    unread: Bytes,
     /// Pongs that the socket did not take when their pings arrived; they go out before the
     /// next batch.
     pongs: Vec<u8>,
@@ -57,10 +128,17 @@ struct Owed {
 impl WsTransport {
     /// `max_frame`: the largest payload one WebSocket frame may declare.
     pub fn new(io: Upgraded, max_frame: usize, tls: Option<TlsPeer>) -> Self {
+        let (io, unread) = WsIo::new(io);
+        let owed = (!unread.is_empty()).then(|| {
+            Box::new(Owed {
+                unread,
+                ..Owed::default()
+            })
+        });
         Self {
-            io: TokioIo::new(io),
+            io,
             reader: FrameReader::new(max_frame),
-            owed: None,
+            owed,
             peer_closed: false,
             tls: tls.map(Box::new),
         }
@@ -84,18 +162,28 @@ impl WsTransport {
                         owed.pongs.drain(..n);
                     }
                 }
+                let unread = self
+                    .owed
+                    .as_mut()
+                    .map(|owed| std::mem::take(&mut owed.unread))
+                    .unwrap_or_default();
                 let mut scratch = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
                 let mut read = ReadBuf::uninit(&mut scratch);
-                ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
-                if read.filled().is_empty() {
-                    return Poll::Ready(Ok(ReadOutcome::Eof));
-                }
+                let input = if unread.is_empty() {
+                    ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+                    if read.filled().is_empty() {
+                        return Poll::Ready(Ok(ReadOutcome::Eof));
+                    }
+                    read.filled()
+                } else {
+                    &unread[..]
+                };
                 let mut pongs = self
                     .owed
                     .as_mut()
                     .map(|owed| std::mem::take(&mut owed.pongs))
                     .unwrap_or_default();
-                let fed = self.reader.feed(read.filled(), buf, &mut pongs);
+                let fed = self.reader.feed(input, buf, &mut pongs);
                 if !pongs.is_empty() {
                     self.owed.get_or_insert_default().pongs = pongs;
                 }
@@ -139,7 +227,7 @@ impl WsTransport {
         if self
             .owed
             .as_ref()
-            .is_some_and(|owed| owed.refusal.is_none())
+            .is_some_and(|owed| owed.refusal.is_none() && owed.unread.is_empty())
         {
             self.owed = None;
         }
