@@ -86,8 +86,9 @@ pub struct SessionRecord {
 
 #[derive(Debug, Default)]
 struct RecordState {
-    /// `(subscription id, destination)`, in subscription order.
-    subscriptions: Vec<(Arc<str>, Box<str>)>,
+    /// `(subscription id, destination)`, in subscription order. The destination is shared
+    /// with the subscription where it can be (`/user` ones: `Router::common_name`).
+    subscriptions: Vec<(Arc<str>, Arc<str>)>,
     /// Set by an operator's disconnect: the reason the ERROR frame carries.
     disconnected: Option<String>,
 }
@@ -103,13 +104,13 @@ impl SessionRecord {
     }
 
     /// The session subscribed to `destination` as `id`.
-    pub fn subscribed(&self, id: &Arc<str>, destination: String) {
+    pub fn subscribed(&self, id: &Arc<str>, destination: Arc<str>) {
         let subscriptions = &mut self.state.lock().subscriptions;
         // Room for exactly the first one, as `Subscriptions` does: most sessions hold one.
         if subscriptions.capacity() == 0 {
             subscriptions.reserve_exact(1);
         }
-        subscriptions.push((Arc::clone(id), destination.into_boxed_str()));
+        subscriptions.push((Arc::clone(id), destination));
     }
 
     /// It unsubscribed `id`.

@@ -8,6 +8,7 @@
 //! `deliver_*_from_peer`.
 
 mod budget;
+mod common_name;
 mod fanout;
 pub mod gate;
 pub mod history;
@@ -26,6 +27,7 @@ use crate::error::StompError;
 use crate::handle::SessionHandle;
 use crate::message::{Delivery, Message, Run, Target};
 use crate::outbox::Outbound;
+use common_name::CommonNames;
 pub use fanout::{FanOut, Priority, Select};
 use fanout::{admits, delivery, fan_out, fan_out_run};
 use gate::{Gate, Resumed};
@@ -49,6 +51,8 @@ pub struct Router {
     peers: Arc<dyn Peers>,
     /// Recent messages of the topics that keep a resumable history.
     history: History,
+    /// Destination names many subscriptions share (`/user/queue/...`), kept once.
+    names: CommonNames,
 }
 
 impl Router {
@@ -61,6 +65,7 @@ impl Router {
             sessions: DashMap::new(),
             peers,
             history: History::off(),
+            names: CommonNames::default(),
         }
     }
 
@@ -72,6 +77,12 @@ impl Router {
     /// The topic histories (their expiry chore, their footprint).
     pub fn history(&self) -> &History {
         &self.history
+    }
+
+    /// `name` as a string shared with the other subscriptions made with it (the same
+    /// `/user/queue/...` for every chat client).
+    pub fn common_name(&self, name: &str) -> Arc<str> {
+        self.names.get(name)
     }
 
     pub fn user_key(user: &str, name: &str) -> String {

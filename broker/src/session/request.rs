@@ -339,7 +339,7 @@ impl Session {
                 }
                 let key = Router::user_key(principal, &name);
                 router.subscribe_user(principal, &key, subscriber());
-                (Registration::User(key), Some(Arc::from(raw.as_str())))
+                (Registration::User(key), Some(router.common_name(&raw)))
             }
             Destination::TempQueue(name) => (Registration::TempQueue(name), None),
             Destination::ReplyQueue { .. } | Destination::App(_) => {

@@ -6,6 +6,8 @@
 //! the connection), so a subscription the new rules deny closes the session: the client
 //! reconnects, and its SUBSCRIBE is then refused with `access denied` like any other.
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use super::state::Session;
@@ -49,11 +51,13 @@ impl Session {
 
 /// The destination a subscription was made with, as the ACL rules match it (and as the admin
 /// API lists it).
-pub(super) fn subscribed_to(subscription: &Subscription) -> Option<String> {
+/// A `/user` subscription's is the shared name it keeps (`Router::common_name`): the record
+/// then costs no string of its own.
+pub(super) fn subscribed_to(subscription: &Subscription) -> Option<Arc<str>> {
     Some(match &subscription.registration {
-        Registration::Topic(name) => format!("/topic/{name}"),
-        Registration::Queue(queue) => format!("/queue/{}", queue.name),
-        Registration::TempQueue(name) => format!("/temp-queue/{name}"),
-        Registration::User(_) => subscription.destination.as_deref()?.to_owned(),
+        Registration::Topic(name) => Arc::from(format!("/topic/{name}")),
+        Registration::Queue(queue) => Arc::from(format!("/queue/{}", queue.name)),
+        Registration::TempQueue(name) => Arc::from(format!("/temp-queue/{name}")),
+        Registration::User(_) => Arc::clone(subscription.destination.as_ref()?),
     })
 }
