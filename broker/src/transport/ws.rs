@@ -28,9 +28,10 @@ use super::ws_frame::{CLOSE_FRAME, FrameReader, encode_close, encode_message};
 /// Read granularity, as the TCP transport's: on the stack, so not per-connection memory.
 const READ_CHUNK: usize = 8 * 1024;
 
-/// Boxed (in [`Owed`] and the TLS peer), the parts that nearly every connection leaves empty:
-/// each connection holds its `WsTransport` for its life, and at 144 B it is in a smaller
-/// allocator size class than at 192 (docs/benchmarks.md, "Fifth cuts").
+/// Boxed (in [`Owed`], and with the TLS peer in [`WsIo::Upgraded`]), the parts that nearly
+/// every connection leaves empty: each connection holds its `WsTransport` for its life, and
+/// the allocator rounds it up to a size class (128 B now: 192 before the fifth cuts, 160
+/// before the sixth; docs/benchmarks.md).
 #[derive(Debug)]
 pub struct WsTransport {
     io: WsIo,
@@ -40,8 +41,6 @@ pub struct WsTransport {
     owed: Option<Box<Owed>>,
     /// The peer's close frame arrived: reads end.
     peer_closed: bool,
-    /// Set when the upgrade came over HTTPS.
-    tls: Option<Box<TlsPeer>>,
 }
 
 /// The upgraded connection's bytes.
@@ -50,23 +49,35 @@ pub struct WsTransport {
 /// ([`Upgraded::downcast`]): kept inline, 32 B in `WsTransport` instead of hyper's 48-B
 /// `Upgraded` (a rewind slot and a `Box<dyn Io>`), and no 32-B box on the heap; for each of
 /// thousands of idle connections that is ≈ 64 B (docs/benchmarks.md, "Sixth cuts"). HTTPS
-/// upgrades (`wss://`) keep hyper's wrapper, boxed: their TLS state costs far more anyway.
+/// upgrades (`wss://`) keep hyper's wrapper, boxed with the TLS layer's word on the peer:
+/// their TLS state costs far more anyway.
 #[derive(Debug)]
 enum WsIo {
     Tcp(TcpStream),
-    Upgraded(Box<TokioIo<Upgraded>>),
+    Upgraded(Box<Wrapped>),
+}
+
+#[derive(Debug)]
+struct Wrapped {
+    io: TokioIo<Upgraded>,
+    /// Set when the upgrade came over HTTPS.
+    tls: Option<TlsPeer>,
 }
 
 impl WsIo {
     /// The TCP stream itself when hyper hands it back, with what hyper read past the request
     /// head (a client may send its first frames without waiting for the 101).
-    fn new(upgraded: Upgraded) -> (Self, Bytes) {
+    fn new(upgraded: Upgraded, tls: Option<TlsPeer>) -> (Self, Bytes) {
+        let wrapped = |upgraded, tls| {
+            let io = TokioIo::new(upgraded);
+            (WsIo::Upgraded(Box::new(Wrapped { io, tls })), Bytes::new())
+        };
+        if tls.is_some() {
+            return wrapped(upgraded, tls);
+        }
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => (WsIo::Tcp(parts.io.into_inner()), parts.read_buf),
-            Err(upgraded) => (
-                WsIo::Upgraded(Box::new(TokioIo::new(upgraded))),
-                Bytes::new(),
-            ),
+            Err(upgraded) => wrapped(upgraded, None),
         }
     }
 }
@@ -79,7 +90,7 @@ impl AsyncRead for WsIo {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WsIo::Tcp(io) => Pin::new(io).poll_read(cx, buf),
-            WsIo::Upgraded(io) => Pin::new(&mut **io).poll_read(cx, buf),
+            WsIo::Upgraded(wrapped) => Pin::new(&mut wrapped.io).poll_read(cx, buf),
         }
     }
 }
@@ -92,21 +103,21 @@ impl AsyncWrite for WsIo {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             WsIo::Tcp(io) => Pin::new(io).poll_write(cx, buf),
-            WsIo::Upgraded(io) => Pin::new(&mut **io).poll_write(cx, buf),
+            WsIo::Upgraded(wrapped) => Pin::new(&mut wrapped.io).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WsIo::Tcp(io) => Pin::new(io).poll_flush(cx),
-            WsIo::Upgraded(io) => Pin::new(&mut **io).poll_flush(cx),
+            WsIo::Upgraded(wrapped) => Pin::new(&mut wrapped.io).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WsIo::Tcp(io) => Pin::new(io).poll_shutdown(cx),
-            WsIo::Upgraded(io) => Pin::new(&mut **io).poll_shutdown(cx),
+            WsIo::Upgraded(wrapped) => Pin::new(&mut wrapped.io).poll_shutdown(cx),
         }
     }
 }
@@ -128,7 +139,7 @@ struct Owed {
 impl WsTransport {
     /// `max_frame`: the largest payload one WebSocket frame may declare.
     pub fn new(io: Upgraded, max_frame: usize, tls: Option<TlsPeer>) -> Self {
-        let (io, unread) = WsIo::new(io);
+        let (io, unread) = WsIo::new(io, tls);
         let owed = (!unread.is_empty()).then(|| {
             Box::new(Owed {
                 unread,
@@ -140,12 +151,14 @@ impl WsTransport {
             reader: FrameReader::new(max_frame),
             owed,
             peer_closed: false,
-            tls: tls.map(Box::new),
         }
     }
 
     pub fn tls(&self) -> Option<&TlsPeer> {
-        self.tls.as_deref()
+        match &self.io {
+            WsIo::Tcp(_) => None,
+            WsIo::Upgraded(wrapped) => wrapped.tls.as_ref(),
+        }
     }
 
     /// Cancel-safe: bytes are taken from the socket only inside a poll that then returns
