@@ -12,7 +12,10 @@
 # with `perf record --call-graph dwarf` while the bench sends, for a profile or a flame graph
 # (`perf report -i FILE --no-children --stdio`, or `perf script -i FILE |
 # inferno-collapse-perf | inferno-flamegraph > broker.svg`). STOMPBOX_SKIP_BUILD=1 runs the
-# release binaries as they are.
+# release binaries as they are. STOMPBOX_RELEASE_DIR=DIR takes the sink and the bench from DIR
+# instead of this tree's target/release (e.g. a base commit's binaries). The broker's CPU time
+# (utime+stime from /proc) over the bench's run is printed with the CPU per stored row: the
+# figure the chat path's per-message cost is judged by (much steadier than throughput here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate="${1:-10000}"
@@ -25,6 +28,7 @@ source .run/services.env
 [ -n "${STOMPBOX_SKIP_BUILD:-}" ] || cargo build -q --release -p stompbox -p persistence-sink -p stompbox-bench
 target="$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release"
+target="${STOMPBOX_RELEASE_DIR:-$target}"
 
 run="$(mktemp -d)"
 pids=()
@@ -60,11 +64,28 @@ if [ -n "${STOMPBOX_PERF:-}" ]; then
     # The bench connects and opens conversations for a few seconds first; record the sending.
     (sleep 3 && perf record -q --call-graph dwarf,16384 -F 199 -p "${pids[-1]}" -o "$STOMPBOX_PERF" -- sleep "$seconds") &
 fi
-"$target/stompbox-chat-bench" --stomp "$stomp" --pairs "$pairs" --rate "$rate" --seconds "$seconds"
+broker_pid="${pids[-1]}"
+# utime + stime of the broker, in clock ticks (fields 14 and 15 of /proc/PID/stat; the command
+# name in field 2 has no spaces here).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$broker_pid/stat"; }
+cpu_before="$(cpu_ticks)"
+# The bench fails on any refusal (RATE_LIMITED at overload): report the rest anyway, then exit
+# with its status.
+bench_status=0
+RUST_BACKTRACE=0 "$target/stompbox-chat-bench" --stomp "$stomp" --pairs "$pairs" --rate "$rate" \
+    --seconds "$seconds" || bench_status=$?
+cpu_after="$(cpu_ticks)"
 echo "load after: $(uptime)"
 sleep 3 # the sink's last window
 echo "sink persistence-lag windows (accept → row committed):"
 sed 's/\x1b\[[0-9;]*m//g' "$run/sink.log" | grep -o "records=[0-9]*.*" | grep -o "records=[0-9]*\|lag[a-z_0-9]*=[0-9a-z.]*" |
     paste -sd' ' | sed 's/ records=/\nrecords=/g'
 echo
-echo "rows: $("$psql_bin" "$db_url" -Atc 'SELECT count(*) FROM messages')"
+rows="$("$psql_bin" "$db_url" -Atc 'SELECT count(*) FROM messages')"
+echo "rows: $rows"
+python3 -c 'import sys
+ticks, hz, rows = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+secs = ticks / hz
+print(f"broker CPU during the bench: {secs:.2f} s; per stored row: {secs * 1e6 / max(rows, 1):.1f} us")' \
+    "$((cpu_after - cpu_before))" "$(getconf CLK_TCK)" "$rows"
+exit "$bench_status"
