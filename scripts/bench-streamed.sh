@@ -12,7 +12,8 @@
 # with `perf record --call-graph dwarf` while the bench sends, for a profile or a flame graph
 # (`perf report -i FILE --no-children --stdio`, or `perf script -i FILE |
 # inferno-collapse-perf | inferno-flamegraph > broker.svg`). STOMPBOX_SKIP_BUILD=1 runs the
-# release binaries as they are. STOMPBOX_RELEASE_DIR=DIR takes the sink and the bench from DIR
+# release binaries as they are. STOMPBOX_METRICS=FILE saves the broker's /metrics after the
+# bench (the sequencer's concurrency, the store's accept and ack times). STOMPBOX_RELEASE_DIR=DIR takes the sink and the bench from DIR
 # instead of this tree's target/release (e.g. a base commit's binaries). The broker's CPU time
 # (utime+stime from /proc) over the bench's run is printed with the CPU per stored row: the
 # figure the chat path's per-message cost is judged by (much steadier than throughput here).
@@ -75,6 +76,10 @@ bench_status=0
 RUST_BACKTRACE=0 "$target/stompbox-chat-bench" --stomp "$stomp" --pairs "$pairs" --rate "$rate" \
     --seconds "$seconds" || bench_status=$?
 cpu_after="$(cpu_ticks)"
+if [ -n "${STOMPBOX_METRICS:-}" ]; then
+    http="$(sed -n 's/^stompbox ready .*http=\([^ ]*\).*/\1/p' "$run/broker.out")"
+    curl -s "http://$http/metrics" >"$STOMPBOX_METRICS" || true
+fi
 echo "load after: $(uptime)"
 sleep 3 # the sink's last window
 echo "sink persistence-lag windows (accept → row committed):"

@@ -106,7 +106,7 @@ async fn act(
         Err(bad) => return failure(&bad),
     };
     match api.chat.call(&user, request).await {
-        Ok(outcome) => (ok, Json(outcome.reply.unwrap_or(Value::Null))).into_response(),
+        Ok(outcome) => (ok, Json(outcome.into_reply())).into_response(),
         Err(e) => failure(&e),
     }
 }

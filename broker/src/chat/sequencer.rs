@@ -61,12 +61,26 @@ pub struct Outcome {
     pub effects: Vec<Effect>,
     /// The reply body for the HTTP API (STOMP replies are effects).
     pub reply: Option<serde_json::Value>,
+    /// For `chat.send`: its reply for the HTTP API, made JSON only if one asked
+    /// ([`Outcome::into_reply`]).
+    pub sent: Option<super::op::Sent>,
     /// For `chat.send`: the stored message's id, carried by the RECEIPT.
     pub message_id: Option<u64>,
     /// For `chat.send` on a store whose durability comes after acceptance (Kafka): the
     /// effects reach this node's sessions now, other nodes and the answer (RECEIPT) once this
     /// resolves.
     pub durable: Option<Durable>,
+}
+
+impl Outcome {
+    /// The reply body for the HTTP API.
+    pub fn into_reply(self) -> serde_json::Value {
+        match (self.reply, self.sent) {
+            (Some(reply), _) => reply,
+            (None, Some(sent)) => sent.into_json(),
+            (None, None) => serde_json::Value::Null,
+        }
+    }
 }
 
 /// Resolves (`ack`) when an accepted message of `conversation` is durable, or definitely not
@@ -360,7 +374,7 @@ fn answer(core: &ChatCore, requester: Requester, result: Result<Outcome, AppErro
                     Some(Effect::ToSession {
                         session,
                         queue: ReplyQueue::Errors,
-                        payload: core.payload(serde_json::to_value(body).unwrap_or_default()),
+                        payload: core.payload_of(&body),
                     })
                 }
             };

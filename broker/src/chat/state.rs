@@ -104,6 +104,17 @@ impl ChatCore {
         }
     }
 
+    /// [`ChatCore::payload`] of a serializable value, encoded straight from it: no
+    /// `serde_json::Value` tree (a map and a string per field) in between, which every
+    /// refused send (`RATE_LIMITED` at overload) paid.
+    pub fn payload_of(&self, body: &impl serde::Serialize) -> Payload {
+        Payload {
+            id: self.ids.next_id(),
+            json: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+            chat: false,
+        }
+    }
+
     pub fn apply(&self, effect: Effect) {
         effect.apply(&self.router, &self.offline_tx);
     }

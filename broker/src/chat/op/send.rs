@@ -127,12 +127,13 @@ async fn send(
             };
             return Ok(Outcome {
                 effects,
-                reply: Some(json!({
-                    "messageId": original.message_id.to_string(),
-                    "conversationId": original.conversation_id,
-                    "timestamp": rfc3339(original.timestamp_ms),
-                    "duplicate": true,
-                })),
+                reply: None,
+                sent: Some(Sent {
+                    message_id: original.message_id,
+                    conversation_id: original.conversation_id.clone(),
+                    timestamp_ms: original.timestamp_ms,
+                    duplicate: true,
+                }),
                 message_id: Some(original.message_id),
                 // A store may send the original again (it was in doubt): answer once it holds.
                 durable: durable.map(|ack| Durable {
@@ -179,17 +180,45 @@ async fn send(
     effects.extend(deliveries(&core, &conversation, &stored, seq));
     Ok(Outcome {
         effects,
-        reply: Some(json!({
-            "messageId": stored.message_id.to_string(),
-            "conversationId": stored.conversation_id,
-            "timestamp": rfc3339(stored.timestamp_ms),
-        })),
+        reply: None,
+        sent: Some(Sent {
+            message_id: stored.message_id,
+            conversation_id: stored.conversation_id.clone(),
+            timestamp_ms: stored.timestamp_ms,
+            duplicate: false,
+        }),
         message_id: Some(stored.message_id),
         durable: durable.map(|ack| Durable {
             ack,
             conversation: stored.conversation_id.clone(),
         }),
     })
+}
+
+/// A send's reply for the HTTP API, turned into JSON only when an HTTP caller asked
+/// ([`Sent::into_json`]): a STOMP sender's answer is its RECEIPT, and building the JSON for
+/// every send cost a dozen allocations and a date formatting per message for nothing.
+#[derive(Debug)]
+pub struct Sent {
+    message_id: u64,
+    conversation_id: String,
+    timestamp_ms: u64,
+    /// A retry answered with the original.
+    duplicate: bool,
+}
+
+impl Sent {
+    pub fn into_json(self) -> serde_json::Value {
+        let mut reply = json!({
+            "messageId": self.message_id.to_string(),
+            "conversationId": self.conversation_id,
+            "timestamp": rfc3339(self.timestamp_ms),
+        });
+        if self.duplicate {
+            reply["duplicate"] = true.into();
+        }
+        reply
+    }
 }
 
 /// Calls the store with the conversation's turn held: until the store answers where it places
@@ -267,4 +296,34 @@ fn deliveries(
             payload,
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_reply_is_the_json_the_http_api_documents() {
+        let sent = Sent {
+            message_id: 42,
+            conversation_id: "c1".into(),
+            timestamp_ms: 1_700_000_000_123,
+            duplicate: false,
+        };
+        assert_eq!(
+            sent.into_json(),
+            json!({
+                "messageId": "42",
+                "conversationId": "c1",
+                "timestamp": "2023-11-14T22:13:20.123Z",
+            })
+        );
+        let retry = Sent {
+            message_id: 42,
+            conversation_id: "c1".into(),
+            timestamp_ms: 1_700_000_000_123,
+            duplicate: true,
+        };
+        assert_eq!(retry.into_json()["duplicate"], json!(true));
+    }
 }
