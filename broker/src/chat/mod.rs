@@ -24,6 +24,7 @@ pub mod peers;
 pub mod presence;
 mod rate;
 mod redelivery;
+mod reply;
 mod reply_queue;
 mod request;
 mod room;

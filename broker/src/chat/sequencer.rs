@@ -63,7 +63,7 @@ pub struct Outcome {
     pub reply: Option<serde_json::Value>,
     /// For `chat.send`: its reply for the HTTP API, made JSON only if one asked
     /// ([`Outcome::into_reply`]).
-    pub sent: Option<super::op::Sent>,
+    pub sent: Option<super::reply::Sent>,
     /// For `chat.send`: the stored message's id, carried by the RECEIPT.
     pub message_id: Option<u64>,
     /// For `chat.send` on a store whose durability comes after acceptance (Kafka): the

@@ -20,7 +20,6 @@ use super::state::ChatCore;
 use crate::handle::SessionHandle;
 
 pub use presence::presence_change;
-pub use send::Sent;
 pub use typing::TYPING_COALESCE;
 
 /// The synchronous half of `request` from `user` (through `session`, unless it came from the

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use chat_store::{Appended, ConversationKind, NewConversation, StoredMessage, direct_id};
 use futures_util::FutureExt;
-use serde_json::json;
 
 use crate::chat::effect::{Effect, OfflineEvent, Payload};
 use crate::chat::error::AppError;
-use crate::chat::model::{self, rfc3339};
+use crate::chat::model;
+use crate::chat::reply::Sent;
 use crate::chat::reply_queue::ReplyQueue;
 use crate::chat::room;
 use crate::chat::sequencer::{Durable, Outcome, Work};
@@ -195,32 +195,6 @@ async fn send(
     })
 }
 
-/// A send's reply for the HTTP API, turned into JSON only when an HTTP caller asked
-/// ([`Sent::into_json`]): a STOMP sender's answer is its RECEIPT, and building the JSON for
-/// every send cost a dozen allocations and a date formatting per message for nothing.
-#[derive(Debug)]
-pub struct Sent {
-    message_id: u64,
-    conversation_id: String,
-    timestamp_ms: u64,
-    /// A retry answered with the original.
-    duplicate: bool,
-}
-
-impl Sent {
-    pub fn into_json(self) -> serde_json::Value {
-        let mut reply = json!({
-            "messageId": self.message_id.to_string(),
-            "conversationId": self.conversation_id,
-            "timestamp": rfc3339(self.timestamp_ms),
-        });
-        if self.duplicate {
-            reply["duplicate"] = true.into();
-        }
-        reply
-    }
-}
-
 /// Calls the store with the conversation's turn held: until the store answers where it places
 /// concurrent appends itself (PostgreSQL: the first to lock the conversation's row is placed
 /// first), or only until the call has entered the store's queue where the store places
@@ -296,34 +270,4 @@ fn deliveries(
             payload,
         },
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_send_reply_is_the_json_the_http_api_documents() {
-        let sent = Sent {
-            message_id: 42,
-            conversation_id: "c1".into(),
-            timestamp_ms: 1_700_000_000_123,
-            duplicate: false,
-        };
-        assert_eq!(
-            sent.into_json(),
-            json!({
-                "messageId": "42",
-                "conversationId": "c1",
-                "timestamp": "2023-11-14T22:13:20.123Z",
-            })
-        );
-        let retry = Sent {
-            message_id: 42,
-            conversation_id: "c1".into(),
-            timestamp_ms: 1_700_000_000_123,
-            duplicate: true,
-        };
-        assert_eq!(retry.into_json()["duplicate"], json!(true));
-    }
 }
