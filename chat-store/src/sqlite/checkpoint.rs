@@ -78,7 +78,9 @@ impl Default for WalPolicy {
     /// 1.6 KB). The writer is held only every eighth cycle (512 MiB): each hold waited one
     /// fsync of the database file, 100–250 ms on the shared benchmark machine, so holding it
     /// every cycle put that into the p99 (docs/benchmarks.md); between holds the WAL restarts
-    /// whenever a PASSIVE round happens to catch up. The file is cut back to 640 MiB after a
+    /// whenever a PASSIVE round happens to catch up. (That fsync was the whole cycle's pages;
+    /// with the syncs before the hold it is a few ms, and holding more often may now pay: not
+    /// measured yet.) The file is cut back to 640 MiB after a
     /// restart; the backstop is four times the restart point. Before the writer is held the
     /// database file is synced twice, a PASSIVE round between: the first sync writes the
     /// cycle's pages (100–250 ms on the 10 M store), the round copies what the writer added
