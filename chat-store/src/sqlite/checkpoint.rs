@@ -17,7 +17,9 @@
 //! - the writer's commit hook ([`WalShared::attach`]) publishes the WAL's size and wakes this
 //!   thread when it passes `checkpoint_at`;
 //! - this thread copies with PASSIVE checkpoints (they never block the writer) until only a few
-//!   frames are left; once the WAL has reached [`WalPolicy::restart_at`], it then holds the
+//!   frames are left; once the WAL has reached [`WalPolicy::restart_at`], it syncs the database
+//!   file itself (SQLite syncs it only in a checkpoint that copies every frame, so otherwise
+//!   the hold below would wait for the whole cycle's pages: `Copier::settle`), then holds the
 //!   writer between two batches ([`WalShared::hold`]) for one last PASSIVE checkpoint of that
 //!   remainder, so every frame is copied and the writer's next transaction restarts the WAL
 //!   (SQLite does that itself, without waiting on anyone);
