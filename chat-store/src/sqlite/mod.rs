@@ -63,6 +63,9 @@ impl SqliteStore {
                 schema::configure(&conn)?;
                 conn
             },
+            std::fs::File::open(path).map_err(|e| {
+                StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+            })?,
             policy,
         )?;
         let path = path.to_owned();
