@@ -128,20 +128,20 @@ pub async fn run_with_metrics(
     // The fetch task stops with `shutdown`, or when this function returns early on an error.
     let fetching = shutdown.child_token();
     let _stop_fetching = fetching.clone().drop_guard();
+    let worker = |partition| Worker {
+        partition,
+        applier: &applier,
+        consumer: &consumer,
+        config,
+        metrics,
+        permits: &permits,
+    };
     let mut workers = FuturesUnordered::new();
     let mut split_tx = HashMap::new();
     for (partition, queue) in split {
         let (records_tx, records_rx) = mpsc::channel(config.batch_max.max(1));
         split_tx.insert(partition, records_tx);
-        let worker = Worker {
-            partition,
-            applier: &applier,
-            consumer: &consumer,
-            config,
-            metrics,
-            permits: &permits,
-        };
-        workers.push(worker.run(Source {
+        workers.push(worker(partition).run(Source {
             records_rx,
             queue: Some(queue),
         }));
@@ -154,15 +154,7 @@ pub async fn run_with_metrics(
         tokio::select! {
             dispatched = dispatched_rx.recv(), if fetching => match dispatched {
                 Some(Dispatched::Partition { partition, records_rx }) => {
-                    let worker = Worker {
-                        partition,
-                        applier: &applier,
-                        consumer: &consumer,
-                        config,
-                        metrics,
-                        permits: &permits,
-                    };
-                    workers.push(worker.run(Source { records_rx, queue: None }));
+                    workers.push(worker(partition).run(Source { records_rx, queue: None }));
                 }
                 Some(Dispatched::Failed(e)) => return Err(e.into()),
                 None => fetching = false,
