@@ -87,6 +87,7 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
     }
     anyhow::ensure!(partition_of.len() == 2, "16 keys all in one partition");
     let (stalled, free) = (partition_of[&0].clone(), partition_of[&1].clone());
+    eprintln!("STAGE probes sent");
 
     // The stalled conversation's backlog, before the sink starts.
     let first_backlog_id = id;
@@ -99,6 +100,7 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
         .await?;
         id += 1;
     }
+    eprintln!("STAGE backlog sent");
     // A transaction holding the stalled conversation's row: the sink's position update of
     // that partition waits for it.
     let (locker, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
@@ -125,6 +127,7 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
         // queues behind it.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let before = rows_of(&reader, &stalled).await?;
+        eprintln!("STAGE slept, before={before}");
         // The other conversation's records, produced behind the stalled backlog.
         for m in id..id + 5 {
             let event = Event::Message(message(m, &free, "alice"));
@@ -139,6 +142,7 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
         .await;
         let free_rows = rows_of(&reader, &free).await?;
         let stalled_rows = rows_of(&reader, &stalled).await?;
+        eprintln!("STAGE free arrived={} rows={free_rows}", arrived.is_ok());
         locker.batch_execute("ROLLBACK").await?;
         // The lock gone, the backlog follows.
         let caught_up = tokio::time::timeout(WAIT, async {
@@ -167,6 +171,7 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
         Ok(())
     };
     let (stats, checked) = tokio::join!(sink, check);
+    eprintln!("STAGE sink ended");
     checked?;
     stats?;
     let order: Vec<i64> = reader
