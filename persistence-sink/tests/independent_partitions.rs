@@ -6,11 +6,17 @@
 //! Before each partition had its own queue (`pipeline/source.rs`), the fetch task waited for the
 //! stalled partition's worker with the other partitions' records queued behind its backlog, and
 //! the second conversation's rows never came.
+//!
+//! The test itself must not hang (it holds a row lock while it waits on the sink): every wait
+//! is bounded and fails with what it waited for, the locking session ends whenever the check
+//! ends, the runtime has worker threads (a blocked thread cannot stop the timers), and a
+//! watchdog thread ends the process if all of that still fails.
 
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, UNIX_EPOCH};
 
 use chat_store::conformance::{group, message};
 use chat_store::record::{Event, Record};
@@ -25,6 +31,19 @@ const BATCH: usize = 20;
 const BACKLOG: u64 = 10 * BATCH as u64;
 /// Bound on the other partition's rows arriving while the first is stalled.
 const WAIT: Duration = Duration::from_secs(20);
+/// Bound on any one step (a produce's delivery, a query, the sink's shutdown).
+const STEP: Duration = Duration::from_secs(15);
+/// Bound on the whole test: it fails (rather than hangs) past this.
+const LIMIT: Duration = Duration::from_secs(100);
+/// Past this the watchdog thread ends the process: the runtime did not even fail the test.
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// `step`'s result, or an error naming `what` if it takes longer than [`STEP`].
+async fn bounded<T>(what: &str, step: impl Future<Output = T>) -> anyhow::Result<T> {
+    tokio::time::timeout(STEP, step)
+        .await
+        .map_err(|_| anyhow::anyhow!("{what}: no answer in {STEP:?}"))
+}
 
 /// Sends `event` keyed by its conversation; where it landed.
 async fn send(producer: &FutureProducer, topic: &str, event: &Event) -> anyhow::Result<i32> {
@@ -32,25 +51,33 @@ async fn send(producer: &FutureProducer, topic: &str, event: &Event) -> anyhow::
     let record = FutureRecord::to(topic)
         .key(event.conversation_id())
         .payload(&payload);
-    let delivery = producer
-        .send(record, Duration::from_secs(10))
-        .await
+    let delivery = bounded("produce", producer.send(record, Duration::from_secs(10)))
+        .await?
         .map_err(|(e, _)| e)?;
     Ok(delivery.partition)
 }
 
 async fn rows_of(client: &tokio_postgres::Client, conversation: &str) -> anyhow::Result<i64> {
-    Ok(client
-        .query_one(
-            "SELECT count(*) FROM messages WHERE conversation_id = $1",
-            &[&conversation],
-        )
-        .await?
-        .get(0))
+    let sql = "SELECT count(*) FROM messages WHERE conversation_id = $1";
+    let row = bounded("count the rows", client.query_one(sql, &[&conversation])).await??;
+    Ok(row.get(0))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<()> {
+    std::thread::spawn(|| {
+        std::thread::sleep(WATCHDOG);
+        eprintln!("independent partitions: still running after {WATCHDOG:?} (see STAGE lines)");
+        std::process::exit(101);
+    });
+    let test = tokio::spawn(stalled_partition());
+    match tokio::time::timeout(LIMIT, test).await {
+        Ok(ended) => ended?,
+        Err(_) => anyhow::bail!("no end after {LIMIT:?} (the last STAGE line says where)"),
+    }
+}
+
+async fn stalled_partition() -> anyhow::Result<()> {
     let Some(brokers) = common::kafka_brokers("independent partitions") else {
         return Ok(());
     };
@@ -65,6 +92,8 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
         .client_config()
         .set("enable.idempotence", "true")
         .set("acks", "all")
+        // A delivery the broker never confirms fails within STEP, not librdkafka's 300 s.
+        .set("message.timeout.ms", "10000")
         .create()?;
     // Two conversations in different partitions: a probe message per candidate tells where
     // each lands (the key's hash).
@@ -101,16 +130,31 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
         id += 1;
     }
     eprintln!("STAGE backlog sent");
+    // The month of the test's messages (1970) has no partition, and the sink would create it
+    // on demand — which cannot happen while the stalled transaction below is open (it read
+    // `messages`; `CREATE TABLE … PARTITION OF` needs the table to itself). Made now, as
+    // partition maintenance makes a live month's ahead of time: this test is about Kafka
+    // partitions, not about DDL behind a long transaction.
+    bounded(
+        "create the month's partition",
+        fixture
+            .store
+            .maintain_partitions(UNIX_EPOCH + Duration::from_secs(10)),
+    )
+    .await??;
     // A transaction holding the stalled conversation's row: the sink's position update of
-    // that partition waits for it.
-    let (locker, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    // that partition waits for it. It ends when `locker` is dropped, with the check below.
+    let (locker, conn) = bounded(
+        "connect",
+        tokio_postgres::connect(&url, tokio_postgres::NoTls),
+    )
+    .await??;
     tokio::spawn(conn);
-    locker
-        .batch_execute(&format!(
-            "SET search_path = {}; BEGIN; SELECT 1 FROM conversations WHERE id = '{stalled}' FOR UPDATE",
-            fixture.schema
-        ))
-        .await?;
+    let lock = format!(
+        "SET search_path = {}; BEGIN; SELECT 1 FROM conversations WHERE id = '{stalled}' FOR UPDATE",
+        fixture.schema
+    );
+    bounded("lock the stalled conversation", locker.batch_execute(&lock)).await??;
 
     let config = SinkConfig {
         group_id: common::unique("independent"),
@@ -121,8 +165,11 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
     };
     let shutdown = CancellationToken::new();
     let sink = run(&kafka, &config, &fixture.store, shutdown.clone());
-    let reader = fixture.store.client().await?;
+    let reader = bounded("a pooled connection", fixture.store.client()).await??;
     let check = async {
+        // However the check ends, the sink stops and the row lock goes (its batch can finish).
+        let stop_sink = shutdown.clone().drop_guard();
+        let locker = locker;
         // The stalled partition's first batch is taken and waits on the lock; its backlog
         // queues behind it.
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -143,7 +190,7 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
         let free_rows = rows_of(&reader, &free).await?;
         let stalled_rows = rows_of(&reader, &stalled).await?;
         eprintln!("STAGE free arrived={} rows={free_rows}", arrived.is_ok());
-        locker.batch_execute("ROLLBACK").await?;
+        bounded("roll back the lock", locker.batch_execute("ROLLBACK")).await??;
         // The lock gone, the backlog follows.
         let caught_up = tokio::time::timeout(WAIT, async {
             while rows_of(&reader, &stalled).await.unwrap_or(0) < BACKLOG as i64 + 1 {
@@ -151,7 +198,7 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
             }
         })
         .await;
-        shutdown.cancel();
+        drop(stop_sink);
         anyhow::ensure!(
             before == 0,
             "applied {before} rows of {stalled} through the lock"
@@ -174,12 +221,9 @@ async fn a_stalled_partition_does_not_hold_back_the_others() -> anyhow::Result<(
     eprintln!("STAGE sink ended");
     checked?;
     stats?;
-    let order: Vec<i64> = reader
-        .query(
-            "SELECT message_id FROM messages WHERE conversation_id = $1 ORDER BY seq",
-            &[&stalled],
-        )
-        .await?
+    let sql = "SELECT message_id FROM messages WHERE conversation_id = $1 ORDER BY seq";
+    let order: Vec<i64> = bounded("read the stalled rows", reader.query(sql, &[&stalled]))
+        .await??
         .iter()
         .map(|r| r.get(0))
         .collect();
