@@ -12,6 +12,7 @@ const MARCH_2040_MS: u64 = 2_214_993_600_000;
 const DEC_2034_MS: u64 = 2_051_179_200_000;
 const MAR_2035_MS: u64 = 2_056_363_200_000;
 const MAY_2040_MS: u64 = 2_222_078_400_000;
+const JUN_2037_MS: u64 = 2_128_636_800_000;
 
 async fn partitions(fixture: &common::SchemaStore) -> Vec<String> {
     let client = fixture.store.client().await.expect("client");
@@ -123,5 +124,50 @@ async fn partitions_older_than_the_retention_are_detached_not_dropped() -> anyho
         .await?
         .get(0);
     assert_eq!(kept_rows, 1);
+    Ok(())
+}
+
+/// A month without partition behind a long transaction: `CREATE TABLE … PARTITION OF` needs
+/// `messages` to itself, so it cannot go ahead while a transaction that read `messages` stays
+/// open. It must give up within its lock timeout (a transient error: the sink retries the
+/// batch after a backoff) rather than wait there — a waiting ACCESS EXCLUSIVE request holds
+/// every later statement on `messages` (history, the sink's other workers) behind it, for as
+/// long as that transaction lasts. Before the lock timeout, both bounded waits below ran out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_behind_a_long_transaction_does_not_block_readers() -> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("partition behind a transaction").await else {
+        return Ok(());
+    };
+    group(&*fixture, "g", "alice", &["alice"]).await;
+    let bound = Duration::from_secs(10);
+    let long = fixture.store.client().await?;
+    long.batch_execute("BEGIN; SELECT count(*) FROM messages")
+        .await?;
+    let mut m = message(1, "g", "alice");
+    m.timestamp_ms = JUN_2037_MS;
+    let reader = fixture.store.client().await?;
+    let count = "SELECT count(*) FROM messages WHERE conversation_id = 'g'";
+    let (appended, read) = tokio::join!(
+        tokio::time::timeout(bound, fixture.append(m.clone())),
+        async {
+            // Behind the creation's lock request, if it is still waiting.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::timeout(bound, reader.query_one(count, &[])).await
+        }
+    );
+    let appended = appended.map_err(|_| anyhow::anyhow!("the append waited {bound:?}"))?;
+    let read = read.map_err(|_| anyhow::anyhow!("a reader of messages waited {bound:?}"))?;
+    assert_eq!(read?.get::<_, i64>(0), 0);
+    let Err(e) = appended else {
+        anyhow::bail!("a partition was created while a transaction held messages");
+    };
+    assert!(e.is_transient(), "{e}");
+
+    // The transaction gone, the same append goes through.
+    long.batch_execute("COMMIT").await?;
+    tokio::time::timeout(bound, fixture.append(m.clone()))
+        .await
+        .map_err(|_| anyhow::anyhow!("the append waited {bound:?} with no transaction open"))??;
+    assert_eq!(fixture.history("g", None, 10).await?.0, vec![m]);
     Ok(())
 }

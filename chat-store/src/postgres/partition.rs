@@ -124,10 +124,31 @@ pub(crate) async fn maintain(
     Ok(report)
 }
 
-/// Creates the partition of the month containing `at` if missing (an insert found none).
+/// How long [`ensure_month`] waits for its lock on `messages` before giving up (a transient
+/// `lock_not_available`, so the caller retries after a backoff).
+///
+/// `CREATE TABLE … PARTITION OF` takes an ACCESS EXCLUSIVE lock on `messages`, which waits for
+/// every open transaction that has touched the table — and, while it waits, every later
+/// statement on `messages` (history reads, the other sink workers' replay probes) queues behind
+/// it. One transaction left open for long (a sink worker whose conversation row another session
+/// holds: its replay probe read `messages` before it blocked on the row) then stopped every
+/// reader and writer of `messages` for as long as it stayed open; with the session holding the
+/// row itself waiting on `messages`, never (found by `persistence-sink/tests/
+/// independent_partitions.rs`, which hung in 2 of 5 runs). Bounded, the queue clears within
+/// this time and the partition is made on a later try, once no transaction is in the way.
+const CREATE_LOCK_TIMEOUT: &str = "1s";
+
+/// Creates the partition of the month containing `at` if missing (an insert found none). Fails
+/// with a transient error (`StoreError::Unavailable`) when `messages` stays locked by another
+/// transaction for [`CREATE_LOCK_TIMEOUT`].
 pub(crate) async fn ensure_month(client: &mut Client, at: SystemTime) -> Result<(), StoreError> {
     let tx = client.transaction().await.map_err(store_error)?;
+    // The advisory lock first, unbounded as before: its holders (migrations, maintenance, this
+    // function) hold it briefly, and waiting for it queues nothing on `messages`.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await
+        .map_err(store_error)?;
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{CREATE_LOCK_TIMEOUT}'"))
         .await
         .map_err(store_error)?;
     create_months(&tx, at, 0, 0, &mut Vec::new()).await?;

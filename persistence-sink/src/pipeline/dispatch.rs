@@ -6,6 +6,9 @@
 //!
 //! A worker's channel holds at most one batch: when PostgreSQL stalls, the dispatcher stalls
 //! too and stops taking records off the consumer (librdkafka's own prefetch queue is bounded).
+//! That is why the partitions the topic had at start do not come through here but each
+//! through its own queue (`source`): `split` are their workers' channels, used only if one of
+//! their records still reaches the consumer's queue.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,11 +36,12 @@ pub(crate) enum Dispatched {
 pub(crate) fn spawn(
     consumer: Arc<SinkConsumer>,
     per_partition: usize,
+    split: HashMap<i32, mpsc::Sender<Consumed>>,
     shutdown: CancellationToken,
 ) -> mpsc::Receiver<Dispatched> {
     let (dispatched_tx, dispatched_rx) = mpsc::channel(16);
     tokio::spawn(async move {
-        let mut partitions: HashMap<i32, mpsc::Sender<Consumed>> = HashMap::new();
+        let mut partitions = split;
         loop {
             let msg = tokio::select! {
                 () = shutdown.cancelled() => return,

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::pipeline::context::SinkConsumer;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 use crate::metrics::SinkMetrics;
 use crate::pipeline::apply::{Applier, Outcome};
@@ -20,6 +20,7 @@ use crate::pipeline::commit;
 use crate::pipeline::config::SinkConfig;
 use crate::pipeline::consumed::Consumed;
 use crate::pipeline::error::SinkError;
+use crate::pipeline::source::Source;
 use crate::pipeline::stats::SinkStats;
 
 pub(crate) struct Worker<'a> {
@@ -33,17 +34,16 @@ pub(crate) struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    pub async fn run(
-        self,
-        mut records_rx: mpsc::Receiver<Consumed>,
-    ) -> Result<SinkStats, SinkError> {
+    pub async fn run(self, mut source: Source) -> Result<SinkStats, SinkError> {
         let mut stats = SinkStats::default();
         loop {
-            let (batch, open) = self.next_batch(&mut records_rx).await;
+            let (batch, open) = self.next_batch(&mut source).await?;
             if !batch.is_empty() {
+                let started = std::time::Instant::now();
                 let Some(outcome) = self.apply(&batch).await? else {
                     return Ok(stats);
                 };
+                let applied_at = std::time::Instant::now();
                 let next_offset = batch.last().map_or(0, |c| c.offset + 1);
                 let committed = commit::commit(
                     self.consumer,
@@ -54,6 +54,9 @@ impl Worker<'_> {
                 .await;
                 tracing::debug!(
                     partition = self.partition,
+                    records = batch.len(),
+                    apply_ms = applied_at.duration_since(started).as_millis() as u64,
+                    commit_ms = applied_at.elapsed().as_millis() as u64,
                     first = batch.first().map_or(0, |c| c.offset),
                     next_offset,
                     committed,
@@ -67,21 +70,22 @@ impl Worker<'_> {
         }
     }
 
-    /// The next batch, and whether the channel is still open.
-    async fn next_batch(&self, records_rx: &mut mpsc::Receiver<Consumed>) -> (Vec<Consumed>, bool) {
-        let Some(first) = records_rx.recv().await else {
-            return (Vec::new(), false);
+    /// The next batch, and whether the source is still open.
+    async fn next_batch(&self, source: &mut Source) -> Result<(Vec<Consumed>, bool), SinkError> {
+        let Some(first) = source.recv().await? else {
+            return Ok((Vec::new(), false));
         };
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + self.config.batch_linger;
         while batch.len() < self.config.batch_max {
-            match tokio::time::timeout_at(deadline, records_rx.recv()).await {
-                Ok(Some(consumed)) => batch.push(consumed),
-                Ok(None) => return (batch, false),
+            match tokio::time::timeout_at(deadline, source.recv()).await {
+                Ok(Ok(Some(consumed))) => batch.push(consumed),
+                Ok(Ok(None)) => return Ok((batch, false)),
+                Ok(Err(e)) => return Err(e.into()),
                 Err(_) => break,
             }
         }
-        (batch, true)
+        Ok((batch, true))
     }
 
     async fn apply(&self, batch: &[Consumed]) -> Result<Option<Outcome>, SinkError> {

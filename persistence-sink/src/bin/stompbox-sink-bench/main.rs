@@ -95,9 +95,12 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // Only the sink's warnings (retries, dead letters) interleave with the figures.
+    // Only the sink's warnings (retries, dead letters) interleave with the figures, unless
+    // RUST_LOG asks for more (`persistence_sink=debug`: each batch's timings).
     tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
