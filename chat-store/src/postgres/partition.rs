@@ -134,7 +134,7 @@ pub(crate) async fn maintain(
 /// holds: its replay probe read `messages` before it blocked on the row) then stopped every
 /// reader and writer of `messages` for as long as it stayed open; with the session holding the
 /// row itself waiting on `messages`, never (found by `persistence-sink/tests/
-/// independent_partitions.rs`, which hung in 2 of 5 runs). Bounded, the queue clears within
+/// independent_partitions.rs`, which hung in 6 of 26 runs). Bounded, the queue clears within
 /// this time and the partition is made on a later try, once no transaction is in the way.
 const CREATE_LOCK_TIMEOUT: &str = "1s";
 
