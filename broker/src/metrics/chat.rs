@@ -2,21 +2,15 @@
 //! `chat.send`, and how many operations the sequencer runs at once (what the store can
 //! group-commit together).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use prometheus::{Histogram, IntCounter, IntCounterVec};
+use prometheus::{Histogram, IntCounterVec};
 
 use super::bucket::{COUNT, LATENCY_SECONDS};
 use super::register::Register;
 
 pub struct ChatMetrics {
     requests: IntCounterVec,
-    /// `requests`' series by (operation, outcome), resolved once each: `with_label_values`
-    /// hashes and validates the labels and takes the vector's lock on every call, once per
-    /// chat request (refusals included). Bounded like the series themselves.
-    answered: Mutex<HashMap<(&'static str, &'static str), IntCounter>>,
     send_receipt: Histogram,
     pub concurrent: Histogram,
 }
@@ -29,7 +23,6 @@ impl ChatMetrics {
                 "Chat requests answered, by operation and outcome (ok, or the error code)",
                 &["operation", "outcome"],
             ),
-            answered: Mutex::default(),
             send_receipt: r.histogram(
                 "stompbox_chat_send_receipt_seconds",
                 "chat.send from its SEND reaching the chat to its RECEIPT queued (stored, or \
@@ -46,13 +39,10 @@ impl ChatMetrics {
     }
 
     /// A request answered. Both labels come from fixed sets (operation names and
-    /// `AppError::code`), so the series (and the cache of them) are bounded.
+    /// `AppError::code`), so the series are bounded. The vector's own lookup (a read lock) is
+    /// kept rather than a cache behind one mutex that every session's request would take.
     pub fn answered(&self, operation: &'static str, outcome: &'static str) {
-        self.answered
-            .lock()
-            .entry((operation, outcome))
-            .or_insert_with(|| self.requests.with_label_values(&[operation, outcome]))
-            .inc();
+        self.requests.with_label_values(&[operation, outcome]).inc();
     }
 
     pub fn send_receipt(&self, took: Duration) {
