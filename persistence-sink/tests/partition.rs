@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, UNIX_EPOCH};
 
 use chat_store::conformance::{group, ids, message};
+use chat_store::postgres::PartitionStep;
 
 /// 2040-03-10T12:00:00Z, far from the real clock so its partitions are this test's own.
 const MARCH_2040_MS: u64 = 2_214_993_600_000;
@@ -169,5 +170,70 @@ async fn a_partition_behind_a_long_transaction_does_not_block_readers() -> anyho
         .await
         .map_err(|_| anyhow::anyhow!("the append waited {bound:?} with no transaction open"))??;
     assert_eq!(fixture.history("g", None, 10).await?.0, vec![m]);
+    Ok(())
+}
+
+/// The hourly maintenance behind a long transaction: its `CREATE TABLE … PARTITION OF` and
+/// `DETACH PARTITION` need `messages` to themselves, like the on-demand creation above, and a
+/// waiting request holds every later reader and writer of `messages` behind it. Each step must
+/// give up within its lock timeout, leave the rest for a later run, and the reader must go
+/// through; once the transaction is gone the next run does what was left. Before the lock
+/// timeout the maintenance waited for the transaction, with the reader queued behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_behind_a_long_transaction_does_not_block_readers() -> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("maintenance behind a transaction").await else {
+        return Ok(());
+    };
+    group(&*fixture, "g", "alice", &["alice"]).await;
+    let bound = Duration::from_secs(10);
+    let long = fixture.store.client().await?;
+    long.batch_execute("BEGIN; SELECT count(*) FROM messages")
+        .await?;
+    // In 2040 three months are to be made and the real clock's partitions to be detached.
+    let at = UNIX_EPOCH + Duration::from_millis(MARCH_2040_MS);
+    let before = partitions(&fixture).await;
+    let reader = fixture.store.client().await?;
+    let count = "SELECT count(*) FROM messages WHERE conversation_id = 'g'";
+    let started = std::time::Instant::now();
+    let (maintained, read) = tokio::join!(
+        tokio::time::timeout(bound, fixture.store.maintain_partitions(at)),
+        async {
+            // Behind the maintenance's lock request, if it is still waiting.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::timeout(bound, reader.query_one(count, &[])).await
+        }
+    );
+    let maintained = maintained.map_err(|_| anyhow::anyhow!("the maintenance waited {bound:?}"))?;
+    let read = read.map_err(|_| anyhow::anyhow!("a reader of messages waited {bound:?}"))?;
+    assert_eq!(read?.get::<_, i64>(0), 0);
+    // One lock timeout, not one per step: the rest is left for the next run.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let report = maintained?;
+    assert!(
+        report.created.is_empty() && report.detached.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(partitions(&fixture).await, before);
+    // Every step is left for the next run, the first creation first.
+    assert_eq!(report.deferred.len(), 3 + before.len(), "{report:?}");
+    assert!(
+        matches!(&report.deferred[0], PartitionStep::Create { name, .. } if name == "messages_p204003"),
+        "{report:?}"
+    );
+
+    // The transaction gone, the next run does it all.
+    long.batch_execute("COMMIT").await?;
+    let report = tokio::time::timeout(bound, fixture.store.maintain_partitions(at))
+        .await
+        .map_err(|_| anyhow::anyhow!("the maintenance waited {bound:?} with no transaction"))??;
+    assert_eq!(
+        report.created,
+        vec!["messages_p204003", "messages_p204004", "messages_p204005"]
+    );
+    assert_eq!(report.detached, before, "{report:?}");
     Ok(())
 }
