@@ -5,6 +5,8 @@
 //! Messages and statuses share one topic on purpose: the sink must see a message before its
 //! DELIVERED/READ, and Kafka orders records only within a partition of one topic.
 
+mod decode;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{ConversationId, StoredMessage, UserId};
@@ -109,15 +111,7 @@ impl TryFrom<&[u8]> for Record {
     type Error = DecodeError;
 
     fn try_from(payload: &[u8]) -> Result<Self, Self::Error> {
-        #[derive(Deserialize)]
-        struct Version {
-            v: u32,
-        }
-        let Version { v } = serde_json::from_slice(payload)?;
-        if v > RECORD_VERSION {
-            return Err(DecodeError::FutureVersion(v));
-        }
-        Ok(serde_json::from_slice(payload)?)
+        decode::decode(payload)
     }
 }
 
