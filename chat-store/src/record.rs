@@ -5,8 +5,6 @@
 //! Messages and statuses share one topic on purpose: the sink must see a message before its
 //! DELIVERED/READ, and Kafka orders records only within a partition of one topic.
 
-mod decode;
-
 use serde::{Deserialize, Serialize};
 
 use crate::{ConversationId, StoredMessage, UserId};
@@ -107,13 +105,7 @@ impl Record {
     }
 }
 
-impl TryFrom<&[u8]> for Record {
-    type Error = DecodeError;
-
-    fn try_from(payload: &[u8]) -> Result<Self, Self::Error> {
-        decode::decode(payload)
-    }
-}
+// `impl TryFrom<&[u8]> for Record` (decoding) is in `record_decode`.
 
 #[cfg(test)]
 mod tests {

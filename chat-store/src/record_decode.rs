@@ -1,4 +1,5 @@
-//! Decoding a record in one pass, for the sink (which decodes every record it consumes).
+//! Decoding a [`Record`] (`TryFrom<&[u8]>`) in one pass, for the sink (which decodes every
+//! record it consumes). A module of its own beside `record`, which it depends on.
 //!
 //! serde's derive for [`Record`] (a version field flattened next to an internally tagged enum)
 //! reads a payload twice (the version first, then the whole) and buffers every field of the
@@ -16,8 +17,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{DecodeError, Event, RECORD_VERSION, Record};
 use crate::StoredMessage;
+use crate::record::{DecodeError, Event, RECORD_VERSION, Record};
 
 /// Every field of every kind of record; which are required depends on `type`.
 #[derive(Deserialize)]
@@ -70,8 +71,16 @@ impl Flat<'_> {
     }
 }
 
+impl TryFrom<&[u8]> for Record {
+    type Error = DecodeError;
+
+    fn try_from(payload: &[u8]) -> Result<Self, Self::Error> {
+        decode(payload)
+    }
+}
+
 /// The record in `payload`: one pass when it decodes cleanly, else the derive's answer.
-pub(super) fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
+fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
     if let Ok(flat) = serde_json::from_slice::<Flat<'_>>(payload) {
         let v = flat.v;
         if v > RECORD_VERSION {
@@ -86,7 +95,7 @@ pub(super) fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
 
 /// The derive's decoding: the version first (a newer record is refused as such, whatever else
 /// it holds), then the whole record.
-pub(super) fn decode_with_derive(payload: &[u8]) -> Result<Record, DecodeError> {
+fn decode_with_derive(payload: &[u8]) -> Result<Record, DecodeError> {
     #[derive(Deserialize)]
     struct Version {
         v: u32,
