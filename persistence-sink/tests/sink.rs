@@ -221,11 +221,11 @@ async fn the_sink_numbers_each_conversation_in_record_order_and_a_replay_keeps_i
     Ok(())
 }
 
-/// The replay probe reads only the months a duplicate can be in (`apply::drop_applied`): a
-/// keyless replay in its own month, a retry's original in any month up to the batch's newest
-/// time plus the clock-skew margin. Pins both bounds: a retry a month after its original, an
-/// original timestamped after its retry (another node's clock), and a keyless replay in an old
-/// month are all dropped; a new keyless message next to them goes in.
+/// The replay probe (`apply::drop_applied`) reads a keyless record's own month only (by its
+/// `(id, time)`), a keyed one's every month. Pins what any bound on those months must keep: a
+/// retry a month after its original, an original timestamped after its retry (another node's
+/// clock), and a keyless replay in an old month are all dropped; a new keyless message next to
+/// them goes in.
 #[tokio::test]
 async fn duplicates_are_found_in_earlier_months_and_across_clock_skew() -> anyhow::Result<()> {
     const DEC_2034_MS: u64 = 2_050_228_800_000;

@@ -188,12 +188,6 @@ async fn insert_messages(
     Ok(())
 }
 
-/// How much later than its retry an original may be timestamped: ids and times come from the
-/// accepting node's clock (Snowflake), and an original accepted on one node before its retry
-/// reached another can carry a later time by as much as their clocks disagree. An hour is far
-/// beyond NTP's disagreement and still leaves every later month out of the probe.
-const CLOCK_SKEW_MARGIN_MS: u64 = 3_600_000;
-
 /// Drops from `pending` what is already applied, in one query:
 /// - a second message with the same `(sender, client_message_id)` in `pending` (the first wins);
 /// - a message whose `(sender, client_message_id)` is in the table: either this very message
@@ -205,16 +199,19 @@ const CLOCK_SKEW_MARGIN_MS: u64 = 3_600_000;
 ///
 /// A replay keeps the position it has, and the rest get the next ones with no gap.
 ///
-/// Which monthly partitions each probe reads (one index descent per partition per row was the
-/// probe's cost, ~10 µs of PostgreSQL a row under load):
+/// Which monthly partitions each probe reads (one index descent per partition per row is the
+/// probe's cost):
 /// - without a client id, only the message's own month: a replay is the same record, so the
-///   same `(message_id, created_at)` (the primary key), pruned to one partition;
-/// - with one, every month up to that of the batch's newest time plus
-///   [`CLOCK_SKEW_MARGIN_MS`]: the original of a retry was accepted before it, so it is not
-///   timestamped later than the retry but by the nodes' clock skew. The months made ahead
-///   (empty, two by default) drop out of every probe, pruned once per batch (a bound per row
-///   re-prunes per row and cost more than it saved). The older months stay in: a retry whose
-///   original PostgreSQL did not have yet (the sink behind) can come any time later.
+///   same `(message_id, created_at)` (the primary key), pruned to one partition at run time
+///   (the probe by `message_id` alone read every partition's index: 60 for five years);
+/// - with one, every month. Not the later ones would be enough (the key's first holder was
+///   accepted before its retry, so it is not timestamped later but by the nodes' clock skew),
+///   but that prunes only the empty months made ahead, and a bound on `created_at` takes the
+///   probe off its index-only scan (`created_at` is not in the client-id index): measured, no
+///   gain (docs/benchmarks.md, 2026-12-08). Not the older ones: a retry is given a new id only
+///   when the broker found the original neither in its recent keys (or the cluster's claims)
+///   nor in PostgreSQL — when the sink was behind — so the original can be as old as the sink's
+///   lag allows (docs/persistence.md, "Idempotency end to end").
 async fn drop_applied(
     tx: &Transaction<'_>,
     pending: &mut Vec<&StoredMessage>,
@@ -229,8 +226,6 @@ async fn drop_applied(
         .map(|m| row::sql_int(m.message_id, "message id"))
         .collect::<Result<Vec<i64>, _>>()?;
     let times: Vec<_> = pending.iter().map(|m| row::time(m.timestamp_ms)).collect();
-    let newest = pending.iter().map(|m| m.timestamp_ms).max().unwrap_or(0);
-    let keys_before = row::time(newest.saturating_add(CLOCK_SKEW_MARGIN_MS));
     let (senders, client_ids) = senders_and_client_ids(pending);
     let statement = tx
         .prepare_cached(
@@ -240,16 +235,12 @@ async fn drop_applied(
                THEN EXISTS (SELECT 1 FROM messages m \
                             WHERE m.message_id = k.id AND m.created_at = k.at) \
                ELSE EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = k.sender_id \
-                            AND m.client_message_id = k.client_message_id \
-                            AND m.created_at <= $5) END",
+                            AND m.client_message_id = k.client_message_id) END",
         )
         .await
         .map_err(error::store_error)?;
     let applied: HashSet<usize> = tx
-        .query(
-            &statement,
-            &[&ids, &senders, &client_ids, &times, &keys_before],
-        )
+        .query(&statement, &[&ids, &senders, &client_ids, &times])
         .await
         .map_err(error::store_error)?
         .iter()
