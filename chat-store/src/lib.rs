@@ -36,6 +36,8 @@ pub mod postgres;
 mod receipt;
 #[cfg(feature = "kafka")]
 pub mod record;
+#[cfg(feature = "kafka")]
+mod record_decode;
 mod sqlite;
 mod store;
 #[cfg(feature = "kafka")]

@@ -105,21 +105,7 @@ impl Record {
     }
 }
 
-impl TryFrom<&[u8]> for Record {
-    type Error = DecodeError;
-
-    fn try_from(payload: &[u8]) -> Result<Self, Self::Error> {
-        #[derive(Deserialize)]
-        struct Version {
-            v: u32,
-        }
-        let Version { v } = serde_json::from_slice(payload)?;
-        if v > RECORD_VERSION {
-            return Err(DecodeError::FutureVersion(v));
-        }
-        Ok(serde_json::from_slice(payload)?)
-    }
-}
+// `impl TryFrom<&[u8]> for Record` (decoding) is in `record_decode`.
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, UNIX_EPOCH};
 
 use chat_store::conformance::{group, ids, message};
+use chat_store::postgres::PartitionStep;
 
 /// 2040-03-10T12:00:00Z, far from the real clock so its partitions are this test's own.
 const MARCH_2040_MS: u64 = 2_214_993_600_000;
@@ -127,37 +128,59 @@ async fn partitions_older_than_the_retention_are_detached_not_dropped() -> anyho
     Ok(())
 }
 
+/// How long each step of the tests below may wait.
+const BOUND: Duration = Duration::from_secs(10);
+
+/// A session in a transaction that has read `messages` (holding its ACCESS SHARE lock until
+/// the session commits).
+async fn long_transaction(
+    fixture: &common::SchemaStore,
+) -> anyhow::Result<
+    impl std::ops::Deref<Target = impl std::ops::Deref<Target = tokio_postgres::Client>>,
+> {
+    let long = fixture.store.client().await?;
+    long.batch_execute("BEGIN; SELECT count(*) FROM messages")
+        .await?;
+    Ok(long)
+}
+
+/// `work` (which `what` names in the failure), and beside it a reader of `messages` started
+/// 300 ms in — behind `work`'s lock request on `messages`, if that is still waiting — each
+/// bounded by [`BOUND`]: `work`'s output and the reader's count of conversation g's messages.
+async fn beside_a_reader<T>(
+    fixture: &common::SchemaStore,
+    what: &str,
+    work: impl std::future::Future<Output = T>,
+) -> anyhow::Result<(T, i64)> {
+    let reader = fixture.store.client().await?;
+    let count = "SELECT count(*) FROM messages WHERE conversation_id = 'g'";
+    let (done, read) = tokio::join!(tokio::time::timeout(BOUND, work), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::timeout(BOUND, reader.query_one(count, &[])).await
+    });
+    let done = done.map_err(|_| anyhow::anyhow!("{what} waited {BOUND:?}"))?;
+    let read = read.map_err(|_| anyhow::anyhow!("a reader of messages waited {BOUND:?}"))??;
+    Ok((done, read.get(0)))
+}
+
 /// A month without partition behind a long transaction: `CREATE TABLE … PARTITION OF` needs
 /// `messages` to itself, so it cannot go ahead while a transaction that read `messages` stays
 /// open. It must give up within its lock timeout (a transient error: the sink retries the
 /// batch after a backoff) rather than wait there — a waiting ACCESS EXCLUSIVE request holds
 /// every later statement on `messages` (history, the sink's other workers) behind it, for as
-/// long as that transaction lasts. Before the lock timeout, both bounded waits below ran out.
+/// long as that transaction lasts. Before the lock timeout, both bounded waits ran out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_behind_a_long_transaction_does_not_block_readers() -> anyhow::Result<()> {
     let Some(fixture) = common::schema_store("partition behind a transaction").await else {
         return Ok(());
     };
     group(&*fixture, "g", "alice", &["alice"]).await;
-    let bound = Duration::from_secs(10);
-    let long = fixture.store.client().await?;
-    long.batch_execute("BEGIN; SELECT count(*) FROM messages")
-        .await?;
+    let long = long_transaction(&fixture).await?;
     let mut m = message(1, "g", "alice");
     m.timestamp_ms = JUN_2037_MS;
-    let reader = fixture.store.client().await?;
-    let count = "SELECT count(*) FROM messages WHERE conversation_id = 'g'";
-    let (appended, read) = tokio::join!(
-        tokio::time::timeout(bound, fixture.append(m.clone())),
-        async {
-            // Behind the creation's lock request, if it is still waiting.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            tokio::time::timeout(bound, reader.query_one(count, &[])).await
-        }
-    );
-    let appended = appended.map_err(|_| anyhow::anyhow!("the append waited {bound:?}"))?;
-    let read = read.map_err(|_| anyhow::anyhow!("a reader of messages waited {bound:?}"))?;
-    assert_eq!(read?.get::<_, i64>(0), 0);
+    let (appended, read) =
+        beside_a_reader(&fixture, "the append", fixture.append(m.clone())).await?;
+    assert_eq!(read, 0);
     let Err(e) = appended else {
         anyhow::bail!("a partition was created while a transaction held messages");
     };
@@ -165,9 +188,65 @@ async fn a_partition_behind_a_long_transaction_does_not_block_readers() -> anyho
 
     // The transaction gone, the same append goes through.
     long.batch_execute("COMMIT").await?;
-    tokio::time::timeout(bound, fixture.append(m.clone()))
+    tokio::time::timeout(BOUND, fixture.append(m.clone()))
         .await
-        .map_err(|_| anyhow::anyhow!("the append waited {bound:?} with no transaction open"))??;
+        .map_err(|_| anyhow::anyhow!("the append waited {BOUND:?} with no transaction open"))??;
     assert_eq!(fixture.history("g", None, 10).await?.0, vec![m]);
+    Ok(())
+}
+
+/// The hourly maintenance behind a long transaction: its `CREATE TABLE … PARTITION OF` and
+/// `DETACH PARTITION` need `messages` to themselves, like the on-demand creation above, and a
+/// waiting request holds every later reader and writer of `messages` behind it. Each step must
+/// give up within its lock timeout, leave the rest for a later run, and the reader must go
+/// through; once the transaction is gone the next run does what was left. Before the lock
+/// timeout the maintenance waited for the transaction, with the reader queued behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_behind_a_long_transaction_does_not_block_readers() -> anyhow::Result<()> {
+    let Some(fixture) = common::schema_store("maintenance behind a transaction").await else {
+        return Ok(());
+    };
+    group(&*fixture, "g", "alice", &["alice"]).await;
+    let long = long_transaction(&fixture).await?;
+    // In 2040 three months are to be made and the real clock's partitions to be detached.
+    let at = UNIX_EPOCH + Duration::from_millis(MARCH_2040_MS);
+    let before = partitions(&fixture).await;
+    let started = std::time::Instant::now();
+    let (maintained, read) = beside_a_reader(
+        &fixture,
+        "the maintenance",
+        fixture.store.maintain_partitions(at),
+    )
+    .await?;
+    assert_eq!(read, 0);
+    // One lock timeout, not one per step: the rest is left for the next run.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let report = maintained?;
+    assert!(
+        report.created.is_empty() && report.detached.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(partitions(&fixture).await, before);
+    // Every step is left for the next run, the first creation first.
+    assert_eq!(report.deferred.len(), 3 + before.len(), "{report:?}");
+    assert!(
+        matches!(&report.deferred[0], PartitionStep::Create { name, .. } if name == "messages_p204003"),
+        "{report:?}"
+    );
+
+    // The transaction gone, the next run does it all.
+    long.batch_execute("COMMIT").await?;
+    let report = tokio::time::timeout(BOUND, fixture.store.maintain_partitions(at))
+        .await
+        .map_err(|_| anyhow::anyhow!("the maintenance waited {BOUND:?} with no transaction"))??;
+    assert_eq!(
+        report.created,
+        vec!["messages_p204003", "messages_p204004", "messages_p204005"]
+    );
+    assert_eq!(report.detached, before, "{report:?}");
     Ok(())
 }

@@ -220,3 +220,55 @@ async fn the_sink_numbers_each_conversation_in_record_order_and_a_replay_keeps_i
     assert_eq!(last, 204);
     Ok(())
 }
+
+/// The replay probe (`apply::drop_applied`) reads a keyless record's own month only (by its
+/// `(id, time)`), a keyed one's every month. Pins what any bound on those months must keep: a
+/// retry a month after its original, an original timestamped after its retry (another node's
+/// clock), and a keyless replay in an old month are all dropped; a new keyless message next to
+/// them goes in.
+#[tokio::test]
+async fn duplicates_are_found_in_earlier_months_and_across_clock_skew() -> anyhow::Result<()> {
+    const DEC_2034_MS: u64 = 2_050_228_800_000;
+    const JAN_2035_MS: u64 = 2_052_475_200_000;
+    let Some(fixture) = common::schema_store("sink probe months").await else {
+        return Ok(());
+    };
+    group(&*fixture, "g", "alice", &["alice", "bob"]).await;
+    let mut client = fixture.store.client().await?;
+    let at = |id: u64, client_id: Option<&str>, timestamp_ms: u64| {
+        let mut m = message(id, "g", "alice");
+        m.client_message_id = client_id.map(Into::into);
+        m.timestamp_ms = timestamp_ms;
+        Event::Message(m)
+    };
+    let first = [
+        at(1, Some("c-1"), DEC_2034_MS),
+        at(3, Some("c-2"), JAN_2035_MS + 1_000),
+        at(5, None, DEC_2034_MS + 5),
+    ];
+    let applied = apply_batch(&mut client, &first).await?;
+    assert_eq!(
+        (applied.messages_inserted, applied.messages_skipped),
+        (3, 0)
+    );
+    let second = [
+        // A retry of c-1 under another id, a month later.
+        at(2, Some("c-1"), JAN_2035_MS),
+        // A retry of c-2 timestamped a second before its original.
+        at(4, Some("c-2"), JAN_2035_MS),
+        // A replay of the keyless 5, in December.
+        at(5, None, DEC_2034_MS + 5),
+        at(6, None, JAN_2035_MS + 6),
+    ];
+    let applied = apply_batch(&mut client, &second).await?;
+    assert_eq!(
+        (applied.messages_inserted, applied.messages_skipped),
+        (1, 3),
+        "{applied:?}"
+    );
+    assert_eq!(
+        ids(&fixture.history("g", None, 10).await?.0),
+        vec![1, 3, 5, 6]
+    );
+    Ok(())
+}

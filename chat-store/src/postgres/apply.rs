@@ -195,9 +195,23 @@ async fn insert_messages(
 ///   original, but a message Kafka stored after the broker had given up on it (and told the
 ///   sender "not stored") comes back here next to its retry: the first one stored wins, so the
 ///   idempotency key holds in PostgreSQL whatever happened on the way;
-/// - a message without a client id whose id is in the table (a replayed record).
+/// - a message without a client id whose `(id, time)` is in the table (a replayed record).
 ///
 /// A replay keeps the position it has, and the rest get the next ones with no gap.
+///
+/// Which monthly partitions each probe reads (one index descent per partition per row is the
+/// probe's cost):
+/// - without a client id, only the message's own month: a replay is the same record, so the
+///   same `(message_id, created_at)` (the primary key), pruned to one partition at run time
+///   (the probe by `message_id` alone read every partition's index: 60 for five years);
+/// - with one, every month. Not the later ones would be enough (the key's first holder was
+///   accepted before its retry, so it is not timestamped later but by the nodes' clock skew),
+///   but that prunes only the empty months made ahead, and a bound on `created_at` takes the
+///   probe off its index-only scan (`created_at` is not in the client-id index): measured, no
+///   gain (docs/benchmarks.md, 2026-12-08). Not the older ones: a retry is given a new id only
+///   when the broker found the original neither in its recent keys (or the cluster's claims)
+///   nor in PostgreSQL — when the sink was behind — so the original can be as old as the sink's
+///   lag allows (docs/persistence.md, "Idempotency end to end").
 async fn drop_applied(
     tx: &Transaction<'_>,
     pending: &mut Vec<&StoredMessage>,
@@ -211,22 +225,22 @@ async fn drop_applied(
         .iter()
         .map(|m| row::sql_int(m.message_id, "message id"))
         .collect::<Result<Vec<i64>, _>>()?;
+    let times: Vec<_> = pending.iter().map(|m| row::time(m.timestamp_ms)).collect();
     let (senders, client_ids) = senders_and_client_ids(pending);
-    // One index probe per message: the client-id index for a keyed one (it finds a replay and
-    // a retry alike), the primary key for the others.
     let statement = tx
         .prepare_cached(
-            "SELECT k.i FROM unnest($1::bigint[], $2::text[], $3::text[]) \
-               WITH ORDINALITY AS k(id, sender_id, client_message_id, i) \
+            "SELECT k.i FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) \
+               WITH ORDINALITY AS k(id, sender_id, client_message_id, at, i) \
              WHERE CASE WHEN k.client_message_id IS NULL \
-               THEN EXISTS (SELECT 1 FROM messages m WHERE m.message_id = k.id) \
+               THEN EXISTS (SELECT 1 FROM messages m \
+                            WHERE m.message_id = k.id AND m.created_at = k.at) \
                ELSE EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = k.sender_id \
                             AND m.client_message_id = k.client_message_id) END",
         )
         .await
         .map_err(error::store_error)?;
     let applied: HashSet<usize> = tx
-        .query(&statement, &[&ids, &senders, &client_ids])
+        .query(&statement, &[&ids, &senders, &client_ids, &times])
         .await
         .map_err(error::store_error)?
         .iter()

@@ -54,6 +54,12 @@ pub(crate) fn is_missing_partition(err: &StoreError) -> bool {
     matches!(err, StoreError::Internal(msg) if msg.contains("no partition of relation"))
 }
 
+/// A lock wait that ran out (`lock_timeout`, SQLSTATE 55P03, as [`describe`] writes it): the
+/// partition steps give up on it and leave the step for a later run.
+pub(crate) fn is_lock_timeout(err: &StoreError) -> bool {
+    matches!(err, StoreError::Unavailable(msg) if msg.ends_with("(SQLSTATE 55P03)"))
+}
+
 /// A unique violation (SQLSTATE 23505, as [`describe`] writes it): in the sink's apply, only a
 /// COPY of message rows meeting a replay can raise it; the apply retries without COPY.
 #[cfg(feature = "kafka")]

@@ -33,7 +33,7 @@ use crate::{
 };
 
 pub use error::is_transient;
-pub use partition::PartitionReport;
+pub use partition::{PartitionReport, Step as PartitionStep};
 pub use progress::Position;
 pub use tls::{PostgresTls, SslMode, TlsOptions};
 
@@ -54,6 +54,11 @@ const DEFAULT_RETENTION_MONTHS: u32 = 60;
 /// How often partitions are checked: far more often than they are needed (monthly), so a new
 /// month is always prepared days ahead.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3_600);
+/// How soon a run that could not finish (a step deferred behind a long transaction, or an
+/// error) is tried again: each try holds readers of `messages` up for at most the steps' lock
+/// timeout (1 s), so once a minute costs little, and a transaction open for minutes does not
+/// push a month's partition an hour further.
+const MAINTENANCE_RETRY: Duration = Duration::from_secs(60);
 
 /// Where and how to connect; [`PostgresConfig::from_str`] takes a `postgres://` URL or a
 /// `key=value` connection string, with libpq's TLS keys (`sslmode` up to `verify-full`,
@@ -185,11 +190,15 @@ impl PostgresStore {
             config,
             maintenance: None,
         };
-        store.maintain_partitions(SystemTime::now()).await?;
+        // A step deferred at connect (a long transaction on `messages`) does not stop the
+        // store: the month's partition is made on demand, the background task retries soon.
+        let report = store.maintain_partitions(SystemTime::now()).await?;
+        let first = next_maintenance(&Ok(report));
         if store.config.background_maintenance {
             store.maintenance = Some(tokio::spawn(maintain_forever(
                 store.pool.clone(),
                 store.config.clone(),
+                first,
             )));
         }
         Ok(store)
@@ -218,11 +227,10 @@ impl PostgresStore {
     }
 }
 
-async fn maintain_forever(pool: Pool, config: PostgresConfig) {
-    let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
-    tick.tick().await; // the first tick is immediate; connect just ran it.
+async fn maintain_forever(pool: Pool, config: PostgresConfig, first: Duration) {
+    let mut wait = first;
     loop {
-        tick.tick().await;
+        tokio::time::sleep(wait).await;
         let result = match pool.get().await {
             Ok(mut client) => {
                 partition::maintain(
@@ -235,16 +243,34 @@ async fn maintain_forever(pool: Pool, config: PostgresConfig) {
             }
             Err(e) => Err(pool_error(e)),
         };
-        match result {
-            Ok(report) if report != PartitionReport::default() => {
+        wait = next_maintenance(&result);
+    }
+}
+
+/// Logs what a maintenance run did and says when the next one runs: in an hour, or in
+/// [`MAINTENANCE_RETRY`] when it left something undone (a warning names what and why).
+fn next_maintenance(result: &Result<PartitionReport, StoreError>) -> Duration {
+    match result {
+        Ok(report) => {
+            if !report.created.is_empty() || !report.detached.is_empty() {
                 tracing::info!(created = ?report.created, detached = ?report.detached, "message partitions maintained");
             }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "message partition maintenance failed; retrying next hour")
+            if report.deferred.is_empty() {
+                return MAINTENANCE_INTERVAL;
             }
+            tracing::warn!(
+                deferred = ?report.deferred,
+                retry_in_s = MAINTENANCE_RETRY.as_secs(),
+                "message partition maintenance deferred: a transaction held messages past the lock timeout"
+            );
         }
+        Err(e) => tracing::warn!(
+            error = %e,
+            retry_in_s = MAINTENANCE_RETRY.as_secs(),
+            "message partition maintenance failed"
+        ),
     }
+    MAINTENANCE_RETRY
 }
 
 #[async_trait::async_trait]
@@ -388,5 +414,29 @@ impl ChatStore for PostgresStore {
         message_id: u64,
     ) -> Result<Vec<(UserId, ReceiptStatus, u64)>, StoreError> {
         on_connection!(self, client => query::receipts(client, message_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run that left a step undone, or failed, is retried within minutes, not next hour.
+    #[test]
+    fn an_unfinished_maintenance_runs_again_soon() {
+        let done = PartitionReport {
+            created: vec!["messages_p204003".into()],
+            ..PartitionReport::default()
+        };
+        assert_eq!(next_maintenance(&Ok(done.clone())), MAINTENANCE_INTERVAL);
+        let deferred = PartitionReport {
+            deferred: vec![partition::Step::Detach {
+                name: "messages_p203412".into(),
+            }],
+            ..done
+        };
+        assert_eq!(next_maintenance(&Ok(deferred)), MAINTENANCE_RETRY);
+        let failed = Err(StoreError::Unavailable("down".into()));
+        assert_eq!(next_maintenance(&failed), MAINTENANCE_RETRY);
     }
 }
