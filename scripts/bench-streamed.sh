@@ -9,11 +9,12 @@
 #
 # STOMPBOX_BIN=PATH runs that broker binary instead of this tree's (a before/after pair in one
 # session: copy the old release binary aside first). STOMPBOX_PERF=FILE records the broker
-# with `perf record --call-graph dwarf` while the bench sends, for a profile or a flame graph
+# with `perf record --call-graph dwarf` (STOMPBOX_PERF_FREQ samples/s, default 199) while the bench sends, for a profile or a flame graph
 # (`perf report -i FILE --no-children --stdio`, or `perf script -i FILE |
 # inferno-collapse-perf | inferno-flamegraph > broker.svg`). STOMPBOX_SKIP_BUILD=1 runs the
 # release binaries as they are. STOMPBOX_METRICS=FILE saves the broker's /metrics after the
-# bench (the sequencer's concurrency, the store's accept and ack times). STOMPBOX_RELEASE_DIR=DIR takes the sink and the bench from DIR
+# bench (the sequencer's concurrency, the store's accept and ack times). STOMPBOX_BROKER_ARGS adds
+# arguments to the broker's command line (word-split), e.g. `--kafka-option compression.type=none`. STOMPBOX_RELEASE_DIR=DIR takes the sink and the bench from DIR
 # instead of this tree's target/release (e.g. a base commit's binaries). The broker's CPU time
 # (utime+stime from /proc) over the bench's run is printed with the CPU per stored row: the
 # figure the chat path's per-message cost is judged by (much steadier than throughput here).
@@ -52,9 +53,10 @@ topic="${name//_/.}"
 pids+=($!)
 for _ in $(seq 100); do grep -q "stompbox-sink ready" "$run/sink.out" && break; sleep 0.1; done
 
+# shellcheck disable=SC2086 # STOMPBOX_BROKER_ARGS is split into words on purpose
 "${STOMPBOX_BIN:-$target/stompbox}" --stomp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$run/data" \
     --postgres-url "$db_url" --kafka-brokers "$STOMPBOX_KAFKA_BROKERS" --kafka-topic "$topic" \
-    --chat-rate 0 --log warn >"$run/broker.out" 2>"$run/broker.log" &
+    --chat-rate 0 --log warn ${STOMPBOX_BROKER_ARGS:-} >"$run/broker.out" 2>"$run/broker.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q "stompbox ready" "$run/broker.out" && break; sleep 0.1; done
 stomp="$(sed -n 's/^stompbox ready stomp=\([^ ]*\) .*/\1/p' "$run/broker.out")"
@@ -63,7 +65,7 @@ echo "broker: ${STOMPBOX_BIN:-$target/stompbox} pid ${pids[-1]}"
 echo "load before: $(uptime)"
 if [ -n "${STOMPBOX_PERF:-}" ]; then
     # The bench connects and opens conversations for a few seconds first; record the sending.
-    (sleep 3 && perf record -q --call-graph dwarf,16384 -F 199 -p "${pids[-1]}" -o "$STOMPBOX_PERF" -- sleep "$seconds") &
+    (sleep 3 && perf record -q --call-graph dwarf,16384 -F "${STOMPBOX_PERF_FREQ:-199}" -p "${pids[-1]}" -o "$STOMPBOX_PERF" -- sleep "$seconds") &
 fi
 broker_pid="${pids[-1]}"
 # utime + stime of the broker, in clock ticks (fields 14 and 15 of /proc/PID/stat; the command

@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use tokio::sync::oneshot;
@@ -118,6 +119,15 @@ impl<H: Send + Sync + 'static> std::fmt::Debug for EventProducer<H> {
     }
 }
 
+/// The producer's batching defaults, which `--kafka-option` may replace (unlike idempotence,
+/// `acks=all` and the delivery timeout, which the guarantees rest on). A few ms of linger buys
+/// large batches at chat rates. lz4 shrinks what crosses the network to Kafka and what it
+/// stores, at a CPU cost in the broker that is per partition batch, not per byte: with 12
+/// partitions at 5k msgs/s a batch holds a couple of records, and lz4 (a fresh compression
+/// context each) was ≈ 4 % of the broker's CPU (docs/benchmarks.md, "chatcpu2"). Where Kafka
+/// is near and the CPU is short, `--kafka-option compression.type=none` gives that back.
+const TUNING: [(&str, &str); 2] = [("linger.ms", "5"), ("compression.type", "lz4")];
+
 thread_local! {
     /// The encode buffer of this thread: librdkafka copies the payload, so one buffer serves
     /// every record a thread enqueues.
@@ -142,18 +152,7 @@ impl<H: Send + Sync + 'static> EventProducer<H> {
         config: &KafkaConfig,
         on_failure: Option<OnFailure>,
     ) -> Result<Self, KafkaError> {
-        let producer = config
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set(
-                "message.timeout.ms",
-                config.delivery_timeout.as_millis().to_string(),
-            )
-            // Batching: a few ms of linger buys large batches at chat rates.
-            .set("linger.ms", "5")
-            .set("compression.type", "lz4")
-            .create_with_context(Reports {
+        let producer = producer_config(config).create_with_context(Reports {
                 on_failure,
                 held: PhantomData,
             })?;
@@ -246,7 +245,53 @@ impl<H: Send + Sync + 'static> EventProducer<H> {
     }
 }
 
+/// The producer's settings: the shared client settings (`--kafka-option`), the batching
+/// defaults ([`TUNING`]) where those name none, then what the guarantees rest on, which no
+/// option replaces.
+fn producer_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = config.client_config();
+    for (key, value) in TUNING {
+        if client.get(key).is_none() {
+            client.set(key, value);
+        }
+    }
+    client
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            config.delivery_timeout.as_millis().to_string(),
+        );
+    client
+}
+
 /// Whether `error` means the producer's queue is full (the caller may wait and try again).
 pub fn is_queue_full(error: &KafkaError) -> bool {
     error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_replace_the_batching_defaults_but_not_the_guarantees() {
+        let mut config = KafkaConfig::new("127.0.0.1:9");
+        let defaults = producer_config(&config);
+        assert_eq!(defaults.get("compression.type"), Some("lz4"));
+        assert_eq!(defaults.get("linger.ms"), Some("5"));
+        config.options = [
+            ("compression.type", "none"),
+            ("linger.ms", "20"),
+            ("enable.idempotence", "false"),
+            ("acks", "1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        let tuned = producer_config(&config);
+        assert_eq!(tuned.get("compression.type"), Some("none"));
+        assert_eq!(tuned.get("linger.ms"), Some("20"));
+        assert_eq!(tuned.get("enable.idempotence"), Some("true"));
+        assert_eq!(tuned.get("acks"), Some("all"));
+    }
 }
