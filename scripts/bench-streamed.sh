@@ -71,13 +71,23 @@ broker_pid="${pids[-1]}"
 # utime + stime of the broker, in clock ticks (fields 14 and 15 of /proc/PID/stat; the command
 # name in field 2 has no spaces here).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$broker_pid/stat"; }
+sys_ticks() { awk '{ print $15 }' "/proc/$broker_pid/stat"; }
+# Context switches of all the broker's threads (a wake-up each, mostly).
+# A thread ending between the glob and the read is skipped (awk goes on to the next file).
+switches() {
+    awk '/ctxt_switches/ { n += $2 } END { print n + 0 }' /proc/"$broker_pid"/task/*/status 2>/dev/null || true
+}
 cpu_before="$(cpu_ticks)"
+sys_before="$(sys_ticks)"
+switches_before="$(switches)"
 # The bench fails on any refusal (RATE_LIMITED at overload): report the rest anyway, then exit
 # with its status.
 bench_status=0
 RUST_BACKTRACE=0 "$target/stompbox-chat-bench" --stomp "$stomp" --pairs "$pairs" --rate "$rate" \
     --seconds "$seconds" || bench_status=$?
 cpu_after="$(cpu_ticks)"
+sys_after="$(sys_ticks)"
+switches_after="$(switches)"
 if [ -n "${STOMPBOX_METRICS:-}" ]; then
     http="$(sed -n 's/^stompbox ready .*http=\([^ ]*\).*/\1/p' "$run/broker.out")"
     curl -s "http://$http/metrics" >"$STOMPBOX_METRICS" || true
@@ -91,8 +101,10 @@ echo
 rows="$("$psql_bin" "$db_url" -Atc 'SELECT count(*) FROM messages')"
 echo "rows: $rows"
 python3 -c 'import sys
-ticks, hz, rows = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+ticks, hz, rows, sys_ticks, switches = (int(a) for a in sys.argv[1:6])
 secs = ticks / hz
-print(f"broker CPU during the bench: {secs:.2f} s; per stored row: {secs * 1e6 / max(rows, 1):.1f} us")' \
-    "$((cpu_after - cpu_before))" "$(getconf CLK_TCK)" "$rows"
+print(f"broker CPU during the bench: {secs:.2f} s; per stored row: {secs * 1e6 / max(rows, 1):.1f} us")
+print(f"of it in the kernel: {sys_ticks / hz:.2f} s; context switches per stored row: {switches / max(rows, 1):.2f}")' \
+    "$((cpu_after - cpu_before))" "$(getconf CLK_TCK)" "$rows" "$((sys_after - sys_before))" \
+    "$((switches_after - switches_before))"
 exit "$bench_status"

@@ -43,26 +43,28 @@ pub(super) fn prepare(
             (None, None) => String::new(),
         };
         let turn = core.turns.take(&conversation);
-        send(core, user, request, message_id, turn).boxed()
+        send(core, user, request, message_id, conversation, turn).boxed()
     }))
 }
 
+/// `id`: the conversation's id as [`prepare`] derived it (a DIRECT one from the pair: once per
+/// send, not again here); `turn`: the send's place in its line.
 async fn send(
     core: Arc<ChatCore>,
     user: String,
     request: model::SendMessage,
     message_id: u64,
+    id: String,
     mut turn: Turn,
 ) -> Result<Outcome, AppError> {
     let conversation = match (&request.conversation_id, &request.recipient_id) {
-        (Some(id), None) => core.membership(&user, id).await?,
+        (Some(_), None) => core.membership(&user, &id).await?,
         (None, Some(recipient)) => {
             if crate::auth::Principal::try_from(recipient.as_str()).is_err() {
                 return Err(AppError::BadRequest(format!(
                     "recipientId {recipient:?} is not a valid user name"
                 )));
             }
-            let id = direct_id(&user, recipient);
             match core.membership(&user, &id).await {
                 Ok(c) => c,
                 Err(AppError::UnknownConversation(_)) => {
