@@ -153,9 +153,9 @@ impl<H: Send + Sync + 'static> EventProducer<H> {
         on_failure: Option<OnFailure>,
     ) -> Result<Self, KafkaError> {
         let producer = producer_config(config).create_with_context(Reports {
-                on_failure,
-                held: PhantomData,
-            })?;
+            on_failure,
+            held: PhantomData,
+        })?;
         Ok(EventProducer {
             producer,
             topic: config.events_topic.as_str().into(),
