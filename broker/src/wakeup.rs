@@ -5,8 +5,10 @@
 //! Why: an idle session's task is per-connection memory for as long as the connection is open,
 //! and a `Sleep` is one of the largest things in it (its timer entry is intrusive: it lives in
 //! the future, waker and list pointers included; docs/benchmarks.md, idle sections). Here a
-//! session holds a [`Wakeup`] (its one registration's key, 24 B) and the timer holds the
-//! registration: a key and the task's waker in one ordered map.
+//! session holds a [`Wakeup`] (its one registration's key, 16 B) and the timer holds the
+//! registration: a key and the task's waker in one ordered map. Keys are [`Moment`]s (8 B) and
+//! a registration number: 32 B an entry with the waker, so a B-tree leaf of 11 is one 384-B
+//! allocation (with `Instant` keys, 40 B an entry and 512 B a leaf).
 //!
 //! Exact, not coarse: the timer task sleeps until the earliest registration, so a session is
 //! woken when its deadline passes, within tokio's timer resolution (1 ms) plus one task
@@ -20,8 +22,10 @@ use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
+
+use crate::moment::{Clock, Moment};
 
 /// Most wakers taken from the map under one hold of its lock.
 const BATCH: usize = 1024;
@@ -30,6 +34,8 @@ const BATCH: usize = 1024;
 #[derive(Debug, Default)]
 pub struct Wakeups {
     state: Mutex<State>,
+    /// What the deadlines are moments of (the broker's).
+    clock: Clock,
     /// Tells the timer task that a registration now comes first.
     earlier: Notify,
 }
@@ -37,29 +43,38 @@ pub struct Wakeups {
 #[derive(Debug, Default)]
 struct State {
     /// By deadline, then registration number (deadlines can be equal).
-    entries: BTreeMap<(Instant, u64), Waker>,
+    entries: BTreeMap<(Moment, u64), Waker>,
     next: u64,
 }
 
 /// One session's registration, if it has one: its key in [`Wakeups`].
 #[derive(Debug, Default)]
-pub struct Wakeup(Option<(Instant, u64)>);
+pub struct Wakeup(Option<(Moment, u64)>);
 
 impl Wakeups {
+    /// Deadlines are moments of `clock`.
+    pub fn new(clock: Clock) -> Self {
+        Self {
+            state: Mutex::default(),
+            clock,
+            earlier: Notify::new(),
+        }
+    }
+
     /// Ready once `deadline` has passed (never for `None`); until then, the task that polls is
     /// woken when it does. A slot must be polled from one task only: a registration made
     /// earlier is trusted to wake the same task.
     pub fn poll_deadline(
         &self,
         slot: &mut Wakeup,
-        deadline: Option<Instant>,
+        deadline: Option<Moment>,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         let Some(deadline) = deadline else {
             self.cancel(slot);
             return Poll::Pending;
         };
-        let now = Instant::now();
+        let now = self.clock.now();
         if deadline <= now {
             self.cancel(slot);
             return Poll::Ready(());
@@ -112,7 +127,7 @@ impl Wakeups {
         loop {
             let next = {
                 let mut state = self.state.lock();
-                let now = Instant::now();
+                let now = self.clock.now();
                 while due.len() < BATCH
                     && let Some(entry) = state.entries.first_entry()
                     && entry.key().0 <= now
@@ -129,7 +144,7 @@ impl Wakeups {
             }
             let wait = async {
                 match next {
-                    Some(at) => sleep_until(at).await,
+                    Some(at) => sleep_until(self.clock.instant(at)).await,
                     None => std::future::pending().await,
                 }
             };
@@ -147,10 +162,13 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    use tokio::time::Instant;
+
     use super::*;
 
     /// Waits for `deadline` through `wakeups`, as a session does.
     async fn wait(wakeups: &Wakeups, slot: &mut Wakeup, deadline: Instant) {
+        let deadline = wakeups.clock.moment(deadline);
         std::future::poll_fn(|cx| wakeups.poll_deadline(slot, Some(deadline), cx)).await
     }
 
@@ -208,7 +226,8 @@ mod tests {
         // heart-beat deadline): the 1 s wake-up finds nothing due and registers 3 s.
         let mut deadline = first;
         std::future::poll_fn(|cx| {
-            let polled = wakeups.poll_deadline(&mut slot, Some(deadline), cx);
+            let at = wakeups.clock.moment(deadline);
+            let polled = wakeups.poll_deadline(&mut slot, Some(at), cx);
             deadline = moved;
             assert!(wakeups.len() <= 1, "one registration per slot");
             polled
@@ -222,7 +241,9 @@ mod tests {
     async fn a_cancelled_registration_wakes_nobody() {
         let (wakeups, done) = started();
         let mut slot = Wakeup::default();
-        let deadline = Instant::now() + Duration::from_secs(1);
+        let deadline = wakeups
+            .clock
+            .moment(Instant::now() + Duration::from_secs(1));
         let mut polled = false;
         std::future::poll_fn(|cx| {
             if !polled {

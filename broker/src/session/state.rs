@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use stomp_codec::Version;
-use tokio::time::Instant;
 
 use super::heartbeat::Heartbeat;
 use super::subscription::Subscriptions;
@@ -17,6 +16,7 @@ use crate::command::{AckRef, Publish};
 use crate::destination::Destination;
 use crate::handle::SessionHandle;
 use crate::message::{Message, header_bytes};
+use crate::moment::Moment;
 use crate::wakeup::Wakeup;
 
 /// Per-session record of issued ack tags: which subscription each belongs to; and what the
@@ -141,15 +141,15 @@ pub(super) struct Session {
     pub(super) reply_token: Option<Box<str>>,
     /// When the application last heard of this session's activity (it says how often it
     /// wants to: `Application::activity_interval`).
-    pub(super) activity_reported: Instant,
+    pub(super) activity_reported: Moment,
     pub(super) throttle: Throttle,
     /// What vouched for the principal; rechecked after a reload.
     pub(super) proof: Proof,
     /// When the token the session was opened with expires (its `exp` plus the leeway).
-    pub(super) expires_at: Option<Instant>,
+    pub(super) expires_at: Option<Moment>,
     /// The next deadline's registration with the broker's timer (`crate::wakeup`).
     pub(super) wakeup: Wakeup,
     /// When the session, quiet since its last frame or delivery, may park (`park::QUIET`);
     /// `None` once that has passed.
-    pub(super) quiet_after: Option<Instant>,
+    pub(super) quiet_after: Option<Moment>,
 }

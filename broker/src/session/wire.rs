@@ -4,7 +4,10 @@
 //! The input buffer is released whenever it holds no partial frame, so an idle connection
 //! keeps no read buffer. Output is encoded straight into one batch buffer per loop turn (frame
 //! boundaries noted for WebSocket, which sends one message per frame) and written in one go,
-//! then released.
+//! then released. The batch's buffer and its list of frame ends live in one box made when a
+//! session first has output and dropped when it parks: a parked session keeps 8 B for them,
+//! not 56 (docs/benchmarks.md, "Seventh cuts"), and an active one makes no allocation per turn
+//! for the list.
 
 use std::io;
 use std::task::Context;
@@ -28,11 +31,23 @@ pub(super) struct Wire {
     transport: Transport,
     codec: StompCodec,
     input: BytesMut,
-    output: BytesMut,
-    /// End offset in `output` of each frame.
+    /// The batch being encoded; `None` in a parked session.
+    output: Option<Box<Output>>,
+    /// A read that completed while the session was parking, for the loop's next read. Boxed:
+    /// it is rare (a race with the parking), and inline it is 16 B in every parked session.
+    early: Option<Box<io::Result<ReadOutcome>>>,
+}
+
+/// Most frame ends an active session keeps room for between turns: a turn of a busy
+/// subscriber's or a conversation's frames, not a large drain's thousands.
+const KEPT_FRAME_ENDS: usize = 64;
+
+/// Frames encoded and not yet written.
+#[derive(Default)]
+struct Output {
+    batch: BytesMut,
+    /// End offset in `batch` of each frame.
     frame_ends: Vec<usize>,
-    /// A read that completed while the session was parking, for the loop's next read.
-    early: Option<io::Result<ReadOutcome>>,
 }
 
 /// The connection counts open (metrics) while its wire lives: here rather than in a guard of
@@ -57,8 +72,7 @@ impl Wire {
             transport,
             codec: StompCodec::new(limits),
             input: BytesMut::new(),
-            output: BytesMut::new(),
-            frame_ends: Vec::new(),
+            output: None,
             early: None,
         }
     }
@@ -87,7 +101,7 @@ impl Wire {
     /// then kept for the loop's next [`read`](Self::read).
     pub(super) fn poll_read_once(&mut self, cx: &mut Context<'_>) -> bool {
         if self.early.is_none() {
-            self.early = super::park::poll_once(self.read(), cx);
+            self.early = super::park::poll_once(self.read(), cx).map(Box::new);
         }
         self.early.is_some()
     }
@@ -95,7 +109,7 @@ impl Wire {
     /// Cancel-safe read of more input.
     pub(super) async fn read(&mut self) -> io::Result<ReadOutcome> {
         if let Some(outcome) = self.early.take() {
-            return outcome;
+            return *outcome;
         }
         let before = self.input.len();
         let outcome = self.transport.read(&mut self.input).await;
@@ -126,14 +140,15 @@ impl Wire {
 
     /// Appends one frame written by `write` to the batch.
     pub(super) fn encode(&mut self, write: impl FnOnce(&mut BytesMut)) {
-        write(&mut self.output);
-        self.frame_ends.push(self.output.len());
+        let output = self.output.get_or_insert_default();
+        write(&mut output.batch);
+        output.frame_ends.push(output.batch.len());
     }
 
     /// Makes room for about `bytes` more output at once, instead of growing (and copying) the
     /// batch step by step while a large drain is encoded.
     pub(super) fn reserve(&mut self, bytes: usize) {
-        self.output.reserve(bytes);
+        self.output.get_or_insert_default().batch.reserve(bytes);
     }
 
     pub(super) fn push_heartbeat(&mut self) {
@@ -141,22 +156,36 @@ impl Wire {
     }
 
     pub(super) fn is_idle(&self) -> bool {
-        self.frame_ends.is_empty()
+        self.output
+            .as_ref()
+            .is_none_or(|output| output.frame_ends.is_empty())
+    }
+
+    /// A session about to park gives back what it holds for output (nothing is waiting: it
+    /// parks only once its last batch was written).
+    pub(super) fn shed_output(&mut self) {
+        if self.is_idle() {
+            self.output = None;
+        }
     }
 
     pub(super) async fn flush(&mut self) -> io::Result<()> {
-        if self.frame_ends.is_empty() {
+        let Some(output) = self.output.as_mut().filter(|o| !o.frame_ends.is_empty()) else {
             return Ok(());
-        }
+        };
         // Taking the buffer releases it after the write: idle sessions hold no write buffer.
-        let batch = std::mem::take(&mut self.output);
+        let batch = std::mem::take(&mut output.batch);
         crate::metrics::get()
             .session
             .bytes_out
             .inc_by(batch.len() as u64);
-        let result = self.transport.write(batch, &self.frame_ends).await;
-        // Released as the batch is: kept, it is 4 or more slots in every idle session.
-        self.frame_ends = Vec::new();
+        let result = self.transport.write(batch, &output.frame_ends).await;
+        // Kept for the next turn, unless a large drain grew it: that goes with the batch.
+        if output.frame_ends.capacity() > KEPT_FRAME_ENDS {
+            output.frame_ends = Vec::new();
+        } else {
+            output.frame_ends.clear();
+        }
         result
     }
 
