@@ -128,8 +128,7 @@ async fn connect(
             limits.outbound_max_bytes,
             broker.config.slow_consumer,
         ),
-        signals: Default::default(),
-        record: SessionRecord::new(wire.kind(), client, unix_ms()),
+        record: SessionRecord::new(wire.transport_kind(), client, unix_ms()),
     });
     broker.router.register(Arc::clone(&handle));
     if let Some(app) = &broker.app {
@@ -154,7 +153,6 @@ async fn connect(
     Ok(Session {
         broker: Arc::clone(broker),
         handle,
-        version,
         heartbeat,
         subscriptions: Subscriptions::default(),
         acks: Acks::default(),

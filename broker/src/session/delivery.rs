@@ -234,7 +234,8 @@ impl Session {
         };
         let limits = &self.broker.config.limits;
         let item = Item::Owned(d);
-        deliver_on(sub, &mut self.acks, limits, self.version, wire, item, tally)
+        let version = wire.version();
+        deliver_on(sub, &mut self.acks, limits, version, wire, item, tally)
     }
 
     /// A publisher's run on one subscription, in order: the subscription is looked up once.
@@ -250,9 +251,10 @@ impl Session {
             return Ok(());
         };
         let limits = &self.broker.config.limits;
+        let version = wire.version();
         for message in &run.messages {
             let item = Item::InRun(id, message);
-            deliver_on(sub, &mut self.acks, limits, self.version, wire, item, tally)?;
+            deliver_on(sub, &mut self.acks, limits, version, wire, item, tally)?;
         }
         Ok(())
     }
@@ -277,14 +279,8 @@ impl Session {
                     self.acks.hold(&d.message);
                     held_within(&self.acks, &self.broker.config.limits)?;
                 }
-                emit(
-                    sub,
-                    &mut self.acks,
-                    self.version,
-                    wire,
-                    &Item::Owned(d),
-                    tally,
-                );
+                let version = wire.version();
+                emit(sub, &mut self.acks, version, wire, &Item::Owned(d), tally);
             }
             None => {
                 let head = MessageHead {
@@ -293,7 +289,7 @@ impl Session {
                     ack: None,
                     redelivered: false,
                 };
-                let version = self.version;
+                let version = wire.version();
                 wire.encode(|dst| head.encode(&d.message, version, dst));
             }
         }
@@ -388,7 +384,8 @@ impl Session {
             };
             // From the backlog to the pending: held all along.
             let item = Item::Owned(d);
-            emit(sub, &mut self.acks, self.version, wire, &item, &mut tally);
+            let version = wire.version();
+            emit(sub, &mut self.acks, version, wire, &item, &mut tally);
         }
     }
 

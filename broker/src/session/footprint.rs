@@ -119,19 +119,23 @@ fn an_idle_session_stays_within_its_budget() {
 /// reactor slot and its subscriptions: the boxed `Resident` and the parked record. Set from
 /// the debug build (idle: 600 + 40 B; fifth cuts: 512 + 40 B; sixth: 512 + 24 B, the
 /// record's runtime handle gone: an `Arc` allocation of 40 B, class 48, rather than 56, class 64;
-/// seventh: 376 + 24 B, the session's times as 8-B moments, the output batch and the early read
-/// boxed, the connected permit 24 B).
-const PARKED_BUDGET: usize = 400;
+/// seventh: 320 + 24 B, the session's times as 8-B moments, the buffers, the early read and the
+/// ack tags boxed, the connected permit 24 B).
+const PARKED_BUDGET: usize = 344;
 
 /// The broker's allocator (jemalloc, `main.rs`) rounds each allocation up to a size class:
 /// between 256 and 512 B the classes are 320, 384, 448, 512, then 640, 768. Each of these
 /// per-connection allocations is kept at or under a class boundary (fifth cuts: `Resident`
 /// 592 → 512 B, the handle's 264 → 256 B, `WsTransport` 192 → 144 B, i.e. classes 640 → 512,
 /// 320 → 256, 192 → 160); growing past one costs every connection the whole next step.
-/// Seventh cuts: `Resident` 512 → 376 B, class 512 → 384.
-const RESIDENT_CLASS: usize = 384;
-/// `Arc<SessionHandle>`'s allocation: the handle and the counts.
-const HANDLE_CLASS: usize = 256;
+/// Seventh cuts: `Resident` 512 → 320 B, class 512 → 320 (the session's times as moments, its
+/// buffers and its ack tags boxed while unused, the connected permit 24 B, no copy of the
+/// version).
+const RESIDENT_CLASS: usize = 320;
+/// `Arc<SessionHandle>`'s allocation: the handle and the counts. Seventh cuts: 256 → 224
+/// (the record's transport as one byte, the disconnect reason `Box<str>`, the outbox's byte
+/// count `u32`).
+const HANDLE_CLASS: usize = 224;
 /// `Box<WsTransport>`, WebSocket connections only. Sixth cuts: 144 → 128 B (class 160 → 128),
 /// the `TcpStream` inline instead of hyper's `Upgraded`, the TLS peer boxed with the rare
 /// `wss://` wrapper.
@@ -150,8 +154,9 @@ const TASK_BUDGET: usize = 850;
 /// period's end (which replace the `Sleep` a task held), 296 B again with the heart-beat
 /// intervals in milliseconds and the transactions boxed on the first BEGIN; fifth cuts: 272 B
 /// (throttle pause in µs, reply token `Box<str>`, Acks' counters `u32`); seventh cuts: 216 B
-/// (its six times as `Moment`s, 8 B each: `crate::moment`).
-const SESSION_BUDGET: usize = 216;
+/// (its six times as `Moment`s, 8 B each: `crate::moment`), then 192 B (the ack tags' map
+/// boxed on the first tag, the version kept by the codec only).
+const SESSION_BUDGET: usize = 192;
 /// `ConnectedPermit`, in every session: the admission and the address counted (seventh cuts:
 /// 48 → 24 B, the semaphore's own permit and the address slot's copy of the admission gone).
 const PERMIT_BUDGET: usize = 24;

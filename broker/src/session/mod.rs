@@ -163,7 +163,7 @@ impl Parkable for Resident {
     /// when one of them is ready already: the session must not park.
     fn register(&mut self, cx: &mut Context<'_>) -> bool {
         let Resident { session, wire, .. } = self;
-        wire.shed_output();
+        wire.shed_buffers();
         if session.handle.outbox.register(cx) {
             return true;
         }
@@ -356,7 +356,7 @@ impl Session {
                 error,
                 receipt: receipt.clone(),
             };
-            let request = Request::from_frame(frame, self.version).map_err(with_receipt)?;
+            let request = Request::from_frame(frame, wire.version()).map_err(with_receipt)?;
             let Some(mut request) = self.gather(batch, request).map_err(with_receipt)? else {
                 continue;
             };

@@ -4,10 +4,10 @@
 //! The input buffer is released whenever it holds no partial frame, so an idle connection
 //! keeps no read buffer. Output is encoded straight into one batch buffer per loop turn (frame
 //! boundaries noted for WebSocket, which sends one message per frame) and written in one go,
-//! then released. The batch's buffer and its list of frame ends live in one box made when a
-//! session first has output and dropped when it parks: a parked session keeps 8 B for them,
-//! not 56 (docs/benchmarks.md, "Seventh cuts"), and an active one makes no allocation per turn
-//! for the list.
+//! then released. Both buffers and the list of frame ends live in one box ([`Buffers`]) made
+//! when an active session first reads bytes or has output, and dropped when it parks with no
+//! partial frame: a parked session keeps 8 B for them, not 88 (docs/benchmarks.md, "Seventh
+//! cuts"), and an active one makes no allocation per turn for the list.
 
 use std::io;
 use std::task::Context;
@@ -30,9 +30,8 @@ use crate::transport::{ReadOutcome, Transport};
 pub(super) struct Wire {
     transport: Transport,
     codec: StompCodec,
-    input: BytesMut,
-    /// The batch being encoded; `None` in a parked session.
-    output: Option<Box<Output>>,
+    /// `None` in a parked session (unless it holds a partial frame).
+    buffers: Option<Box<Buffers>>,
     /// A read that completed while the session was parking, for the loop's next read. Boxed:
     /// it is rare (a race with the parking), and inline it is 16 B in every parked session.
     early: Option<Box<io::Result<ReadOutcome>>>,
@@ -42,9 +41,12 @@ pub(super) struct Wire {
 /// subscriber's or a conversation's frames, not a large drain's thousands.
 const KEPT_FRAME_ENDS: usize = 64;
 
-/// Frames encoded and not yet written.
+/// An active session's input and output.
 #[derive(Default)]
-struct Output {
+struct Buffers {
+    /// Bytes read and not yet decoded.
+    input: BytesMut,
+    /// Frames encoded and not yet written.
     batch: BytesMut,
     /// End offset in `batch` of each frame.
     frame_ends: Vec<usize>,
@@ -71,14 +73,17 @@ impl Wire {
         Self {
             transport,
             codec: StompCodec::new(limits),
-            input: BytesMut::new(),
-            output: None,
+            buffers: None,
             early: None,
         }
     }
 
     pub(super) fn kind(&self) -> &'static str {
         self.transport.kind()
+    }
+
+    pub(super) fn transport_kind(&self) -> crate::transport::TransportKind {
+        self.transport.transport_kind()
     }
 
     /// Who the peer's verified TLS client certificate names, if it presented one.
@@ -88,6 +93,12 @@ impl Wire {
 
     pub(super) fn set_version(&mut self, version: Version) {
         self.codec.set_version(version);
+    }
+
+    /// The version CONNECT negotiated (kept by the codec only: the session's state has no
+    /// copy of its own).
+    pub(super) fn version(&self) -> Version {
+        self.codec.version()
     }
 
     /// Whether the session may wait for this transport's input parked, outside a task: its
@@ -111,23 +122,45 @@ impl Wire {
         if let Some(outcome) = self.early.take() {
             return *outcome;
         }
-        let before = self.input.len();
-        let outcome = self.transport.read(&mut self.input).await;
-        let read = self.input.len().saturating_sub(before);
+        let (outcome, read) = match &mut self.buffers {
+            Some(buffers) => {
+                let before = buffers.input.len();
+                let outcome = self.transport.read(&mut buffers.input).await;
+                (outcome, buffers.input.len().saturating_sub(before))
+            }
+            // A parked session's first read (or a parking one's poll) makes no box until
+            // bytes come: cancelled while waiting, the empty buffer goes with the future.
+            None => {
+                let mut input = BytesMut::new();
+                let outcome = self.transport.read(&mut input).await;
+                let read = input.len();
+                if read > 0 {
+                    self.buffers = Some(Box::new(Buffers {
+                        input,
+                        ..Buffers::default()
+                    }));
+                }
+                (outcome, read)
+            }
+        };
         crate::metrics::get().session.bytes_in.inc_by(read as u64);
         outcome
     }
 
     /// The next complete item in the input, if any.
     pub(super) fn decode(&mut self) -> Result<Option<Item>, CodecError> {
-        let item = self.codec.decode(&mut self.input)?;
+        let Some(buffers) = self.buffers.as_mut() else {
+            return Ok(None);
+        };
+        let input = &mut buffers.input;
+        let item = self.codec.decode(input)?;
         if let Some(Item::Frame(frame)) = &item {
             crate::metrics::get().session.frame_in(frame.command);
         }
-        if self.input.is_empty() && self.input.capacity() > 0 {
+        if input.is_empty() && input.capacity() > 0 {
             // Idle connections hold no read buffer (frames decoded from it keep their own
             // reference to the bytes they need).
-            self.input = BytesMut::new();
+            *input = BytesMut::new();
         }
         Ok(item)
     }
@@ -140,7 +173,7 @@ impl Wire {
 
     /// Appends one frame written by `write` to the batch.
     pub(super) fn encode(&mut self, write: impl FnOnce(&mut BytesMut)) {
-        let output = self.output.get_or_insert_default();
+        let output = self.buffers.get_or_insert_default();
         write(&mut output.batch);
         output.frame_ends.push(output.batch.len());
     }
@@ -148,7 +181,7 @@ impl Wire {
     /// Makes room for about `bytes` more output at once, instead of growing (and copying) the
     /// batch step by step while a large drain is encoded.
     pub(super) fn reserve(&mut self, bytes: usize) {
-        self.output.get_or_insert_default().batch.reserve(bytes);
+        self.buffers.get_or_insert_default().batch.reserve(bytes);
     }
 
     pub(super) fn push_heartbeat(&mut self) {
@@ -156,21 +189,21 @@ impl Wire {
     }
 
     pub(super) fn is_idle(&self) -> bool {
-        self.output
+        self.buffers
             .as_ref()
             .is_none_or(|output| output.frame_ends.is_empty())
     }
 
-    /// A session about to park gives back what it holds for output (nothing is waiting: it
-    /// parks only once its last batch was written).
-    pub(super) fn shed_output(&mut self) {
-        if self.is_idle() {
-            self.output = None;
+    /// A session about to park gives back its buffers, unless they hold a partial frame
+    /// (nothing is waiting to be written: it parks only once its last batch was).
+    pub(super) fn shed_buffers(&mut self) {
+        if self.is_idle() && self.buffers.as_ref().is_some_and(|b| b.input.is_empty()) {
+            self.buffers = None;
         }
     }
 
     pub(super) async fn flush(&mut self) -> io::Result<()> {
-        let Some(output) = self.output.as_mut().filter(|o| !o.frame_ends.is_empty()) else {
+        let Some(output) = self.buffers.as_mut().filter(|o| !o.frame_ends.is_empty()) else {
             return Ok(());
         };
         // Taking the buffer releases it after the write: idle sessions hold no write buffer.
