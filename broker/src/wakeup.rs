@@ -5,10 +5,15 @@
 //! Why: an idle session's task is per-connection memory for as long as the connection is open,
 //! and a `Sleep` is one of the largest things in it (its timer entry is intrusive: it lives in
 //! the future, waker and list pointers included; docs/benchmarks.md, idle sections). Here a
-//! session holds a [`Wakeup`] (its one registration's key, 16 B) and the timer holds the
-//! registration: a key and the task's waker in one ordered map. Keys are [`Moment`]s (8 B) and
-//! a registration number: 32 B an entry with the waker, so a B-tree leaf of 11 is one 384-B
-//! allocation (with `Instant` keys, 40 B an entry and 512 B a leaf).
+//! session holds a [`Wakeup`] (its one registration's key, 8 B) and the timer holds the
+//! registration: a key and the task's waker in one ordered map.
+//!
+//! A key is the deadline itself, a [`Moment`] (8 B), unique in the map: a deadline already
+//! taken is registered a microsecond later, and none at or before the last one fired (see
+//! [`State::free_key`]), so a session's key is never another's, even once it has fired and
+//! the session has not looked yet. An entry with the waker is then 24 B and a B-tree leaf of
+//! 11 one 320-B allocation; with `(Instant, registration number)` keys it was 40 B and 512 B
+//! (docs/benchmarks.md, "Seventh cuts").
 //!
 //! Exact, not coarse: the timer task sleeps until the earliest registration, so a session is
 //! woken when its deadline passes, within tokio's timer resolution (1 ms) plus one task
@@ -19,6 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -42,14 +48,32 @@ pub struct Wakeups {
 
 #[derive(Debug, Default)]
 struct State {
-    /// By deadline, then registration number (deadlines can be equal).
-    entries: BTreeMap<(Moment, u64), Waker>,
-    next: u64,
+    /// By deadline (each a key of its own: [`State::free_key`]).
+    entries: BTreeMap<Moment, Waker>,
+    /// The latest key fired: later keys only are given out.
+    fired: Option<Moment>,
+}
+
+impl State {
+    /// The key for a registration due at `deadline`: the first moment from it that no other
+    /// registration holds and that is after every key fired. Keys are microseconds, so a
+    /// clash is rare, and its step at most delays a wake-up to tokio's next millisecond tick.
+    fn free_key(&self, deadline: Moment) -> Moment {
+        let step = |key: Moment| key + Duration::from_micros(1);
+        let mut key = match self.fired {
+            Some(fired) if deadline <= fired => step(fired),
+            _ => deadline,
+        };
+        while self.entries.contains_key(&key) {
+            key = step(key);
+        }
+        key
+    }
 }
 
 /// One session's registration, if it has one: its key in [`Wakeups`].
 #[derive(Debug, Default)]
-pub struct Wakeup(Option<(Moment, u64)>);
+pub struct Wakeup(Option<Moment>);
 
 impl Wakeups {
     /// Deadlines are moments of `clock`.
@@ -79,7 +103,7 @@ impl Wakeups {
             self.cancel(slot);
             return Poll::Ready(());
         }
-        if let Some((at, _)) = slot.0
+        if let Some(at) = slot.0
             && at <= deadline
             && at > now
         {
@@ -90,8 +114,7 @@ impl Wakeups {
         if let Some(key) = slot.0.take() {
             state.entries.remove(&key);
         }
-        state.next += 1;
-        let key = (deadline, state.next);
+        let key = state.free_key(deadline);
         let first = state
             .entries
             .first_key_value()
@@ -130,11 +153,13 @@ impl Wakeups {
                 let now = self.clock.now();
                 while due.len() < BATCH
                     && let Some(entry) = state.entries.first_entry()
-                    && entry.key().0 <= now
+                    && *entry.key() <= now
                 {
-                    due.push(entry.remove());
+                    let (key, waker) = entry.remove_entry();
+                    state.fired = Some(key);
+                    due.push(waker);
                 }
-                state.entries.first_key_value().map(|(k, _)| k.0)
+                state.entries.first_key_value().map(|(k, _)| *k)
             };
             let full = due.len() == BATCH;
             due.drain(..).for_each(Waker::wake);
@@ -235,6 +260,52 @@ mod tests {
         .await;
         assert_eq!(start.elapsed(), Duration::from_secs(3));
         done.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_sessions_with_one_deadline_both_wake() {
+        let (wakeups, done) = started();
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(700);
+        let other = {
+            let wakeups = Arc::clone(&wakeups);
+            tokio::spawn(async move {
+                let mut slot = Wakeup::default();
+                wait(&wakeups, &mut slot, deadline).await;
+                start.elapsed()
+            })
+        };
+        tokio::task::yield_now().await;
+        let mut slot = Wakeup::default();
+        wait(&wakeups, &mut slot, deadline).await;
+        let ours = start.elapsed();
+        let theirs = other.await.expect("the other waiter");
+        // The second registration is a microsecond later, which tokio's millisecond timer
+        // may round up to the next millisecond.
+        let on_time = Duration::from_millis(700)..=Duration::from_millis(701);
+        assert!(
+            on_time.contains(&ours) && on_time.contains(&theirs),
+            "{ours:?}, {theirs:?}"
+        );
+        done.cancel();
+    }
+
+    #[test]
+    fn a_key_is_never_one_held_nor_one_fired() {
+        let at = Clock::new().now() + Duration::from_secs(1);
+        let mut state = State::default();
+        assert_eq!(state.free_key(at), at);
+        state.entries.insert(at, Waker::noop().clone());
+        let taken = state.free_key(at);
+        assert!(taken > at, "held: the next free moment");
+        state.entries.clear();
+        state.fired = Some(taken);
+        // A session that has not looked since its key fired still holds it: a deadline at or
+        // before that key (another thread's clock read a moment earlier) must not reuse it.
+        assert!(state.free_key(at) > taken);
+        assert!(state.free_key(taken) > taken);
+        let later = taken + Duration::from_millis(5);
+        assert_eq!(state.free_key(later), later);
     }
 
     #[tokio::test(start_paused = true)]

@@ -119,18 +119,18 @@ fn an_idle_session_stays_within_its_budget() {
 /// reactor slot and its subscriptions: the boxed `Resident` and the parked record. Set from
 /// the debug build (idle: 600 + 40 B; fifth cuts: 512 + 40 B; sixth: 512 + 24 B, the
 /// record's runtime handle gone: an `Arc` allocation of 40 B, class 48, rather than 56, class 64;
-/// seventh: 320 + 24 B, the session's times as 8-B moments, the buffers, the early read and the
-/// ack tags boxed, the connected permit 24 B).
-const PARKED_BUDGET: usize = 344;
+/// seventh: 312 + 24 B, the session's times as 8-B moments, the buffers, the early read and the
+/// ack tags boxed, the connected permit 24 B, the timer key 8 B).
+const PARKED_BUDGET: usize = 336;
 
 /// The broker's allocator (jemalloc, `main.rs`) rounds each allocation up to a size class:
 /// between 256 and 512 B the classes are 320, 384, 448, 512, then 640, 768. Each of these
 /// per-connection allocations is kept at or under a class boundary (fifth cuts: `Resident`
 /// 592 → 512 B, the handle's 264 → 256 B, `WsTransport` 192 → 144 B, i.e. classes 640 → 512,
 /// 320 → 256, 192 → 160); growing past one costs every connection the whole next step.
-/// Seventh cuts: `Resident` 512 → 320 B, class 512 → 320 (the session's times as moments, its
+/// Seventh cuts: `Resident` 512 → 312 B, class 512 → 320 (the session's times as moments, its
 /// buffers and its ack tags boxed while unused, the connected permit 24 B, no copy of the
-/// version).
+/// version, the timer key a moment alone).
 const RESIDENT_CLASS: usize = 320;
 /// `Arc<SessionHandle>`'s allocation: the handle and the counts. Seventh cuts: 256 → 224
 /// (the record's transport as one byte, the disconnect reason `Box<str>`, the outbox's byte
@@ -155,8 +155,9 @@ const TASK_BUDGET: usize = 850;
 /// intervals in milliseconds and the transactions boxed on the first BEGIN; fifth cuts: 272 B
 /// (throttle pause in µs, reply token `Box<str>`, Acks' counters `u32`); seventh cuts: 216 B
 /// (its six times as `Moment`s, 8 B each: `crate::moment`), then 192 B (the ack tags' map
-/// boxed on the first tag, the version kept by the codec only).
-const SESSION_BUDGET: usize = 192;
+/// boxed on the first tag, the version kept by the codec only), then 184 B (the timer key a
+/// moment alone: `crate::wakeup`).
+const SESSION_BUDGET: usize = 184;
 /// `ConnectedPermit`, in every session: the admission and the address counted (seventh cuts:
 /// 48 → 24 B, the semaphore's own permit and the address slot's copy of the admission gone).
 const PERMIT_BUDGET: usize = 24;
