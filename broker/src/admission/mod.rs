@@ -286,6 +286,20 @@ mod tests {
         text.parse().expect("address")
     }
 
+    /// `max_connections` for the node, one per address, and no rate limit to speak of.
+    fn one_per_address(max_connections: usize) -> Arc<Admission> {
+        admission(|limits, settings| {
+            limits.max_connections = max_connections;
+            settings.max_connections_per_ip = 1;
+            settings.connect_burst_per_ip = 10;
+        })
+    }
+
+    /// Why a connection from `from` is refused (it must be).
+    fn refusal(admission: &Arc<Admission>, from: &str) -> Refusal {
+        admission.admit(ip(from)).expect_err(from)
+    }
+
     #[test]
     fn exempt_addresses_skip_per_address_limits_but_not_the_node_limit() {
         let admission = admission(|limits, settings| {
@@ -319,15 +333,11 @@ mod tests {
 
     #[test]
     fn a_refusal_gives_the_address_count_back() {
-        let admission = admission(|limits, settings| {
-            limits.max_connections = 1;
-            settings.max_connections_per_ip = 1;
-            settings.connect_burst_per_ip = 10;
-        });
+        let admission = one_per_address(1);
         let held = admission.admit(ip("192.0.2.1")).expect("first");
         // Refused by the node limit after the address was counted: the count goes back.
         assert_eq!(
-            admission.admit(ip("192.0.2.2")).expect_err("node full"),
+            refusal(&admission, "192.0.2.2"),
             Refusal::TooManyConnections
         );
         drop(held);
@@ -338,35 +348,18 @@ mod tests {
 
     #[test]
     fn a_connected_permit_holds_both_counts_and_gives_them_back() {
-        let admission = admission(|limits, settings| {
-            limits.max_connections = 2;
-            settings.max_connections_per_ip = 1;
-            settings.connect_burst_per_ip = 10;
-        });
-        let remote = admission
-            .admit(ip("192.0.2.1"))
-            .expect("first")
-            .authenticated();
-        assert_eq!(
-            admission.admit(ip("192.0.2.1")).expect_err("address full"),
-            Refusal::TooManyFromAddress(1)
-        );
-        let local = admission
-            .admit(ip("127.0.0.1"))
-            .expect("exempt")
-            .authenticated();
-        assert_eq!(
-            admission.admit(ip("192.0.2.2")).expect_err("node full"),
-            Refusal::TooManyConnections
-        );
+        let admission = one_per_address(2);
+        let connected = |from: &str| admission.admit(ip(from)).expect(from).authenticated();
+        let remote = connected("192.0.2.1");
+        let local = connected("127.0.0.1");
+        let refused = ["192.0.2.1", "192.0.2.2"].map(|from| refusal(&admission, from));
+        let full = [Refusal::TooManyFromAddress(1), Refusal::TooManyConnections];
+        assert_eq!(refused, full, "the address's count, then the node's");
+        // Given back: the exempt connection's node count, then both of the other's.
         drop(local);
-        let other = admission
-            .admit(ip("192.0.2.2"))
-            .expect("the exempt count was given back");
+        let other = connected("192.0.2.2");
         drop((remote, other));
-        let _again = admission
-            .admit(ip("192.0.2.1"))
-            .expect("the address count was given back");
-        let _and = admission.admit(ip("192.0.2.3")).expect("and the node's");
+        let again = ["192.0.2.1", "192.0.2.3"].map(connected);
+        drop(again);
     }
 }
