@@ -119,7 +119,7 @@ fn emit(
     let tag = sub.ack.tracks_acks().then(|| acks.issue(&sub.id));
     match (tag, item.queue()) {
         (Some(tag), _) => {
-            sub.pending.insert(tag, Arc::clone(message));
+            sub.hold_pending(tag, Arc::clone(message));
         }
         // Auto-ack: a queue message is consumed once written.
         (None, Some(queue)) => queue.consumed(&[message.id]),
@@ -153,8 +153,8 @@ fn deliver_on(
         held_within(acks, limits)?;
     }
     if window_full {
-        sub.backlog.push_back(item.into_delivery());
-        if sub.backlog.len() > limits.outbound_max_frames {
+        sub.hold_back(item.into_delivery());
+        if sub.backlog().len() > limits.outbound_max_frames {
             return Err(StompError::SlowConsumer.into());
         }
     } else {
@@ -379,7 +379,7 @@ impl Session {
         // A topic NACK discards: there is no one else to give the message to.
         let mut tally = Tally::new();
         while !sub.window_full() {
-            let Some(d) = sub.backlog.pop_front() else {
+            let Some(d) = sub.next_waiting() else {
                 break;
             };
             // From the backlog to the pending: held all along.
@@ -403,7 +403,7 @@ impl Session {
             Registration::Queue(queue) => {
                 queue.remove_consumer(session, id);
                 let back: Vec<_> = sub
-                    .pending
+                    .pending()
                     .values()
                     .map(|m| (Arc::clone(m), true))
                     .collect();
@@ -412,12 +412,12 @@ impl Session {
                 }
             }
         }
-        for tag in sub.pending.keys() {
+        for tag in sub.pending().keys() {
             self.acks.owner.remove(tag);
         }
         if sub.queue().is_none() {
-            let backlog = sub.backlog.iter().map(|d| &d.message);
-            for message in sub.pending.values().chain(backlog) {
+            let backlog = sub.backlog().iter().map(|d| &d.message);
+            for message in sub.pending().values().chain(backlog) {
                 self.acks.release(message);
             }
         }

@@ -41,6 +41,7 @@ struct Sizes {
     permit: usize,
     ws: usize,
     handle: usize,
+    subscription: usize,
 }
 
 fn sizes() -> Sizes {
@@ -55,6 +56,7 @@ fn sizes() -> Sizes {
         permit: size_of::<crate::admission::ConnectedPermit>(),
         ws: size_of::<crate::transport::ws::WsTransport>(),
         handle: size_of::<crate::handle::SessionHandle>(),
+        subscription: size_of::<super::subscription::Subscription>(),
     }
 }
 
@@ -64,7 +66,7 @@ fn an_idle_session_stays_within_its_budget() {
     println!(
         "parked: Resident {} B (Session {} B, Wire {} B, permit {} B) + Parked {} B; active: \
          first task's future {} B, a resumed task's {} B (loop {} B); a WebSocket's boxed \
-         transport {} B; the session handle {} B",
+         transport {} B; the session handle {} B; a subscription {} B",
         s.resident,
         s.session,
         s.wire,
@@ -74,7 +76,8 @@ fn an_idle_session_stays_within_its_budget() {
         s.resumed,
         s.serve_loop,
         s.ws,
-        s.handle
+        s.handle,
+        s.subscription
     );
     // The allocator's size classes: one byte over a class boundary costs the whole next step.
     assert!(
@@ -96,6 +99,11 @@ fn an_idle_session_stays_within_its_budget() {
         s.resident + s.parked <= PARKED_BUDGET,
         "a parked session is {} B, over its {PARKED_BUDGET} B budget",
         s.resident + s.parked
+    );
+    assert!(
+        s.subscription <= SUBSCRIPTION_CLASS,
+        "a subscription is {} B, past the {SUBSCRIPTION_CLASS} B size class",
+        s.subscription
     );
     assert!(
         s.permit <= PERMIT_BUDGET,
@@ -140,6 +148,10 @@ const HANDLE_CLASS: usize = 224;
 /// the `TcpStream` inline instead of hyper's `Upgraded`, the TLS peer boxed with the rare
 /// `wss://` wrapper.
 const WS_CLASS: usize = 128;
+/// A session's subscriptions vector holds exactly one for most sessions (their `/user`
+/// queue): one element, one allocation. Seventh cuts: 128 → 80 B (class 128 → 80), what it
+/// holds back for ACKs and its prefetch window boxed on first use.
+const SUBSCRIPTION_CLASS: usize = 80;
 /// An `Arc`'s two counts, allocated with the handle.
 const ARC_COUNTS: usize = 16;
 
