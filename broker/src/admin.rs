@@ -55,7 +55,7 @@ async fn node(State(broker): State<Arc<Broker>>) -> Response {
     let mut by_transport: BTreeMap<&str, usize> = BTreeMap::new();
     let mut users = std::collections::HashSet::new();
     for session in &sessions {
-        *by_transport.entry(session.record.transport).or_default() += 1;
+        *by_transport.entry(session.record.transport()).or_default() += 1;
         users.insert(session.principal.name());
     }
     let ready = broker.ready_report();
@@ -84,7 +84,7 @@ fn describe(session: &SessionHandle) -> Value {
     json!({
         "session": session.name.to_string(),
         "user": session.principal.name(),
-        "transport": record.transport,
+        "transport": record.transport(),
         "address": record.address.to_string(),
         "since_ms": record.since_ms,
         "subscriptions": subscriptions,

@@ -28,6 +28,7 @@ use crate::cluster::{Cluster, HealthSnapshot};
 use crate::config::{Config, HistoryRule, KafkaSettings};
 use crate::id::IdGenerator;
 use crate::metrics::store::MeteredStore;
+use crate::moment::Clock;
 use crate::push::Push;
 use crate::push::window::{LocalWindows, Windows};
 use crate::rate::TokenBuckets;
@@ -94,6 +95,8 @@ pub struct Broker {
     tasks: TaskTracker,
     /// This node's membership in a cluster (`--redis-url`).
     cluster: Option<Arc<Cluster>>,
+    /// What sessions keep their times as moments of (`moment`).
+    pub clock: Clock,
     /// Every session's next deadline, fired by one timer task (`wakeup`).
     pub wakeups: Arc<Wakeups>,
     /// Every session, parked ones included (they hold a token, not a task): shutdown waits
@@ -248,7 +251,8 @@ impl Broker {
         auth.start(&tasks, done.clone());
         let readiness = Arc::new(Readiness::default());
         readiness.spawn_probe(Arc::clone(&store), &tasks, done.clone());
-        let wakeups = Arc::new(Wakeups::default());
+        let clock = Clock::new();
+        let wakeups = Arc::new(Wakeups::new(clock));
         {
             let wakeups = Arc::clone(&wakeups);
             let done = done.clone();
@@ -269,6 +273,7 @@ impl Broker {
             readiness,
             tasks,
             cluster,
+            clock,
             wakeups,
             sessions: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),

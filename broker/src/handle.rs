@@ -9,13 +9,13 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 
 use crate::auth::Principal;
 use crate::error::StompError;
 use crate::outbox::Outbox;
+use crate::transport::TransportKind;
 
 #[derive(Debug)]
 pub struct SessionHandle {
@@ -24,9 +24,9 @@ pub struct SessionHandle {
     /// The `session` header of CONNECTED.
     pub name: SessionName,
     pub principal: Principal,
+    /// Deliveries, and what other tasks asked of the session since it last looked
+    /// ([`Signals`] bits, kept by the outbox).
     pub outbox: Outbox,
-    /// What other tasks asked of the session since it last looked ([`Signals`] bits).
-    pub signals: AtomicU8,
     /// What the admin API shows of the session.
     pub record: SessionRecord,
 }
@@ -74,8 +74,10 @@ impl Signals {
 /// to; and why an operator closed it, if one did.
 #[derive(Debug)]
 pub struct SessionRecord {
-    /// `tcp`, `ws`, `tls`, `wss`.
-    pub transport: &'static str,
+    /// `tcp`, `ws`, `tls`, `wss`, `sockjs`: one byte, not a 16-B `&str` (every session holds
+    /// a record; the handle it is part of fits jemalloc's 224-B class rather than 256:
+    /// docs/benchmarks.md, "Seventh cuts").
+    transport: TransportKind,
     /// The client's address (for a WebSocket behind a trusted proxy, the one the proxy named).
     pub address: IpAddr,
     /// When CONNECTED went out, in Unix milliseconds.
@@ -89,18 +91,24 @@ struct RecordState {
     /// `(subscription id, destination)`, in subscription order. The destination is shared
     /// with the subscription where it can be (`/user` ones: `Router::common_name`).
     subscriptions: Vec<(Arc<str>, Arc<str>)>,
-    /// Set by an operator's disconnect: the reason the ERROR frame carries.
-    disconnected: Option<String>,
+    /// Set by an operator's disconnect: the reason the ERROR frame carries. A `Box<str>`:
+    /// 8 B less than a `String` in every session.
+    disconnected: Option<Box<str>>,
 }
 
 impl SessionRecord {
-    pub fn new(transport: &'static str, address: IpAddr, since_ms: u64) -> Self {
+    pub fn new(transport: TransportKind, address: IpAddr, since_ms: u64) -> Self {
         Self {
             transport,
             address,
             since_ms,
             state: Mutex::default(),
         }
+    }
+
+    /// `tcp`, `ws`, `tls`, `wss` or `sockjs`.
+    pub fn transport(&self) -> &'static str {
+        self.transport.as_str()
     }
 
     /// The session subscribed to `destination` as `id`.
@@ -130,14 +138,14 @@ impl SessionRecord {
 impl Default for SessionRecord {
     /// A session nobody connected (the router's unit tests).
     fn default() -> Self {
-        Self::new("test", IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
+        Self::new(TransportKind::Tcp, IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
     }
 }
 
 impl SessionHandle {
     /// Closes the session with ERROR `disconnected` whose body is `reason` (an operator's).
     pub fn disconnect(&self, reason: String) {
-        self.record.state.lock().disconnected = Some(reason);
+        self.record.state.lock().disconnected = Some(reason.into());
         self.close();
     }
 
@@ -155,18 +163,17 @@ impl SessionHandle {
     /// What was asked since the last call. The bits are set before the outbox wakes the
     /// session, so a wake-up always finds them (a late wake-up finds nothing, harmlessly).
     pub fn take_signals(&self) -> Signals {
-        Signals(self.signals.swap(0, Ordering::AcqRel))
+        Signals(self.outbox.take_signals())
     }
 
     fn signal(&self, bit: u8) {
-        self.signals.fetch_or(bit, Ordering::AcqRel);
-        self.outbox.wake();
+        self.outbox.signal(bit);
     }
 
     /// Why the session was told to close: an operator's disconnect, or shutdown.
     pub fn closing_error(&self) -> StompError {
         match self.record.state.lock().disconnected.clone() {
-            Some(reason) => StompError::Disconnected(reason),
+            Some(reason) => StompError::Disconnected(reason.into()),
             None => StompError::ShuttingDown,
         }
     }

@@ -34,6 +34,7 @@ pub mod idle;
 pub mod listener;
 pub mod message;
 pub mod metrics;
+pub mod moment;
 pub mod outbox;
 pub mod publish;
 pub mod push;

@@ -137,3 +137,28 @@ async fn a_parked_session_drops_a_silent_peer_on_time() {
         "dropped only after {elapsed:?}"
     );
 }
+
+/// A session that goes quiet in the middle of a frame parks with the part it has (an idle
+/// session's buffers are given back at parking only when they hold nothing), and the frame
+/// completes when the rest comes.
+#[tokio::test]
+async fn a_frame_split_across_a_parking_arrives_whole() {
+    let broker = Broker::start(&[]);
+    let mut subscriber = broker.client("split-reader").await;
+    subscriber.subscribe("s", "/topic/idle.split").await;
+    let mut sender = TcpClient::connect(broker.stomp_addr, "split-sender").await;
+    let body = "a body sent in two parts, a quiet period apart";
+    let whole = format!(
+        "SEND\ndestination:/topic/idle.split\nreceipt:sent\ncontent-length:{}\n\n{body}\0",
+        body.len()
+    );
+    let (head, tail) = whole.as_bytes().split_at(whole.len() / 2);
+    sender.send_raw(head).await;
+    tokio::time::sleep(PAST_QUIET).await;
+    broker.metric_reaches(PARKED, 2.0).await;
+    sender.expect_silence(Duration::from_millis(100)).await;
+    sender.send_raw(tail).await;
+    sender.expect_receipt("sent").await;
+    let message = subscriber.expect_message().await;
+    assert_eq!(&message.body[..], body.as_bytes());
+}

@@ -116,6 +116,7 @@ impl Admission {
                 admission: Arc::clone(self),
                 key,
                 unauthenticated: true,
+                counted: true,
             })
         };
         let connection = Arc::clone(&self.connections)
@@ -131,8 +132,9 @@ impl Admission {
         };
         Ok(AdmissionPermit {
             ip,
+            admission: Arc::clone(self),
             address,
-            _connection: connection,
+            connection,
             _unauthenticated: unauthenticated,
         })
     }
@@ -175,8 +177,9 @@ impl Admission {
 #[derive(Debug)]
 pub struct AdmissionPermit {
     ip: IpAddr,
+    admission: Arc<Admission>,
     address: Option<AddressSlot>,
-    _connection: OwnedSemaphorePermit,
+    connection: OwnedSemaphorePermit,
     /// Given back at CONNECTED ([`AdmissionPermit::authenticated`] drops it).
     _unauthenticated: Option<OwnedSemaphorePermit>,
 }
@@ -196,52 +199,75 @@ impl AdmissionPermit {
     /// of its permit for the rest of its life is only what it must give back.
     pub fn authenticated(self) -> ConnectedPermit {
         let AdmissionPermit {
-            mut address,
-            _connection,
+            admission,
+            address,
+            connection,
             ..
         } = self;
-        if let Some(address) = &mut address {
-            address.authenticated();
-        }
+        // Both counts now belong to the connected permit, which gives them back.
+        connection.forget();
         ConnectedPermit {
-            _address: address,
-            _connection,
+            address: address.map(AddressSlot::connected),
+            admission,
         }
     }
 }
 
 /// A connected session's share of the limits, held to its end; dropping it gives it back.
-/// Not the whole [`AdmissionPermit`]: the address and the unauthenticated slot (≈ 40 B) are
-/// spent at CONNECTED, and every session, idle or not, holds this for its life.
+/// Not the whole [`AdmissionPermit`]: the unauthenticated slot is spent at CONNECTED, and every
+/// session, idle or not, holds this for its life: 24 B, the admission and the address it
+/// counts against, where the address slot and the semaphore's own permit were 48
+/// (docs/benchmarks.md, "Seventh cuts").
 #[derive(Debug)]
 pub struct ConnectedPermit {
-    _address: Option<AddressSlot>,
-    _connection: OwnedSemaphorePermit,
+    admission: Arc<Admission>,
+    /// The address counted, `None` when it is exempt.
+    address: Option<ClientKey>,
 }
 
-/// A connection counted against its address; gives the count back when dropped.
+impl Drop for ConnectedPermit {
+    fn drop(&mut self) {
+        if let Some(key) = self.address {
+            self.admission
+                .addresses
+                .lock()
+                .release(key, false, Instant::now());
+        }
+        self.admission.connections.add_permits(1);
+    }
+}
+
+/// A connection counted against its address while it connects; gives the count back when
+/// dropped, unless it was handed to a [`ConnectedPermit`].
 #[derive(Debug)]
 struct AddressSlot {
     admission: Arc<Admission>,
     key: ClientKey,
     /// Still counted as unauthenticated for its address.
     unauthenticated: bool,
+    /// Still this slot's to give back.
+    counted: bool,
 }
 
 impl AddressSlot {
-    fn authenticated(&mut self) {
+    /// CONNECT succeeded: no longer unauthenticated, and the count goes to the caller.
+    fn connected(mut self) -> ClientKey {
         if std::mem::take(&mut self.unauthenticated) {
             self.admission.addresses.lock().authenticated(self.key);
         }
+        self.counted = false;
+        self.key
     }
 }
 
 impl Drop for AddressSlot {
     fn drop(&mut self) {
-        self.admission
-            .addresses
-            .lock()
-            .release(self.key, self.unauthenticated, Instant::now());
+        if self.counted {
+            self.admission
+                .addresses
+                .lock()
+                .release(self.key, self.unauthenticated, Instant::now());
+        }
     }
 }
 
@@ -258,6 +284,20 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("address")
+    }
+
+    /// `max_connections` for the node, one per address, and no rate limit to speak of.
+    fn one_per_address(max_connections: usize) -> Arc<Admission> {
+        admission(|limits, settings| {
+            limits.max_connections = max_connections;
+            settings.max_connections_per_ip = 1;
+            settings.connect_burst_per_ip = 10;
+        })
+    }
+
+    /// Why a connection from `from` is refused (it must be).
+    fn refusal(admission: &Arc<Admission>, from: &str) -> Refusal {
+        admission.admit(ip(from)).expect_err(from)
     }
 
     #[test]
@@ -293,20 +333,33 @@ mod tests {
 
     #[test]
     fn a_refusal_gives_the_address_count_back() {
-        let admission = admission(|limits, settings| {
-            limits.max_connections = 1;
-            settings.max_connections_per_ip = 1;
-            settings.connect_burst_per_ip = 10;
-        });
+        let admission = one_per_address(1);
         let held = admission.admit(ip("192.0.2.1")).expect("first");
         // Refused by the node limit after the address was counted: the count goes back.
         assert_eq!(
-            admission.admit(ip("192.0.2.2")).expect_err("node full"),
+            refusal(&admission, "192.0.2.2"),
             Refusal::TooManyConnections
         );
         drop(held);
         let _again = admission
             .admit(ip("192.0.2.2"))
             .expect("count was given back");
+    }
+
+    #[test]
+    fn a_connected_permit_holds_both_counts_and_gives_them_back() {
+        let admission = one_per_address(2);
+        let connected = |from: &str| admission.admit(ip(from)).expect(from).authenticated();
+        let remote = connected("192.0.2.1");
+        let local = connected("127.0.0.1");
+        let refused = ["192.0.2.1", "192.0.2.2"].map(|from| refusal(&admission, from));
+        let full = [Refusal::TooManyFromAddress(1), Refusal::TooManyConnections];
+        assert_eq!(refused, full, "the address's count, then the node's");
+        // Given back: the exempt connection's node count, then both of the other's.
+        drop(local);
+        let other = connected("192.0.2.2");
+        drop((remote, other));
+        let again = ["192.0.2.1", "192.0.2.3"].map(connected);
+        drop(again);
     }
 }

@@ -14,17 +14,18 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use futures_util::future::{self, BoxFuture};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::now_ms;
+use crate::moment::{Clock, Moment};
 
 #[derive(Debug, Default)]
 struct UserPresence {
     /// Session id and when its entry lapses. A vector, not a map: a user has a session or a
-    /// few, and a one-entry hash map costs a table of buckets per online user (issue 17).
-    sessions: Vec<(u64, Instant)>,
+    /// few, and a one-entry hash map costs a table of buckets per online user (issue 17). A
+    /// [`Moment`], not an `Instant`: a one-session vector is then a 16-B allocation, not 32.
+    sessions: Vec<(u64, Moment)>,
     last_seen_ms: u64,
 }
 
@@ -61,8 +62,11 @@ pub trait PresenceBackend: Send + Sync + Debug {
 
 #[derive(Debug)]
 pub struct Local {
-    users: DashMap<String, UserPresence>,
+    /// By user name, a `Box<str>` (16 B, not a `String`'s 24): the table's buckets, about
+    /// 1.7 per user at 19,000 users, are paid per user ever seen.
+    users: DashMap<Box<str>, UserPresence>,
     ttl: Duration,
+    clock: Clock,
 }
 
 /// A user's status changed.
@@ -78,15 +82,16 @@ impl Local {
         Self {
             users: DashMap::new(),
             ttl,
+            clock: Clock::new(),
         }
     }
 
     /// A session of `user` is alive (connect, or any traffic). `Some` when the user just came
     /// online.
     pub fn touch(&self, user: &str, session: u64) -> Option<Change> {
-        let mut entry = self.users.entry(user.to_string()).or_default();
+        let mut entry = self.users.entry(Box::from(user)).or_default();
         let was_online = !entry.sessions.is_empty();
-        let lapses = Instant::now() + self.ttl;
+        let lapses = self.clock.now() + self.ttl;
         match entry.sessions.iter_mut().find(|(id, _)| *id == session) {
             Some(known) => known.1 = lapses,
             None => {
@@ -124,7 +129,7 @@ impl Local {
 
     /// Drops lapsed session entries; returns the users that thereby went offline.
     pub fn sweep(&self) -> Vec<Change> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut changes = Vec::new();
         for mut entry in self.users.iter_mut() {
             if entry.sessions.is_empty() {
@@ -135,7 +140,7 @@ impl Local {
             if before > 0 && entry.sessions.is_empty() {
                 entry.sessions = Vec::new();
                 changes.push(Change {
-                    user: entry.key().clone(),
+                    user: entry.key().to_string(),
                     online: false,
                     last_seen_ms: entry.last_seen_ms,
                 });

@@ -209,7 +209,6 @@ mod tests {
             name: crate::handle::SessionName(1),
             principal: Principal(Arc::from("ann")),
             outbox: Outbox::new(64, 1 << 20, SlowConsumerPolicy::Disconnect),
-            signals: Default::default(),
             record: Default::default(),
         });
         let subscriber = Subscriber {

@@ -61,7 +61,6 @@ fn session(id: u64, user: &str) -> Arc<SessionHandle> {
         name: crate::handle::SessionName(id),
         principal: Principal(Arc::from(user)),
         outbox: Outbox::new(16, 1 << 20, SlowConsumerPolicy::Disconnect),
-        signals: Default::default(),
         record: Default::default(),
     })
 }

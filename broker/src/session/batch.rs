@@ -87,6 +87,7 @@ impl Session {
         let messages = std::mem::take(&mut batch.messages);
         batch.bytes = 0;
         let fan_out = self.broker.router.publish_topic_run(&batch.topic, messages);
-        self.throttle.after_publish(fan_out.pressed);
+        self.throttle
+            .after_publish(fan_out.pressed, &self.broker.clock);
     }
 }

@@ -20,6 +20,7 @@ use crate::close::CloseReason;
 use crate::command::{ClientCommand, Connect, Request};
 use crate::error::StompError;
 use crate::handle::{SessionHandle, SessionName, SessionRecord};
+use crate::moment::Moment;
 use crate::outbox::Outbox;
 use crate::transport::ReadOutcome;
 use crate::wakeup::Wakeup;
@@ -114,7 +115,9 @@ async fn connect(
     if broker.stopping.is_cancelled() {
         return Err(StompError::ShuttingDown);
     }
-    let (heart_beat_header, heartbeat) = Heartbeat::negotiate(heart_beat, &broker.config.heartbeat);
+    let now = broker.clock.now();
+    let (heart_beat_header, heartbeat) =
+        Heartbeat::negotiate(heart_beat, &broker.config.heartbeat, now);
     let limits = &broker.config.limits;
     let handle = Arc::new(SessionHandle {
         id: broker.next_session_id(),
@@ -125,8 +128,7 @@ async fn connect(
             limits.outbound_max_bytes,
             broker.config.slow_consumer,
         ),
-        signals: Default::default(),
-        record: SessionRecord::new(wire.kind(), client, unix_ms()),
+        record: SessionRecord::new(wire.transport_kind(), client, unix_ms()),
     });
     broker.router.register(Arc::clone(&handle));
     if let Some(app) = &broker.app {
@@ -151,18 +153,17 @@ async fn connect(
     Ok(Session {
         broker: Arc::clone(broker),
         handle,
-        version,
         heartbeat,
         subscriptions: Subscriptions::default(),
         acks: Acks::default(),
         transactions: Default::default(),
         reply_token: None,
-        activity_reported: Instant::now(),
+        activity_reported: now,
         throttle: Default::default(),
-        expires_at: expiry(&proof),
+        expires_at: expiry(&proof, now),
         proof,
         wakeup: Wakeup::default(),
-        quiet_after: Some(Instant::now() + super::park::QUIET),
+        quiet_after: Some(now + super::park::QUIET),
     })
 }
 
@@ -251,15 +252,15 @@ async fn authenticate(
 
 /// When a token-authenticated session must end: its `exp` plus the leeway the CONNECT check
 /// allowed, as a runtime instant (the wall clock is read once, here).
-fn expiry(proof: &Proof) -> Option<Instant> {
+fn expiry(proof: &Proof, now_moment: Moment) -> Option<Moment> {
     let Proof::Token { exp } = proof else {
         return None;
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let left = (exp + JWT_LEEWAY_SECS).saturating_sub(now);
-    Some(Instant::now() + Duration::from_secs(left))
+    let left = exp.saturating_add(JWT_LEEWAY_SECS).saturating_sub(now);
+    Some(now_moment + Duration::from_secs(left))
 }
 
 /// The wall clock in Unix milliseconds (when a session connected, for operators).

@@ -119,7 +119,7 @@ fn emit(
     let tag = sub.ack.tracks_acks().then(|| acks.issue(&sub.id));
     match (tag, item.queue()) {
         (Some(tag), _) => {
-            sub.pending.insert(tag, Arc::clone(message));
+            sub.hold_pending(tag, Arc::clone(message));
         }
         // Auto-ack: a queue message is consumed once written.
         (None, Some(queue)) => queue.consumed(&[message.id]),
@@ -153,8 +153,8 @@ fn deliver_on(
         held_within(acks, limits)?;
     }
     if window_full {
-        sub.backlog.push_back(item.into_delivery());
-        if sub.backlog.len() > limits.outbound_max_frames {
+        sub.hold_back(item.into_delivery());
+        if sub.backlog().len() > limits.outbound_max_frames {
             return Err(StompError::SlowConsumer.into());
         }
     } else {
@@ -234,7 +234,8 @@ impl Session {
         };
         let limits = &self.broker.config.limits;
         let item = Item::Owned(d);
-        deliver_on(sub, &mut self.acks, limits, self.version, wire, item, tally)
+        let version = wire.version();
+        deliver_on(sub, &mut self.acks, limits, version, wire, item, tally)
     }
 
     /// A publisher's run on one subscription, in order: the subscription is looked up once.
@@ -250,9 +251,10 @@ impl Session {
             return Ok(());
         };
         let limits = &self.broker.config.limits;
+        let version = wire.version();
         for message in &run.messages {
             let item = Item::InRun(id, message);
-            deliver_on(sub, &mut self.acks, limits, self.version, wire, item, tally)?;
+            deliver_on(sub, &mut self.acks, limits, version, wire, item, tally)?;
         }
         Ok(())
     }
@@ -277,14 +279,8 @@ impl Session {
                     self.acks.hold(&d.message);
                     held_within(&self.acks, &self.broker.config.limits)?;
                 }
-                emit(
-                    sub,
-                    &mut self.acks,
-                    self.version,
-                    wire,
-                    &Item::Owned(d),
-                    tally,
-                );
+                let version = wire.version();
+                emit(sub, &mut self.acks, version, wire, &Item::Owned(d), tally);
             }
             None => {
                 let head = MessageHead {
@@ -293,7 +289,7 @@ impl Session {
                     ack: None,
                     redelivered: false,
                 };
-                let version = self.version;
+                let version = wire.version();
                 wire.encode(|dst| head.encode(&d.message, version, dst));
             }
         }
@@ -383,12 +379,13 @@ impl Session {
         // A topic NACK discards: there is no one else to give the message to.
         let mut tally = Tally::new();
         while !sub.window_full() {
-            let Some(d) = sub.backlog.pop_front() else {
+            let Some(d) = sub.next_waiting() else {
                 break;
             };
             // From the backlog to the pending: held all along.
             let item = Item::Owned(d);
-            emit(sub, &mut self.acks, self.version, wire, &item, &mut tally);
+            let version = wire.version();
+            emit(sub, &mut self.acks, version, wire, &item, &mut tally);
         }
     }
 
@@ -406,7 +403,7 @@ impl Session {
             Registration::Queue(queue) => {
                 queue.remove_consumer(session, id);
                 let back: Vec<_> = sub
-                    .pending
+                    .pending()
                     .values()
                     .map(|m| (Arc::clone(m), true))
                     .collect();
@@ -415,12 +412,12 @@ impl Session {
                 }
             }
         }
-        for tag in sub.pending.keys() {
+        for tag in sub.pending().keys() {
             self.acks.owner.remove(tag);
         }
         if sub.queue().is_none() {
-            let backlog = sub.backlog.iter().map(|d| &d.message);
-            for message in sub.pending.values().chain(backlog) {
+            let backlog = sub.backlog().iter().map(|d| &d.message);
+            for message in sub.pending().values().chain(backlog) {
                 self.acks.release(message);
             }
         }

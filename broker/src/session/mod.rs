@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::task::Context;
 
 use stomp_codec::{Command, Frame, Item};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::sleep_until;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::{debug, info};
 
@@ -38,6 +38,7 @@ use crate::broker::Broker;
 use crate::close::CloseReason;
 use crate::command::Request;
 use crate::error::StompError;
+use crate::moment::Moment;
 use crate::outbox::Outbound;
 use crate::transport::{ReadOutcome, Transport};
 use failure::{CLOSE_LINGER, Failure};
@@ -162,6 +163,7 @@ impl Parkable for Resident {
     /// when one of them is ready already: the session must not park.
     fn register(&mut self, cx: &mut Context<'_>) -> bool {
         let Resident { session, wire, .. } = self;
+        wire.shed_buffers();
         if session.handle.outbox.register(cx) {
             return true;
         }
@@ -222,7 +224,7 @@ impl Session {
                 if let Err(e) = wire.flush().await {
                     return Ok(Turn::Closed(CloseReason::Io(e.to_string())));
                 }
-                self.heartbeat.sent();
+                self.heartbeat.sent(self.broker.clock.now());
             }
             if !first && self.may_park(wire) {
                 return Ok(Turn::Quiet);
@@ -255,7 +257,8 @@ impl Session {
                 // A publisher's pause (≤ 10 ms, many a second) is a busy session's own timer:
                 // through the shared one, each would cost the timer task a wake-up and a task
                 // hop on top, and fan-out measured slower (docs/benchmarks.md, "Fourth cuts").
-                () = sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                () = sleep_until(self.broker.clock.instant(paused.unwrap_or(Moment::ORIGIN))),
+                    if paused.is_some() => {
                     self.throttle.resume();
                 }
                 read = wire.read(), if paused.is_none() => match read {
@@ -281,10 +284,10 @@ impl Session {
 
     /// A frame came in or deliveries went out: the session stays in its task for a while.
     fn busy(&mut self) {
-        self.quiet_after = Some(Instant::now() + park::QUIET);
+        self.quiet_after = Some(self.broker.clock.now() + park::QUIET);
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
+    fn next_deadline(&self) -> Option<Moment> {
         [
             self.heartbeat.send_deadline(),
             self.heartbeat.recv_deadline(),
@@ -299,7 +302,7 @@ impl Session {
     /// Whatever of the deadlines has passed: an expired token or a silent peer is an error; a
     /// due heart-beat is queued (the flush resets its deadline); the quiet period ends.
     fn on_deadline(&mut self, wire: &mut Wire) -> Result<(), Failure> {
-        let now = Instant::now();
+        let now = self.broker.clock.now();
         if self.token_expired(now) {
             return Err(StompError::TokenExpired.into());
         }
@@ -319,12 +322,13 @@ impl Session {
     /// The peer showed a sign of life: the heart-beat deadline moves, and the application
     /// hears of it (e.g. the chat's presence TTL moves).
     fn alive(&mut self) {
-        self.heartbeat.received();
+        let now = self.broker.clock.now();
+        self.heartbeat.received(now);
         if let Some(app) = &self.broker.app
             && let Some(every) = app.activity_interval()
-            && self.activity_reported.elapsed() >= every
+            && now.since(self.activity_reported) >= every
         {
-            self.activity_reported = Instant::now();
+            self.activity_reported = now;
             app.active(&self.handle);
         }
     }
@@ -352,7 +356,7 @@ impl Session {
                 error,
                 receipt: receipt.clone(),
             };
-            let request = Request::from_frame(frame, self.version).map_err(with_receipt)?;
+            let request = Request::from_frame(frame, wire.version()).map_err(with_receipt)?;
             let Some(mut request) = self.gather(batch, request).map_err(with_receipt)? else {
                 continue;
             };

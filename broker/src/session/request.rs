@@ -256,7 +256,8 @@ impl Session {
         let message = self.accept(raw, headers, body);
         let router = &self.broker.router;
         let fan_out = router.route(destination, message, self.handle.principal.name())?;
-        self.throttle.after_publish(fan_out.pressed);
+        self.throttle
+            .after_publish(fan_out.pressed, &self.broker.clock);
         Ok(())
     }
 
@@ -282,7 +283,7 @@ impl Session {
         headers.set(SENDER_HEADER, user);
         // Past the user's send rate: routed, then nothing more is read until it is repaid.
         if let Some(debt) = self.broker.send_rate.borrow(user) {
-            self.throttle.pause_for(debt);
+            self.throttle.pause_for(debt, &self.broker.clock);
         }
         Arc::new(Message::new(
             self.broker.ids.next_id(),

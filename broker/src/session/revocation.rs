@@ -8,16 +8,15 @@
 
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
 use super::state::Session;
 use super::subscription::{Registration, Subscription};
 use crate::config::AclAction;
 use crate::error::StompError;
+use crate::moment::Moment;
 
 impl Session {
     /// Whether the session's token has expired by `now`.
-    pub(super) fn token_expired(&self, now: Instant) -> bool {
+    pub(super) fn token_expired(&self, now: Moment) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
 

@@ -5,9 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use stomp_codec::Version;
-use tokio::time::Instant;
-
 use super::heartbeat::Heartbeat;
 use super::subscription::Subscriptions;
 use super::throttle::Throttle;
@@ -17,6 +14,7 @@ use crate::command::{AckRef, Publish};
 use crate::destination::Destination;
 use crate::handle::SessionHandle;
 use crate::message::{Message, header_bytes};
+use crate::moment::Moment;
 use crate::wakeup::Wakeup;
 
 /// Per-session record of issued ack tags: which subscription each belongs to; and what the
@@ -26,7 +24,7 @@ use crate::wakeup::Wakeup;
 #[derive(Debug, Default)]
 pub(super) struct Acks {
     pub(super) next_tag: u64,
-    pub(super) owner: BTreeMap<u64, Arc<str>>,
+    pub(super) owner: AckOwners,
     /// `u32`s (saturating), not `usize`s: 8 B less in every session, idle or not; the bounds
     /// they are held to are far below 4 Gi.
     pub(super) held_messages: u32,
@@ -53,6 +51,34 @@ impl Acks {
         self.next_tag += 1;
         self.owner.insert(self.next_tag, Arc::clone(subscription));
         self.next_tag
+    }
+}
+
+/// Which subscription each issued, unsettled ack tag belongs to: a B-tree map (no hasher
+/// state), boxed on the first tag and dropped with the last one, as [`Transactions`] are, so
+/// the sessions with no message awaiting an ACK (all idle ones) hold 8 B for it, not an
+/// empty map's 24 nor, once a tag was issued, its emptied leaf.
+#[allow(clippy::box_collection)]
+#[derive(Debug, Default)]
+pub(super) struct AckOwners(Option<Box<BTreeMap<u64, Arc<str>>>>);
+
+impl AckOwners {
+    pub(super) fn get(&self, tag: &u64) -> Option<&Arc<str>> {
+        self.0.as_ref()?.get(tag)
+    }
+
+    pub(super) fn insert(&mut self, tag: u64, subscription: Arc<str>) {
+        self.0.get_or_insert_default().insert(tag, subscription);
+    }
+
+    pub(super) fn remove(&mut self, tag: &u64) {
+        let Some(owners) = self.0.as_mut() else {
+            return;
+        };
+        owners.remove(tag);
+        if owners.is_empty() {
+            self.0 = None;
+        }
     }
 }
 
@@ -132,7 +158,6 @@ impl Transactions {
 pub(super) struct Session {
     pub(super) broker: Arc<Broker>,
     pub(super) handle: Arc<SessionHandle>,
-    pub(super) version: Version,
     pub(super) heartbeat: Heartbeat,
     pub(super) subscriptions: Subscriptions,
     pub(super) acks: Acks,
@@ -141,15 +166,15 @@ pub(super) struct Session {
     pub(super) reply_token: Option<Box<str>>,
     /// When the application last heard of this session's activity (it says how often it
     /// wants to: `Application::activity_interval`).
-    pub(super) activity_reported: Instant,
+    pub(super) activity_reported: Moment,
     pub(super) throttle: Throttle,
     /// What vouched for the principal; rechecked after a reload.
     pub(super) proof: Proof,
     /// When the token the session was opened with expires (its `exp` plus the leeway).
-    pub(super) expires_at: Option<Instant>,
+    pub(super) expires_at: Option<Moment>,
     /// The next deadline's registration with the broker's timer (`crate::wakeup`).
     pub(super) wakeup: Wakeup,
     /// When the session, quiet since its last frame or delivery, may park (`park::QUIET`);
     /// `None` once that has passed.
-    pub(super) quiet_after: Option<Instant>,
+    pub(super) quiet_after: Option<Moment>,
 }

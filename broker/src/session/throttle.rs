@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
+use crate::moment::{Clock, Moment};
 
 /// First pause after a pressed publish.
 const FIRST_PAUSE: Duration = Duration::from_micros(500);
@@ -19,23 +19,24 @@ const FIRST_PAUSE: Duration = Duration::from_micros(500);
 const MAX_PAUSE: Duration = Duration::from_millis(10);
 
 /// The current pause is kept in microseconds (`u32`, ≤ [`MAX_PAUSE`]), not as a `Duration`
-/// (16 B): every session holds this for its life, idle or not.
+/// (16 B), and its end as a [`Moment`] (8 B), not an `Option<Instant>` (16 B): every session
+/// holds this for its life, idle or not.
 #[derive(Debug, Default)]
 pub struct Throttle {
-    resume_at: Option<Instant>,
+    resume_at: Option<Moment>,
     pause_us: u32,
 }
 
 impl Throttle {
     /// Records whether the last publish pressed a subscriber; pauses grow while it keeps
     /// happening and reset as soon as a publish finds room.
-    pub fn after_publish(&mut self, pressed: bool) {
+    pub fn after_publish(&mut self, pressed: bool, clock: &Clock) {
         if pressed {
             let pause =
                 (Duration::from_micros(u64::from(self.pause_us)) * 2).clamp(FIRST_PAUSE, MAX_PAUSE);
             // ≤ MAX_PAUSE, so it fits.
             self.pause_us = u32::try_from(pause.as_micros()).unwrap_or(u32::MAX);
-            self.pause_for(pause);
+            self.pause_for(pause, clock);
             crate::metrics::get().delivery.paused(pause);
         } else {
             self.pause_us = 0;
@@ -43,13 +44,13 @@ impl Throttle {
     }
 
     /// Reading pauses for `pause` from now, unless it is paused for longer already.
-    pub fn pause_for(&mut self, pause: Duration) {
-        let until = Instant::now() + pause;
+    pub fn pause_for(&mut self, pause: Duration, clock: &Clock) {
+        let until = clock.now() + pause;
         self.resume_at = Some(self.resume_at.map_or(until, |at| at.max(until)));
     }
 
     /// Until when reading is paused, if it is.
-    pub fn resume_at(&self) -> Option<Instant> {
+    pub fn resume_at(&self) -> Option<Moment> {
         self.resume_at
     }
 

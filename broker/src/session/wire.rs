@@ -4,7 +4,10 @@
 //! The input buffer is released whenever it holds no partial frame, so an idle connection
 //! keeps no read buffer. Output is encoded straight into one batch buffer per loop turn (frame
 //! boundaries noted for WebSocket, which sends one message per frame) and written in one go,
-//! then released.
+//! then released. Both buffers and the list of frame ends live in one box ([`Buffers`]) made
+//! when an active session first reads bytes or has output, and dropped when it parks with no
+//! partial frame: a parked session keeps 8 B for them, not 88 (docs/benchmarks.md, "Seventh
+//! cuts"), and an active one makes no allocation per turn for the list.
 
 use std::io;
 use std::task::Context;
@@ -27,12 +30,26 @@ use crate::transport::{ReadOutcome, Transport};
 pub(super) struct Wire {
     transport: Transport,
     codec: StompCodec,
+    /// `None` in a parked session (unless it holds a partial frame).
+    buffers: Option<Box<Buffers>>,
+    /// A read that completed while the session was parking, for the loop's next read. Boxed:
+    /// it is rare (a race with the parking), and inline it is 16 B in every parked session.
+    early: Option<Box<io::Result<ReadOutcome>>>,
+}
+
+/// Most frame ends an active session keeps room for between turns: a turn of a busy
+/// subscriber's or a conversation's frames, not a large drain's thousands.
+const KEPT_FRAME_ENDS: usize = 64;
+
+/// An active session's input and output.
+#[derive(Default)]
+struct Buffers {
+    /// Bytes read and not yet decoded.
     input: BytesMut,
-    output: BytesMut,
-    /// End offset in `output` of each frame.
+    /// Frames encoded and not yet written.
+    batch: BytesMut,
+    /// End offset in `batch` of each frame.
     frame_ends: Vec<usize>,
-    /// A read that completed while the session was parking, for the loop's next read.
-    early: Option<io::Result<ReadOutcome>>,
 }
 
 /// The connection counts open (metrics) while its wire lives: here rather than in a guard of
@@ -56,15 +73,17 @@ impl Wire {
         Self {
             transport,
             codec: StompCodec::new(limits),
-            input: BytesMut::new(),
-            output: BytesMut::new(),
-            frame_ends: Vec::new(),
+            buffers: None,
             early: None,
         }
     }
 
     pub(super) fn kind(&self) -> &'static str {
         self.transport.kind()
+    }
+
+    pub(super) fn transport_kind(&self) -> crate::transport::TransportKind {
+        self.transport.transport_kind()
     }
 
     /// Who the peer's verified TLS client certificate names, if it presented one.
@@ -74,6 +93,12 @@ impl Wire {
 
     pub(super) fn set_version(&mut self, version: Version) {
         self.codec.set_version(version);
+    }
+
+    /// The version CONNECT negotiated (kept by the codec only: the session's state has no
+    /// copy of its own).
+    pub(super) fn version(&self) -> Version {
+        self.codec.version()
     }
 
     /// Whether the session may wait for this transport's input parked, outside a task: its
@@ -87,7 +112,7 @@ impl Wire {
     /// then kept for the loop's next [`read`](Self::read).
     pub(super) fn poll_read_once(&mut self, cx: &mut Context<'_>) -> bool {
         if self.early.is_none() {
-            self.early = super::park::poll_once(self.read(), cx);
+            self.early = super::park::poll_once(self.read(), cx).map(Box::new);
         }
         self.early.is_some()
     }
@@ -95,25 +120,47 @@ impl Wire {
     /// Cancel-safe read of more input.
     pub(super) async fn read(&mut self) -> io::Result<ReadOutcome> {
         if let Some(outcome) = self.early.take() {
-            return outcome;
+            return *outcome;
         }
-        let before = self.input.len();
-        let outcome = self.transport.read(&mut self.input).await;
-        let read = self.input.len().saturating_sub(before);
+        let (outcome, read) = match &mut self.buffers {
+            Some(buffers) => {
+                let before = buffers.input.len();
+                let outcome = self.transport.read(&mut buffers.input).await;
+                (outcome, buffers.input.len().saturating_sub(before))
+            }
+            // A parked session's first read (or a parking one's poll) makes no box until
+            // bytes come: cancelled while waiting, the empty buffer goes with the future.
+            None => {
+                let mut input = BytesMut::new();
+                let outcome = self.transport.read(&mut input).await;
+                let read = input.len();
+                if read > 0 {
+                    self.buffers = Some(Box::new(Buffers {
+                        input,
+                        ..Buffers::default()
+                    }));
+                }
+                (outcome, read)
+            }
+        };
         crate::metrics::get().session.bytes_in.inc_by(read as u64);
         outcome
     }
 
     /// The next complete item in the input, if any.
     pub(super) fn decode(&mut self) -> Result<Option<Item>, CodecError> {
-        let item = self.codec.decode(&mut self.input)?;
+        let Some(buffers) = self.buffers.as_mut() else {
+            return Ok(None);
+        };
+        let input = &mut buffers.input;
+        let item = self.codec.decode(input)?;
         if let Some(Item::Frame(frame)) = &item {
             crate::metrics::get().session.frame_in(frame.command);
         }
-        if self.input.is_empty() && self.input.capacity() > 0 {
+        if input.is_empty() && input.capacity() > 0 {
             // Idle connections hold no read buffer (frames decoded from it keep their own
             // reference to the bytes they need).
-            self.input = BytesMut::new();
+            *input = BytesMut::new();
         }
         Ok(item)
     }
@@ -126,14 +173,15 @@ impl Wire {
 
     /// Appends one frame written by `write` to the batch.
     pub(super) fn encode(&mut self, write: impl FnOnce(&mut BytesMut)) {
-        write(&mut self.output);
-        self.frame_ends.push(self.output.len());
+        let output = self.buffers.get_or_insert_default();
+        write(&mut output.batch);
+        output.frame_ends.push(output.batch.len());
     }
 
     /// Makes room for about `bytes` more output at once, instead of growing (and copying) the
     /// batch step by step while a large drain is encoded.
     pub(super) fn reserve(&mut self, bytes: usize) {
-        self.output.reserve(bytes);
+        self.buffers.get_or_insert_default().batch.reserve(bytes);
     }
 
     pub(super) fn push_heartbeat(&mut self) {
@@ -141,22 +189,36 @@ impl Wire {
     }
 
     pub(super) fn is_idle(&self) -> bool {
-        self.frame_ends.is_empty()
+        self.buffers
+            .as_ref()
+            .is_none_or(|output| output.frame_ends.is_empty())
+    }
+
+    /// A session about to park gives back its buffers, unless they hold a partial frame
+    /// (nothing is waiting to be written: it parks only once its last batch was).
+    pub(super) fn shed_buffers(&mut self) {
+        if self.is_idle() && self.buffers.as_ref().is_some_and(|b| b.input.is_empty()) {
+            self.buffers = None;
+        }
     }
 
     pub(super) async fn flush(&mut self) -> io::Result<()> {
-        if self.frame_ends.is_empty() {
+        let Some(output) = self.buffers.as_mut().filter(|o| !o.frame_ends.is_empty()) else {
             return Ok(());
-        }
+        };
         // Taking the buffer releases it after the write: idle sessions hold no write buffer.
-        let batch = std::mem::take(&mut self.output);
+        let batch = std::mem::take(&mut output.batch);
         crate::metrics::get()
             .session
             .bytes_out
             .inc_by(batch.len() as u64);
-        let result = self.transport.write(batch, &self.frame_ends).await;
-        // Released as the batch is: kept, it is 4 or more slots in every idle session.
-        self.frame_ends = Vec::new();
+        let result = self.transport.write(batch, &output.frame_ends).await;
+        // Kept for the next turn, unless a large drain grew it: that goes with the batch.
+        if output.frame_ends.capacity() > KEPT_FRAME_ENDS {
+            output.frame_ends = Vec::new();
+        } else {
+            output.frame_ends.clear();
+        }
         result
     }
 

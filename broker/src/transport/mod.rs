@@ -26,6 +26,30 @@ use crate::auth::ClientIdentity;
 /// Most bytes a closing connection reads and discards while it lingers.
 pub const CLOSE_DRAIN_MAX: usize = 1024 * 1024;
 
+/// Which transport a connection came over: one byte, where its name is a 16-B `&str` (the
+/// admin API's record of every session keeps it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    Tcp,
+    Ws,
+    Wss,
+    Tls,
+    SockJs,
+}
+
+impl TransportKind {
+    /// The name the admin API, the metrics and the logs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Tcp => "tcp",
+            TransportKind::Ws => "ws",
+            TransportKind::Wss => "wss",
+            TransportKind::Tls => "tls",
+            TransportKind::SockJs => "sockjs",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Transport {
     Tcp(tcp::TcpTransport),
@@ -88,12 +112,16 @@ impl Transport {
     }
 
     pub fn kind(&self) -> &'static str {
+        self.transport_kind().as_str()
+    }
+
+    pub fn transport_kind(&self) -> TransportKind {
         match self {
-            Transport::Tcp(_) => "tcp",
-            Transport::Ws(t) if t.tls().is_some() => "wss",
-            Transport::Ws(_) => "ws",
-            Transport::Tls(_) => "tls",
-            Transport::SockJs(_) => "sockjs",
+            Transport::Tcp(_) => TransportKind::Tcp,
+            Transport::Ws(t) if t.tls().is_some() => TransportKind::Wss,
+            Transport::Ws(_) => TransportKind::Ws,
+            Transport::Tls(_) => TransportKind::Tls,
+            Transport::SockJs(_) => TransportKind::SockJs,
         }
     }
 
