@@ -33,7 +33,7 @@
 # - reconnect: 1,000 chat clients of one node of 3, that node killed with SIGKILL: time until
 #   all are back through nginx and resynced (clients/node/bench/reconnect-storm.mjs).
 #
-# Release builds (--no-build: the ones already in target/release); each case on a fresh cluster (scripts/cluster.sh, own directory) over the
+# Release builds (--no-build: the ones already in target/release; STOMPBOX_BIN=PATH: that broker); each case on a fresh cluster (scripts/cluster.sh, own directory) over the
 # Redis and PostgreSQL of scripts/services.sh. Output, with `uptime` before each case, in
 # $BENCH_DIR/cluster/*.txt (default target/bench/cluster).
 set -euo pipefail
@@ -85,7 +85,7 @@ if ((build)); then
 fi
 target_dir="$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-export STOMPBOX_BIN=$target_dir/release/stompbox
+export STOMPBOX_BIN=${STOMPBOX_BIN:-$target_dir/release/stompbox}
 chat_bench=$target_dir/release/stompbox-chat-bench
 group_bench=$target_dir/release/stompbox-group-bench
 sink_bin=$target_dir/release/stompbox-sink
@@ -135,7 +135,7 @@ run() {
         echo "\$ uptime"; uptime; echo "\$ $*"
         [[ $store == streamed ]] && cpu_snapshot >"$out/$name.cpu-before"
         "$@" || echo "exit status $?"
-        [[ $store == streamed ]] && cpu_report "$out/$name.cpu-before"
+        [[ $store == streamed ]] && cpu_report "$out/$name.cpu-before" && cluster_counters
         if [[ ${STOMPBOX_CLUSTER_REDIS:-} == cluster ]]; then
             echo "Redis Cluster nodes during the run:"
             python3 scripts/redis-shard-stats.py report "$shards" "$out/$name.before.json"

@@ -82,7 +82,7 @@ print(f"CPU over the run ({wall:.1f} s wall, {cpus} CPUs = {wall * cpus:.1f} CPU
 for name, ticks in per.items():
     print(f"  {name:9} {ticks / hz:7.2f} s  {100 * ticks / hz / wall:5.1f} % of a core")
 ours = sum(per.values()) / hz
-print(f"  {\"listed\":9} {ours:7.2f} s;  machine busy {machine:.2f} s ({100 * machine / wall / cpus:.0f} % of all CPUs); the rest (bench, other work) {machine - ours:.2f} s")
+print(f"  listed    {ours:7.2f} s;  machine busy {machine:.2f} s ({100 * machine / wall / cpus:.0f} % of all CPUs); the rest (bench, other work) {machine - ours:.2f} s")
 ' "$1"
 }
 
@@ -105,4 +105,15 @@ redis_publish_ceiling() {
     done
     kill "${subs[@]}" 2>/dev/null || true
     wait "${subs[@]}" 2>/dev/null || true
+}
+
+# Each node's cross-node counters after a run (stompbox_cluster_* from /metrics): published,
+# dropped (the publisher's queue was full), received.
+cluster_counters() {
+    local ws i=0
+    for ws in $STOMPBOX_NODE_WS; do
+        ws=${ws#ws://}
+        echo "node$i: $(curl -s "http://${ws%/ws}/metrics" | grep '^stompbox_cluster_[a-z_]*total' | paste -sd' ')"
+        i=$((i + 1))
+    done
 }
