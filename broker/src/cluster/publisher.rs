@@ -26,9 +26,13 @@ pub const QUEUE: usize = 16_384;
 /// Bytes of commands waiting: the count alone would let 16,384 envelopes of 4 MiB frames
 /// (64 GiB) pile up while Redis is away; 64 MiB is thousands of chat messages.
 pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
-/// PUBLISH commands per pipeline: large enough to amortize the round trip, small enough that
-/// the first message of a batch does not wait long for the last.
-const BATCH: usize = 256;
+/// Queue entries (commands and marks) per pipeline. One pipeline is in flight at a time, so
+/// the publisher carries at most BATCH entries per round trip: a batch only fills when a
+/// backlog waits, and then a larger one is what keeps up. At 256, on 2 shared cores with
+/// round trips of tens of ms, a node published ~4k commands/s while Redis took 60k/s
+/// pipelined: 3 nodes at 8k chat msgs/s (3 PUBLISH and a mark per message) filled the queue
+/// and dropped copies (docs/benchmarks.md, "Cross-node chat on 3 streamed-store nodes").
+const BATCH: usize = 2048;
 /// Longest the final flush at shutdown may take (`Cluster::stopped` waits about as long).
 const LAST_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
