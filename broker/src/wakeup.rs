@@ -37,7 +37,9 @@ use crate::moment::{Clock, Moment};
 const BATCH: usize = 1024;
 
 /// The registrations of every session of one broker, and the timer task that fires them.
-#[derive(Debug, Default)]
+/// No `Default`: its deadlines must be moments of the broker's own clock ([`Wakeups::new`]);
+/// one on a clock of its own would compare them against another origin.
+#[derive(Debug)]
 pub struct Wakeups {
     state: Mutex<State>,
     /// What the deadlines are moments of (the broker's).
@@ -198,7 +200,7 @@ mod tests {
     }
 
     fn started() -> (Arc<Wakeups>, CancellationToken) {
-        let wakeups = Arc::new(Wakeups::default());
+        let wakeups = Arc::new(Wakeups::new(Clock::new()));
         let done = CancellationToken::new();
         let timer = Arc::clone(&wakeups);
         let stop = done.clone();
